@@ -1,0 +1,5 @@
+"""Settings for the local testbed's hosts (systemd-nspawn containers on one machine)."""
+
+# The testbed wires eth0 to its public bridge and eth1 to its private bridge.
+public_interface = "eth0"
+private_interface = "eth1"

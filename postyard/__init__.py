@@ -1,0 +1,1 @@
+"""Postyard: a self-hosted transactional mail platform, deployed as code."""

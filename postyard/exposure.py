@@ -1,0 +1,77 @@
+"""The exposure table: every port the platform may open, once, as data.
+
+The firewall role, the Hetzner Cloud Firewall and the verification suite all read this table;
+no other copy of the port list exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from postyard.topology import GROUPS
+
+__all__ = ["Exposure", "EXPOSURE", "exposures_for_host", "public_ports_open_on", "ALL_GROUPS"]
+
+ALL_GROUPS: tuple[str, ...] = GROUPS
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One listening port and who may reach it."""
+
+    port: int
+    protocol: Literal["tcp", "udp"]
+    service: str
+    role: str  # the role that runs the listener; the port opens only where that role is deployed
+    groups: tuple[str, ...]  # inventory groups whose hosts listen on it
+    public: bool  # True: from anywhere on the public interface; False: private network only
+    clients: tuple[str, ...] = ()  # private rows: groups whose hosts may connect
+    enabled_by: str | None = None  # optional rows: the host data flag that turns them on
+    summary: str = ""
+
+
+EXPOSURE: tuple[Exposure, ...] = (
+    Exposure(22, "tcp", "ssh", "base", ALL_GROUPS, True,
+             summary="sshd, keys only (optionally an admin allowlist)"),
+    Exposure(25, "tcp", "smtp", "postfix", ("mail",), True,
+             summary="Postfix inbound MX: bounces and inbound mail, STARTTLS offered, no AUTH, no relay"),
+    Exposure(80, "tcp", "http-acme", "tls", ("mail", "api"), True, enabled_by="acme_http01",
+             summary="ACME HTTP-01 challenges only"),
+    Exposure(443, "tcp", "https", "api", ("api",), True,
+             summary="HTTP API (granian, TLS >= 1.2, HSTS)"),
+    Exposure(465, "tcp", "submissions", "postfix", ("mail",), True,
+             summary="submission, implicit TLS, AUTH required"),
+    Exposure(587, "tcp", "submission", "postfix", ("mail",), True,
+             summary="submission, STARTTLS required before AUTH"),
+    Exposure(993, "tcp", "imaps", "dovecot", ("mail",), True, enabled_by="mailboxes_enabled",
+             summary="IMAPS, only when mailboxes are enabled"),
+    Exposure(5432, "tcp", "postgresql", "postgresql", ("db",), False, clients=("api", "mail"),
+             summary="PostgreSQL, TLS + scram-sha-256"),
+    Exposure(6379, "tcp", "redis", "redis", ("cache",), False, clients=("api",),
+             summary="Redis, ACL auth, TLS where it crosses hosts"),
+)
+
+
+def _is_on(row: Exposure, groups: Iterable[str], roles: Iterable[str], flags: Mapping[str, object]) -> bool:
+    return (
+        bool(set(row.groups) & set(groups))
+        and row.role in roles
+        and (row.enabled_by is None or bool(flags.get(row.enabled_by)))
+    )
+
+
+def exposures_for_host(
+    groups: Iterable[str], roles: Iterable[str], flags: Mapping[str, object]
+) -> tuple[Exposure, ...]:
+    """The rows a host listens on: in its groups, its role deployed, its flag (if any) set."""
+    groups, roles = tuple(groups), tuple(roles)
+    return tuple(row for row in EXPOSURE if _is_on(row, groups, roles, flags))
+
+
+def public_ports_open_on(
+    groups: Iterable[str], roles: Iterable[str], flags: Mapping[str, object]
+) -> tuple[tuple[int, str], ...]:
+    """(port, protocol) pairs that must answer from the internet on such a host."""
+    return tuple((r.port, r.protocol) for r in exposures_for_host(groups, roles, flags) if r.public)

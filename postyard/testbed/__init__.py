@@ -1,0 +1,1 @@
+"""The testbed: real Debian 12 hosts booted with systemd-nspawn on this machine."""

@@ -1,0 +1,166 @@
+"""Create and destroy a whole testbed: bridges, NAT, hosts, and the outside vantage point."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from postyard.testbed import machine, network, rootfs, state as testbed_state
+from postyard.testbed.commands import CommandError, run
+from postyard.testbed.state import CACHE_ROOT, HostRecord, TestbedState
+from postyard.topology import TOPOLOGIES
+
+__all__ = ["up", "down", "is_healthy", "leftovers"]
+
+Log = Callable[[str], None]
+DOMAIN = "postyard.test"
+APT_ARCHIVES = CACHE_ROOT / "apt-archives"
+
+
+def plan(name: str, topology: str) -> TestbedState:
+    if topology not in TOPOLOGIES:
+        raise CommandError(f"unknown topology {topology!r}; choose one of {', '.join(TOPOLOGIES)}")
+    testbed_state.testbed_dir(name)  # validates the name
+    used = {s.index for other in testbed_state.existing_names() if (s := testbed_state.load(other))}
+    index = next(i for i in range(256) if i not in used)
+    bed = TestbedState(
+        name=name,
+        index=index,
+        topology=topology,
+        public_subnet=f"10.77.{index}.0/24",
+        private_subnet=f"10.78.{index}.0/24",
+        gateway=f"10.77.{index}.1",
+        outside_address=f"10.77.{index}.200",
+        domain=DOMAIN,
+    )
+    for number, host in enumerate(TOPOLOGIES[topology], start=1):
+        bed.hosts.append(
+            HostRecord(
+                name=host.name,
+                fqdn=f"{host.name}.{DOMAIN}",
+                groups=list(host.groups),
+                public_address=f"10.77.{index}.{9 + number}",
+                private_address=f"10.78.{index}.{9 + number}",
+                netns=f"{bed.prefix}-{host.name}",
+                machine=f"{bed.prefix}-{host.name}",
+                rootfs=str(bed.directory / "machines" / host.name),
+            )
+        )
+    return bed
+
+
+def is_healthy(bed: TestbedState) -> bool:
+    return all(h.nspawn_pid and machine.is_running(h.nspawn_pid) for h in bed.hosts)
+
+
+def up(name: str = "main", topology: str = "single", log: Log = print) -> TestbedState:
+    """Bring the testbed up, reusing it if it already runs with this topology."""
+    existing = testbed_state.load(name)
+    if existing and existing.topology == topology and is_healthy(existing):
+        log(f"testbed {name!r} is already up ({len(existing.hosts)} host(s))")
+        return existing
+    if existing or leftovers(name):
+        down(name, log=log)
+    bed = plan(name, topology)
+    testbed_state.save(bed)
+    try:
+        build(bed, log)
+    except BaseException:
+        log(f"testbed {name!r} failed to come up; removing what was created")
+        down(name, log=log)
+        raise
+    return bed
+
+
+def build(bed: TestbedState, log: Log) -> None:
+    started = time.monotonic()
+    tarball = rootfs.ensure_cached_rootfs(CACHE_ROOT, log=log)
+    for subnet in (bed.public_subnet, bed.private_subnet):
+        network.check_subnet_is_free(subnet)
+    ensure_ssh_key(bed.ssh_key)
+    public_key = bed.ssh_key.with_suffix(".pub").read_text()
+
+    network.create_bridge(bed.public_bridge, f"{bed.gateway}/24")
+    network.create_bridge(bed.private_bridge, None)
+    network.create_nat_table(bed.nft_table, bed.public_subnet, bed.public_bridge)
+    bed.previous_ip_forward = network.enable_ip_forwarding()
+    testbed_state.save(bed)
+
+    network.create_netns(bed.outside_netns)
+    network.attach_netns(
+        bed.outside_netns, f"{bed.prefix}-op", "eth0", bed.public_bridge, f"{bed.outside_address}/24", None
+    )
+
+    APT_ARCHIVES.mkdir(parents=True, exist_ok=True)
+    resolv_conf = Path("/etc/resolv.conf").read_text()
+    for number, host in enumerate(bed.hosts, start=1):
+        log(f"creating {host.fqdn} at {host.public_address}")
+        root = Path(host.rootfs)
+        rootfs.clone_rootfs(tarball, root, host.fqdn, public_key)
+        (root / "etc/resolv.conf").write_text(resolv_conf)
+        network.create_netns(host.netns)
+        network.attach_netns(
+            host.netns, f"{bed.prefix}-{number}p", "eth0", bed.public_bridge,
+            f"{host.public_address}/24", bed.gateway,
+        )
+        network.attach_netns(
+            host.netns, f"{bed.prefix}-{number}v", "eth1", bed.private_bridge,
+            f"{host.private_address}/24", None,
+        )
+        host.nspawn_pid = machine.boot(
+            host.machine, root, host.netns, {APT_ARCHIVES: "/var/cache/apt/archives"},
+            bed.directory / f"{host.name}.console.log",
+        )
+        testbed_state.save(bed)
+
+    for host in bed.hosts:
+        machine.wait_for_ssh(host.public_address, nspawn_pid=host.nspawn_pid)
+    bed.known_hosts.write_text(
+        "".join(
+            f"{host.public_address} {rootfs.host_public_key(Path(host.rootfs))}\n" for host in bed.hosts
+        )
+    )
+    log(f"testbed {bed.name!r}: {len(bed.hosts)} host(s) up in {time.monotonic() - started:.1f} s")
+
+
+def ensure_ssh_key(path: Path) -> None:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "postyard-testbed", "-f", str(path)])
+
+
+def leftovers(name: str) -> dict[str, list[str]]:
+    """What of this testbed still exists on the machine, found by name (empty when clean)."""
+    prefix = f"pyd{name}-"
+    found = {
+        "processes": [str(pid) for pid in machine.nspawn_pids_for(prefix)],
+        "links": network.links_with_prefix(prefix),
+        "netns": network.netns_with_prefix(prefix),
+        "nft_tables": [t for t in [f"postyard_testbed_{name}"] if network.nft_table_exists(t)],
+    }
+    return {kind: items for kind, items in found.items() if items}
+
+
+def down(name: str = "main", log: Log = print) -> None:
+    """Remove everything the testbed created, from its state file and by its name prefix."""
+    bed = testbed_state.load(name)
+    prefix = f"pyd{name}-"
+    pids = set(machine.nspawn_pids_for(prefix))
+    if bed:
+        pids |= {h.nspawn_pid for h in bed.hosts if h.nspawn_pid}
+    for pid in sorted(pids):
+        machine.power_off(pid)
+    for netns in network.netns_with_prefix(prefix):
+        network.delete_netns(netns)
+    for link in network.links_with_prefix(prefix):
+        network.delete_link(link)
+    network.delete_nft_table(f"postyard_testbed_{name}")
+    others_remain = any(other != name for other in testbed_state.existing_names())
+    if bed and bed.previous_ip_forward is not None and not others_remain:
+        network.restore_ip_forwarding(bed.previous_ip_forward)
+    directory = testbed_state.testbed_dir(name)
+    if directory.exists():
+        shutil.rmtree(directory)
+    log(f"testbed {name!r} removed")

@@ -1,0 +1,54 @@
+"""Inventory groups, the roles each group gets, and the testbed's host layouts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["GROUPS", "GROUP_ROLES", "TOPOLOGIES", "HostPlan", "host_groups", "roles_for_groups"]
+
+GROUPS: tuple[str, ...] = ("mail", "db", "cache", "api")
+
+# Roles every host gets, then the roles of each group, in the order deploy.py applies them.
+COMMON_ROLES: tuple[str, ...] = ("base", "firewall")
+GROUP_ROLES: dict[str, tuple[str, ...]] = {
+    "db": (),
+    "cache": (),
+    "mail": (),
+    "api": (),
+}
+
+
+def roles_for_groups(groups: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The roles a host in these groups gets, common ones first, each once."""
+    ordered: list[str] = list(COMMON_ROLES)
+    for group in GROUP_ROLES:
+        if group in groups:
+            ordered.extend(role for role in GROUP_ROLES[group] if role not in ordered)
+    return tuple(ordered)
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    """One host of a layout: its short name and its inventory groups."""
+
+    name: str
+    groups: tuple[str, ...]
+
+
+TOPOLOGIES: dict[str, tuple[HostPlan, ...]] = {
+    "single": (HostPlan("node1", GROUPS),),
+    "split": (
+        HostPlan("db1", ("db",)),
+        HostPlan("cache1", ("cache",)),
+        HostPlan("mail1", ("mail",)),
+        HostPlan("api1", ("api",)),
+        HostPlan("api2", ("api",)),
+    ),
+}
+
+
+def host_groups(names: Iterable[str]) -> tuple[str, ...]:
+    """The platform groups among an inventory host's groups (inventories add their own)."""
+    names = set(names)
+    return tuple(group for group in GROUPS if group in names)

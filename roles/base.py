@@ -1,0 +1,140 @@
+"""Base role: hostname, packages up to date, unattended security upgrades, time sync,
+hardened sshd and bounded journald, on every host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.server import Command
+from pyinfra.operations import apt, files, server, systemd
+
+from roles.staging import install_validated_template, jinja_options
+
+__all__ = ["DEFAULTS", "deploy_base", "hosts_context", "sshd_context", "journald_context", "unattended_context"]
+
+DEFAULTS: dict[str, Any] = {
+    # Fully qualified host name; the inventory name when unset.
+    "hostname": None,
+    # NTP servers for systemd-timesyncd (Hetzner's own servers are a good choice there).
+    "time_servers": ["0.debian.pool.ntp.org", "1.debian.pool.ntp.org", "2.debian.pool.ntp.org"],
+    # journald: disk cap, free space to leave, and how long to keep entries.
+    "journald_max_use": "1G",
+    "journald_keep_free": "2G",
+    "journald_max_retention": "3month",
+    # sshd: users allowed to log in (keys only, always), and whether TCP forwarding is
+    # allowed (only a bastion host needs it).
+    "ssh_allow_users": ["root"],
+    "ssh_allow_tcp_forwarding": False,
+    # unattended-upgrades: security updates only; reboot automatically when one needs it.
+    "unattended_reboot": False,
+    "unattended_reboot_time": "03:30",
+}
+
+BASE_PACKAGES = ["openssh-server", "systemd-timesyncd", "unattended-upgrades", "ca-certificates"]
+
+
+def hosts_context(fqdn: str) -> dict[str, Any]:
+    return {"fqdn": fqdn, "short_name": fqdn.split(".")[0]}
+
+
+def sshd_context(data: Any) -> dict[str, Any]:
+    return {
+        "allow_users": list(data.ssh_allow_users),
+        "allow_tcp_forwarding": bool(data.ssh_allow_tcp_forwarding),
+    }
+
+
+def journald_context(data: Any) -> dict[str, Any]:
+    return {
+        "max_use": data.journald_max_use,
+        "keep_free": data.journald_keep_free,
+        "max_retention": data.journald_max_retention,
+    }
+
+
+def unattended_context(data: Any) -> dict[str, Any]:
+    return {"reboot": bool(data.unattended_reboot), "reboot_time": data.unattended_reboot_time}
+
+
+def runs_in_container() -> bool:
+    """Containers share the machine's clock: time sync is the machine's job there."""
+    virt = host.get_fact(Command, command="systemd-detect-virt --container || true")
+    return virt.strip() not in ("", "none")
+
+
+@deploy("Base", data_defaults=DEFAULTS)
+def deploy_base() -> None:
+    fqdn = host.data.hostname or host.name
+    server.hostname(name="Set the host name", hostname=fqdn)
+    files.template(
+        name="Upload /etc/hosts", src="templates/base/hosts.j2", dest="/etc/hosts", mode="644",
+        jinja_env_kwargs=jinja_options(), **hosts_context(fqdn),
+    )
+
+    apt.update(name="Refresh package lists", cache_time=3600)
+    apt.upgrade(name="Upgrade installed packages")
+    apt.packages(name="Install base packages", packages=BASE_PACKAGES, no_recommends=True)
+
+    _unattended_upgrades()
+    _time_sync()
+    _journald()
+    _sshd()
+
+
+def _unattended_upgrades() -> None:
+    for src, dest in (
+        ("templates/base/20auto-upgrades.j2", "/etc/apt/apt.conf.d/20auto-upgrades"),
+        ("templates/base/52postyard-unattended-upgrades.j2",
+         "/etc/apt/apt.conf.d/52postyard-unattended-upgrades"),
+    ):
+        files.template(
+            name=f"Upload {dest}", src=src, dest=dest, mode="644",
+            jinja_env_kwargs=jinja_options(), **unattended_context(host.data),
+        )
+    for timer in ("apt-daily.timer", "apt-daily-upgrade.timer"):
+        systemd.service(name=f"Enable {timer}", service=timer, running=True, enabled=True)
+
+
+def _time_sync() -> None:
+    config = files.template(
+        name="Upload /etc/systemd/timesyncd.conf.d/postyard.conf",
+        src="templates/base/timesyncd.conf.j2",
+        dest="/etc/systemd/timesyncd.conf.d/postyard.conf",
+        mode="644", jinja_env_kwargs=jinja_options(), servers=list(host.data.time_servers),
+    )
+    in_container = runs_in_container()
+    systemd.service(
+        name="Enable systemd-timesyncd",
+        service="systemd-timesyncd.service",
+        enabled=True,
+        running=None if in_container else True,
+    )
+    if not in_container:
+        systemd.service(
+            name="Restart systemd-timesyncd", service="systemd-timesyncd.service",
+            restarted=True, _if=config.did_change,
+        )
+
+
+def _journald() -> None:
+    config = files.template(
+        name="Upload /etc/systemd/journald.conf.d/postyard.conf",
+        src="templates/base/journald.conf.j2",
+        dest="/etc/systemd/journald.conf.d/postyard.conf",
+        mode="644", jinja_env_kwargs=jinja_options(), **journald_context(host.data),
+    )
+    systemd.service(
+        name="Restart systemd-journald", service="systemd-journald.service",
+        restarted=True, _if=config.did_change,
+    )
+
+
+def _sshd() -> None:
+    config = install_validated_template(
+        "templates/base/sshd_config.j2", "/etc/ssh/sshd_config",
+        validate="/usr/sbin/sshd -t -f {path}", **sshd_context(host.data),
+    )
+    systemd.service(name="Reload sshd", service="ssh.service", reloaded=True, _if=config.did_change)
+    systemd.service(name="Enable sshd", service="ssh.service", running=True, enabled=True)

@@ -1,0 +1,45 @@
+"""Install a config file only after the service that reads it has validated it."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files, server
+
+__all__ = ["STAGING_DIR", "JINJA_OPTIONS", "jinja_options", "install_validated_template"]
+
+STAGING_DIR = PurePosixPath("/etc/postyard/staged")
+# pyinfra already renders with StrictUndefined and keep_trailing_newline; these add tidy blocks.
+JINJA_OPTIONS: dict[str, Any] = {"trim_blocks": True, "lstrip_blocks": True}
+
+
+def jinja_options() -> dict[str, Any]:
+    """A fresh copy per operation: pyinfra pops keys from the dict it is given."""
+    return dict(JINJA_OPTIONS)
+
+
+def install_validated_template(
+    src: str, dest: str, validate: str, mode: str = "644", **context: Any
+) -> OperationMeta:
+    """Render src to a staging copy, run validate on it ({path} is the staged file), then install.
+
+    A staging copy that fails validation is removed, so the next run validates it again
+    instead of installing it; the live file is only ever replaced by a validated render.
+    """
+    staged = str(STAGING_DIR / dest.lstrip("/"))
+    stage = files.template(
+        name=f"Stage {dest}", src=src, dest=staged, mode=mode,
+        jinja_env_kwargs=jinja_options(), **context,
+    )
+    check = validate.format(path=staged)
+    server.shell(
+        name=f"Validate {dest}",
+        commands=[f"{check} || {{ rm -f {staged}; exit 1; }}"],
+        _if=stage.did_change,
+    )
+    return files.template(
+        name=f"Install {dest}", src=src, dest=dest, mode=mode,
+        jinja_env_kwargs=jinja_options(), **context,
+    )
