@@ -1,0 +1,5 @@
+import sys
+
+from postyard.cli import main
+
+sys.exit(main())

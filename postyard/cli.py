@@ -1,0 +1,139 @@
+"""The one command: bring hosts up, deploy, verify, and say where everything is."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from postyard.deployer import REPO, DeployError, run_deploy
+from postyard.exposure import EXPOSURE, public_ports_open_on
+from postyard.targets import Target, TargetError, make_target
+from postyard.testbed.commands import CommandError
+from postyard.topology import TOPOLOGIES, roles_for_groups
+
+__all__ = ["main", "exposure_markdown"]
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def verify(target: Target) -> int:
+    """Run the verification suite (tests/infra) against the target's inventory."""
+    argv = [sys.executable, "-m", "pytest", "tests/infra", f"--inventory={target.inventory()}"]
+    if netns := target.outside_netns():
+        argv.append(f"--outside-netns={netns}")
+    return subprocess.run(argv, cwd=REPO, env={**os.environ, **target.environment()}, check=False).returncode
+
+
+def print_summary(target: Target) -> None:
+    say("deployed:")
+    for host in target.hosts():
+        roles = roles_for_groups(host.groups)
+        ports = ", ".join(f"{port}/{proto}" for port, proto in public_ports_open_on(host.groups, roles, {}))
+        print(f"    {host.name}  {host.address}")
+        print(f"        groups: {', '.join(host.groups)}")
+        print(f"        roles:  {', '.join(roles)}")
+        print(f"        public: {ports}")
+        print(f"        ssh:    {target.ssh_command(host.address)}")
+    if netns := target.outside_netns():
+        print(f"    outside vantage point: ip netns exec {netns} <command>")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    target = make_target(args.target, args.testbed)
+    started = time.monotonic()
+    say(f"provisioning {args.topology} hosts on {target.name}")
+    target.provision(args.topology, log=say)
+    say("deploying")
+    result = run_deploy(target.inventory(), env=target.environment())
+    say(f"deploy: {result.changed} of {result.operations} operations changed in {result.seconds:.1f} s")
+    status = 0
+    if not args.no_verify:
+        say("verifying (tests/infra)")
+        status = verify(target)
+        say("verification passed" if status == 0 else "verification FAILED")
+    print_summary(target)
+    say(f"done in {time.monotonic() - started:.0f} s; remove with `make down`")
+    return status
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    make_target(args.target, args.testbed).teardown(log=say)
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    target = make_target(args.target, args.testbed)
+    result = run_deploy(target.inventory(), env=target.environment())
+    say(f"deploy: {result.changed} of {result.operations} operations changed in {result.seconds:.1f} s")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    return verify(make_target(args.target, args.testbed))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    print_summary(make_target(args.target, args.testbed))
+    return 0
+
+
+def exposure_markdown() -> str:
+    """The exposure table for humans (the README embeds this output)."""
+    lines = ["| port | service | groups | reachable from | notes |", "|---|---|---|---|---|"]
+    for row in EXPOSURE:
+        reach = "public" if row.public else f"private network, from {' and '.join(row.clients)} hosts"
+        if row.enabled_by:
+            reach += f" (only with `{row.enabled_by}`)"
+        lines.append(
+            f"| {row.port}/{row.protocol} | {row.service} | {', '.join(row.groups)} | {reach} | {row.summary} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def cmd_exposure(args: argparse.Namespace) -> int:
+    print(exposure_markdown(), end="")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="postyard", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text)
+        command.set_defaults(handler=handler)
+        command.add_argument("--target", choices=("testbed", "hetzner"), default="testbed")
+        command.add_argument("--testbed", default="main", help="testbed name (1-6 letters/digits)")
+        return command
+
+    up = add("up", cmd_up, "provision hosts, deploy, verify, print where things are")
+    up.add_argument("--topology", choices=sorted(TOPOLOGIES), default="single")
+    up.add_argument("--no-verify", action="store_true", help="skip the verification suite")
+    add("down", cmd_down, "remove the hosts and everything created for them")
+    add("deploy", cmd_deploy, "deploy to hosts that are already up")
+    add("verify", cmd_verify, "run the verification suite against the hosts")
+    add("status", cmd_status, "print where things are")
+    exposure = sub.add_parser("exposure", help="print the exposure table as Markdown")
+    exposure.set_defaults(handler=cmd_exposure)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (TargetError, CommandError, DeployError) as error:
+        print(f"postyard: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("postyard: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Run the pyinfra deploy against an inventory and report what it changed."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DeployError", "DeployResult", "run_deploy", "parse_totals", "REPO"]
+
+REPO = Path(__file__).resolve().parent.parent
+TOTALS = re.compile(r"^\s*Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", re.MULTILINE)
+
+
+class DeployError(RuntimeError):
+    """pyinfra reported an error; its output says where."""
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    operations: int
+    changed: int
+    unchanged: int
+    seconds: float
+
+
+def parse_totals(output: str) -> tuple[int, int, int]:
+    """(operations, changed, unchanged) from the "Grand total" row of pyinfra's results table."""
+    found = TOTALS.findall(output)
+    if not found:
+        raise DeployError("pyinfra printed no results table")
+    hosts, success, errors, no_change = (0 if v == "-" else int(v) for v in found[-1])
+    if errors:
+        raise DeployError(f"{errors} operation(s) failed")
+    return hosts, success, no_change
+
+
+def run_deploy(inventory: Path, env: dict[str, str] | None = None, echo: bool = True) -> DeployResult:
+    """Apply deploy.py to every host of the inventory; raise DeployError if anything failed."""
+    started = time.monotonic()
+    argv = [sys.executable, "-m", "pyinfra", str(inventory), "deploy.py", "--yes"]
+    process = subprocess.Popen(
+        argv, cwd=REPO, env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if echo:
+            print(line, end="", flush=True)
+    output = "".join(lines)
+    if process.wait() != 0:
+        tail = "".join(lines[-15:])
+        raise DeployError(f"pyinfra exited {process.returncode}:\n{tail}")
+    operations, changed, unchanged = parse_totals(output)
+    return DeployResult(operations, changed, unchanged, time.monotonic() - started)

@@ -1,0 +1,84 @@
+"""Hosts of a pyinfra inventory as the verification suite sees them (same data as the deploy)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyinfra.api.state import State
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory
+
+from postyard.deployer import REPO
+from postyard.exposure import Exposure, exposures_for_host
+from postyard.topology import host_groups, roles_for_groups
+from roles.firewall import DEFAULTS as FIREWALL_DEFAULTS
+
+__all__ = ["InfraHost", "load_hosts"]
+
+FLAGS = ("acme_http01", "mailboxes_enabled")
+
+
+@dataclass(frozen=True)
+class InfraHost:
+    """One deployed host: where it is, what it runs, which rows of the exposure table it owns."""
+
+    name: str
+    fqdn: str
+    address: str
+    groups: tuple[str, ...]
+    roles: tuple[str, ...]
+    flags: dict[str, Any]
+    private_address: str | None
+    ssh_user: str
+    ssh_key: str | None
+    known_hosts: str | None
+
+    @property
+    def exposures(self) -> tuple[Exposure, ...]:
+        return exposures_for_host(self.groups, self.roles, self.flags)
+
+    @property
+    def public_ports(self) -> set[int]:
+        return {row.port for row in self.exposures if row.public and row.protocol == "tcp"}
+
+    def testinfra_spec(self) -> tuple[str, dict[str, Any]]:
+        """Arguments for testinfra.get_host: OpenSSH, strict host key checking when known."""
+        extra = "-o BatchMode=yes"
+        if self.known_hosts:
+            extra += f" -o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=yes"
+        options: dict[str, Any] = {"ssh_extra_args": extra}
+        if self.ssh_key:
+            options["ssh_identity_file"] = self.ssh_key
+        return f"ssh://{self.ssh_user}@{self.address}", options
+
+
+def _value(data: Any, key: str, default: Any = None) -> Any:
+    value = data.get(key)
+    return default if value is None else value
+
+
+def load_hosts(inventory_path: Path) -> list[InfraHost]:
+    """Every host of the inventory, with the group data pyinfra would give it."""
+    with ctx_state.use(State()):  # pyinfra reads inventory files inside a state context
+        inventory = make_inventory(str(inventory_path), cwd=str(REPO))
+    hosts = []
+    for host in inventory:
+        groups = host_groups(host.groups)
+        data = host.data
+        hosts.append(
+            InfraHost(
+                name=host.name,
+                fqdn=_value(data, "hostname", host.name),
+                address=_value(data, "ssh_hostname", host.name),
+                groups=groups,
+                roles=roles_for_groups(groups),
+                flags={flag: _value(data, flag, FIREWALL_DEFAULTS[flag]) for flag in FLAGS},
+                private_address=data.get("private_address"),
+                ssh_user=_value(data, "ssh_user", "root"),
+                ssh_key=data.get("ssh_key"),
+                known_hosts=data.get("ssh_known_hosts_file"),
+            )
+        )
+    return hosts

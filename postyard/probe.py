@@ -1,0 +1,79 @@
+"""Probes from a vantage point: what a client elsewhere on the internet would see of a host."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["Vantage"]
+
+
+@dataclass(frozen=True)
+class Vantage:
+    """Runs client tools here, or inside a network namespace (the testbed's outside point)."""
+
+    netns: str | None = None
+
+    def command(self, argv: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.netns, *argv] if self.netns else argv
+
+    def run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def scan_tcp(self, address: str, ports: Iterable[int] | str) -> dict[int, str]:
+        """nmap connect scan: {port: "open" | "closed" | "filtered"} for every port asked for."""
+        spec = ports if isinstance(ports, str) else ",".join(str(p) for p in sorted(set(ports)))
+        # A SYN scan (root only) sweeps all 65535 ports in seconds; a connect scan takes minutes.
+        scan_type = "-sS" if os.geteuid() == 0 else "-sT"
+        result = self.run(
+            ["nmap", "-Pn", "-n", scan_type, "-T4", "--max-retries", "1", "--min-rate", "5000",
+             "-p", spec, "-oX", "-", address],
+            timeout=600,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"nmap failed: {result.stderr.strip()}")
+        return parse_nmap_xml(result.stdout)
+
+    def ssh_auth_methods(self, address: str, user: str = "root") -> list[str]:
+        """The authentication methods sshd offers to a client that has no key."""
+        result = self.run(
+            ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
+             "-o", "ConnectTimeout=10", f"{user}@{address}", "true"],
+            timeout=30,
+        )
+        found = re.search(r"Permission denied \(([^)]*)\)", result.stderr)
+        return found.group(1).split(",") if found else []
+
+    def ssh_handshake(self, address: str, option: str) -> subprocess.CompletedProcess[str]:
+        """Try an SSH handshake with one client option (e.g. Ciphers=aes128-cbc), no key."""
+        return self.run(
+            ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
+             "-o", "ConnectTimeout=10", "-o", option, f"root@{address}", "true"],
+            timeout=30,
+        )
+
+
+def parse_nmap_xml(document: str) -> dict[int, str]:
+    states: dict[int, str] = {}
+    root = ElementTree.fromstring(document)
+    for port in root.iter("port"):
+        state = port.find("state")
+        states[int(port.attrib["portid"])] = state.attrib["state"] if state is not None else "unknown"
+    # nmap folds uninteresting ports into <extraports>; expand them to the state it names
+    for extra in root.iter("extraports"):
+        for reasons in extra.iter("extrareasons"):
+            for spec in reasons.attrib.get("ports", "").split(","):
+                if not spec:
+                    continue
+                first, _, last = spec.partition("-")
+                for number in range(int(first), int(last or first) + 1):
+                    states.setdefault(number, extra.attrib["state"])
+    return states

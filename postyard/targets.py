@@ -1,0 +1,118 @@
+"""Where the platform is deployed: the local testbed now, Hetzner Cloud later, one interface."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from postyard.deployer import REPO
+from postyard.testbed import bed, state as testbed_state
+
+__all__ = ["Target", "TestbedTarget", "HetznerTarget", "make_target", "TargetError"]
+
+Log = Callable[[str], None]
+
+
+class TargetError(RuntimeError):
+    """The target cannot be used as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class HostSummary:
+    name: str
+    address: str
+    groups: tuple[str, ...]
+
+
+class Target(Protocol):
+    """Hosts to deploy to: create them, name their inventory, remove them."""
+
+    name: str
+
+    def provision(self, topology: str, log: Log) -> None: ...
+    def inventory(self) -> Path: ...
+    def environment(self) -> dict[str, str]: ...
+    def outside_netns(self) -> str | None: ...
+    def hosts(self) -> list[HostSummary]: ...
+    def ssh_command(self, address: str) -> str: ...
+    def teardown(self, log: Log) -> None: ...
+
+
+@dataclass
+class TestbedTarget:
+    """Debian 12 hosts booted with systemd-nspawn on this machine."""
+
+    testbed: str = "main"
+    name: str = field(default="testbed", init=False)
+
+    def provision(self, topology: str, log: Log) -> None:
+        bed.up(self.testbed, topology, log=log)
+
+    def inventory(self) -> Path:
+        return REPO / "inventory" / "testbed.py"
+
+    def environment(self) -> dict[str, str]:
+        return {"POSTYARD_TESTBED": self.testbed}
+
+    def _state(self) -> testbed_state.TestbedState:
+        found = testbed_state.load(self.testbed)
+        if found is None:
+            raise TargetError(f"testbed {self.testbed!r} is not up: run `make up` first")
+        return found
+
+    def outside_netns(self) -> str | None:
+        return self._state().outside_netns
+
+    def hosts(self) -> list[HostSummary]:
+        return [HostSummary(h.fqdn, h.public_address, tuple(h.groups)) for h in self._state().hosts]
+
+    def ssh_command(self, address: str) -> str:
+        found = self._state()
+        return f"ssh -i {found.ssh_key} -o UserKnownHostsFile={found.known_hosts} root@{address}"
+
+    def teardown(self, log: Log) -> None:
+        bed.down(self.testbed, log=log)
+
+
+@dataclass
+class HetznerTarget:
+    """Hetzner Cloud servers, provisioned by label with hcloud (HCLOUD_TOKEN from the environment)."""
+
+    name: str = field(default="hetzner", init=False)
+
+    def _unavailable(self) -> TargetError:
+        return TargetError(
+            "the Hetzner target needs the provisioning module, which is not part of this release; "
+            "use --target testbed"
+        )
+
+    def provision(self, topology: str, log: Log) -> None:
+        raise self._unavailable()
+
+    def inventory(self) -> Path:
+        return REPO / "inventory" / "hetzner.py"
+
+    def environment(self) -> dict[str, str]:
+        return {}
+
+    def outside_netns(self) -> str | None:
+        return None  # the machine running the command is outside
+
+    def hosts(self) -> list[HostSummary]:
+        raise self._unavailable()
+
+    def ssh_command(self, address: str) -> str:
+        return f"ssh root@{address}"
+
+    def teardown(self, log: Log) -> None:
+        raise self._unavailable()
+
+
+def make_target(kind: str, testbed: str = "main") -> Target:
+    if kind == "testbed":
+        return TestbedTarget(testbed)
+    if kind == "hetzner":
+        return HetznerTarget()
+    raise TargetError(f"unknown target {kind!r}: choose testbed or hetzner")
