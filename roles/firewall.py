@@ -57,6 +57,7 @@ def _openings(row: Any, sources: Iterable[str] | None) -> list[Opening]:
 
 def firewall_context(
     groups: Iterable[str],
+    roles: Iterable[str],
     flags: Mapping[str, Any],
     peers_by_group: Mapping[str, Iterable[str]],
     public_interface: str,
@@ -68,8 +69,7 @@ def firewall_context(
     peers_by_group maps each group to the private addresses of the *other* hosts in it.
     A private port opens only to peers in its client groups; with none, it stays closed.
     """
-    groups = tuple(groups)
-    rows = exposures_for_host(groups, roles_for_groups(groups), flags)
+    rows = exposures_for_host(groups, roles, flags)
     allowlist = tuple(ssh_admin_allowlist)
     public: list[Opening] = []
     private: list[Opening] = []
@@ -100,8 +100,10 @@ def _peers_by_group() -> dict[str, list[str]]:
 @deploy("Firewall", data_defaults=DEFAULTS)
 def deploy_firewall() -> None:
     apt.packages(name="Install nftables", packages=["nftables"], no_recommends=True)
+    groups = host_groups(host.groups)
     context = firewall_context(
-        groups=host_groups(host.groups),
+        groups=groups,
+        roles=roles_for_groups(groups),
         flags={key: host.data.get(key) for key in ("acme_http01", "mailboxes_enabled")},
         peers_by_group=_peers_by_group(),
         public_interface=host.data.public_interface,

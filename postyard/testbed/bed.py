@@ -12,7 +12,7 @@ from postyard.testbed.commands import CommandError, run
 from postyard.testbed.state import CACHE_ROOT, HostRecord, TestbedState
 from postyard.topology import TOPOLOGIES
 
-__all__ = ["up", "down", "is_healthy", "leftovers"]
+__all__ = ["up", "down", "reboot", "is_healthy", "leftovers"]
 
 Log = Callable[[str], None]
 DOMAIN = "postyard.test"
@@ -109,10 +109,7 @@ def build(bed: TestbedState, log: Log) -> None:
             host.netns, f"{bed.prefix}-{number}v", "eth1", bed.private_bridge,
             f"{host.private_address}/24", None,
         )
-        host.nspawn_pid = machine.boot(
-            host.machine, root, host.netns, {APT_ARCHIVES: "/var/cache/apt/archives"},
-            bed.directory / f"{host.name}.console.log",
-        )
+        host.nspawn_pid = boot_host(bed, host)
         testbed_state.save(bed)
 
     for host in bed.hosts:
@@ -123,6 +120,13 @@ def build(bed: TestbedState, log: Log) -> None:
         )
     )
     log(f"testbed {bed.name!r}: {len(bed.hosts)} host(s) up in {time.monotonic() - started:.1f} s")
+
+
+def boot_host(bed: TestbedState, host: HostRecord) -> int:
+    return machine.boot(
+        host.machine, Path(host.rootfs), host.netns, {APT_ARCHIVES: "/var/cache/apt/archives"},
+        bed.directory / f"{host.name}.console.log",
+    )
 
 
 def ensure_ssh_key(path: Path) -> None:
@@ -164,3 +168,20 @@ def down(name: str = "main", log: Log = print) -> None:
     if directory.exists():
         shutil.rmtree(directory)
     log(f"testbed {name!r} removed")
+
+
+def reboot(name: str, host_name: str, log: Log = print) -> HostRecord:
+    """Power one host off and boot it again, as a reboot of a real server would."""
+    bed = testbed_state.load(name)
+    if bed is None:
+        raise CommandError(f"testbed {name!r} is not up")
+    record = next((h for h in bed.hosts if h.name == host_name), None)
+    if record is None:
+        raise CommandError(f"testbed {name!r} has no host {host_name!r}")
+    if record.nspawn_pid:
+        machine.power_off(record.nspawn_pid)
+    record.nspawn_pid = boot_host(bed, record)
+    testbed_state.save(bed)
+    machine.wait_for_ssh(record.public_address, nspawn_pid=record.nspawn_pid)
+    log(f"{record.fqdn} rebooted")
+    return record

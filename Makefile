@@ -1,0 +1,46 @@
+# Postyard: the one command, and the tests. Run as root on Debian 12 (or Ubuntu).
+#   make up      boot the testbed host(s), deploy, verify, print where things are
+#   make down    remove them, leaving nothing behind
+#   make test    every suite: unit, then a booted testbed (hosts, idempotency, teardown)
+#   make test-fast  unit tests only, no hosts
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+TARGET ?= testbed
+TOPOLOGY ?= single
+TESTBED ?= main
+SYSTEM_PACKAGES := debootstrap systemd-container nftables nmap iproute2 openssh-client \
+	python3 python3-venv ca-certificates tar util-linux
+
+.PHONY: deps system-deps up down deploy verify status test test-fast
+
+deps: system-deps $(VENV)/.installed
+
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "==> installing $$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+up: deps
+	$(PY) -m postyard up --target $(TARGET) --topology $(TOPOLOGY) --testbed $(TESTBED)
+
+down: deps
+	$(PY) -m postyard down --target $(TARGET) --testbed $(TESTBED)
+
+deploy verify status: deps
+	$(PY) -m postyard $@ --target $(TARGET) --testbed $(TESTBED)
+
+test: deps
+	$(PY) -m pytest --testbed
+
+test-fast: deps
+	$(PY) -m pytest tests/unit

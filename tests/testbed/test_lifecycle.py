@@ -1,0 +1,58 @@
+"""Testbeds come up with several hosts and go away without a trace, also after failures."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from postyard.testbed import bed, machine, network
+from postyard.testbed.commands import CommandError
+
+NAME = "life"
+
+
+@pytest.fixture
+def clean_slate(require_root):
+    bed.down(NAME, log=lambda _: None)
+    yield
+    bed.down(NAME, log=lambda _: None)
+
+
+def reaches(netns: str, address: str, port: int) -> bool:
+    probe = f"import socket; socket.create_connection(('{address}', {port}), 3)"
+    return subprocess.run(["ip", "netns", "exec", netns, "python3", "-c", probe],
+                          capture_output=True, check=False).returncode == 0
+
+
+def test_split_topology_hosts_reach_each_other_on_the_private_network(clean_slate):
+    state = bed.up(NAME, "split", log=lambda _: None)
+    assert len(state.hosts) == 5
+    db, api = state.hosts[0], state.hosts[3]
+    assert reaches(api.netns, db.private_address, 22)
+    assert not reaches(state.outside_netns, db.private_address, 22)  # the private bridge is not routed
+
+
+def test_teardown_leaves_nothing_behind(clean_slate):
+    state = bed.up(NAME, "single", log=lambda _: None)
+    assert bed.leftovers(NAME)
+    bed.down(NAME, log=lambda _: None)
+    assert bed.leftovers(NAME) == {}
+    assert not os.path.exists(state.directory)
+
+
+def test_teardown_after_a_crash_leaves_nothing_behind(clean_slate):
+    state = bed.up(NAME, "single", log=lambda _: None)
+    for pid in machine.nspawn_pids_for(f"{state.prefix}-"):
+        os.kill(pid, signal.SIGKILL)
+    bed.down(NAME, log=lambda _: None)
+    assert bed.leftovers(NAME) == {}
+
+
+def test_a_failed_bring_up_removes_what_it_created(clean_slate):
+    network.create_netns(f"pyd{NAME}-node1")  # in the way of the host's own namespace
+    with pytest.raises(CommandError):
+        bed.up(NAME, "single", log=lambda _: None)
+    assert bed.leftovers(NAME) == {}
