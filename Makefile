@@ -40,7 +40,7 @@ deploy verify status: deps
 	$(PY) -m postyard $@ --target $(TARGET) --testbed $(TESTBED)
 
 test: deps
-	$(PY) -m pytest --testbed
+	$(PY) -m pytest --testbed -v
 
 test-fast: deps
 	$(PY) -m pytest tests/unit

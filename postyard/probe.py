@@ -40,25 +40,23 @@ class Vantage:
             raise RuntimeError(f"nmap failed: {result.stderr.strip()}")
         return parse_nmap_xml(result.stdout)
 
-    def ssh_auth_methods(self, address: str, user: str = "root") -> list[str]:
+    def ssh_without_key(self, address: str, *options: str) -> subprocess.CompletedProcess[str]:
+        """An SSH login attempt with no key and no prompts, plus extra client options."""
+        argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
+                "-o", "ConnectTimeout=10"]
+        for option in options:
+            argv += ["-o", option]
+        return self.run([*argv, f"root@{address}", "true"], timeout=30)
+
+    def ssh_auth_methods(self, address: str) -> list[str]:
         """The authentication methods sshd offers to a client that has no key."""
-        result = self.run(
-            ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
-             "-o", "ConnectTimeout=10", f"{user}@{address}", "true"],
-            timeout=30,
-        )
-        found = re.search(r"Permission denied \(([^)]*)\)", result.stderr)
+        found = re.search(r"Permission denied \(([^)]*)\)", self.ssh_without_key(address).stderr)
         return found.group(1).split(",") if found else []
 
     def ssh_handshake(self, address: str, option: str) -> subprocess.CompletedProcess[str]:
         """Try an SSH handshake with one client option (e.g. Ciphers=aes128-cbc), no key."""
-        return self.run(
-            ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
-             "-o", "ConnectTimeout=10", "-o", option, f"root@{address}", "true"],
-            timeout=30,
-        )
+        return self.ssh_without_key(address, option)
 
 
 def parse_nmap_xml(document: str) -> dict[int, str]:

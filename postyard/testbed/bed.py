@@ -55,8 +55,13 @@ def is_healthy(bed: TestbedState) -> bool:
     return all(h.nspawn_pid and machine.is_running(h.nspawn_pid) for h in bed.hosts)
 
 
-def up(name: str = "main", topology: str = "single", log: Log = print) -> TestbedState:
-    """Bring the testbed up, reusing it if it already runs with this topology."""
+def up(
+    name: str = "main", topology: str = "single", log: Log = print, cache_dir: Path = CACHE_ROOT
+) -> TestbedState:
+    """Bring the testbed up, reusing it if it already runs with this topology.
+
+    cache_dir holds the root filesystem tarball (built there when missing).
+    """
     existing = testbed_state.load(name)
     if existing and existing.topology == topology and is_healthy(existing):
         log(f"testbed {name!r} is already up ({len(existing.hosts)} host(s))")
@@ -66,7 +71,7 @@ def up(name: str = "main", topology: str = "single", log: Log = print) -> Testbe
     bed = plan(name, topology)
     testbed_state.save(bed)
     try:
-        build(bed, log)
+        build(bed, log, cache_dir)
     except BaseException:
         log(f"testbed {name!r} failed to come up; removing what was created")
         down(name, log=log)
@@ -74,9 +79,9 @@ def up(name: str = "main", topology: str = "single", log: Log = print) -> Testbe
     return bed
 
 
-def build(bed: TestbedState, log: Log) -> None:
+def build(bed: TestbedState, log: Log, cache_dir: Path) -> None:
     started = time.monotonic()
-    tarball = rootfs.ensure_cached_rootfs(CACHE_ROOT, log=log)
+    tarball = rootfs.ensure_cached_rootfs(cache_dir, log=log)
     for subnet in (bed.public_subnet, bed.private_subnet):
         network.check_subnet_is_free(subnet)
     ensure_ssh_key(bed.ssh_key)

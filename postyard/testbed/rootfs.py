@@ -10,7 +10,7 @@ from pathlib import Path
 
 from postyard.testbed.commands import run
 
-__all__ = ["BASE_PACKAGES", "ensure_cached_rootfs", "clone_rootfs", "remove_rootfs"]
+__all__ = ["BASE_PACKAGES", "cache_path", "ensure_cached_rootfs", "clone_rootfs", "host_public_key", "remove_rootfs"]
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"

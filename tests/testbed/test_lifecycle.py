@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from postyard.testbed import bed, machine, network
+from postyard.testbed import bed, machine, rootfs
 from postyard.testbed.commands import CommandError
 
 NAME = "life"
@@ -51,8 +51,9 @@ def test_teardown_after_a_crash_leaves_nothing_behind(clean_slate):
     assert bed.leftovers(NAME) == {}
 
 
-def test_a_failed_bring_up_removes_what_it_created(clean_slate):
-    network.create_netns(f"pyd{NAME}-node1")  # in the way of the host's own namespace
-    with pytest.raises(CommandError):
-        bed.up(NAME, "single", log=lambda _: None)
+def test_a_failed_bring_up_removes_what_it_created(clean_slate, tmp_path):
+    # a damaged root filesystem cache fails the first host, after bridges and NAT exist
+    rootfs.cache_path(tmp_path).write_bytes(b"not a tarball")
+    with pytest.raises(CommandError, match="tar"):
+        bed.up(NAME, "single", log=lambda _: None, cache_dir=tmp_path)
     assert bed.leftovers(NAME) == {}
