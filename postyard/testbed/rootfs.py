@@ -10,7 +10,7 @@ from pathlib import Path
 
 from postyard.testbed.commands import run
 
-__all__ = ["BASE_PACKAGES", "cache_path", "ensure_cached_rootfs", "clone_rootfs", "host_public_key", "remove_rootfs"]
+__all__ = ["BASE_PACKAGES", "cache_path", "ensure_cached_rootfs", "clone_rootfs", "host_public_key"]
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -66,8 +66,3 @@ def clone_rootfs(tarball: Path, dest: Path, hostname: str, authorized_key: str) 
 def host_public_key(rootfs: Path) -> str:
     """The ed25519 host key of a cloned root filesystem, for known_hosts."""
     return (rootfs / "etc/ssh/ssh_host_ed25519_key.pub").read_text().strip()
-
-
-def remove_rootfs(dest: Path) -> None:
-    if dest.exists():
-        shutil.rmtree(dest)
