@@ -9,10 +9,11 @@ import sys
 import time
 
 from postyard.deployer import REPO, DeployError, run_deploy
-from postyard.exposure import EXPOSURE, public_ports_open_on
+from postyard.exposure import EXPOSURE
+from postyard.inventory_hosts import load_hosts
 from postyard.targets import Target, TargetError, make_target
 from postyard.testbed.commands import CommandError
-from postyard.topology import TOPOLOGIES, roles_for_groups
+from postyard.topology import TOPOLOGIES
 
 __all__ = ["main", "exposure_markdown"]
 
@@ -30,15 +31,17 @@ def verify(target: Target) -> int:
 
 
 def print_summary(target: Target) -> None:
+    hosts = load_hosts(target.inventory())
+    if not hosts:
+        raise TargetError(f"no hosts in {target.inventory().name}: run `make up` first")
     say("deployed:")
-    for host in target.hosts():
-        roles = roles_for_groups(host.groups)
-        ports = ", ".join(f"{port}/{proto}" for port, proto in public_ports_open_on(host.groups, roles, {}))
+    for host in hosts:
+        ports = ", ".join(f"{row.port}/{row.protocol}" for row in host.exposures if row.public)
         print(f"    {host.name}  {host.address}")
         print(f"        groups: {', '.join(host.groups)}")
-        print(f"        roles:  {', '.join(roles)}")
+        print(f"        roles:  {', '.join(host.roles)}")
         print(f"        public: {ports}")
-        print(f"        ssh:    {target.ssh_command(host.address)}")
+        print(f"        ssh:    {host.ssh_command()}")
     if netns := target.outside_netns():
         print(f"    outside vantage point: ip netns exec {netns} <command>")
 
@@ -126,6 +129,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if hasattr(args, "target"):
+            # inventory files read their settings from the environment, here and in pyinfra
+            os.environ.update(make_target(args.target, args.testbed).environment())
         return args.handler(args)
     except (TargetError, CommandError, DeployError) as error:
         print(f"postyard: {error}", file=sys.stderr)

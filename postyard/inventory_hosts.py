@@ -43,15 +43,21 @@ class InfraHost:
     def public_ports(self) -> set[int]:
         return {row.port for row in self.exposures if row.public and row.protocol == "tcp"}
 
+    def ssh_options(self) -> list[str]:
+        """OpenSSH client options: the inventory's key, and strict checking against its known_hosts."""
+        options = []
+        if self.known_hosts:
+            options += ["-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "StrictHostKeyChecking=yes"]
+        if self.ssh_key:
+            options += ["-i", self.ssh_key]
+        return options
+
+    def ssh_command(self) -> str:
+        return " ".join(["ssh", *self.ssh_options(), f"{self.ssh_user}@{self.address}"])
+
     def testinfra_spec(self) -> tuple[str, dict[str, Any]]:
         """Arguments for testinfra.get_host: OpenSSH, strict host key checking when known."""
-        extra = "-o BatchMode=yes"
-        if self.known_hosts:
-            extra += f" -o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=yes"
-        options: dict[str, Any] = {"ssh_extra_args": extra}
-        if self.ssh_key:
-            options["ssh_identity_file"] = self.ssh_key
-        return f"ssh://{self.ssh_user}@{self.address}", options
+        return f"ssh://{self.ssh_user}@{self.address}", {"ssh_extra_args": " ".join(["-o", "BatchMode=yes", *self.ssh_options()])}
 
 
 def _value(data: Any, key: str, default: Any = None) -> Any:

@@ -19,13 +19,6 @@ class TargetError(RuntimeError):
     """The target cannot be used as asked; the message says why and what to do."""
 
 
-@dataclass(frozen=True)
-class HostSummary:
-    name: str
-    address: str
-    groups: tuple[str, ...]
-
-
 class Target(Protocol):
     """Hosts to deploy to: create them, name their inventory, remove them."""
 
@@ -35,8 +28,6 @@ class Target(Protocol):
     def inventory(self) -> Path: ...
     def environment(self) -> dict[str, str]: ...
     def outside_netns(self) -> str | None: ...
-    def hosts(self) -> list[HostSummary]: ...
-    def ssh_command(self, address: str) -> str: ...
     def teardown(self, log: Log) -> None: ...
 
 
@@ -65,13 +56,6 @@ class TestbedTarget:
     def outside_netns(self) -> str | None:
         return self._state().outside_netns
 
-    def hosts(self) -> list[HostSummary]:
-        return [HostSummary(h.fqdn, h.public_address, tuple(h.groups)) for h in self._state().hosts]
-
-    def ssh_command(self, address: str) -> str:
-        found = self._state()
-        return f"ssh -i {found.ssh_key} -o UserKnownHostsFile={found.known_hosts} root@{address}"
-
     def teardown(self, log: Log) -> None:
         bed.down(self.testbed, log=log)
 
@@ -99,12 +83,6 @@ class HetznerTarget:
 
     def outside_netns(self) -> str | None:
         return None  # the machine running the command is outside
-
-    def hosts(self) -> list[HostSummary]:
-        raise self._unavailable()
-
-    def ssh_command(self, address: str) -> str:
-        return f"ssh root@{address}"
 
     def teardown(self, log: Log) -> None:
         raise self._unavailable()
