@@ -1,8 +1,9 @@
-"""Settings for every host, whatever the inventory; each role's DEFAULTS documents the rest."""
+"""Settings for every host, whatever the inventory.
 
-# Sources allowed to reach sshd (addresses or networks); empty: any source, keys only.
-ssh_admin_allowlist: list[str] = []
+Each role documents the settings it reads, with their defaults, in its DEFAULTS
+(roles/base.py, roles/firewall.py). Override them here for every host, in group_data/<group>.py
+for one group, or per host in the inventory. For example:
 
-# Optional rows of the exposure table.
-acme_http01 = False
-mailboxes_enabled = False
+    ssh_admin_allowlist = ["198.51.100.0/24"]   # only these sources may reach sshd
+    unattended_reboot = True                     # reboot at 03:30 when an update needs it
+"""

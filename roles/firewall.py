@@ -10,7 +10,7 @@ from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 
-from postyard.exposure import exposures_for_host
+from postyard.exposure import Exposure, exposures_for_host
 from postyard.topology import host_groups, roles_for_groups
 from roles.staging import install_validated_template
 
@@ -48,7 +48,7 @@ def source_matches(sources: Iterable[str]) -> list[str]:
     return [f"{family} saddr {{ {', '.join(found)} }}" for family, found in (("ip", v4), ("ip6", v6)) if found]
 
 
-def _openings(row: Any, sources: Iterable[str] | None) -> list[Opening]:
+def _openings(row: Exposure, sources: Iterable[str] | None) -> list[Opening]:
     """None means any source; an empty collection means no source, so no opening."""
     if sources is None:
         return [Opening(row.port, row.protocol, row.service)]
