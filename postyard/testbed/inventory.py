@@ -28,6 +28,7 @@ def testbed_groups(name: str) -> dict[str, list[HostEntry]]:
             "hostname": record.fqdn,
             "public_address": record.public_address,
             "private_address": record.private_address,
+            "secrets_dir": str(bed.directory / "secrets"),
         }
         for group in record.groups:
             groups[group].append((record.fqdn, data))

@@ -12,11 +12,15 @@ from typing import Any
 import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from roles import base, firewall
+from roles import base, firewall, postgresql, postgresql_backup, redis
 from roles.staging import JINJA_OPTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_DATA = SimpleNamespace(**base.DEFAULTS)
+REDIS_DATA = SimpleNamespace(**redis.DEFAULTS)
+BACKUP_DATA = SimpleNamespace(**postgresql_backup.DEFAULTS)
+# Formats without comments: nothing can say who manages them.
+NO_COMMENTS = {"redis/users.acl.j2"}
 
 CONTEXTS: dict[str, dict[str, Any]] = {
     "base/hosts.j2": base.hosts_context("node1.example.net"),
@@ -29,6 +33,18 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         ("mail", "db", "api"), ("base", "firewall", "postfix", "postgresql", "api"), {},
         {"api": ["10.0.1.3"], "mail": ["10.0.1.4"]}, "eth0", "enp7s0", ["198.51.100.7", "2001:db8::/32"],
     ),
+    "postgresql/postyard.conf.j2": {
+        "listen_addresses": ["127.0.0.1", "::1", "10.0.1.2"], "max_connections": 100,
+        "memory": postgresql.memory_settings(4096, 100),
+    },
+    "postgresql/pg_hba.conf.j2": {
+        "rules": postgresql.hba_rules("postyard", {"api": ["10.0.1.3"], "mail": ["10.0.1.4"]}),
+    },
+    "redis/redis.conf.j2": redis.config_context(REDIS_DATA, ["127.0.0.1", "-::1", "10.0.1.2"], True),
+    "redis/users.acl.j2": redis.acl_context("app-password", "admin-password"),
+    "backup/postyard-backup.sh.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
+    "backup/postyard-backup.service.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
+    "backup/postyard-backup.timer.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
 }
 TEMPLATES = sorted(str(p.relative_to(REPO / "templates")) for p in (REPO / "templates").rglob("*.j2"))
 
@@ -45,7 +61,7 @@ def render(name: str) -> str:
 def test_template_renders_with_strict_undefined(name):
     assert name in CONTEXTS, f"add a context for templates/{name} to this test"
     rendered = render(name)
-    assert "Managed by postyard" in rendered
+    assert name in NO_COMMENTS or "Managed by postyard" in rendered
     assert "{{" not in rendered and "{%" not in rendered
 
 
@@ -67,3 +83,17 @@ def test_rendered_ruleset_passes_nft_check(tmp_path):
     check = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(ruleset)],
                            capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr
+
+
+def test_pg_hba_has_no_trust_or_md5_and_ends_in_reject():
+    lines = [line for line in render("postgresql/pg_hba.conf.j2").splitlines() if line and line[0] != "#"]
+    methods = [line.split()[-1] for line in lines]
+    assert "trust" not in methods and "md5" not in methods
+    assert all(line.startswith("hostssl") for line in lines if line.split()[-1] == "scram-sha-256")
+    assert methods[-1] == "reject"
+
+
+def test_redis_acl_disables_the_default_user_and_keeps_only_digests():
+    acl = render("redis/users.acl.j2")
+    assert acl.splitlines()[0].startswith("user default off")
+    assert "app-password" not in acl and "admin-password" not in acl

@@ -1,0 +1,76 @@
+"""The current inventory's secrets and internal certificates, for roles to use at deploy time."""
+
+from __future__ import annotations
+
+import hashlib
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api.exceptions import DeployError
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files
+
+from postyard.internal_ca import ca_certificate_pem, host_certificate
+from postyard.secrets import SecretStore
+
+__all__ = [
+    "INTERNAL_CA_PATH", "secret", "secret_store", "install_internal_tls", "record_applied_secret",
+]
+
+INTERNAL_CA_PATH = "/etc/postyard/tls/internal-ca.crt"
+APPLIED_DIR = "/etc/postyard/applied"
+
+
+def secret_store() -> SecretStore:
+    directory = host.data.get("secrets_dir")
+    if not directory:
+        raise DeployError(
+            "this inventory sets no secrets_dir: name a directory outside the repository for its secrets"
+        )
+    return SecretStore(Path(directory))
+
+
+def secret(name: str) -> str:
+    return secret_store().get(name)
+
+
+def record_applied_secret(name: str, value: str) -> OperationMeta:
+    """A fingerprint of a secret on the host: changes exactly when the secret does.
+
+    Lets a role apply a password only when it is new (pyinfra cannot read one back).
+    """
+    fingerprint = hashlib.sha256(f"{name}\0{value}".encode()).hexdigest()
+    return files.put(
+        name=f"Record the applied {name}", src=StringIO(fingerprint + "\n"),
+        dest=f"{APPLIED_DIR}/{name}.sha256", mode="600",
+    )
+
+
+def internal_tls_names() -> list[str]:
+    names = [host.data.get("hostname") or host.name, "localhost", "127.0.0.1"]
+    if host.data.get("private_address"):
+        names.append(host.data.private_address)
+    return names
+
+
+def install_internal_tls(service: str, owner: str) -> list[OperationMeta]:
+    """This host's internal certificate for one service, under /etc/postyard/tls/<service>/."""
+    store = secret_store()
+    certificate = host_certificate(store, host.name, internal_tls_names())
+    directory = f"/etc/postyard/tls/{service}"
+    return [
+        files.put(
+            name="Upload the internal CA certificate", src=StringIO(ca_certificate_pem(store)),
+            dest=INTERNAL_CA_PATH, mode="644",
+        ),
+        files.directory(name=f"Create {directory}", path=directory, user="root", group=owner, mode="750"),
+        files.put(
+            name=f"Upload the {service} certificate", src=StringIO(certificate.certificate_pem),
+            dest=f"{directory}/server.crt", user=owner, group=owner, mode="644",
+        ),
+        files.put(
+            name=f"Upload the {service} private key", src=StringIO(certificate.key_pem),
+            dest=f"{directory}/server.key", user=owner, group=owner, mode="600",
+        ),
+    ]

@@ -1,0 +1,149 @@
+"""PostgreSQL role: Debian's PostgreSQL 15 with TLS, scram-sha-256, and a pg_hba.conf owned whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyinfra import host, inventory
+from pyinfra.api import deploy
+from pyinfra.facts.server import Command
+from pyinfra.operations import apt, files, postgres, server, systemd
+from pyinfra.operations.util import any_changed
+
+from postyard.topology import host_groups
+from roles.inventory_secrets import install_internal_tls, record_applied_secret, secret
+from roles.staging import jinja_options
+
+__all__ = [
+    "DEFAULTS", "DATABASE_ROLES", "HbaRule", "hba_rules", "memory_settings", "deploy_postgresql",
+]
+
+DEFAULTS: dict[str, Any] = {
+    # The platform's database, owned by the API's role.
+    "postgresql_database": "postyard",
+    # Memory to size PostgreSQL for, in MiB; unset: all of the host's RAM on a db-only host,
+    # half of it where the host runs other groups too.
+    "postgresql_memory_mb": None,
+    "postgresql_max_connections": 100,
+}
+
+VERSION = "15"
+CONFIG_DIR = f"/etc/postgresql/{VERSION}/main"
+UNIT = f"postgresql@{VERSION}-main.service"
+PSQL = {"_su_user": "postgres"}
+
+
+@dataclass(frozen=True)
+class DatabaseRole:
+    name: str
+    client_groups: tuple[str, ...]
+    purpose: str
+
+
+DATABASE_ROLES: tuple[DatabaseRole, ...] = (
+    DatabaseRole("postyard_app", ("api",), "the API and its workers; owns the database"),
+    DatabaseRole("postyard_mail", ("mail",), "Postfix and the DKIM sync: read-only views"),
+    DatabaseRole("postyard_dovecot", ("mail",), "Dovecot's passdb: read-only credentials view"),
+)
+
+
+@dataclass(frozen=True)
+class HbaRule:
+    database: str
+    role: str
+    address: str
+
+
+def hba_rules(database: str, peers_by_group: Mapping[str, Iterable[str]]) -> list[HbaRule]:
+    """hostssl rules: every platform role from loopback, and from its client groups' addresses."""
+    rules = []
+    for role in DATABASE_ROLES:
+        addresses = ["127.0.0.1/32", "::1/128"]
+        addresses += sorted({f"{a}/32" for g in role.client_groups for a in peers_by_group.get(g, ())})
+        rules += [HbaRule(database, role.name, address) for address in addresses]
+    return rules
+
+
+def memory_settings(memory_mb: int, max_connections: int) -> dict[str, str]:
+    """The usual starting points: a quarter of RAM for buffers, three quarters as OS cache."""
+    return {
+        "shared_buffers": f"{max(128, memory_mb // 4)}MB",
+        "effective_cache_size": f"{max(256, memory_mb * 3 // 4)}MB",
+        "maintenance_work_mem": f"{min(1024, max(64, memory_mb // 16))}MB",
+        "work_mem": f"{max(4, memory_mb // (4 * max_connections))}MB",
+    }
+
+
+def _host_memory_mb() -> int:
+    if host.data.postgresql_memory_mb:
+        return int(host.data.postgresql_memory_mb)
+    total_kb = int(host.get_fact(Command, command="awk '/^MemTotal:/ {print $2}' /proc/meminfo"))
+    share = 1 if set(host_groups(host.groups)) == {"db"} else 2
+    return total_kb // 1024 // share
+
+
+def _peers_by_group() -> dict[str, list[str]]:
+    peers: dict[str, list[str]] = {}
+    for other in inventory:
+        if other.name != host.name and other.data.get("private_address"):
+            for group in host_groups(other.groups):
+                peers.setdefault(group, []).append(other.data.private_address)
+    return peers
+
+
+@deploy("PostgreSQL", data_defaults=DEFAULTS)
+def deploy_postgresql() -> None:
+    apt.packages(name="Install PostgreSQL", packages=["postgresql"], no_recommends=True)
+    tls = install_internal_tls("postgresql", owner="postgres")
+
+    listen = ["127.0.0.1", "::1"] + ([host.data.private_address] if host.data.get("private_address") else [])
+    settings = files.template(
+        name=f"Upload {CONFIG_DIR}/conf.d/postyard.conf",
+        src="templates/postgresql/postyard.conf.j2", dest=f"{CONFIG_DIR}/conf.d/postyard.conf",
+        user="postgres", group="postgres", mode="644", jinja_env_kwargs=jinja_options(),
+        listen_addresses=listen, max_connections=host.data.postgresql_max_connections,
+        memory=memory_settings(_host_memory_mb(), host.data.postgresql_max_connections),
+    )
+    hba = files.template(
+        name=f"Upload {CONFIG_DIR}/pg_hba.conf",
+        src="templates/postgresql/pg_hba.conf.j2", dest=f"{CONFIG_DIR}/pg_hba.conf",
+        user="postgres", group="postgres", mode="640", jinja_env_kwargs=jinja_options(),
+        rules=hba_rules(host.data.postgresql_database, _peers_by_group()),
+    )
+    server.shell(
+        name="Check PostgreSQL's configuration files",
+        commands=[
+            # settings that wait for the restart below report "could not be applied": not an error
+            "test \"$(psql -Atc \"SELECT count(*) FROM pg_file_settings WHERE error IS NOT NULL"
+            " AND error <> 'setting could not be applied'\")\" = 0",
+            "test \"$(psql -Atc 'SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL')\" = 0",
+        ],
+        _if=any_changed(settings, hba), **PSQL,
+    )
+    systemd.service(name="Restart PostgreSQL", service=UNIT, restarted=True, _if=settings.did_change)
+    systemd.service(
+        name="Reload PostgreSQL", service=UNIT, reloaded=True,
+        _if=lambda: (hba.did_change() or any(op.did_change() for op in tls)) and not settings.did_change(),
+    )
+    systemd.service(name="Enable PostgreSQL", service=UNIT, running=True, enabled=True)
+
+    for role in DATABASE_ROLES:
+        password = secret(f"postgresql-{role.name}")
+        created = postgres.role(name=f"Create role {role.name}", role=role.name, login=True, **PSQL)
+        applied = record_applied_secret(f"postgresql-{role.name}", password)
+        postgres.role(
+            name=f"Set the password of {role.name}", role=role.name, login=True, password=password,
+            _if=any_changed(created, applied), **PSQL,
+        )
+
+    database = host.data.postgresql_database
+    created = postgres.database(
+        name=f"Create database {database}", database=database, owner="postyard_app", **PSQL
+    )
+    grants = "; ".join(
+        [f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC']
+        + [f'GRANT CONNECT ON DATABASE "{database}" TO "{role.name}"' for role in DATABASE_ROLES]
+    )
+    postgres.sql(name=f"Restrict who may connect to {database}", sql=grants, _if=created.did_change, **PSQL)
