@@ -1,6 +1,7 @@
-"""The local testbed's hosts (POSTYARD_TESTBED names the testbed, "main" by default).
+"""The local testbed's hosts (POSTYARD_TESTBED names the testbed, "main" by default, or
+several, comma-separated: each is its own environment).
 
-Bring the testbed up first: `make up` (or `python -m postyard testbed up`).
+Bring the testbed up first: `make up` (or `python -m postyard up`).
 """
 
 import os

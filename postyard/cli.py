@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 
+from postyard.backup import list_backups, restore_backup
 from postyard.deployer import REPO, DeployError, run_deploy
 from postyard.exposure import EXPOSURE
 from postyard.inventory_hosts import load_hosts
+from postyard.remote import RemoteError
 from postyard.targets import Target, TargetError, make_target
 from postyard.testbed.commands import CommandError
 from postyard.topology import TOPOLOGIES
@@ -25,8 +27,6 @@ def say(message: str) -> None:
 def verify(target: Target) -> int:
     """Run the verification suite (tests/infra) against the target's inventory."""
     argv = [sys.executable, "-m", "pytest", "tests/infra", f"--inventory={target.inventory()}"]
-    if netns := target.outside_netns():
-        argv.append(f"--outside-netns={netns}")
     return subprocess.run(argv, cwd=REPO, env={**os.environ, **target.environment()}, check=False).returncode
 
 
@@ -42,8 +42,8 @@ def print_summary(target: Target) -> None:
         print(f"        roles:  {', '.join(host.roles)}")
         print(f"        public: {ports}")
         print(f"        ssh:    {host.ssh_command()}")
-    if netns := target.outside_netns():
-        print(f"    outside vantage point: ip netns exec {netns} <command>")
+        if host.outside_netns:
+            print(f"        probe from outside: ip netns exec {host.outside_netns} <command>")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -85,6 +85,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_host(target: Target, name: str | None):
+    hosts = [h for h in load_hosts(target.inventory()) if "db" in h.groups]
+    chosen = [h for h in hosts if name in (None, h.name, h.fqdn)]
+    if len(chosen) != 1:
+        names = ", ".join(h.name for h in hosts) or "none"
+        raise TargetError(f"name one db host with --host (db hosts: {names})")
+    return chosen[0]
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    for path in list_backups(_db_host(make_target(args.target, args.testbed), args.host)):
+        print(path)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    host = _db_host(make_target(args.target, args.testbed), args.host)
+    backup = args.backup
+    if backup == "latest":
+        found = list_backups(host)
+        if not found:
+            raise TargetError(f"{host.name} has no backups yet")
+        backup = found[-1]
+    say(f"restoring {backup} into database {args.database} on {host.name}")
+    restore_backup(host, backup, args.database)
+    say("restored")
+    return 0
+
+
 def exposure_markdown() -> str:
     """The exposure table for humans (the README embeds this output)."""
     lines = ["| port | service | groups | reachable from | notes |", "|---|---|---|---|---|"]
@@ -121,6 +150,12 @@ def parser() -> argparse.ArgumentParser:
     add("deploy", cmd_deploy, "deploy to hosts that are already up")
     add("verify", cmd_verify, "run the verification suite against the hosts")
     add("status", cmd_status, "print where things are")
+    backups = add("backups", cmd_backups, "list the encrypted database backups")
+    backups.add_argument("--host", help="the db host (needed when there are several)")
+    restore = add("restore", cmd_restore, "restore a backup into a new database on its db host")
+    restore.add_argument("--host", help="the db host (needed when there are several)")
+    restore.add_argument("--backup", default="latest", help="a path from `backups`, or latest")
+    restore.add_argument("--database", required=True, help="name of the new database to restore into")
     exposure = sub.add_parser("exposure", help="print the exposure table as Markdown")
     exposure.set_defaults(handler=cmd_exposure)
     return top
@@ -133,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             # inventory files read their settings from the environment, here and in pyinfra
             os.environ.update(make_target(args.target, args.testbed).environment())
         return args.handler(args)
-    except (TargetError, CommandError, DeployError) as error:
+    except (TargetError, CommandError, DeployError, RemoteError, ValueError) as error:
         print(f"postyard: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

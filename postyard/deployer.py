@@ -39,10 +39,17 @@ def parse_totals(output: str) -> tuple[int, int, int]:
     return hosts, success, no_change
 
 
-def run_deploy(inventory: Path, env: dict[str, str] | None = None, echo: bool = True) -> DeployResult:
-    """Apply deploy.py to every host of the inventory; raise DeployError if anything failed."""
+def run_deploy(
+    inventory: Path, env: dict[str, str] | None = None, echo: bool = True, data: dict[str, str] | None = None
+) -> DeployResult:
+    """Apply deploy.py to every host of the inventory; raise DeployError if anything failed.
+
+    data overrides settings for this run only (pyinfra's --data).
+    """
     started = time.monotonic()
     argv = [sys.executable, "-m", "pyinfra", str(inventory), "deploy.py", "--yes"]
+    for key, value in (data or {}).items():
+        argv += ["--data", f"{key}={value}"]
     process = subprocess.Popen(
         argv, cwd=REPO, env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -11,6 +11,7 @@ from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from postyard.deployer import REPO
+from postyard.secrets import SecretStore
 from postyard.exposure import Exposure, exposures_for_host
 from postyard.topology import host_groups, roles_for_groups
 from roles.firewall import DEFAULTS as FIREWALL_DEFAULTS
@@ -31,6 +32,9 @@ class InfraHost:
     roles: tuple[str, ...]
     flags: dict[str, Any]
     private_address: str | None
+    environment: str | None
+    secrets_dir: str | None
+    outside_netns: str | None  # where to probe from as the internet would; None: this machine
     ssh_user: str
     ssh_key: str | None
     known_hosts: str | None
@@ -38,6 +42,11 @@ class InfraHost:
     @property
     def exposures(self) -> tuple[Exposure, ...]:
         return exposures_for_host(self.groups, self.roles, self.flags)
+
+    def secrets(self) -> SecretStore:
+        if not self.secrets_dir:
+            raise ValueError(f"{self.name}: the inventory sets no secrets_dir")
+        return SecretStore(Path(self.secrets_dir))
 
     @property
     def public_ports(self) -> set[int]:
@@ -82,6 +91,9 @@ def load_hosts(inventory_path: Path) -> list[InfraHost]:
                 roles=roles_for_groups(groups),
                 flags={flag: _value(data, flag, FIREWALL_DEFAULTS[flag]) for flag in FLAGS},
                 private_address=data.get("private_address"),
+                environment=data.get("environment"),
+                secrets_dir=data.get("secrets_dir"),
+                outside_netns=data.get("outside_netns"),
                 ssh_user=_value(data, "ssh_user", "root"),
                 ssh_key=data.get("ssh_key"),
                 known_hosts=data.get("ssh_known_hosts_file"),

@@ -11,7 +11,14 @@ import secrets as random
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["SecretStore", "random_password"]
+__all__ = ["Secret", "SecretStore", "random_password"]
+
+
+class Secret(str):
+    """A secret string whose repr hides it (tracebacks and test reports print reprs)."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
 
 
 def random_password() -> str:
@@ -30,9 +37,9 @@ class SecretStore:
             raise ValueError(f"invalid secret name {name!r}")
         return self.directory / name
 
-    def get(self, name: str, generate: Callable[[], str] = random_password) -> str:
+    def get(self, name: str, generate: Callable[[], str] = random_password) -> Secret:
         """The secret called name, generated and stored on first use."""
-        return self.get_bytes(name, lambda: generate().encode()).decode()
+        return Secret(self.get_bytes(name, lambda: generate().encode()).decode())
 
     def get_bytes(self, name: str, generate: Callable[[], bytes]) -> bytes:
         path = self.path(name)

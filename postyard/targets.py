@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from postyard.deployer import REPO
-from postyard.testbed import bed, state as testbed_state
+from postyard.testbed import bed
 
 __all__ = ["Target", "TestbedTarget", "HetznerTarget", "make_target", "TargetError"]
 
@@ -27,7 +27,6 @@ class Target(Protocol):
     def provision(self, topology: str, log: Log) -> None: ...
     def inventory(self) -> Path: ...
     def environment(self) -> dict[str, str]: ...
-    def outside_netns(self) -> str | None: ...
     def teardown(self, log: Log) -> None: ...
 
 
@@ -46,15 +45,6 @@ class TestbedTarget:
 
     def environment(self) -> dict[str, str]:
         return {"POSTYARD_TESTBED": self.testbed}
-
-    def _state(self) -> testbed_state.TestbedState:
-        found = testbed_state.load(self.testbed)
-        if found is None:
-            raise TargetError(f"testbed {self.testbed!r} is not up: run `make up` first")
-        return found
-
-    def outside_netns(self) -> str | None:
-        return self._state().outside_netns
 
     def teardown(self, log: Log) -> None:
         bed.down(self.testbed, log=log)
@@ -80,9 +70,6 @@ class HetznerTarget:
 
     def environment(self) -> dict[str, str]:
         return {}
-
-    def outside_netns(self) -> str | None:
-        return None  # the machine running the command is outside
 
     def teardown(self, log: Log) -> None:
         raise self._unavailable()

@@ -6,12 +6,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyinfra import host, inventory
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 
 from postyard.exposure import Exposure, exposures_for_host
 from postyard.topology import host_groups, roles_for_groups
+from roles.peers import peers_by_group
 from roles.staging import install_validated_template
 
 __all__ = ["DEFAULTS", "Opening", "deploy_firewall", "firewall_context"]
@@ -59,14 +60,14 @@ def firewall_context(
     groups: Iterable[str],
     roles: Iterable[str],
     flags: Mapping[str, Any],
-    peers_by_group: Mapping[str, Iterable[str]],
+    peers: Mapping[str, Iterable[str]],
     public_interface: str,
     private_interface: str,
     ssh_admin_allowlist: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Template context for nftables.conf: public and private openings of a host.
 
-    peers_by_group maps each group to the private addresses of the *other* hosts in it.
+    peers maps each group to the private addresses of the *other* hosts in it.
     A private port opens only to peers in its client groups; with none, it stays closed.
     """
     rows = exposures_for_host(groups, roles, flags)
@@ -78,23 +79,13 @@ def firewall_context(
             restricted = row.service == "ssh" and allowlist
             public += _openings(row, allowlist if restricted else None)
         else:
-            private += _openings(row, [a for g in row.clients for a in peers_by_group.get(g, ())])
+            private += _openings(row, [a for g in row.clients for a in peers.get(g, ())])
     return {
         "public_interface": public_interface,
         "private_interface": private_interface,
         "public_openings": public,
         "private_openings": private,
     }
-
-
-def _peers_by_group() -> dict[str, list[str]]:
-    peers: dict[str, list[str]] = {}
-    for other in inventory:
-        if other.name == host.name or not other.data.get("private_address"):
-            continue
-        for group in host_groups(other.groups):
-            peers.setdefault(group, []).append(other.data.private_address)
-    return peers
 
 
 @deploy("Firewall", data_defaults=DEFAULTS)
@@ -105,7 +96,7 @@ def deploy_firewall() -> None:
         groups=groups,
         roles=roles_for_groups(groups),
         flags={key: host.data.get(key) for key in ("acme_http01", "mailboxes_enabled")},
-        peers_by_group=_peers_by_group(),
+        peers=peers_by_group(),
         public_interface=host.data.public_interface,
         private_interface=host.data.private_interface,
         ssh_admin_allowlist=host.data.ssh_admin_allowlist,

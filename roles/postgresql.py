@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyinfra import host, inventory
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, postgres, server, systemd
@@ -14,6 +14,7 @@ from pyinfra.operations.util import any_changed
 
 from postyard.topology import host_groups
 from roles.inventory_secrets import install_internal_tls, record_applied_secret, secret
+from roles.peers import peers_by_group
 from roles.staging import jinja_options
 
 __all__ = [
@@ -56,12 +57,12 @@ class HbaRule:
     address: str
 
 
-def hba_rules(database: str, peers_by_group: Mapping[str, Iterable[str]]) -> list[HbaRule]:
+def hba_rules(database: str, peers: Mapping[str, Iterable[str]]) -> list[HbaRule]:
     """hostssl rules: every platform role from loopback, and from its client groups' addresses."""
     rules = []
     for role in DATABASE_ROLES:
         addresses = ["127.0.0.1/32", "::1/128"]
-        addresses += sorted({f"{a}/32" for g in role.client_groups for a in peers_by_group.get(g, ())})
+        addresses += sorted({f"{a}/32" for g in role.client_groups for a in peers.get(g, ())})
         rules += [HbaRule(database, role.name, address) for address in addresses]
     return rules
 
@@ -84,15 +85,6 @@ def _host_memory_mb() -> int:
     return total_kb // 1024 // share
 
 
-def _peers_by_group() -> dict[str, list[str]]:
-    peers: dict[str, list[str]] = {}
-    for other in inventory:
-        if other.name != host.name and other.data.get("private_address"):
-            for group in host_groups(other.groups):
-                peers.setdefault(group, []).append(other.data.private_address)
-    return peers
-
-
 @deploy("PostgreSQL", data_defaults=DEFAULTS)
 def deploy_postgresql() -> None:
     apt.packages(name="Install PostgreSQL", packages=["postgresql"], no_recommends=True)
@@ -110,7 +102,7 @@ def deploy_postgresql() -> None:
         name=f"Upload {CONFIG_DIR}/pg_hba.conf",
         src="templates/postgresql/pg_hba.conf.j2", dest=f"{CONFIG_DIR}/pg_hba.conf",
         user="postgres", group="postgres", mode="640", jinja_env_kwargs=jinja_options(),
-        rules=hba_rules(host.data.postgresql_database, _peers_by_group()),
+        rules=hba_rules(host.data.postgresql_database, peers_by_group()),
     )
     server.shell(
         name="Check PostgreSQL's configuration files",

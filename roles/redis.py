@@ -6,13 +6,13 @@ import hashlib
 from io import StringIO
 from typing import Any
 
-from pyinfra import host, inventory
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
-from postyard.topology import host_groups
 from roles.inventory_secrets import install_internal_tls, secret
+from roles.peers import peers_by_group
 from roles.staging import jinja_options
 
 __all__ = ["DEFAULTS", "APP_USER", "ADMIN_USER", "DENIED_TO_APP", "acl_context", "config_context", "deploy_redis"]
@@ -59,16 +59,10 @@ def config_context(data: Any, bind: list[str], tls: bool) -> dict[str, Any]:
     }
 
 
-def _remote_clients() -> bool:
-    return any(
-        other.name != host.name and "api" in host_groups(other.groups) for other in inventory
-    )
-
-
 @deploy("Redis", data_defaults=DEFAULTS)
 def deploy_redis() -> None:
     apt.packages(name="Install Redis", packages=["redis-server"], no_recommends=True)
-    use_tls = host.data.redis_tls if host.data.redis_tls is not None else _remote_clients()
+    use_tls = host.data.redis_tls if host.data.redis_tls is not None else bool(peers_by_group().get("api"))
     bind = ["127.0.0.1", "-::1"]
     tls_changes = []
     if use_tls:

@@ -9,6 +9,7 @@ import pytest
 
 from postyard.deployer import REPO, run_deploy
 from postyard.testbed import bed
+from postyard.testbed.suites import SESSION_TESTBEDS
 
 TESTBED_TIMINGS: dict[str, float] = {}
 
@@ -16,38 +17,42 @@ TESTBED_TIMINGS: dict[str, float] = {}
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("postyard")
     group.addoption("--testbed", action="store_true",
-                    help="boot a testbed, deploy to it, run the host suites against it, remove it")
-    group.addoption("--testbed-name", default="ci", help="name of that testbed (default: ci)")
+                    help="boot two testbeds (one host; the split topology), deploy to them, run the "
+                         "host suites against them, remove them")
     group.addoption("--keep-testbed", action="store_true", help="leave the testbed running afterwards")
     group.addoption("--inventory", default=None, help="pyinfra inventory for tests/infra")
-    group.addoption("--outside-netns", default=None,
-                    help="network namespace to probe from (the testbed's outside vantage point)")
+
+
+
+def log(line: str) -> None:
+    print(f"[testbed] {line}", flush=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("--testbed"):
         return
-    name = config.getoption("--testbed-name")
-    started = time.monotonic()
+    names = ",".join(SESSION_TESTBEDS)
     inventory = REPO / "inventory" / "testbed.py"
+    started = time.monotonic()
     try:
-        state = bed.up(name, "single", log=lambda line: print(f"[testbed] {line}", flush=True))
+        for name, topology in SESSION_TESTBEDS.items():
+            bed.up(name, topology, log=log)
         TESTBED_TIMINGS["hosts_up"] = time.monotonic() - started
-        result = run_deploy(inventory, env={"POSTYARD_TESTBED": name}, echo=False)
+        result = run_deploy(inventory, env={"POSTYARD_TESTBED": names}, echo=False)
     except BaseException:
-        bed.down(name, log=lambda line: print(f"[testbed] {line}"))
+        for name in SESSION_TESTBEDS:
+            bed.down(name, log=log)
         raise
-    os.environ["POSTYARD_TESTBED"] = name
+    os.environ["POSTYARD_TESTBED"] = names
     TESTBED_TIMINGS["first_deploy"] = result.seconds
-    print(f"[testbed] deployed: {result.changed} of {result.operations} operations changed "
-          f"in {result.seconds:.1f} s", flush=True)
+    log(f"deployed: {result.changed} of {result.operations} operations changed in {result.seconds:.1f} s")
     config.option.inventory = str(inventory)
-    config.option.outside_netns = state.outside_netns
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.getoption("--testbed") and not config.getoption("--keep-testbed"):
-        bed.down(config.getoption("--testbed-name"), log=lambda line: print(f"[testbed] {line}"))
+        for name in SESSION_TESTBEDS:
+            bed.down(name, log=log)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

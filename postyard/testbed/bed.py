@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from postyard.testbed import machine, network, rootfs, state as testbed_state
+from postyard.testbed import apt_pool, machine, network, rootfs, state as testbed_state
 from postyard.testbed.commands import CommandError, run
 from postyard.testbed.state import CACHE_ROOT, HostRecord, TestbedState
 from postyard.topology import TOPOLOGIES
@@ -16,7 +16,7 @@ __all__ = ["up", "down", "reboot", "is_healthy", "leftovers"]
 
 Log = Callable[[str], None]
 DOMAIN = "postyard.test"
-APT_ARCHIVES = CACHE_ROOT / "apt-archives"
+APT_POOL = CACHE_ROOT / "apt-archives"
 
 
 def plan(name: str, topology: str) -> TestbedState:
@@ -98,13 +98,13 @@ def build(bed: TestbedState, log: Log, cache_dir: Path) -> None:
         bed.outside_netns, f"{bed.prefix}-op", "eth0", bed.public_bridge, f"{bed.outside_address}/24", None
     )
 
-    APT_ARCHIVES.mkdir(parents=True, exist_ok=True)
     resolv_conf = Path("/etc/resolv.conf").read_text()
     for number, host in enumerate(bed.hosts, start=1):
         log(f"creating {host.fqdn} at {host.public_address}")
         root = Path(host.rootfs)
         rootfs.clone_rootfs(tarball, root, host.fqdn, public_key)
         (root / "etc/resolv.conf").write_text(resolv_conf)
+        apt_pool.seed(APT_POOL, root)
         network.create_netns(host.netns)
         network.attach_netns(
             host.netns, f"{bed.prefix}-{number}p", "eth0", bed.public_bridge,
@@ -128,10 +128,7 @@ def build(bed: TestbedState, log: Log, cache_dir: Path) -> None:
 
 
 def boot_host(bed: TestbedState, host: HostRecord) -> int:
-    return machine.boot(
-        host.machine, Path(host.rootfs), host.netns, {APT_ARCHIVES: "/var/cache/apt/archives"},
-        bed.directory / f"{host.name}.console.log",
-    )
+    return machine.boot(host.machine, Path(host.rootfs), host.netns, bed.directory / f"{host.name}.console.log")
 
 
 def ensure_ssh_key(path: Path) -> None:
@@ -170,6 +167,8 @@ def down(name: str = "main", log: Log = print) -> None:
     if bed and bed.previous_ip_forward is not None and not others_remain:
         network.restore_ip_forwarding(bed.previous_ip_forward)
     directory = testbed_state.testbed_dir(name)
+    for root in (directory / "machines").glob("*") if directory.exists() else ():
+        apt_pool.harvest(APT_POOL, root)
     if directory.exists():
         shutil.rmtree(directory)
     log(f"testbed {name!r} removed")

@@ -12,12 +12,18 @@ __all__ = ["testbed_groups"]
 HostEntry = tuple[str, dict[str, Any]]
 
 
-def testbed_groups(name: str) -> dict[str, list[HostEntry]]:
-    """{group: [(host name, host data)]} for every platform group (empty when not up)."""
-    bed = testbed_state.load(name)
+def testbed_groups(names: str) -> dict[str, list[HostEntry]]:
+    """{group: [(host name, host data)]} for the testbeds named (comma-separated), each its own
+    environment; groups are empty for a testbed that is not up."""
     groups: dict[str, list[HostEntry]] = {group: [] for group in GROUPS}
-    if bed is None:
-        return groups
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        bed = testbed_state.load(name)
+        if bed is not None:
+            _add_hosts(groups, bed)
+    return groups
+
+
+def _add_hosts(groups: dict[str, list[HostEntry]], bed: testbed_state.TestbedState) -> None:
     for record in bed.hosts:
         data = {
             "ssh_hostname": record.public_address,
@@ -29,7 +35,10 @@ def testbed_groups(name: str) -> dict[str, list[HostEntry]]:
             "public_address": record.public_address,
             "private_address": record.private_address,
             "secrets_dir": str(bed.directory / "secrets"),
+            "environment": f"testbed-{bed.name}",
+            "outside_netns": bed.outside_netns,
         }
         for group in record.groups:
+            if any(name == record.fqdn and other is not data for name, other in groups[group]):
+                raise ValueError(f"{record.fqdn} is in two of the testbeds named; use different topologies")
             groups[group].append((record.fqdn, data))
-    return groups

@@ -16,7 +16,7 @@ __all__ = ["boot", "container_init_pid", "power_off", "wait_for_ssh", "nspawn_pi
 POWER_OFF_SIGNAL = signal.SIGRTMIN + 4  # systemd's "poweroff" request
 
 
-def boot(machine: str, rootfs: Path, netns: str, binds: dict[Path, str], log_path: Path) -> int:
+def boot(machine: str, rootfs: Path, netns: str, log_path: Path) -> int:
     """Start systemd-nspawn detached from this process; return its pid."""
     argv = [
         "systemd-nspawn", "--quiet", "--boot",
@@ -30,7 +30,6 @@ def boot(machine: str, rootfs: Path, netns: str, binds: dict[Path, str], log_pat
         # unless it created the namespace itself)
         "--capability=CAP_NET_ADMIN",
     ]
-    argv += [f"--bind={source}:{target}" for source, target in binds.items()]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

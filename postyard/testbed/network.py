@@ -71,8 +71,9 @@ def attach_netns(
 
 
 def delete_link(name: str) -> None:
-    if link_exists(name):
-        run(["ip", "link", "delete", name])
+    """Delete a link; one that vanished meanwhile (a veth whose peer went with its netns) is fine."""
+    if not succeeds(["ip", "link", "delete", name]) and link_exists(name):
+        raise CommandError(f"could not delete link {name}")
 
 
 def delete_netns(name: str) -> None:

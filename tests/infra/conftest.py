@@ -26,33 +26,67 @@ def inventory_hosts(config: pytest.Config) -> list[InfraHost]:
     return _HOSTS[path]
 
 
+# fixture name -> the group whose hosts it runs on (None: every host)
+HOST_FIXTURES: dict[str, str | None] = {"infra_host": None, "db_host": "db", "cache_host": "cache"}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "infra_host" in metafunc.fixturenames:
-        hosts = inventory_hosts(metafunc.config)
+    for fixture, group in HOST_FIXTURES.items():
+        if fixture not in metafunc.fixturenames:
+            continue
+        hosts = [h for h in inventory_hosts(metafunc.config) if group is None or group in h.groups]
         metafunc.parametrize(
-            "infra_host", hosts or [None], ids=[h.name for h in hosts] or ["no-inventory"],
+            fixture, hosts or [None], ids=[h.name for h in hosts] or [f"no-{group or 'host'}"],
             scope="session", indirect=True,
         )
 
 
-@pytest.fixture(scope="session")
-def infra_host(request: pytest.FixtureRequest) -> InfraHost:
+def _chosen(request: pytest.FixtureRequest) -> InfraHost:
     if request.param is None:
-        pytest.skip("no inventory: pass --testbed or --inventory")
+        pytest.skip("no such host in the inventory (pass --testbed or --inventory)")
     return request.param
 
 
 @pytest.fixture(scope="session")
-def host(infra_host: InfraHost):
+def infra_host(request: pytest.FixtureRequest) -> InfraHost:
+    return _chosen(request)
+
+
+@pytest.fixture(scope="session")
+def db_host(request: pytest.FixtureRequest) -> InfraHost:
+    return _chosen(request)
+
+
+@pytest.fixture(scope="session")
+def cache_host(request: pytest.FixtureRequest) -> InfraHost:
+    return _chosen(request)
+
+
+def connect(infra_host: InfraHost):
     """testinfra's host, over OpenSSH with the inventory's key and known_hosts."""
     spec, options = infra_host.testinfra_spec()
     return testinfra.get_host(spec, **options)
 
 
 @pytest.fixture(scope="session")
-def outside(request: pytest.FixtureRequest) -> Vantage:
+def host(infra_host: InfraHost):
+    return connect(infra_host)
+
+
+@pytest.fixture(scope="session")
+def db(db_host: InfraHost):
+    return connect(db_host)
+
+
+@pytest.fixture(scope="session")
+def cache(cache_host: InfraHost):
+    return connect(cache_host)
+
+
+@pytest.fixture(scope="session")
+def outside(infra_host: InfraHost) -> Vantage:
     """A client elsewhere on the internet: the testbed's outside namespace, or this machine."""
-    return Vantage(request.config.getoption("outside_netns"))
+    return Vantage(infra_host.outside_netns)
 
 
 @pytest.fixture(scope="session")

@@ -3,30 +3,37 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
-from postyard.exposure import EXPOSURE, public_ports_open_on
+import pytest
+
+from postyard.exposure import EXPOSURE
 from postyard.probe import Vantage
+from postyard.remote import ssh_run
 from postyard.testbed import bed
-from postyard.topology import roles_for_groups
+
+PROBE_PORT = 8999
 
 
-def ssh(state, address: str, command: str) -> str:
-    return subprocess.run(
-        ["ssh", "-i", str(state.ssh_key), "-o", f"UserKnownHostsFile={state.known_hosts}",
-         "-o", "BatchMode=yes", f"root@{address}", command],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout
+@pytest.fixture(scope="module")
+def rebooted(single_testbed, session_hosts):
+    node = session_hosts["node1"]
+    bed.reboot(single_testbed.name, "node1", log=lambda _: None)
+    ssh_run(node, ["sh", "-c", "systemctl is-system-running --wait || true"])
+    return node
 
 
-def test_firewall_is_loaded_again_after_reboot(session_testbed):
-    first = session_testbed.hosts[0]
-    bed.reboot(session_testbed.name, first.name)
-    ssh(session_testbed, first.public_address, "systemctl is-system-running --wait || true")
-    listing = json.loads(ssh(session_testbed, first.public_address, "nft -j list chain inet postyard input"))
+def test_firewall_is_loaded_again_after_reboot(rebooted):
+    listing = json.loads(ssh_run(rebooted, ["nft", "-j", "list", "chain", "inet", "postyard", "input"]))
     chain = next(item["chain"] for item in listing["nftables"] if "chain" in item)
     assert chain["policy"] == "drop"
-    public = set(public_ports_open_on(first.groups, roles_for_groups(first.groups), {}))
-    ports = [row.port for row in EXPOSURE] + [8999]
-    scan = Vantage(session_testbed.outside_netns).scan_tcp(first.public_address, ports)
-    assert scan == {port: "open" if (port, "tcp") in public else "filtered" for port in ports}
+
+
+def test_only_public_ports_answer_after_reboot(rebooted):
+    ports = [row.port for row in EXPOSURE] + [PROBE_PORT]
+    scan = Vantage(rebooted.outside_netns).scan_tcp(rebooted.address, ports)
+    assert scan == {port: "open" if port in rebooted.public_ports else "filtered" for port in ports}
+
+
+@pytest.mark.parametrize("unit", ["postgresql@15-main.service", "redis-server.service", "postyard-backup.timer"])
+def test_services_are_back_after_reboot(rebooted, unit):
+    assert ssh_run(rebooted, ["systemctl", "is-active", unit]).strip() == "active"

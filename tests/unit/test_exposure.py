@@ -76,3 +76,9 @@ def test_readme_table_is_the_generated_one():
     block = re.search(r"<!-- exposure-table -->\n(.*?)<!-- /exposure-table -->", readme, re.DOTALL)
     assert block, "README.md lost its generated exposure table markers"
     assert block.group(1) == exposure_markdown(), "regenerate it: python -m postyard exposure"
+
+
+def test_deploy_calls_every_role_of_every_group():
+    deploy = (README.parent / "deploy.py").read_text()
+    for role in roles_for_groups(GROUPS):
+        assert f'if "{role}" in wanted:' in deploy
