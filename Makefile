@@ -36,7 +36,7 @@ up: deps
 down: deps
 	$(PY) -m postyard down --target $(TARGET) --testbed $(TESTBED)
 
-deploy verify status: deps
+deploy verify status backups: deps
 	$(PY) -m postyard $@ --target $(TARGET) --testbed $(TESTBED)
 
 test: deps
