@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from postyard.inventory_hosts import InfraHost
 from postyard.remote import RemoteError, ssh_run
-from roles.postgresql_backup import DEFAULTS, IDENTITY_SECRET
+from postyard.secrets import SecretStore
+from roles.postgresql_backup import DEFAULTS, IDENTITY_SECRET, SSH_KEY_SECRET, public_key_line
 
-__all__ = ["list_backups", "restore_backup"]
+__all__ = ["backup_public_key", "list_backups", "restore_backup"]
 
 BACKUP_DIR = DEFAULTS["backup_dir"]
 
@@ -46,3 +47,10 @@ def restore_backup(host: InfraHost, backup: str, database: str) -> None:
 
 def _missing_identity() -> bytes:
     raise RemoteError("this inventory has no backup identity: backups were never set up from here")
+
+
+def backup_public_key(store: SecretStore) -> str:
+    """The public half of the db hosts' backup SSH key (created by the first deploy with a remote)."""
+    if not store.path(SSH_KEY_SECRET).exists():
+        raise RemoteError("no backup SSH key yet: set backup_remote and deploy once")
+    return public_key_line(store.path(SSH_KEY_SECRET).read_bytes())

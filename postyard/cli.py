@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from postyard.backup import list_backups, restore_backup
+from postyard.backup import backup_public_key, list_backups, restore_backup
 from postyard.deployer import REPO, DeployError, run_deploy
 from postyard.exposure import EXPOSURE
 from postyard.inventory_hosts import load_hosts
@@ -52,7 +52,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     say(f"provisioning {args.topology} hosts on {target.name}")
     target.provision(args.topology, log=say)
     say("deploying")
-    result = run_deploy(target.inventory(), env=target.environment())
+    result = run_deploy(target.inventory(), env=target.environment(), log_path=target.log_dir() / "deploy.log")
     say(f"deploy: {result.changed} of {result.operations} operations changed in {result.seconds:.1f} s")
     status = 0
     if not args.no_verify:
@@ -71,7 +71,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     target = make_target(args.target, args.testbed)
-    result = run_deploy(target.inventory(), env=target.environment())
+    result = run_deploy(target.inventory(), env=target.environment(), log_path=target.log_dir() / "deploy.log")
     say(f"deploy: {result.changed} of {result.operations} operations changed in {result.seconds:.1f} s")
     return 0
 
@@ -111,6 +111,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     say(f"restoring {backup} into database {args.database} on {host.name}")
     restore_backup(host, backup, args.database)
     say("restored")
+    return 0
+
+
+def cmd_backup_key(args: argparse.Namespace) -> int:
+    """The public key to authorise on the backup remote (a Storage Box's authorized_keys)."""
+    host = _db_host(make_target(args.target, args.testbed), args.host)
+    print(backup_public_key(host.secrets()))
     return 0
 
 
@@ -156,6 +163,8 @@ def parser() -> argparse.ArgumentParser:
     restore.add_argument("--host", help="the db host (needed when there are several)")
     restore.add_argument("--backup", default="latest", help="a path from `backups`, or latest")
     restore.add_argument("--database", required=True, help="name of the new database to restore into")
+    backup_key = add("backup-key", cmd_backup_key, "print the SSH key to authorise on the backup remote")
+    backup_key.add_argument("--host", help="the db host (needed when there are several)")
     exposure = sub.add_parser("exposure", help="print the exposure table as Markdown")
     exposure.set_defaults(handler=cmd_exposure)
     return top

@@ -40,11 +40,15 @@ def parse_totals(output: str) -> tuple[int, int, int]:
 
 
 def run_deploy(
-    inventory: Path, env: dict[str, str] | None = None, echo: bool = True, data: dict[str, str] | None = None
+    inventory: Path,
+    env: dict[str, str] | None = None,
+    echo: bool = True,
+    data: dict[str, str] | None = None,
+    log_path: Path | None = None,
 ) -> DeployResult:
     """Apply deploy.py to every host of the inventory; raise DeployError if anything failed.
 
-    data overrides settings for this run only (pyinfra's --data).
+    data overrides settings for this run only (pyinfra's --data); log_path keeps pyinfra's output.
     """
     started = time.monotonic()
     argv = [sys.executable, "-m", "pyinfra", str(inventory), "deploy.py", "--yes"]
@@ -61,6 +65,9 @@ def run_deploy(
         if echo:
             print(line, end="", flush=True)
     output = "".join(lines)
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text(output)
     if process.wait() != 0:
         tail = "".join(lines[-15:])
         raise DeployError(f"pyinfra exited {process.returncode}:\n{tail}")

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from postyard.deployer import REPO
 from postyard.testbed import bed
+from postyard.testbed.state import testbed_dir
 
 __all__ = ["Target", "TestbedTarget", "HetznerTarget", "make_target", "TargetError"]
 
@@ -27,6 +28,7 @@ class Target(Protocol):
     def provision(self, topology: str, log: Log) -> None: ...
     def inventory(self) -> Path: ...
     def environment(self) -> dict[str, str]: ...
+    def log_dir(self) -> Path: ...
     def teardown(self, log: Log) -> None: ...
 
 
@@ -45,6 +47,9 @@ class TestbedTarget:
 
     def environment(self) -> dict[str, str]:
         return {"POSTYARD_TESTBED": self.testbed}
+
+    def log_dir(self) -> Path:
+        return testbed_dir(self.testbed)
 
     def teardown(self, log: Log) -> None:
         bed.down(self.testbed, log=log)
@@ -70,6 +75,9 @@ class HetznerTarget:
 
     def environment(self) -> dict[str, str]:
         return {}
+
+    def log_dir(self) -> Path:
+        return Path.home() / ".local/state/postyard/hetzner"
 
     def teardown(self, log: Log) -> None:
         raise self._unavailable()

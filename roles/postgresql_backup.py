@@ -7,10 +7,14 @@ host holds only the recipient (public key), so it can write backups but never re
 from __future__ import annotations
 
 import subprocess
+from io import BytesIO, StringIO
 from typing import Any
 
 from pyinfra import host
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
@@ -18,7 +22,11 @@ from roles.inventory_secrets import secret_store
 from roles.postgresql import DEFAULTS as POSTGRESQL_DEFAULTS
 from roles.staging import jinja_options
 
-__all__ = ["DEFAULTS", "BACKUP_SCRIPT", "age_identity", "backup_context", "age_recipient", "deploy_postgresql_backup"]
+__all__ = [
+    "DEFAULTS", "BACKUP_SCRIPT", "age_identity", "age_recipient", "backup_context", "backup_ssh_key",
+    "public_key_line",
+    "deploy_postgresql_backup",
+]
 
 DEFAULTS: dict[str, Any] = {
     # Where encrypted dumps are written on the database host, and for how many days they are kept.
@@ -26,12 +34,39 @@ DEFAULTS: dict[str, Any] = {
     "backup_keep_days": 14,
     # systemd OnCalendar expression for the nightly run.
     "backup_schedule": "*-*-* 02:30:00",
+    # Off-host copies of the encrypted files, over rsync and SSH: "user@host:directory" (a Hetzner
+    # Storage Box: "u12345@u12345.your-storagebox.de:postyard", port 23), and the remote's host
+    # key as a known_hosts line (checked strictly). Authorise the key `postyard backup-key`
+    # prints on the remote. Unset: backups stay on the host.
+    "backup_remote": None,
+    "backup_remote_port": 23,
+    "backup_remote_host_key": None,
     # The database to dump (the postgresql role's setting).
     "postgresql_database": POSTGRESQL_DEFAULTS["postgresql_database"],
 }
 
 BACKUP_SCRIPT = "/usr/local/sbin/postyard-backup"
 IDENTITY_SECRET = "backup-age-identity"
+SSH_KEY_SECRET = "backup-ssh-key"
+SSH_DIR = "/etc/postyard/backup"
+
+
+def _generate_ssh_key() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+
+
+def public_key_line(private: bytes) -> str:
+    key = serialization.load_ssh_private_key(private, None)
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{public.decode()} postyard-backup"
+
+
+def backup_ssh_key() -> tuple[bytes, str]:
+    """(private key, public key line) the db hosts use to copy backups off the host."""
+    private = secret_store().get_bytes(SSH_KEY_SECRET, _generate_ssh_key)
+    return private, public_key_line(private)
 
 
 def _generate_identity() -> bytes:
@@ -54,6 +89,9 @@ def age_recipient(identity: str) -> str:
 def backup_context(data: Any, recipient: str) -> dict[str, Any]:
     return {
         "recipient": recipient,
+        "remote": data.backup_remote or "",
+        "remote_port": data.backup_remote_port,
+        "ssh_dir": SSH_DIR,
         "backup_dir": data.backup_dir,
         "keep_days": data.backup_keep_days,
         "schedule": data.backup_schedule,
@@ -69,6 +107,8 @@ def deploy_postgresql_backup() -> None:
         user="postgres", group="postgres", mode="700",
     )
     context = backup_context(host.data, age_recipient(age_identity()))
+    if host.data.backup_remote:
+        _remote_copy_credentials()
     files.template(
         name=f"Upload {BACKUP_SCRIPT}", src="templates/backup/postyard-backup.sh.j2", dest=BACKUP_SCRIPT,
         mode="755", jinja_env_kwargs=jinja_options(), **context,
@@ -85,4 +125,24 @@ def deploy_postgresql_backup() -> None:
     systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*units))
     systemd.service(
         name="Enable the nightly backup", service="postyard-backup.timer", running=True, enabled=True,
+    )
+
+
+def _remote_copy_credentials() -> None:
+    if not host.data.backup_remote_host_key:
+        raise DeployError("backup_remote is set: set backup_remote_host_key to the remote's known_hosts line")
+    apt.packages(name="Install rsync", packages=["rsync", "openssh-client"], no_recommends=True)
+    private, public = backup_ssh_key()
+    files.directory(name=f"Create {SSH_DIR}", path=SSH_DIR, user="postgres", group="postgres", mode="700")
+    files.put(
+        name="Upload the backup SSH key", src=BytesIO(private), dest=f"{SSH_DIR}/ssh_key",
+        user="postgres", group="postgres", mode="600",
+    )
+    files.put(
+        name="Upload the backup SSH public key", src=StringIO(public + "\n"), dest=f"{SSH_DIR}/ssh_key.pub",
+        user="postgres", group="postgres", mode="644",
+    )
+    files.put(
+        name="Upload the backup remote's host key", src=StringIO(host.data.backup_remote_host_key.strip() + "\n"),
+        dest=f"{SSH_DIR}/known_hosts", user="postgres", group="postgres", mode="644",
     )

@@ -9,6 +9,7 @@ import pytest
 
 from postyard.deployer import REPO, run_deploy
 from postyard.testbed import bed
+from postyard.testbed.state import testbed_dir as bed_directory
 from postyard.testbed.suites import SESSION_TESTBEDS
 
 TESTBED_TIMINGS: dict[str, float] = {}
@@ -38,7 +39,8 @@ def pytest_configure(config: pytest.Config) -> None:
         for name, topology in SESSION_TESTBEDS.items():
             bed.up(name, topology, log=log)
         TESTBED_TIMINGS["hosts_up"] = time.monotonic() - started
-        result = run_deploy(inventory, env={"POSTYARD_TESTBED": names}, echo=False)
+        log_path = bed_directory(next(iter(SESSION_TESTBEDS))) / "deploy.log"
+        result = run_deploy(inventory, env={"POSTYARD_TESTBED": names}, echo=False, log_path=log_path)
     except BaseException:
         for name in SESSION_TESTBEDS:
             bed.down(name, log=log)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from postyard.backup import list_backups, restore_backup
+from postyard.backup import backup_public_key, list_backups, restore_backup
+from postyard.deployer import REPO, run_deploy
 from postyard.remote import ssh_run
+
+INVENTORY = REPO / "inventory" / "testbed.py"
 
 ROWS = 1234
 
@@ -42,3 +47,33 @@ def test_backup_is_encrypted_and_restores_with_the_same_row_count(node):
 def test_the_host_holds_no_key_that_decrypts_backups(node):
     found = ssh_run(node, ["sh", "-c", "grep -rl AGE-SECRET-KEY /etc /var/backups /root /var/lib/postgresql 2>/dev/null || true"])
     assert found.strip() == ""
+
+
+@pytest.fixture
+def remote_box(session_hosts, split_testbed):
+    """api1 stands in for a Storage Box: an SSH server with rsync that db1 copies backups to."""
+    box, db = session_hosts["api1"], session_hosts["db1"]
+    ssh_run(box, ["sh", "-c", "apt-get install -y -q rsync >/dev/null && mkdir -p /var/backups/remote"])
+    host_key = next(line for line in split_testbed.known_hosts.read_text().splitlines()
+                    if line.startswith(f"{box.address} "))
+    overrides = {
+        "backup_remote": f"root@{box.address}:/var/backups/remote",
+        "backup_remote_port": "22",
+        "backup_remote_host_key": host_key,
+    }
+    env = {"POSTYARD_TESTBED": os.environ["POSTYARD_TESTBED"]}
+    run_deploy(INVENTORY, env=env, echo=False, data=overrides)
+    authorised = backup_public_key(db.secrets())
+    ssh_run(box, ["sh", "-c", f"echo '{authorised}' >> /root/.ssh/authorized_keys"])
+    yield box, db
+    ssh_run(box, ["sh", "-c", "sed -i '/postyard-backup$/d' /root/.ssh/authorized_keys; rm -rf /var/backups/remote"])
+    run_deploy(INVENTORY, env=env, echo=False)
+
+
+def test_backup_is_copied_off_the_host_encrypted(remote_box):
+    box, db = remote_box
+    ssh_run(db, ["systemctl", "start", "postyard-backup.service"])
+    copied = ssh_run(box, ["find", "/var/backups/remote", "-name", "*.dump.age"]).split()
+    assert copied
+    assert ssh_run(box, ["head", "-c", "21", copied[-1]]) == "age-encryption.org/v1"
+    assert set(ssh_run(box, ["ls", "/var/backups/remote"]).split()) == {path.rsplit("/", 1)[1] for path in copied}

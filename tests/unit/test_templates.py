@@ -49,12 +49,12 @@ CONTEXTS: dict[str, dict[str, Any]] = {
 TEMPLATES = sorted(str(p.relative_to(REPO / "templates")) for p in (REPO / "templates").rglob("*.j2"))
 
 
-def render(name: str) -> str:
+def render(name: str, context: dict[str, Any] | None = None) -> str:
     environment = Environment(
         loader=FileSystemLoader(REPO / "templates"), undefined=StrictUndefined,
         keep_trailing_newline=True, **JINJA_OPTIONS,
     )
-    return environment.get_template(name).render(CONTEXTS[name])
+    return environment.get_template(name).render(CONTEXTS[name] if context is None else context)
 
 
 @pytest.mark.parametrize("name", TEMPLATES)
@@ -97,3 +97,13 @@ def test_redis_acl_disables_the_default_user_and_keeps_only_digests():
     acl = render("redis/users.acl.j2")
     assert acl.splitlines()[0].startswith("user default off")
     assert "app-password" not in acl and "admin-password" not in acl
+
+
+def test_backup_copies_off_host_only_encrypted_files_when_a_remote_is_set():
+    data = SimpleNamespace(**{**postgresql_backup.DEFAULTS, "backup_remote": "u1@box.example:postyard"})
+    context = postgresql_backup.backup_context(data, "age1example")
+    script = render("backup/postyard-backup.sh.j2", context)
+    unit = render("backup/postyard-backup.service.j2", context)
+    assert "--include='*.dump.age' --exclude='*'" in script
+    assert "StrictHostKeyChecking=yes" in script and "-p 23" in script
+    assert "AF_INET" in unit
