@@ -17,6 +17,7 @@ from hcloud.locations import Location
 from hcloud.networks import NetworkSubnet
 from hcloud.primary_ips import BoundPrimaryIP
 from hcloud.server_types import ServerType
+from hcloud.ssh_keys import SSHKey
 from hcloud.servers import BoundServer, ServerCreatePublicNetwork
 from hcloud.zones import BoundZone, ZoneRecord
 
@@ -100,10 +101,7 @@ class _Run:
                 found = self.client.server_types.get_by_name(host.server_type)
             if found is None:
                 raise ProvisionError(f"server type {host.server_type!r} (for {host.fqdn}) does not exist")
-            available = {entry.location.name if hasattr(entry, "location") else entry["name"]
-                         for entry in (found.locations or [])} if found.locations else None
-            if available is None:
-                available = {price["location"] for price in (found.prices or [])}
+            available = {entry.location.name for entry in found.locations or []}
             if host.location not in available:
                 raise ProvisionError(
                     f"server type {host.server_type} is not offered in location {host.location} "
@@ -171,13 +169,17 @@ class _Run:
             found = self.one(self.client.primary_ips.get_all(label_selector=self.select(role, host.name)),
                              f"the {kind} of {host.fqdn}")
         if found is None:
+            # The API description requires assignee_type, which hcloud 2.27 leaves out without an
+            # assignee, so this one request goes through the client's plain request method.
             with api_errors(f"create the {kind} of {host.fqdn}"):
-                response = self.client.primary_ips.create(
-                    type=kind, name=f"{host.fqdn}-{kind}", location=Location(name=host.location),
-                    assignee_type="server", auto_delete=False, labels=self.labels(role, host.name))
-            self.wait([response.action], f"create the {kind} of {host.fqdn}")
-            self.created(f"primary {kind} {response.primary_ip.ip} for {host.fqdn}")
-            found = response.primary_ip
+                response = self.client.request("POST", "/primary_ips", json={
+                    "type": kind, "name": f"{host.fqdn}-{kind}", "location": host.location,
+                    "assignee_type": "server", "auto_delete": False, "labels": self.labels(role, host.name)})
+                found = self.client.primary_ips.get_by_id(response["primary_ip"]["id"])
+            if response.get("action"):
+                self.wait([self.client.actions.get_by_id(response["action"]["id"])],
+                          f"create the {kind} of {host.fqdn}")
+            self.created(f"primary {kind} {found.ip} for {host.fqdn}")
         return found
 
     def server(self, host: PlannedHost, key, network, ipv4, ipv6) -> BoundServer:
@@ -188,7 +190,7 @@ class _Run:
             with api_errors(f"create server {host.fqdn}"):
                 response = self.client.servers.create(
                     name=host.fqdn, server_type=ServerType(name=host.server_type), image=Image(name=self.s.image),
-                    ssh_keys=[key], networks=[network], location=Location(name=host.location),
+                    ssh_keys=[SSHKey(name=key.name)], networks=[network], location=Location(name=host.location),
                     labels=self.labels("server", host.name, host.groups),
                     public_net=ServerCreatePublicNetwork(ipv4=ipv4, ipv6=ipv6))
             self.wait([response.action, *(response.next_actions or [])], f"create server {host.fqdn}")
