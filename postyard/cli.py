@@ -46,8 +46,12 @@ def print_summary(target: Target) -> None:
         print(f"    outside vantage point: ip netns exec {netns} <command>")
 
 
+def _target(args: argparse.Namespace) -> Target:
+    return make_target(args.target, args.testbed, args.project, args.environment, args.yes)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    target = make_target(args.target, args.testbed)
+    target = _target(args)
     started = time.monotonic()
     say(f"provisioning {args.topology} hosts on {target.name}")
     target.provision(args.topology, log=say)
@@ -65,23 +69,23 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    make_target(args.target, args.testbed).teardown(log=say)
+    _target(args).teardown(log=say)
     return 0
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    target = make_target(args.target, args.testbed)
+    target = _target(args)
     result = run_deploy(target.inventory(), env=target.environment())
     say(f"deploy: {result.changed} of {result.operations} operations changed in {result.seconds:.1f} s")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    return verify(make_target(args.target, args.testbed))
+    return verify(_target(args))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    print_summary(make_target(args.target, args.testbed))
+    print_summary(_target(args))
     return 0
 
 
@@ -112,6 +116,9 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
         command.add_argument("--target", choices=("testbed", "hetzner"), default="testbed")
         command.add_argument("--testbed", default="main", help="testbed name (1-6 letters/digits)")
+        command.add_argument("--project", help="hetzner: the postyard-project label (default postyard)")
+        command.add_argument("--environment", help="hetzner: the postyard-environment label (default production)")
+        command.add_argument("--yes", action="store_true", help="down: delete without asking")
         return command
 
     up = add("up", cmd_up, "provision hosts, deploy, verify, print where things are")
@@ -131,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if hasattr(args, "target"):
             # inventory files read their settings from the environment, here and in pyinfra
-            os.environ.update(make_target(args.target, args.testbed).environment())
+            os.environ.update(_target(args).environment())
         return args.handler(args)
     except (TargetError, CommandError, DeployError) as error:
         print(f"postyard: {error}", file=sys.stderr)
