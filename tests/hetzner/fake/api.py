@@ -346,6 +346,10 @@ class FakeApi:
     def list_volumes(self, query, body):
         return self.page("volumes", [public(v) for v in self.state.resources["volumes"].values()], query)
 
+    @route("GET", "/volumes/(\\d+)")
+    def get_volume(self, query, body, rid):
+        return 200, {"volume": public(self.state.get("volumes", int(rid)))}
+
     @route("POST", "/volumes")
     def create_volume(self, query, body):
         server = self.state.get("servers", body["server"]) if body.get("server") else None
