@@ -6,10 +6,12 @@ from collections.abc import Callable
 
 from roles.base import deploy_base
 from roles.firewall import deploy_firewall
+from roles.luks import deploy_luks
 
 __all__ = ["ROLES"]
 
 ROLES: dict[str, Callable[[], object]] = {
     "base": deploy_base,
     "firewall": deploy_firewall,
+    "luks": deploy_luks,
 }
