@@ -12,7 +12,7 @@ from pyinfra.operations import apt, files, server
 
 from postyard.hetzner.secrets import random_key
 
-__all__ = ["DEFAULTS", "deploy_luks", "prepare_script", "crypttab_line", "fstab_line", "local_key_path"]
+__all__ = ["DEFAULTS", "deploy_luks", "prepare_script", "format_script", "open_script", "crypttab_line", "fstab_line", "local_key_path"]
 
 DEFAULTS: dict[str, Any] = {
     # Block device of the data volume (inventory/hetzner.py sets it on db hosts); unset: the role does nothing.
@@ -32,17 +32,22 @@ def local_key_path(secrets_dir: str | Path, hostname: str) -> Path:
     return random_key(Path(secrets_dir) / "luks" / f"{hostname}.key")
 
 
-def prepare_script(device: str, key_file: str, name: str) -> str:
-    """Format the device with LUKS2 only if it holds no LUKS header yet, then open it and make ext4 once."""
+def format_script(device: str, key_file: str) -> str:
+    """Format the device with LUKS2 only if it holds no LUKS header yet (never reformats)."""
+    d, k = shlex.quote(device), shlex.quote(key_file)
+    return f"cryptsetup isLuks {d} || cryptsetup luksFormat --batch-mode --type luks2 --key-file {k} {d}"
+
+
+def open_script(device: str, key_file: str, name: str) -> str:
+    """Open the volume unless open, and make its ext4 file system once."""
     d, k, n = shlex.quote(device), shlex.quote(key_file), shlex.quote(name)
-    return "\n".join([
-        "set -eu",
-        f"if ! cryptsetup isLuks {d}; then",
-        f"  cryptsetup luksFormat --batch-mode --type luks2 --key-file {k} {d}",
-        "fi",
-        f"[ -e /dev/mapper/{n} ] || cryptsetup open --key-file {k} {d} {n}",
-        f"blkid -o value -s TYPE /dev/mapper/{n} >/dev/null || mkfs.ext4 -q -L {n} /dev/mapper/{n}",
-    ])
+    return (f"{{ [ -e /dev/mapper/{n} ] || cryptsetup open --key-file {k} {d} {n}; }} && "
+            f"{{ blkid -o value -s TYPE /dev/mapper/{n} >/dev/null || mkfs.ext4 -q -L {n} /dev/mapper/{n}; }}")
+
+
+def prepare_script(device: str, key_file: str, name: str) -> str:
+    """Format once, open, make the file system once."""
+    return f"set -eu\n{format_script(device, key_file)}\n{open_script(device, key_file, name)}"
 
 
 def crypttab_line(name: str, device: str, key_file: str) -> str:

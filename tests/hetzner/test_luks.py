@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from roles.luks import crypttab_line, local_key_path, prepare_script
+from roles.luks import crypttab_line, format_script, local_key_path, prepare_script
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("cryptsetup") or not shutil.which("losetup"),
@@ -38,8 +38,21 @@ def volume(tmp_path):
         sh("losetup", "--detach", device, check=False)
 
 
+def device_mapper_works() -> bool:
+    """Opening a volume needs device-mapper, which containers often lack."""
+    return os.geteuid() == 0 and shutil.which("dmsetup") is not None and \
+        subprocess.run(["dmsetup", "version"], capture_output=True, check=False).returncode == 0
+
+
+needs_dm = pytest.mark.skipif(not device_mapper_works(), reason="device-mapper is not available here")
+
+
 def prepare(device: str, key: Path, name: str) -> None:
     sh("sh", "-c", prepare_script(device, str(key), name))
+
+
+def format_once(device: str, key: Path) -> None:
+    sh("sh", "-c", format_script(device, str(key)))
 
 
 def test_the_volume_key_is_made_once_with_mode_0600(tmp_path):
@@ -50,22 +63,29 @@ def test_the_volume_key_is_made_once_with_mode_0600(tmp_path):
 
 def test_the_volume_is_luks2_and_opens_with_its_key(volume):
     device, key, name = volume
-    prepare(device, key, name)
+    format_once(device, key)
     assert "Version:       \t2" in sh("cryptsetup", "luksDump", device).stdout
-    assert sh("blkid", "-o", "value", "-s", "TYPE", f"/dev/mapper/{name}").stdout.strip() == "ext4"
-    sh("cryptsetup", "close", name)
     sh("cryptsetup", "open", "--test-passphrase", "--key-file", str(key), device)
+
+
+def test_formatting_again_keeps_the_existing_header(volume):
+    device, key, name = volume
+    format_once(device, key)
+    first = sh("cryptsetup", "luksUUID", device).stdout
+    format_once(device, key)
+    assert sh("cryptsetup", "luksUUID", device).stdout == first
 
 
 def test_the_volume_refuses_a_wrong_key(volume, tmp_path):
     device, key, name = volume
-    prepare(device, key, name)
+    format_once(device, key)
     wrong = tmp_path / "wrong.key"
     wrong.write_bytes(os.urandom(64))
     assert sh("cryptsetup", "open", "--test-passphrase", "--key-file", str(wrong), device, check=False).returncode != 0
 
 
-def test_running_the_role_again_does_not_reformat(volume):
+@needs_dm
+def test_running_the_role_again_keeps_the_data(volume):
     device, key, name = volume
     prepare(device, key, name)
     first = sh("cryptsetup", "luksUUID", device).stdout
