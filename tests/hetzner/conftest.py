@@ -36,4 +36,9 @@ def make_settings(tmp_path: Path, topology: str = "split", **overrides) -> Hetzn
 
 @pytest.fixture
 def settings(tmp_path):
-    return make_settings(tmp_path)
+    return make_settings(tmp_path, "single")
+
+
+@pytest.fixture
+def split(tmp_path):
+    return make_settings(tmp_path, "split")
