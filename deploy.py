@@ -7,7 +7,7 @@ role needs a call site of its own.
 from pyinfra import host
 
 from postyard.topology import host_groups, roles_for_groups
-from roles import base, firewall, postgresql, postgresql_backup, redis
+from roles import base, firewall, luks, postgresql, postgresql_backup, redis
 
 wanted = roles_for_groups(host_groups(host.groups))
 
@@ -15,6 +15,8 @@ if "base" in wanted:
     base.deploy_base()
 if "firewall" in wanted:
     firewall.deploy_firewall()
+if "luks" in wanted:
+    luks.deploy_luks()
 if "postgresql" in wanted:
     postgresql.deploy_postgresql()
 if "postgresql_backup" in wanted:

@@ -46,8 +46,12 @@ def print_summary(target: Target) -> None:
             print(f"        probe from outside: ip netns exec {host.outside_netns} <command>")
 
 
+def _target(args: argparse.Namespace) -> Target:
+    return make_target(args.target, args.testbed, args.project, args.environment, args.yes)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    target = make_target(args.target, args.testbed)
+    target = _target(args)
     started = time.monotonic()
     say(f"provisioning {args.topology} hosts on {target.name}")
     target.provision(args.topology, log=say)
@@ -65,23 +69,23 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    make_target(args.target, args.testbed).teardown(log=say)
+    _target(args).teardown(log=say)
     return 0
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    target = make_target(args.target, args.testbed)
+    target = _target(args)
     result = run_deploy(target.inventory(), env=target.environment(), log_path=target.log_dir() / "deploy.log")
     say(f"deploy: {result.changed} of {result.operations} operations changed in {result.seconds:.1f} s")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    return verify(make_target(args.target, args.testbed))
+    return verify(_target(args))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    print_summary(make_target(args.target, args.testbed))
+    print_summary(_target(args))
     return 0
 
 
@@ -95,13 +99,13 @@ def _db_host(target: Target, name: str | None):
 
 
 def cmd_backups(args: argparse.Namespace) -> int:
-    for path in list_backups(_db_host(make_target(args.target, args.testbed), args.host)):
+    for path in list_backups(_db_host(_target(args), args.host)):
         print(path)
     return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    host = _db_host(make_target(args.target, args.testbed), args.host)
+    host = _db_host(_target(args), args.host)
     backup = args.backup
     if backup == "latest":
         found = list_backups(host)
@@ -116,7 +120,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_backup_key(args: argparse.Namespace) -> int:
     """The public key to authorise on the backup remote (a Storage Box's authorized_keys)."""
-    host = _db_host(make_target(args.target, args.testbed), args.host)
+    host = _db_host(_target(args), args.host)
     print(backup_public_key(host.secrets()))
     return 0
 
@@ -148,6 +152,9 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
         command.add_argument("--target", choices=("testbed", "hetzner"), default="testbed")
         command.add_argument("--testbed", default="main", help="testbed name (1-6 letters/digits)")
+        command.add_argument("--project", help="hetzner: the postyard-project label (default postyard)")
+        command.add_argument("--environment", help="hetzner: the postyard-environment label (default production)")
+        command.add_argument("--yes", action="store_true", help="down: delete without asking")
         return command
 
     up = add("up", cmd_up, "provision hosts, deploy, verify, print where things are")
@@ -175,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if hasattr(args, "target"):
             # inventory files read their settings from the environment, here and in pyinfra
-            os.environ.update(make_target(args.target, args.testbed).environment())
+            os.environ.update(_target(args).environment())
         return args.handler(args)
     except (TargetError, CommandError, DeployError, RemoteError, ValueError) as error:
         print(f"postyard: {error}", file=sys.stderr)

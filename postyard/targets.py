@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,33 +61,86 @@ class TestbedTarget:
 class HetznerTarget:
     """Hetzner Cloud servers, provisioned by label with hcloud (HCLOUD_TOKEN from the environment)."""
 
+    project: str | None = None
+    environment_name: str | None = None
+    assume_yes: bool = False
+    wait_for_ssh: bool = True
+    ssh_timeout: float = 300.0
     name: str = field(default="hetzner", init=False)
 
-    def _unavailable(self) -> TargetError:
-        return TargetError(
-            "the Hetzner target needs the provisioning module, which is not part of this release; "
-            "use --target testbed"
-        )
+    def environment(self) -> dict[str, str]:
+        """Names the deployment for the inventory; the token stays in the caller's environment only."""
+        found = {}
+        if self.project:
+            found["POSTYARD_PROJECT"] = self.project
+        if self.environment_name:
+            found["POSTYARD_ENVIRONMENT"] = self.environment_name
+        return found
+
+    def _settings(self, topology: str = "single"):
+        from postyard.hetzner.settings import load_settings
+
+        try:
+            return load_settings(topology, env={**os.environ, **self.environment()})
+        except ValueError as error:
+            raise TargetError(str(error)) from None
+
+    def _client(self, settings):
+        from postyard.hetzner.client import ProvisionError, make_client
+
+        try:
+            return make_client(poll_interval=settings.poll_interval)
+        except ProvisionError as error:
+            raise TargetError(str(error)) from None
 
     def provision(self, topology: str, log: Log) -> None:
-        raise self._unavailable()
+        from postyard.hetzner.client import ProvisionError
+        from postyard.hetzner.provision import provision
+        from postyard.hetzner.ssh import wait_for_ssh
+
+        settings = self._settings(topology)
+        try:
+            result = provision(self._client(settings), settings, log)
+            log(f"hetzner: {len(result.created)} created, {len(result.changed)} updated")
+            if self.wait_for_ssh:
+                wait_for_ssh([h.ipv4 for h in result.hosts], settings.secrets / "known_hosts",
+                             self.ssh_timeout, log)
+        except ProvisionError as error:
+            raise TargetError(str(error)) from None
 
     def inventory(self) -> Path:
         return REPO / "inventory" / "hetzner.py"
 
-    def environment(self) -> dict[str, str]:
-        return {}
-
     def log_dir(self) -> Path:
-        return Path.home() / ".local/state/postyard/hetzner"
+        return self._settings().secrets / "logs"
 
     def teardown(self, log: Log) -> None:
-        raise self._unavailable()
+        from postyard.hetzner.client import ProvisionError
+        from postyard.hetzner.teardown import find_resources, teardown
+
+        settings = self._settings()
+        client = self._client(settings)
+        try:
+            found = find_resources(client, settings)
+            if not len(found):
+                log(f"nothing labelled {settings.project}/{settings.environment} on Hetzner")
+                return
+            log(f"labelled {settings.project}/{settings.environment}: " + "; ".join(found.describe()))
+            if not self.assume_yes:
+                if not sys.stdin.isatty():
+                    raise TargetError(f"refusing to delete {len(found)} resources without confirmation: pass --yes")
+                answer = input(f"delete these {len(found)} resources? type 'yes': ")
+                if answer.strip() != "yes":
+                    raise TargetError("teardown cancelled; nothing was deleted")
+            teardown(client, settings, found, log)
+        except ProvisionError as error:
+            raise TargetError(str(error)) from None
 
 
-def make_target(kind: str, testbed: str = "main") -> Target:
+def make_target(kind: str, testbed: str = "main", project: str | None = None,
+                environment: str | None = None, assume_yes: bool = False) -> Target:
     if kind == "testbed":
         return TestbedTarget(testbed)
     if kind == "hetzner":
-        return HetznerTarget()
+        return HetznerTarget(project, environment, assume_yes)
     raise TargetError(f"unknown target {kind!r}: choose testbed or hetzner")

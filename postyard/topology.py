@@ -12,7 +12,7 @@ GROUPS: tuple[str, ...] = ("mail", "db", "cache", "api")
 # Roles every host gets, then the roles of each group, in the order deploy.py applies them.
 COMMON_ROLES: tuple[str, ...] = ("base", "firewall")
 GROUP_ROLES: dict[str, tuple[str, ...]] = {
-    "db": ("postgresql", "postgresql_backup"),
+    "db": ("luks", "postgresql", "postgresql_backup"),
     "cache": ("redis",),
     "mail": (),
     "api": (),

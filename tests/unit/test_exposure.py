@@ -13,7 +13,7 @@ from postyard.topology import GROUPS, TOPOLOGIES, roles_for_groups
 from roles.firewall import DEFAULTS as FIREWALL_DEFAULTS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-PLANNED_ROLES = {"base", "firewall", "tls", "postfix", "dovecot", "postgresql", "redis", "api"}
+PLANNED_ROLES = {"base", "firewall", "luks", "tls", "postfix", "dovecot", "postgresql", "redis", "api"}
 
 
 def test_each_port_and_protocol_appears_once():

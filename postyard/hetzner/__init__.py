@@ -1,0 +1,1 @@
+"""Hetzner Cloud: provisioning by label with hcloud, DNS records, teardown."""

@@ -1,0 +1,1 @@
+"""A stateful fake of the Hetzner Cloud API, checked against its OpenAPI description."""
