@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyinfra.api.state import State
-from pyinfra.context import ctx_state
-from pyinfra_cli.inventory import make_inventory
 
 from postyard.deployer import REPO
 from postyard.secrets import SecretStore
@@ -74,29 +74,49 @@ def _value(data: Any, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def load_hosts(inventory_path: Path) -> list[InfraHost]:
-    """Every host of the inventory, with the group data pyinfra would give it."""
+def _read_inventory(inventory_path: str) -> list[dict[str, Any]]:
+    """Run in a child process: pyinfra's CLI patches the whole process with gevent on import."""
+    from pyinfra.api.state import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
     with ctx_state.use(State()):  # pyinfra reads inventory files inside a state context
-        inventory = make_inventory(str(inventory_path), cwd=str(REPO))
+        inventory = make_inventory(inventory_path, cwd=str(REPO))
     hosts = []
     for host in inventory:
         groups = host_groups(host.groups)
         data = host.data
-        hosts.append(
-            InfraHost(
-                name=host.name,
-                fqdn=_value(data, "hostname", host.name),
-                address=_value(data, "ssh_hostname", host.name),
-                groups=groups,
-                roles=roles_for_groups(groups),
-                flags={flag: _value(data, flag, FIREWALL_DEFAULTS[flag]) for flag in FLAGS},
-                private_address=data.get("private_address"),
-                environment=data.get("environment"),
-                secrets_dir=data.get("secrets_dir"),
-                outside_netns=data.get("outside_netns"),
-                ssh_user=_value(data, "ssh_user", "root"),
-                ssh_key=data.get("ssh_key"),
-                known_hosts=data.get("ssh_known_hosts_file"),
-            )
-        )
+        hosts.append({
+            "name": host.name,
+            "fqdn": _value(data, "hostname", host.name),
+            "address": _value(data, "ssh_hostname", host.name),
+            "groups": list(groups),
+            "roles": list(roles_for_groups(groups)),
+            "flags": {flag: _value(data, flag, FIREWALL_DEFAULTS[flag]) for flag in FLAGS},
+            "private_address": data.get("private_address"),
+            "environment": data.get("environment"),
+            "secrets_dir": data.get("secrets_dir"),
+            "outside_netns": data.get("outside_netns"),
+            "ssh_user": _value(data, "ssh_user", "root"),
+            "ssh_key": data.get("ssh_key"),
+            "known_hosts": data.get("ssh_known_hosts_file"),
+        })
     return hosts
+
+
+def load_hosts(inventory_path: Path) -> list[InfraHost]:
+    """Every host of the inventory, with the group data pyinfra would give it."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "postyard.inventory_hosts", str(inventory_path)],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )
+    if completed.returncode != 0:
+        raise ValueError(f"cannot read {inventory_path}: {completed.stderr.strip()[-2000:]}")
+    return [
+        InfraHost(**{**raw, "groups": tuple(raw["groups"]), "roles": tuple(raw["roles"])})
+        for raw in json.loads(completed.stdout)
+    ]
+
+
+if __name__ == "__main__":
+    print(json.dumps(_read_inventory(sys.argv[1])))
