@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 TARGET ?= testbed
 TOPOLOGY ?= single
 TESTBED ?= main
-SYSTEM_PACKAGES := debootstrap systemd-container nftables nmap iproute2 openssh-client \
+SYSTEM_PACKAGES := debootstrap systemd-container nftables nmap iproute2 openssh-client postgresql-15 redis-server \
 	python3 python3-venv ca-certificates tar util-linux
 
 .PHONY: deps system-deps up down deploy verify status test test-fast
