@@ -1,6 +1,7 @@
 """Initial schema: tenants, accounts, keys, domains, SMTP credentials, audit log, RLS, mail views."""
 
 from alembic import op
+from sqlalchemy.util import await_only
 
 revision = "0001"
 down_revision = None
@@ -247,13 +248,18 @@ END $$;
 """
 
 
+def _execute_script(sql: str) -> None:
+    """Run several statements at once (asyncpg's simple query protocol)."""
+    await_only(op.get_bind().connection.driver_connection.execute(sql))
+
+
 def upgrade() -> None:
     for block in (SCHEMA, ROW_LEVEL_SECURITY, FUNCTIONS, MAIL_VIEWS, GRANTS):
-        op.execute(block)
+        _execute_script(block)
 
 
 def downgrade() -> None:
-    op.execute(
+    _execute_script(
         "DROP VIEW IF EXISTS mail_sender_logins, mail_smtp_credentials, mail_dkim_keys, mail_domain_tls_policy;"
         "DROP TABLE IF EXISTS audit_logs, smtp_credentials, dkim_keys, api_keys, domains, sessions,"
         " memberships, backup_codes, users, teams CASCADE;"
