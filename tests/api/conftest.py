@@ -60,6 +60,15 @@ def redis_port() -> Iterator[int]:
         proc.wait(10)
 
 
+@pytest.fixture
+def fresh_redis(redis_port: int) -> Iterator[None]:
+    """Forget every rate-limit window after the test (limits are shared by all tests otherwise)."""
+    yield
+    import redis
+
+    redis.Redis(port=redis_port).flushdb()
+
+
 @pytest.fixture(scope="session")
 def dns_zone() -> Iterator[Zone]:
     """A DNS zone served on loopback; tests publish records into it."""
