@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -149,12 +151,20 @@ def server(env: dict[str, str]) -> Iterator[str]:
                     break
             except httpx.HTTPError:
                 pass
-            import time
             time.sleep(0.1)
         yield url
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def server_team(server: str, settings: Settings, postgres: Postgres) -> TeamKey:
+    """A team with a full-access key for clients of the granian server, with high rate limits."""
+    team_id, key = asyncio.run(create_team(settings, "server-team"))
+    postgres.psql(f"UPDATE teams SET rate_limit = 1000000, api_key_rate_limit = 1000000 WHERE id = '{team_id}'",
+                  user="postyard_owner", database="postyard")
+    return TeamKey(team_id, key)
 
 
 def unique_domain() -> str:
