@@ -8,6 +8,7 @@ import shutil
 import socket
 import socketserver
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -141,3 +142,9 @@ class DnsServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def gevent_patched() -> bool:
+    """Whether gevent has monkey-patched this process (importing pyinfra's CLI does)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return bool(monkey and monkey.is_module_patched("select"))
