@@ -174,10 +174,10 @@ def server(env: dict[str, str]) -> Iterator[str]:
         proc.wait(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def server_team(server: str, settings: Settings, postgres: Postgres) -> TeamKey:
-    """A team with a full-access key for clients of the granian server, with high rate limits."""
-    team_id, key = asyncio.run(create_team(settings, "server-team"))
+    """A fresh team with a full-access key for clients of the granian server, with high rate limits."""
+    team_id, key = asyncio.run(create_team(settings, f"server-{uuid.uuid4().hex[:6]}"))
     postgres.psql(f"UPDATE teams SET rate_limit = 1000000, api_key_rate_limit = 1000000 WHERE id = '{team_id}'",
                   user="postyard_owner", database="postyard")
     return TeamKey(team_id, key)
