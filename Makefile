@@ -11,7 +11,8 @@ TARGET ?= testbed
 TOPOLOGY ?= single
 TESTBED ?= main
 SYSTEM_PACKAGES := debootstrap systemd-container nftables nmap iproute2 openssh-client \
-	python3 python3-venv ca-certificates tar util-linux age postgresql-client redis-tools cryptsetup
+	python3 python3-venv ca-certificates tar util-linux age postgresql-client redis-tools cryptsetup \
+	postgresql-15 redis-server
 
 .PHONY: deps system-deps up down deploy verify status test test-fast
 

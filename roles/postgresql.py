@@ -44,7 +44,9 @@ class DatabaseRole:
 
 
 DATABASE_ROLES: tuple[DatabaseRole, ...] = (
-    DatabaseRole("postyard_app", ("api",), "the API and its workers; owns the database"),
+    # Owns the database and runs migrations; the app role owns nothing, so row-level security binds it.
+    DatabaseRole("postyard_owner", ("api",), "schema owner: migrations and data key rotation"),
+    DatabaseRole("postyard_app", ("api",), "the API and its workers"),
     DatabaseRole("postyard_mail", ("mail",), "Postfix and the DKIM sync: read-only views"),
     DatabaseRole("postyard_dovecot", ("mail",), "Dovecot's passdb: read-only credentials view"),
 )
@@ -132,7 +134,7 @@ def deploy_postgresql() -> None:
 
     database = host.data.postgresql_database
     created = postgres.database(
-        name=f"Create database {database}", database=database, owner="postyard_app", **PSQL
+        name=f"Create database {database}", database=database, owner="postyard_owner", **PSQL
     )
     grants = "; ".join(
         [f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC']

@@ -1,0 +1,1 @@
+"""Postyard's HTTP API: a Litestar application."""

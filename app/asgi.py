@@ -1,0 +1,98 @@
+"""The app factory: `granian --interface asgi --factory app.asgi:create_app`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from advanced_alchemy.extensions.litestar import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import Message, Scope
+from redis.asyncio import Redis
+
+from app.config import Settings, get_settings
+from app.domain.accounts.controllers import AuthController
+from app.domain.api_keys.controllers import ApiKeyController
+from app.domain.audit.controllers import AuditLogController
+from app.domain.domains.controllers import DomainController
+from app.domain.smtp.controllers import SmtpCredentialController
+from app.domain.system.controllers import SystemController
+from app.domain.teams.controllers import TeamController
+from app.lib.crypto import Keyring
+from app.lib.errors import exception_handlers
+from app.lib.logs import configure_logging, request_id_middleware
+from app.lib.metrics import metrics_middleware
+from app.lib.ratelimit import SlidingWindowLimiter
+from app.lib.state import Services
+
+__all__ = ["create_app"]
+
+_SECURITY_HEADERS = [
+    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+]
+
+
+async def _add_headers(message: Message, scope: Scope) -> None:
+    """Rate-limit headers of the request's decision, and the security headers."""
+    if message["type"] != "http.response.start":
+        return
+    headers = list(message.get("headers", []))
+    decision = scope.get("state", {}).get("ratelimit")
+    if decision is not None:
+        present = {name.lower() for name, _ in headers}
+        headers += [(k.encode(), v.encode()) for k, v in decision.headers().items() if k.encode() not in present]
+    message["headers"] = headers + _SECURITY_HEADERS
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the application from settings (read from the environment when not given)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    redis = Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    services = Services(
+        settings=settings,
+        keyring=Keyring(settings.data_keys, settings.active_data_key_id),
+        redis=redis,
+        limiter=SlidingWindowLimiter(redis),
+    )
+    db_config = SQLAlchemyAsyncConfig(
+        connection_string=settings.database_url,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        engine_config=EngineConfig(pool_size=10, max_overflow=10, pool_pre_ping=False),
+        before_send_handler="autocommit",
+        create_all=False,
+    )
+
+    async def close_redis(_: Any = None) -> None:
+        await redis.aclose()
+
+    return Litestar(
+        route_handlers=[SystemController, AuthController, TeamController, ApiKeyController, DomainController,
+                        SmtpCredentialController, AuditLogController],
+        plugins=[SQLAlchemyPlugin(config=db_config)],
+        middleware=[request_id_middleware, metrics_middleware],
+        before_send=[_add_headers],
+        exception_handlers=exception_handlers,
+        request_max_body_size=settings.max_body_bytes,
+        state=State({"services": services}),
+        on_shutdown=[close_redis],
+        openapi_config=OpenAPIConfig(
+            title="Postyard API",
+            version="0.1.0",
+            description="Transactional mail: Resend-compatible domains and API keys, plus accounts, teams, "
+                        "SMTP credentials and the audit log.",
+            path="/docs",
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(security_schemes={
+                "apiKey": SecurityScheme(type="http", scheme="bearer", description="sk_live_... or sk_test_..."),
+            }),
+            security=[{"apiKey": []}],
+        ),
+        debug=settings.debug,
+    )

@@ -1,0 +1,113 @@
+"""Admin commands: migrate, create a team with its first key, rotate the data key, purge the audit log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from app.config import Settings, get_settings
+from app.db import migrate
+from app.db.models import ApiKey, DkimKey, Domain, Team, User
+from app.db.tenancy import scope_to_team
+from app.lib.api_keys import generate_api_key
+from app.lib.audit import record
+from app.lib.crypto import Keyring, dkim_associated_data
+from app.lib.hashing import sha256
+
+__all__ = ["create_team", "main", "purge_audit_logs", "rotate_data_key"]
+
+
+async def create_team(settings: Settings, name: str, mode: str = "live") -> tuple[uuid.UUID, str]:
+    """Create a team and its first full-access API key; returns (team id, key)."""
+    engine = create_async_engine(settings.database_url)
+    token = generate_api_key(mode)
+    team_id = uuid.uuid4()
+    try:
+        async with AsyncSession(engine) as db, db.begin():
+            await scope_to_team(db, team_id)
+            db.add(Team(id=team_id, name=name))
+            await db.flush()
+            key = ApiKey(id=uuid.uuid4(), team_id=team_id, name="first key", mode=mode, token_hash=sha256(token),
+                         permission="full_access")
+            db.add(key)
+            await db.flush()
+            await record(db, team_id=team_id, actor=("cli", None), action="api_key.created", resource_type="api_key",
+                         resource_id=key.id, details={"name": key.name, "permission": "full_access"})
+    finally:
+        await engine.dispose()
+    return team_id, token
+
+
+async def rotate_data_key(settings: Settings) -> int:
+    """Re-encrypt every stored secret under the active data key (as the owner role, across teams)."""
+    keyring = Keyring(settings.data_keys, settings.active_data_key_id)
+    engine = create_async_engine(settings.owner_database_url)
+    changed = 0
+    try:
+        async with AsyncSession(engine) as db, db.begin():
+            rows = (await db.execute(select(DkimKey, Domain.name).join(Domain, Domain.id == DkimKey.domain_id)
+                                     .where(DkimKey.key_id != keyring.active_id))).all()
+            for key, domain_name in rows:
+                ad = dkim_associated_data(domain_name, key.selector)
+                plain = keyring.decrypt(key.key_id, key.private_key_ciphertext, ad)
+                key.key_id, key.private_key_ciphertext = keyring.encrypt(plain, ad)
+                changed += 1
+            users = (await db.execute(select(User).where(
+                User.totp_key_id.is_not(None), User.totp_key_id != keyring.active_id))).scalars()
+            for user in users:
+                ad = f"postyard-totp:{user.id}".encode()
+                assert user.totp_key_id is not None and user.totp_secret_ciphertext is not None
+                plain = keyring.decrypt(user.totp_key_id, user.totp_secret_ciphertext, ad)
+                user.totp_key_id, user.totp_secret_ciphertext = keyring.encrypt(plain, ad)
+                changed += 1
+    finally:
+        await engine.dispose()
+    return changed
+
+
+async def purge_audit_logs(settings: Settings, days: int | None = None) -> int:
+    """Delete audit entries older than the retention period."""
+    engine = create_async_engine(settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(text("SELECT postyard_purge_audit_logs(:d)"),
+                                        {"d": days or settings.audit_retention_days})
+            return int(result.scalar_one())
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `postyard-api`."""
+    parser = argparse.ArgumentParser(prog="postyard-api", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply the database migrations (as the database owner)")
+    team = sub.add_parser("create-team", help="create a team and print its first full-access API key")
+    team.add_argument("name")
+    team.add_argument("--test", action="store_true", help="make an sk_test_ key")
+    sub.add_parser("rotate-data-key", help="re-encrypt stored secrets under POSTYARD_ACTIVE_DATA_KEY_ID")
+    purge = sub.add_parser("purge-audit-logs", help="delete audit entries past the retention period")
+    purge.add_argument("--days", type=int, default=None)
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.command == "migrate":
+        migrate.upgrade(settings.owner_database_url)
+        print("migrated")
+    elif args.command == "create-team":
+        team_id, token = asyncio.run(create_team(settings, args.name, "test" if args.test else "live"))
+        print(f"team {team_id}\napi key (shown once): {token}")
+    elif args.command == "rotate-data-key":
+        print(f"re-encrypted {asyncio.run(rotate_data_key(settings))} secrets")
+    else:
+        print(f"purged {asyncio.run(purge_audit_logs(settings, args.days))} audit entries")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

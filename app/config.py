@@ -1,0 +1,83 @@
+"""Settings, read once from the environment."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+
+import msgspec
+
+__all__ = ["Settings", "get_settings", "parse_data_keys"]
+
+
+def parse_data_keys(text: str) -> dict[str, bytes]:
+    """Parse `id:base64key` entries separated by commas or newlines into 32-byte keys."""
+    keys: dict[str, bytes] = {}
+    for entry in text.replace("\n", ",").split(","):
+        entry = entry.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        key_id, sep, encoded = entry.partition(":")
+        key = base64.b64decode(encoded.strip(), validate=True) if sep else b""
+        if not key_id.strip() or len(key) != 32:
+            raise ValueError("each data key must be 'id:<base64 of 32 bytes>'")
+        keys[key_id.strip()] = key
+    return keys
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every setting the API reads; environment variables are POSTYARD_<NAME>."""
+
+    database_url: str
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    migration_database_url: str = ""
+    data_keys: dict[str, bytes] = msgspec.field(default_factory=dict)
+    active_data_key_id: str = ""
+    dns_nameserver: str = ""
+    dns_port: int = 53
+    dns_timeout: float = 3.0
+    mail_hostname: str = "mail.postyard.test"
+    rate_limit: int = 600
+    api_key_rate_limit: int = 300
+    rate_limit_window: int = 60
+    login_max_failures_account: int = 5
+    login_max_failures_ip: int = 20
+    login_failure_window: int = 900
+    session_ttl: int = 86400
+    cookie_secure: bool = True
+    audit_retention_days: int = 90
+    max_body_bytes: int = 1_048_576
+    log_level: str = "INFO"
+    debug: bool = False
+
+    @property
+    def owner_database_url(self) -> str:
+        """The URL migrations and admin commands use (the database owner role)."""
+        return self.migration_database_url or self.database_url
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `POSTYARD_*` variables (data keys from a variable or a file)."""
+        env = os.environ if env is None else env
+        raw = {k[len("POSTYARD_"):].lower(): v for k, v in env.items() if k.startswith("POSTYARD_")}
+        key_text = raw.pop("data_keys", "")
+        key_file = raw.pop("data_key_file", "")
+        if key_file:
+            key_text = key_text + "\n" + Path(key_file).read_text()
+        keys = parse_data_keys(key_text)
+        fields = set(cls.__struct_fields__) - {"data_keys"}
+        values = {k: v for k, v in raw.items() if k in fields}
+        settings = msgspec.convert(values, cls, strict=False)
+        active = settings.active_data_key_id or (list(keys)[-1] if keys else "")
+        if keys and active not in keys:
+            raise ValueError("POSTYARD_ACTIVE_DATA_KEY_ID names no configured data key")
+        return msgspec.structs.replace(settings, data_keys=keys, active_data_key_id=active)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings.from_env()

@@ -1,0 +1,1 @@
+"""Users: registration, login with 2FA, sessions, password changes."""

@@ -1,0 +1,189 @@
+"""Routes of /auth: register, login (with TOTP), logout, password change, 2FA setup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.di import Provide
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Session, User
+from app.db.tenancy import scope_to_team
+from app.domain.accounts import services
+from app.domain.accounts.schemas import BackupCodes, Login, PasswordChange, Register, SessionInfo, TotpCode
+from app.domain.accounts.schemas import TotpDisable, TotpSetup
+from app.lib.audit import record
+from app.lib.auth import SESSION_COOKIE, Principal, client_ip, provide_principal
+from app.lib.auth import services as app_services
+from app.lib.errors import ApiError
+from app.lib.hashing import verify_password
+from app.lib.metrics import LOGIN_FAILURES
+
+__all__ = ["AuthController"]
+
+
+def _cookie(request: Request[Any, Any, Any], token: str, max_age: int) -> Cookie:
+    return Cookie(key=SESSION_COOKIE, value=token, max_age=max_age, path="/", httponly=True,
+                  secure=app_services(request).settings.cookie_secure, samesite="strict")
+
+
+async def _user_of(principal: Principal, db: AsyncSession) -> User:
+    if principal.user_id is None:
+        raise ApiError(403, "session_required", "This route needs a logged-in user, not an API key")
+    return (await db.execute(select(User).where(User.id == principal.user_id))).scalar_one()
+
+
+class AuthController(Controller):
+    """Accounts and sessions (cookie `postyard_session`: httpOnly, Secure, SameSite=Strict, 24 h)."""
+
+    path = "/auth"
+    tags = ["Accounts"]
+
+    @post("/register", status_code=201, operation_id="auth/register")
+    async def register(
+        self, request: Request[Any, Any, Any], data: Register, db_session: AsyncSession
+    ) -> Response[SessionInfo]:
+        """Create an account and its team, and log in."""
+        email = services.normalise_email(data.email)
+        user, team = await services.register(db_session, email, data.password, data.team_name)
+        ttl = app_services(request).settings.session_ttl
+        session, token = await services.create_session(db_session, user, team.id, ttl, mfa_pending=False)
+        await record(db_session, team_id=team.id, actor=("user", str(user.id)), action="team.created",
+                     resource_type="team", resource_id=team.id, ip=client_ip(request))
+        info = SessionInfo(user_id=str(user.id), email=email, mfa_required=False, team_id=str(team.id),
+                           role="owner", csrf_token=session.csrf_token)
+        return Response(info, status_code=201, cookies=[_cookie(request, token, ttl)])
+
+    @post("/login", status_code=200, operation_id="auth/login")
+    async def login(self, request: Request[Any, Any, Any], data: Login, db_session: AsyncSession) -> Response[SessionInfo]:
+        """Log in with email and password; with 2FA on, the session waits for `/auth/login/totp`."""
+        svc = app_services(request)
+        ip = client_ip(request)
+        email = data.email.strip().lower()
+        await services.login_throttle(svc.limiter, svc.settings, email, ip)
+        user = await services.authenticate(db_session, email, data.password)
+        if user is None:
+            LOGIN_FAILURES.inc()
+            await services.record_login_failure(svc.limiter, svc.settings, email, ip)
+            known = (await db_session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+            membership = await services.default_membership(db_session, known.id) if known else None
+            if membership is not None:
+                await scope_to_team(db_session, membership.team_id)
+                await record(db_session, team_id=membership.team_id, actor=("user", str(known.id) if known else None),
+                             action="login.failed", resource_type="user", resource_id=membership.user_id, ip=ip)
+                await db_session.commit()
+            raise ApiError(401, "invalid_credentials", "Email or password is wrong")
+        membership = await services.default_membership(db_session, user.id)
+        team_id = membership.team_id if membership else None
+        ttl = svc.settings.session_ttl
+        session, token = await services.create_session(db_session, user, team_id, ttl, mfa_pending=user.totp_enabled)
+        if team_id is not None and not user.totp_enabled:
+            await scope_to_team(db_session, team_id)
+            await record(db_session, team_id=team_id, actor=("user", str(user.id)), action="login.succeeded",
+                         resource_type="user", resource_id=user.id, ip=ip)
+        info = SessionInfo(
+            user_id=str(user.id), email=user.email, mfa_required=user.totp_enabled, totp_enabled=user.totp_enabled,
+            team_id=None if user.totp_enabled or team_id is None else str(team_id),
+            role=None if user.totp_enabled or membership is None else membership.role,
+            csrf_token=None if user.totp_enabled else session.csrf_token,
+        )
+        return Response(info, cookies=[_cookie(request, token, ttl)])
+
+    @post("/login/totp", status_code=200, operation_id="auth/login-totp")
+    async def login_totp(
+        self, request: Request[Any, Any, Any], data: TotpCode, db_session: AsyncSession
+    ) -> Response[SessionInfo]:
+        """Complete a login with a TOTP code or a backup code."""
+        svc = app_services(request)
+        ip = client_ip(request)
+        pending = await services.pending_session(db_session, request.cookies.get(SESSION_COOKIE, ""))
+        if pending is None:
+            raise ApiError(401, "unauthorized", "No login is waiting for a second factor")
+        user = (await db_session.execute(select(User).where(User.id == pending.user_id))).scalar_one()
+        await services.login_throttle(svc.limiter, svc.settings, user.email, ip)
+        if not await services.check_second_factor(db_session, user, data.code, svc.keyring):
+            LOGIN_FAILURES.inc()
+            await services.record_login_failure(svc.limiter, svc.settings, user.email, ip)
+            raise ApiError(401, "invalid_code", "The code is wrong")
+        await services.revoke_sessions(db_session, user.id, only=pending.id)
+        ttl = svc.settings.session_ttl
+        session, token = await services.create_session(db_session, user, pending.team_id, ttl, mfa_pending=False)
+        role = None
+        if pending.team_id is not None:
+            await scope_to_team(db_session, pending.team_id)
+            membership = await services.default_membership(db_session, user.id)
+            role = membership.role if membership else None
+            await record(db_session, team_id=pending.team_id, actor=("user", str(user.id)), action="login.succeeded",
+                         resource_type="user", resource_id=user.id, ip=ip, details={"second_factor": True})
+        info = SessionInfo(user_id=str(user.id), email=user.email, mfa_required=False, totp_enabled=True,
+                           team_id=str(pending.team_id) if pending.team_id else None, role=role,
+                           csrf_token=session.csrf_token)
+        return Response(info, cookies=[_cookie(request, token, ttl)])
+
+    @get("/me", operation_id="auth/me", dependencies={"principal": Provide(provide_principal)})
+    async def me(self, principal: Principal, db_session: AsyncSession) -> SessionInfo:
+        """The logged-in user, their team, role and CSRF token."""
+        user = await _user_of(principal, db_session)
+        csrf = (await db_session.execute(select(Session.csrf_token).where(Session.id == principal.session_id))
+                ).scalar_one()
+        return SessionInfo(user_id=str(user.id), email=user.email, mfa_required=False, team_id=str(principal.team_id),
+                           role=principal.role, csrf_token=csrf, totp_enabled=user.totp_enabled)
+
+    @post("/logout", status_code=204, operation_id="auth/logout", dependencies={"principal": Provide(provide_principal)})
+    async def logout(self, principal: Principal, db_session: AsyncSession) -> Response[None]:
+        """End this session."""
+        user = await _user_of(principal, db_session)
+        await services.revoke_sessions(db_session, user.id, only=principal.session_id)
+        return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+
+    @post("/password", status_code=204, operation_id="auth/change-password",
+          dependencies={"principal": Provide(provide_principal)})
+    async def change_password(
+        self, data: PasswordChange, principal: Principal, db_session: AsyncSession
+    ) -> Response[None]:
+        """Change the password; every session of the user is revoked (log in again)."""
+        user = await _user_of(principal, db_session)
+        await services.change_password(db_session, user, data.current_password, data.new_password)
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="user.password_changed",
+                     resource_type="user", resource_id=user.id, ip=principal.ip)
+        return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+
+    @post("/2fa/setup", status_code=200, operation_id="auth/2fa-setup",
+          dependencies={"principal": Provide(provide_principal)})
+    async def totp_setup(
+        self, request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession
+    ) -> TotpSetup:
+        """Start TOTP setup: a new secret, enabled once a code from it is confirmed."""
+        user = await _user_of(principal, db_session)
+        if user.totp_enabled:
+            raise ApiError(409, "conflict", "Two-factor authentication is already on")
+        secret, uri = services.start_totp(user, app_services(request).keyring)
+        return TotpSetup(secret=secret, otpauth_uri=uri)
+
+    @post("/2fa/enable", status_code=200, operation_id="auth/2fa-enable",
+          dependencies={"principal": Provide(provide_principal)})
+    async def totp_enable(
+        self, request: Request[Any, Any, Any], data: TotpCode, principal: Principal, db_session: AsyncSession
+    ) -> BackupCodes:
+        """Confirm a code and turn 2FA on; returns one-time backup codes, shown once."""
+        user = await _user_of(principal, db_session)
+        if user.totp_enabled:
+            raise ApiError(409, "conflict", "Two-factor authentication is already on")
+        codes = await services.enable_totp(db_session, user, data.code, app_services(request).keyring)
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="user.2fa_enabled",
+                     resource_type="user", resource_id=user.id, ip=principal.ip)
+        return BackupCodes(backup_codes=codes)
+
+    @post("/2fa/disable", status_code=204, operation_id="auth/2fa-disable",
+          dependencies={"principal": Provide(provide_principal)})
+    async def totp_disable(self, data: TotpDisable, principal: Principal, db_session: AsyncSession) -> None:
+        """Turn 2FA off (needs the password)."""
+        user = await _user_of(principal, db_session)
+        if not verify_password(user.password_hash, data.password):
+            raise ApiError(403, "invalid_credentials", "The password is wrong")
+        user.totp_enabled, user.totp_secret_ciphertext, user.totp_key_id = False, None, None
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="user.2fa_disabled",
+                     resource_type="user", resource_id=user.id, ip=principal.ip)

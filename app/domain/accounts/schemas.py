@@ -1,0 +1,74 @@
+"""Request and response bodies of /auth."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+__all__ = ["BackupCodes", "Login", "PasswordChange", "Register", "SessionInfo", "TotpCode", "TotpDisable",
+           "TotpSetup"]
+
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+Password = Annotated[str, msgspec.Meta(min_length=12, max_length=256)]
+AnyPassword = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Code = Annotated[str, msgspec.Meta(min_length=6, max_length=32)]
+
+
+class Register(msgspec.Struct, kw_only=True):
+    """A new user and the team they own."""
+
+    email: Email
+    password: Password
+    team_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Login(msgspec.Struct, kw_only=True):
+    """Email and password."""
+
+    email: Email
+    password: AnyPassword
+
+
+class TotpCode(msgspec.Struct, kw_only=True):
+    """A TOTP code or a one-time backup code."""
+
+    code: Code
+
+
+class TotpDisable(msgspec.Struct, kw_only=True):
+    """Turning 2FA off needs the password."""
+
+    password: AnyPassword
+
+
+class PasswordChange(msgspec.Struct, kw_only=True):
+    """The current password and the new one."""
+
+    current_password: AnyPassword
+    new_password: Password
+
+
+class SessionInfo(msgspec.Struct):
+    """The logged-in user, their team and the CSRF token for state-changing requests."""
+
+    user_id: str
+    email: str
+    mfa_required: bool
+    team_id: str | None = None
+    role: str | None = None
+    csrf_token: str | None = None
+    totp_enabled: bool = False
+
+
+class TotpSetup(msgspec.Struct):
+    """The secret to load into an authenticator app."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class BackupCodes(msgspec.Struct):
+    """One-time backup codes, shown once."""
+
+    backup_codes: list[str]

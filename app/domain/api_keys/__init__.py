@@ -1,0 +1,1 @@
+"""API keys (Resend's /api-keys)."""

@@ -1,0 +1,1 @@
+"""Sending domains, their DNS records and DKIM keys (Resend's /domains)."""

@@ -1,0 +1,109 @@
+"""Routes of /domains, shaped like Resend's."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.domains import services
+from app.domain.domains.schemas import DomainCreate, DomainDeleted, DomainList, DomainListItem, DomainOut
+from app.domain.domains.schemas import DomainRef, DomainUpdate
+from app.lib.audit import record
+from app.lib.auth import Principal, provide_principal
+from app.lib.auth import services as app_services
+from app.lib.ids import parse_id
+from app.lib.timefmt import iso
+
+__all__ = ["DomainController"]
+
+
+class DomainController(Controller):
+    """Create, list, read, update, verify, rotate and delete sending domains."""
+
+    path = "/domains"
+    tags = ["Domains"]
+    dependencies = {"principal": Provide(provide_principal)}
+
+    @post("/", status_code=201, operation_id="domains/create")
+    async def create(
+        self, request: Request[Any, Any, Any], data: DomainCreate, principal: Principal, db_session: AsyncSession
+    ) -> DomainOut:
+        """Create a domain with a DKIM key; returns the DNS records to publish."""
+        principal.require_write()
+        svc = app_services(request)
+        domain, keys = await services.create_domain(db_session, principal.team_id, data, svc.keyring)
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.created",
+                     resource_type="domain", resource_id=domain.id, ip=principal.ip, details={"name": domain.name})
+        return services.to_out(domain, keys, svc.settings)
+
+    @get("/", operation_id="domains/list")
+    async def list_domains(self, principal: Principal, db_session: AsyncSession) -> DomainList:
+        """List the team's domains."""
+        domains = await services.list_domains(db_session, principal.team_id)
+        return DomainList(data=[
+            DomainListItem(id=str(d.id), name=d.name, status=d.status, created_at=iso(d.created_at) or "",
+                           region=d.region) for d in domains
+        ])
+
+    @get("/{domain_id:str}", operation_id="domains/get")
+    async def get_one(
+        self, request: Request[Any, Any, Any], domain_id: str, principal: Principal, db_session: AsyncSession
+    ) -> DomainOut:
+        """One domain with its records and their last verification status."""
+        domain, keys = await services.get_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"))
+        return services.to_out(domain, keys, app_services(request).settings)
+
+    @patch("/{domain_id:str}", operation_id="domains/update")
+    async def update(
+        self, domain_id: str, data: DomainUpdate, principal: Principal, db_session: AsyncSession
+    ) -> DomainRef:
+        """Change the domain's TLS mode (opportunistic or enforced)."""
+        principal.require_write()
+        domain, _ = await services.get_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"))
+        if data.tls is not None and data.tls != domain.tls_mode:
+            await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.updated",
+                         resource_type="domain", resource_id=domain.id, ip=principal.ip,
+                         details={"tls": data.tls, "was": domain.tls_mode})
+            domain.tls_mode = data.tls
+        return DomainRef(id=str(domain.id))
+
+    @delete("/{domain_id:str}", status_code=200, operation_id="domains/remove")
+    async def remove(self, domain_id: str, principal: Principal, db_session: AsyncSession) -> DomainDeleted:
+        """Delete a domain and its DKIM keys."""
+        principal.require_write()
+        domain = await services.delete_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"))
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.deleted",
+                     resource_type="domain", resource_id=domain.id, ip=principal.ip, details={"name": domain.name})
+        return DomainDeleted(id=str(domain.id))
+
+    @post("/{domain_id:str}/verify", status_code=200, operation_id="domains/verify")
+    async def verify(
+        self, request: Request[Any, Any, Any], domain_id: str, principal: Principal, db_session: AsyncSession
+    ) -> DomainOut:
+        """Check every record in DNS and report a status per record."""
+        principal.require_write()
+        settings = app_services(request).settings
+        domain, keys = await services.verify_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"),
+                                                    settings)
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.verified",
+                     resource_type="domain", resource_id=domain.id, ip=principal.ip,
+                     details={"status": domain.status})
+        return services.to_out(domain, keys, settings)
+
+    @post("/{domain_id:str}/dkim/rotate", status_code=200, operation_id="domains/rotate-dkim")
+    async def rotate(
+        self, request: Request[Any, Any, Any], domain_id: str, principal: Principal, db_session: AsyncSession,
+        algorithm: Literal["rsa", "ed25519"] | None = None,
+    ) -> DomainOut:
+        """Add a new DKIM key beside the current one; verify promotes it once published."""
+        principal.require_write()
+        svc = app_services(request)
+        domain, keys = await services.rotate_dkim(db_session, principal.team_id, parse_id(domain_id, "Domain"),
+                                                  svc.keyring, algorithm)
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.dkim_rotated",
+                     resource_type="domain", resource_id=domain.id, ip=principal.ip,
+                     details={"selector": keys[-1].selector})
+        return services.to_out(domain, keys, svc.settings)

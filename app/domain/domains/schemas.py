@@ -1,0 +1,87 @@
+"""Request and response bodies of /domains."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+__all__ = ["DomainCreate", "DomainDeleted", "DomainList", "DomainListItem", "DomainOut", "DomainRef",
+           "DomainUpdate", "RecordOut"]
+
+DomainName = Annotated[str, msgspec.Meta(min_length=3, max_length=253)]
+Label = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+
+
+class DomainCreate(msgspec.Struct, kw_only=True):
+    """A new sending domain."""
+
+    name: DomainName
+    region: Literal["us-east-1", "eu-west-1", "sa-east-1", "ap-northeast-1"] = "eu-west-1"
+    custom_return_path: Label = "send"
+    tls: Literal["opportunistic", "enforced"] = "opportunistic"
+    dkim_algorithm: Literal["rsa", "ed25519"] = "rsa"
+
+
+class DomainUpdate(msgspec.Struct, kw_only=True):
+    """Changeable settings of a domain."""
+
+    tls: Literal["opportunistic", "enforced"] | None = None
+
+
+class RecordOut(msgspec.Struct):
+    """One DNS record and its verification status."""
+
+    record: str
+    name: str
+    type: str
+    ttl: str
+    status: str
+    value: str
+    priority: int | None = None
+
+
+class DomainOut(msgspec.Struct):
+    """A domain with the records to publish."""
+
+    id: str
+    name: str
+    status: str
+    created_at: str
+    region: str
+    tls: str
+    records: list[RecordOut]
+    object: str = "domain"
+
+
+class DomainListItem(msgspec.Struct):
+    """A domain as listed."""
+
+    id: str
+    name: str
+    status: str
+    created_at: str
+    region: str
+
+
+class DomainList(msgspec.Struct):
+    """A page of domains."""
+
+    data: list[DomainListItem]
+    has_more: bool = False
+    object: str = "list"
+
+
+class DomainRef(msgspec.Struct):
+    """Acknowledges an update."""
+
+    id: str
+    object: str = "domain"
+
+
+class DomainDeleted(msgspec.Struct):
+    """Acknowledges a deletion."""
+
+    id: str
+    deleted: bool = True
+    object: str = "domain"

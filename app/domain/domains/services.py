@@ -1,0 +1,187 @@
+"""Domains of the caller's team: creation with a DKIM key, DNS verification, rotation, deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import anyio
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db.models import DkimKey, Domain
+from app.domain.domains import dkim
+from app.domain.domains.dns import ExpectedRecord, check_record, make_resolver
+from app.domain.domains.schemas import DomainCreate, DomainOut, RecordOut
+from app.lib.crypto import Keyring, dkim_associated_data
+from app.lib.errors import ApiError
+from app.lib.timefmt import iso
+
+__all__ = ["create_domain", "delete_domain", "expected_records", "get_domain", "list_domains",
+           "normalise_domain", "rotate_dkim", "to_out", "verify_domain"]
+
+
+def normalise_domain(name: str) -> str:
+    """Lowercase IDNA form of a sending domain, or a 422."""
+    candidate = name.strip().rstrip(".").lower()
+    try:
+        ascii_name = candidate.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_name = ""
+    labels = ascii_name.split(".")
+    valid = (
+        3 <= len(ascii_name) <= 253 and len(labels) >= 2 and not labels[-1].isdigit()
+        and all(0 < len(label) <= 63 and label.replace("-", "").isalnum() and label.isascii()
+                and not label.startswith("-") and not label.endswith("-") for label in labels)
+    )
+    if not valid:
+        raise ApiError(422, "validation_error", "name must be a valid domain name")
+    return ascii_name
+
+
+async def _new_key(domain: Domain, kind: str, keyring: Keyring, active: bool) -> DkimKey:
+    pair = await anyio.to_thread.run_sync(dkim.generate_key_pair, kind)
+    selector = dkim.new_selector()
+    key_id, ciphertext = keyring.encrypt(pair.private_pem, dkim_associated_data(domain.name, selector))
+    return DkimKey(
+        id=uuid.uuid4(), team_id=domain.team_id, domain_id=domain.id, selector=selector, algorithm=pair.algorithm,
+        public_key=pair.public_value, key_id=key_id, private_key_ciphertext=ciphertext, active=active,
+        status="pending",
+    )
+
+
+async def create_domain(
+    db: AsyncSession, team_id: uuid.UUID, data: DomainCreate, keyring: Keyring
+) -> tuple[Domain, list[DkimKey]]:
+    """Create a domain and its first DKIM key (encrypted under the active data key)."""
+    domain = Domain(
+        id=uuid.uuid4(), team_id=team_id, name=normalise_domain(data.name), status="not_started",
+        region=data.region, tls_mode=data.tls, return_path=data.custom_return_path, record_status={},
+    )
+    key = await _new_key(domain, data.dkim_algorithm, keyring, active=True)
+    db.add(domain)
+    await db.flush()
+    db.add(key)
+    await db.flush()
+    return domain, [key]
+
+
+async def list_domains(db: AsyncSession, team_id: uuid.UUID) -> list[Domain]:
+    """The team's domains, newest first."""
+    query = select(Domain).where(Domain.team_id == team_id).order_by(Domain.created_at.desc())
+    return list((await db.execute(query)).scalars())
+
+
+async def get_domain(db: AsyncSession, team_id: uuid.UUID, domain_id: uuid.UUID) -> tuple[Domain, list[DkimKey]]:
+    """A domain of the team and its current DKIM keys, or 404."""
+    domain = (await db.execute(select(Domain).where(Domain.id == domain_id, Domain.team_id == team_id))
+              ).scalar_one_or_none()
+    if domain is None:
+        raise ApiError(404, "not_found", "Domain not found")
+    keys = (await db.execute(select(DkimKey).where(
+        DkimKey.domain_id == domain.id, DkimKey.team_id == team_id, DkimKey.status != "retired"
+    ).order_by(DkimKey.created_at))).scalars()
+    return domain, list(keys)
+
+
+def expected_records(domain: Domain, keys: list[DkimKey], settings: Settings) -> list[ExpectedRecord]:
+    """DKIM (one per current key), SPF and MX of the return path, DMARC, MTA-STS and TLS-RPT."""
+    rp = f"{domain.return_path}.{domain.name}"
+    mx = settings.mail_hostname
+    records = [
+        ExpectedRecord(f"dkim:{k.selector}", "DKIM", f"{k.selector}._domainkey.{domain.name}", "TXT",
+                       dkim.txt_value(k.algorithm, k.public_key), required=k.active)
+        for k in keys
+    ]
+    records += [
+        ExpectedRecord("spf_mx", "SPF", rp, "MX", mx, priority=10),
+        ExpectedRecord("spf_txt", "SPF", rp, "TXT", f"v=spf1 a:{mx} -all"),
+        ExpectedRecord("dmarc", "DMARC", f"_dmarc.{domain.name}", "TXT", f"v=DMARC1; p=none; rua=mailto:dmarc@{domain.name}",
+                       required=False),
+        ExpectedRecord("mta_sts", "MTA-STS", f"_mta-sts.{domain.name}", "TXT",
+                       f"v=STSv1; id={domain.created_at:%Y%m%d%H%M%S}", required=False),
+        ExpectedRecord("mta_sts_host", "MTA-STS", f"mta-sts.{domain.name}", "CNAME", mx, required=False),
+        ExpectedRecord("tls_rpt", "TLS-RPT", f"_smtp._tls.{domain.name}", "TXT",
+                       f"v=TLSRPTv1; rua=mailto:tls-reports@{domain.name}", required=False),
+    ]
+    return records
+
+
+def _overall(statuses: dict[str, str], required: list[str]) -> str:
+    wanted = [statuses.get(k, "not_started") for k in required]
+    if all(s == "verified" for s in wanted):
+        return "verified"
+    if any(s == "verified" for s in wanted):
+        return "partially_verified"
+    if any(s == "temporary_failure" for s in wanted):
+        return "pending"
+    return "failed"
+
+
+async def verify_domain(
+    db: AsyncSession, team_id: uuid.UUID, domain_id: uuid.UUID, settings: Settings
+) -> tuple[Domain, list[DkimKey]]:
+    """Look every record up, store a status per record, and promote a rotated DKIM key once published."""
+    domain, keys = await get_domain(db, team_id, domain_id)
+    records = expected_records(domain, keys, settings)
+    resolver = make_resolver(settings)
+    results = await asyncio.gather(*(check_record(resolver, r) for r in records))
+    statuses = {r.key: s for r, s in zip(records, results, strict=True)}
+    pending = [k for k in keys if not k.active and statuses.get(f"dkim:{k.selector}") == "verified"]
+    if pending:
+        newest = pending[-1]
+        for key in keys:
+            if key.active:
+                key.active, key.status = False, "retired"
+        newest.active = True
+    for key in keys:
+        if key.active and statuses.get(f"dkim:{key.selector}") == "verified":
+            key.status = "verified"
+    keys = [k for k in keys if k.status != "retired"]
+    required = [r.key for r in expected_records(domain, keys, settings) if r.required]
+    domain.record_status = statuses
+    domain.status = _overall(statuses, required)
+    if domain.status == "verified" and domain.verified_at is None:
+        domain.verified_at = datetime.now(UTC)
+    await db.flush()
+    return domain, keys
+
+
+async def rotate_dkim(
+    db: AsyncSession, team_id: uuid.UUID, domain_id: uuid.UUID, keyring: Keyring, kind: str | None
+) -> tuple[Domain, list[DkimKey]]:
+    """Add a new DKIM key beside the active one; it takes over when verify finds it published."""
+    domain, keys = await get_domain(db, team_id, domain_id)
+    for key in keys:
+        if not key.active:
+            key.status = "retired"
+    current = next((k for k in keys if k.active), None)
+    algorithm = kind or ("ed25519" if current and current.algorithm.startswith("ed25519") else "rsa")
+    new_key = await _new_key(domain, algorithm, keyring, active=False)
+    db.add(new_key)
+    await db.flush()
+    return domain, [k for k in keys if k.status != "retired"] + [new_key]
+
+
+async def delete_domain(db: AsyncSession, team_id: uuid.UUID, domain_id: uuid.UUID) -> Domain:
+    """Delete a domain with its keys (the mail tier is notified through the DKIM trigger)."""
+    domain, _ = await get_domain(db, team_id, domain_id)
+    await db.delete(domain)
+    await db.flush()
+    return domain
+
+
+def to_out(domain: Domain, keys: list[DkimKey], settings: Settings) -> DomainOut:
+    """The response form of a domain, with each record's last known status."""
+    statuses = domain.record_status or {}
+    return DomainOut(
+        id=str(domain.id), name=domain.name, status=domain.status, created_at=iso(domain.created_at) or "",
+        region=domain.region, tls=domain.tls_mode,
+        records=[
+            RecordOut(record=r.record, name=r.name, type=r.type, ttl=r.ttl, value=r.value, priority=r.priority,
+                      status=statuses.get(r.key, "not_started"))
+            for r in expected_records(domain, keys, settings)
+        ],
+    )

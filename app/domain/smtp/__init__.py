@@ -1,0 +1,1 @@
+"""SMTP submission credentials, read by Dovecot and Postfix through views."""

@@ -1,0 +1,60 @@
+"""Routes of /smtp-credentials."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, post
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.smtp import services
+from app.domain.smtp.schemas import SmtpCredentialCreate, SmtpCredentialCreated, SmtpCredentialDeleted
+from app.domain.smtp.schemas import SmtpCredentialItem, SmtpCredentialList
+from app.lib.audit import record
+from app.lib.auth import Principal, provide_principal
+from app.lib.ids import parse_id
+from app.lib.timefmt import iso
+
+__all__ = ["SmtpCredentialController"]
+
+
+class SmtpCredentialController(Controller):
+    """Create, list and revoke SMTP submission logins."""
+
+    path = "/smtp-credentials"
+    tags = ["SMTP credentials"]
+    dependencies = {"principal": Provide(provide_principal)}
+
+    @post("/", status_code=201, operation_id="smtp-credentials/create")
+    async def create(
+        self, data: SmtpCredentialCreate, principal: Principal, db_session: AsyncSession
+    ) -> SmtpCredentialCreated:
+        """Create a login; the password is in this response only."""
+        principal.require_write()
+        cred, password = await services.create_credential(db_session, principal.team_id, data.name, data.domain_id)
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="smtp_credential.created",
+                     resource_type="smtp_credential", resource_id=cred.id, ip=principal.ip,
+                     details={"username": cred.username})
+        return SmtpCredentialCreated(
+            id=str(cred.id), name=cred.name, username=cred.username, password=password,
+            domain_id=str(cred.domain_id) if cred.domain_id else None, created_at=iso(cred.created_at) or "",
+        )
+
+    @get("/", operation_id="smtp-credentials/list")
+    async def list_credentials(self, principal: Principal, db_session: AsyncSession) -> SmtpCredentialList:
+        """List the team's active logins."""
+        creds = await services.list_credentials(db_session, principal.team_id)
+        return SmtpCredentialList(data=[
+            SmtpCredentialItem(id=str(c.id), name=c.name, username=c.username,
+                               domain_id=str(c.domain_id) if c.domain_id else None,
+                               created_at=iso(c.created_at) or "") for c in creds
+        ])
+
+    @delete("/{credential_id:str}", status_code=200, operation_id="smtp-credentials/remove")
+    async def remove(self, credential_id: str, principal: Principal, db_session: AsyncSession) -> SmtpCredentialDeleted:
+        """Revoke a login."""
+        principal.require_write()
+        cred = await services.revoke_credential(db_session, principal.team_id,
+                                                parse_id(credential_id, "SMTP credential"))
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="smtp_credential.revoked",
+                     resource_type="smtp_credential", resource_id=cred.id, ip=principal.ip)
+        return SmtpCredentialDeleted(id=str(cred.id))

@@ -1,0 +1,1 @@
+"""Teams, their members and roles, and per-team rate limits."""

@@ -1,0 +1,94 @@
+"""Errors in Resend's shape `{"statusCode", "name", "message"}`, never a 500 for bad input."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
+from litestar.exceptions import MethodNotAllowedException, PermissionDeniedException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+__all__ = ["ApiError", "ErrorBody", "exception_handlers"]
+
+logger = logging.getLogger("postyard.errors")
+
+_NAMES = {
+    400: "invalid_parameter",
+    401: "missing_api_key",
+    403: "invalid_api_key",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limit_exceeded",
+    503: "service_unavailable",
+}
+
+
+class ErrorBody(msgspec.Struct):
+    """The error body of every route."""
+
+    statusCode: int  # noqa: N815
+    name: str
+    message: str
+
+
+class ApiError(HTTPException):
+    """An error with a machine-readable name."""
+
+    def __init__(self, status_code: int, name: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(status_code=status_code, detail=message, headers=headers)
+        self.name = name
+
+
+def _body(status: int, name: str, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(
+        content=ErrorBody(statusCode=status, name=name, message=message),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def _validation_message(exc: ValidationException) -> str:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    parts = [f"{e.get('key', 'body')}: {e.get('message', '')}" for e in extra if isinstance(e, dict)]
+    return "; ".join(parts) or str(exc.detail) or "Invalid input"
+
+
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if isinstance(exc, ValidationException) or status == 400:
+        return _body(422, "validation_error", _validation_message(exc) if isinstance(exc, ValidationException)
+                     else str(exc.detail))
+    name = getattr(exc, "name", None) or _NAMES.get(status, "application_error")
+    return _body(status, name, str(exc.detail), exc.headers)
+
+
+def _integrity(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
+    return _body(409, "conflict", "A resource with these values already exists")
+
+
+def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, DBAPIError) and "invalid input" in str(exc.orig).lower():
+        return _body(422, "validation_error", "Invalid input")
+    logger.exception("unhandled error", extra={"path": request.url.path})
+    return _body(HTTP_500_INTERNAL_SERVER_ERROR, "internal_server_error", "Internal server error")
+
+
+exception_handlers: dict[Any, Any] = {
+    HTTPException: _http,
+    NotFoundException: _http,
+    NotAuthorizedException: _http,
+    PermissionDeniedException: _http,
+    MethodNotAllowedException: _http,
+    ValidationException: _http,
+    IntegrityError: _integrity,
+    Exception: _internal,
+}

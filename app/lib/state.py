@@ -1,0 +1,23 @@
+"""Process-wide services the handlers reach through `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from app.config import Settings
+from app.lib.crypto import Keyring
+from app.lib.ratelimit import SlidingWindowLimiter
+
+__all__ = ["Services"]
+
+
+@dataclass
+class Services:
+    """Settings, data keys, Redis and the rate limiter of one running app."""
+
+    settings: Settings
+    keyring: Keyring
+    redis: Redis
+    limiter: SlidingWindowLimiter

@@ -1,0 +1,144 @@
+"""Servers the API suite starts for itself: PostgreSQL 15, Redis and a small authoritative DNS server."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+ROLES = ("postyard_owner", "postyard_app", "postyard_mail", "postyard_dovecot")
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    """Wait until something accepts connections on the loopback port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@dataclass
+class Postgres:
+    """A throwaway PostgreSQL cluster, run as an unprivileged user when we are root."""
+
+    root: Path
+    port: int
+    user: str | None = None
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = list(args)
+        if self.user:
+            command = ["runuser", "-u", self.user, "--", *command]
+        return subprocess.run(command, check=True, capture_output=True, text=True)
+
+    def start(self) -> None:
+        data = self.root / "data"
+        if os.geteuid() == 0:
+            self.user = "postgres" if _user_exists("postgres") else "nobody"
+            shutil.chown(self.root, self.user)
+        self._run(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                  "--no-sync")
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(self.root / "log"), "-w", "start", "-o",
+                  f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                  "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+
+    def stop(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "stop")
+
+    def psql(self, sql: str, user: str = "postgres", database: str = "postgres") -> str:
+        """Run SQL through psql over the unix socket."""
+        result = subprocess.run(
+            ["psql", "-h", str(self.root), "-p", str(self.port), "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1",
+             "-At", "-c", sql], check=True, capture_output=True, text=True)
+        return result.stdout
+
+    def url(self, role: str, database: str = "postyard") -> str:
+        return f"postgresql+asyncpg://{role}@127.0.0.1:{self.port}/{database}"
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+@dataclass
+class Zone:
+    """Records served by the DNS stub: (lowercase name, type) -> rdata texts."""
+
+    records: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def add(self, name: str, rdtype: str, value: str) -> None:
+        self.records.setdefault((name.lower().rstrip("."), rdtype.upper()), []).append(value)
+
+    def publish(self, record: dict) -> None:
+        """Publish one record as the API describes it (name, type, value, priority)."""
+        if record["type"] == "TXT":
+            value = record["value"]
+            chunks = [value[i:i + 255] for i in range(0, len(value), 255)]
+            self.add(record["name"], "TXT", " ".join(f'"{c}"' for c in chunks))
+        elif record["type"] == "MX":
+            self.add(record["name"], "MX", f"{record['priority']} {record['value']}.")
+        else:
+            self.add(record["name"], record["type"], f"{record['value']}.")
+
+
+class DnsServer:
+    """An authoritative UDP DNS server on loopback answering from a Zone."""
+
+    def __init__(self, zone: Zone) -> None:
+        self.zone = zone
+        zone_ref = zone
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                data, sock = self.request
+                query = dns.message.from_wire(data)
+                response = dns.message.make_response(query)
+                response.flags |= 0x0400  # authoritative
+                question = query.question[0]
+                name = question.name.to_text().rstrip(".").lower()
+                rdtype = dns.rdatatype.to_text(question.rdtype)
+                values = zone_ref.records.get((name, rdtype))
+                if values:
+                    response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", rdtype, values))
+                elif not any(n == name for n, _ in zone_ref.records):
+                    response.set_rcode(dns.rcode.NXDOMAIN)
+                sock.sendto(response.to_wire(), self.client_address)
+
+        self.server = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

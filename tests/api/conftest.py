@@ -1,0 +1,172 @@
+"""Real PostgreSQL, Redis and DNS for the API suite, the app, clients and team helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+
+from api_support import ROLES, DnsServer, Postgres, Zone, free_port, wait_for_port
+from app.asgi import create_app
+from app.cli import create_team
+from app.config import Settings
+from app.db import migrate
+
+DATA_KEY = os.urandom(32)
+DATA_KEY_ID = "k2026"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """PostgreSQL 15 with the owner, app and mail roles, migrated as the owner."""
+    root = Path(tempfile.mkdtemp(prefix="postyard-pg-"))
+    os.chmod(root, 0o755)
+    pg = Postgres(root=root, port=free_port())
+    pg.start()
+    try:
+        pg.psql("".join(f"CREATE ROLE {r} LOGIN;" for r in ROLES))
+        pg.psql("CREATE DATABASE postyard OWNER postyard_owner;")
+        pg.psql("REVOKE ALL ON DATABASE postyard FROM PUBLIC;"
+                + "".join(f"GRANT CONNECT ON DATABASE postyard TO {r};" for r in ROLES))
+        migrate.upgrade(pg.url("postyard_owner"))
+        yield pg
+    finally:
+        pg.stop()
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+@pytest.fixture(scope="session")
+def redis_port() -> Iterator[int]:
+    """redis-server on a loopback port, without persistence."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--protected-mode", "yes"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def fresh_redis(redis_port: int) -> Iterator[None]:
+    """Forget every rate-limit window after the test (limits are shared by all tests otherwise)."""
+    yield
+    import redis
+
+    redis.Redis(port=redis_port).flushdb()
+
+
+@pytest.fixture(scope="session")
+def dns_zone() -> Iterator[Zone]:
+    """A DNS zone served on loopback; tests publish records into it."""
+    zone = Zone()
+    server = DnsServer(zone)
+    server.start()
+    zone.port = server.port  # type: ignore[attr-defined]
+    yield zone
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def env(postgres: Postgres, redis_port: int, dns_zone: Zone) -> dict[str, str]:
+    """The environment the API reads its settings from."""
+    return {
+        "POSTYARD_DATABASE_URL": postgres.url("postyard_app"),
+        "POSTYARD_MIGRATION_DATABASE_URL": postgres.url("postyard_owner"),
+        "POSTYARD_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "POSTYARD_DATA_KEYS": f"{DATA_KEY_ID}:{base64.b64encode(DATA_KEY).decode()}",
+        "POSTYARD_DNS_NAMESERVER": "127.0.0.1",
+        "POSTYARD_DNS_PORT": str(dns_zone.port),  # type: ignore[attr-defined]
+        "POSTYARD_DNS_TIMEOUT": "1",
+        "POSTYARD_LOGIN_MAX_FAILURES_IP": "12",
+        "POSTYARD_LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture(scope="session")
+def settings(env: dict[str, str]) -> Settings:
+    return Settings.from_env(env)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
+    """The app behind Litestar's AsyncTestClient, over https so Secure cookies flow."""
+    async with AsyncTestClient(app=create_app(settings), base_url="https://testserver.local") as c:
+        yield c
+
+
+@dataclass
+class TeamKey:
+    """A team and a full-access API key of it."""
+
+    team_id: uuid.UUID
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@pytest.fixture
+async def team(settings: Settings) -> TeamKey:
+    team_id, key = await create_team(settings, f"team-{uuid.uuid4().hex[:6]}")
+    return TeamKey(team_id, key)
+
+
+@pytest.fixture
+async def other_team(settings: Settings) -> TeamKey:
+    team_id, key = await create_team(settings, f"other-{uuid.uuid4().hex[:6]}")
+    return TeamKey(team_id, key)
+
+
+@pytest.fixture(scope="session")
+def server(env: dict[str, str]) -> Iterator[str]:
+    """The app served by granian on loopback, as in production."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port",
+         str(port), "--workers", "1", "--no-ws", "app.asgi:create_app"],
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def server_team(server: str, settings: Settings, postgres: Postgres) -> TeamKey:
+    """A fresh team with a full-access key for clients of the granian server, with high rate limits."""
+    team_id, key = asyncio.run(create_team(settings, f"server-{uuid.uuid4().hex[:6]}"))
+    postgres.psql(f"UPDATE teams SET rate_limit = 1000000, api_key_rate_limit = 1000000 WHERE id = '{team_id}'",
+                  user="postyard_owner", database="postyard")
+    return TeamKey(team_id, key)
+
+
+def unique_domain() -> str:
+    """A fresh domain name for one test."""
+    return f"d{uuid.uuid4().hex[:10]}.example.test"

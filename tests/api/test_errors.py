@@ -1,0 +1,45 @@
+"""Invalid input gets a 4xx with Resend's error body; never a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("body", [b"{", b"[]", b'{"name": 5}', b'{"name": ""}', b"\xff\xfe", b'{"name": "x" }' * 3])
+async def test_malformed_bodies_get_422_in_resends_error_shape(client, team, body):
+    response = await client.post("/domains", content=body,
+                                 headers={**team.headers, "content-type": "application/json"})
+    assert response.status_code == 422
+    assert set(response.json()) == {"statusCode", "name", "message"} and response.json()["statusCode"] == 422
+
+
+async def test_an_unknown_route_gets_404_in_the_same_shape(client):
+    response = await client.get("/nope")
+    assert response.status_code == 404 and response.json()["name"] == "not_found"
+
+
+async def test_a_wrong_method_gets_405(client):
+    response = await client.put("/domains")
+    assert response.status_code == 405 and response.json()["name"] == "method_not_allowed"
+
+
+async def test_a_body_over_the_size_limit_gets_413(client, team, settings):
+    response = await client.post("/domains", content=b"{" + b" " * settings.max_body_bytes + b"}",
+                                 headers={**team.headers, "content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["statusCode"] == 413
+
+
+@pytest.mark.parametrize("path", ["/domains/not-a-uuid", "/domains/00000000-0000-0000-0000-000000000000"])
+async def test_an_unknown_id_gets_404(client, team, path):
+    response = await client.get(path, headers=team.headers)
+    assert response.status_code == 404
+
+
+async def test_a_malformed_authorization_header_gets_401(client):
+    response = await client.get("/domains", headers={"Authorization": "Basic abc"})
+    assert response.status_code == 401 and response.json()["name"] == "missing_api_key"
+
+
+async def test_an_out_of_range_page_size_gets_422(client, team):
+    response = await client.get("/audit-logs?limit=1000", headers=team.headers)
+    assert response.status_code == 422

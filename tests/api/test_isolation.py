@@ -1,0 +1,146 @@
+"""Tenant isolation: every route scoped to the caller's team, RLS as the second wall, roles least-privileged."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+import asyncpg
+import pytest
+
+from conftest import unique_domain
+
+TENANT_TABLES = ["teams", "memberships", "api_keys", "domains", "dkim_keys", "smtp_credentials", "audit_logs"]
+
+
+@pytest.fixture
+async def theirs(client, other_team) -> dict:
+    """One resource of each kind belonging to the other team."""
+    domain = (await client.post("/domains", json={"name": unique_domain()}, headers=other_team.headers)).json()
+    key = (await client.post("/api-keys", json={"name": "theirs"}, headers=other_team.headers)).json()
+    cred = (await client.post("/smtp-credentials", json={"name": "theirs"}, headers=other_team.headers)).json()
+    return {"domain": domain["id"], "api_key": key["id"], "smtp": cred["id"]}
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("GET", "/domains/{domain}", None),
+    ("PATCH", "/domains/{domain}", {"tls": "enforced"}),
+    ("POST", "/domains/{domain}/verify", None),
+    ("POST", "/domains/{domain}/dkim/rotate", None),
+    ("DELETE", "/domains/{domain}", None),
+    ("DELETE", "/api-keys/{api_key}", None),
+    ("DELETE", "/smtp-credentials/{smtp}", None),
+])
+async def test_another_teams_resource_answers_404(client, team, theirs, method, path, body):
+    response = await client.request(method, path.format(**theirs), json=body, headers=team.headers)
+    assert response.status_code == 404 and response.json()["name"] == "not_found"
+
+
+async def test_lists_show_only_the_callers_own_resources(client, team, theirs):
+    listed = "".join([(await client.get(p, headers=team.headers)).text
+                      for p in ("/domains", "/api-keys", "/smtp-credentials", "/audit-logs")])
+    assert not any(resource_id in listed for resource_id in theirs.values())
+
+
+async def test_another_teams_member_answers_404(client, team, other_team):
+    email = f"m{uuid.uuid4().hex[:8]}@example.test"
+    registered = await client.post("/auth/register", json={"email": email, "password": "x" * 12, "team_name": "T"})
+    client.cookies.clear()
+    members = (await client.get("/team/members", headers={"Authorization": other_team.headers["Authorization"]})).json()
+    assert registered.status_code == 201 and members["data"] == []
+    their_member = (await client.post("/team/members", json={"email": email, "role": "member"},
+                                      headers=other_team.headers)).json()
+    response = await client.patch(f"/team/members/{their_member['id']}", json={"role": "admin"}, headers=team.headers)
+    assert response.status_code == 404
+
+
+async def _app_connection(postgres) -> asyncpg.Connection:
+    return await asyncpg.connect(host="127.0.0.1", port=postgres.port, user="postyard_app", database="postyard")
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_an_unscoped_query_as_the_app_role_returns_no_rows(table, postgres, theirs):
+    connection = await _app_connection(postgres)
+    try:
+        count = await connection.fetchval(f"SELECT count(*) FROM {table}")
+    finally:
+        await connection.close()
+    assert count == 0
+
+
+async def test_a_query_scoped_to_one_team_sees_only_that_teams_rows(postgres, team, theirs):
+    connection = await _app_connection(postgres)
+    try:
+        async with connection.transaction():
+            await connection.execute("SELECT set_config('app.team_id', $1, true)", str(team.team_id))
+            teams = await connection.fetch("SELECT DISTINCT team_id FROM api_keys")
+    finally:
+        await connection.close()
+    assert [r["team_id"] for r in teams] == [team.team_id]
+
+
+async def test_the_app_role_cannot_write_rows_into_another_team(postgres, team, other_team):
+    connection = await _app_connection(postgres)
+    try:
+        async with connection.transaction():
+            await connection.execute("SELECT set_config('app.team_id', $1, true)", str(team.team_id))
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await connection.execute(
+                    "INSERT INTO smtp_credentials (id, team_id, name, username, password_hash) "
+                    "VALUES ($1, $2, 'x', $3, '$2y$x')", uuid.uuid4(), other_team.team_id, uuid.uuid4().hex)
+    finally:
+        await connection.close()
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_logs SET action = 'forged'",
+    "DELETE FROM audit_logs",
+])
+async def test_the_audit_log_refuses_update_and_delete_for_the_app_role(postgres, team, statement):
+    connection = await _app_connection(postgres)
+    try:
+        await connection.execute("SELECT set_config('app.team_id', $1, false)", str(team.team_id))
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def test_the_audit_log_refuses_update_even_for_the_table_owner(postgres, team):
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        postgres.psql("UPDATE audit_logs SET action = 'forged'", user="postyard_owner", database="postyard")
+    assert "append-only" in refused.value.stderr
+
+
+async def test_the_retention_purge_deletes_only_entries_older_than_the_period(postgres, team, settings):
+    from app.cli import purge_audit_logs
+
+    postgres.psql("ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_append_only;"
+                  f"UPDATE audit_logs SET created_at = now() - interval '100 days' WHERE team_id = '{team.team_id}';"
+                  "ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_append_only;",
+                  user="postyard_owner", database="postyard")
+    purged = await purge_audit_logs(settings)
+    left = postgres.psql(f"SELECT count(*) FROM audit_logs WHERE team_id = '{team.team_id}'",
+                         user="postyard_owner", database="postyard").strip()
+    assert purged >= 1 and left == "0"
+
+
+@pytest.mark.parametrize("role,relation", [
+    ("postyard_mail", "smtp_credentials"),
+    ("postyard_mail", "mail_smtp_credentials"),
+    ("postyard_dovecot", "mail_dkim_keys"),
+    ("postyard_dovecot", "users"),
+])
+def test_the_mail_roles_read_only_their_views(postgres, role, relation):
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        postgres.psql(f"SELECT 1 FROM {relation} LIMIT 1", user=role, database="postyard")
+    assert "permission denied" in refused.value.stderr
+
+
+async def test_the_mail_role_reads_every_teams_rows_through_the_views(client, team, other_team, postgres):
+    for t in (team, other_team):
+        await client.post("/domains", json={"name": unique_domain()}, headers=t.headers)
+    teams = postgres.psql("SELECT count(DISTINCT d.team_id) FROM mail_domain_tls_policy p "
+                          "JOIN domains d ON d.name = p.domain", user="postyard_owner", database="postyard")
+    visible = postgres.psql("SELECT count(*) FROM mail_domain_tls_policy", user="postyard_mail", database="postyard")
+    assert int(teams) >= 2 and int(visible) >= 2
