@@ -27,13 +27,17 @@ class Vantage:
         )
 
     def scan_tcp(self, address: str, ports: Iterable[int] | str) -> dict[int, str]:
-        """nmap connect scan: {port: "open" | "closed" | "filtered"} for every port asked for."""
+        """{port: "open" | "closed" | "filtered"} for every port asked for."""
+        return self.scan_hosts([address], ports)[address]
+
+    def scan_hosts(self, addresses: list[str], ports: Iterable[int] | str) -> dict[str, dict[int, str]]:
+        """One nmap run over several hosts: {address: {port: state}}."""
         spec = ports if isinstance(ports, str) else ",".join(str(p) for p in sorted(set(ports)))
         # A SYN scan (root only) sweeps all 65535 ports in seconds; a connect scan takes minutes.
         scan_type = "-sS" if os.geteuid() == 0 else "-sT"
         result = self.run(
             ["nmap", "-Pn", "-n", scan_type, "-T4", "--max-retries", "1", "--min-rate", "5000",
-             "-p", spec, "-oX", "-", address],
+             "-p", spec, "-oX", "-", *addresses],
             timeout=600,
         )
         if result.returncode != 0:
@@ -59,14 +63,23 @@ class Vantage:
         return self.ssh_without_key(address, option)
 
 
-def parse_nmap_xml(document: str) -> dict[int, str]:
+def parse_nmap_xml(document: str) -> dict[str, dict[int, str]]:
+    """{address: {port: state}} from nmap's XML report."""
+    report: dict[str, dict[int, str]] = {}
+    for host in ElementTree.fromstring(document).iter("host"):
+        address = host.find("address")
+        if address is not None:
+            report[address.attrib["addr"]] = _port_states(host)
+    return report
+
+
+def _port_states(host: ElementTree.Element) -> dict[int, str]:
     states: dict[int, str] = {}
-    root = ElementTree.fromstring(document)
-    for port in root.iter("port"):
+    for port in host.iter("port"):
         state = port.find("state")
         states[int(port.attrib["portid"])] = state.attrib["state"] if state is not None else "unknown"
     # nmap folds uninteresting ports into <extraports>; expand them to the state it names
-    for extra in root.iter("extraports"):
+    for extra in host.iter("extraports"):
         for reasons in extra.iter("extrareasons"):
             for spec in reasons.attrib.get("ports", "").split(","):
                 if not spec:

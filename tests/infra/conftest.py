@@ -41,6 +41,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
+@pytest.fixture(scope="session")
+def all_hosts(request: pytest.FixtureRequest) -> list[InfraHost]:
+    """Every host of the inventory."""
+    return inventory_hosts(request.config)
+
+
 def _chosen(request: pytest.FixtureRequest) -> InfraHost:
     if request.param is None:
         pytest.skip("no such host in the inventory (pass --testbed or --inventory)")
