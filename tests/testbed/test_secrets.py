@@ -9,7 +9,7 @@ import pytest
 from postyard.deployer import REPO
 from postyard.secrets import SecretStore
 from postyard.testbed.suites import SESSION_TESTBEDS
-from postyard.testbed.state import testbed_dir
+from postyard.testbed.state import testbed_dir as bed_directory
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def test_secret_files_are_private_and_outside_the_repository(secret_files):
 
 
 def test_no_secret_appears_in_the_deploy_log(secret_files):
-    log = (testbed_dir(next(iter(SESSION_TESTBEDS))) / "deploy.log").read_text()
+    log = (bed_directory(next(iter(SESSION_TESTBEDS))) / "deploy.log").read_text()
     assert "Grand total" in log
     for path in secret_files:
         for line in path.read_text().splitlines():

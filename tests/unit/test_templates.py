@@ -106,4 +106,9 @@ def test_backup_copies_off_host_only_encrypted_files_when_a_remote_is_set():
     unit = render("backup/postyard-backup.service.j2", context)
     assert "--include='*.dump.age' --exclude='*'" in script
     assert "StrictHostKeyChecking=yes" in script and "-p 23" in script
-    assert "AF_INET" in unit
+    assert "\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\nRestrictNamespaces=yes\n" in unit
+
+
+def test_backup_unit_stays_on_unix_sockets_without_a_remote():
+    unit = render("backup/postyard-backup.service.j2")
+    assert "\nRestrictAddressFamilies=AF_UNIX\nRestrictNamespaces=yes\n" in unit
