@@ -19,7 +19,7 @@ RESTORE_SCRIPT = r"""
 set -euo pipefail
 cd /
 backup="$1"; database="$2"
-key=$(mktemp /run/postyard-restore.XXXXXX)
+key=$(mktemp -p /run)
 trap 'rm -f "$key"' EXIT
 cat > "$key"
 chown postgres "$key"
