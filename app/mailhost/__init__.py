@@ -1,0 +1,1 @@
+"""Services that run on the mail hosts and read the platform's mail views."""

@@ -1,0 +1,172 @@
+"""DKIM key sync: writes the signing keys OpenDKIM reads, from the `mail_dkim_keys` view.
+
+Runs on every mail host as the `opendkim` user. Private keys arrive AES-256-GCM encrypted
+(app/lib/crypto.py); the plaintext exists only in the key directory, mode 0600. Every change is
+written to a fresh directory and swapped in with one rename, so OpenDKIM never reads a half-written
+set; it is then told to reload (SIGUSR1), which Postfix does not notice. The service wakes on
+`NOTIFY mail_dkim_keys_changed` and also re-reads every `poll_seconds`, so a missed notification
+costs at most one interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from app.config import parse_data_keys
+from app.lib.crypto import Keyring, dkim_associated_data
+
+__all__ = [
+    "SigningKey", "render_key_table", "render_signing_table", "fetch_keys", "write_key_set", "sync_once", "run",
+    "main",
+]
+
+log = logging.getLogger("postyard.dkim_sync")
+NOTIFY_CHANNEL = "mail_dkim_keys_changed"
+QUERY = (
+    "SELECT domain, selector, algorithm, key_id, private_key_ciphertext "
+    "FROM mail_dkim_keys WHERE active ORDER BY domain, selector"
+)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    domain: str
+    selector: str
+    algorithm: str
+    private_key_pem: bytes
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.domain}.{self.selector}.private"
+
+    @property
+    def record(self) -> str:
+        return f"{self.selector}._domainkey.{self.domain}"
+
+
+def render_key_table(keys: Iterable[SigningKey], directory: Path) -> str:
+    """KeyTable: one line per key, `record domain:selector:path`."""
+    return "".join(f"{k.record} {k.domain}:{k.selector}:{directory / k.file_name}\n" for k in keys)
+
+
+def render_signing_table(keys: Iterable[SigningKey]) -> str:
+    """SigningTable (refile): every sender address of the domain signs with each of its keys."""
+    return "".join(f"*@{k.domain} {k.record}\n" for k in keys)
+
+
+async def fetch_keys(connection: asyncpg.Connection, keyring: Keyring) -> list[SigningKey]:
+    """The active keys, decrypted; a key that cannot be decrypted is skipped and logged."""
+    keys = []
+    for row in await connection.fetch(QUERY):
+        try:
+            pem = keyring.decrypt(
+                row["key_id"], bytes(row["private_key_ciphertext"]),
+                dkim_associated_data(row["domain"], row["selector"]),
+            )
+        except Exception as error:  # a wrong data key must not stop signing for every other domain
+            log.error("cannot decrypt the DKIM key %s/%s: %s", row["domain"], row["selector"], type(error).__name__)
+            continue
+        keys.append(SigningKey(row["domain"], row["selector"], row["algorithm"], pem))
+    return keys
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
+
+
+def write_key_set(keys: list[SigningKey], root: Path) -> bool:
+    """Make root/current hold exactly these keys and tables; False when it already did."""
+    current = root / "current"
+    wanted = {k.file_name: k.private_key_pem for k in keys}
+    tables = {
+        "KeyTable": render_key_table(keys, current).encode(),
+        "SigningTable": render_signing_table(keys).encode(),
+    }
+    if current.is_dir() and _holds(current, {**wanted, **tables}):
+        return False
+    staging = root / f".staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=0o700, parents=True)
+    for name, content in {**wanted, **tables}.items():
+        _write_private(staging / name, content)
+    previous = root / f".previous-{os.getpid()}"
+    if current.exists():
+        os.rename(current, previous)
+    os.rename(staging, current)
+    shutil.rmtree(previous, ignore_errors=True)
+    return True
+
+
+def _holds(directory: Path, files: dict[str, bytes]) -> bool:
+    present = {p.name for p in directory.iterdir()}
+    return present == set(files) and all((directory / n).read_bytes() == c for n, c in files.items())
+
+
+def reload_opendkim(pid_file: Path) -> None:
+    try:
+        os.kill(int(pid_file.read_text().strip()), signal.SIGUSR1)
+    except (FileNotFoundError, ValueError, ProcessLookupError) as error:
+        log.warning("OpenDKIM not reloaded (%s); it reads the new keys when it starts", type(error).__name__)
+
+
+async def sync_once(connection: asyncpg.Connection, keyring: Keyring, root: Path, pid_file: Path | None) -> bool:
+    keys = await fetch_keys(connection, keyring)
+    changed = write_key_set(keys, root)
+    if changed:
+        log.info("DKIM keys written: %d key(s) for %d domain(s)", len(keys), len({k.domain for k in keys}))
+        if pid_file is not None:
+            reload_opendkim(pid_file)
+    return changed
+
+
+async def run(dsn: str, keyring: Keyring, root: Path, pid_file: Path | None, poll_seconds: float = 60) -> None:
+    """Sync now, then on every notification and every poll_seconds, until cancelled."""
+    connection = await asyncpg.connect(dsn)
+    woken = asyncio.Event()
+    await connection.add_listener(NOTIFY_CHANNEL, lambda *_: woken.set())
+    try:
+        while True:
+            await sync_once(connection, keyring, root, pid_file)
+            try:
+                await asyncio.wait_for(woken.wait(), timeout=poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+            woken.clear()
+    finally:
+        await connection.close()
+
+
+def main() -> None:
+    """`python -m app.mailhost.dkim_sync`: the service, configured from the environment.
+
+    POSTYARD_DKIM_DATABASE_URL (the postyard_mail role), POSTYARD_DATA_KEY_FILE or
+    POSTYARD_DATA_KEYS, POSTYARD_DKIM_DIR (default /var/lib/postyard/dkim), POSTYARD_OPENDKIM_PID
+    (default /run/opendkim/opendkim.pid), POSTYARD_DKIM_POLL_SECONDS (default 60).
+    """
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    key_text = os.environ.get("POSTYARD_DATA_KEYS", "")
+    if key_file := os.environ.get("POSTYARD_DATA_KEY_FILE"):
+        key_text += "\n" + Path(key_file).read_text()
+    keys = parse_data_keys(key_text)
+    keyring = Keyring(keys, next(reversed(keys), ""))
+    asyncio.run(run(
+        os.environ["POSTYARD_DKIM_DATABASE_URL"], keyring,
+        Path(os.environ.get("POSTYARD_DKIM_DIR", "/var/lib/postyard/dkim")),
+        Path(os.environ.get("POSTYARD_OPENDKIM_PID", "/run/opendkim/opendkim.pid")),
+        float(os.environ.get("POSTYARD_DKIM_POLL_SECONDS", "60")),
+    ))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The mail hosts' DKIM sync: keys from the mail view, decrypted, signing mail that verifies."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import stat
+import time
+
+import asyncpg
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from app.lib.crypto import Keyring
+from app.mailhost.dkim_sync import run, sync_once
+from conftest import DATA_KEY, DATA_KEY_ID, unique_domain
+
+KEYRING = Keyring({DATA_KEY_ID: DATA_KEY}, DATA_KEY_ID)
+
+
+@pytest.fixture
+async def mail_connection(postgres):
+    connection = await asyncpg.connect(postgres.url("postyard_mail").replace("+asyncpg", ""))
+    yield connection
+    await connection.close()
+
+
+async def create_domain(client, team, **extra) -> dict:
+    response = await client.post("/domains", json={"name": unique_domain(), **extra}, headers=team.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def dkim_record(domain: dict) -> tuple[str, str]:
+    record = next(r for r in domain["records"] if r["record"] == "DKIM")
+    return record["name"], record["value"]
+
+
+def signed_message(domain: str, key_file, selector: str, algorithm: str) -> bytes:
+    """Sign as OpenDKIM would with the written key file (PEM; dkimpy wants Ed25519 keys raw)."""
+    message = (f"From: Sender <sender@{domain}>\r\nTo: someone@remote.test\r\n"
+               f"Subject: signed\r\nMessage-ID: <1@{domain}>\r\n\r\nHello.\r\n").encode()
+    key = key_file.read_bytes()
+    options = {}
+    if algorithm == "ed25519":
+        private = serialization.load_pem_private_key(key, None)
+        key = base64.b64encode(private.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()))
+        options["signature_algorithm"] = b"ed25519-sha256"
+    signature = dkim.sign(message, selector.encode(), domain.encode(), key,
+                          include_headers=[b"From", b"To", b"Subject", b"Message-ID"], **options)
+    return signature + message
+
+
+@pytest.mark.parametrize("algorithm", ["rsa", "ed25519"])
+async def test_a_new_domain_key_is_written_and_signs_mail_that_verifies(client, team, mail_connection, tmp_path, algorithm):
+    domain = await create_domain(client, team, dkim_algorithm=algorithm)
+    record_name, record_value = dkim_record(domain)
+    selector = record_name.split("._domainkey.")[0]
+
+    assert await sync_once(mail_connection, KEYRING, tmp_path, None)
+
+    key_file = tmp_path / "current" / f"{domain['name']}.{selector}.private"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert f"*@{domain['name']} {record_name}\n" in (tmp_path / "current/SigningTable").read_text()
+    assert f"{record_name} {domain['name']}:{selector}:{key_file}\n" in (tmp_path / "current/KeyTable").read_text()
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        return record_value.encode() if name.decode().rstrip(".") == record_name else b""
+
+    assert dkim.verify(signed_message(domain["name"], key_file, selector, algorithm), dnsfunc=dns)
+
+
+async def test_a_second_sync_without_changes_writes_nothing(client, team, mail_connection, tmp_path):
+    await create_domain(client, team)
+    await sync_once(mail_connection, KEYRING, tmp_path, None)
+    assert not await sync_once(mail_connection, KEYRING, tmp_path, None)
+
+
+async def test_a_deleted_domain_loses_its_key_file(client, team, mail_connection, tmp_path):
+    domain = await create_domain(client, team)
+    await sync_once(mail_connection, KEYRING, tmp_path, None)
+    assert any(p.name.startswith(domain["name"] + ".") for p in (tmp_path / "current").iterdir())
+    response = await client.delete(f"/domains/{domain['id']}", headers=team.headers)
+    assert response.status_code in (200, 204), response.text
+    await sync_once(mail_connection, KEYRING, tmp_path, None)
+    assert not any(p.name.startswith(domain["name"] + ".") for p in (tmp_path / "current").iterdir())
+
+
+async def test_a_key_that_cannot_be_decrypted_is_skipped_and_the_others_are_written(client, team, mail_connection, tmp_path):
+    domain = await create_domain(client, team)
+    await sync_once(mail_connection, Keyring({"another": b"\0" * 32}, "another"), tmp_path, None)
+    assert not any(p.name.startswith(domain["name"] + ".") for p in (tmp_path / "current").iterdir())
+    await sync_once(mail_connection, KEYRING, tmp_path, None)
+    assert any(p.name.startswith(domain["name"] + ".") for p in (tmp_path / "current").iterdir())
+
+
+async def test_a_new_domain_is_signing_within_ten_seconds_of_its_creation(client, team, postgres, tmp_path):
+    dsn = postgres.url("postyard_mail").replace("+asyncpg", "")
+    service = asyncio.create_task(run(dsn, KEYRING, tmp_path, None, poll_seconds=3600))
+    try:
+        await asyncio.sleep(0.5)
+        domain = await create_domain(client, team)
+        started = time.monotonic()
+        while time.monotonic() - started < 10:
+            current = tmp_path / "current"
+            if current.is_dir() and any(p.name.startswith(domain["name"] + ".") for p in current.iterdir()):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the new domain's key was not written within 10 seconds")
+    finally:
+        service.cancel()
+        await asyncio.gather(service, return_exceptions=True)
