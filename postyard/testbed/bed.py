@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from postyard.testbed import apt_pool, machine, network, rootfs, state as testbed_state
+from postyard.secrets import SecretStore
+from postyard.testbed import apt_pool, internet, machine, network, rootfs, state as testbed_state
 from postyard.testbed.commands import CommandError, run
 from postyard.testbed.state import CACHE_ROOT, HostRecord, TestbedState
 from postyard.topology import TOPOLOGIES
@@ -34,6 +35,13 @@ def plan(name: str, topology: str) -> TestbedState:
         gateway=f"10.77.{index}.1",
         outside_address=f"10.77.{index}.200",
         domain=DOMAIN,
+    )
+    bed.hosts.append(
+        HostRecord(
+            name="net", fqdn=f"ns.{internet.ZONE}", groups=[], public_address=f"10.77.{index}.2",
+            private_address="", netns=f"{bed.prefix}-net", machine=f"{bed.prefix}-net",
+            rootfs=str(bed.directory / "machines" / "net"), kind="internet",
+        )
     )
     for number, host in enumerate(TOPOLOGIES[topology], start=1):
         bed.hosts.append(
@@ -82,6 +90,7 @@ def up(
 def build(bed: TestbedState, log: Log, cache_dir: Path) -> None:
     started = time.monotonic()
     tarball = rootfs.ensure_cached_rootfs(cache_dir, log=log)
+    internet_tarball = rootfs.ensure_cached_rootfs(cache_dir, log=log, flavour="internet")
     for subnet in (bed.public_subnet, bed.private_subnet):
         network.check_subnet_is_free(subnet)
     ensure_ssh_key(bed.ssh_key)
@@ -99,24 +108,38 @@ def build(bed: TestbedState, log: Log, cache_dir: Path) -> None:
     )
 
     resolv_conf = Path("/etc/resolv.conf").read_text()
+    net = bed.internet_host
+    assert net is not None
     for number, host in enumerate(bed.hosts, start=1):
         log(f"creating {host.fqdn} at {host.public_address}")
         root = Path(host.rootfs)
-        rootfs.clone_rootfs(tarball, root, host.fqdn, public_key)
-        (root / "etc/resolv.conf").write_text(resolv_conf)
-        apt_pool.seed(APT_POOL, root)
+        if host.kind == "internet":
+            rootfs.clone_rootfs(internet_tarball, root, host.fqdn, public_key)
+            (root / "etc/resolv.conf").write_text(resolv_conf)
+            internet.configure_dns(
+                root, host.public_address, [bed.public_subnet, bed.private_subnet],
+                {f"{h.name}.postyard": h.public_address for h in bed.platform_hosts},
+                internet.tsig_secret(SecretStore(bed.directory / "secrets")),
+                internet.upstream_resolvers(resolv_conf),
+            )
+        else:
+            rootfs.clone_rootfs(tarball, root, host.fqdn, public_key)
+            (root / "etc/resolv.conf").write_text(f"nameserver {net.public_address}\n")
+            apt_pool.seed(APT_POOL, root)
         network.create_netns(host.netns)
         network.attach_netns(
             host.netns, f"{bed.prefix}-{number}p", "eth0", bed.public_bridge,
             f"{host.public_address}/24", bed.gateway,
         )
-        network.attach_netns(
-            host.netns, f"{bed.prefix}-{number}v", "eth1", bed.private_bridge,
-            f"{host.private_address}/24", None,
-        )
+        if host.private_address:
+            network.attach_netns(
+                host.netns, f"{bed.prefix}-{number}v", "eth1", bed.private_bridge,
+                f"{host.private_address}/24", None,
+            )
         host.nspawn_pid = boot_host(bed, host)
         testbed_state.save(bed)
 
+    internet.wait_for_dns(net.public_address)
     for host in bed.hosts:
         machine.wait_for_ssh(host.public_address, nspawn_pid=host.nspawn_pid)
     bed.known_hosts.write_text(
@@ -124,7 +147,7 @@ def build(bed: TestbedState, log: Log, cache_dir: Path) -> None:
             f"{host.public_address} {rootfs.host_public_key(Path(host.rootfs))}\n" for host in bed.hosts
         )
     )
-    log(f"testbed {bed.name!r}: {len(bed.hosts)} host(s) up in {time.monotonic() - started:.1f} s")
+    log(f"testbed {bed.name!r}: {len(bed.platform_hosts)} host(s) and its DNS up in {time.monotonic() - started:.1f} s")
 
 
 def boot_host(bed: TestbedState, host: HostRecord) -> int:

@@ -24,7 +24,7 @@ def testbed_groups(names: str) -> dict[str, list[HostEntry]]:
 
 
 def _add_hosts(groups: dict[str, list[HostEntry]], bed: testbed_state.TestbedState) -> None:
-    for record in bed.hosts:
+    for record in bed.platform_hosts:
         data = {
             "ssh_hostname": record.public_address,
             "ssh_user": "root",

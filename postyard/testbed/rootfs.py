@@ -10,30 +10,35 @@ from pathlib import Path
 
 from postyard.testbed.commands import run
 
-__all__ = ["BASE_PACKAGES", "cache_path", "ensure_cached_rootfs", "clone_rootfs", "host_public_key"]
+__all__ = ["BASE_PACKAGES", "FLAVOURS", "cache_path", "ensure_cached_rootfs", "clone_rootfs", "host_public_key"]
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # What a Hetzner Debian 12 image has that pyinfra and sshd need; everything else is the roles' job.
 BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "iproute2")
+# The testbed's own internet services (postyard/testbed/internet.py) come preinstalled.
+FLAVOURS: dict[str, tuple[str, ...]] = {
+    "minbase": BASE_PACKAGES,
+    "internet": BASE_PACKAGES + ("bind9", "bind9-dnsutils"),
+}
 
 
-def cache_path(cache_dir: Path) -> Path:
-    return cache_dir / f"debian-{SUITE}-minbase.tar"
+def cache_path(cache_dir: Path, flavour: str = "minbase") -> Path:
+    return cache_dir / f"debian-{SUITE}-{flavour}.tar"
 
 
-def ensure_cached_rootfs(cache_dir: Path, log=print) -> Path:
+def ensure_cached_rootfs(cache_dir: Path, log=print, flavour: str = "minbase") -> Path:
     """Return the cached root filesystem tarball, building it with debootstrap if missing."""
-    tarball = cache_path(cache_dir)
+    tarball = cache_path(cache_dir, flavour)
     if tarball.exists():
         return tarball
     cache_dir.mkdir(parents=True, exist_ok=True)
-    log(f"building the Debian {SUITE} root filesystem with debootstrap (about a minute, once)")
+    log(f"building the Debian {SUITE} {flavour} root filesystem with debootstrap (about a minute, once)")
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix="build-") as build:
         root = Path(build) / "rootfs"
         run(
             [
-                "debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
+                "debootstrap", "--variant=minbase", f"--include={','.join(FLAVOURS[flavour])}",
                 SUITE, str(root), MIRROR,
             ],
             timeout=1800,

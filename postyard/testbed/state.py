@@ -28,6 +28,7 @@ class HostRecord:
     machine: str
     rootfs: str
     nspawn_pid: int | None = None
+    kind: str = "platform"  # or "internet": the testbed's own DNS, not a platform host
 
 
 @dataclass
@@ -65,6 +66,14 @@ class TestbedState:
     @property
     def nft_table(self) -> str:
         return f"postyard_testbed_{self.name}"
+
+    @property
+    def platform_hosts(self) -> list[HostRecord]:
+        return [h for h in self.hosts if h.kind == "platform"]
+
+    @property
+    def internet_host(self) -> HostRecord | None:
+        return next((h for h in self.hosts if h.kind == "internet"), None)
 
     @property
     def directory(self) -> Path:

@@ -29,8 +29,8 @@ def reaches(netns: str, address: str, port: int) -> bool:
 
 def test_split_topology_hosts_reach_each_other_on_the_private_network(clean_slate):
     state = bed.up(NAME, "split", log=lambda _: None)
-    assert len(state.hosts) == 5
-    db, api = state.hosts[0], state.hosts[3]
+    assert len(state.platform_hosts) == 5
+    db, api = state.platform_hosts[0], state.platform_hosts[3]
     assert reaches(api.netns, db.private_address, 22)
     assert not reaches(state.outside_netns, db.private_address, 22)  # the private bridge is not routed
 
