@@ -115,12 +115,11 @@ def build(bed: TestbedState, log: Log, cache_dir: Path) -> None:
         root = Path(host.rootfs)
         if host.kind == "internet":
             rootfs.clone_rootfs(internet_tarball, root, host.fqdn, public_key)
-            (root / "etc/resolv.conf").write_text(resolv_conf)
-            internet.configure_dns(
+            (root / "etc/resolv.conf").write_text("nameserver 127.0.0.1\n")  # its own bind
+            internet.configure(
                 root, host.public_address, [bed.public_subnet, bed.private_subnet],
                 {f"{h.name}.postyard": h.public_address for h in bed.platform_hosts},
-                internet.tsig_secret(SecretStore(bed.directory / "secrets")),
-                internet.upstream_resolvers(resolv_conf),
+                SecretStore(bed.directory / "secrets"), resolv_conf,
             )
         else:
             rootfs.clone_rootfs(tarball, root, host.fqdn, public_key)

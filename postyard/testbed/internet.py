@@ -1,18 +1,27 @@
-"""The testbed's internet: a host beside the platform hosts that is authoritative for the `test.`
-zone (the platform's names, `remote.test`, the domains tests create) and resolves everything else
-through this machine's resolver, so the platform hosts use it as their only resolver.
+"""The testbed's internet: one host beside the platform hosts that provides what the internet would.
 
-Records change by RFC 2136 updates signed with the testbed's TSIG key, as a DNS provider's API
-would change them.
+- DNS: authoritative for the `test.` zone (the platform's names, `remote.test`, the domains tests
+  create), resolving everything else through this machine's resolver; the platform hosts use it as
+  their only resolver. Records change by RFC 2136 updates signed with the testbed's TSIG key, as a
+  DNS provider's API would change them.
+- A remote mail exchanger, `mx.remote.test`: Postfix accepting mail for `remote.test` only, with
+  STARTTLS offered, keeping every message in a Maildir with the TLS parameters of its connection
+  in its Received header.
+- An ACME server (Let's Encrypt's pebble) at https://acme.test:14000/dir, validating through the
+  testbed's DNS.
 """
 
 from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import os
+import shlex
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import dns.message
 import dns.query
@@ -21,10 +30,14 @@ import dns.rdatatype
 import dns.tsigkeyring
 import dns.update
 
+from postyard.internal_ca import HostCertificate, host_certificate
 from postyard.secrets import SecretStore
-from postyard.testbed.commands import CommandError
+from postyard.testbed.commands import CommandError, run
 
-__all__ = ["ZONE", "TSIG_NAME", "configure_dns", "zone_file", "upstream_resolvers", "wait_for_dns", "update"]
+__all__ = [
+    "ZONE", "TSIG_NAME", "MX_NAME", "MX_DOMAIN", "ACME_DIRECTORY", "configure", "configure_dns", "zone_file",
+    "upstream_resolvers", "wait_for_dns", "update", "received_messages",
+]
 
 ZONE = "test"
 TSIG_NAME = "postyard-testbed"
@@ -99,7 +112,7 @@ def configure_dns(root: Path, ns_address: str, clients: list[str], records: dict
     os.chown(zone, *_owner(root, "bind"))
 
 
-def wait_for_dns(address: str, timeout: float = 30) -> None:
+def wait_for_dns(address: str, timeout: float = 120) -> None:
     """Wait until the server answers for the zone's name server."""
     query = dns.message.make_query(f"ns.{ZONE}.", dns.rdatatype.A)
     deadline = time.monotonic() + timeout
@@ -124,3 +137,117 @@ def update(address: str, secret: str, name: str, rdtype: str, values: list[str],
     response = dns.query.tcp(message, address, timeout=5)
     if response.rcode() != dns.rcode.NOERROR:
         raise CommandError(f"DNS update of {name} refused: {dns.rcode.to_text(response.rcode())}")
+
+
+MX_NAME = f"mx.remote.{ZONE}"
+MX_DOMAIN = f"remote.{ZONE}"
+MAILDIR = "/home/inbox/Maildir"
+ACME_NAME = f"acme.{ZONE}"
+ACME_DIRECTORY = f"https://{ACME_NAME}:14000/dir"
+
+MX_MAIN_CF = """# The testbed's remote mail exchanger: accepts mail for {domain} only and keeps every message.
+compatibility_level = 3.6
+myhostname = {name}
+mydomain = {domain}
+mydestination = {name}, {domain}, localhost
+inet_interfaces = all
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+local_recipient_maps =
+luser_relay = inbox
+alias_maps =
+alias_database =
+home_mailbox = Maildir/
+smtpd_tls_cert_file = /etc/postfix/mx.crt
+smtpd_tls_key_file = /etc/postfix/mx.key
+smtpd_tls_security_level = may
+smtpd_tls_received_header = yes
+smtpd_tls_loglevel = 1
+smtp_tls_security_level = may
+message_size_limit = 52428800
+mailbox_size_limit = 0
+biff = no
+"""
+
+PEBBLE_UNIT = """[Unit]
+Description=pebble, the testbed's ACME server
+After=network.target named.service
+
+[Service]
+Environment=PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0
+ExecStart=/usr/bin/pebble -config /etc/pebble/pebble-config.json -dnsserver 127.0.0.1:53
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def configure_mx(root: Path, certificate: HostCertificate) -> None:
+    """Postfix as mx.remote.test, delivering every accepted message to the inbox user's Maildir."""
+    (root / "etc/postfix/main.cf").write_text(MX_MAIN_CF.format(name=MX_NAME, domain=MX_DOMAIN))
+    (root / "etc/mailname").write_text(MX_NAME + "\n")
+    (root / "etc/postfix/mx.crt").write_text(certificate.certificate_pem)
+    key = root / "etc/postfix/mx.key"
+    key.write_text(certificate.key_pem)
+    key.chmod(0o600)
+    run(["useradd", "--root", str(root), "--create-home", "--shell", "/usr/sbin/nologin", "inbox"])
+
+
+def configure_acme(root: Path, certificate: HostCertificate) -> None:
+    """pebble listening on 14000 (ACME) and 15000 (management: its roots), started at boot."""
+    config = root / "etc/pebble"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "cert.pem").write_text(certificate.certificate_pem)
+    (config / "key.pem").write_text(certificate.key_pem)
+    (config / "pebble-config.json").write_text(json.dumps({"pebble": {
+        "listenAddress": "0.0.0.0:14000",
+        "managementListenAddress": "0.0.0.0:15000",
+        "certificate": "/etc/pebble/cert.pem",
+        "privateKey": "/etc/pebble/key.pem",
+        "httpPort": 80,
+        "tlsPort": 443,
+        "ocspResponderURL": "",
+        "externalAccountBindingRequired": False,
+    }}, indent=2))
+    (root / "etc/systemd/system/pebble.service").write_text(PEBBLE_UNIT)
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / "pebble.service").symlink_to("/etc/systemd/system/pebble.service")
+
+
+def configure(root: Path, ns_address: str, clients: list[str], records: dict[str, str],
+              store: SecretStore, resolv_conf: str) -> None:
+    """Everything the internet host serves, written before it boots."""
+    configure_dns(root, ns_address, clients, {**records, "acme": ns_address}, tsig_secret(store),
+                  upstream_resolvers(resolv_conf))
+    configure_mx(root, host_certificate(store, MX_NAME, [MX_NAME, ns_address]))
+    configure_acme(root, host_certificate(store, ACME_NAME, [ACME_NAME, ns_address]))
+
+
+def ssh_host(bed: Any, argv: list[str]) -> str:
+    """Run a command on the internet host (tests read the kept messages this way)."""
+    net = bed.internet_host
+    completed = subprocess.run(
+        ["ssh", "-i", str(bed.ssh_key), "-o", f"UserKnownHostsFile={bed.known_hosts}", "-o", "BatchMode=yes",
+         f"root@{net.public_address}", " ".join(shlex.quote(a) for a in argv)],
+        capture_output=True, timeout=60, check=False,
+    )
+    if completed.returncode != 0:
+        raise CommandError(f"internet host: {argv[0]} failed: {completed.stderr.decode().strip()}")
+    return completed.stdout.decode()
+
+
+READ_MAILDIR = """
+import base64, json, pathlib, sys
+files = [p for d in ("new", "cur") for p in pathlib.Path(sys.argv[1], d).glob("*") if p.is_file()]
+files.sort(key=lambda p: p.stat().st_mtime)
+print(json.dumps([base64.b64encode(p.read_bytes()).decode() for p in files]))
+"""
+
+
+def received_messages(bed: Any) -> list[bytes]:
+    """Every message the remote MX kept, oldest first."""
+    listing = ssh_host(bed, ["python3", "-c", READ_MAILDIR, MAILDIR])
+    return [base64.b64decode(item) for item in json.loads(listing)]

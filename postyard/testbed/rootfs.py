@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -19,12 +20,16 @@ BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3",
 # The testbed's own internet services (postyard/testbed/internet.py) come preinstalled.
 FLAVOURS: dict[str, tuple[str, ...]] = {
     "minbase": BASE_PACKAGES,
-    "internet": BASE_PACKAGES + ("bind9", "bind9-dnsutils"),
+    "internet": BASE_PACKAGES + ("bind9", "bind9-dnsutils", "postfix", "pebble", "ca-certificates"),
 }
 
 
 def cache_path(cache_dir: Path, flavour: str = "minbase") -> Path:
-    return cache_dir / f"debian-{SUITE}-{flavour}.tar"
+    """One tarball per flavour and package list: a changed list builds a new one."""
+    if flavour == "minbase":
+        return cache_dir / f"debian-{SUITE}-minbase.tar"
+    digest = hashlib.sha256(" ".join(FLAVOURS[flavour]).encode()).hexdigest()[:8]
+    return cache_dir / f"debian-{SUITE}-{flavour}-{digest}.tar"
 
 
 def ensure_cached_rootfs(cache_dir: Path, log=print, flavour: str = "minbase") -> Path:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import re
 import secrets
+import smtplib
+import ssl
+import time
 
 import dns.message
 import dns.query
@@ -52,3 +58,45 @@ def test_an_unsigned_update_is_refused(dns_server):
     message = dns.update.UpdateMessage("test.")
     message.replace("intruder", 60, "A", "198.51.100.66")
     assert dns.query.tcp(message, address, timeout=5).rcode() == dns.rcode.REFUSED
+
+
+@pytest.fixture(scope="module")
+def testbed_ca(split_testbed) -> str:
+    return str(SecretStore(split_testbed.directory / "secrets").path("internal-ca.crt"))
+
+
+def test_the_remote_mx_keeps_a_message_with_the_tls_parameters_of_its_connection(split_testbed, testbed_ca):
+    net = split_testbed.internet_host
+    subject = f"probe {secrets.token_hex(6)}"
+    context = ssl.create_default_context(cafile=testbed_ca)
+    with smtplib.SMTP(net.public_address, 25, timeout=10) as client:
+        client.starttls(context=context)
+        client.sendmail("probe@postyard.test", ["anyone@remote.test"],
+                        f"From: probe@postyard.test\r\nTo: anyone@remote.test\r\nSubject: {subject}\r\n\r\nHi.\r\n")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        kept = [m for m in internet.received_messages(split_testbed) if subject.encode() in m]
+        if kept:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the remote MX did not keep the message")
+    assert re.search(rb"Received: from .*\(using TLSv1\.[23]", kept[0], re.DOTALL)
+
+
+def test_the_remote_mx_relays_for_no_one(split_testbed):
+    net = split_testbed.internet_host
+    with smtplib.SMTP(net.public_address, 25, timeout=10) as client:
+        client.ehlo("outside.test")
+        client.mail("probe@postyard.test")
+        code, reply = client.rcpt("someone@elsewhere.test")
+    assert code == 554 and b"5.7.1" in reply
+
+
+def test_the_acme_server_answers_its_directory_over_tls(split_testbed, testbed_ca):
+    net = split_testbed.internet_host
+    connection = http.client.HTTPSConnection(net.public_address, 14000, timeout=10,
+                                             context=ssl.create_default_context(cafile=testbed_ca))
+    connection.request("GET", "/dir")
+    directory = json.loads(connection.getresponse().read())
+    assert {"newAccount", "newNonce", "newOrder"} <= set(directory)
