@@ -108,7 +108,7 @@ async def _wait(predicate, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_a_worker_killed_mid_batch_and_restarted_delivers_every_email_exactly_once(
+async def test_a_worker_killed_mid_batch_and_restarted_beside_another_delivers_every_email_exactly_once(
         client, team, sender, env, owner_engine, smtp_sink, postgres):
     total = 60
     batch = [message(sender) for _ in range(total)]
@@ -134,14 +134,51 @@ async def test_a_worker_killed_mid_batch_and_restarted_delivers_every_email_exac
         lines = list(smtp_sink.log_lines)
     await ingest_lines(owner_engine, lines)  # what the log follower does on the mail host
 
-    worker = _start_worker(env)
+    workers = [_start_worker(env), _start_worker(env)]  # restarted, and a second one beside it
     try:
         await _wait(lambda: len(delivered()) == total)
         await _wait(lambda: db(postgres, f"SELECT count(*) FROM emails WHERE team_id = '{team.team_id}' "
                                          "AND state = 'sent'") == str(total))
     finally:
-        worker.terminate()
-        worker.wait(10)
+        for worker in workers:
+            worker.terminate()
+            worker.wait(10)
     counts = delivered()
     assert killed_at < total and in_flight >= 1
     assert set(counts) == wanted and max(counts.values()) == 1
+
+
+async def _die_after_postfix_accepted(postgres, settings, email_id: str, submit: bool) -> None:
+    """What a worker killed between Postfix's 250 and its own commit leaves behind."""
+    row = db(postgres, f"SELECT envelope_from, array_to_string(recipients, ','), encode(mime, 'hex') FROM emails "
+                       f"WHERE id = '{email_id}'").split("|")
+    db(postgres, f"UPDATE emails SET state = 'sending', attempts = 1, lease_until = now() - interval '1 second' "
+                 f"WHERE id = '{email_id}'")
+    if submit:
+        submitter = Submitter(settings)
+        outcome = await submitter.submit(row[0], row[1].split(","), bytes.fromhex(row[2]))
+        await submitter.close()
+        assert outcome.accepted
+
+
+async def test_an_email_postfix_logged_as_queued_is_not_submitted_again_after_a_crash(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    await _die_after_postfix_accepted(postgres, settings, email_id, submit=True)
+    with smtp_sink.lock:
+        await ingest_lines(owner_engine, list(smtp_sink.log_lines))
+    await Outbox(settings, owner_engine).recover_expired()
+    await drain(settings, owner_engine)
+    received = smtp_sink.for_message_id(f"<{email_id}@{sender}>")
+    fetched = (await client.get(f"/emails/{email_id}", headers=team.headers)).json()
+    assert len(received) == 1 and fetched["last_event"] == "sent"
+    assert fetched["events"][-1]["detail"] == {"queue_id": received[0].queue_id, "recovered": True}
+
+
+async def test_an_email_postfix_never_logged_is_submitted_again_after_a_crash(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    await _die_after_postfix_accepted(postgres, settings, email_id, submit=False)
+    await Outbox(settings, owner_engine).recover_expired()
+    await drain(settings, owner_engine)
+    assert len(smtp_sink.for_message_id(f"<{email_id}@{sender}>")) == 1
