@@ -25,32 +25,31 @@ _COLUMNS = ("id, from_address, to_addresses, cc_addresses, bcc_addresses, reply_
             "message_id, last_event, scheduled_at, created_at, state")
 
 
-async def _sending_domains(db: AsyncSession, principal: Principal, drafts: Sequence[Draft]) -> dict[str, Any]:
+async def _domains_and_suppressed(
+    db: AsyncSession, principal: Principal, drafts: Sequence[Draft]
+) -> tuple[dict[str, Any], set[str]]:
+    """The verified sending domains the drafts use, and which of their recipients are suppressed (one query)."""
     names = sorted({d.from_domain for d in drafts})
+    addresses = sorted({a.lower() for d in drafts for a in d.recipients})
     rows = (await db.execute(text(
-        "SELECT id, name, return_path FROM domains WHERE team_id = :t AND status = 'verified' AND name = ANY(:n)"),
-        {"t": principal.team_id, "n": names})).all()
-    found = {r.name: r for r in rows if principal.domain_id is None or r.id == principal.domain_id}
+        "SELECT 'domain' AS kind, id, name, return_path FROM domains "
+        "WHERE team_id = :t AND status = 'verified' AND name = ANY(:n) "
+        "UNION ALL SELECT 'suppressed', NULL, email, NULL FROM suppressions WHERE team_id = :t AND email = ANY(:a)"),
+        {"t": principal.team_id, "n": names, "a": addresses})).all()
+    found = {r.name: r for r in rows if r.kind == "domain"
+             and (principal.domain_id is None or r.id == principal.domain_id)}
     for name in names:
         if name not in found:
             raise ApiError(403, "validation_error",
                            f"The {name} domain is not verified for this team (or not allowed for this API key)")
-    return found
-
-
-async def _suppressed(db: AsyncSession, team_id: uuid.UUID, drafts: Sequence[Draft]) -> set[str]:
-    addresses = sorted({a.lower() for d in drafts for a in d.recipients})
-    rows = await db.execute(text("SELECT email FROM suppressions WHERE team_id = :t AND email = ANY(:a)"),
-                            {"t": team_id, "a": addresses})
-    return {r.email for r in rows}
+    return found, {r.name for r in rows if r.kind == "suppressed"}
 
 
 async def accept(
     db: AsyncSession, principal: Principal, drafts: Sequence[Draft], ids: Sequence[uuid.UUID], settings: Settings
 ) -> None:
     """Render and store the drafts as emails with their first events, in the caller's transaction."""
-    domains = await _sending_domains(db, principal, drafts)
-    suppressed = await _suppressed(db, principal.team_id, drafts)
+    domains, suppressed = await _domains_and_suppressed(db, principal, drafts)
     now = datetime.now(UTC)
     rows, events = [], []
     for email_id, draft in zip(ids, drafts, strict=True):
@@ -84,7 +83,8 @@ async def accept(
         "bcc_addresses, reply_to, subject, html, text_body, tags, message_id, envelope_from, recipients, mime, size, "
         "state, last_event, scheduled_at, next_attempt_at, created_at, updated_at) VALUES (:id, :team, :key, :mode, "
         ":domain, :from, :to, :cc, :bcc, :reply_to, :subject, :html, :text, CAST(:tags AS jsonb), :message_id, "
-        ":envelope, :recipients, :mime, :size, :state, :last_event, :scheduled, :next, :now, :now)"), rows)
+        ":envelope, :recipients, :mime, :size, :state, :last_event, :scheduled, :next, :now, :now)"),
+        rows if len(rows) > 1 else rows[0])
     await record_events(db, events, set_last_event=False)
 
 
@@ -119,7 +119,7 @@ async def get_email(db: AsyncSession, team_id: uuid.UUID, email_id: uuid.UUID) -
     row = await _row(db, team_id, email_id)
     events = (await db.execute(text(
         "SELECT type, created_at, recipient, detail FROM email_events WHERE email_id = :e AND team_id = :t "
-        "ORDER BY created_at, id"), {"e": email_id, "t": team_id})).all()
+        "ORDER BY seq"), {"e": email_id, "t": team_id})).all()
     return to_out(row, [EmailEventOut(type=e.type, created_at=iso(e.created_at) or "", recipient=e.recipient,
                                       detail={k: v for k, v in (e.detail or {}).items()
                                               if isinstance(v, str | int | bool) or v is None})

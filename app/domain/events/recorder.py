@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import text
 
-__all__ = ["EVENT_TYPES", "EmailSummary", "Event", "record_events", "webhook_message_id"]
+__all__ = ["EVENT_TYPES", "EmailSummary", "Event", "record_events"]
 
 EVENT_TYPES = ("queued", "sent", "delivered", "delivery_delayed", "bounced", "complained", "failed", "suppressed",
                "scheduled", "canceled")
@@ -46,11 +45,6 @@ class Event:
     unique: bool = False
 
 
-def webhook_message_id() -> str:
-    """A Standard Webhooks message id (`webhook-id`), the same on every retry of one delivery."""
-    return "msg_" + secrets.token_urlsafe(18)
-
-
 def _payload(event: Event, at: datetime) -> str:
     email = event.email
     data: dict[str, Any] = {
@@ -74,37 +68,42 @@ async def _already_recorded(db: _Executor, event: Event) -> bool:
     return row is not None
 
 
+_RECORD = text("""
+WITH recorded AS (
+    INSERT INTO email_events (id, team_id, email_id, type, recipient, detail)
+    SELECT gen_random_uuid(), e.team, e.email, e.type, e.recipient, CAST(e.detail AS jsonb)
+    FROM unnest(CAST(:teams AS uuid[]), CAST(:emails AS uuid[]), CAST(:types AS text[]),
+                CAST(:recipients AS text[]), CAST(:details AS text[])) WITH ORDINALITY
+         AS e(team, email, type, recipient, detail, n)
+    ORDER BY e.n
+), moved AS (
+    UPDATE emails SET last_event = l.type, updated_at = now()
+    FROM unnest(CAST(:last_emails AS uuid[]), CAST(:last_types AS text[])) AS l(email, type)
+    WHERE emails.id = l.email
+)
+INSERT INTO webhook_deliveries (id, team_id, webhook_id, message_id, event_type, payload)
+SELECT gen_random_uuid(), w.team_id, w.id, 'msg_' || replace(CAST(gen_random_uuid() AS text), '-', ''),
+       'email.' || e.type, e.payload
+FROM unnest(CAST(:teams AS uuid[]), CAST(:types AS text[]), CAST(:payloads AS text[])) AS e(team, type, payload)
+JOIN webhooks w ON w.team_id = e.team AND w.status = 'enabled' AND ('email.' || e.type) = ANY(w.events)
+""")
+
+
 async def record_events(db: _Executor, events: Sequence[Event], *, set_last_event: bool = True) -> int:
     """Insert the events, move each email's `last_event`, and queue one delivery per subscribed webhook.
 
-    The caller's transaction must be scoped to the events' team (or run as a role RLS does not bind).
-    Returns how many events were recorded (unique events already present are skipped).
+    One statement, in the caller's transaction, which must be scoped to the events' team (or run as a
+    role RLS does not bind). Unique events already present are skipped; returns how many were recorded.
     """
     events = [e for e in events if not (e.unique and await _already_recorded(db, e))]
     if not events:
         return 0
     now = datetime.now(UTC)
-    await db.execute(text(
-        "INSERT INTO email_events (id, team_id, email_id, type, recipient, detail) "
-        "VALUES (:id, :team, :email, :type, :recipient, CAST(:detail AS jsonb))"),
-        [{"id": uuid.uuid4(), "team": e.email.team_id, "email": e.email.id, "type": e.type,
-          "recipient": e.recipient, "detail": json.dumps(e.detail)} for e in events])
-    if set_last_event:
-        last = {e.email.id: e.type for e in events}
-        await db.execute(text("UPDATE emails SET last_event = :t, updated_at = now() WHERE id = :e"),
-                         [{"e": email_id, "t": kind} for email_id, kind in last.items()])
-    teams = {e.email.team_id for e in events}
-    hooks = (await db.execute(text(
-        "SELECT id, team_id, events FROM webhooks WHERE team_id = ANY(:teams) AND status = 'enabled'"),
-        {"teams": list(teams)})).all()
-    deliveries = [
-        {"id": uuid.uuid4(), "team": hook.team_id, "hook": hook.id, "msg": webhook_message_id(),
-         "type": f"email.{e.type}", "payload": _payload(e, now)}
-        for e in events for hook in hooks
-        if hook.team_id == e.email.team_id and f"email.{e.type}" in hook.events
-    ]
-    if deliveries:
-        await db.execute(text(
-            "INSERT INTO webhook_deliveries (id, team_id, webhook_id, message_id, event_type, payload) "
-            "VALUES (:id, :team, :hook, :msg, :type, :payload)"), deliveries)
+    last = {e.email.id: e.type for e in events} if set_last_event else {}
+    await db.execute(_RECORD, {
+        "teams": [e.email.team_id for e in events], "emails": [e.email.id for e in events],
+        "types": [e.type for e in events], "recipients": [e.recipient for e in events],
+        "details": [json.dumps(e.detail) for e in events], "payloads": [_payload(e, now) for e in events],
+        "last_emails": list(last), "last_types": list(last.values()),
+    })
     return len(events)

@@ -57,6 +57,7 @@ CREATE INDEX emails_unpurged ON emails(created_at) WHERE purged_at IS NULL;
 
 CREATE TABLE email_events (
     id uuid PRIMARY KEY,
+    seq bigint GENERATED ALWAYS AS IDENTITY,
     team_id uuid NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
     email_id uuid NOT NULL REFERENCES emails(id) ON DELETE CASCADE,
     type text NOT NULL CHECK (type IN ('queued', 'sent', 'delivered', 'delivery_delayed', 'bounced', 'complained',
@@ -65,7 +66,7 @@ CREATE TABLE email_events (
     detail jsonb NOT NULL DEFAULT '{}',
     created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
-CREATE INDEX email_events_email ON email_events(email_id, created_at);
+CREATE INDEX email_events_email ON email_events(email_id, seq);
 
 CREATE TABLE idempotency_keys (
     team_id uuid NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
