@@ -64,6 +64,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_lease_seconds: int = 120
     worker_max_attempts: int = 12
     worker_poll_interval: float = 1.0
+    postfix_journal_cursor: str = "/var/lib/postyard/postfix-journal.cursor"
     webhook_allow_private: bool = False
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_timeout: float = 10.0

@@ -154,3 +154,15 @@ async def test_the_log_follower_reads_lines_on_stdin(client, team, sender, setti
                             capture_output=True, timeout=60)
     fetched = (await client.get(f"/emails/{email_id}", headers=team.headers)).json()
     assert result.returncode == 0 and fetched["last_event"] == "delivered"
+
+
+async def test_the_bounce_pipe_asks_postfix_to_retry_when_the_database_is_unreachable(env, client, team, sender,
+                                                                                       settings, owner_engine,
+                                                                                       smtp_sink, postgres):
+    from api_support import free_port
+
+    rcpt = f"n{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    down = {**env, "POSTYARD_WORKER_DATABASE_URL": f"postgresql+asyncpg://postyard_owner@127.0.0.1:{free_port()}/x"}
+    raw = _sample("dsn_hard_bounce.eml", email_id, sender, rcpt)
+    assert _bounce_pipe(down, raw, f"bounce+{uuid.UUID(email_id).hex}@send.{sender}") == 75

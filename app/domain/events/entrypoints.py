@@ -11,13 +11,12 @@ from typing import BinaryIO
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import Settings
-from app.domain.events.ingest import apply_report, follow
+from app.domain.events.ingest import UNREACHABLE, apply_report, follow
 
 __all__ = ["EX_OK", "EX_TEMPFAIL", "JOURNAL_COMMAND", "bounce_pipe", "follow_log"]
 
 EX_OK, EX_TEMPFAIL = 0, 75
-JOURNAL_COMMAND = ("journalctl", "-f", "-o", "short-iso", "-u", "postfix@-", "--cursor-file",
-                   "/var/lib/postyard/postfix-journal.cursor")
+JOURNAL_COMMAND = ("journalctl", "-f", "-o", "short-iso", "-u", "postfix@-", "--cursor-file")
 logger = logging.getLogger("postyard.ingest")
 
 
@@ -40,7 +39,8 @@ def follow_log(settings: Settings, journal: bool) -> int:
     async def _run() -> int:
         engine = create_async_engine(settings.system_database_url, pool_size=2)
         try:
-            return await follow(engine, _command_lines(JOURNAL_COMMAND) if journal else _stdin_lines())
+            command = (*JOURNAL_COMMAND, settings.postfix_journal_cursor)
+            return await follow(engine, _command_lines(command) if journal else _stdin_lines())
         finally:
             await engine.dispose()
 
@@ -62,7 +62,7 @@ def bounce_pipe(settings: Settings, stream: BinaryIO, recipient: str | None) -> 
 
     try:
         asyncio.run(_run())
-    except OSError:
+    except UNREACHABLE:
         logger.exception("bounce not recorded; Postfix will retry")
         return EX_TEMPFAIL
     return EX_OK

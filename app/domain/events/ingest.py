@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.domain.events.postfix_log import Accepted, Delivery, MessageIdSeen, parse_line
@@ -15,7 +16,9 @@ from app.domain.events.recorder import EmailSummary, Event, record_events
 from app.domain.events.reports import Report, parse_report
 from app.domain.suppressions import services as suppressions
 
-__all__ = ["apply_log_line", "apply_report", "follow", "ingest_lines"]
+__all__ = ["UNREACHABLE", "apply_log_line", "apply_report", "follow", "ingest_lines"]
+
+UNREACHABLE = (OSError, OperationalError, InterfaceError)
 
 logger = logging.getLogger("postyard.ingest")
 _EMAIL = ("SELECT id, team_id, from_address, to_addresses, subject, created_at, tags FROM emails ")
@@ -28,7 +31,8 @@ def _summary(row: Any) -> EmailSummary:
 
 
 async def _delivery(conn: AsyncConnection, record: Delivery) -> bool:
-    row = (await conn.execute(text(_EMAIL + "WHERE queue_id = :q"), {"q": record.queue_id})).first()
+    row = (await conn.execute(text(_EMAIL + "WHERE queue_id = :q ORDER BY created_at DESC LIMIT 1"),
+                              {"q": record.queue_id})).first()
     if row is None:
         return False
     detail = {"dsn": record.dsn, "relay": record.relay, "reply": record.reply, "status": record.dsn}
@@ -77,7 +81,7 @@ async def follow(engine: AsyncEngine, lines: AsyncIterator[str], retry_delay: fl
                 async with engine.begin() as conn:
                     applied += await apply_log_line(conn, line)
                 break
-            except OSError:
+            except UNREACHABLE:
                 logger.warning("database unreachable; retrying the log line")
                 await asyncio.sleep(retry_delay)
     return applied
