@@ -89,8 +89,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Postyard API",
             version="0.1.0",
-            description="Transactional mail: Resend-compatible domains and API keys, plus accounts, teams, "
-                        "SMTP credentials and the audit log.",
+            description="Transactional mail: Resend-compatible emails, domains, API keys, suppressions and "
+                        "webhooks, plus accounts, teams, SMTP credentials and the audit log.",
             path="/docs",
             render_plugins=[ScalarRenderPlugin()],
             components=Components(security_schemes={
