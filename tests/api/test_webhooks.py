@@ -206,3 +206,13 @@ def test_payloads_are_json_with_resends_event_shape():
     summary = EmailSummary(uuid.uuid4(), uuid.uuid4(), "a@x.test", ["b@y.test"], "Hi", datetime.now(UTC))
     body = json.loads(_payload(Event(summary, "delivered", recipient="b@y.test"), datetime.now(UTC)))
     assert body["type"] == "email.delivered" and set(body["data"]) >= {"email_id", "from", "to", "subject"}
+
+
+async def test_a_delivery_goes_to_the_vetted_address_with_the_endpoints_host_header(client, team, sender, receiver,
+                                                                                   dispatcher):
+    by_name = receiver.url.replace("127.0.0.1", "localhost")
+    await client.post("/webhooks", json={"endpoint": by_name, "events": ["email.queued"]}, headers=team.headers)
+    await client.post("/emails", json=message(sender), headers=team.headers)
+    await deliver_all(dispatcher)
+    headers, _ = receiver.requests[-1]
+    assert headers["host"] == by_name.split("/")[2]

@@ -5,6 +5,8 @@ ends it; anything else schedules the next attempt after `POSTYARD_WEBHOOK_RETRY_
 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about 27 hours in all). When the schedule is exhausted the
 delivery is `failed` and its endpoint is disabled (re-enable it with PATCH, then replay). A worker that
 dies mid-delivery leaves the lease to expire and the delivery is attempted again (at least once).
+The endpoint's host is resolved and checked before every attempt, and the request goes to the checked
+address (TLS still verifies the certificate for the host name), so a second DNS answer cannot redirect it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.domain.webhooks.signing import associated_data, signed_headers
-from app.domain.webhooks.ssrf import UnsafeUrl, check_url
+from app.domain.webhooks.ssrf import UnsafeUrl, vet_url
 from app.lib.crypto import Keyring
 
 __all__ = ["Dispatcher"]
@@ -49,7 +51,9 @@ class Dispatcher:
         self.settings = settings
         self.engine = engine
         self.keyring = keyring
-        self.client = httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
+        # No keep-alive: each delivery connects to the address vetted for it, with its own TLS name.
+        self.client = httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False,
+                                        limits=httpx.Limits(max_keepalive_connections=0))
 
     def _secrets(self, row: Any) -> list[str]:
         ad = associated_data(row.webhook_id)
@@ -64,9 +68,11 @@ class Dispatcher:
         if row.status != "enabled":
             return None, "endpoint disabled"
         try:
-            await check_url(row.endpoint, self.settings.webhook_allow_private, self.settings.dns_timeout)
+            vetted = await vet_url(row.endpoint, self.settings.webhook_allow_private, self.settings.dns_timeout)
             headers = signed_headers(self._secrets(row), row.message_id, datetime.now(UTC), row.payload)
-            response = await self.client.post(row.endpoint, content=row.payload.encode(), headers=headers)
+            headers["host"] = vetted.host_header
+            response = await self.client.post(vetted.pinned_url, content=row.payload.encode(), headers=headers,
+                                              extensions={"sni_hostname": vetted.host})
         except UnsafeUrl as error:
             return None, str(error)
         except httpx.HTTPError as error:
