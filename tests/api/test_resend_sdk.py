@@ -81,3 +81,17 @@ def test_the_sdk_manages_suppressions_and_webhooks(sdk):
     assert hook["signing_secret"].startswith("whsec_") and fetched["endpoint"] == "http://127.0.0.1:9/hook"
     assert removed["deleted"] is True and got["id"] == added["id"] and listed["data"][0]["email"] == "gone@example.org"
     assert unsuppressed["deleted"] is True
+
+
+def test_the_sdk_schedules_reschedules_and_cancels_an_email(sdk, postgres):
+    from datetime import UTC, datetime, timedelta
+
+    domain = sdk.Domains.create({"name": unique_domain()})
+    postgres.psql(f"UPDATE domains SET status = 'verified' WHERE id = '{domain['id']}'",
+                  user="postyard_owner", database="postyard")
+    later = datetime.now(UTC) + timedelta(hours=1)
+    sent = sdk.Emails.send({"from": f"hello@{domain['name']}", "to": ["bob@example.org"], "subject": "Later",
+                            "text": "Later", "scheduled_at": later.isoformat()})
+    moved = sdk.Emails.update({"id": sent["id"], "scheduled_at": (later + timedelta(hours=1)).isoformat()})
+    canceled = sdk.Emails.cancel(sent["id"])
+    assert moved["id"] == canceled["id"] == sent["id"] and sdk.Emails.get(sent["id"])["last_event"] == "canceled"
