@@ -180,3 +180,18 @@ async def test_an_email_postfix_never_logged_is_submitted_again_after_a_crash(
     await Outbox(settings, owner_engine).recover_expired()
     await drain(settings, owner_engine)
     assert len(smtp_sink.for_message_id(f"<{email_id}@{sender}>")) == 1
+
+
+async def test_a_waiting_worker_is_woken_by_a_new_email_rather_than_its_poll(client, team, sender, env, smtp_sink):
+    worker = _start_worker({**env, "POSTYARD_WORKER_POLL_INTERVAL": "60"})
+    try:
+        first = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+        await _wait(lambda: smtp_sink.for_message_id(f"<{first}@{sender}>") != [], timeout=30)
+        await asyncio.sleep(0.5)  # the worker is idle now, waiting up to 60 s
+        started = time.monotonic()
+        second = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+        await _wait(lambda: smtp_sink.for_message_id(f"<{second}@{sender}>") != [], timeout=30)
+    finally:
+        worker.terminate()
+        worker.wait(10)
+    assert time.monotonic() - started < 5

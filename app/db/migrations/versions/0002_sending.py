@@ -128,6 +128,16 @@ CREATE INDEX webhook_deliveries_leased ON webhook_deliveries(lease_until) WHERE 
 CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(webhook_id, created_at DESC);
 """
 
+OUTBOX_NOTIFY = """
+CREATE FUNCTION postyard_notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('postyard_outbox', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER emails_outbox_notify AFTER INSERT OR UPDATE OF next_attempt_at ON emails
+    FOR EACH STATEMENT EXECUTE FUNCTION postyard_notify_outbox();
+"""
+
 ROW_LEVEL_SECURITY = "".join(
     f"""
 ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
@@ -154,12 +164,13 @@ def _execute_script(sql: str) -> None:
 
 
 def upgrade() -> None:
-    for block in (SCHEMA, ROW_LEVEL_SECURITY, GRANTS):
+    for block in (SCHEMA, OUTBOX_NOTIFY, ROW_LEVEL_SECURITY, GRANTS):
         _execute_script(block)
 
 
 def downgrade() -> None:
     _execute_script(
         "DROP TABLE IF EXISTS webhook_deliveries, webhooks, suppressions, idempotency_keys, email_events, emails;"
+        "DROP FUNCTION IF EXISTS postyard_notify_outbox();"
         "ALTER TABLE teams DROP COLUMN IF EXISTS retention_days;"
     )
