@@ -21,6 +21,13 @@ from app.lib.timefmt import iso
 
 __all__ = ["accept", "cancel", "get_email", "list_emails", "reschedule", "to_out"]
 
+_INSERT_EMAIL = (
+    "INSERT INTO emails (id, team_id, api_key_id, mode, domain_id, from_address, to_addresses, cc_addresses, "
+    "bcc_addresses, reply_to, subject, html, text_body, tags, message_id, envelope_from, recipients, mime, size, "
+    "state, last_event, scheduled_at, next_attempt_at, created_at, updated_at) VALUES (:id, :team, :key, :mode, "
+    ":domain, :from, :to, :cc, :bcc, :reply_to, :subject, :html, :text, CAST(:tags AS jsonb), :message_id, "
+    ":envelope, :rcpts, :mime, :size, :state, :last_event, :scheduled, :next, :now, :now)"
+)
 _COLUMNS = ("id, from_address, to_addresses, cc_addresses, bcc_addresses, reply_to, subject, html, text_body, tags, "
             "message_id, last_event, scheduled_at, created_at, state")
 
@@ -74,18 +81,15 @@ async def accept(
             else f"{draft.from_name} <{draft.from_address}>", "to": draft.to, "cc": draft.cc, "bcc": draft.bcc,
             "reply_to": draft.reply_to, "subject": draft.subject, "html": draft.html, "text": draft.text,
             "tags": _json(draft.tags), "message_id": message_id,
-            "envelope": verp_address(email_id, domain.return_path, domain.name), "recipients": recipients,
+            "envelope": verp_address(email_id, domain.return_path, domain.name), "rcpts": recipients,
             "mime": mime, "size": len(mime), "state": state, "last_event": first if recipients else "suppressed",
             "scheduled": draft.scheduled_at, "next": draft.scheduled_at or now, "now": now,
         })
-    await db.execute(text(
-        "INSERT INTO emails (id, team_id, api_key_id, mode, domain_id, from_address, to_addresses, cc_addresses, "
-        "bcc_addresses, reply_to, subject, html, text_body, tags, message_id, envelope_from, recipients, mime, size, "
-        "state, last_event, scheduled_at, next_attempt_at, created_at, updated_at) VALUES (:id, :team, :key, :mode, "
-        ":domain, :from, :to, :cc, :bcc, :reply_to, :subject, :html, :text, CAST(:tags AS jsonb), :message_id, "
-        ":envelope, :recipients, :mime, :size, :state, :last_event, :scheduled, :next, :now, :now)"),
-        rows if len(rows) > 1 else rows[0])
-    await record_events(db, events, set_last_event=False)
+    if len(rows) == 1:
+        await record_events(db, events, set_last_event=False, before=(_INSERT_EMAIL, rows[0]))
+    else:
+        await db.execute(text(_INSERT_EMAIL), rows)
+        await record_events(db, events, set_last_event=False)
 
 
 def _json(value: Any) -> str:

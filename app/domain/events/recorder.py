@@ -68,8 +68,8 @@ async def _already_recorded(db: _Executor, event: Event) -> bool:
     return row is not None
 
 
-_RECORD = text("""
-WITH recorded AS (
+_RECORD = """
+WITH {prefix}recorded AS (
     INSERT INTO email_events (id, team_id, email_id, type, recipient, detail)
     SELECT gen_random_uuid(), e.team, e.email, e.type, e.recipient, CAST(e.detail AS jsonb)
     FROM unnest(CAST(:teams AS uuid[]), CAST(:emails AS uuid[]), CAST(:types AS text[]),
@@ -86,21 +86,29 @@ SELECT gen_random_uuid(), w.team_id, w.id, 'msg_' || replace(CAST(gen_random_uui
        'email.' || e.type, e.payload
 FROM unnest(CAST(:teams AS uuid[]), CAST(:types AS text[]), CAST(:payloads AS text[])) AS e(team, type, payload)
 JOIN webhooks w ON w.team_id = e.team AND w.status = 'enabled' AND ('email.' || e.type) = ANY(w.events)
-""")
+"""
+_RECORD_ONLY = text(_RECORD.format(prefix=""))
+_PARAMETERS = frozenset({"teams", "emails", "types", "recipients", "details", "payloads", "last_emails", "last_types"})
 
 
-async def record_events(db: _Executor, events: Sequence[Event], *, set_last_event: bool = True) -> int:
+async def record_events(db: _Executor, events: Sequence[Event], *, set_last_event: bool = True,
+                        before: tuple[str, dict[str, Any]] | None = None) -> int:
     """Insert the events, move each email's `last_event`, and queue one delivery per subscribed webhook.
 
     One statement, in the caller's transaction, which must be scoped to the events' team (or run as a
-    role RLS does not bind). Unique events already present are skipped; returns how many were recorded.
+    role RLS does not bind); `before` is an INSERT (and its parameters) run as the statement's first
+    step, e.g. the email the events belong to. Unique events already present are skipped; returns how
+    many were recorded.
     """
     events = [e for e in events if not (e.unique and await _already_recorded(db, e))]
     if not events:
         return 0
     now = datetime.now(UTC)
     last = {e.email.id: e.type for e in events} if set_last_event else {}
-    await db.execute(_RECORD, {
+    statement = _RECORD_ONLY if before is None else text(_RECORD.format(prefix=f"inserted AS ({before[0]}), "))
+    if before is not None and _PARAMETERS & before[1].keys():
+        raise ValueError(f"parameter names taken by record_events: {sorted(_PARAMETERS & before[1].keys())}")
+    await db.execute(statement, {**(before[1] if before else {}),
         "teams": [e.email.team_id for e in events], "emails": [e.email.id for e in events],
         "types": [e.type for e in events], "recipients": [e.recipient for e in events],
         "details": [json.dumps(e.detail) for e in events], "payloads": [_payload(e, now) for e in events],
