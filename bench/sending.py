@@ -1,6 +1,6 @@
 """Benchmark: POST /emails on granian with real PostgreSQL and Redis beside /ping, and the worker's drain rate.
 
-    .venv/bin/python bench/sending.py [--seconds 5] [--concurrency 16] [--workers 1] [--drain 2000]
+    .venv/bin/python bench/sending.py [--seconds 5] [--concurrency 16] [--workers 1] [--worker-concurrency 4]
 
 Starts its own PostgreSQL 15, Redis and an SMTP sink (aiosmtpd, answering like Postfix) on loopback,
 migrates, serves the app with granian, and drives `GET /ping` and `POST /emails` with an async HTTP
