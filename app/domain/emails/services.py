@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -80,7 +81,7 @@ async def accept(
             "domain": domain.id, "from": draft.from_address if not draft.from_name
             else f"{draft.from_name} <{draft.from_address}>", "to": draft.to, "cc": draft.cc, "bcc": draft.bcc,
             "reply_to": draft.reply_to, "subject": draft.subject, "html": draft.html, "text": draft.text,
-            "tags": _json(draft.tags), "message_id": message_id,
+            "tags": json.dumps(draft.tags), "message_id": message_id,
             "envelope": verp_address(email_id, domain.return_path, domain.name), "rcpts": recipients,
             "mime": mime, "size": len(mime), "state": state, "last_event": first if recipients else "suppressed",
             "scheduled": draft.scheduled_at, "next": draft.scheduled_at or now, "now": now,
@@ -90,12 +91,6 @@ async def accept(
     else:
         await db.execute(text(_INSERT_EMAIL), rows)
         await record_events(db, events, set_last_event=False)
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 def to_out(row: Any, events: list[EmailEventOut] | None = None) -> EmailOut:
