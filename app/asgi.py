@@ -19,9 +19,12 @@ from app.domain.accounts.controllers import AuthController
 from app.domain.api_keys.controllers import ApiKeyController
 from app.domain.audit.controllers import AuditLogController
 from app.domain.domains.controllers import DomainController
+from app.domain.emails.controllers import EmailController
 from app.domain.smtp.controllers import SmtpCredentialController
+from app.domain.suppressions.controllers import SuppressionController
 from app.domain.system.controllers import SystemController
 from app.domain.teams.controllers import TeamController
+from app.domain.webhooks.controllers import WebhookController
 from app.lib.crypto import Keyring
 from app.lib.errors import exception_handlers
 from app.lib.logs import configure_logging, request_id_middleware
@@ -74,7 +77,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[SystemController, AuthController, TeamController, ApiKeyController, DomainController,
-                        SmtpCredentialController, AuditLogController],
+                        SmtpCredentialController, AuditLogController, EmailController,
+                        SuppressionController, WebhookController],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         middleware=[request_id_middleware, metrics_middleware],
         before_send=[_add_headers],
@@ -85,8 +89,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Postyard API",
             version="0.1.0",
-            description="Transactional mail: Resend-compatible domains and API keys, plus accounts, teams, "
-                        "SMTP credentials and the audit log.",
+            description="Transactional mail: Resend-compatible emails, domains, API keys, suppressions and "
+                        "webhooks, plus accounts, teams, SMTP credentials and the audit log.",
             path="/docs",
             render_plugins=[ScalarRenderPlugin()],
             components=Components(security_schemes={

@@ -1,4 +1,4 @@
-"""Admin commands: migrate, create a team with its first key, rotate the data key, purge the audit log."""
+"""Admin and service commands: migrate, teams, data keys, purges, the worker, the log follower, the bounce pipe."""
 
 from __future__ import annotations
 
@@ -94,8 +94,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("rotate-data-key", help="re-encrypt stored secrets under POSTYARD_ACTIVE_DATA_KEY_ID")
     purge = sub.add_parser("purge-audit-logs", help="delete audit entries past the retention period")
     purge.add_argument("--days", type=int, default=None)
+    sub.add_parser("worker", help="run the outbox worker (SMTP submission, webhooks, retention) until SIGTERM")
+    follow = sub.add_parser("follow-postfix-log", help="apply Postfix log lines from stdin (or the journal)")
+    follow.add_argument("--journal", action="store_true", help="run journalctl -f -u postfix@- itself")
+    bounce = sub.add_parser("bounce", help="read one DSN or ARF message on stdin (Postfix pipe transport)")
+    bounce.add_argument("recipient", nargs="?", default=None, help="the envelope recipient (${recipient})")
+    sub.add_parser("purge-emails", help="drop message bodies past each team's retention period")
     args = parser.parse_args(argv)
     settings = get_settings()
+    if args.command in ("worker", "follow-postfix-log", "bounce", "purge-emails"):
+        return _service(args, settings)
     if args.command == "migrate":
         migrate.upgrade(settings.owner_database_url)
         print("migrated")
@@ -106,6 +114,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"re-encrypted {asyncio.run(rotate_data_key(settings))} secrets")
     else:
         print(f"purged {asyncio.run(purge_audit_logs(settings, args.days))} audit entries")
+    return 0
+
+
+def _service(args: argparse.Namespace, settings: Settings) -> int:
+    from app.domain.emails import worker
+    from app.domain.emails.retention import purge_expired_bodies
+    from app.domain.events import entrypoints
+    from app.lib.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    if args.command == "worker":
+        worker.main(settings)
+        return 0
+    if args.command == "follow-postfix-log":
+        return entrypoints.follow_log(settings, args.journal)
+    if args.command == "bounce":
+        return entrypoints.bounce_pipe(settings, sys.stdin.buffer, args.recipient)
+
+    async def _purge() -> int:
+        engine = create_async_engine(settings.system_database_url)
+        try:
+            return await purge_expired_bodies(engine)
+        finally:
+            await engine.dispose()
+
+    print(f"purged the bodies of {asyncio.run(_purge())} emails")
     return 0
 
 

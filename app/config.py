@@ -52,6 +52,33 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
     debug: bool = False
+    max_message_bytes: int = 10_485_760
+    max_recipients: int = 50
+    smtp_submission_host: str = "127.0.0.1"
+    smtp_submission_port: int = 10025
+    smtp_submission_timeout: float = 30.0
+    smtp_submission_starttls: bool = False
+    worker_database_url: str = ""
+    worker_concurrency: int = 4
+    worker_batch_size: int = 20
+    worker_lease_seconds: int = 120
+    worker_max_attempts: int = 12
+    worker_poll_interval: float = 1.0
+    postfix_journal_cursor: str = "/var/lib/postyard/postfix-journal.cursor"
+    webhook_allow_private: bool = False
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_timeout: float = 10.0
+    webhook_secret_grace_hours: int = 24
+
+    @property
+    def system_database_url(self) -> str:
+        """The URL the worker, log follower and bounce pipe use (they act across teams)."""
+        return self.worker_database_url or self.owner_database_url
+
+    @property
+    def webhook_retry_delays(self) -> list[float]:
+        """Seconds to wait before each retry of a webhook delivery."""
+        return [float(v) for v in self.webhook_retry_schedule.split(",") if v.strip()]
 
     @property
     def owner_database_url(self) -> str:

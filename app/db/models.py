@@ -32,6 +32,7 @@ class Team(UUIDAuditBase):
     name: Mapped[str] = mapped_column(String(200))
     rate_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     api_key_rate_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    retention_days: Mapped[int] = mapped_column(Integer, default=30)
 
 
 class User(UUIDAuditBase):

@@ -20,7 +20,8 @@ from app.lib.errors import ApiError
 from app.lib.hashing import same, sha256
 from app.lib.state import Services
 
-__all__ = ["Principal", "SESSION_COOKIE", "client_ip", "forget_team_limits", "provide_principal", "services"]
+__all__ = ["Principal", "SESSION_COOKIE", "client_ip", "forget_team_limits", "provide_principal",
+           "provide_sending_principal", "services"]
 
 SESSION_COOKIE = "postyard_session"
 CSRF_HEADER = "x-csrf-token"
@@ -40,6 +41,8 @@ class Principal:
     role: str | None = None
     api_key_id: uuid.UUID | None = None
     session_id: uuid.UUID | None = None
+    mode: str = "live"
+    domain_id: uuid.UUID | None = None
 
     @property
     def actor(self) -> tuple[str, str]:
@@ -74,14 +77,14 @@ def _ip_allowed(ip: str, allowlist: list[str] | None) -> bool:
     return any(address in ipaddress.ip_network(entry, strict=False) for entry in allowlist)
 
 
-async def _from_api_key(token: str, db: AsyncSession, ip: str) -> Principal:
+async def _from_api_key(token: str, db: AsyncSession, ip: str, sending: bool = False) -> Principal:
     if not is_well_formed(token):
         raise ApiError(403, "invalid_api_key", "API key is invalid")
     row = (await db.execute(text("SELECT * FROM postyard_api_key_lookup(:h)"), {"h": sha256(token)})).first()
     now = datetime.now(UTC)
     if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise ApiError(403, "invalid_api_key", "API key is invalid")
-    if row.permission != "full_access":
+    if row.permission != "full_access" and not sending:
         raise ApiError(401, "restricted_api_key", "This API key is restricted to only send emails")
     if not _ip_allowed(ip, row.allowed_ips):
         raise ApiError(403, "invalid_api_key", "API key is not allowed from this address")
@@ -89,7 +92,7 @@ async def _from_api_key(token: str, db: AsyncSession, ip: str) -> Principal:
     if time.monotonic() - _LAST_USED.get(row.id, -1e9) > 60:
         _LAST_USED[row.id] = time.monotonic()
         await db.execute(text("UPDATE api_keys SET last_used_at = now() WHERE id = :id"), {"id": row.id})
-    return Principal(team_id=row.team_id, ip=ip, api_key_id=row.id)
+    return Principal(team_id=row.team_id, ip=ip, api_key_id=row.id, mode=row.mode, domain_id=row.domain_id)
 
 
 async def _from_session(request: Request[Any, Any, Any], token: str, db: AsyncSession, ip: str) -> Principal:
@@ -122,6 +125,15 @@ async def _team_limits(db: AsyncSession, team_id: uuid.UUID) -> tuple[int | None
 
 async def provide_principal(request: Request[Any, Any, Any], db_session: AsyncSession) -> Principal:
     """Authenticate, scope the transaction to the caller's team, and apply its rate limits."""
+    return await _authenticate(request, db_session, sending=False)
+
+
+async def provide_sending_principal(request: Request[Any, Any, Any], db_session: AsyncSession) -> Principal:
+    """As `provide_principal`, but `sending_access` keys are accepted too (the sending routes)."""
+    return await _authenticate(request, db_session, sending=True)
+
+
+async def _authenticate(request: Request[Any, Any, Any], db_session: AsyncSession, sending: bool) -> Principal:
     svc = services(request)
     ip = client_ip(request)
     authorization = request.headers.get("authorization", "")
@@ -130,7 +142,7 @@ async def provide_principal(request: Request[Any, Any, Any], db_session: AsyncSe
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "missing_api_key", "Missing API key in the authorization header")
-        principal = await _from_api_key(token.strip(), db_session, ip)
+        principal = await _from_api_key(token.strip(), db_session, ip, sending)
     elif cookie:
         principal = await _from_session(request, cookie, db_session, ip)
     else:

@@ -19,6 +19,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from api_support import ROLES, DnsServer, Postgres, Zone, free_port, wait_for_port
+from smtp_sink import Sink, SinkServer
 from app.asgi import create_app
 from app.cli import create_team
 from app.config import Settings
@@ -83,7 +84,24 @@ def dns_zone() -> Iterator[Zone]:
 
 
 @pytest.fixture(scope="session")
-def env(postgres: Postgres, redis_port: int, dns_zone: Zone) -> dict[str, str]:
+def smtp_server() -> Iterator[SinkServer]:
+    """The SMTP server standing in for Postfix's internal submission, on loopback."""
+    server = SinkServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_sink(smtp_server: SinkServer) -> Iterator[Sink]:
+    """The sink's recorder; refusals and delays set by a test are undone after it."""
+    yield smtp_server.sink
+    smtp_server.sink.refuse.clear()
+    smtp_server.sink.data_delay = 0.0
+
+
+@pytest.fixture(scope="session")
+def env(postgres: Postgres, redis_port: int, dns_zone: Zone, smtp_server: SinkServer) -> dict[str, str]:
     """The environment the API reads its settings from."""
     return {
         "POSTYARD_DATABASE_URL": postgres.url("postyard_app"),
@@ -95,6 +113,11 @@ def env(postgres: Postgres, redis_port: int, dns_zone: Zone) -> dict[str, str]:
         "POSTYARD_DNS_TIMEOUT": "1",
         "POSTYARD_LOGIN_MAX_FAILURES_IP": "12",
         "POSTYARD_LOG_LEVEL": "WARNING",
+        "POSTYARD_SMTP_SUBMISSION_PORT": str(smtp_server.port),
+        "POSTYARD_WEBHOOK_ALLOW_PRIVATE": "true",
+        "POSTYARD_WEBHOOK_RETRY_SCHEDULE": "0.1,0.1,0.1",
+        "POSTYARD_WORKER_LEASE_SECONDS": "2",
+        "POSTYARD_WORKER_POLL_INTERVAL": "0.1",
     }
 
 
@@ -170,3 +193,27 @@ def server_team(server: str, settings: Settings, postgres: Postgres) -> TeamKey:
 def unique_domain() -> str:
     """A fresh domain name for one test."""
     return f"d{uuid.uuid4().hex[:10]}.example.test"
+
+
+async def verified_domain(client: AsyncTestClient, team: TeamKey, postgres: Postgres) -> dict:
+    """A domain of the team, marked verified (its DNS records are checked elsewhere)."""
+    domain = (await client.post("/domains", json={"name": unique_domain()}, headers=team.headers)).json()
+    postgres.psql(f"UPDATE domains SET status = 'verified' WHERE id = '{domain['id']}'",
+                  user="postyard_owner", database="postyard")
+    return domain
+
+
+@pytest.fixture
+async def sender(client: AsyncTestClient, team: TeamKey, postgres: Postgres) -> str:
+    """A verified domain of `team`; returns its name."""
+    return (await verified_domain(client, team, postgres))["name"]
+
+
+@pytest.fixture
+async def owner_engine(settings: Settings) -> AsyncIterator[object]:
+    """An engine on the owner role (as the worker, log follower and bounce pipe connect)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(settings.system_database_url)
+    yield engine
+    await engine.dispose()

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
-from conftest import unique_domain
+from conftest import unique_domain, verified_domain
 
-TENANT_TABLES = ["teams", "memberships", "api_keys", "domains", "dkim_keys", "smtp_credentials", "audit_logs"]
+TENANT_TABLES = ["teams", "memberships", "api_keys", "domains", "dkim_keys", "smtp_credentials", "audit_logs",
+                 "emails", "email_events", "idempotency_keys", "suppressions", "webhooks", "webhook_deliveries"]
 
 
 @pytest.fixture
-async def theirs(client, other_team) -> dict:
+async def theirs(client, other_team, postgres) -> dict:
     """One resource of each kind belonging to the other team."""
     domain = (await client.post("/domains", json={"name": unique_domain()}, headers=other_team.headers)).json()
     key = (await client.post("/api-keys", json={"name": "theirs"}, headers=other_team.headers)).json()
     cred = (await client.post("/smtp-credentials", json={"name": "theirs"}, headers=other_team.headers)).json()
-    return {"domain": domain["id"], "api_key": key["id"], "smtp": cred["id"]}
+    sending = await verified_domain(client, other_team, postgres)
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    email = (await client.post("/emails", json={"from": f"a@{sending['name']}", "to": "b@example.org", "subject": "s",
+                                                "text": "t", "scheduled_at": later},
+                               headers={**other_team.headers, "Idempotency-Key": "theirs"})).json()
+    suppression = (await client.post("/suppressions", json={"email": "theirs@example.org"},
+                                     headers=other_team.headers)).json()
+    hook = (await client.post("/webhooks", json={"endpoint": "http://127.0.0.1:9/x", "events": ["email.scheduled"]},
+                              headers=other_team.headers)).json()
+    return {"domain": domain["id"], "api_key": key["id"], "smtp": cred["id"], "email": email["id"],
+            "suppression": suppression["id"], "webhook": hook["id"]}
 
 
 @pytest.mark.parametrize("method,path,body", [
@@ -30,6 +42,17 @@ async def theirs(client, other_team) -> dict:
     ("DELETE", "/domains/{domain}", None),
     ("DELETE", "/api-keys/{api_key}", None),
     ("DELETE", "/smtp-credentials/{smtp}", None),
+    ("GET", "/emails/{email}", None),
+    ("PATCH", "/emails/{email}", {"scheduled_at": "2030-01-01T00:00:00Z"}),
+    ("POST", "/emails/{email}/cancel", None),
+    ("GET", "/suppressions/{suppression}", None),
+    ("GET", "/suppressions/theirs@example.org", None),
+    ("DELETE", "/suppressions/{suppression}", None),
+    ("GET", "/webhooks/{webhook}", None),
+    ("PATCH", "/webhooks/{webhook}", {"status": "disabled"}),
+    ("POST", "/webhooks/{webhook}/rotate-secret", None),
+    ("GET", "/webhooks/{webhook}/deliveries", None),
+    ("DELETE", "/webhooks/{webhook}", None),
 ])
 async def test_another_teams_resource_answers_404(client, team, theirs, method, path, body):
     response = await client.request(method, path.format(**theirs), json=body, headers=team.headers)
@@ -38,7 +61,8 @@ async def test_another_teams_resource_answers_404(client, team, theirs, method, 
 
 async def test_lists_show_only_the_callers_own_resources(client, team, theirs):
     listed = "".join([(await client.get(p, headers=team.headers)).text
-                      for p in ("/domains", "/api-keys", "/smtp-credentials", "/audit-logs")])
+                      for p in ("/domains", "/api-keys", "/smtp-credentials", "/audit-logs", "/emails",
+                                "/suppressions", "/webhooks")])
     assert not any(resource_id in listed for resource_id in theirs.values())
 
 
@@ -144,3 +168,9 @@ async def test_the_mail_role_reads_every_teams_rows_through_the_views(client, te
                           "JOIN domains d ON d.name = p.domain", user="postyard_owner", database="postyard")
     visible = postgres.psql("SELECT count(*) FROM mail_domain_tls_policy", user="postyard_mail", database="postyard")
     assert int(teams) >= 2 and int(visible) >= 2
+
+
+async def test_an_idempotency_key_of_another_team_replays_nothing(client, team, theirs, sender):
+    response = await client.post("/emails", json={"from": f"a@{sender}", "to": "b@example.org", "subject": "s",
+                                                  "text": "t"}, headers={**team.headers, "Idempotency-Key": "theirs"})
+    assert response.status_code == 200 and response.json()["id"] != theirs["email"]

@@ -48,3 +48,50 @@ def test_the_sdk_raises_resends_error_for_another_teams_domain(sdk, server_team,
     with pytest.raises(resend.exceptions.ResendError) as error:
         sdk.Domains.get(theirs["id"])
     assert "not found" in str(error.value).lower()
+
+
+def test_the_sdk_sends_an_email_and_reads_it_back(sdk, postgres):
+    domain = sdk.Domains.create({"name": unique_domain()})
+    postgres.psql(f"UPDATE domains SET status = 'verified' WHERE id = '{domain['id']}'",
+                  user="postyard_owner", database="postyard")
+    sent = sdk.Emails.send({"from": f"Acme <hello@{domain['name']}>", "to": ["bob@example.org"], "subject": "Hi",
+                            "html": "<p>Hi</p>", "text": "Hi", "tags": [{"name": "kind", "value": "welcome"}],
+                            "attachments": [{"filename": "a.txt", "content": list(b"hello")}]},
+                           {"idempotency_key": "sdk-1"})
+    again = sdk.Emails.send({"from": f"Acme <hello@{domain['name']}>", "to": ["bob@example.org"], "subject": "Hi",
+                             "html": "<p>Hi</p>", "text": "Hi", "tags": [{"name": "kind", "value": "welcome"}],
+                             "attachments": [{"filename": "a.txt", "content": list(b"hello")}]},
+                            {"idempotency_key": "sdk-1"})
+    fetched = sdk.Emails.get(sent["id"])
+    listed = sdk.Emails.list()
+    batch = sdk.Batch.send([{"from": f"hello@{domain['name']}", "to": ["a@example.org"], "subject": "1", "text": "1"},
+                            {"from": f"hello@{domain['name']}", "to": ["b@example.org"], "subject": "2", "text": "2"}])
+    assert again["id"] == sent["id"] and fetched["subject"] == "Hi" and fetched["last_event"] == "queued"
+    assert sent["id"] in [e["id"] for e in listed["data"]] and len(batch["data"]) == 2
+
+
+def test_the_sdk_manages_suppressions_and_webhooks(sdk):
+    hook = sdk.Webhooks.create({"endpoint": "http://127.0.0.1:9/hook", "events": ["email.delivered"]})
+    fetched = sdk.Webhooks.get(hook["id"])
+    removed = sdk.Webhooks.remove(hook["id"])
+    added = sdk.Suppressions.add({"email": "gone@example.org"})
+    got = sdk.Suppressions.get("gone@example.org")
+    listed = sdk.Suppressions.list()
+    unsuppressed = sdk.Suppressions.remove(added["id"])
+    assert hook["signing_secret"].startswith("whsec_") and fetched["endpoint"] == "http://127.0.0.1:9/hook"
+    assert removed["deleted"] is True and got["id"] == added["id"] and listed["data"][0]["email"] == "gone@example.org"
+    assert unsuppressed["deleted"] is True
+
+
+def test_the_sdk_schedules_reschedules_and_cancels_an_email(sdk, postgres):
+    from datetime import UTC, datetime, timedelta
+
+    domain = sdk.Domains.create({"name": unique_domain()})
+    postgres.psql(f"UPDATE domains SET status = 'verified' WHERE id = '{domain['id']}'",
+                  user="postyard_owner", database="postyard")
+    later = datetime.now(UTC) + timedelta(hours=1)
+    sent = sdk.Emails.send({"from": f"hello@{domain['name']}", "to": ["bob@example.org"], "subject": "Later",
+                            "text": "Later", "scheduled_at": later.isoformat()})
+    moved = sdk.Emails.update({"id": sent["id"], "scheduled_at": (later + timedelta(hours=1)).isoformat()})
+    canceled = sdk.Emails.cancel(sent["id"])
+    assert moved["id"] == canceled["id"] == sent["id"] and sdk.Emails.get(sent["id"])["last_event"] == "canceled"

@@ -40,15 +40,16 @@ class TeamController(Controller):
         """The team and its rate limits."""
         team = await services.get_team(db_session, principal.team_id)
         return TeamOut(id=str(team.id), name=team.name, rate_limit=team.rate_limit,
-                       api_key_rate_limit=team.api_key_rate_limit)
+                       api_key_rate_limit=team.api_key_rate_limit, retention_days=team.retention_days)
 
     @patch("/", operation_id="team/update")
     async def update_team(self, data: TeamUpdate, principal: Principal, db_session: AsyncSession) -> TeamOut:
-        """Rename the team or set its rate limits."""
+        """Rename the team, set its rate limits or its retention period."""
         principal.require_write()
         team = await services.get_team(db_session, principal.team_id)
         changes = {k: v for k, v in (("name", data.name), ("rate_limit", data.rate_limit),
-                                     ("api_key_rate_limit", data.api_key_rate_limit)) if v is not None}
+                                     ("api_key_rate_limit", data.api_key_rate_limit),
+                                     ("retention_days", data.retention_days)) if v is not None}
         for field, value in changes.items():
             setattr(team, field, value)
         if changes:
@@ -56,7 +57,7 @@ class TeamController(Controller):
             await record(db_session, team_id=team.id, actor=principal.actor, action="team.updated",
                          resource_type="team", resource_id=team.id, ip=principal.ip, details=changes)
         return TeamOut(id=str(team.id), name=team.name, rate_limit=team.rate_limit,
-                       api_key_rate_limit=team.api_key_rate_limit)
+                       api_key_rate_limit=team.api_key_rate_limit, retention_days=team.retention_days)
 
     @get("/members", operation_id="team/members-list")
     async def list_members(self, principal: Principal, db_session: AsyncSession) -> MemberList:

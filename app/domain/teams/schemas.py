@@ -19,14 +19,16 @@ class TeamOut(msgspec.Struct):
     name: str
     rate_limit: int | None
     api_key_rate_limit: int | None
+    retention_days: int = 30
 
 
 class TeamUpdate(msgspec.Struct, kw_only=True):
-    """New name or rate limits (requests per window) for the team."""
+    """New name, rate limits (requests per window) or retention of message bodies (days) for the team."""
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     rate_limit: Limit | None = None
     api_key_rate_limit: Limit | None = None
+    retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
 
 
 class MemberOut(msgspec.Struct):

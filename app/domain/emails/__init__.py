@@ -1,0 +1,1 @@
+"""Sending mail: POST /emails, the outbox and its worker."""

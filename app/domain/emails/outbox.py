@@ -1,0 +1,142 @@
+"""The outbox worker: claims due emails with FOR UPDATE SKIP LOCKED and submits them to Postfix.
+
+Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGKILL or power loss):
+
+1. Nothing accepted is lost. `POST /emails` commits the rendered message in the same transaction that
+   returns its id. A worker claims a message by committing `state = 'sending'` with a lease
+   (`POSTYARD_WORKER_LEASE_SECONDS`, renewed just before each SMTP transaction). Only a 250 reply to
+   DATA moves it to `sent`. If the worker dies, the lease expires and any worker puts the message back
+   to `queued`, so it is submitted again.
+2. No message is handed to Postfix twice, except in one window. The only ambiguous moment is between
+   Postfix accepting the message (it commits its queue file, then sends 250) and the worker committing
+   `sent`. A kill there leaves a leased `sending` row whose fate the worker cannot know. The Postfix
+   log follower resolves it: `cleanup` logs the message's Message-ID with its queue id, and `qmgr` logs
+   `from=<...>` once the queue file is committed; the follower records both on the email. When the
+   lease expires, a message whose acceptance was logged becomes `sent` (with that queue id) instead of
+   being submitted again. So a message is submitted twice only if a worker dies inside that window AND
+   the log follower has not ingested Postfix's lines before the lease expires (follower down or lagging
+   by more than the lease). In normal operation (no crash) each message is submitted exactly once.
+3. Several workers can run at once: claims skip rows locked by others, and a claimed row is `sending`
+   under its lease, which no other worker takes until it expires.
+
+Transient failures (connection errors, 4xx) are retried with exponential backoff (30 s doubling, capped
+at one hour) up to `POSTYARD_WORKER_MAX_ATTEMPTS`; permanent refusals (5xx) mark the email `failed`.
+Emails of `sk_test_` keys are marked sent without any SMTP transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.config import Settings
+from app.domain.emails.submission import Outcome, Submitter
+from app.domain.events.recorder import EmailSummary, Event, record_events
+
+__all__ = ["Outbox", "backoff_seconds"]
+
+logger = logging.getLogger("postyard.outbox")
+
+_CLAIM = text("""
+UPDATE emails e SET state = 'sending', attempts = e.attempts + 1, updated_at = now(),
+       lease_until = now() + make_interval(secs => :lease)
+FROM (SELECT id FROM emails WHERE state = 'queued' AND next_attempt_at <= now()
+      ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED) due
+WHERE e.id = due.id
+RETURNING e.id, e.team_id, e.mode, e.envelope_from, e.recipients, e.mime, e.attempts, e.from_address,
+          e.to_addresses, e.subject, e.created_at, e.tags
+""")
+_RENEW = text("UPDATE emails SET lease_until = now() + make_interval(secs => :lease) "
+              "WHERE id = :id AND state = 'sending' RETURNING 1")
+_RECOVER = text("""
+UPDATE emails e SET state = CASE WHEN e.mta_accepted THEN 'sent' ELSE 'queued' END,
+       sent_at = CASE WHEN e.mta_accepted THEN now() END, next_attempt_at = now(), lease_until = NULL,
+       updated_at = now()
+FROM (SELECT id FROM emails WHERE state = 'sending' AND lease_until < now() FOR UPDATE SKIP LOCKED) expired
+WHERE e.id = expired.id
+RETURNING e.id, e.team_id, e.state, e.queue_id, e.from_address, e.to_addresses, e.subject, e.created_at, e.tags
+""")
+
+
+def backoff_seconds(attempt: int) -> int:
+    """Delay before retry number `attempt` (1-based): 30 s doubling, at most one hour."""
+    return min(30 * 2 ** max(attempt - 1, 0), 3600)
+
+
+def _summary(row: Any) -> EmailSummary:
+    return EmailSummary(id=row.id, team_id=row.team_id, from_address=row.from_address,
+                        to_addresses=list(row.to_addresses), subject=row.subject, created_at=row.created_at,
+                        tags=list(row.tags or []))
+
+
+@dataclass
+class Outbox:
+    """Claims, submits and settles emails; one instance per concurrent drain task."""
+
+    settings: Settings
+    engine: AsyncEngine
+
+    async def _claim(self) -> list[Any]:
+        async with self.engine.begin() as conn:
+            return list((await conn.execute(_CLAIM, {"n": self.settings.worker_batch_size,
+                                                      "lease": self.settings.worker_lease_seconds})).all())
+
+    async def _renew(self, email_id: uuid.UUID) -> bool:
+        async with self.engine.begin() as conn:
+            return (await conn.execute(_RENEW, {"id": email_id, "lease": self.settings.worker_lease_seconds})
+                    ).first() is not None
+
+    async def _settle(self, row: Any, outcome: Outcome) -> None:
+        summary = _summary(row)
+        async with self.engine.begin() as conn:
+            if outcome.accepted:
+                await conn.execute(text(
+                    "UPDATE emails SET state = 'sent', queue_id = coalesce(:q, queue_id), mta_accepted = true, "
+                    "sent_at = now(), lease_until = NULL, last_error = NULL, updated_at = now() WHERE id = :id"),
+                    {"id": row.id, "q": outcome.queue_id})
+                detail: dict[str, Any] = {"queue_id": outcome.queue_id} if outcome.queue_id else {}
+                if row.mode == "test":
+                    detail["test"] = True
+                events = [Event(summary, "sent", detail=detail)]
+                events += [Event(summary, "failed", recipient=r, detail={"reply": reply})
+                           for r, reply in (outcome.refused or {}).items()]
+                await record_events(conn, events)
+            elif outcome.permanent or row.attempts >= self.settings.worker_max_attempts:
+                await conn.execute(text(
+                    "UPDATE emails SET state = 'failed', lease_until = NULL, last_error = :e, updated_at = now() "
+                    "WHERE id = :id"), {"id": row.id, "e": outcome.reply[:1000]})
+                await record_events(conn, [Event(summary, "failed", detail={"reply": outcome.reply[:1000]})])
+            else:
+                await conn.execute(text(
+                    "UPDATE emails SET state = 'queued', lease_until = NULL, last_error = :e, updated_at = now(), "
+                    "next_attempt_at = now() + make_interval(secs => :d) WHERE id = :id"),
+                    {"id": row.id, "e": outcome.reply[:1000], "d": backoff_seconds(row.attempts)})
+
+    async def drain_once(self, submitter: Submitter) -> int:
+        """Claim one batch and settle every message of it; returns how many were claimed."""
+        rows = await self._claim()
+        for row in rows:
+            if not await self._renew(row.id):
+                continue
+            if row.mode == "test":
+                outcome = Outcome(accepted=True)
+            else:
+                outcome = await submitter.submit(row.envelope_from, list(row.recipients), bytes(row.mime))
+            await self._settle(row, outcome)
+            if not outcome.accepted:
+                logger.warning("submission failed", extra={"email_id": str(row.id), "reply": outcome.reply})
+        return len(rows)
+
+    async def recover_expired(self) -> int:
+        """Settle emails whose worker vanished: `sent` if Postfix logged their acceptance, else `queued`."""
+        async with self.engine.begin() as conn:
+            rows = list((await conn.execute(_RECOVER)).all())
+            sent = [Event(_summary(r), "sent", detail={"queue_id": r.queue_id, "recovered": True})
+                    for r in rows if r.state == "sent"]
+            await record_events(conn, sent)
+        return len(rows)

@@ -1,0 +1,78 @@
+"""Handing messages to Postfix over SMTP (aiosmtplib) and reading the queue id from its 250 reply."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from app.config import Settings
+
+__all__ = ["Outcome", "Submitter", "queue_id_from_reply"]
+
+_QUEUED_AS = re.compile(r"queued as ([0-9A-Za-z]+)")
+
+
+def queue_id_from_reply(reply: str) -> str | None:
+    """The Postfix queue id in `250 2.0.0 Ok: queued as 4XyZ...`, or None."""
+    match = _QUEUED_AS.search(reply)
+    return match.group(1) if match else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one submission: accepted (with a queue id), or refused permanently or transiently."""
+
+    accepted: bool
+    permanent: bool = False
+    queue_id: str | None = None
+    reply: str = ""
+    refused: dict[str, str] | None = None
+
+
+def _code_outcome(code: int, message: str) -> Outcome:
+    return Outcome(accepted=False, permanent=500 <= code < 600, reply=f"{code} {message}")
+
+
+class Submitter:
+    """One SMTP connection to the submission address, reused for a batch and reopened when it drops."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._smtp: aiosmtplib.SMTP | None = None
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        if self._smtp is None or not self._smtp.is_connected:
+            s = self._settings
+            self._smtp = aiosmtplib.SMTP(hostname=s.smtp_submission_host, port=s.smtp_submission_port,
+                                         timeout=s.smtp_submission_timeout, start_tls=s.smtp_submission_starttls)
+            await self._smtp.connect()
+        return self._smtp
+
+    async def submit(self, envelope_from: str, recipients: list[str], message: bytes) -> Outcome:
+        """Run one mail transaction; connection problems and 4xx replies are transient."""
+        try:
+            smtp = await self._connection()
+            refused, reply = await smtp.sendmail(envelope_from, recipients, message)
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            codes = [r.code for r in error.recipients]
+            permanent = all(500 <= c < 600 for c in codes)
+            return Outcome(accepted=False, permanent=permanent, reply="; ".join(
+                f"{r.recipient}: {r.code} {r.message}" for r in error.recipients))
+        except aiosmtplib.SMTPResponseException as error:
+            return _code_outcome(error.code, error.message)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            await self.close()
+            return Outcome(accepted=False, reply=f"connection: {error}")
+        return Outcome(accepted=True, queue_id=queue_id_from_reply(reply), reply=reply,
+                       refused={k: f"{v.code} {v.message}" for k, v in refused.items()} or None)
+
+    async def close(self) -> None:
+        """Say QUIT if still connected."""
+        if self._smtp is not None and self._smtp.is_connected:
+            try:
+                await self._smtp.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                self._smtp.close()
+        self._smtp = None

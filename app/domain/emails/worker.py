@@ -1,0 +1,103 @@
+"""The worker process (`postyard-api worker`): outbox drains, lease recovery, webhook deliveries, retention.
+
+Drains wake on `NOTIFY postyard_outbox` (a trigger sends it when emails are inserted or rescheduled)
+and otherwise poll every `POSTYARD_WORKER_POLL_INTERVAL` seconds, which also picks up scheduled and
+retried emails as they fall due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from app.config import Settings
+from app.domain.emails.outbox import Outbox
+from app.domain.emails.retention import purge_expired_bodies
+from app.domain.emails.submission import Submitter
+from app.domain.webhooks.dispatcher import Dispatcher
+from app.lib.crypto import Keyring
+
+__all__ = ["run_worker"]
+
+logger = logging.getLogger("postyard.worker")
+_RETENTION_INTERVAL = 3600.0
+
+
+async def _loop(stop: asyncio.Event, idle: float, step: Callable[[], Awaitable[int]], name: str,
+                wake: asyncio.Event | None = None) -> None:
+    """Run `step` until stopped; when it found nothing, sleep `idle` seconds or until woken."""
+    while not stop.is_set():
+        try:
+            busy = await step()
+        except Exception:  # noqa: BLE001 - a database or network hiccup must not end the worker
+            logger.exception("worker step failed", extra={"step": name})
+            busy = 0
+        if not busy:
+            waiters = [asyncio.ensure_future(stop.wait())] + ([asyncio.ensure_future(wake.wait())] if wake else [])
+            _, pending = await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in pending:
+                waiter.cancel()
+            if wake is not None:
+                wake.clear()
+
+
+async def _listen(engine: AsyncEngine, wake: asyncio.Event) -> AsyncConnection | None:
+    """LISTEN for `postyard_outbox` (sent when emails are inserted or rescheduled); polling still runs."""
+    try:
+        conn = await engine.connect()
+        raw = (await conn.get_raw_connection()).driver_connection
+        await raw.add_listener("postyard_outbox", lambda *_: wake.set())
+        return conn
+    except Exception:  # noqa: BLE001 - without notifications the worker still polls
+        logger.exception("LISTEN postyard_outbox failed; polling only")
+        return None
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (SIGTERM or SIGINT set it when run from the CLI)."""
+    stop = stop or asyncio.Event()
+    engine = create_async_engine(settings.system_database_url, pool_size=settings.worker_concurrency + 4)
+    outbox = Outbox(settings, engine)
+    dispatcher = Dispatcher(settings, engine, Keyring(settings.data_keys, settings.active_data_key_id))
+    submitters = [Submitter(settings) for _ in range(settings.worker_concurrency)]
+    poll = settings.worker_poll_interval
+    wake = asyncio.Event()
+    listener = await _listen(engine, wake)
+    tasks = [asyncio.create_task(_loop(stop, poll, lambda s=s: outbox.drain_once(s), "drain", wake))
+             for s in submitters]
+    tasks += [
+        asyncio.create_task(_loop(stop, poll, outbox.recover_expired, "recover")),
+        asyncio.create_task(_loop(stop, poll, dispatcher.deliver_once, "webhooks")),
+        asyncio.create_task(_loop(stop, _RETENTION_INTERVAL, lambda: _purge(settings, engine), "retention")),
+    ]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for submitter in submitters:
+            await submitter.close()
+        await dispatcher.close()
+        if listener is not None:
+            await listener.close()
+        await engine.dispose()
+
+
+async def _purge(settings: Settings, engine: object) -> int:
+    await purge_expired_bodies(engine)  # type: ignore[arg-type]
+    return 0
+
+
+def main(settings: Settings) -> None:
+    """Run the worker in this process, stopping cleanly on SIGTERM or SIGINT."""
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(_run())

@@ -1,0 +1,1 @@
+"""Events of emails: recording, Postfix log and DSN/ARF ingestion."""

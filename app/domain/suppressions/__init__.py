@@ -1,0 +1,1 @@
+"""The suppression list of each team."""

@@ -1,0 +1,110 @@
+"""Routes of /webhooks, shaped like Resend's, plus secret rotation, the delivery log and replay."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.webhooks import services
+from app.domain.webhooks.schemas import DeliveryList, DeliveryOut, WebhookCreate, WebhookCreated, WebhookDeleted
+from app.domain.webhooks.schemas import WebhookList, WebhookListItem, WebhookOut, WebhookRef, WebhookUpdate
+from app.lib.audit import record
+from app.lib.auth import Principal, provide_principal
+from app.lib.auth import services as app_services
+from app.lib.ids import parse_id
+from app.lib.timefmt import iso
+
+__all__ = ["WebhookController"]
+
+
+class WebhookController(Controller):
+    """Create, list, read, update, rotate and delete webhook endpoints; read and replay deliveries."""
+
+    path = "/webhooks"
+    tags = ["Webhooks"]
+    dependencies = {"principal": Provide(provide_principal)}
+
+    @post("/", status_code=201, operation_id="webhooks/create")
+    async def create(self, request: Request[Any, Any, Any], data: WebhookCreate, principal: Principal,
+                     db_session: AsyncSession) -> WebhookCreated:
+        """Add an endpoint; its signing secret (`whsec_...`) is returned."""
+        principal.require_write()
+        svc = app_services(request)
+        await services.check_endpoint(data.endpoint, svc.settings)
+        webhook_id, secret = await services.create(db_session, principal.team_id, data.endpoint, list(data.events),
+                                                   svc.keyring)
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="webhook.created",
+                     resource_type="webhook", resource_id=webhook_id, ip=principal.ip,
+                     details={"endpoint": data.endpoint})
+        return WebhookCreated(id=str(webhook_id), signing_secret=secret)
+
+    @get("/", operation_id="webhooks/list")
+    async def list_webhooks(self, principal: Principal, db_session: AsyncSession) -> WebhookList:
+        """The team's endpoints."""
+        rows = await services.list_all(db_session, principal.team_id)
+        return WebhookList(data=[WebhookListItem(id=str(r.id), endpoint=r.endpoint, events=list(r.events),
+                                                 status=r.status, created_at=iso(r.created_at) or "") for r in rows])
+
+    @get("/{webhook_id:str}", operation_id="webhooks/get")
+    async def get_one(self, request: Request[Any, Any, Any], webhook_id: str, principal: Principal,
+                      db_session: AsyncSession) -> WebhookOut:
+        """One endpoint with its current signing secret."""
+        row = await services.get(db_session, principal.team_id, parse_id(webhook_id, "Webhook"))
+        return services.to_out(row, app_services(request).keyring)
+
+    @patch("/{webhook_id:str}", operation_id="webhooks/update")
+    async def update(self, request: Request[Any, Any, Any], webhook_id: str, data: WebhookUpdate,
+                     principal: Principal, db_session: AsyncSession) -> WebhookRef:
+        """Change the URL, the events, or enable/disable the endpoint."""
+        principal.require_write()
+        if data.endpoint is not None:
+            await services.check_endpoint(data.endpoint, app_services(request).settings)
+        wid = parse_id(webhook_id, "Webhook")
+        await services.update(db_session, principal.team_id, wid, data.endpoint,
+                              list(data.events) if data.events else None, data.status)
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="webhook.updated",
+                     resource_type="webhook", resource_id=wid, ip=principal.ip)
+        return WebhookRef(id=str(wid))
+
+    @delete("/{webhook_id:str}", status_code=200, operation_id="webhooks/remove")
+    async def remove(self, webhook_id: str, principal: Principal, db_session: AsyncSession) -> WebhookDeleted:
+        """Delete an endpoint and its delivery log."""
+        principal.require_write()
+        wid = parse_id(webhook_id, "Webhook")
+        await services.delete(db_session, principal.team_id, wid)
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="webhook.deleted",
+                     resource_type="webhook", resource_id=wid, ip=principal.ip)
+        return WebhookDeleted(id=str(wid))
+
+    @post("/{webhook_id:str}/rotate-secret", status_code=200, operation_id="webhooks/rotate-secret")
+    async def rotate(self, request: Request[Any, Any, Any], webhook_id: str, principal: Principal,
+                     db_session: AsyncSession) -> WebhookCreated:
+        """A new secret; deliveries carry signatures by both secrets until the grace period ends."""
+        principal.require_write()
+        svc = app_services(request)
+        wid = parse_id(webhook_id, "Webhook")
+        secret = await services.rotate(db_session, principal.team_id, wid, svc.keyring,
+                                       svc.settings.webhook_secret_grace_hours)
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="webhook.secret_rotated",
+                     resource_type="webhook", resource_id=wid, ip=principal.ip)
+        return WebhookCreated(id=str(wid), signing_secret=secret)
+
+    @get("/{webhook_id:str}/deliveries", operation_id="webhooks/deliveries")
+    async def deliveries(self, webhook_id: str, principal: Principal, db_session: AsyncSession,
+                         limit: Annotated[int, Parameter(ge=1, le=100)] = 50) -> DeliveryList:
+        """The endpoint's delivery log, newest first."""
+        return DeliveryList(data=await services.deliveries(db_session, principal.team_id,
+                                                           parse_id(webhook_id, "Webhook"), limit))
+
+    @post("/{webhook_id:str}/deliveries/{delivery_id:str}/replay", status_code=200,
+          operation_id="webhooks/replay")
+    async def replay(self, webhook_id: str, delivery_id: str, principal: Principal,
+                     db_session: AsyncSession) -> DeliveryOut:
+        """Send a delivery's event again."""
+        principal.require_write()
+        return await services.replay(db_session, principal.team_id, parse_id(webhook_id, "Webhook"),
+                                     parse_id(delivery_id, "Delivery"))

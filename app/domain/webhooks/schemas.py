@@ -1,0 +1,107 @@
+"""Request and response bodies of /webhooks, shaped like Resend's."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+__all__ = ["DeliveryList", "DeliveryOut", "WebhookCreate", "WebhookCreated", "WebhookDeleted", "WebhookList",
+           "WebhookListItem", "WebhookOut", "WebhookRef", "WebhookUpdate"]
+
+EventName = Literal["email.queued", "email.sent", "email.delivered", "email.delivery_delayed", "email.bounced",
+                    "email.complained", "email.failed", "email.suppressed", "email.scheduled", "email.canceled"]
+Events = Annotated[list[EventName], msgspec.Meta(min_length=1, max_length=10)]
+Endpoint = Annotated[str, msgspec.Meta(min_length=8, max_length=2048)]
+
+
+class WebhookCreate(msgspec.Struct, kw_only=True):
+    """A new endpoint and the events it receives."""
+
+    endpoint: Endpoint
+    events: Events
+
+
+class WebhookUpdate(msgspec.Struct, kw_only=True):
+    """Changes to an endpoint."""
+
+    endpoint: Endpoint | None = None
+    events: Events | None = None
+    status: Literal["enabled", "disabled"] | None = None
+
+
+class WebhookCreated(msgspec.Struct):
+    """The new endpoint's id and its signing secret."""
+
+    id: str
+    signing_secret: str
+    object: str = "webhook"
+
+
+class WebhookOut(msgspec.Struct):
+    """One endpoint, with its current signing secret."""
+
+    id: str
+    endpoint: str
+    events: list[str]
+    status: str
+    created_at: str
+    signing_secret: str
+    object: str = "webhook"
+
+
+class WebhookListItem(msgspec.Struct):
+    """An endpoint as listed."""
+
+    id: str
+    endpoint: str
+    events: list[str]
+    status: str
+    created_at: str
+
+
+class WebhookList(msgspec.Struct):
+    """The team's endpoints."""
+
+    data: list[WebhookListItem]
+    has_more: bool = False
+    object: str = "list"
+
+
+class WebhookRef(msgspec.Struct):
+    """Acknowledges an update."""
+
+    id: str
+    object: str = "webhook"
+
+
+class WebhookDeleted(msgspec.Struct):
+    """Acknowledges a deletion."""
+
+    id: str
+    deleted: bool = True
+    object: str = "webhook"
+
+
+class DeliveryOut(msgspec.Struct):
+    """One delivery attempt series of one event to one endpoint."""
+
+    id: str
+    message_id: str
+    event_type: str
+    state: str
+    attempts: int
+    created_at: str
+    next_attempt_at: str | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: str | None
+    object: str = "webhook_delivery"
+
+
+class DeliveryList(msgspec.Struct):
+    """An endpoint's delivery log, newest first."""
+
+    data: list[DeliveryOut]
+    has_more: bool = False
+    object: str = "list"

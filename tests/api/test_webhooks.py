@@ -1,0 +1,218 @@
+"""Webhooks: endpoints refused when not public, deliveries signed per Standard Webhooks, retried, disabled, replayed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import msgspec
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from app.config import Settings
+from app.domain.webhooks.dispatcher import Dispatcher
+from app.domain.webhooks.ssrf import UnsafeUrl, check_url
+from app.lib.crypto import Keyring
+from test_emails import message
+
+
+@dataclass
+class Receiver:
+    """An HTTP endpoint on loopback that records requests and answers with the next queued status."""
+
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+    def serve(self) -> ThreadingHTTPServer:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    server = r.serve()
+    r.url = f"http://127.0.0.1:{server.server_address[1]}/hook"  # type: ignore[attr-defined]
+    yield r
+    server.shutdown()
+
+
+@pytest.fixture
+async def dispatcher(settings, owner_engine):
+    d = Dispatcher(settings, owner_engine, Keyring(settings.data_keys, settings.active_data_key_id))
+    yield d
+    await d.close()
+
+
+async def deliver_all(dispatcher: Dispatcher, rounds: int = 1) -> None:
+    for _ in range(rounds):
+        while await dispatcher.deliver_once():
+            pass
+        await asyncio.sleep(0.15)
+
+
+async def _hook(client, team, receiver, events=("email.queued",)) -> dict:
+    response = await client.post("/webhooks", json={"endpoint": receiver.url, "events": list(events)},
+                                 headers=team.headers)
+    assert response.status_code == 201
+    return response.json()
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes) -> dict:
+    return Webhook(secret).verify(body, {"webhook-id": headers["webhook-id"],
+                                         "webhook-timestamp": headers["webhook-timestamp"],
+                                         "webhook-signature": headers["webhook-signature"]})
+
+
+async def test_a_delivery_is_signed_and_verifies_with_standardwebhooks(client, team, sender, receiver, dispatcher):
+    hook = await _hook(client, team, receiver)
+    email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    await deliver_all(dispatcher)
+    headers, body = receiver.requests[-1]
+    payload = verify(hook["signing_secret"], headers, body)
+    assert hook["signing_secret"].startswith("whsec_")
+    assert payload["type"] == "email.queued" and payload["data"]["email_id"] == email_id
+    with pytest.raises(WebhookVerificationError):
+        verify(hook["signing_secret"], headers, body.replace(b"queued", b"bounced"))
+
+
+async def test_the_secret_is_stored_encrypted(client, team, receiver, postgres):
+    hook = await _hook(client, team, receiver)
+    stored = postgres.psql(f"SELECT encode(secret_ciphertext, 'escape') FROM webhooks WHERE id = '{hook['id']}'",
+                           user="postyard_owner", database="postyard")
+    assert hook["signing_secret"][6:] not in stored and hook["signing_secret"] not in stored
+
+
+async def test_only_subscribed_events_are_delivered(client, team, sender, receiver, dispatcher):
+    await _hook(client, team, receiver, events=["email.delivered"])
+    await client.post("/emails", json=message(sender), headers=team.headers)
+    await deliver_all(dispatcher)
+    assert receiver.requests == []
+
+
+async def test_a_failed_delivery_is_retried_with_the_same_webhook_id(client, team, sender, receiver, dispatcher):
+    hook = await _hook(client, team, receiver)
+    receiver.statuses = [500, 503]
+    await client.post("/emails", json=message(sender), headers=team.headers)
+    await deliver_all(dispatcher, rounds=4)
+    ids = {h["webhook-id"] for h, _ in receiver.requests}
+    log = (await client.get(f"/webhooks/{hook['id']}/deliveries", headers=team.headers)).json()["data"]
+    assert len(receiver.requests) == 3 and len(ids) == 1
+    assert log[0]["state"] == "succeeded" and log[0]["attempts"] == 3
+
+
+async def test_an_endpoint_that_keeps_failing_is_disabled(client, team, sender, receiver, dispatcher):
+    hook = await _hook(client, team, receiver)
+    receiver.statuses = [500] * 10
+    await client.post("/emails", json=message(sender), headers=team.headers)
+    await deliver_all(dispatcher, rounds=6)
+    fetched = (await client.get(f"/webhooks/{hook['id']}", headers=team.headers)).json()
+    log = (await client.get(f"/webhooks/{hook['id']}/deliveries", headers=team.headers)).json()["data"]
+    assert fetched["status"] == "disabled" and log[0]["state"] == "failed" and log[0]["attempts"] == 4
+
+
+async def test_a_delivery_can_be_replayed_by_hand(client, team, sender, receiver, dispatcher):
+    hook = await _hook(client, team, receiver)
+    await client.post("/emails", json=message(sender), headers=team.headers)
+    await deliver_all(dispatcher)
+    first = (await client.get(f"/webhooks/{hook['id']}/deliveries", headers=team.headers)).json()["data"][0]
+    replay = await client.post(f"/webhooks/{hook['id']}/deliveries/{first['id']}/replay", headers=team.headers)
+    await deliver_all(dispatcher)
+    assert replay.status_code == 200 and len(receiver.requests) == 2
+    assert receiver.requests[0][1] == receiver.requests[1][1]
+
+
+async def test_after_rotation_both_secrets_sign_during_the_grace_period(client, team, sender, receiver, dispatcher):
+    hook = await _hook(client, team, receiver)
+    rotated = (await client.post(f"/webhooks/{hook['id']}/rotate-secret", headers=team.headers)).json()
+    await client.post("/emails", json=message(sender), headers=team.headers)
+    await deliver_all(dispatcher)
+    headers, body = receiver.requests[-1]
+    assert rotated["signing_secret"] != hook["signing_secret"]
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    assert verify(hook["signing_secret"], headers, body) == verify(rotated["signing_secret"], headers, body)
+
+
+async def test_webhooks_are_listed_updated_and_removed(client, team, receiver):
+    hook = await _hook(client, team, receiver)
+    updated = await client.patch(f"/webhooks/{hook['id']}", json={"events": ["email.bounced"], "status": "disabled"},
+                                 headers=team.headers)
+    listed = (await client.get("/webhooks", headers=team.headers)).json()["data"]
+    removed = await client.delete(f"/webhooks/{hook['id']}", headers=team.headers)
+    gone = await client.get(f"/webhooks/{hook['id']}", headers=team.headers)
+    assert updated.status_code == 200 and listed[0]["events"] == ["email.bounced"]
+    assert listed[0]["status"] == "disabled" and removed.json()["deleted"] is True and gone.status_code == 404
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/hook", "http://localhost:8080/hook", "http://10.1.2.3/hook", "http://192.168.1.1/",
+    "http://169.254.169.254/latest/meta-data/", "http://[::1]/hook", "http://[fd00:ec2::254]/",
+    "http://100.64.0.1/", "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/", "ftp://example.org/",
+    "http://user:pw@93.184.215.14/",
+])
+async def test_non_public_webhook_urls_are_refused_when_the_setting_is_off(url):
+    with pytest.raises(UnsafeUrl):
+        await check_url(url, allow_private=False, timeout=1)
+
+
+async def test_the_api_refuses_a_loopback_endpoint_when_private_addresses_are_not_allowed(settings, team):
+    from litestar.testing import AsyncTestClient
+
+    from app.asgi import create_app
+
+    strict = msgspec.structs.replace(settings, webhook_allow_private=False)
+    async with AsyncTestClient(app=create_app(strict), base_url="https://testserver.local") as strict_client:
+        response = await strict_client.post("/webhooks", json={"endpoint": "http://127.0.0.1:9/hook",
+                                                               "events": ["email.sent"]}, headers=team.headers)
+    assert response.status_code == 422 and response.json()["name"] == "invalid_endpoint"
+
+
+async def test_the_dispatcher_refuses_to_post_to_a_private_address_when_not_allowed(
+        client, team, sender, receiver, owner_engine, settings: Settings):
+    hook = await _hook(client, team, receiver)
+    strict = msgspec.structs.replace(settings, webhook_allow_private=False)
+    dispatcher = Dispatcher(strict, owner_engine, Keyring(settings.data_keys, settings.active_data_key_id))
+    try:
+        await client.post("/emails", json=message(sender), headers=team.headers)
+        await deliver_all(dispatcher)
+    finally:
+        await dispatcher.close()
+    log = (await client.get(f"/webhooks/{hook['id']}/deliveries", headers=team.headers)).json()["data"]
+    assert receiver.requests == [] and "non-public" in log[0]["last_error"]
+
+
+def test_payloads_are_json_with_resends_event_shape():
+    from datetime import UTC, datetime
+
+    from app.domain.events.recorder import EmailSummary, Event, _payload
+
+    summary = EmailSummary(uuid.uuid4(), uuid.uuid4(), "a@x.test", ["b@y.test"], "Hi", datetime.now(UTC))
+    body = json.loads(_payload(Event(summary, "delivered", recipient="b@y.test"), datetime.now(UTC)))
+    assert body["type"] == "email.delivered" and set(body["data"]) >= {"email_id", "from", "to", "subject"}
+
+
+async def test_a_delivery_goes_to_the_vetted_address_with_the_endpoints_host_header(client, team, sender, receiver,
+                                                                                   dispatcher):
+    by_name = receiver.url.replace("127.0.0.1", "localhost")
+    await client.post("/webhooks", json={"endpoint": by_name, "events": ["email.queued"]}, headers=team.headers)
+    await client.post("/emails", json=message(sender), headers=team.headers)
+    await deliver_all(dispatcher)
+    headers, _ = receiver.requests[-1]
+    assert headers["host"] == by_name.split("/")[2]
