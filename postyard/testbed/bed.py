@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from postyard.secrets import SecretStore
-from postyard.testbed import apt_pool, internet, machine, network, rootfs, state as testbed_state
+from postyard.testbed import apt_pool, internet, machine, network, rootfs, state as testbed_state, sysctl
 from postyard.testbed.commands import CommandError, run
 from postyard.testbed.state import CACHE_ROOT, HostRecord, TestbedState
 from postyard.topology import TOPOLOGIES
@@ -18,6 +18,7 @@ __all__ = ["up", "down", "reboot", "is_healthy", "leftovers"]
 Log = Callable[[str], None]
 DOMAIN = "postyard.test"
 APT_POOL = CACHE_ROOT / "apt-archives"
+SYSCTL_ORIGINALS = testbed_state.STATE_ROOT / "sysctl-originals.json"
 
 
 def plan(name: str, topology: str) -> TestbedState:
@@ -99,7 +100,7 @@ def build(bed: TestbedState, log: Log, cache_dir: Path) -> None:
     network.create_bridge(bed.public_bridge, f"{bed.gateway}/24")
     network.create_bridge(bed.private_bridge, None)
     network.create_nat_table(bed.nft_table, bed.public_subnet, bed.public_bridge)
-    bed.previous_ip_forward = network.enable_ip_forwarding()
+    sysctl.raise_to_minimums(SYSCTL_ORIGINALS)
     testbed_state.save(bed)
 
     network.create_netns(bed.outside_netns)
@@ -186,8 +187,8 @@ def down(name: str = "main", log: Log = print) -> None:
         network.delete_link(link)
     network.delete_nft_table(f"postyard_testbed_{name}")
     others_remain = any(other != name for other in testbed_state.existing_names())
-    if bed and bed.previous_ip_forward is not None and not others_remain:
-        network.restore_ip_forwarding(bed.previous_ip_forward)
+    if not others_remain:
+        sysctl.restore_originals(SYSCTL_ORIGINALS)
     directory = testbed_state.testbed_dir(name)
     for root in (directory / "machines").glob("*") if directory.exists() else ():
         apt_pool.harvest(APT_POOL, root)

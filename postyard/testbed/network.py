@@ -20,11 +20,9 @@ __all__ = [
     "links_with_prefix",
     "netns_with_prefix",
     "nft_table_exists",
-    "enable_ip_forwarding",
 ]
 
 NETNS_DIR = Path("/run/netns")
-FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
 
 
 def check_subnet_is_free(subnet: str) -> None:
@@ -121,14 +119,3 @@ table ip {table} {{
 def delete_nft_table(table: str) -> None:
     if nft_table_exists(table):
         run(["nft", "delete", "table", "ip", table])
-
-
-def enable_ip_forwarding() -> str:
-    """Turn on IPv4 forwarding; return the previous value so teardown can restore it."""
-    previous = FORWARDING.read_text().strip()
-    FORWARDING.write_text("1\n")
-    return previous
-
-
-def restore_ip_forwarding(previous: str) -> None:
-    FORWARDING.write_text(previous + "\n")

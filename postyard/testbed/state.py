@@ -43,7 +43,6 @@ class TestbedState:
     gateway: str
     outside_address: str
     domain: str
-    previous_ip_forward: str | None = None
     hosts: list[HostRecord] = field(default_factory=list)
 
     @property
