@@ -12,9 +12,6 @@ from postyard.testbed import bed
 from postyard.testbed.state import testbed_dir as bed_directory
 from postyard.testbed.suites import SESSION_TESTBEDS
 
-TESTBED_TIMINGS: dict[str, float] = {}
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("postyard")
     group.addoption("--testbed", action="store_true",
@@ -38,7 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         for name, topology in SESSION_TESTBEDS.items():
             bed.up(name, topology, log=log)
-        TESTBED_TIMINGS["hosts_up"] = time.monotonic() - started
+        log(f"hosts up in {time.monotonic() - started:.1f} s")
         log_path = bed_directory(next(iter(SESSION_TESTBEDS))) / "deploy.log"
         result = run_deploy(inventory, env={"POSTYARD_TESTBED": names}, echo=False, log_path=log_path)
     except BaseException:
@@ -46,7 +43,6 @@ def pytest_configure(config: pytest.Config) -> None:
             bed.down(name, log=log)
         raise
     os.environ["POSTYARD_TESTBED"] = names
-    TESTBED_TIMINGS["first_deploy"] = result.seconds
     log(f"deployed: {result.changed} of {result.operations} operations changed in {result.seconds:.1f} s")
     config.option.inventory = str(inventory)
 

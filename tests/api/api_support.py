@@ -8,7 +8,6 @@ import shutil
 import socket
 import socketserver
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
