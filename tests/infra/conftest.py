@@ -27,7 +27,9 @@ def inventory_hosts(config: pytest.Config) -> list[InfraHost]:
 
 
 # fixture name -> the group whose hosts it runs on (None: every host)
-HOST_FIXTURES: dict[str, str | None] = {"infra_host": None, "db_host": "db", "cache_host": "cache"}
+HOST_FIXTURES: dict[str, str | None] = {
+    "infra_host": None, "db_host": "db", "cache_host": "cache", "mail_host": "mail", "api_host": "api",
+}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -65,6 +67,16 @@ def db_host(request: pytest.FixtureRequest) -> InfraHost:
 
 @pytest.fixture(scope="session")
 def cache_host(request: pytest.FixtureRequest) -> InfraHost:
+    return _chosen(request)
+
+
+@pytest.fixture(scope="session")
+def mail_host(request: pytest.FixtureRequest) -> InfraHost:
+    return _chosen(request)
+
+
+@pytest.fixture(scope="session")
+def api_host(request: pytest.FixtureRequest) -> InfraHost:
     return _chosen(request)
 
 
