@@ -14,7 +14,7 @@ COMMON_ROLES: tuple[str, ...] = ("base", "firewall")
 GROUP_ROLES: dict[str, tuple[str, ...]] = {
     "db": ("luks", "postgresql", "postgresql_backup"),
     "cache": ("redis",),
-    "mail": (),
+    "mail": ("opendkim", "schema", "dovecot", "postfix"),
     "api": (),
 }
 

@@ -37,6 +37,8 @@ def _add_hosts(groups: dict[str, list[HostEntry]], bed: testbed_state.TestbedSta
             "secrets_dir": str(bed.directory / "secrets"),
             "environment": f"testbed-{bed.name}",
             "outside_netns": bed.outside_netns,
+            # Bans from the tests' failed logins must lift while the suite still runs.
+            "fail2ban_bantime": "30s",
         }
         for group in record.groups:
             if any(name == record.fqdn and other is not data for name, other in groups[group]):

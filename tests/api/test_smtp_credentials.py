@@ -67,6 +67,8 @@ async def test_the_mail_views_have_exactly_the_contracted_columns(postgres):
         "WHERE table_name LIKE 'mail_%' ORDER BY table_name, ordinal_position", user="postyard_owner",
         database="postyard").split()
     assert columns == [
+        "mail_bounce_domains.bounce_domain:text", "mail_bounce_domains.domain:text",
+        "mail_bounce_domains.tls_mode:text",
         "mail_dkim_keys.domain:text", "mail_dkim_keys.selector:text", "mail_dkim_keys.algorithm:text",
         "mail_dkim_keys.key_id:text", "mail_dkim_keys.private_key_ciphertext:bytea", "mail_dkim_keys.active:boolean",
         "mail_domain_tls_policy.domain:text", "mail_domain_tls_policy.tls_mode:text",

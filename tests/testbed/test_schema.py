@@ -12,7 +12,7 @@ import pytest
 from postyard.deployer import REPO
 
 MIGRATE = "import sys; from app.db.migrate import upgrade; upgrade(sys.argv[1])"
-MAIL_VIEWS = ("mail_sender_logins", "mail_dkim_keys", "mail_domain_tls_policy")
+MAIL_VIEWS = ("mail_sender_logins", "mail_dkim_keys", "mail_domain_tls_policy", "mail_bounce_domains")
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,17 @@ from typing import Any
 import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from roles import base, firewall, postgresql, postgresql_backup, redis
+from roles import base, dovecot, firewall, opendkim, postfix, postgresql, postgresql_backup, redis
+from roles.database_client import DatabaseLogin
 from roles.staging import JINJA_OPTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_DATA = SimpleNamespace(**base.DEFAULTS)
 REDIS_DATA = SimpleNamespace(**redis.DEFAULTS)
 BACKUP_DATA = SimpleNamespace(**postgresql_backup.DEFAULTS)
+MAIL_DATA = SimpleNamespace(**postfix.DEFAULTS, **dovecot.DEFAULTS, **opendkim.DEFAULTS)
+MAIL_LOGIN = DatabaseLogin("10.0.1.2", "postyard", "postyard_mail", "mail-password")
+CERTIFICATE = ("/etc/letsencrypt/live/postyard/fullchain.pem", "/etc/letsencrypt/live/postyard/privkey.pem")
 # Formats without comments: nothing can say who manages them.
 NO_COMMENTS = {"redis/users.acl.j2"}
 
@@ -45,6 +49,20 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "backup/postyard-backup.sh.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
     "backup/postyard-backup.service.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
     "backup/postyard-backup.timer.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
+    "postfix/main.cf.j2": postfix.main_context(MAIL_DATA, "mail.example.net", *CERTIFICATE),
+    "postfix/master.cf.j2": postfix.master_context(MAIL_DATA),
+    "postfix/pgsql.cf.j2": postfix.lookup_context(postfix.LOOKUPS[0], MAIL_LOGIN),
+    "postfix/submission_header_cleanup.j2": {},
+    "dovecot/dovecot.conf.j2": dovecot.dovecot_context(MAIL_DATA, *CERTIFICATE),
+    "dovecot/postyard-sql.conf.ext.j2": {"conninfo": MAIL_LOGIN.conninfo()},
+    "dovecot/jail.local.j2": dovecot.jail_context(MAIL_DATA),
+    "dovecot/postfix-filter.local.j2": {},
+    "opendkim/opendkim.conf.j2": {"log_success": False, "dkim_dir": opendkim.DKIM_DIR, "socket": opendkim.SOCKET},
+    "opendkim/dkim-sync.env.j2": opendkim.sync_env_context(MAIL_LOGIN.libpq_url(), "k1:AAAA"),
+    "opendkim/postyard-dkim-sync.service.j2": {
+        "env_file": "/etc/postyard/dkim-sync.env", "source": "/opt/postyard/src",
+        "python": "/opt/postyard/venv/bin/python", "dkim_dir": opendkim.DKIM_DIR,
+    },
 }
 TEMPLATES = sorted(str(p.relative_to(REPO / "templates")) for p in (REPO / "templates").rglob("*.j2"))
 
@@ -112,3 +130,26 @@ def test_backup_copies_off_host_only_encrypted_files_when_a_remote_is_set():
 def test_backup_unit_stays_on_unix_sockets_without_a_remote():
     unit = render("backup/postyard-backup.service.j2")
     assert "\nRestrictAddressFamilies=AF_UNIX\nRestrictNamespaces=yes\n" in unit
+
+
+def test_postfix_submission_requires_tls_auth_and_the_senders_own_domain():
+    master = render("postfix/master.cf.j2")
+    submission = master.split("\nsubmission inet")[1].split("\nsubmissions inet")[0]
+    assert "-o smtpd_tls_security_level=encrypt" in submission
+    assert "-o smtpd_tls_auth_only=yes" in submission
+    assert "reject_sender_login_mismatch" in submission
+    assert "-o smtpd_relay_restrictions=permit_sasl_authenticated,reject" in submission
+
+
+def test_postfix_port_25_offers_no_auth_and_relays_nothing():
+    main = render("postfix/main.cf.j2")
+    assert "smtpd_sasl_auth_enable = no" in main
+    assert "reject_unauth_destination" in main.split("smtpd_relay_restrictions = ")[1].splitlines()[0]
+    assert "\nsmtp      inet  n       -       n       -       -       smtpd\n" in render("postfix/master.cf.j2")
+
+
+def test_postfix_offers_only_ecdhe_aead_suites_for_tls_1_2():
+    main = render("postfix/main.cf.j2")
+    ciphers = main.split("tls_high_cipherlist = ")[1].splitlines()[0].split(":")
+    assert ciphers and all(c.startswith("ECDHE-") and ("GCM" in c or "CHACHA20" in c) for c in ciphers)
+    assert "smtpd_tls_protocols = >=TLSv1.2" in main and "smtpd_tls_mandatory_ciphers = high" in main

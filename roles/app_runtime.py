@@ -1,0 +1,125 @@
+"""The app's code on a host: a virtualenv from the locked wheels, the `app` package, a launcher.
+
+The control machine downloads the pinned wheels once (pip, with constraints.txt) and uploads them;
+hosts install from that wheelhouse only, so they need no package index and get exactly the
+versions the tests ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tomllib
+from functools import lru_cache
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.files import File
+from pyinfra.operations import apt, files, server
+
+from roles.stamps import run_once_for
+
+__all__ = [
+    "APP_ROOT", "VENV", "LAUNCHER", "CONTROL_ONLY", "app_requirements", "pinned_requirements", "wheelhouse",
+    "deploy_app_runtime",
+]
+
+REPO = Path(__file__).resolve().parents[1]
+APP_ROOT = "/opt/postyard"
+VENV = f"{APP_ROOT}/venv"
+SOURCE = f"{APP_ROOT}/src"
+WHEELHOUSE = f"{APP_ROOT}/wheelhouse"
+LAUNCHER = "/usr/local/bin/postyard-api"
+WHEEL_CACHE = Path("/var/cache/postyard/wheelhouse")
+# Debian 12's Python, which the hosts run the app on (environment markers are evaluated for it).
+HOST_PYTHON = "3.11.2"
+# Needed only below Python 3.11.3 (redis's marker), so the control machine's lock may lack it.
+HOST_PYTHON_EXTRAS = "async-timeout==5.0.1\n"
+# Dependencies of the deploy tooling, not of the app the hosts run.
+CONTROL_ONLY = frozenset({"pyinfra", "jinja2", "hcloud"})
+
+LAUNCHER_SCRIPT = f"""#!/bin/sh
+# The app's command line (see `postyard-api --help`), run from the deployed code.
+export PYTHONPATH={SOURCE}
+exec {VENV}/bin/python -m app.cli "$@"
+"""
+
+
+def _requirement_name(requirement: str) -> str:
+    for separator in "<>=!~[; ":
+        requirement = requirement.split(separator, 1)[0]
+    return requirement.strip().lower()
+
+
+def app_requirements(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
+    """The project's runtime dependencies that the app itself imports."""
+    declared = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    return sorted(_requirement_name(r) for r in declared if _requirement_name(r) not in CONTROL_ONLY)
+
+
+def pinned_requirements(names: list[str], constraints: str) -> str:
+    """`name==version` lines for the names, with the versions constraints.txt locks."""
+    locked = {}
+    for line in constraints.splitlines():
+        name, sep, version = line.partition("==")
+        if sep:
+            locked[_requirement_name(name).replace("_", "-")] = version.strip()
+    missing = [n for n in names if n.replace("_", "-") not in locked]
+    if missing:
+        raise DeployError(f"constraints.txt locks no version of {', '.join(missing)}")
+    return "".join(f"{n}=={locked[n.replace('_', '-')]}\n" for n in names)
+
+
+@lru_cache(maxsize=1)
+def wheelhouse() -> tuple[Path, str]:
+    """The directory of locked wheels on the control machine, and the requirements it satisfies."""
+    constraints = (REPO / "constraints.txt").read_text()
+    requirements = pinned_requirements(app_requirements(), constraints) + HOST_PYTHON_EXTRAS
+    digest = hashlib.sha256((HOST_PYTHON + requirements + constraints).encode()).hexdigest()[:16]
+    directory = WHEEL_CACHE / digest
+    if not (directory / ".complete").exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "requirements.txt").write_text(requirements)
+        completed = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", HOST_PYTHON, "--dest", str(directory),
+             "--constraint", str(REPO / "constraints.txt"), "--requirement", str(directory / "requirements.txt")],
+            capture_output=True, text=True, check=False,
+        )
+        if completed.returncode != 0:
+            raise DeployError(f"downloading the app's wheels failed: {completed.stderr.strip()[-2000:]}")
+        (directory / ".complete").write_text("")
+    return directory, requirements
+
+
+@deploy("App runtime")
+def deploy_app_runtime() -> list[OperationMeta]:
+    """Returns the operations whose change means the app's code changed (services restart on it)."""
+    directory, _ = wheelhouse()
+    apt.packages(name="Install Python's venv", packages=["python3-venv"], no_recommends=True)
+    server.user(name="Create the postyard user", user="postyard", system=True, home=APP_ROOT,
+                shell="/usr/sbin/nologin", create_home=False, ensure_home=False)
+    files.directory(name=f"Create {APP_ROOT}", path=APP_ROOT, user="root", group="root", mode="755")
+    files.sync(
+        name="Upload the locked wheels", src=str(directory), dest=WHEELHOUSE, delete=True, exclude=[".complete"],
+    )
+    venv_missing = host.get_fact(File, path=f"{VENV}/bin/python") is None
+    created = server.shell(
+        name="Create the app's virtualenv", commands=[f"python3 -m venv {VENV}"], _if=lambda: venv_missing,
+    )
+    installed = run_once_for(
+        "Install the locked wheels into the virtualenv",
+        f"{VENV}/bin/pip install --quiet --no-index --find-links {WHEELHOUSE} "
+        f"--requirement {WHEELHOUSE}/requirements.txt",
+        stamp=f"{VENV}/postyard-wheels.applied", digest=directory.name,
+    )
+    source = files.sync(
+        name="Upload the app's code", src=str(REPO / "app"), dest=f"{SOURCE}/app", delete=True,
+        exclude=["*.pyc", "__pycache__"], mode="644", dir_mode="755",
+    )
+    launcher = files.put(name=f"Install {LAUNCHER}", src=StringIO(LAUNCHER_SCRIPT), dest=LAUNCHER, mode="755")
+    return [created, installed, source, launcher]

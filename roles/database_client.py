@@ -1,0 +1,66 @@
+"""How a host's services reach the platform's PostgreSQL: which address, with which role's password."""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from pyinfra import host
+from pyinfra.api.exceptions import DeployError
+
+from postyard.topology import host_groups
+from roles.inventory_secrets import INTERNAL_CA_PATH, secret, secret_store
+from roles.peers import peers_by_group
+
+__all__ = ["DatabaseLogin", "database_login", "data_keys"]
+
+DATA_KEYS_SECRET = "app-data-keys"
+
+
+@dataclass(frozen=True)
+class DatabaseLogin:
+    """One role's connection to the database, always TLS with the internal CA verified."""
+
+    address: str
+    database: str
+    user: str
+    password: str
+    port: int = 5432
+
+    def libpq_url(self) -> str:
+        """For libpq and asyncpg (root certificate from PGSSLROOTCERT)."""
+        return (f"postgresql://{self.user}:{quote(self.password, safe='')}@{self.address}:{self.port}/"
+                f"{self.database}?sslmode=verify-full")
+
+    def sqlalchemy_url(self) -> str:
+        return (f"postgresql+asyncpg://{self.user}:{quote(self.password, safe='')}@{self.address}:{self.port}/"
+                f"{self.database}?ssl=verify-full")
+
+    def conninfo(self) -> str:
+        """libpq key=value form (Dovecot)."""
+        return (f"host={self.address} port={self.port} dbname={self.database} user={self.user} "
+                f"password={self.password} sslmode=verify-full sslrootcert={INTERNAL_CA_PATH}")
+
+
+def database_address() -> str:
+    """Loopback when this host is the database host, else the db host's private address."""
+    if "db" in host_groups(host.groups):
+        return "127.0.0.1"
+    found = peers_by_group().get("db", [])
+    if not found:
+        raise DeployError(f"{host.name} needs the database, but its environment has no db host")
+    return found[0]
+
+
+def database_login(role: str) -> DatabaseLogin:
+    return DatabaseLogin(
+        address=database_address(), database=host.data.get("postgresql_database", "postyard"),
+        user=role, password=secret(f"postgresql-{role}"),
+    )
+
+
+def data_keys() -> str:
+    """The app's AES-256-GCM data keys as `id:base64` (POSTYARD_DATA_KEYS); made on first use."""
+    return secret_store().get(DATA_KEYS_SECRET, lambda: "k1:" + base64.b64encode(os.urandom(32)).decode())

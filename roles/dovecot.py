@@ -1,0 +1,85 @@
+"""Dovecot role: SASL for Postfix's submission listeners against the SMTP credentials view
+(bcrypt, BLF-CRYPT), TLS required. fail2ban blocks addresses that keep failing to authenticate.
+
+Mailboxes (IMAPS on 993, LMTP delivery) are not offered yet: a host that asks for them is refused
+rather than given listeners with nothing routed to them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.operations import apt, files, systemd
+from pyinfra.operations.util import any_changed
+
+from roles.database_client import database_login
+from roles.inventory_secrets import install_internal_ca
+from roles.mail_certificate import certificate_paths
+from roles.postfix import TLS12_CIPHERS
+from roles.staging import install_validated_template, jinja_options
+
+__all__ = ["DEFAULTS", "dovecot_context", "jail_context", "deploy_dovecot"]
+
+DEFAULTS: dict[str, Any] = {
+    # Optional row of the exposure table (IMAPS on 993); not available yet, see above.
+    "mailboxes_enabled": False,
+    "dovecot_auth_failure_delay": "2 secs",
+    # fail2ban: this many failures within findtime block the address for bantime.
+    "fail2ban_maxretry": 5,
+    "fail2ban_findtime": "10m",
+    "fail2ban_bantime": "1h",
+}
+
+
+def dovecot_context(data: Any, certificate: str, private_key: str) -> dict[str, Any]:
+    return {
+        "failure_delay": data.dovecot_auth_failure_delay,
+        "certificate": certificate,
+        "private_key": private_key,
+        "tls12_ciphers": TLS12_CIPHERS,
+    }
+
+
+def jail_context(data: Any) -> dict[str, Any]:
+    return {
+        "bantime": data.fail2ban_bantime,
+        "findtime": data.fail2ban_findtime,
+        "maxretry": data.fail2ban_maxretry,
+    }
+
+
+@deploy("Dovecot", data_defaults=DEFAULTS)
+def deploy_dovecot() -> None:
+    if host.data.mailboxes_enabled:
+        raise DeployError(f"{host.name}: mailboxes_enabled is set, but mailboxes (IMAPS, LMTP) are not "
+                          "available in this release; unset it")
+    apt.packages(name="Install Dovecot and fail2ban",
+                 packages=["dovecot-core", "dovecot-pgsql", "fail2ban", "python3-systemd"], no_recommends=True)
+    ca = install_internal_ca()
+    sql = files.template(
+        name="Upload Dovecot's SQL passdb settings", src="templates/dovecot/postyard-sql.conf.ext.j2",
+        dest="/etc/dovecot/postyard-sql.conf.ext", user="root", group="dovecot", mode="640",
+        jinja_env_kwargs=jinja_options(), conninfo=database_login("postyard_dovecot").conninfo(),
+    )
+    certificate, private_key = certificate_paths()
+    config = install_validated_template(
+        "templates/dovecot/dovecot.conf.j2", "/etc/dovecot/dovecot.conf", validate="doveconf -n -c {path} >/dev/null",
+        **dovecot_context(host.data, certificate, private_key),
+    )
+    systemd.service(name="Restart Dovecot", service="dovecot.service", restarted=True,
+                    _if=any_changed(config, sql, ca))
+    systemd.service(name="Enable Dovecot", service="dovecot.service", running=True, enabled=True)
+
+    jail = files.template(
+        name="Upload the fail2ban jails", src="templates/dovecot/jail.local.j2", dest="/etc/fail2ban/jail.local",
+        mode="644", jinja_env_kwargs=jinja_options(), **jail_context(host.data),
+    )
+    postfix_filter = files.template(
+        name="Point fail2ban's Postfix filter at the journal", src="templates/dovecot/postfix-filter.local.j2",
+        dest="/etc/fail2ban/filter.d/postfix.local", mode="644", jinja_env_kwargs=jinja_options(),
+    )
+    systemd.service(name="Restart fail2ban", service="fail2ban.service", restarted=True,
+                    _if=any_changed(jail, postfix_filter))
+    systemd.service(name="Enable fail2ban", service="fail2ban.service", running=True, enabled=True)

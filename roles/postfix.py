@@ -1,0 +1,181 @@
+"""Postfix role: the inbound MX for bounce domains (25), authenticated submission (465, 587), and the
+outbound path for the app's worker (loopback), with DKIM signing by OpenDKIM.
+
+main.cf and master.cf are owned whole, rendered to a staging directory and checked with
+`postfix -c <dir> check` (no warnings allowed) before they replace the live files.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from roles import app_runtime
+from roles.database_client import DatabaseLogin, database_login
+from roles.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
+from roles.mail_certificate import certificate_paths
+from roles.opendkim import SOCKET as MILTER_SOCKET
+from roles.staging import STAGING_DIR, jinja_options
+
+__all__ = [
+    "DEFAULTS", "TLS12_CIPHERS", "LOOKUPS", "INTERNAL_LISTENER", "Lookup", "main_context", "master_context",
+    "lookup_context", "deploy_postfix",
+]
+
+DEFAULTS: dict[str, Any] = {
+    "postfix_inet_protocols": "all",
+    "postfix_message_size_limit": 26214400,
+    # Drop the Received line naming the submitting client's address from submitted mail.
+    "postfix_hide_submission_client": True,
+    # Honour MTA-STS policies of recipient domains (postfix-mta-sts-resolver).
+    "postfix_mta_sts": True,
+    # Per client IP, per minute (anvil); replies are 421/450 4.7.0-4.7.1.
+    "postfix_client_connections": 20,
+    "postfix_client_connection_rate": 60,
+    "postfix_client_message_rate": 600,
+    "postfix_client_recipient_rate": 3000,
+    "postfix_client_auth_rate": 10,
+}
+
+# Mozilla "intermediate" for TLS 1.2, without DHE: ECDHE key exchange and AEAD ciphers only.
+TLS12_CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+))
+INTERNAL_LISTENER = "127.0.0.1:10025"
+PGSQL_DIR = "/etc/postfix/pgsql"
+
+
+class Lookup:
+    """One Postfix table backed by a SQL view."""
+
+    def __init__(self, name: str, purpose: str, query: str) -> None:
+        self.name, self.purpose, self.query = name, purpose, query
+
+
+LOOKUPS: tuple[Lookup, ...] = (
+    Lookup("bounce_domains", "Domains accepted on port 25: the sending domains' return-path domains.",
+           "SELECT bounce_domain FROM mail_bounce_domains WHERE bounce_domain = '%s'"),
+    Lookup("bounce_transport", "Mail to a return-path domain goes to the app's bounce pipe.",
+           "SELECT 'postyard-bounce:' FROM mail_bounce_domains WHERE bounce_domain = '%s'"),
+    Lookup("sender_logins", "SMTP logins allowed to use a sender domain (their team owns it, verified).",
+           "SELECT username FROM mail_sender_logins WHERE sender_domain = '%d'"),
+    Lookup("sender_tls_transport", "Sending domains that require TLS for delivery use the enforced transport.",
+           "SELECT 'postyard-enforced:' FROM mail_bounce_domains WHERE tls_mode = 'enforced' "
+           "AND (domain = '%d' OR bounce_domain = '%d') LIMIT 1"),
+)
+
+
+def main_context(data: Any, hostname: str, certificate: str, private_key: str) -> dict[str, Any]:
+    return {
+        "hostname": hostname,
+        "inet_protocols": data.postfix_inet_protocols,
+        "message_size_limit": data.postfix_message_size_limit,
+        "certificate": certificate,
+        "private_key": private_key,
+        "tls12_ciphers": TLS12_CIPHERS,
+        "mta_sts": bool(data.postfix_mta_sts),
+        "milter_socket": MILTER_SOCKET,
+        "limits": {
+            "connections": data.postfix_client_connections,
+            "connection_rate": data.postfix_client_connection_rate,
+            "message_rate": data.postfix_client_message_rate,
+            "recipient_rate": data.postfix_client_recipient_rate,
+            "auth_rate": data.postfix_client_auth_rate,
+        },
+    }
+
+
+def submission_options(hide_client: bool) -> str:
+    options = [
+        "smtpd_sasl_auth_enable=yes",
+        "smtpd_tls_auth_only=yes",
+        "smtpd_client_restrictions=permit_sasl_authenticated,reject",
+        "smtpd_sender_restrictions=reject_non_fqdn_sender,reject_sender_login_mismatch",
+        "smtpd_relay_restrictions=permit_sasl_authenticated,reject",
+        "smtpd_recipient_restrictions=reject_non_fqdn_recipient,permit",
+        f"smtpd_milters=unix:{MILTER_SOCKET}",
+    ]
+    if hide_client:
+        options.append("cleanup_service_name=cleanup-submission")
+    return "\n".join(f"  -o {option}" for option in options)
+
+
+def master_context(data: Any) -> dict[str, Any]:
+    hide = bool(data.postfix_hide_submission_client)
+    return {
+        "submission_options": submission_options(hide),
+        "hide_submission_client": hide,
+        "internal_listener": INTERNAL_LISTENER,
+        "milter_socket": MILTER_SOCKET,
+        "launcher": app_runtime.LAUNCHER,
+    }
+
+
+def lookup_context(lookup: Lookup, login: DatabaseLogin) -> dict[str, Any]:
+    return {
+        "purpose": lookup.purpose,
+        "hosts": f"postgresql://{login.address}:{login.port}/{login.database}"
+                 f"?sslmode=verify-full&sslrootcert={INTERNAL_CA_PATH}",
+        "db_user": login.user,
+        "password": login.password,
+        "database": login.database,
+        "query": lookup.query,
+    }
+
+
+def _template(src: str, dest: str, mode: str = "644", group: str = "root", **context: Any) -> OperationMeta:
+    return files.template(name=f"Upload {dest}", src=src, dest=dest, user="root", group=group, mode=mode,
+                          jinja_env_kwargs=jinja_options(), **context)
+
+
+@deploy("Postfix", data_defaults=DEFAULTS)
+def deploy_postfix() -> None:
+    packages = ["postfix", "postfix-pgsql"] + (["postfix-mta-sts-resolver"] if host.data.postfix_mta_sts else [])
+    apt.packages(name="Install Postfix", packages=packages, no_recommends=True)
+    ca = install_internal_ca()
+    certificate, private_key = certificate_paths()
+    login = database_login("postyard_mail")
+    files.directory(name=f"Create {PGSQL_DIR}", path=PGSQL_DIR, user="root", group="postfix", mode="750")
+    lookups = [
+        _template("templates/postfix/pgsql.cf.j2", f"{PGSQL_DIR}/{lookup.name}.cf", mode="640", group="postfix",
+                  **lookup_context(lookup, login))
+        for lookup in LOOKUPS
+    ]
+    header_cleanup = _template("templates/postfix/submission_header_cleanup.j2",
+                               "/etc/postfix/submission_header_cleanup")
+
+    # Stage both files together: `postfix check` reads a whole configuration directory.
+    staged = str(STAGING_DIR / "postfix")
+    main = dict(main_context(host.data, host.data.get("hostname") or host.name, certificate, private_key))
+    stage_main = _template("templates/postfix/main.cf.j2", f"{staged}/main.cf", **main)
+    stage_master = _template("templates/postfix/master.cf.j2", f"{staged}/master.cf", **master_context(host.data))
+    server.shell(
+        name="Validate the Postfix configuration",
+        commands=[f"out=$(postfix -c {staged} check 2>&1 && postconf -c {staged} -n 2>&1 >/dev/null) "
+                  f"&& [ -z \"$out\" ] || {{ echo \"$out\" >&2; rm -f {staged}/main.cf {staged}/master.cf; exit 1; }}"],
+        _if=any_changed(stage_main, stage_master),
+    )
+    live_main = _template("templates/postfix/main.cf.j2", "/etc/postfix/main.cf", **main)
+    live_master = _template("templates/postfix/master.cf.j2", "/etc/postfix/master.cf", **master_context(host.data))
+    files.put(name="Name this host in /etc/mailname",
+              src=StringIO((host.data.get("hostname") or host.name) + "\n"), dest="/etc/mailname", mode="644")
+
+    if host.data.postfix_mta_sts:
+        systemd.service(name="Enable the MTA-STS resolver", service="postfix-mta-sts-resolver.service",
+                        running=True, enabled=True)
+    systemd.service(
+        name="Restart Postfix", service="postfix.service", restarted=True,
+        _if=any_changed(live_master, ca),
+    )
+    systemd.service(
+        name="Reload Postfix", service="postfix.service", reloaded=True,
+        _if=any_changed(live_main, header_cleanup, *lookups),
+    )
+    systemd.service(name="Enable Postfix", service="postfix.service", running=True, enabled=True)

@@ -1,0 +1,52 @@
+"""Schema role: the app's alembic migrations, applied once per environment by one host.
+
+The migrations run as the database owner, from the first host (by name) that runs the app; alembic
+takes the database's version lock, so a concurrent run from elsewhere waits. A digest of the
+migrations on the host records what was applied, so an unchanged schema is not touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from io import StringIO
+from pathlib import Path
+
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from roles import app_runtime
+from roles.database_client import database_login
+from roles.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
+from roles.peers import first_in_environment
+from roles.stamps import run_once_for
+
+__all__ = ["APP_GROUPS", "migrations_digest", "deploy_schema"]
+
+APP_GROUPS = ("mail",)  # the hosts that run the schema role
+MIGRATIONS = app_runtime.REPO / "app" / "db" / "migrations" / "versions"
+STAMP = "/var/lib/postyard/schema.applied"
+MIGRATE_ENV = "/etc/postyard/migrate.env"
+
+
+def migrations_digest(directory: Path = MIGRATIONS) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@deploy("Schema")
+def deploy_schema() -> None:
+    if not first_in_environment(APP_GROUPS):
+        return
+    install_internal_ca()
+    owner = database_login("postyard_owner")
+    files.put(
+        name=f"Upload {MIGRATE_ENV}", dest=MIGRATE_ENV, mode="600",
+        src=StringIO(f"POSTYARD_DATABASE_URL={owner.sqlalchemy_url()}\nPGSSLROOTCERT={INTERNAL_CA_PATH}\n"),
+    )
+    files.directory(name="Create /var/lib/postyard", path="/var/lib/postyard", mode="755")
+    run_once_for(
+        "Apply the database migrations", f"set -a && . {MIGRATE_ENV} && {app_runtime.LAUNCHER} migrate",
+        stamp=STAMP, digest=migrations_digest(),
+    )
