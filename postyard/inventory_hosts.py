@@ -52,6 +52,17 @@ class InfraHost:
     def public_ports(self) -> set[int]:
         return {row.port for row in self.exposures if row.public and row.protocol == "tcp"}
 
+    @property
+    def listening_ports(self) -> set[int]:
+        """Public ports that always answer; the others open only on demand (ACME challenges)."""
+        return {row.port for row in self.exposures if row.public and row.protocol == "tcp" and not row.on_demand}
+
+    def outside_state(self, port: int) -> str:
+        """What a TCP scan from the internet sees of a port while nothing runs on demand."""
+        if port in self.listening_ports:
+            return "open"
+        return "closed" if port in self.public_ports else "filtered"
+
     def ssh_options(self) -> list[str]:
         """OpenSSH client options: the inventory's key, and strict checking against its known_hosts."""
         options = []
