@@ -7,7 +7,7 @@ role needs a call site of its own.
 from pyinfra import host
 
 from postyard.topology import host_groups, roles_for_groups
-from roles import base, firewall, luks, postgresql, postgresql_backup, redis
+from roles import base, firewall, luks, postgresql, postgresql_backup, redis, tls
 
 wanted = roles_for_groups(host_groups(host.groups))
 
@@ -23,3 +23,5 @@ if "postgresql_backup" in wanted:
     postgresql_backup.deploy_postgresql_backup()
 if "redis" in wanted:
     redis.deploy_redis()
+if "tls" in wanted:
+    tls.deploy_tls()

@@ -15,7 +15,8 @@ from postyard.internal_ca import ca_certificate_pem, host_certificate
 from postyard.secrets import SecretStore
 
 __all__ = [
-    "INTERNAL_CA_PATH", "secret", "secret_store", "install_internal_tls", "record_applied_secret",
+    "INTERNAL_CA_PATH", "secret", "secret_store", "install_internal_ca", "install_internal_tls",
+    "record_applied_secret",
 ]
 
 INTERNAL_CA_PATH = "/etc/postyard/tls/internal-ca.crt"
@@ -54,16 +55,20 @@ def internal_tls_names() -> list[str]:
     return names
 
 
+def install_internal_ca() -> OperationMeta:
+    return files.put(
+        name="Upload the internal CA certificate", src=StringIO(ca_certificate_pem(secret_store())),
+        dest=INTERNAL_CA_PATH, mode="644",
+    )
+
+
 def install_internal_tls(service: str, owner: str) -> list[OperationMeta]:
     """This host's internal certificate for one service, under /etc/postyard/tls/<service>/."""
     store = secret_store()
     certificate = host_certificate(store, host.name, internal_tls_names())
     directory = f"/etc/postyard/tls/{service}"
     return [
-        files.put(
-            name="Upload the internal CA certificate", src=StringIO(ca_certificate_pem(store)),
-            dest=INTERNAL_CA_PATH, mode="644",
-        ),
+        install_internal_ca(),
         files.directory(name=f"Create {directory}", path=directory, user="root", group=owner, mode="750"),
         files.put(
             name=f"Upload the {service} certificate", src=StringIO(certificate.certificate_pem),
