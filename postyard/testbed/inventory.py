@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from postyard.testbed import internet
 from postyard.testbed import state as testbed_state
 from postyard.topology import GROUPS
 
@@ -37,6 +38,10 @@ def _add_hosts(groups: dict[str, list[HostEntry]], bed: testbed_state.TestbedSta
             "secrets_dir": str(bed.directory / "secrets"),
             "environment": f"testbed-{bed.name}",
             "outside_netns": bed.outside_netns,
+            # certificates from the testbed's pebble, whose HTTPS the internal CA signed
+            "acme_http01": True,
+            "acme_directory": internet.ACME_DIRECTORY,
+            "acme_trust_internal_ca": True,
         }
         for group in record.groups:
             if any(name == record.fqdn and other is not data for name, other in groups[group]):
