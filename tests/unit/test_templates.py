@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from roles import base, firewall, postgresql, postgresql_backup, redis
+from roles import base, firewall, postgresql, postgresql_backup, redis, tls
 from roles.staging import JINJA_OPTIONS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +45,8 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "backup/postyard-backup.sh.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
     "backup/postyard-backup.service.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
     "backup/postyard-backup.timer.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
+    "tls/deploy-hook.sh.j2": tls.hook_context(("mail", "api")),
+    "tls/certbot-ca.conf.j2": tls.ca_drop_in_context(),
 }
 TEMPLATES = sorted(str(p.relative_to(REPO / "templates")) for p in (REPO / "templates").rglob("*.j2"))
 
@@ -112,3 +114,24 @@ def test_backup_copies_off_host_only_encrypted_files_when_a_remote_is_set():
 def test_backup_unit_stays_on_unix_sockets_without_a_remote():
     unit = render("backup/postyard-backup.service.j2")
     assert "\nRestrictAddressFamilies=AF_UNIX\nRestrictNamespaces=yes\n" in unit
+
+
+def test_deploy_hook_reloads_each_service_only_where_it_is_installed():
+    hook = render("tls/deploy-hook.sh.j2")
+    assert hook.startswith("#!/bin/sh\n")
+    assert "for unit in postfix.service dovecot.service postyard-api.service; do" in hook
+    assert 'systemctl try-reload-or-restart "$unit"' in hook
+
+
+@pytest.mark.skipif(not shutil.which("sh"), reason="needs a POSIX shell")
+def test_deploy_hook_is_valid_shell(tmp_path):
+    script = tmp_path / "hook"
+    script.write_text(render("tls/deploy-hook.sh.j2"))
+    check = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+
+
+def test_certbot_drop_in_trusts_the_internal_ca():
+    assert "\n[Service]\nEnvironment=REQUESTS_CA_BUNDLE=/etc/postyard/tls/internal-ca.crt\n" in render(
+        "tls/certbot-ca.conf.j2"
+    )
