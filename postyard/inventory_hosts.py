@@ -31,6 +31,7 @@ class InfraHost:
     groups: tuple[str, ...]
     roles: tuple[str, ...]
     flags: dict[str, Any]
+    tls_names: tuple[str, ...]  # names on its public certificate (hosts with the tls role)
     private_address: str | None
     environment: str | None
     secrets_dir: str | None
@@ -104,6 +105,7 @@ def _read_inventory(inventory_path: str) -> list[dict[str, Any]]:
             "groups": list(groups),
             "roles": list(roles_for_groups(groups)),
             "flags": {flag: _value(data, flag, FIREWALL_DEFAULTS[flag]) for flag in FLAGS},
+            "tls_names": list(_value(data, "tls_names", [_value(data, "hostname", host.name)])),
             "private_address": data.get("private_address"),
             "environment": data.get("environment"),
             "secrets_dir": data.get("secrets_dir"),
@@ -124,7 +126,8 @@ def load_hosts(inventory_path: Path) -> list[InfraHost]:
     if completed.returncode != 0:
         raise ValueError(f"cannot read {inventory_path}: {completed.stderr.strip()[-2000:]}")
     return [
-        InfraHost(**{**raw, "groups": tuple(raw["groups"]), "roles": tuple(raw["roles"])})
+        InfraHost(**{**raw, "groups": tuple(raw["groups"]), "roles": tuple(raw["roles"]),
+                     "tls_names": tuple(raw["tls_names"])})
         for raw in json.loads(completed.stdout)
     ]
 

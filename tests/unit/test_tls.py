@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from pyinfra.api.exceptions import DeployError
 
+from postyard.testbed import inventory as testbed_inventory
 from roles import tls
 
 PEBBLE = "https://acme.test:14000/dir"
@@ -77,3 +78,9 @@ def test_request_record_changes_with_names_and_directory():
     record = tls.request_record(PEBBLE, ["a.example.com"])
     assert record != tls.request_record(tls.LETS_ENCRYPT, ["a.example.com"])
     assert record != tls.request_record(PEBBLE, ["a.example.com", "b.example.com"])
+
+
+def test_testbed_hosts_are_known_by_their_environment():
+    assert testbed_inventory.testbed_name("testbed-tls1") == "tls1"
+    assert testbed_inventory.testbed_name("production") is None
+    assert testbed_inventory.testbed_name(None) is None
