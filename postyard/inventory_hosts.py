@@ -56,7 +56,9 @@ class InfraHost:
     @property
     def listening_ports(self) -> set[int]:
         """Public ports that always answer; the others open only on demand (ACME challenges)."""
-        return {row.port for row in self.exposures if row.public and row.protocol == "tcp" and not row.on_demand}
+        return {
+            row.port for row in self.exposures if row.public and row.protocol == "tcp" and not row.on_demand
+        }
 
     def outside_state(self, port: int) -> str:
         """What a TCP scan from the internet sees of a port while nothing runs on demand."""

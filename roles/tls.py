@@ -144,8 +144,9 @@ def deploy_tls() -> None:
     # Facts are read before anything runs: issue when there is no certificate or it was issued
     # for other names or another directory. The record is written only after certbot succeeded.
     record = request_record(directory, names)
-    issued_for = host.get_fact(Sha1File, path=REQUEST_RECORD_PATH)
-    if host.get_fact(Sha1File, path=FULLCHAIN_PATH) is None or issued_for != hashlib.sha1(record.encode()).hexdigest():
+    issued = host.get_fact(Sha1File, path=FULLCHAIN_PATH) is not None
+    same_request = host.get_fact(Sha1File, path=REQUEST_RECORD_PATH) == hashlib.sha1(record.encode()).hexdigest()
+    if not (issued and same_request):
         server.shell(
             name=f"Get the certificate for {', '.join(names)} from {directory}",
             commands=[certbot_command(directory, names, host.data.acme_email)],

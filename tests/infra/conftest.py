@@ -36,7 +36,8 @@ ROLE_FIXTURES: dict[str, str] = {"tls_host": "tls"}
 
 def _parametrize(metafunc: pytest.Metafunc, fixture: str, hosts: list[InfraHost], missing: str) -> None:
     metafunc.parametrize(
-        fixture, hosts or [None], ids=[h.name for h in hosts] or [f"no-{missing}"], scope="session", indirect=True,
+        fixture, hosts or [None], ids=[h.name for h in hosts] or [f"no-{missing}"],
+        scope="session", indirect=True,
     )
 
 
@@ -44,7 +45,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     hosts = inventory_hosts(metafunc.config)
     for fixture, group in HOST_FIXTURES.items():
         if fixture in metafunc.fixturenames:
-            _parametrize(metafunc, fixture, [h for h in hosts if group is None or group in h.groups], group or "host")
+            chosen = [h for h in hosts if group is None or group in h.groups]
+            _parametrize(metafunc, fixture, chosen, group or "host")
     for fixture, role in ROLE_FIXTURES.items():
         if fixture in metafunc.fixturenames:
             _parametrize(metafunc, fixture, [h for h in hosts if role in h.roles], f"{role}-host")

@@ -30,14 +30,15 @@ def test_a_host_in_both_groups_reloads_all_three_once_and_others_none():
 
 
 def test_certbot_asks_for_one_named_certificate_by_standalone_http01():
-    argv = shlex.split(tls.certbot_command(PEBBLE, ["mail.example.com", "smtp.example.com"], "ops@example.com"))
+    names = ["mail.example.com", "smtp.example.com"]
+    argv = shlex.split(tls.certbot_command(PEBBLE, names, "ops@example.com"))
     assert argv[:2] == ["certbot", "certonly"]
     assert {"--non-interactive", "--agree-tos", "--standalone", "--no-eff-email"} <= set(argv)
     pairs = set(zip(argv, argv[1:]))
     assert {("--server", PEBBLE), ("--cert-name", "postyard"), ("--preferred-challenges", "http-01"),
             ("--http-01-port", "80"), ("--email", "ops@example.com"), ("--deploy-hook", tls.HOOK_PATH),
             ("--key-type", "ecdsa"), ("--elliptic-curve", "secp256r1")} <= pairs
-    assert [b for a, b in zip(argv, argv[1:]) if a == "--domain"] == ["mail.example.com", "smtp.example.com"]
+    assert [b for a, b in zip(argv, argv[1:]) if a == "--domain"] == names
 
 
 def test_certbot_registers_without_email_only_when_none_is_given():
@@ -50,7 +51,10 @@ def test_certificate_paths_are_certbots_live_ones():
     assert tls.PRIVKEY_PATH == "/etc/letsencrypt/live/postyard/privkey.pem"
 
 
-@pytest.mark.parametrize("directory", [tls.LETS_ENCRYPT, "https://acme-staging-v02.api.letsencrypt.org/directory"])
+LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+
+@pytest.mark.parametrize("directory", [tls.LETS_ENCRYPT, LETS_ENCRYPT_STAGING])
 def test_lets_encrypt_without_an_email_is_refused(directory):
     with pytest.raises(DeployError, match="acme_email"):
         tls.check_settings(directory, None, http01=True)
@@ -69,7 +73,8 @@ def test_http01_without_port_80_is_refused():
 def test_names_default_to_the_host_name():
     data = SimpleNamespace(**tls.DEFAULTS, hostname="mail.example.com")
     assert tls.tls_names(data, "inventory-name") == ["mail.example.com"]
-    assert tls.tls_names(SimpleNamespace(**tls.DEFAULTS, hostname=None), "inventory-name") == ["inventory-name"]
+    unnamed = SimpleNamespace(**tls.DEFAULTS, hostname=None)
+    assert tls.tls_names(unnamed, "inventory-name") == ["inventory-name"]
     named = SimpleNamespace(**{**tls.DEFAULTS, "tls_names": ["a.example.com", "b.example.com"]}, hostname="x")
     assert tls.tls_names(named, "inventory-name") == ["a.example.com", "b.example.com"]
 
