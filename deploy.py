@@ -7,7 +7,7 @@ role needs a call site of its own.
 from pyinfra import host
 
 from postyard.topology import host_groups, roles_for_groups
-from roles import base, dovecot, firewall, luks, opendkim, postfix, postgresql, postgresql_backup, redis, schema
+from roles import base, dovecot, firewall, luks, opendkim, postfix, postgresql, postgresql_backup, redis, schema, tls
 
 wanted = roles_for_groups(host_groups(host.groups))
 
@@ -23,6 +23,8 @@ if "postgresql_backup" in wanted:
     postgresql_backup.deploy_postgresql_backup()
 if "redis" in wanted:
     redis.deploy_redis()
+if "tls" in wanted:
+    tls.deploy_tls()
 if "opendkim" in wanted:
     opendkim.deploy_opendkim()
 if "schema" in wanted:

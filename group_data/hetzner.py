@@ -8,6 +8,10 @@ POSTYARD_PROJECT, POSTYARD_ENVIRONMENT and POSTYARD_SECRETS_DIR override them fr
 public_interface = "eth0"
 private_interface = "enp7s0"
 
+# Certificates by ACME HTTP-01 (roles/tls.py): port 80 opens on mail and api hosts for certbot.
+# Let's Encrypt needs a contact address for the account: set acme_email too.
+acme_http01 = True
+
 # The DNS zone managed through the Cloud API; the mail host is mail.<domain>, the API api.<domain>.
 domain = "example.com"
 # Domains mail is sent from; the first gets MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT and CAA records.

@@ -29,6 +29,7 @@ class Exposure:
     public: bool  # True: from anywhere on the public interface; False: private network only
     clients: tuple[str, ...] = ()  # private rows: groups whose hosts may connect
     enabled_by: str | None = None  # optional rows: the host data flag that turns them on
+    on_demand: bool = False  # its listener runs only at times: between them the port is closed, not open
     summary: str = ""
 
 
@@ -37,8 +38,8 @@ EXPOSURE: tuple[Exposure, ...] = (
              summary="sshd, keys only (optionally an admin allowlist)"),
     Exposure(25, "tcp", "smtp", "postfix", ("mail",), True,
              summary="Postfix inbound MX: bounces and inbound mail, STARTTLS offered, no AUTH, no relay"),
-    Exposure(80, "tcp", "http-acme", "tls", ("mail", "api"), True, enabled_by="acme_http01",
-             summary="ACME HTTP-01 challenges only"),
+    Exposure(80, "tcp", "http-acme", "tls", ("mail", "api"), True, enabled_by="acme_http01", on_demand=True,
+             summary="ACME HTTP-01 challenges only (certbot listens only while it validates)"),
     Exposure(443, "tcp", "https", "api", ("api",), True,
              summary="HTTP API (granian, TLS >= 1.2, HSTS)"),
     Exposure(465, "tcp", "submissions", "postfix", ("mail",), True,

@@ -31,6 +31,7 @@ class InfraHost:
     groups: tuple[str, ...]
     roles: tuple[str, ...]
     flags: dict[str, Any]
+    tls_names: tuple[str, ...]  # names on its public certificate (hosts with the tls role)
     private_address: str | None
     environment: str | None
     secrets_dir: str | None
@@ -51,6 +52,19 @@ class InfraHost:
     @property
     def public_ports(self) -> set[int]:
         return {row.port for row in self.exposures if row.public and row.protocol == "tcp"}
+
+    @property
+    def listening_ports(self) -> set[int]:
+        """Public ports that always answer; the others open only on demand (ACME challenges)."""
+        return {
+            row.port for row in self.exposures if row.public and row.protocol == "tcp" and not row.on_demand
+        }
+
+    def outside_state(self, port: int) -> str:
+        """What a TCP scan from the internet sees of a port while nothing runs on demand."""
+        if port in self.listening_ports:
+            return "open"
+        return "closed" if port in self.public_ports else "filtered"
 
     def ssh_options(self) -> list[str]:
         """OpenSSH client options: the inventory's key, and strict checking against its known_hosts."""
@@ -93,6 +107,7 @@ def _read_inventory(inventory_path: str) -> list[dict[str, Any]]:
             "groups": list(groups),
             "roles": list(roles_for_groups(groups)),
             "flags": {flag: _value(data, flag, FIREWALL_DEFAULTS[flag]) for flag in FLAGS},
+            "tls_names": list(_value(data, "tls_names", [_value(data, "hostname", host.name)])),
             "private_address": data.get("private_address"),
             "environment": data.get("environment"),
             "secrets_dir": data.get("secrets_dir"),
@@ -113,7 +128,8 @@ def load_hosts(inventory_path: Path) -> list[InfraHost]:
     if completed.returncode != 0:
         raise ValueError(f"cannot read {inventory_path}: {completed.stderr.strip()[-2000:]}")
     return [
-        InfraHost(**{**raw, "groups": tuple(raw["groups"]), "roles": tuple(raw["roles"])})
+        InfraHost(**{**raw, "groups": tuple(raw["groups"]), "roles": tuple(raw["roles"]),
+                     "tls_names": tuple(raw["tls_names"])})
         for raw in json.loads(completed.stdout)
     ]
 

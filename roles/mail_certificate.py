@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pyinfra import host
 
-__all__ = ["certificate_paths"]
+from roles.tls import FULLCHAIN_PATH, PRIVKEY_PATH
 
-ACME_CERTIFICATE = "/etc/letsencrypt/live/postyard/fullchain.pem"
-ACME_PRIVATE_KEY = "/etc/letsencrypt/live/postyard/privkey.pem"
+__all__ = ["certificate_paths"]
 
 
 def certificate_paths() -> tuple[str, str]:
-    return (host.data.get("mail_tls_certificate") or ACME_CERTIFICATE,
-            host.data.get("mail_tls_private_key") or ACME_PRIVATE_KEY)
+    return (host.data.get("mail_tls_certificate") or FULLCHAIN_PATH,
+            host.data.get("mail_tls_private_key") or PRIVKEY_PATH)

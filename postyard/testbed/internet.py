@@ -14,10 +14,12 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import ipaddress
 import json
 import os
 import shlex
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -30,13 +32,13 @@ import dns.rdatatype
 import dns.tsigkeyring
 import dns.update
 
-from postyard.internal_ca import HostCertificate, host_certificate
+from postyard.internal_ca import HostCertificate, ca_certificate_pem, host_certificate
 from postyard.secrets import SecretStore
 from postyard.testbed.commands import CommandError, run
 
 __all__ = [
     "ZONE", "TSIG_NAME", "MX_NAME", "MX_DOMAIN", "ACME_DIRECTORY", "configure", "configure_dns", "zone_file",
-    "upstream_resolvers", "wait_for_dns", "update", "received_messages",
+    "upstream_resolvers", "wait_for_dns", "update", "received_messages", "acme_root_pem",
 ]
 
 ZONE = "test"
@@ -144,6 +146,7 @@ MX_DOMAIN = f"remote.{ZONE}"
 MAILDIR = "/home/inbox/Maildir"
 ACME_NAME = f"acme.{ZONE}"
 ACME_DIRECTORY = f"https://{ACME_NAME}:14000/dir"
+ACME_MANAGEMENT_PORT = 15000
 
 MX_MAIN_CF = """# The testbed's remote mail exchanger: accepts mail for {domain} only and keeps every message.
 compatibility_level = 3.6
@@ -203,7 +206,7 @@ def configure_acme(root: Path, certificate: HostCertificate) -> None:
     (config / "key.pem").write_text(certificate.key_pem)
     (config / "pebble-config.json").write_text(json.dumps({"pebble": {
         "listenAddress": "0.0.0.0:14000",
-        "managementListenAddress": "0.0.0.0:15000",
+        "managementListenAddress": f"0.0.0.0:{ACME_MANAGEMENT_PORT}",
         "certificate": "/etc/pebble/cert.pem",
         "privateKey": "/etc/pebble/key.pem",
         "httpPort": 80,
@@ -251,3 +254,21 @@ def received_messages(bed: Any) -> list[bytes]:
     """Every message the remote MX kept, oldest first."""
     listing = ssh_host(bed, ["python3", "-c", READ_MAILDIR, MAILDIR])
     return [base64.b64decode(item) for item in json.loads(listing)]
+
+
+def acme_root_pem(bed: Any) -> str:
+    """The root pebble issues under, from its management listener (a new one each time pebble starts)."""
+    ca = ca_certificate_pem(SecretStore(bed.directory / "secrets"))
+    connection = http.client.HTTPSConnection(
+        bed.internet_host.public_address, ACME_MANAGEMENT_PORT, timeout=10,
+        context=ssl.create_default_context(cadata=ca),
+    )
+    try:
+        connection.request("GET", "/roots/0")
+        response = connection.getresponse()
+        body = response.read().decode()
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise CommandError(f"pebble answered {response.status} for its root")
+    return body

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from postyard.testbed import internet
 from postyard.testbed import state as testbed_state
 from postyard.topology import GROUPS
 
-__all__ = ["testbed_groups"]
+__all__ = ["testbed_groups", "testbed_name"]
+
+ENVIRONMENT_PREFIX = "testbed-"
 
 HostEntry = tuple[str, dict[str, Any]]
 
@@ -23,6 +26,13 @@ def testbed_groups(names: str) -> dict[str, list[HostEntry]]:
     return groups
 
 
+def testbed_name(environment: str | None) -> str | None:
+    """The testbed an inventory host belongs to, from its environment; None for real hosts."""
+    if environment and environment.startswith(ENVIRONMENT_PREFIX):
+        return environment[len(ENVIRONMENT_PREFIX):]
+    return None
+
+
 def _add_hosts(groups: dict[str, list[HostEntry]], bed: testbed_state.TestbedState) -> None:
     for record in bed.platform_hosts:
         data = {
@@ -35,8 +45,12 @@ def _add_hosts(groups: dict[str, list[HostEntry]], bed: testbed_state.TestbedSta
             "public_address": record.public_address,
             "private_address": record.private_address,
             "secrets_dir": str(bed.directory / "secrets"),
-            "environment": f"testbed-{bed.name}",
+            "environment": f"{ENVIRONMENT_PREFIX}{bed.name}",
             "outside_netns": bed.outside_netns,
+            # certificates from the testbed's pebble, whose HTTPS the internal CA signed
+            "acme_http01": True,
+            "acme_directory": internet.ACME_DIRECTORY,
+            "acme_trust_internal_ca": True,
             # Bans from the tests' failed logins must lift while the suite still runs.
             "fail2ban_bantime": "30s",
         }

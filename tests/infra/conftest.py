@@ -30,17 +30,26 @@ def inventory_hosts(config: pytest.Config) -> list[InfraHost]:
 HOST_FIXTURES: dict[str, str | None] = {
     "infra_host": None, "db_host": "db", "cache_host": "cache", "mail_host": "mail", "api_host": "api",
 }
+# fixture name -> the role whose hosts it runs on (a role can serve several groups)
+ROLE_FIXTURES: dict[str, str] = {"tls_host": "tls"}
+
+
+def _parametrize(metafunc: pytest.Metafunc, fixture: str, hosts: list[InfraHost], missing: str) -> None:
+    metafunc.parametrize(
+        fixture, hosts or [None], ids=[h.name for h in hosts] or [f"no-{missing}"],
+        scope="session", indirect=True,
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    hosts = inventory_hosts(metafunc.config)
     for fixture, group in HOST_FIXTURES.items():
-        if fixture not in metafunc.fixturenames:
-            continue
-        hosts = [h for h in inventory_hosts(metafunc.config) if group is None or group in h.groups]
-        metafunc.parametrize(
-            fixture, hosts or [None], ids=[h.name for h in hosts] or [f"no-{group or 'host'}"],
-            scope="session", indirect=True,
-        )
+        if fixture in metafunc.fixturenames:
+            chosen = [h for h in hosts if group is None or group in h.groups]
+            _parametrize(metafunc, fixture, chosen, group or "host")
+    for fixture, role in ROLE_FIXTURES.items():
+        if fixture in metafunc.fixturenames:
+            _parametrize(metafunc, fixture, [h for h in hosts if role in h.roles], f"{role}-host")
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +89,11 @@ def api_host(request: pytest.FixtureRequest) -> InfraHost:
     return _chosen(request)
 
 
+@pytest.fixture(scope="session")
+def tls_host(request: pytest.FixtureRequest) -> InfraHost:
+    return _chosen(request)
+
+
 def connect(infra_host: InfraHost):
     """testinfra's host, over OpenSSH with the inventory's key and known_hosts."""
     spec, options = infra_host.testinfra_spec()
@@ -99,6 +113,11 @@ def db(db_host: InfraHost):
 @pytest.fixture(scope="session")
 def cache(cache_host: InfraHost):
     return connect(cache_host)
+
+
+@pytest.fixture(scope="session")
+def tls(tls_host: InfraHost):
+    return connect(tls_host)
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ def test_firewall_is_loaded_again_after_reboot(rebooted):
 def test_only_public_ports_answer_after_reboot(rebooted):
     ports = [row.port for row in EXPOSURE] + [PROBE_PORT]
     scan = Vantage(rebooted.outside_netns).scan_tcp(rebooted.address, ports)
-    assert scan == {port: "open" if port in rebooted.public_ports else "filtered" for port in ports}
+    assert scan == {port: rebooted.outside_state(port) for port in ports}
 
 
 @pytest.mark.parametrize("unit", ["postgresql@15-main.service", "redis-server.service", "postyard-backup.timer"])

@@ -82,3 +82,7 @@ def test_deploy_calls_every_role_of_every_group():
     deploy = (README.parent / "deploy.py").read_text()
     for role in roles_for_groups(GROUPS):
         assert f'if "{role}" in wanted:' in deploy
+
+
+def test_only_the_acme_challenge_port_listens_on_demand():
+    assert [row.port for row in EXPOSURE if row.on_demand] == [80]

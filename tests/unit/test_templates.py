@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from roles import base, dovecot, firewall, opendkim, postfix, postgresql, postgresql_backup, redis
+from roles import base, dovecot, firewall, opendkim, postfix, postgresql, postgresql_backup, redis, tls
 from roles.database_client import DatabaseLogin
 from roles.staging import JINJA_OPTIONS
 
@@ -63,6 +63,8 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "env_file": "/etc/postyard/dkim-sync.env", "source": "/opt/postyard/src",
         "python": "/opt/postyard/venv/bin/python", "dkim_dir": opendkim.DKIM_DIR,
     },
+    "tls/deploy-hook.sh.j2": tls.hook_context(("mail", "api")),
+    "tls/certbot-ca.conf.j2": tls.ca_drop_in_context(),
 }
 TEMPLATES = sorted(str(p.relative_to(REPO / "templates")) for p in (REPO / "templates").rglob("*.j2"))
 
@@ -153,3 +155,22 @@ def test_postfix_offers_only_ecdhe_aead_suites_for_tls_1_2():
     ciphers = main.split("tls_high_cipherlist = ")[1].splitlines()[0].split(":")
     assert ciphers and all(c.startswith("ECDHE-") and ("GCM" in c or "CHACHA20" in c) for c in ciphers)
     assert "smtpd_tls_protocols = >=TLSv1.2" in main and "smtpd_tls_mandatory_ciphers = high" in main
+def test_deploy_hook_reloads_each_service_only_where_it_is_installed():
+    hook = render("tls/deploy-hook.sh.j2")
+    assert hook.startswith("#!/bin/sh\n")
+    assert "for unit in postfix.service dovecot.service postyard-api.service; do" in hook
+    assert 'systemctl try-reload-or-restart "$unit"' in hook
+
+
+@pytest.mark.skipif(not shutil.which("sh"), reason="needs a POSIX shell")
+def test_deploy_hook_is_valid_shell(tmp_path):
+    script = tmp_path / "hook"
+    script.write_text(render("tls/deploy-hook.sh.j2"))
+    check = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+
+
+def test_certbot_drop_in_trusts_the_internal_ca():
+    assert "\n[Service]\nEnvironment=REQUESTS_CA_BUNDLE=/etc/postyard/tls/internal-ca.crt\n" in render(
+        "tls/certbot-ca.conf.j2"
+    )
