@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Vantage"]
 
@@ -61,6 +64,13 @@ class Vantage:
     def ssh_handshake(self, address: str, option: str) -> subprocess.CompletedProcess[str]:
         """Try an SSH handshake with one client option (e.g. Ciphers=aes128-cbc), no key."""
         return self.ssh_without_key(address, option)
+
+    def smtp(self, **spec: Any) -> dict[str, Any]:
+        """One SMTP session from here (postyard/smtp_probe.py): every reply, as data."""
+        result = self.run([sys.executable, "-m", "postyard.smtp_probe", json.dumps(spec)], timeout=90)
+        if result.returncode != 0:
+            raise RuntimeError(f"the SMTP probe failed: {result.stderr.strip()[-2000:]}")
+        return json.loads(result.stdout)
 
 
 def parse_nmap_xml(document: str) -> dict[str, dict[int, str]]:

@@ -121,10 +121,8 @@ def master_context(data: Any) -> dict[str, Any]:
 def lookup_context(lookup: Lookup, login: DatabaseLogin) -> dict[str, Any]:
     return {
         "purpose": lookup.purpose,
-        "hosts": f"postgresql://{login.address}:{login.port}/{login.database}"
-                 f"?sslmode=verify-full&sslrootcert={INTERNAL_CA_PATH}",
-        "db_user": login.user,
-        "password": login.password,
+        # With a URI, Postfix takes the login from the URI alone (user/password are then ignored).
+        "hosts": login.libpq_url() + f"&sslrootcert={INTERNAL_CA_PATH}",
         "database": login.database,
         "query": lookup.query,
     }

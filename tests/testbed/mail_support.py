@@ -1,0 +1,118 @@
+"""Senders and messages on a deployed testbed's mail tier, for the mail tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+import dkim
+import dns.resolver
+
+from postyard.deployer import REPO
+from postyard.probe import Vantage
+from postyard.secrets import SecretStore
+from postyard.testbed import internet
+from postyard.testbed.state import HostRecord, TestbedState
+
+__all__ = ["Sender", "MailTestbed", "make_message", "dkim_verifies"]
+
+
+@dataclass(frozen=True)
+class Sender:
+    domain: str
+    username: str
+    password: str
+    records: list[dict[str, Any]]
+
+
+class MailTestbed:
+    """One deployed testbed seen from its mail host: make senders, send, read what arrived."""
+
+    def __init__(self, bed: TestbedState) -> None:
+        self.bed = bed
+        self.mail = next(h for h in bed.platform_hosts if "mail" in h.groups)
+        self.db = next(h for h in bed.platform_hosts if "db" in h.groups)
+        # The app's database roles answer from api hosts (and the db host's own loopback).
+        self.app = next(h for h in bed.platform_hosts if "api" in h.groups)
+        self.store = SecretStore(bed.directory / "secrets")
+        self.outside = Vantage(bed.outside_netns)
+        self.dns = bed.internet_host.public_address
+
+    def _db_url(self, role: str) -> str:
+        address = "127.0.0.1" if self.app is self.db else self.db.private_address
+        return f"postgresql+asyncpg://{role}:{self.store.get(f'postgresql-{role}')}@{address}:5432/postyard?ssl=verify-full"
+
+    def _run_as_app(self, argv: list[str]) -> str:
+        env = {
+            **os.environ,
+            "PGSSLROOTCERT": str(self.store.path("internal-ca.crt")),
+            "POSTYARD_DATABASE_URL": self._db_url("postyard_app"),
+            "POSTYARD_MIGRATION_DATABASE_URL": self._db_url("postyard_owner"),
+            "POSTYARD_DATA_KEYS": self.store.get("app-data-keys"),
+            "POSTYARD_REDIS_URL": "redis://127.0.0.1:1/0",  # none: the app falls back to in-process limits
+            "POSTYARD_DNS_NAMESERVER": self.dns,
+            "POSTYARD_MAIL_HOSTNAME": self.mail.fqdn,
+            "POSTYARD_LOG_LEVEL": "WARNING",
+            "TESTBED_TSIG": internet.tsig_secret(self.store),
+        }
+        result = subprocess.run(["ip", "netns", "exec", self.app.netns, sys.executable, *argv], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=120, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr[-3000:])
+        return result.stdout
+
+    def new_sender(self, algorithm: str = "rsa") -> Sender:
+        domain = f"s{uuid.uuid4().hex[:10]}.test"
+        made = json.loads(self._run_as_app(["-m", "tests.testbed.mail_sender", domain, algorithm]))
+        assert made["status"] == "verified", made
+        return Sender(made["domain"], made["username"], made["password"], made["records"])
+
+    def submit(self, port: int, sender: Sender, message: EmailMessage, mail_from: str | None = None,
+               rcpt_to: str | None = None) -> dict[str, Any]:
+        return self.outside.smtp(
+            host=self.mail.public_address, port=port, tls="implicit" if port == 465 else "starttls",
+            auth=[sender.username, sender.password], mail_from=mail_from or message["From"].addresses[0].addr_spec,
+            rcpt_to=rcpt_to or message["To"].addresses[0].addr_spec, message=message.as_string(),
+        )
+
+    def wait_for(self, message_id: str, timeout: float = 60) -> bytes:
+        """The message as the remote MX kept it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for raw in internet.received_messages(self.bed):
+                if message_id.encode() in raw:
+                    return raw
+            time.sleep(1)
+        raise AssertionError(f"{message_id} did not arrive at the remote MX within {timeout:.0f} s")
+
+    def dns_txt(self, name: bytes, timeout: int = 5) -> bytes:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [self.dns]
+        answer = resolver.resolve(name.decode(), "TXT", lifetime=timeout)
+        return b"".join(b"".join(r.strings) for r in answer)
+
+
+def make_message(domain: str, subject: str = "Hello") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = f"Sender <app@{domain}>"
+    message["To"] = f"inbox@{internet.MX_DOMAIN}"
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain=domain)
+    message.set_content("A message from the mail tier tests.\n")
+    return message
+
+
+def dkim_verifies(raw: bytes, mail_bed: MailTestbed) -> bool:
+    return bool(dkim.verify(raw, dnsfunc=mail_bed.dns_txt))
+
+
+def host_record(bed: TestbedState, group: str) -> HostRecord:
+    return next(h for h in bed.platform_hosts if group in h.groups)
