@@ -5,6 +5,8 @@
 #   make test-fast  unit tests only, no hosts
 SHELL := /bin/bash
 VENV ?= .venv
+# sslyze pins an older cryptography than the project's, so it gets a virtualenv of its own.
+SSLYZE_VENV ?= .venv-sslyze
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 TARGET ?= testbed
@@ -16,7 +18,7 @@ SYSTEM_PACKAGES := debootstrap systemd-container nftables nmap iproute2 openssh-
 
 .PHONY: deps system-deps up down deploy verify status test test-fast
 
-deps: system-deps $(VENV)/.installed
+deps: system-deps $(VENV)/.installed $(SSLYZE_VENV)/.installed
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -29,6 +31,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+$(SSLYZE_VENV)/.installed: constraints-sslyze.txt
+	$(PYTHON) -m venv $(SSLYZE_VENV)
+	$(SSLYZE_VENV)/bin/pip install -q -r constraints-sslyze.txt
 	touch $@
 
 up: deps

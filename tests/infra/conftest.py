@@ -116,6 +116,11 @@ def cache(cache_host: InfraHost):
 
 
 @pytest.fixture(scope="session")
+def mail(mail_host: InfraHost):
+    return connect(mail_host)
+
+
+@pytest.fixture(scope="session")
 def tls(tls_host: InfraHost):
     return connect(tls_host)
 

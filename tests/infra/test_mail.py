@@ -1,0 +1,123 @@
+"""The mail tier's policy on every mail host, read back and probed from outside with real clients.
+
+sslyze scans each public mail port (25 and 587 with STARTTLS, 465 implicit): only TLS 1.2 and 1.3,
+and for 1.2 only ECDHE key exchange with AEAD ciphers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from postyard.deployer import REPO
+from postyard.probe import Vantage
+
+SSLYZE = REPO / ".venv-sslyze" / "bin" / "sslyze"
+SERVICES = ("postfix", "dovecot", "opendkim", "postyard-dkim-sync", "fail2ban")
+OLD_PROTOCOLS = ("ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites", "tls_1_1_cipher_suites")
+
+
+@pytest.fixture(scope="session")
+def mail_outside(mail_host) -> Vantage:
+    return Vantage(mail_host.outside_netns)
+
+
+def sslyze_scan(vantage: Vantage, targets: list[str], starttls: bool) -> dict[str, dict]:
+    """{"host:port": scan result} from one sslyze run."""
+    assert SSLYZE.exists(), "sslyze is missing: `make deps` installs it into .venv-sslyze"
+    with tempfile.TemporaryDirectory() as directory:
+        report = Path(directory) / "sslyze.json"
+        argv = [str(SSLYZE), "--quiet", f"--json_out={report}", "--sslv2", "--sslv3", "--tlsv1", "--tlsv1_1",
+                "--tlsv1_2", "--tlsv1_3", *(["--starttls", "smtp"] if starttls else []), *targets]
+        subprocess.run(vantage.command(argv), capture_output=True, timeout=300, check=False)
+        results = json.loads(report.read_text())["server_scan_results"]
+    return {f"{r['server_location']['hostname']}:{r['server_location']['port']}": r for r in results}
+
+
+@pytest.fixture(scope="session")
+def tls_scans(mail_host, mail_outside) -> dict[int, dict]:
+    address = mail_host.address
+    scans = {**sslyze_scan(mail_outside, [f"{address}:25", f"{address}:587"], starttls=True),
+             **sslyze_scan(mail_outside, [f"{address}:465"], starttls=False)}
+    return {int(target.rsplit(":", 1)[1]): result for target, result in scans.items()}
+
+
+def accepted(scan: dict, protocol: str) -> list[str]:
+    result = scan["scan_result"][protocol]["result"]
+    return [suite["cipher_suite"]["name"] for suite in result["accepted_cipher_suites"]]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_mail_service_is_running_and_enabled(mail, service):
+    unit = mail.service(service)
+    assert unit.is_running and unit.is_enabled
+
+
+def test_postfix_configuration_checks_clean(mail):
+    check = mail.run("postfix check 2>&1; postconf -n 2>&1 >/dev/null")
+    assert check.rc == 0 and check.stdout.strip() == "", check.stdout
+
+
+def test_dkim_keys_are_readable_by_opendkim_only(mail):
+    directory = mail.file("/var/lib/postyard/dkim/current")
+    assert directory.user == "opendkim" and directory.mode == 0o700
+    for name in mail.run("ls /var/lib/postyard/dkim/current").stdout.split():
+        key = mail.file(f"/var/lib/postyard/dkim/current/{name}")
+        assert key.user == "opendkim" and key.mode == 0o600, name
+
+
+@pytest.mark.parametrize("port", [25, 465, 587])
+def test_no_protocol_below_tls_1_2_is_accepted(tls_scans, port):
+    scan = tls_scans[port]
+    assert scan["scan_status"] == "COMPLETED", scan.get("connectivity_error_trace")
+    for protocol in OLD_PROTOCOLS:
+        assert accepted(scan, protocol) == [], protocol
+
+
+@pytest.mark.parametrize("port", [25, 465, 587])
+def test_tls_1_2_offers_only_ecdhe_with_aead_and_tls_1_3_is_on(tls_scans, port):
+    suites = accepted(tls_scans[port], "tls_1_2_cipher_suites")
+    print(f"port {port}: TLS 1.2 {suites}; TLS 1.3 {accepted(tls_scans[port], 'tls_1_3_cipher_suites')}")
+    assert suites
+    for suite in suites:
+        assert suite.startswith("TLS_ECDHE_"), suite
+        assert "_GCM_" in suite or "CHACHA20_POLY1305" in suite, suite
+        assert not any(weak in suite for weak in ("anon", "CBC", "RC4", "3DES", "NULL", "EXPORT")), suite
+    assert accepted(tls_scans[port], "tls_1_3_cipher_suites")
+
+
+def test_587_offers_auth_only_after_starttls(mail_host, mail_outside):
+    session = mail_outside.smtp(host=mail_host.address, port=587, tls="starttls")
+    assert "starttls" in session["features"] and "auth" not in session["features"]
+    assert "auth" in session["features_after_tls"]
+
+
+def test_587_refuses_auth_before_starttls(mail_host, mail_outside):
+    session = mail_outside.smtp(host=mail_host.address, port=587, auth=["someone", "something"])
+    assert session["auth"][0] == 530
+
+
+def test_465_speaks_tls_first_and_offers_auth(mail_host, mail_outside):
+    session = mail_outside.smtp(host=mail_host.address, port=465, tls="implicit")
+    assert session["tls_version"] in ("TLSv1.2", "TLSv1.3") and "auth" in session["features"]
+
+
+def test_465_refuses_tls_1_1(mail_host, mail_outside):
+    session = mail_outside.smtp(host=mail_host.address, port=465, tls="implicit", max_tls="TLSv1_1")
+    assert "connect_error" in session and "SSL" in session["connect_error"]
+
+
+def test_25_offers_starttls_and_never_auth(mail_host, mail_outside):
+    session = mail_outside.smtp(host=mail_host.address, port=25, tls="starttls")
+    assert "starttls" in session["features"] and "auth" not in session["features"]
+    assert "auth" not in session["features_after_tls"]
+
+
+def test_25_is_not_an_open_relay(mail_host, mail_outside):
+    session = mail_outside.smtp(host=mail_host.address, port=25, tls="starttls",
+                                mail_from="someone@example.net", rcpt_to="someone-else@example.org")
+    assert session["rcpt"][0] == 554 and session["rcpt"][1].startswith("5.7.1"), session
