@@ -2,7 +2,8 @@
 
     python -m postyard.smtp_probe '{"host": "...", "port": 587, "tls": "starttls", ...}'
 
-Steps, each optional: STARTTLS (or implicit TLS), AUTH PLAIN, MAIL FROM, RCPT TO, DATA. The report
+Steps, each optional: STARTTLS (or implicit TLS), AUTH PLAIN, then `count` times MAIL FROM, RCPT TO,
+DATA. The report
 has every reply code and text, so a test asserts on what the server said, not on an exception.
 Certificates are not verified here; the TLS tests check the chain.
 """
@@ -27,6 +28,25 @@ def _context(spec: dict[str, Any]) -> ssl.SSLContext:
         context.maximum_version = getattr(ssl.TLSVersion, spec["max_tls"])
         context.set_ciphers("ALL:@SECLEVEL=0")
     return context
+
+
+def _transaction(client: smtplib.SMTP, spec: dict[str, Any]) -> dict[str, Any]:
+    """MAIL, RCPT and (with a message) DATA; every reply, and RSET after a refusal."""
+    found: dict[str, Any] = {}
+    code, text = client.mail(spec["mail_from"])
+    found["mail"] = [code, text.decode()]
+    if code == 250:
+        code, text = client.rcpt(spec["rcpt_to"])
+        found["rcpt"] = [code, text.decode()]
+        if code in (250, 251) and "message" in spec:
+            try:
+                code, text = client.data(spec["message"].encode())
+            except smtplib.SMTPDataError as refused:
+                code, text = refused.smtp_code, refused.smtp_error
+            found["data"] = [code, text.decode() if isinstance(text, bytes) else str(text)]
+    if found.get("data", found.get("rcpt", found["mail"]))[0] >= 400:
+        client.rset()
+    return found
 
 
 def run_session(spec: dict[str, Any]) -> dict[str, Any]:
@@ -61,14 +81,10 @@ def run_session(spec: dict[str, Any]) -> dict[str, Any]:
             code, text = client.docmd("AUTH", f"PLAIN {token}")
             report["auth"] = [code, text.decode()]
         if "mail_from" in spec:
-            code, text = client.mail(spec["mail_from"])
-            report["mail"] = [code, text.decode()]
-            if code == 250:
-                code, text = client.rcpt(spec["rcpt_to"])
-                report["rcpt"] = [code, text.decode()]
-                if code in (250, 251) and "message" in spec:
-                    code, text = client.data(spec["message"].encode())
-                    report["data"] = [code, text.decode()]
+            transactions = [_transaction(client, spec) for _ in range(spec.get("count", 1))]
+            report.update(transactions[0])
+            if len(transactions) > 1:
+                report["transactions"] = transactions
         client.quit()
     except (OSError, smtplib.SMTPException) as error:
         report["error"] = f"{type(error).__name__}: {error}"

@@ -3,10 +3,14 @@
 Keys live AES-256-GCM encrypted in PostgreSQL; `postyard-dkim-sync` (app/mailhost/dkim_sync.py)
 decrypts them into a directory only the opendkim user can read, swaps the set in atomically and
 reloads OpenDKIM (SIGUSR1). Postfix is never restarted for a key change.
+
+OpenDKIM 2.11 signs with one algorithm per process, so RSA keys are signed by Debian's opendkim
+service and Ed25519 keys by a second instance; Postfix passes each message through both.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pyinfra import host
@@ -19,21 +23,42 @@ from roles.database_client import data_keys, database_login
 from roles.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
 from roles.staging import install_validated_template, jinja_options
 
-__all__ = ["DEFAULTS", "SOCKET", "DKIM_DIR", "deploy_opendkim", "sync_env_context"]
+__all__ = ["DEFAULTS", "Instance", "INSTANCES", "MILTER_SOCKETS", "DKIM_DIR", "deploy_opendkim",
+           "sync_env_context"]
 
 DEFAULTS: dict[str, Any] = {
     # One syslog line per signed message; off by default: it costs throughput and says little.
     "opendkim_log_success": False,
 }
 
-SOCKET = "/run/opendkim/opendkim.sock"
+
+@dataclass(frozen=True)
+class Instance:
+    """One OpenDKIM process and the key tables it signs with (see app/mailhost/dkim_sync.py)."""
+
+    algorithm: str
+    suffix: str
+    unit: str
+    config: str
+    socket: str
+    pid_file: str
+
+
+INSTANCES: tuple[Instance, ...] = (
+    Instance("rsa-sha256", "", "opendkim.service", "/etc/opendkim.conf", "/run/opendkim/opendkim.sock",
+             "/run/opendkim/opendkim.pid"),
+    Instance("ed25519-sha256", ".ed25519", "postyard-opendkim-ed25519.service", "/etc/opendkim-ed25519.conf",
+             "/run/opendkim/ed25519.sock", "/run/opendkim/ed25519.pid"),
+)
+MILTER_SOCKETS = ",".join(f"unix:{i.socket}" for i in INSTANCES)
 DKIM_DIR = "/var/lib/postyard/dkim"
 SYNC_ENV = "/etc/postyard/dkim-sync.env"
 SYNC_UNIT = "postyard-dkim-sync.service"
 
 
 def sync_env_context(database_url: str, keys: str) -> dict[str, Any]:
-    return {"database_url": database_url, "data_keys": keys, "dkim_dir": DKIM_DIR, "ca_path": INTERNAL_CA_PATH}
+    return {"database_url": database_url, "data_keys": keys, "dkim_dir": DKIM_DIR, "ca_path": INTERNAL_CA_PATH,
+            "pid_files": ",".join(i.pid_file for i in INSTANCES)}
 
 
 @deploy("OpenDKIM", data_defaults=DEFAULTS)
@@ -45,31 +70,43 @@ def deploy_opendkim() -> None:
     # An empty key set until the sync writes one, so OpenDKIM can start on a fresh host.
     files.directory(name="Create the current key set", path=f"{DKIM_DIR}/current", user="opendkim",
                     group="opendkim", mode="700")
-    files.file(name="Create an empty KeyTable", path=f"{DKIM_DIR}/current/KeyTable", user="opendkim",
-               group="opendkim", mode="600")
-    files.file(name="Create an empty SigningTable", path=f"{DKIM_DIR}/current/SigningTable", user="opendkim",
-               group="opendkim", mode="600")
-    config = install_validated_template(
-        "templates/opendkim/opendkim.conf.j2", "/etc/opendkim.conf",
-        validate="opendkim -n -x {path}", log_success=host.data.opendkim_log_success,
-        dkim_dir=DKIM_DIR, socket=SOCKET,
-    )
+    for instance in host.loop(INSTANCES):
+        for table in host.loop(("KeyTable", "SigningTable")):
+            files.file(name=f"Create an empty {table}{instance.suffix}",
+                       path=f"{DKIM_DIR}/current/{table}{instance.suffix}", user="opendkim", group="opendkim",
+                       mode="600")
+
+    for instance in host.loop(INSTANCES):
+        config = install_validated_template(
+            "templates/opendkim/opendkim.conf.j2", instance.config, validate="opendkim -n -x {path}",
+            log_success=host.data.opendkim_log_success, dkim_dir=DKIM_DIR, instance=instance,
+        )
+        unit = None
+        if instance.unit != "opendkim.service":
+            unit = files.template(
+                name=f"Install {instance.unit}", src="templates/opendkim/postyard-opendkim.service.j2",
+                dest=f"/etc/systemd/system/{instance.unit}", mode="644", jinja_env_kwargs=jinja_options(),
+                instance=instance,
+            )
+            systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+        systemd.service(name=f"Restart {instance.unit}", service=instance.unit, restarted=True,
+                        _if=any_changed(config, *([unit] if unit else [])))
+        systemd.service(name=f"Enable {instance.unit}", service=instance.unit, running=True, enabled=True)
+
     env = files.template(
         name=f"Upload {SYNC_ENV}", src="templates/opendkim/dkim-sync.env.j2", dest=SYNC_ENV,
         user="opendkim", group="opendkim", mode="600", jinja_env_kwargs=jinja_options(),
         **sync_env_context(database_login("postyard_mail").libpq_url(), data_keys()),
     )
-    unit = files.template(
+    sync_unit = files.template(
         name=f"Install {SYNC_UNIT}", src="templates/opendkim/postyard-dkim-sync.service.j2",
         dest=f"/etc/systemd/system/{SYNC_UNIT}", mode="644", jinja_env_kwargs=jinja_options(),
         env_file=SYNC_ENV, source=app_runtime.SOURCE, python=f"{app_runtime.VENV}/bin/python", dkim_dir=DKIM_DIR,
     )
-    server.user(name="Let Postfix use the OpenDKIM socket", user="postfix", groups=["opendkim"], append=True)
-    systemd.service(name="Restart OpenDKIM", service="opendkim.service", restarted=True, _if=config.did_change)
-    systemd.service(name="Enable OpenDKIM", service="opendkim.service", running=True, enabled=True)
-    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    server.user(name="Let Postfix use the OpenDKIM sockets", user="postfix", groups=["opendkim"], append=True)
+    systemd.daemon_reload(name="Reload systemd units", _if=sync_unit.did_change)
     systemd.service(
         name="Restart the DKIM key sync", service=SYNC_UNIT, restarted=True,
-        _if=any_changed(env, unit, ca, *app_changes),
+        _if=any_changed(env, sync_unit, ca, *app_changes),
     )
     systemd.service(name="Enable the DKIM key sync", service=SYNC_UNIT, running=True, enabled=True)

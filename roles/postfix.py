@@ -20,12 +20,12 @@ from roles import app_runtime
 from roles.database_client import DatabaseLogin, database_login
 from roles.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
 from roles.mail_certificate import certificate_paths
-from roles.opendkim import SOCKET as MILTER_SOCKET
+from roles.opendkim import MILTER_SOCKETS
 from roles.staging import STAGING_DIR, jinja_options
 
 __all__ = [
-    "DEFAULTS", "TLS12_CIPHERS", "LOOKUPS", "INTERNAL_LISTENER", "Lookup", "main_context", "master_context",
-    "lookup_context", "deploy_postfix",
+    "DEFAULTS", "TLS12_CIPHERS", "LOOKUPS", "INTERNAL_LISTENER", "POLICY_SOCKET", "Lookup", "main_context",
+    "master_context", "policy_context", "lookup_context", "deploy_postfix",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -35,12 +35,15 @@ DEFAULTS: dict[str, Any] = {
     "postfix_hide_submission_client": True,
     # Honour MTA-STS policies of recipient domains (postfix-mta-sts-resolver).
     "postfix_mta_sts": True,
-    # Per client IP, per minute (anvil); replies are 421/450 4.7.0-4.7.1.
-    "postfix_client_connections": 20,
-    "postfix_client_connection_rate": 60,
-    "postfix_client_message_rate": 600,
-    "postfix_client_recipient_rate": 3000,
-    "postfix_client_auth_rate": 10,
+    # Per client IP, per minute (anvil); replies are 421/450 4.7.0-4.7.1. Password guessing is
+    # fail2ban's job (roles/dovecot.py); these bound one address's share of the server.
+    "postfix_client_connections": 50,
+    "postfix_client_connection_rate": 600,
+    "postfix_client_message_rate": 3000,
+    "postfix_client_recipient_rate": 10000,
+    "postfix_client_auth_rate": 300,
+    # Per SMTP login, per minute, on 465/587 (app/mailhost/rate_policy.py); replies 450 4.7.1.
+    "postfix_user_message_rate": 600,
 }
 
 # Mozilla "intermediate" for TLS 1.2, without DHE: ECDHE key exchange and AEAD ciphers only.
@@ -49,6 +52,9 @@ TLS12_CIPHERS = ":".join((
     "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
 ))
 INTERNAL_LISTENER = "127.0.0.1:10025"
+POLICY_RUNTIME_DIRECTORY = "postyard-policy"
+POLICY_SOCKET = f"/run/{POLICY_RUNTIME_DIRECTORY}/policy.sock"
+POLICY_UNIT = "postyard-rate-policy.service"
 PGSQL_DIR = "/etc/postfix/pgsql"
 
 
@@ -81,7 +87,6 @@ def main_context(data: Any, hostname: str, certificate: str, private_key: str) -
         "private_key": private_key,
         "tls12_ciphers": TLS12_CIPHERS,
         "mta_sts": bool(data.postfix_mta_sts),
-        "milter_socket": MILTER_SOCKET,
         "limits": {
             "connections": data.postfix_client_connections,
             "connection_rate": data.postfix_client_connection_rate,
@@ -100,7 +105,8 @@ def submission_options(hide_client: bool) -> str:
         "smtpd_sender_restrictions=reject_non_fqdn_sender,reject_sender_login_mismatch",
         "smtpd_relay_restrictions=permit_sasl_authenticated,reject",
         "smtpd_recipient_restrictions=reject_non_fqdn_recipient,permit",
-        f"smtpd_milters=unix:{MILTER_SOCKET}",
+        f"smtpd_data_restrictions=check_policy_service,unix:{POLICY_SOCKET}",
+        f"smtpd_milters={MILTER_SOCKETS}",
     ]
     if hide_client:
         options.append("cleanup_service_name=cleanup-submission")
@@ -113,8 +119,18 @@ def master_context(data: Any) -> dict[str, Any]:
         "submission_options": submission_options(hide),
         "hide_submission_client": hide,
         "internal_listener": INTERNAL_LISTENER,
-        "milter_socket": MILTER_SOCKET,
+        "milters": MILTER_SOCKETS,
         "launcher": app_runtime.LAUNCHER,
+    }
+
+
+def policy_context(data: Any) -> dict[str, Any]:
+    return {
+        "source": app_runtime.SOURCE,
+        "python": f"{app_runtime.VENV}/bin/python",
+        "socket": POLICY_SOCKET,
+        "runtime_directory": POLICY_RUNTIME_DIRECTORY,
+        "messages_per_minute": data.postfix_user_message_rate,
     }
 
 
@@ -168,6 +184,14 @@ def deploy_postfix() -> None:
     if host.data.postfix_mta_sts:
         systemd.service(name="Enable the MTA-STS resolver", service="postfix-mta-sts-resolver.service",
                         running=True, enabled=True)
+    policy_unit = _template(
+        "templates/postfix/postyard-rate-policy.service.j2", f"/etc/systemd/system/{POLICY_UNIT}",
+        **policy_context(host.data),
+    )
+    systemd.daemon_reload(name="Reload systemd units", _if=policy_unit.did_change)
+    systemd.service(name="Restart the rate limit policy service", service=POLICY_UNIT, restarted=True,
+                    _if=policy_unit.did_change)
+    systemd.service(name="Enable the rate limit policy service", service=POLICY_UNIT, running=True, enabled=True)
     systemd.service(
         name="Restart Postfix", service="postfix.service", restarted=True,
         _if=any_changed(live_master, ca),

@@ -25,7 +25,7 @@ from app.config import parse_data_keys
 from app.lib.crypto import Keyring, dkim_associated_data
 
 __all__ = [
-    "SigningKey", "render_key_table", "render_signing_table", "fetch_keys", "write_key_set", "sync_once", "run",
+    "SigningKey", "ALGORITHMS", "render_key_table", "render_signing_table", "render_tables", "fetch_keys", "write_key_set", "sync_once", "run",
     "main",
 ]
 
@@ -63,6 +63,21 @@ def render_signing_table(keys: Iterable[SigningKey]) -> str:
     return "".join(f"*@{k.domain} {k.record}\n" for k in keys)
 
 
+# OpenDKIM 2.11 signs with one algorithm per instance, so each algorithm has its own instance and
+# its own pair of tables: KeyTable/SigningTable (RSA), KeyTable.ed25519/SigningTable.ed25519.
+ALGORITHMS: dict[str, str] = {"rsa-sha256": "", "ed25519-sha256": ".ed25519"}
+
+
+def render_tables(keys: list[SigningKey], directory: Path) -> dict[str, bytes]:
+    """Every table file, by name: one pair per algorithm, empty where the algorithm has no key."""
+    tables = {}
+    for algorithm, suffix in ALGORITHMS.items():
+        chosen = [k for k in keys if k.algorithm == algorithm]
+        tables[f"KeyTable{suffix}"] = render_key_table(chosen, directory).encode()
+        tables[f"SigningTable{suffix}"] = render_signing_table(chosen).encode()
+    return tables
+
+
 async def fetch_keys(connection: asyncpg.Connection, keyring: Keyring) -> list[SigningKey]:
     """The active keys, decrypted; a key that cannot be decrypted is skipped and logged."""
     keys = []
@@ -89,10 +104,7 @@ def write_key_set(keys: list[SigningKey], root: Path) -> bool:
     """Make root/current hold exactly these keys and tables; False when it already did."""
     current = root / "current"
     wanted = {k.file_name: k.private_key_pem for k in keys}
-    tables = {
-        "KeyTable": render_key_table(keys, current).encode(),
-        "SigningTable": render_signing_table(keys).encode(),
-    }
+    tables = render_tables(keys, current)
     if current.is_dir() and _holds(current, {**wanted, **tables}):
         return False
     staging = root / f".staging-{os.getpid()}"
@@ -113,14 +125,17 @@ def _holds(directory: Path, files: dict[str, bytes]) -> bool:
     return present == set(files) and all((directory / n).read_bytes() == c for n, c in files.items())
 
 
-def reload_opendkim(pid_file: Path) -> None:
-    try:
-        os.kill(int(pid_file.read_text().strip()), signal.SIGUSR1)
-    except (FileNotFoundError, ValueError, ProcessLookupError) as error:
-        log.warning("OpenDKIM not reloaded (%s); it reads the new keys when it starts", type(error).__name__)
+def reload_opendkim(pid_files: Iterable[Path]) -> None:
+    for pid_file in pid_files:
+        try:
+            os.kill(int(pid_file.read_text().strip()), signal.SIGUSR1)
+        except (FileNotFoundError, ValueError, ProcessLookupError) as error:
+            log.warning("OpenDKIM (%s) not reloaded (%s); it reads the new keys when it starts", pid_file,
+                        type(error).__name__)
 
 
-async def sync_once(connection: asyncpg.Connection, keyring: Keyring, root: Path, pid_file: Path | None) -> bool:
+async def sync_once(connection: asyncpg.Connection, keyring: Keyring, root: Path,
+                    pid_file: Iterable[Path] | None) -> bool:
     keys = await fetch_keys(connection, keyring)
     changed = write_key_set(keys, root)
     if changed:
@@ -130,7 +145,8 @@ async def sync_once(connection: asyncpg.Connection, keyring: Keyring, root: Path
     return changed
 
 
-async def run(dsn: str, keyring: Keyring, root: Path, pid_file: Path | None, poll_seconds: float = 60) -> None:
+async def run(dsn: str, keyring: Keyring, root: Path, pid_file: Iterable[Path] | None,
+              poll_seconds: float = 60) -> None:
     """Sync now, then on every notification and every poll_seconds, until cancelled."""
     connection = await asyncpg.connect(dsn)
     woken = asyncio.Event()
@@ -152,7 +168,8 @@ def main() -> None:
 
     POSTYARD_DKIM_DATABASE_URL (the postyard_mail role), POSTYARD_DATA_KEY_FILE or
     POSTYARD_DATA_KEYS, POSTYARD_DKIM_DIR (default /var/lib/postyard/dkim), POSTYARD_OPENDKIM_PID
-    (default /run/opendkim/opendkim.pid), POSTYARD_DKIM_POLL_SECONDS (default 60).
+    (comma-separated pid files of the OpenDKIM instances to reload; default /run/opendkim/opendkim.pid),
+    POSTYARD_DKIM_POLL_SECONDS (default 60).
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     key_text = os.environ.get("POSTYARD_DATA_KEYS", "")
@@ -163,7 +180,7 @@ def main() -> None:
     asyncio.run(run(
         os.environ["POSTYARD_DKIM_DATABASE_URL"], keyring,
         Path(os.environ.get("POSTYARD_DKIM_DIR", "/var/lib/postyard/dkim")),
-        Path(os.environ.get("POSTYARD_OPENDKIM_PID", "/run/opendkim/opendkim.pid")),
+        [Path(p) for p in os.environ.get("POSTYARD_OPENDKIM_PID", "/run/opendkim/opendkim.pid").split(",") if p],
         float(os.environ.get("POSTYARD_DKIM_POLL_SECONDS", "60")),
     ))
 

@@ -53,6 +53,8 @@ def _add_hosts(groups: dict[str, list[HostEntry]], bed: testbed_state.TestbedSta
             "acme_trust_internal_ca": True,
             # Bans from the tests' failed logins must lift while the suite still runs.
             "fail2ban_bantime": "30s",
+            # Low enough for a test to reach in one session.
+            "postfix_user_message_rate": 20,
         }
         for group in record.groups:
             if any(name == record.fqdn and other is not data for name, other in groups[group]):

@@ -63,8 +63,11 @@ async def test_a_new_domain_key_is_written_and_signs_mail_that_verifies(client, 
 
     key_file = tmp_path / "current" / f"{domain['name']}.{selector}.private"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert f"*@{domain['name']} {record_name}\n" in (tmp_path / "current/SigningTable").read_text()
-    assert f"{record_name} {domain['name']}:{selector}:{key_file}\n" in (tmp_path / "current/KeyTable").read_text()
+    suffix = ".ed25519" if algorithm == "ed25519" else ""
+    assert f"*@{domain['name']} {record_name}\n" in (tmp_path / f"current/SigningTable{suffix}").read_text()
+    assert f"{record_name} {domain['name']}:{selector}:{key_file}\n" in (tmp_path / f"current/KeyTable{suffix}").read_text()
+    other = ".ed25519" if not suffix else ""
+    assert domain["name"] not in (tmp_path / f"current/KeyTable{other}").read_text()  # one instance per algorithm
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
         return record_value.encode() if name.decode().rstrip(".") == record_name else b""

@@ -10,14 +10,13 @@ import time
 import pytest
 
 from postyard.testbed import internet
-from postyard.testbed.state import TestbedState
 from tests.testbed.mail_support import MailTestbed, Sender, dkim_verifies, make_message
 
 REMOTE = f"inbox@{internet.MX_DOMAIN}"
 
 
 @pytest.fixture(scope="module", params=["single", "split"])
-def mail_bed(request, single_testbed: TestbedState, split_testbed: TestbedState) -> MailTestbed:
+def mail_bed(request, single_testbed, split_testbed) -> MailTestbed:
     return MailTestbed(single_testbed if request.param == "single" else split_testbed)
 
 
@@ -109,3 +108,17 @@ def test_a_new_domain_signs_within_ten_seconds_without_a_postfix_restart(mail_be
     assert b"DKIM-Signature:" in raw, "the new domain's mail was not signed within 10 s of its creation"
     assert b"a=ed25519-sha256" in raw and dkim_verifies(raw, mail_bed)
     assert _master_pid(mail_bed) == pid_before
+
+
+def test_a_login_over_its_rate_is_deferred_with_4_7_1(mail_bed: MailTestbed):
+    busy = mail_bed.new_sender()
+    message = make_message(busy.domain, subject="rate")
+    session = mail_bed.outside.smtp(
+        host=mail_bed.mail.public_address, port=587, tls="starttls", auth=[busy.username, busy.password],
+        mail_from=f"app@{busy.domain}", rcpt_to=REMOTE, message=message.as_string(), count=22,
+    )
+    replies = [t.get("data", t.get("rcpt", t["mail"])) for t in session["transactions"]]
+    accepted = [r for r in replies if r[0] == 250]
+    deferred = [r for r in replies if r[0] == 450]
+    assert len(accepted) == 20 and len(deferred) == 2, replies  # the testbed allows 20 a minute
+    assert deferred[0][1].startswith("4.7.1 Rate limit reached")
