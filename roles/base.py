@@ -32,7 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "unattended_reboot_time": "03:30",
 }
 
-BASE_PACKAGES = ["openssh-server", "systemd-timesyncd", "unattended-upgrades", "ca-certificates"]
+# adduser: packages that create their service users (postfix, dovecot) make system users with it.
+BASE_PACKAGES = ["openssh-server", "systemd-timesyncd", "unattended-upgrades", "ca-certificates", "adduser"]
 
 
 def hosts_context(fqdn: str) -> dict[str, Any]:
