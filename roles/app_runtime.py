@@ -22,10 +22,13 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
+from postyard.topology import host_groups
+from roles.database_client import data_keys, database_login
+from roles.inventory_secrets import INTERNAL_CA_PATH
 from roles.stamps import run_once_for
 
 __all__ = [
-    "APP_ROOT", "VENV", "LAUNCHER", "CONTROL_ONLY", "app_requirements", "pinned_requirements", "wheelhouse",
+    "APP_ROOT", "VENV", "LAUNCHER", "APP_ENV", "CONTROL_ONLY", "app_settings", "render_env", "app_requirements", "pinned_requirements", "wheelhouse",
     "deploy_app_runtime",
 ]
 
@@ -43,8 +46,11 @@ HOST_PYTHON_EXTRAS = "async-timeout==5.0.1\n"
 # Dependencies of the deploy tooling, not of the app the hosts run.
 CONTROL_ONLY = frozenset({"pyinfra", "jinja2", "hcloud"})
 
+APP_ENV = "/etc/postyard/app.env"
 LAUNCHER_SCRIPT = f"""#!/bin/sh
-# The app's command line (see `postyard-api --help`), run from the deployed code.
+# The app's command line (see `postyard-api --help`), run from the deployed code with the host's
+# settings (readable by root and the postyard group only).
+if [ -r {APP_ENV} ]; then set -a; . {APP_ENV}; set +a; fi
 export PYTHONPATH={SOURCE}
 exec {VENV}/bin/python -m app.cli "$@"
 """
@@ -122,4 +128,36 @@ def deploy_app_runtime() -> list[OperationMeta]:
         exclude=["*.pyc", "__pycache__"], mode="644", dir_mode="755",
     )
     launcher = files.put(name=f"Install {LAUNCHER}", src=StringIO(LAUNCHER_SCRIPT), dest=LAUNCHER, mode="755")
-    return [created, installed, source, launcher]
+    settings = files.put(
+        name=f"Upload {APP_ENV}", src=StringIO(render_env(app_settings())), dest=APP_ENV,
+        user="root", group="postyard", mode="640",
+    )
+    return [created, installed, source, launcher, settings]
+
+
+def app_settings() -> dict[str, str]:
+    """The app's settings on this host (POSTYARD_* variables, see app/config.py).
+
+    Services on mail hosts (the bounce pipe, the outbox worker, the log follower) act across teams,
+    so they connect as the owner role; the API itself connects as postyard_app, bound by row-level
+    security.
+    """
+    owner = database_login("postyard_owner").sqlalchemy_url()
+    groups = host_groups(host.groups)
+    return {
+        "POSTYARD_DATABASE_URL": database_login("postyard_app").sqlalchemy_url() if "api" in groups else owner,
+        "POSTYARD_WORKER_DATABASE_URL": owner,
+        "POSTYARD_MIGRATION_DATABASE_URL": owner,
+        "POSTYARD_DATA_KEYS": data_keys(),
+        "POSTYARD_MAIL_HOSTNAME": host.data.get("mail_hostname") or host.data.get("hostname") or host.name,
+        "PGSSLROOTCERT": INTERNAL_CA_PATH,
+    }
+
+
+def render_env(settings: dict[str, str]) -> str:
+    """An environment file both systemd's EnvironmentFile and sh read the same way."""
+    for name, value in settings.items():
+        if any(c in value for c in " '\"$`\n\\#;&|<>()"):
+            raise DeployError(f"the setting {name} holds a character an environment file cannot carry")
+    return "# Managed by postyard (roles/app_runtime.py). Secrets: root and the postyard group only.\n" + "".join(
+        f"{name}={value}\n" for name, value in settings.items())

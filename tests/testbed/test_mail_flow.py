@@ -79,10 +79,18 @@ def test_the_return_path_domain_publishes_spf_for_the_mail_host_and_dmarc_exists
     assert mail_bed.dns_txt(spf["name"].encode()) == spf["value"].encode()
 
 
-def test_port_25_accepts_mail_for_a_bounce_domain(mail_bed: MailTestbed, sender: Sender):
-    session = mail_bed.outside.smtp(host=mail_bed.mail.public_address, port=25, tls="starttls",
-                                    mail_from=REMOTE, rcpt_to=f"bounce+{'0' * 32}@send.{sender.domain}")
-    assert session["rcpt"][0] == 250, session
+def test_port_25_takes_mail_for_a_bounce_domain_and_hands_it_to_the_app(mail_bed: MailTestbed, sender: Sender):
+    report = make_message(sender.domain, subject="Delivery Status Notification")
+    session = mail_bed.outside.smtp(host=mail_bed.mail.public_address, port=25, tls="starttls", mail_from="",
+                                    rcpt_to=f"bounce+{'0' * 32}@send.{sender.domain}", message=report.as_string())
+    assert session["rcpt"][0] == 250 and session["data"][0] == 250, session
+    queue_id = session["data"][1].rsplit(" ", 1)[-1]
+    deadline = time.monotonic() + 30
+    while f"{queue_id}: " not in (log := mail_bed.on_mail_host(f"journalctl -q --no-pager -g {queue_id}")) \
+            or "status=" not in log:
+        assert time.monotonic() < deadline, log
+        time.sleep(1)
+    assert "relay=postyard-bounce" in log and "status=sent" in log, log
 
 
 def test_port_25_relays_nothing_without_auth(mail_bed: MailTestbed, sender: Sender):
