@@ -15,12 +15,13 @@ from app.config import Settings, get_settings
 from app.db import migrate
 from app.db.models import ApiKey, DkimKey, Domain, Team, User
 from app.db.tenancy import scope_to_team
+from app.domain.smtp.services import create_credential
 from app.lib.api_keys import generate_api_key
 from app.lib.audit import record
 from app.lib.crypto import Keyring, dkim_associated_data
 from app.lib.hashing import sha256
 
-__all__ = ["create_team", "main", "purge_audit_logs", "rotate_data_key"]
+__all__ = ["create_smtp_credential", "create_team", "main", "purge_audit_logs", "rotate_data_key"]
 
 
 async def create_team(settings: Settings, name: str, mode: str = "live") -> tuple[uuid.UUID, str]:
@@ -42,6 +43,20 @@ async def create_team(settings: Settings, name: str, mode: str = "live") -> tupl
     finally:
         await engine.dispose()
     return team_id, token
+
+
+async def create_smtp_credential(settings: Settings, team_id: uuid.UUID) -> tuple[str, str]:
+    """An SMTP credential of the team for all its domains; returns (username, password)."""
+    engine = create_async_engine(settings.database_url)
+    try:
+        async with AsyncSession(engine) as db, db.begin():
+            await scope_to_team(db, team_id)
+            credential, password = await create_credential(db, team_id, "first credential", None)
+            await record(db, team_id=team_id, actor=("cli", None), action="smtp_credential.created",
+                         resource_type="smtp_credential", resource_id=credential.id, details={"name": credential.name})
+    finally:
+        await engine.dispose()
+    return credential.username, password
 
 
 async def rotate_data_key(settings: Settings) -> int:
@@ -91,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     team = sub.add_parser("create-team", help="create a team and print its first full-access API key")
     team.add_argument("name")
     team.add_argument("--test", action="store_true", help="make an sk_test_ key")
+    team.add_argument("--smtp-credential", action="store_true", help="also make an SMTP credential and print it")
     sub.add_parser("rotate-data-key", help="re-encrypt stored secrets under POSTYARD_ACTIVE_DATA_KEY_ID")
     purge = sub.add_parser("purge-audit-logs", help="delete audit entries past the retention period")
     purge.add_argument("--days", type=int, default=None)
@@ -110,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "create-team":
         team_id, token = asyncio.run(create_team(settings, args.name, "test" if args.test else "live"))
         print(f"team {team_id}\napi key (shown once): {token}")
+        if args.smtp_credential:
+            username, password = asyncio.run(create_smtp_credential(settings, team_id))
+            print(f"smtp username: {username}\nsmtp password (shown once): {password}")
     elif args.command == "rotate-data-key":
         print(f"re-encrypted {asyncio.run(rotate_data_key(settings))} secrets")
     else:

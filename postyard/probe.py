@@ -7,12 +7,17 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Vantage"]
+__all__ = ["Vantage", "accepted_suites"]
+
+# sslyze pins an older cryptography than the project, so it has a virtualenv of its own.
+SSLYZE = Path(__file__).resolve().parents[1] / ".venv-sslyze" / "bin" / "sslyze"
 
 
 @dataclass(frozen=True)
@@ -65,12 +70,30 @@ class Vantage:
         """Try an SSH handshake with one client option (e.g. Ciphers=aes128-cbc), no key."""
         return self.ssh_without_key(address, option)
 
+    def tls_scan(self, targets: list[str], starttls: bool) -> dict[str, dict[str, Any]]:
+        """{"address:port": sslyze's result} for the targets, from one sslyze run (STARTTLS: SMTP)."""
+        if not SSLYZE.exists():
+            raise RuntimeError("sslyze is missing: `make deps` installs it into .venv-sslyze")
+        with tempfile.TemporaryDirectory() as directory:
+            report = Path(directory) / "sslyze.json"
+            argv = [str(SSLYZE), "--quiet", f"--json_out={report}", "--sslv2", "--sslv3", "--tlsv1", "--tlsv1_1",
+                    "--tlsv1_2", "--tlsv1_3", *(["--starttls", "smtp"] if starttls else []), *targets]
+            self.run(argv, timeout=300)
+            results = json.loads(report.read_text())["server_scan_results"]
+        return {f"{r['server_location']['hostname']}:{r['server_location']['port']}": r for r in results}
+
     def smtp(self, **spec: Any) -> dict[str, Any]:
         """One SMTP session from here (postyard/smtp_probe.py): every reply, as data."""
         result = self.run([sys.executable, "-m", "postyard.smtp_probe", json.dumps(spec)], timeout=90)
         if result.returncode != 0:
             raise RuntimeError(f"the SMTP probe failed: {result.stderr.strip()[-2000:]}")
         return json.loads(result.stdout)
+
+
+def accepted_suites(scan: dict[str, Any], protocol: str) -> list[str]:
+    """The cipher suites an sslyze result says the server accepted for one protocol."""
+    result = scan["scan_result"][protocol]["result"]
+    return [suite["cipher_suite"]["name"] for suite in result["accepted_cipher_suites"]]
 
 
 def parse_nmap_xml(document: str) -> dict[str, dict[int, str]]:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from io import StringIO
 from pathlib import Path
 
-from pyinfra import host
+from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.operation import OperationMeta
@@ -24,7 +24,8 @@ from pyinfra.operations import apt, files, server
 
 from postyard.topology import host_groups
 from roles.database_client import data_keys, database_login
-from roles.inventory_secrets import INTERNAL_CA_PATH
+from roles.inventory_secrets import INTERNAL_CA_PATH, secret
+from roles.peers import peers_by_group
 from roles.stamps import run_once_for
 
 __all__ = [
@@ -144,14 +145,43 @@ def app_settings() -> dict[str, str]:
     """
     owner = database_login("postyard_owner").sqlalchemy_url()
     groups = host_groups(host.groups)
-    return {
+    settings = {
         "POSTYARD_DATABASE_URL": database_login("postyard_app").sqlalchemy_url() if "api" in groups else owner,
         "POSTYARD_WORKER_DATABASE_URL": owner,
         "POSTYARD_MIGRATION_DATABASE_URL": owner,
         "POSTYARD_DATA_KEYS": data_keys(),
-        "POSTYARD_MAIL_HOSTNAME": host.data.get("mail_hostname") or host.data.get("hostname") or host.name,
+        "POSTYARD_MAIL_HOSTNAME": mail_hostname(),
         "PGSSLROOTCERT": INTERNAL_CA_PATH,
     }
+    if "api" in groups:
+        settings["POSTYARD_REDIS_URL"] = redis_url()
+    return {**settings, **{k: str(v) for k, v in (host.data.get("app_extra_settings") or {}).items()}}
+
+
+def mail_hostname() -> str:
+    """The name customers' return-path MX and SPF records point at: this host's when it is a mail
+    host, else the environment's first mail host's."""
+    if host.data.get("mail_hostname"):
+        return host.data.mail_hostname
+    if "mail" in host_groups(host.groups):
+        return host.data.get("hostname") or host.name
+    names = sorted(other.data.get("hostname") or other.name for other in inventory
+                   if other.data.get("environment") == host.data.get("environment") and "mail" in other.groups)
+    if not names:
+        raise DeployError(f"{host.name}: its environment has no mail host; set mail_hostname")
+    return names[0]
+
+
+def redis_url() -> str:
+    """Redis for the API: on this host over loopback, else the cache host over TLS (roles/redis.py
+    speaks TLS exactly when an api host other than the cache host uses it)."""
+    password = secret("redis-app")
+    if "cache" in host_groups(host.groups) and not peers_by_group().get("api"):
+        return f"redis://postyard:{password}@127.0.0.1:6379/0"
+    address = "127.0.0.1" if "cache" in host_groups(host.groups) else peers_by_group().get("cache", [None])[0]
+    if address is None:
+        raise DeployError(f"{host.name} runs the API, but its environment has no cache host")
+    return f"rediss://postyard:{password}@{address}:6379/0?ssl_ca_certs={INTERNAL_CA_PATH}"
 
 
 def render_env(settings: dict[str, str]) -> str:

@@ -37,7 +37,7 @@ from postyard.secrets import SecretStore
 from postyard.testbed.commands import CommandError, run
 
 __all__ = [
-    "ZONE", "TSIG_NAME", "MX_NAME", "MX_DOMAIN", "ACME_DIRECTORY", "configure", "configure_dns", "zone_file",
+    "ZONE", "TSIG_NAME", "MX_NAME", "MX_DOMAIN", "REJECTED_RECIPIENT", "ACME_DIRECTORY", "configure", "configure_dns", "zone_file",
     "upstream_resolvers", "wait_for_dns", "update", "received_messages", "acme_root_pem",
 ]
 
@@ -143,6 +143,7 @@ def update(address: str, secret: str, name: str, rdtype: str, values: list[str],
 
 MX_NAME = f"mx.remote.{ZONE}"
 MX_DOMAIN = f"remote.{ZONE}"
+REJECTED_RECIPIENT = f"rejected@{MX_DOMAIN}"
 MAILDIR = "/home/inbox/Maildir"
 ACME_NAME = f"acme.{ZONE}"
 ACME_DIRECTORY = f"https://{ACME_NAME}:14000/dir"
@@ -157,6 +158,8 @@ inet_interfaces = all
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+# One mailbox that does not exist, for bounce tests.
+smtpd_recipient_restrictions = check_recipient_access inline:{{ {{ {rejected} = 550 5.1.1 No such user here }} }}
 local_recipient_maps =
 luser_relay = inbox
 alias_maps =
@@ -189,7 +192,8 @@ WantedBy=multi-user.target
 
 def configure_mx(root: Path, certificate: HostCertificate) -> None:
     """Postfix as mx.remote.test, delivering every accepted message to the inbox user's Maildir."""
-    (root / "etc/postfix/main.cf").write_text(MX_MAIN_CF.format(name=MX_NAME, domain=MX_DOMAIN))
+    (root / "etc/postfix/main.cf").write_text(MX_MAIN_CF.format(name=MX_NAME, domain=MX_DOMAIN,
+                                                                rejected=REJECTED_RECIPIENT))
     (root / "etc/mailname").write_text(MX_NAME + "\n")
     (root / "etc/postfix/mx.crt").write_text(certificate.certificate_pem)
     key = root / "etc/postfix/mx.key"

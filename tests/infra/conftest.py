@@ -121,6 +121,11 @@ def mail(mail_host: InfraHost):
 
 
 @pytest.fixture(scope="session")
+def api(api_host: InfraHost):
+    return connect(api_host)
+
+
+@pytest.fixture(scope="session")
 def tls(tls_host: InfraHost):
     return connect(tls_host)
 

@@ -6,17 +6,10 @@ and for 1.2 only ECDHE key exchange with AEAD ciphers.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import tempfile
-from pathlib import Path
-
 import pytest
 
-from postyard.deployer import REPO
-from postyard.probe import Vantage
+from postyard.probe import Vantage, accepted_suites
 
-SSLYZE = REPO / ".venv-sslyze" / "bin" / "sslyze"
 SERVICES = ("postfix", "dovecot", "opendkim", "postyard-dkim-sync", "fail2ban")
 OLD_PROTOCOLS = ("ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites", "tls_1_1_cipher_suites")
 
@@ -26,29 +19,12 @@ def mail_outside(mail_host) -> Vantage:
     return Vantage(mail_host.outside_netns)
 
 
-def sslyze_scan(vantage: Vantage, targets: list[str], starttls: bool) -> dict[str, dict]:
-    """{"host:port": scan result} from one sslyze run."""
-    assert SSLYZE.exists(), "sslyze is missing: `make deps` installs it into .venv-sslyze"
-    with tempfile.TemporaryDirectory() as directory:
-        report = Path(directory) / "sslyze.json"
-        argv = [str(SSLYZE), "--quiet", f"--json_out={report}", "--sslv2", "--sslv3", "--tlsv1", "--tlsv1_1",
-                "--tlsv1_2", "--tlsv1_3", *(["--starttls", "smtp"] if starttls else []), *targets]
-        subprocess.run(vantage.command(argv), capture_output=True, timeout=300, check=False)
-        results = json.loads(report.read_text())["server_scan_results"]
-    return {f"{r['server_location']['hostname']}:{r['server_location']['port']}": r for r in results}
-
-
 @pytest.fixture(scope="session")
 def tls_scans(mail_host, mail_outside) -> dict[int, dict]:
     address = mail_host.address
-    scans = {**sslyze_scan(mail_outside, [f"{address}:25", f"{address}:587"], starttls=True),
-             **sslyze_scan(mail_outside, [f"{address}:465"], starttls=False)}
+    scans = {**mail_outside.tls_scan([f"{address}:25", f"{address}:587"], starttls=True),
+             **mail_outside.tls_scan([f"{address}:465"], starttls=False)}
     return {int(target.rsplit(":", 1)[1]): result for target, result in scans.items()}
-
-
-def accepted(scan: dict, protocol: str) -> list[str]:
-    result = scan["scan_result"][protocol]["result"]
-    return [suite["cipher_suite"]["name"] for suite in result["accepted_cipher_suites"]]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -71,23 +47,23 @@ def test_dkim_keys_are_readable_by_opendkim_only(mail):
 
 
 @pytest.mark.parametrize("port", [25, 465, 587])
-def test_no_protocol_below_tls_1_2_is_accepted(tls_scans, port):
+def test_no_protocol_below_tls_1_2_is_accepted_suites(tls_scans, port):
     scan = tls_scans[port]
     assert scan["scan_status"] == "COMPLETED", scan.get("connectivity_error_trace")
     for protocol in OLD_PROTOCOLS:
-        assert accepted(scan, protocol) == [], protocol
+        assert accepted_suites(scan, protocol) == [], protocol
 
 
 @pytest.mark.parametrize("port", [25, 465, 587])
 def test_tls_1_2_offers_only_ecdhe_with_aead_and_tls_1_3_is_on(tls_scans, port):
-    suites = accepted(tls_scans[port], "tls_1_2_cipher_suites")
-    print(f"port {port}: TLS 1.2 {suites}; TLS 1.3 {accepted(tls_scans[port], 'tls_1_3_cipher_suites')}")
+    suites = accepted_suites(tls_scans[port], "tls_1_2_cipher_suites")
+    print(f"port {port}: TLS 1.2 {suites}; TLS 1.3 {accepted_suites(tls_scans[port], 'tls_1_3_cipher_suites')}")
     assert suites
     for suite in suites:
         assert suite.startswith("TLS_ECDHE_"), suite
         assert "_GCM_" in suite or "CHACHA20_POLY1305" in suite, suite
         assert not any(weak in suite for weak in ("anon", "CBC", "RC4", "3DES", "NULL", "EXPORT")), suite
-    assert accepted(tls_scans[port], "tls_1_3_cipher_suites")
+    assert accepted_suites(tls_scans[port], "tls_1_3_cipher_suites")
 
 
 def test_587_offers_auth_only_after_starttls(mail_host, mail_outside):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from roles import base, dovecot, firewall, opendkim, postfix, postgresql, postgresql_backup, redis, tls
+from roles import app_services, base, dovecot, firewall, opendkim, postfix, postgresql, postgresql_backup, redis, tls
 from roles.database_client import DatabaseLogin
 from roles.staging import JINJA_OPTIONS
 
@@ -53,6 +53,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "postfix/master.cf.j2": postfix.master_context(MAIL_DATA),
     "postfix/pgsql.cf.j2": postfix.lookup_context(postfix.LOOKUPS[0], MAIL_LOGIN),
     "postfix/submission_header_cleanup.j2": {},
+    "app/service.j2": {"unit": app_services.api_units(2)[0], "env_file": "/etc/postyard/app.env"},
     "postfix/postyard-rate-policy.service.j2": postfix.policy_context(MAIL_DATA),
     "dovecot/dovecot.conf.j2": dovecot.dovecot_context(MAIL_DATA, *CERTIFICATE),
     "dovecot/postyard-sql.conf.ext.j2": {"conninfo": MAIL_LOGIN.conninfo()},
@@ -177,3 +178,13 @@ def test_certbot_drop_in_trusts_the_internal_ca():
     assert "\n[Service]\nEnvironment=REQUESTS_CA_BUNDLE=/etc/postyard/tls/internal-ca.crt\n" in render(
         "tls/certbot-ca.conf.j2"
     )
+
+
+@pytest.mark.parametrize("unit", [*app_services.mail_units(), *app_services.api_units(2)], ids=lambda u: u.name)
+def test_app_units_are_sandboxed_and_only_the_api_may_bind_a_low_port(unit):
+    rendered = render("app/service.j2", {"unit": unit, "env_file": "/etc/postyard/app.env"})
+    lines = set(rendered.splitlines())
+    assert {"NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes",
+            "SystemCallFilter=@system-service", "Restart=on-failure", "User=postyard"} <= lines
+    expected = "CAP_NET_BIND_SERVICE" if unit.name == "postyard-api" else ""
+    assert f"CapabilityBoundingSet={expected}" in lines and f"AmbientCapabilities={expected}" in lines

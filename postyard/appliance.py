@@ -1,0 +1,55 @@
+"""What an operator needs once the appliance is up: where the API is, what to trust, a first key,
+SMTP settings, and the DNS records to publish."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from postyard.inventory_hosts import InfraHost
+
+__all__ = ["FIRST_TEAM_STAMP", "access_summary"]
+
+FIRST_TEAM_STAMP = "first-team-issued"
+
+
+def _first(hosts: list[InfraHost], group: str) -> InfraHost | None:
+    return next((h for h in sorted(hosts, key=lambda h: h.name) if group in h.groups), None)
+
+
+def _first_team(mail: InfraHost, project: str) -> list[str]:
+    """A team with a full-access key and an SMTP credential, made once per inventory and shown once."""
+    store = mail.secrets()
+    if store.path(FIRST_TEAM_STAMP).exists():
+        return ["first API key and SMTP credential: already shown when the appliance first came up",
+                "    (make more with the API, or `postyard-api create-team NAME --smtp-credential` on a mail host)"]
+    completed = subprocess.run(
+        ["ssh", *mail.ssh_options(), "-o", "BatchMode=yes", f"{mail.ssh_user}@{mail.address}",
+         f"postyard-api create-team {project} --smtp-credential"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    if completed.returncode != 0:
+        return [f"first API key: not made ({completed.stderr.strip()[-300:]})"]
+    store.get(FIRST_TEAM_STAMP, lambda: "shown")
+    return ["first team (shown once, keep it now):", *(f"    {line}" for line in completed.stdout.splitlines())]
+
+
+def access_summary(hosts: list[InfraHost], project: str, trust: Path | None,
+                   say: Callable[[str], None] = print) -> None:
+    api, mail = _first(hosts, "api"), _first(hosts, "mail")
+    if api is not None:
+        say(f"API: https://{api.fqdn}  (RESEND_API_URL for Resend's SDKs; docs at /docs)")
+    if trust is not None:
+        say(f"trust: {trust}  (the ACME server's root; Let's Encrypt needs nothing extra)")
+    if mail is None:
+        return
+    say(f"SMTP submission: {mail.fqdn} port 587 (STARTTLS) or 465 (TLS), AUTH PLAIN/LOGIN")
+    for line in _first_team(mail, project):
+        say(line)
+    say("DNS records to publish:")
+    for host in sorted(hosts, key=lambda h: h.name):
+        say(f"    {host.fqdn}. A {host.address}")
+    say(f"    PTR of {mail.address} -> {mail.fqdn}.  (set at the hosting provider)")
+    say("    each sending domain: the records GET /domains/{id} lists (DKIM, the return path's MX and SPF, "
+        "DMARC, MTA-STS, TLS-RPT)")

@@ -1,0 +1,101 @@
+"""The app's long-running services, as hardened systemd units.
+
+- mail hosts: the outbox worker (hands mail to Postfix on loopback, sends webhooks) and the Postfix
+  event follower (delivery results from the journal become events);
+- api hosts: the API, granian on 443 with the host's ACME certificate, TLS 1.2 minimum.
+
+Every unit runs as the `postyard` user with systemd's sandboxing; only the API keeps one
+capability (binding port 443).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files, systemd
+from pyinfra.operations.util import any_changed
+
+from roles import app_runtime
+from roles.staging import jinja_options
+from roles.tls import FULLCHAIN_PATH, PRIVKEY_PATH
+
+__all__ = ["DEFAULTS", "AppUnit", "mail_units", "api_units", "deploy_mail_services", "deploy_api"]
+
+DEFAULTS: dict[str, Any] = {
+    # granian worker processes serving the API on each api host.
+    "api_workers": 2,
+}
+
+PYTHON = f"{app_runtime.VENV}/bin/python"
+SOURCE_ENV = f"PYTHONPATH={app_runtime.SOURCE}"
+API_RUNTIME = "postyard-api"
+
+
+@dataclass(frozen=True)
+class AppUnit:
+    name: str
+    description: str
+    exec_start: str
+    after: tuple[str, ...] = ()
+    supplementary_groups: tuple[str, ...] = ()
+    environment: tuple[str, ...] = (SOURCE_ENV,)
+    exec_start_pre: tuple[str, ...] = ()
+    runtime_directory: str | None = None
+    state_directory: str | None = None
+    capabilities: tuple[str, ...] = ()
+    memory_deny_write_execute: bool = True
+
+    @property
+    def unit(self) -> str:
+        return f"{self.name}.service"
+
+
+def mail_units() -> tuple[AppUnit, ...]:
+    return (
+        AppUnit("postyard-worker", "Postyard outbox worker: hands mail to Postfix, sends webhooks",
+                f"{PYTHON} -m app.cli worker", after=("postfix.service",)),
+        AppUnit("postyard-postfix-events", "Postyard: Postfix delivery results from the journal become events",
+                f"{PYTHON} -m app.cli follow-postfix-log --journal", after=("postfix.service",),
+                supplementary_groups=("systemd-journal",), state_directory="postyard-events",
+                environment=(SOURCE_ENV, "POSTYARD_POSTFIX_JOURNAL_CURSOR=/var/lib/postyard-events/journal.cursor")),
+    )
+
+
+def api_units(workers: int) -> tuple[AppUnit, ...]:
+    # The certificate stays root-only in certbot's directory; root copies it into the unit's own
+    # runtime directory before each start, so a renewal's restart picks up the new one.
+    copy = "+/usr/bin/install -m 0600 -o postyard -g postyard"
+    runtime = f"/run/{API_RUNTIME}"
+    return (
+        AppUnit("postyard-api", "Postyard API (granian, HTTPS)",
+                f"{PYTHON} -m granian --interface asgi --factory --host 0.0.0.0 --port 443 --workers {workers} "
+                f"--no-ws --ssl-certificate {runtime}/tls.crt --ssl-keyfile {runtime}/tls.key "
+                f"--ssl-protocol-min tls1.2 --no-access-log app.asgi:create_app",
+                exec_start_pre=(f"{copy} {FULLCHAIN_PATH} {runtime}/tls.crt", f"{copy} {PRIVKEY_PATH} {runtime}/tls.key"),
+                runtime_directory=API_RUNTIME, capabilities=("CAP_NET_BIND_SERVICE",)),
+    )
+
+
+def _install(units: tuple[AppUnit, ...], app_changes: list) -> None:
+    for unit in host.loop(units):
+        installed = files.template(
+            name=f"Install {unit.unit}", src="templates/app/service.j2", dest=f"/etc/systemd/system/{unit.unit}",
+            mode="644", jinja_env_kwargs=jinja_options(), unit=unit, env_file=app_runtime.APP_ENV,
+        )
+        systemd.daemon_reload(name="Reload systemd units", _if=installed.did_change)
+        systemd.service(name=f"Restart {unit.unit}", service=unit.unit, restarted=True,
+                        _if=any_changed(installed, *app_changes))
+        systemd.service(name=f"Enable {unit.unit}", service=unit.unit, running=True, enabled=True)
+
+
+@deploy("Mail host services", data_defaults=DEFAULTS)
+def deploy_mail_services() -> None:
+    _install(mail_units(), app_runtime.deploy_app_runtime())
+
+
+@deploy("API", data_defaults=DEFAULTS)
+def deploy_api() -> None:
+    _install(api_units(int(host.data.api_workers)), app_runtime.deploy_app_runtime())

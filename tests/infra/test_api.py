@@ -1,0 +1,62 @@
+"""The API on every api host, from outside: HTTPS with TLS 1.2 minimum and ECDHE+AEAD suites, HSTS;
+and every Postyard unit on every host sandboxed to systemd-analyze's "OK" or better."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import ssl
+
+import pytest
+
+from postyard.probe import Vantage, accepted_suites
+
+GOOD_LEVELS = ("PERFECT", "SAFE", "OK")
+
+
+def https_get(address: str, name: str, path: str, maximum: ssl.TLSVersion | None = None) -> http.client.HTTPResponse:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the tls tests check the chain
+    if maximum is not None:
+        context.minimum_version, context.maximum_version = ssl.TLSVersion.MINIMUM_SUPPORTED, maximum
+        context.set_ciphers("ALL:@SECLEVEL=0")
+    connection = http.client.HTTPSConnection(address, 443, timeout=15, context=context)
+    connection.request("GET", path, headers={"Host": name})
+    return connection.getresponse()
+
+
+def test_the_api_runs_and_is_enabled(api):
+    unit = api.service("postyard-api")
+    assert unit.is_running and unit.is_enabled
+
+
+def test_the_api_answers_over_https_with_hsts(api_host):
+    response = https_get(api_host.address, api_host.fqdn, "/health")
+    assert response.status == 200
+    assert re.match(r"max-age=\d{8,}", response.getheader("Strict-Transport-Security", ""))
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+
+
+def test_the_api_refuses_tls_1_1(api_host):
+    with pytest.raises(ssl.SSLError):
+        https_get(api_host.address, api_host.fqdn, "/health", maximum=ssl.TLSVersion.TLSv1_1)
+
+
+def test_the_api_offers_only_tls_1_2_and_1_3_with_ecdhe_and_aead(api_host):
+    scan = Vantage(api_host.outside_netns).tls_scan([f"{api_host.address}:443"], starttls=False)
+    result = next(iter(scan.values()))
+    assert result["scan_status"] == "COMPLETED"
+    for protocol in ("ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites",
+                     "tls_1_1_cipher_suites"):
+        assert accepted_suites(result, protocol) == [], protocol
+    suites = accepted_suites(result, "tls_1_2_cipher_suites")
+    print(f"port 443: TLS 1.2 {suites}; TLS 1.3 {accepted_suites(result, 'tls_1_3_cipher_suites')}")
+    assert suites and all(s.startswith("TLS_ECDHE_") and ("_GCM_" in s or "CHACHA20" in s) for s in suites)
+
+
+def test_every_postyard_unit_is_sandboxed(host):
+    units = host.run("systemctl list-unit-files --no-legend 'postyard-*.service' | awk '{print $1}'").stdout.split()
+    for unit in units:
+        verdict = host.run(f"systemd-analyze security {unit} | tail -1").stdout
+        level = re.search(r"exposure level for \S+: ([\d.]+) (\w+)", verdict)
+        assert level and level.group(2) in GOOD_LEVELS, f"{unit}: {verdict.strip()}"

@@ -1,0 +1,111 @@
+"""The appliance end to end on the single-host testbed, with the official `resend` SDK against the
+deployed API (granian on 443, the ACME certificate): a domain published and verified, a message
+delivered DKIM-signed to the remote MX, its events as signed webhooks, and a bounce suppressing the
+address."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import resend
+from standardwebhooks import Webhook
+
+from postyard.deployer import REPO
+from postyard.testbed import internet
+from tests.testbed.mail_sender import rdata
+from tests.testbed.mail_support import MailTestbed, dkim_verifies
+
+WEBHOOK_PORT = 8099
+
+
+@pytest.fixture(scope="module")
+def appliance(single_testbed, tmp_path_factory, monkeypatch_module):
+    mail_bed = MailTestbed(single_testbed)
+    api = next(h for h in single_testbed.platform_hosts if "api" in h.groups)
+    # The API's certificate names the host; resolve the testbed's names to their addresses.
+    names = {h.fqdn: h.public_address for h in single_testbed.platform_hosts}
+    real = socket.getaddrinfo
+    monkeypatch_module.setattr(socket, "getaddrinfo",
+                               lambda host, *rest, **kw: real(names.get(host, host), *rest, **kw))
+    root = tmp_path_factory.mktemp("ca") / "pebble-root.pem"
+    root.write_text(internet.acme_root_pem(single_testbed))
+    monkeypatch_module.setenv("REQUESTS_CA_BUNDLE", str(root))
+    created = mail_bed.on_mail_host(f"postyard-api create-team e2e-{uuid.uuid4().hex[:6]}")
+    key = created.split("api key (shown once): ")[1].strip()
+    resend.api_url, resend.api_key = f"https://{api.fqdn}", key
+    return mail_bed
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    patch = pytest.MonkeyPatch()
+    yield patch
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def webhook_log(single_testbed, tmp_path_factory):
+    path = tmp_path_factory.mktemp("hooks") / "deliveries.jsonl"
+    path.touch()
+    receiver = subprocess.Popen(
+        ["ip", "netns", "exec", single_testbed.outside_netns, sys.executable, "-m", "tests.testbed.webhook_receiver",
+         single_testbed.outside_address, str(WEBHOOK_PORT), str(path)], cwd=REPO)
+    yield path
+    receiver.terminate()
+    receiver.wait(10)
+
+
+@pytest.fixture(scope="module")
+def domain(appliance):
+    name = f"e{uuid.uuid4().hex[:10]}.test"
+    created = resend.Domains.create({"name": name})
+    for record in created["records"]:
+        internet.update(appliance.dns, internet.tsig_secret(appliance.store), record["name"] + ".", record["type"],
+                        [rdata(record)])
+    resend.Domains.verify(created["id"])
+    assert resend.Domains.get(created["id"])["status"] == "verified"
+    return name
+
+
+def wait_for_event(email_id: str, wanted: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while (email := resend.Emails.get(email_id))["last_event"] != wanted:
+        assert time.monotonic() < deadline, f"{email_id} is {email['last_event']}, not {wanted}"
+        time.sleep(1)
+    return email
+
+
+def test_the_sdk_sends_a_message_that_arrives_signed_and_is_delivered(appliance, domain, webhook_log):
+    hook = resend.Webhooks.create({"endpoint": f"http://{appliance.bed.outside_address}:{WEBHOOK_PORT}/hook",
+                                   "events": ["email.sent", "email.delivered"]})
+    subject = f"end to end {uuid.uuid4().hex}"
+    sent = resend.Emails.send({"from": f"Acme <hello@{domain}>", "to": [f"inbox@{internet.MX_DOMAIN}"],
+                               "subject": subject, "text": "Delivered by the appliance."})
+    raw = appliance.wait_for(subject, timeout=90)
+    assert dkim_verifies(raw, appliance)
+    wait_for_event(sent["id"], "delivered")
+
+    deadline = time.monotonic() + 60
+    while len(deliveries := [json.loads(line) for line in Path(webhook_log).read_text().splitlines()]) < 2:
+        assert time.monotonic() < deadline, deliveries
+        time.sleep(1)
+    verifier = Webhook(hook["signing_secret"])
+    events = {verifier.verify(d["body"], {k.lower(): v for k, v in d["headers"].items()})["type"] for d in deliveries}
+    assert {"email.sent", "email.delivered"} <= events
+
+
+def test_a_hard_bounce_suppresses_the_address_and_the_next_send_stops_before_postfix(appliance, domain):
+    bounced = resend.Emails.send({"from": f"hello@{domain}", "to": [internet.REJECTED_RECIPIENT],
+                                  "subject": "to nobody", "text": "This one bounces."})
+    wait_for_event(bounced["id"], "bounced")
+    assert resend.Suppressions.get(internet.REJECTED_RECIPIENT)["email"] == internet.REJECTED_RECIPIENT
+    again = resend.Emails.send({"from": f"hello@{domain}", "to": [internet.REJECTED_RECIPIENT],
+                                "subject": "to nobody again", "text": "Never leaves."})
+    assert wait_for_event(again["id"], "suppressed", timeout=30)["last_event"] == "suppressed"
