@@ -59,8 +59,11 @@ def render_key_table(keys: Iterable[SigningKey], directory: Path) -> str:
 
 
 def render_signing_table(keys: Iterable[SigningKey]) -> str:
-    """SigningTable (refile): every sender address of the domain signs with each of its keys."""
-    return "".join(f"*@{k.domain} {k.record}\n" for k in keys)
+    """SigningTable (a plain table, looked up by the From domain): one key per domain, its first active one."""
+    first: dict[str, SigningKey] = {}
+    for key in keys:
+        first.setdefault(key.domain, key)
+    return "".join(f"{k.domain} {k.record}\n" for k in first.values())
 
 
 async def fetch_keys(connection: asyncpg.Connection, keyring: Keyring) -> list[SigningKey]:
