@@ -59,7 +59,7 @@ def render_key_table(keys: Iterable[SigningKey], directory: Path) -> str:
 
 
 def render_signing_table(keys: Iterable[SigningKey]) -> str:
-    """SigningTable (a plain table, looked up by the From domain): one key per domain, its first active one."""
+    """SigningTable (a plain table, looked up by the From domain): each domain's first key."""
     first: dict[str, SigningKey] = {}
     for key in keys:
         first.setdefault(key.domain, key)
