@@ -59,8 +59,11 @@ def render_key_table(keys: Iterable[SigningKey], directory: Path) -> str:
 
 
 def render_signing_table(keys: Iterable[SigningKey]) -> str:
-    """SigningTable (refile): every sender address of the domain signs with each of its keys."""
-    return "".join(f"*@{k.domain} {k.record}\n" for k in keys)
+    """SigningTable (a plain table, looked up by the From domain): each domain's first key."""
+    first: dict[str, SigningKey] = {}
+    for key in keys:
+        first.setdefault(key.domain, key)
+    return "".join(f"{k.domain} {k.record}\n" for k in first.values())
 
 
 # OpenDKIM 2.11 signs with one algorithm per instance, so each algorithm has its own instance and

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from app.lib.crypto import Keyring
-from app.mailhost.dkim_sync import run, sync_once
+from app.mailhost.dkim_sync import SigningKey, render_signing_table, run, sync_once
 from conftest import DATA_KEY, DATA_KEY_ID, unique_domain
 
 KEYRING = Keyring({DATA_KEY_ID: DATA_KEY}, DATA_KEY_ID)
@@ -64,7 +64,7 @@ async def test_a_new_domain_key_is_written_and_signs_mail_that_verifies(client, 
     key_file = tmp_path / "current" / f"{domain['name']}.{selector}.private"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     suffix = ".ed25519" if algorithm == "ed25519" else ""
-    assert f"*@{domain['name']} {record_name}\n" in (tmp_path / f"current/SigningTable{suffix}").read_text()
+    assert f"{domain['name']} {record_name}\n" in (tmp_path / f"current/SigningTable{suffix}").read_text()
     assert f"{record_name} {domain['name']}:{selector}:{key_file}\n" in (tmp_path / f"current/KeyTable{suffix}").read_text()
     other = ".ed25519" if not suffix else ""
     assert domain["name"] not in (tmp_path / f"current/KeyTable{other}").read_text()  # one instance per algorithm
@@ -116,3 +116,9 @@ async def test_a_new_domain_is_signing_within_ten_seconds_of_its_creation(client
     finally:
         service.cancel()
         await asyncio.gather(service, return_exceptions=True)
+
+
+def test_the_signing_table_names_one_key_per_domain_by_the_domain_alone():
+    keys = [SigningKey("a.test", "s1", "rsa", b""), SigningKey("a.test", "s2", "rsa", b""),
+            SigningKey("b.test", "s1", "ed25519", b"")]
+    assert render_signing_table(keys) == "a.test s1._domainkey.a.test\nb.test s1._domainkey.b.test\n"

@@ -1,0 +1,271 @@
+"""Benchmark: DKIM signing throughput of the mail tier, against Postfix alone and the raw tools.
+
+    .venv/bin/python bench/dkim.py [--messages 3000] [--sessions 10] [--rounds 3] [--keep]
+
+On a testbed of its own (`bnch`, single topology: booted, deployed, removed at the end unless
+--keep), with a sender made through the app (a team, a verified domain with its DKIM key, synced to
+OpenDKIM), Postfix's smtp-source on the mail host sends to smtp-sink on the internet host:
+
+    a. smtp-source -> smtp-sink                                          (the tools' ceiling)
+    b. smtp-source -> Postfix, a bench-only loopback listener without the milter -> smtp-sink
+    c. smtp-source -> Postfix's internal listener (127.0.0.1:10025, OpenDKIM signing) -> smtp-sink
+
+A message counts once it has left the mail host's queue (relayed to the sink), and every run checks
+that the sink received exactly as many messages as were sent. One message through path c is also
+relayed to the remote MX, where its DKIM signature must verify against the testbed's DNS. The bench
+routes the domain `sink.test` to the sink and adds its listener at runtime, on its own testbed only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+# This file's folder would shadow dkimpy (this file is dkim.py): import from the repository root instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from postyard.deployer import REPO, run_deploy  # noqa: E402
+from postyard.testbed import bed, internet  # noqa: E402
+from postyard.testbed.state import TestbedState  # noqa: E402
+from tests.testbed.mail_support import MailTestbed, dkim_verifies  # noqa: E402
+
+NAME = "bnch"
+SINK_PORT = 2525
+SINK_DOMAIN = "sink.test"
+SINK_COUNTS = "/tmp/bench-sink.count"
+MESSAGE_FILE = "/tmp/bench-message.eml"
+SIGNING = "127.0.0.1:10025"  # the internal listener the app's worker uses (roles/postfix.py)
+UNSIGNED = "127.0.0.1:10026"  # added by the bench: the internal listener's options without the milter
+QUEUE_TIMEOUT = 300
+
+
+@dataclass(frozen=True)
+class Route:
+    label: str
+    target: str  # host:port smtp-source connects to
+    relayed: bool  # whether Postfix sits in between (then the queue must drain)
+
+
+@dataclass(frozen=True)
+class Run:
+    messages: int
+    accepted_seconds: float
+    total_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.total_seconds
+
+
+class Hosts:
+    """Commands on the bench testbed's mail host and internet host, over SSH."""
+
+    def __init__(self, testbed: TestbedState) -> None:
+        self.bed = testbed
+        self.mail = MailTestbed(testbed)
+
+    def _ssh(self, address: str, script: str, timeout: float) -> str:
+        result = subprocess.run(
+            ["ssh", "-i", str(self.bed.ssh_key), "-o", f"UserKnownHostsFile={self.bed.known_hosts}", "-o",
+             "BatchMode=yes", f"root@{address}", "bash -s"],
+            input=script, capture_output=True, text=True, timeout=timeout, check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{address}: {result.stderr.strip()[-2000:]}")
+        return result.stdout
+
+    def on_mail(self, script: str, timeout: float = 60) -> str:
+        return self._ssh(self.mail.mail.public_address, "set -euo pipefail\n" + script, timeout)
+
+    def on_internet(self, script: str, timeout: float = 60) -> str:
+        return self._ssh(self.bed.internet_host.public_address, "set -euo pipefail\n" + script, timeout)
+
+
+def message(domain: str, recipient: str, message_id: str, body_lines: int = 30) -> str:
+    """A plain-text transactional message of about 3 KB, headers like the app's worker sends."""
+    line = "Your order has shipped; the receipt and the tracking link are below, thank you for your order."
+    headers = [
+        f"From: Receipts <app@{domain}>", f"To: Someone <{recipient}>", "Subject: Your receipt",
+        "Date: Fri, 21 Nov 2025 10:00:00 +0000", f"Message-ID: <{message_id}@{domain}>", "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 7bit",
+    ]
+    return "\n".join(headers) + "\n\n" + "\n".join([line] * body_lines) + "\n"
+
+
+def upload(hosts: Hosts, path: str, content: str) -> None:
+    encoded = base64.b64encode(content.encode()).decode()
+    hosts.on_mail(f"echo {encoded} | base64 -d > {path}")
+
+
+def start_sink(hosts: Hosts) -> None:
+    """smtp-sink on the internet host, counting messages into a file (it discards them)."""
+    address = hosts.bed.internet_host.public_address
+    hosts.on_internet(
+        f"pkill -x smtp-sink || true\n"
+        f"setsid nohup /usr/sbin/smtp-sink -c -u nobody {address}:{SINK_PORT} 1024 "
+        f"> {SINK_COUNTS} 2>&1 < /dev/null &\n"
+        f"for _ in $(seq 50); do ss -ltn | grep -q ':{SINK_PORT} ' && exit 0; sleep 0.1; done; exit 1\n"
+    )
+
+
+def sink_count(hosts: Hosts) -> int:
+    """Messages the sink has received (smtp-sink -c rewrites a `mesg=N` counter line)."""
+    counts = re.findall(r"mesg=(\d+)", hosts.on_internet(f"cat {SINK_COUNTS}"))
+    return int(counts[-1]) if counts else 0
+
+
+def route_to_sink(hosts: Hosts) -> None:
+    """sink.test to the sink, and the internal listener's twin without the milter (runtime only)."""
+    sink = f"smtp:[{hosts.bed.internet_host.public_address}]:{SINK_PORT}"
+    hosts.on_mail(f"""
+echo '{SINK_DOMAIN} {sink}' > /etc/postfix/bench_transport
+maps=$(postconf -h transport_maps)
+case "$maps" in
+  *bench_transport*) ;;
+  *) postconf -e "transport_maps = texthash:/etc/postfix/bench_transport, $maps";;
+esac
+postconf -M '{UNSIGNED}/inet={UNSIGNED} inet n - n - - smtpd'
+postconf -P | grep '^{SIGNING}/inet/' | grep -v -e '/smtpd_milters' -e '/syslog_name' \\
+  | sed -e 's#^{SIGNING}/inet/##' -e 's# = \\?#=#' | while IFS= read -r setting; do
+    postconf -P "{UNSIGNED}/inet/$setting"
+  done
+postconf -P '{UNSIGNED}/inet/syslog_name=postfix/bench' '{UNSIGNED}/inet/smtpd_milters='
+postfix check
+postfix reload >/dev/null 2>&1
+""")
+
+
+def wait_for_key(hosts: Hosts, domain: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listing = hosts.on_mail(f"ls /var/lib/postyard/dkim/current | grep -c '^{domain}\\.' || true")
+        if listing.strip() != "0":
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the DKIM key of {domain} was not synced within {timeout:.0f} s")
+
+
+# Runs on the mail host: send, then wait until the queue is empty; prints nanosecond timestamps.
+SEND = """
+queue=/var/spool/postfix
+queued() {{ find $queue/{{maildrop,incoming,active,deferred,hold}} -type f -print -quit; }}
+start=$(date +%s%N)
+smtp-source -d -s {sessions} -m {messages} -f {sender} -t {recipient} -F {file} {target}
+accepted=$(date +%s%N)
+deadline=$(( $(date +%s) + {timeout} ))
+while [ {relayed} = 1 ] && [ -n "$(queued)" ]; do
+  [ $(date +%s) -lt $deadline ] || {{ echo "queue not empty after {timeout} s" >&2; exit 1; }}
+  sleep 0.02
+done
+echo $start $accepted $(date +%s%N) $(find $queue/deferred -type f | wc -l)
+"""
+
+
+def send(hosts: Hosts, path: Route, domain: str, messages: int, sessions: int) -> Run:
+    before = sink_count(hosts)
+    script = SEND.format(
+        sessions=sessions, messages=messages, sender=shlex.quote(f"app@{domain}"),
+        recipient=f"someone@{SINK_DOMAIN}", file=MESSAGE_FILE, target=path.target, timeout=QUEUE_TIMEOUT,
+        relayed=int(path.relayed),
+    )
+    output = hosts.on_mail(script, timeout=QUEUE_TIMEOUT + 120)
+    start, accepted, end, deferred = (int(v) for v in output.split())
+    received = sink_count(hosts) - before
+    if deferred or received != messages:
+        raise RuntimeError(f"{path.label}: {received} of {messages} reached the sink, {deferred} deferred")
+    return Run(messages, (accepted - start) / 1e9, (end - start) / 1e9)
+
+
+def check_signature(hosts: Hosts, domain: str) -> bool:
+    """One message through the signing path to the remote MX; its DKIM signature must verify."""
+    message_id = f"bench-{uuid.uuid4().hex[:12]}"
+    upload(hosts, "/tmp/bench-sample.eml", message(domain, f"inbox@{internet.MX_DOMAIN}", message_id))
+    hosts.on_mail(f"smtp-source -f app@{domain} -t inbox@{internet.MX_DOMAIN} "
+                  f"-F /tmp/bench-sample.eml {SIGNING}")
+    raw = hosts.mail.wait_for(f"{message_id}@{domain}", timeout=60)
+    return b"DKIM-Signature:" in raw and dkim_verifies(raw, hosts.mail)
+
+
+def prepare(args: argparse.Namespace, log) -> tuple[TestbedState, Hosts, str]:
+    log(f"testbed {NAME!r}: booting")
+    testbed = bed.up(NAME, "single", log=lambda _line: None)
+    if not args.no_deploy:
+        log("deploying")
+        run_deploy(REPO / "inventory" / "testbed.py", env={"POSTYARD_TESTBED": NAME}, echo=False)
+    hosts = Hosts(testbed)
+    sender = hosts.mail.new_sender()
+    wait_for_key(hosts, sender.domain)
+    log(f"sender domain {sender.domain} (RSA-2048 key)")
+    start_sink(hosts)
+    route_to_sink(hosts)
+    upload(hosts, MESSAGE_FILE, message(sender.domain, f"someone@{SINK_DOMAIN}", "bench"))
+    return testbed, hosts, sender.domain
+
+
+def measure(hosts: Hosts, domain: str, args: argparse.Namespace, log) -> dict[str, list[Run]]:
+    internet_address = hosts.bed.internet_host.public_address
+    routes = [
+        Route("a. smtp-source -> smtp-sink", f"{internet_address}:{SINK_PORT}", relayed=False),
+        Route("b. -> Postfix (no milter) -> smtp-sink", UNSIGNED, relayed=True),
+        Route("c. -> Postfix + OpenDKIM signing -> smtp-sink", SIGNING, relayed=True),
+    ]
+    for path in routes:  # warm up: processes started, caches filled
+        send(hosts, path, domain, min(200, args.messages), args.sessions)
+    runs: dict[str, list[Run]] = {p.label: [] for p in routes}
+    for round_number in range(1, args.rounds + 1):
+        for path in routes:
+            run = send(hosts, path, domain, args.messages, args.sessions)
+            runs[path.label].append(run)
+            log(f"round {round_number}: {path.label}: {run.rate:.0f} msg/s")
+    return runs
+
+
+def report(runs: dict[str, list[Run]], args: argparse.Namespace, signed: bool) -> None:
+    medians = {label: statistics.median(r.rate for r in found) for label, found in runs.items()}
+    width = max(len(label) for label in medians)
+    print(f"\n{args.messages} messages of about 3 KB per run, {args.sessions} sessions, "
+          f"{args.rounds} round(s), RSA-2048 key; median (min to max) msg/s, until relayed:")
+    for label, found in runs.items():
+        rates = [r.rate for r in found]
+        print(f"{label:<{width}}  {medians[label]:7.0f}  ({min(rates):.0f} to {max(rates):.0f})")
+    a, b, c = medians.values()
+    # b and c of one round ran back to back, under about the same load from anything else on the machine.
+    per_round = " ".join(f"{rc.rate / rb.rate:.2f}" for rb, rc in zip(*list(runs.values())[1:]))
+    print(f"c/b (signing against Postfix alone): {c / b:.2f} (per round: {per_round})")
+    print(f"b/a (Postfix against the tools' ceiling): {b / a:.3f}")
+    verdict = "verifies" if signed else "DOES NOT verify"
+    print(f"sample through c relayed to the remote MX: DKIM signature {verdict}")
+
+
+def main() -> int:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--messages", type=int, default=3000, help="messages per run and path")
+    options.add_argument("--sessions", type=int, default=10, help="concurrent SMTP sessions of smtp-source")
+    options.add_argument("--rounds", type=int, default=3,
+                         help="runs per path, interleaved; the median is reported")
+    options.add_argument("--keep", action="store_true", help="leave the testbed up afterwards")
+    options.add_argument("--no-deploy", action="store_true", help="reuse the testbed as it is deployed")
+    args = options.parse_args()
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        _, hosts, domain = prepare(args, log)
+        runs = measure(hosts, domain, args, log)
+        signed = check_signature(hosts, domain)
+    finally:
+        if not args.keep:
+            bed.down(NAME, log=lambda _line: None)
+    report(runs, args, signed)
+    return 0 if signed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
