@@ -7,7 +7,9 @@ role needs a call site of its own.
 from pyinfra import host
 
 from postyard.topology import host_groups, roles_for_groups
-from roles import base, dovecot, firewall, luks, opendkim, postfix, postgresql, postgresql_backup, redis, schema, tls
+from roles import (
+    app_services, base, dovecot, firewall, luks, opendkim, postfix, postgresql, postgresql_backup, redis, schema, tls,
+)
 
 wanted = roles_for_groups(host_groups(host.groups))
 
@@ -33,3 +35,7 @@ if "dovecot" in wanted:
     dovecot.deploy_dovecot()
 if "postfix" in wanted:
     postfix.deploy_postfix()
+if "mail_services" in wanted:
+    app_services.deploy_mail_services()
+if "api" in wanted:
+    app_services.deploy_api()

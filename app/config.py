@@ -58,6 +58,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_submission_port: int = 10025
     smtp_submission_timeout: float = 30.0
     smtp_submission_starttls: bool = False
+    smtp_session_max_seconds: float = 5.0
     worker_database_url: str = ""
     worker_concurrency: int = 4
     worker_batch_size: int = 20

@@ -14,8 +14,8 @@ COMMON_ROLES: tuple[str, ...] = ("base", "firewall")
 GROUP_ROLES: dict[str, tuple[str, ...]] = {
     "db": ("luks", "postgresql", "postgresql_backup"),
     "cache": ("redis",),
-    "mail": ("tls", "opendkim", "schema", "dovecot", "postfix"),
-    "api": ("tls",),
+    "mail": ("tls", "opendkim", "schema", "dovecot", "postfix", "mail_services"),
+    "api": ("tls", "api"),
 }
 
 

@@ -47,6 +47,8 @@ class AppUnit:
     state_directory: str | None = None
     capabilities: tuple[str, ...] = ()
     memory_deny_write_execute: bool = True
+    restart: str = "on-failure"
+    proc_subset_pid: bool = True  # hide /proc beyond processes (journalctl needs the boot id there)
 
     @property
     def unit(self) -> str:
@@ -60,6 +62,7 @@ def mail_units() -> tuple[AppUnit, ...]:
         AppUnit("postyard-postfix-events", "Postyard: Postfix delivery results from the journal become events",
                 f"{PYTHON} -m app.cli follow-postfix-log --journal", after=("postfix.service",),
                 supplementary_groups=("systemd-journal",), state_directory="postyard-events",
+                restart="always", proc_subset_pid=False,
                 environment=(SOURCE_ENV, "POSTYARD_POSTFIX_JOURNAL_CURSOR=/var/lib/postyard-events/journal.cursor")),
     )
 

@@ -81,16 +81,21 @@ def deploy_opendkim() -> None:
             "templates/opendkim/opendkim.conf.j2", instance.config, validate="opendkim -n -x {path}",
             log_success=host.data.opendkim_log_success, dkim_dir=DKIM_DIR, instance=instance,
         )
-        unit = None
+        units = []
         if instance.unit != "opendkim.service":
-            unit = files.template(
+            units.append(files.template(
                 name=f"Install {instance.unit}", src="templates/opendkim/postyard-opendkim.service.j2",
                 dest=f"/etc/systemd/system/{instance.unit}", mode="644", jinja_env_kwargs=jinja_options(),
                 instance=instance,
-            )
-            systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+            ))
+        units.append(files.template(
+            name=f"Sandbox {instance.unit}", src="templates/opendkim/sandbox.conf.j2",
+            dest=f"/etc/systemd/system/{instance.unit}.d/postyard-sandbox.conf", mode="644",
+            jinja_env_kwargs=jinja_options(),
+        ))
+        systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*units))
         systemd.service(name=f"Restart {instance.unit}", service=instance.unit, restarted=True,
-                        _if=any_changed(config, *([unit] if unit else [])))
+                        _if=any_changed(config, *units))
         systemd.service(name=f"Enable {instance.unit}", service=instance.unit, running=True, enabled=True)
 
     env = files.template(

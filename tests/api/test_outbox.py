@@ -11,6 +11,8 @@ import time
 import uuid
 from collections import Counter
 
+import msgspec
+
 from app.cli import create_team
 from app.domain.emails.outbox import Outbox
 from app.domain.emails.submission import Submitter
@@ -195,3 +197,18 @@ async def test_a_waiting_worker_is_woken_by_a_new_email_rather_than_its_poll(cli
         worker.terminate()
         worker.wait(10)
     assert time.monotonic() - started < 5
+
+
+async def test_a_smtp_session_is_renewed_once_it_is_older_than_its_limit(settings, smtp_sink):
+    message = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: s\r\n\r\nbody\r\n"
+    lasting, renewing = (Submitter(msgspec.structs.replace(settings, smtp_session_max_seconds=limit))
+                         for limit in (3600.0, 0.0))
+    try:
+        for submitter in (lasting, renewing):
+            await submitter.submit("a@example.org", ["b@example.org"], message)
+            first = submitter._smtp
+            await submitter.submit("a@example.org", ["b@example.org"], message)
+            assert (submitter._smtp is first) == (submitter is lasting)
+    finally:
+        await lasting.close()
+        await renewing.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import re
 import ssl
+import time
 
 import pytest
 
@@ -31,8 +32,10 @@ def test_the_api_runs_and_is_enabled(api):
 
 
 def test_the_api_answers_over_https_with_hsts(api_host):
-    response = https_get(api_host.address, api_host.fqdn, "/health")
-    assert response.status == 200
+    deadline = time.monotonic() + 30  # right after a deploy the API may still be starting
+    while (response := https_get(api_host.address, api_host.fqdn, "/health")).status != 200:
+        assert time.monotonic() < deadline, response.read()
+        time.sleep(1)
     assert re.match(r"max-age=\d{8,}", response.getheader("Strict-Transport-Security", ""))
     assert response.getheader("X-Content-Type-Options") == "nosniff"
 

@@ -71,6 +71,11 @@ def domain(appliance):
                         [rdata(record)])
     resend.Domains.verify(created["id"])
     assert resend.Domains.get(created["id"])["status"] == "verified"
+    # The key sync has the new key on the mail host within seconds; a real customer's DNS takes longer.
+    deadline = time.monotonic() + 10
+    while name not in appliance.on_mail_host("cat /var/lib/postyard/dkim/current/SigningTable*"):
+        assert time.monotonic() < deadline, "the new domain's key did not reach the mail host within 10 s"
+        time.sleep(0.5)
     return name
 
 

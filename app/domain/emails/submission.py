@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -36,18 +37,27 @@ def _code_outcome(code: int, message: str) -> Outcome:
 
 
 class Submitter:
-    """One SMTP connection to the submission address, reused for a batch and reopened when it drops."""
+    """One SMTP connection to the submission address, reused for a batch and reopened when it drops.
+
+    A session is also renewed once it is `smtp_session_max_seconds` old: Postfix binds a session to
+    the milters' configuration of its start, so a long-lived one would never sign with a key added
+    later.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._smtp: aiosmtplib.SMTP | None = None
+        self._opened = 0.0
 
     async def _connection(self) -> aiosmtplib.SMTP:
+        s = self._settings
+        if self._smtp is not None and time.monotonic() - self._opened > s.smtp_session_max_seconds:
+            await self.close()
         if self._smtp is None or not self._smtp.is_connected:
-            s = self._settings
             self._smtp = aiosmtplib.SMTP(hostname=s.smtp_submission_host, port=s.smtp_submission_port,
                                          timeout=s.smtp_submission_timeout, start_tls=s.smtp_submission_starttls)
             await self._smtp.connect()
+            self._opened = time.monotonic()
         return self._smtp
 
     async def submit(self, envelope_from: str, recipients: list[str], message: bytes) -> Outcome:
