@@ -29,7 +29,7 @@ from roles.peers import peers_by_group
 from roles.stamps import run_once_for
 
 __all__ = [
-    "APP_ROOT", "VENV", "LAUNCHER", "APP_ENV", "CONTROL_ONLY", "app_settings", "render_env", "app_requirements", "pinned_requirements", "wheelhouse",
+    "APP_ROOT", "VENV", "LAUNCHER", "APP_ENV", "release_digest", "CONTROL_ONLY", "app_settings", "render_env", "app_requirements", "pinned_requirements", "wheelhouse",
     "deploy_app_runtime",
 ]
 
@@ -101,6 +101,21 @@ def wheelhouse() -> tuple[Path, str]:
             raise DeployError(f"downloading the app's wheels failed: {completed.stderr.strip()[-2000:]}")
         (directory / ".complete").write_text("")
     return directory, requirements
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    digest = hashlib.sha256(wheelhouse()[0].name.encode())
+    for path in sorted((REPO / "app").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def release_digest() -> str:
+    """A digest of the code, wheels and settings this host runs the app with. Its units carry it, so
+    a new release or a changed setting changes the unit files, which restarts them."""
+    return hashlib.sha256((_code_digest() + render_env(app_settings())).encode()).hexdigest()[:16]
 
 
 @deploy("App runtime")

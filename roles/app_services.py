@@ -16,7 +16,6 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
-from pyinfra.operations.util import any_changed
 
 from roles import app_runtime
 from roles.staging import jinja_options
@@ -49,6 +48,9 @@ class AppUnit:
     memory_deny_write_execute: bool = True
     restart: str = "on-failure"
     proc_subset_pid: bool = True  # hide /proc beyond processes (journalctl needs the boot id there)
+    # ProtectKernelTunables, ProtectControlGroups and ProtectProc; `journalctl -f` prints nothing
+    # under them in a container, so the journal follower goes without.
+    protect_kernel_views: bool = True
 
     @property
     def unit(self) -> str:
@@ -62,7 +64,7 @@ def mail_units() -> tuple[AppUnit, ...]:
         AppUnit("postyard-postfix-events", "Postyard: Postfix delivery results from the journal become events",
                 f"{PYTHON} -m app.cli follow-postfix-log --journal", after=("postfix.service",),
                 supplementary_groups=("systemd-journal",), state_directory="postyard-events",
-                restart="always", proc_subset_pid=False,
+                restart="always", proc_subset_pid=False, protect_kernel_views=False,
                 environment=(SOURCE_ENV, "POSTYARD_POSTFIX_JOURNAL_CURSOR=/var/lib/postyard-events/journal.cursor")),
     )
 
@@ -82,23 +84,26 @@ def api_units(workers: int) -> tuple[AppUnit, ...]:
     )
 
 
-def _install(units: tuple[AppUnit, ...], app_changes: list) -> None:
+def _install(units: tuple[AppUnit, ...]) -> None:
     for unit in host.loop(units):
         installed = files.template(
             name=f"Install {unit.unit}", src="templates/app/service.j2", dest=f"/etc/systemd/system/{unit.unit}",
             mode="644", jinja_env_kwargs=jinja_options(), unit=unit, env_file=app_runtime.APP_ENV,
+            release=app_runtime.release_digest(),
         )
         systemd.daemon_reload(name="Reload systemd units", _if=installed.did_change)
         systemd.service(name=f"Restart {unit.unit}", service=unit.unit, restarted=True,
-                        _if=any_changed(installed, *app_changes))
+                        _if=installed.did_change)
         systemd.service(name=f"Enable {unit.unit}", service=unit.unit, running=True, enabled=True)
 
 
 @deploy("Mail host services", data_defaults=DEFAULTS)
 def deploy_mail_services() -> None:
-    _install(mail_units(), app_runtime.deploy_app_runtime())
+    app_runtime.deploy_app_runtime()
+    _install(mail_units())
 
 
 @deploy("API", data_defaults=DEFAULTS)
 def deploy_api() -> None:
-    _install(api_units(int(host.data.api_workers)), app_runtime.deploy_app_runtime())
+    app_runtime.deploy_app_runtime()
+    _install(api_units(int(host.data.api_workers)))

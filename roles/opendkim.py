@@ -64,7 +64,7 @@ def sync_env_context(database_url: str, keys: str) -> dict[str, Any]:
 @deploy("OpenDKIM", data_defaults=DEFAULTS)
 def deploy_opendkim() -> None:
     apt.packages(name="Install OpenDKIM", packages=["opendkim"], no_recommends=True)
-    app_changes = app_runtime.deploy_app_runtime()
+    app_runtime.deploy_app_runtime()
     ca = install_internal_ca()
     files.directory(name=f"Create {DKIM_DIR}", path=DKIM_DIR, user="opendkim", group="opendkim", mode="700")
     # An empty key set until the sync writes one, so OpenDKIM can start on a fresh host.
@@ -107,11 +107,12 @@ def deploy_opendkim() -> None:
         name=f"Install {SYNC_UNIT}", src="templates/opendkim/postyard-dkim-sync.service.j2",
         dest=f"/etc/systemd/system/{SYNC_UNIT}", mode="644", jinja_env_kwargs=jinja_options(),
         env_file=SYNC_ENV, source=app_runtime.SOURCE, python=f"{app_runtime.VENV}/bin/python", dkim_dir=DKIM_DIR,
+        release=app_runtime.release_digest(),
     )
     server.user(name="Let Postfix use the OpenDKIM sockets", user="postfix", groups=["opendkim"], append=True)
     systemd.daemon_reload(name="Reload systemd units", _if=sync_unit.did_change)
     systemd.service(
         name="Restart the DKIM key sync", service=SYNC_UNIT, restarted=True,
-        _if=any_changed(env, sync_unit, ca, *app_changes),
+        _if=any_changed(env, sync_unit, ca),
     )
     systemd.service(name="Enable the DKIM key sync", service=SYNC_UNIT, running=True, enabled=True)

@@ -124,13 +124,14 @@ def master_context(data: Any) -> dict[str, Any]:
     }
 
 
-def policy_context(data: Any) -> dict[str, Any]:
+def policy_context(data: Any, release: str) -> dict[str, Any]:
     return {
         "source": app_runtime.SOURCE,
         "python": f"{app_runtime.VENV}/bin/python",
         "socket": POLICY_SOCKET,
         "runtime_directory": POLICY_RUNTIME_DIRECTORY,
         "messages_per_minute": data.postfix_user_message_rate,
+        "release": release,
     }
 
 
@@ -186,7 +187,7 @@ def deploy_postfix() -> None:
                         running=True, enabled=True)
     policy_unit = _template(
         "templates/postfix/postyard-rate-policy.service.j2", f"/etc/systemd/system/{POLICY_UNIT}",
-        **policy_context(host.data),
+        **policy_context(host.data, app_runtime.release_digest()),
     )
     systemd.daemon_reload(name="Reload systemd units", _if=policy_unit.did_change)
     systemd.service(name="Restart the rate limit policy service", service=POLICY_UNIT, restarted=True,

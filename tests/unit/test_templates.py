@@ -53,8 +53,9 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "postfix/master.cf.j2": postfix.master_context(MAIL_DATA),
     "postfix/pgsql.cf.j2": postfix.lookup_context(postfix.LOOKUPS[0], MAIL_LOGIN),
     "postfix/submission_header_cleanup.j2": {},
-    "app/service.j2": {"unit": app_services.api_units(2)[0], "env_file": "/etc/postyard/app.env"},
-    "postfix/postyard-rate-policy.service.j2": postfix.policy_context(MAIL_DATA),
+    "app/service.j2": {"unit": app_services.api_units(2)[0], "env_file": "/etc/postyard/app.env",
+                       "release": "0123abcd"},
+    "postfix/postyard-rate-policy.service.j2": postfix.policy_context(MAIL_DATA, "0123abcd"),
     "dovecot/dovecot.conf.j2": dovecot.dovecot_context(MAIL_DATA, *CERTIFICATE),
     "dovecot/postyard-sql.conf.ext.j2": {"conninfo": MAIL_LOGIN.conninfo()},
     "dovecot/jail.local.j2": dovecot.jail_context(MAIL_DATA),
@@ -66,7 +67,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "opendkim/dkim-sync.env.j2": opendkim.sync_env_context(MAIL_LOGIN.libpq_url(), "k1:AAAA"),
     "opendkim/postyard-dkim-sync.service.j2": {
         "env_file": "/etc/postyard/dkim-sync.env", "source": "/opt/postyard/src",
-        "python": "/opt/postyard/venv/bin/python", "dkim_dir": opendkim.DKIM_DIR,
+        "python": "/opt/postyard/venv/bin/python", "dkim_dir": opendkim.DKIM_DIR, "release": "0123abcd",
     },
     "tls/deploy-hook.sh.j2": tls.hook_context(("mail", "api")),
     "tls/certbot-ca.conf.j2": tls.ca_drop_in_context(),
@@ -183,7 +184,7 @@ def test_certbot_drop_in_trusts_the_internal_ca():
 
 @pytest.mark.parametrize("unit", [*app_services.mail_units(), *app_services.api_units(2)], ids=lambda u: u.name)
 def test_app_units_are_sandboxed_and_only_the_api_may_bind_a_low_port(unit):
-    rendered = render("app/service.j2", {"unit": unit, "env_file": "/etc/postyard/app.env"})
+    rendered = render("app/service.j2", {"unit": unit, "env_file": "/etc/postyard/app.env", "release": "0123abcd"})
     lines = set(rendered.splitlines())
     assert {"NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes",
             "SystemCallFilter=@system-service", "User=postyard"} <= lines
