@@ -1,7 +1,6 @@
-"""The appliance end to end on the single-host testbed, with the official `resend` SDK against the
-deployed API (granian on 443, the ACME certificate): a domain published and verified, a message
-delivered DKIM-signed to the remote MX, its events as signed webhooks, and a bounce suppressing the
-address."""
+"""The appliance end to end on both topologies, with the official `resend` SDK against the deployed
+API (granian on 443, the ACME certificate): a domain published and verified, a message delivered
+DKIM-signed to the remote MX, its events as signed webhooks, and a bounce suppressing the address."""
 
 from __future__ import annotations
 
@@ -25,17 +24,22 @@ from tests.testbed.mail_support import MailTestbed, dkim_verifies
 WEBHOOK_PORT = 8099
 
 
+@pytest.fixture(scope="module", params=["single", "split"])
+def bed(request, single_testbed, split_testbed):
+    return single_testbed if request.param == "single" else split_testbed
+
+
 @pytest.fixture(scope="module")
-def appliance(single_testbed, tmp_path_factory, monkeypatch_module):
-    mail_bed = MailTestbed(single_testbed)
-    api = next(h for h in single_testbed.platform_hosts if "api" in h.groups)
+def appliance(bed, tmp_path_factory, monkeypatch_module):
+    mail_bed = MailTestbed(bed)
+    api = next(h for h in bed.platform_hosts if "api" in h.groups)
     # The API's certificate names the host; resolve the testbed's names to their addresses.
-    names = {h.fqdn: h.public_address for h in single_testbed.platform_hosts}
+    names = {h.fqdn: h.public_address for h in bed.platform_hosts}
     real = socket.getaddrinfo
     monkeypatch_module.setattr(socket, "getaddrinfo",
                                lambda host, *rest, **kw: real(names.get(host, host), *rest, **kw))
     root = tmp_path_factory.mktemp("ca") / "pebble-root.pem"
-    root.write_text(internet.acme_root_pem(single_testbed))
+    root.write_text(internet.acme_root_pem(bed))
     monkeypatch_module.setenv("REQUESTS_CA_BUNDLE", str(root))
     created = mail_bed.on_mail_host(f"postyard-api create-team e2e-{uuid.uuid4().hex[:6]}")
     key = created.split("api key (shown once): ")[1].strip()
@@ -51,12 +55,12 @@ def monkeypatch_module():
 
 
 @pytest.fixture(scope="module")
-def webhook_log(single_testbed, tmp_path_factory):
+def webhook_log(bed, tmp_path_factory):
     path = tmp_path_factory.mktemp("hooks") / "deliveries.jsonl"
     path.touch()
     receiver = subprocess.Popen(
-        ["ip", "netns", "exec", single_testbed.outside_netns, sys.executable, "-m", "tests.testbed.webhook_receiver",
-         single_testbed.outside_address, str(WEBHOOK_PORT), str(path)], cwd=REPO)
+        ["ip", "netns", "exec", bed.outside_netns, sys.executable, "-m", "tests.testbed.webhook_receiver",
+         bed.outside_address, str(WEBHOOK_PORT), str(path)], cwd=REPO)
     yield path
     receiver.terminate()
     receiver.wait(10)
