@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+from postyard.appliance import access_summary
 from postyard.backup import backup_public_key, list_backups, restore_backup
 from postyard.deployer import REPO, DeployError, run_deploy
 from postyard.exposure import EXPOSURE
@@ -64,6 +65,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         status = verify(target)
         say("verification passed" if status == 0 else "verification FAILED")
     print_summary(target)
+    access_summary(load_hosts(target.inventory()), args.project or "postyard",
+                   target.trust_anchor(), say=say)
     say(f"done in {time.monotonic() - started:.0f} s; remove with `make down`")
     return status
 

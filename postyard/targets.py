@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Protocol
 
 from postyard.deployer import REPO
-from postyard.testbed import bed
+from postyard.testbed import bed, internet
+from postyard.testbed import state as testbed_state
 from postyard.testbed.state import testbed_dir
 
 __all__ = ["Target", "TestbedTarget", "HetznerTarget", "make_target", "TargetError"]
@@ -31,6 +32,7 @@ class Target(Protocol):
     def inventory(self) -> Path: ...
     def environment(self) -> dict[str, str]: ...
     def log_dir(self) -> Path: ...
+    def trust_anchor(self) -> Path | None: ...
     def teardown(self, log: Log) -> None: ...
 
 
@@ -52,6 +54,15 @@ class TestbedTarget:
 
     def log_dir(self) -> Path:
         return testbed_dir(self.testbed)
+
+    def trust_anchor(self) -> Path | None:
+        """The testbed's ACME root (pebble makes a new one each time it starts), written to a file."""
+        state = testbed_state.load(self.testbed)
+        if state is None:
+            return None
+        path = self.log_dir() / "acme-root.pem"
+        path.write_text(internet.acme_root_pem(state))
+        return path
 
     def teardown(self, log: Log) -> None:
         bed.down(self.testbed, log=log)
@@ -113,6 +124,9 @@ class HetznerTarget:
 
     def log_dir(self) -> Path:
         return self._settings().secrets / "logs"
+
+    def trust_anchor(self) -> Path | None:
+        return None  # Let's Encrypt: clients trust it already
 
     def teardown(self, log: Log) -> None:
         from postyard.hetzner.client import ProvisionError
