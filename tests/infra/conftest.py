@@ -64,34 +64,18 @@ def _chosen(request: pytest.FixtureRequest) -> InfraHost:
     return request.param
 
 
-@pytest.fixture(scope="session")
-def infra_host(request: pytest.FixtureRequest) -> InfraHost:
-    return _chosen(request)
+def _host_fixture(name: str):
+    """A session fixture that hands out the host pytest_generate_tests chose for this test."""
+
+    @pytest.fixture(scope="session", name=name)
+    def chosen_host(request: pytest.FixtureRequest) -> InfraHost:
+        return _chosen(request)
+
+    return chosen_host
 
 
-@pytest.fixture(scope="session")
-def db_host(request: pytest.FixtureRequest) -> InfraHost:
-    return _chosen(request)
-
-
-@pytest.fixture(scope="session")
-def cache_host(request: pytest.FixtureRequest) -> InfraHost:
-    return _chosen(request)
-
-
-@pytest.fixture(scope="session")
-def mail_host(request: pytest.FixtureRequest) -> InfraHost:
-    return _chosen(request)
-
-
-@pytest.fixture(scope="session")
-def api_host(request: pytest.FixtureRequest) -> InfraHost:
-    return _chosen(request)
-
-
-@pytest.fixture(scope="session")
-def tls_host(request: pytest.FixtureRequest) -> InfraHost:
-    return _chosen(request)
+# pytest finds fixtures among the module's names: one per entry of the tables above.
+globals().update({name: _host_fixture(name) for name in (*HOST_FIXTURES, *ROLE_FIXTURES)})
 
 
 def connect(infra_host: InfraHost):
