@@ -39,6 +39,15 @@ def parse_totals(output: str) -> tuple[int, int, int]:
     return hosts, success, no_change
 
 
+def failure_summary(lines: list[str], context: int = 6) -> str:
+    """What went wrong, from pyinfra's output: each failed operation with the lines before its error."""
+    failed = [i for i, line in enumerate(lines) if "Error:" in line or "ERROR" in line or "Traceback" in line]
+    picked: list[str] = []
+    for index in failed[:8]:
+        picked += lines[max(0, index - context):index + 1] + ["    ...\n"]
+    return "".join(picked) + "".join(lines[-4:])
+
+
 def run_deploy(
     inventory: Path,
     env: dict[str, str] | None = None,
@@ -69,7 +78,6 @@ def run_deploy(
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text(output)
     if process.wait() != 0:
-        tail = "".join(lines[-15:])
-        raise DeployError(f"pyinfra exited {process.returncode}:\n{tail}")
+        raise DeployError(f"pyinfra exited {process.returncode}:\n{failure_summary(lines)}")
     operations, changed, unchanged = parse_totals(output)
     return DeployResult(operations, changed, unchanged, time.monotonic() - started)
