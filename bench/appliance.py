@@ -1,7 +1,7 @@
 """Benchmark: the appliance on one host, every figure beside a baseline from the same run.
 
-    .venv/bin/python bench/appliance.py [--messages 5000] [--concurrency 16] [--sessions 10] [--keep]
-                                        [--no-deploy]
+    .venv/bin/python bench/appliance.py [--messages 5000] [--concurrency 16] [--sessions 10]
+                                        [--batch 100] [--keep] [--no-deploy]
 
 On a testbed of its own (`bnch2`, single topology: booted, deployed, removed at the end unless
 --keep):
@@ -11,7 +11,7 @@ On a testbed of its own (`bnch2`, single topology: booted, deployed, removed at 
    Postfix's internal listener, OpenDKIM signs, Postfix relays); against smtp-source on the mail host
    into the same listener, relayed to the same sink, with the same message (one the API made, taken
    from the remote MX) and count;
-2. `POST /emails` latency (p50, p99) during that load;
+2. `POST /emails` latency (p50, p99) during that load; then the same N through `POST /emails/batch`;
 3. the fresh deploy against `apt-get install` of the same Debian packages on another fresh host
    (a second testbed, `bnch3`, booted and removed), and the no-op redeploy;
 4. memory: the proportional set size (PSS) of the appliance's services, idle and under the load.
@@ -61,18 +61,25 @@ TRACE_HEADERS = ("Return-Path", "Delivered-To", "X-Original-To", "Received", "DK
 
 Log = Callable[[str], None]
 
-# Runs on a host: PSS and RSS (kB) of every process, with its systemd unit.
-MEMORY = """
-import glob, json
+# Runs on a host: each process's systemd unit, PSS and RSS (kB), and CPU seconds (its own and its
+# reaped children's: Postfix's and PostgreSQL's short-lived processes are counted in their parent).
+# Per process, not per cgroup: testbed hosts share one cgroup hierarchy, so a unit's cgroup holds
+# the same unit's processes of every host.
+PROCESSES = """
+import glob, json, os
+tick = os.sysconf("SC_CLK_TCK")
 found = []
 for proc in glob.glob("/proc/[0-9]*"):
     try:
-        cgroup = open(proc + "/cgroup").read().split("::", 1)[-1].strip()
+        paths = [line.strip().split(":", 2)[2] for line in open(proc + "/cgroup")]
         sizes = dict(l.split(":")[0:2] for l in open(proc + "/smaps_rollup") if l[:4] in ("Pss:", "Rss:"))
-    except (OSError, ValueError):
+        times = open(proc + "/stat").read().rsplit(")", 1)[1].split()[11:15]
+    except (OSError, ValueError, IndexError):
         continue  # gone, or a kernel thread
-    unit = next((p for p in cgroup.split("/") if p.endswith(".service")), cgroup)
-    found.append([unit, int(sizes["Pss"].split()[0]), int(sizes["Rss"].split()[0])])
+    units = [part for path in paths for part in path.split("/") if part.endswith(".service")]
+    unit = units[0] if units else paths[-1]
+    found.append([unit, int(sizes["Pss"].split()[0]), int(sizes["Rss"].split()[0]),
+                  sum(int(t) for t in times) / tick])
 print(json.dumps(found))
 """
 
@@ -95,9 +102,12 @@ class Memory:
 @dataclass(frozen=True)
 class Pipeline:
     messages: int
+    batch: int  # emails per request: 1 is POST /emails, more is POST /emails/batch
     seconds: float  # first request to the last arrival at the sink
     accepted_seconds: float  # first request to the last answer
     latencies_ms: list[float]
+    cpu: dict[str, float]  # CPU seconds per unit on the host
+    client_cpu: float  # CPU seconds of the bench's HTTPS clients (beside the host, on the same machine)
 
     @property
     def rate(self) -> float:
@@ -129,13 +139,31 @@ class Api:
                                  timeout=60)
 
 
+def processes(hosts: Hosts) -> list[tuple[str, int, int, float]]:
+    """(unit, PSS kB, RSS kB, CPU seconds) of each process of the appliance's units."""
+    found = json.loads(hosts.on_mail(f"python3 - <<'EOF'\n{PROCESSES}\nEOF\n"))
+    return [(unit, pss, rss, cpu) for unit, pss, rss, cpu in found if unit.startswith(APPLIANCE_UNITS)]
+
+
 def memory(hosts: Hosts) -> Memory:
     units: dict[str, tuple[int, int]] = {}
-    for unit, pss, rss in json.loads(hosts.on_mail(f"python3 - <<'EOF'\n{MEMORY}\nEOF\n")):
-        if unit.startswith(APPLIANCE_UNITS):
-            old = units.get(unit, (0, 0))
-            units[unit] = (old[0] + pss, old[1] + rss)
+    for unit, pss, rss, _ in processes(hosts):
+        old = units.get(unit, (0, 0))
+        units[unit] = (old[0] + pss, old[1] + rss)
     return Memory(units)
+
+
+def cpu_seconds(hosts: Hosts) -> dict[str, float]:
+    used: dict[str, float] = {}
+    for unit, _, _, cpu in processes(hosts):
+        used[unit] = used.get(unit, 0.0) + cpu
+    return used
+
+
+def cpu_used(hosts: Hosts, since: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each unit used since the `since` reading (the ones that used any)."""
+    now = cpu_seconds(hosts)
+    return {u: s - since.get(u, 0.0) for u, s in now.items() if s - since.get(u, 0.0) > 0.0}
 
 
 class MemorySampler(threading.Thread):
@@ -186,8 +214,9 @@ def resolve_testbed_names(testbed: TestbedState) -> None:
     """The API's certificate names the host: resolve the testbed's names to their addresses."""
     names = {h.fqdn: h.public_address for h in testbed.platform_hosts}
     real = socket.getaddrinfo
-    def resolve(host: str, *rest: object, **kw: object) -> object:
-        return real(names.get(host, host), *rest, **kw)  # type: ignore[arg-type]
+    def resolve(host: str | bytes, *rest: object, **kw: object) -> object:
+        name = host.decode() if isinstance(host, bytes) else host  # anyio passes IDNA-encoded bytes
+        return real(names.get(name, host), *rest, **kw)  # type: ignore[arg-type]
 
     socket.getaddrinfo = resolve  # type: ignore[assignment]
 
@@ -253,33 +282,40 @@ def wait_for_sink(hosts: Hosts, target: int, poll: float = 0.5) -> float:
     return time.monotonic()
 
 
-async def post_emails(api: Api, body: dict[str, object], messages: int, concurrency: int) -> list[float]:
-    """POST /emails `messages` times from `concurrency` clients; latencies in ms."""
+async def post_emails(api: Api, body: dict[str, object], messages: int, concurrency: int,
+                      batch: int) -> list[float]:
+    """Send `messages` emails, `batch` a request, from `concurrency` clients; latencies in ms."""
     latencies: list[float] = []
-    remaining = iter(range(messages))
+    path = "/emails" if batch == 1 else "/emails/batch"
+    remaining = iter(range(0, messages, batch))
     async with api.client(concurrency) as client:
 
         async def worker() -> None:
-            for _ in remaining:
+            for first in remaining:
+                request = body if batch == 1 else [body] * min(batch, messages - first)
                 started = time.perf_counter()
-                response = await client.post("/emails", json=body)
+                response = await client.post(path, json=request)
                 latencies.append((time.perf_counter() - started) * 1000)
                 if response.status_code != 200:
-                    raise RuntimeError(f"POST /emails: {response.status_code} {response.text[:200]}")
+                    raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:200]}")
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies
 
 
-def pipeline(api: Api, hosts: Hosts, domain: str, messages: int, concurrency: int) -> Pipeline:
+def pipeline(api: Api, hosts: Hosts, domain: str, messages: int, concurrency: int,
+             batch: int = 1) -> Pipeline:
     target = mail_bench.sink_count(hosts) + messages
+    before, client = cpu_seconds(hosts), time.process_time()
     started = time.monotonic()
-    latencies = asyncio.run(post_emails(api, payload(domain, SINK_RECIPIENT), messages, concurrency))
+    latencies = asyncio.run(post_emails(api, payload(domain, SINK_RECIPIENT), messages, concurrency, batch))
     accepted = time.monotonic()
     arrived = wait_for_sink(hosts, target)
+    client_cpu = time.process_time() - client
     if mail_bench.sink_count(hosts) != target:
         raise RuntimeError("the sink received more messages than were sent")
-    return Pipeline(messages, arrived - started, accepted - started, latencies)
+    return Pipeline(messages, batch, arrived - started, accepted - started, latencies,
+                    cpu_used(hosts, before), client_cpu)
 
 
 def prepare(hosts: Hosts, testbed: TestbedState, log: Log) -> tuple[Api, str]:
@@ -302,7 +338,9 @@ class Figures:
     load: Memory = field(default_factory=lambda: Memory({}))
     load_samples: int = 0
     baseline: Run | None = None
+    baseline_cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per unit on the host
     pipeline: Pipeline | None = None
+    batched: Pipeline | None = None
 
 
 def measure(args: argparse.Namespace, log: Log) -> Figures:
@@ -324,13 +362,19 @@ def measure(args: argparse.Namespace, log: Log) -> Figures:
     time.sleep(5)
     figures.idle = memory(hosts)
     log("baseline: smtp-source into 127.0.0.1:10025")
+    before = cpu_seconds(hosts)
     figures.baseline = mail_bench.send(hosts, Route("baseline", mail_bench.SIGNING, relayed=True), domain,
                                        args.messages, args.sessions)
+    figures.baseline_cpu = cpu_used(hosts, before)
     log(f"{figures.baseline.rate:.0f} msg/s; pipeline: {args.messages} x POST /emails")
     sampler = MemorySampler(hosts)
     sampler.start()
     try:
         figures.pipeline = pipeline(api, hosts, domain, args.messages, args.concurrency)
+        log(f"{figures.pipeline.rate:.0f} msg/s")
+        if args.batch > 1:
+            log(f"pipeline: {args.messages} emails by POST /emails/batch, {args.batch} a request")
+            figures.batched = pipeline(api, hosts, domain, args.messages, args.concurrency, args.batch)
     finally:
         sampler.stopped.set()
         sampler.join()
@@ -353,6 +397,12 @@ def rows(figures: Figures, args: argparse.Namespace) -> list[tuple[str, str]]:
         ("POST /emails latency under that load, p50 / p99",
          f"{run.percentile(50):.0f} / {run.percentile(99):.0f} ms"),
     ]
+    if (batched := figures.batched) is not None:
+        found += [
+            (f"pipeline by POST /emails/batch ({batched.batch} a request)", f"{batched.rate:.0f} msg/s"),
+            ("  batches answered (all accepted)", f"{args.messages / batched.accepted_seconds:.0f} msg/s"),
+            ("batch pipeline / baseline", f"{batched.rate / base.rate:.2f}"),
+        ]
     if (deploy := figures.deploy) is not None:
         apt = deploy.apt_update_seconds + deploy.apt_install_seconds
         found += [
@@ -372,6 +422,24 @@ def rows(figures: Figures, args: argparse.Namespace) -> list[tuple[str, str]]:
     ]
 
 
+def print_cpu(figures: Figures, messages: int, width: int) -> None:
+    """CPU ms per message by unit (and the bench's own HTTPS clients), each pipeline against the baseline."""
+    runs = [r for r in (figures.pipeline, figures.batched) if r is not None]
+    columns = [r.cpu for r in runs] + [figures.baseline_cpu]
+    names = " | ".join(["POST /emails", "batch"][:len(runs)] + ["baseline"])
+    print(f"\nCPU ms per message on the host, {names}:")
+
+    def line(label: str, values: list[float]) -> None:
+        print(f"  {label:<{width - 2}}  " + " | ".join(f"{v * 1000 / messages:6.2f}" for v in values))
+
+    for unit in sorted(set().union(*columns), key=lambda u: -columns[0].get(u, 0.0)):
+        values = [c.get(unit, 0.0) for c in columns]
+        if max(values) * 1000 / messages >= 0.05:
+            line(unit, values)
+    line("all of the appliance", [sum(c.values()) for c in columns])
+    line("the bench's HTTPS clients (same machine)", [r.client_cpu for r in runs])
+
+
 def report(figures: Figures, args: argparse.Namespace) -> None:
     print(f"\n{args.messages} messages of {figures.message_bytes} bytes to smtp-sink, RSA-2048 DKIM, "
           f"{args.concurrency} API clients, {args.sessions} smtp-source sessions")
@@ -384,6 +452,7 @@ def report(figures: Figures, args: argparse.Namespace) -> None:
     for unit in sorted(set(idle) | set(load), key=lambda u: -load.get(u, (0, 0))[0]):
         before, after = idle.get(unit, (0, 0))[0], load.get(unit, (0, 0))[0]
         print(f"  {unit:<{width - 2}}  {mib(before):>8} -> {mib(after)}")
+    print_cpu(figures, args.messages, width)
     if figures.deploy is not None:
         print(f"\npackages: {' '.join(figures.deploy.packages)}")
     print(f"sample through the API relayed to the remote MX: DKIM signature "
@@ -396,6 +465,8 @@ def main() -> int:
                          help="messages through the pipeline and the baseline")
     options.add_argument("--concurrency", type=int, default=16, help="concurrent API clients")
     options.add_argument("--sessions", type=int, default=10, help="concurrent SMTP sessions of smtp-source")
+    options.add_argument("--batch", type=int, default=100,
+                         help="then the same through POST /emails/batch, this many a request (1: skip)")
     options.add_argument("--keep", action="store_true", help="leave the testbed up afterwards")
     options.add_argument("--no-deploy", action="store_true",
                          help="reuse the testbed as it is deployed (no deploy figures)")
