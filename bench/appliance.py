@@ -1,0 +1,485 @@
+"""Benchmark: the appliance on one host, every figure beside a baseline from the same run.
+
+    .venv/bin/python bench/appliance.py [--messages 5000] [--concurrency 16] [--sessions 10]
+                                        [--batch 100] [--keep] [--no-deploy]
+
+On a testbed of its own (`bnch2`, single topology: booted, deployed, removed at the end unless
+--keep):
+
+1. pipeline: N emails through `POST /emails` (HTTPS on 443, the team's API key, N concurrent
+   clients) until all of them have reached smtp-sink on the internet host (the worker hands them to
+   Postfix's internal listener, OpenDKIM signs, Postfix relays); against smtp-source on the mail host
+   into the same listener, relayed to the same sink, with the same message (one the API made, taken
+   from the remote MX) and count;
+2. `POST /emails` latency (p50, p99) during that load; then the same N through `POST /emails/batch`;
+3. the fresh deploy against `apt-get install` of the same Debian packages on another fresh host
+   (a second testbed, `bnch3`, booted and removed), and the no-op redeploy;
+4. memory: the proportional set size (PSS) of the appliance's services, idle and under the load.
+
+The bench routes `sink.test` to the sink at runtime (bench/dkim.py's helpers), on its own testbed only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import json
+import socket
+import ssl
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# bench/dkim.py would shadow dkimpy if bench/ led sys.path: the repository root goes first instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import httpx  # noqa: E402
+
+from bench import dkim as mail_bench  # noqa: E402
+from bench.dkim import Hosts, Route, Run  # noqa: E402
+from postyard.deployer import REPO, DeployResult, run_deploy  # noqa: E402
+from postyard.testbed import bed, internet  # noqa: E402
+from postyard.testbed.state import TestbedState  # noqa: E402
+from tests.testbed.mail_sender import rdata  # noqa: E402
+from tests.testbed.mail_support import dkim_verifies  # noqa: E402
+
+NAME = "bnch2"
+APT_NAME = "bnch3"
+INVENTORY = REPO / "inventory" / "testbed.py"
+SINK_RECIPIENT = f"someone@{mail_bench.SINK_DOMAIN}"
+ARRIVAL_TIMEOUT = 900
+# systemd units (by name prefix) whose processes make up the appliance on a host.
+APPLIANCE_UNITS = ("postgresql", "redis", "postfix", "dovecot", "opendkim", "postyard-", "fail2ban")
+# Trace headers the relay and the remote MX added; the rest is the message as the worker submitted it.
+TRACE_HEADERS = ("Return-Path", "Delivered-To", "X-Original-To", "Received", "DKIM-Signature")
+
+Log = Callable[[str], None]
+
+# Runs on a host: each process's systemd unit, PSS and RSS (kB), and CPU seconds (its own and its
+# reaped children's: Postfix's and PostgreSQL's short-lived processes are counted in their parent).
+# Per process, not per cgroup: testbed hosts share one cgroup hierarchy, so a unit's cgroup holds
+# the same unit's processes of every host.
+PROCESSES = """
+import glob, json, os
+tick = os.sysconf("SC_CLK_TCK")
+found = []
+for proc in glob.glob("/proc/[0-9]*"):
+    try:
+        paths = [line.strip().split(":", 2)[2] for line in open(proc + "/cgroup")]
+        sizes = dict(l.split(":")[0:2] for l in open(proc + "/smaps_rollup") if l[:4] in ("Pss:", "Rss:"))
+        times = open(proc + "/stat").read().rsplit(")", 1)[1].split()[11:15]
+    except (OSError, ValueError, IndexError):
+        continue  # gone, or a kernel thread
+    units = [part for path in paths for part in path.split("/") if part.endswith(".service")]
+    unit = units[0] if units else paths[-1]
+    found.append([unit, int(sizes["Pss"].split()[0]), int(sizes["Rss"].split()[0]),
+                  sum(int(t) for t in times) / tick])
+print(json.dumps(found))
+"""
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Appliance memory in kB, per unit: (PSS, RSS)."""
+
+    units: dict[str, tuple[int, int]]
+
+    @property
+    def pss(self) -> int:
+        return sum(p for p, _ in self.units.values())
+
+    @property
+    def rss(self) -> int:
+        return sum(r for _, r in self.units.values())
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    messages: int
+    batch: int  # emails per request: 1 is POST /emails, more is POST /emails/batch
+    seconds: float  # first request to the last arrival at the sink
+    accepted_seconds: float  # first request to the last answer
+    latencies_ms: list[float]
+    cpu: dict[str, float]  # CPU seconds per unit on the host
+    client_cpu: float  # CPU seconds of the bench's HTTPS clients (beside the host, on the same machine)
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+    def percentile(self, cut: int) -> float:
+        return statistics.quantiles(self.latencies_ms, n=100)[cut - 1]
+
+
+@dataclass
+class Deploy:
+    fresh: DeployResult
+    noop: DeployResult
+    packages: list[str] = field(default_factory=list)
+    apt_update_seconds: float = 0.0
+    apt_install_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Api:
+    base: str
+    key: str
+    root_pem: str
+
+    def client(self, concurrency: int) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        return httpx.AsyncClient(base_url=self.base, headers={"Authorization": f"Bearer {self.key}"},
+                                 limits=limits, verify=ssl.create_default_context(cadata=self.root_pem),
+                                 timeout=60)
+
+
+def processes(hosts: Hosts) -> list[tuple[str, int, int, float]]:
+    """(unit, PSS kB, RSS kB, CPU seconds) of each process of the appliance's units."""
+    found = json.loads(hosts.on_mail(f"python3 - <<'EOF'\n{PROCESSES}\nEOF\n"))
+    return [(unit, pss, rss, cpu) for unit, pss, rss, cpu in found if unit.startswith(APPLIANCE_UNITS)]
+
+
+def memory(hosts: Hosts) -> Memory:
+    units: dict[str, tuple[int, int]] = {}
+    for unit, pss, rss, _ in processes(hosts):
+        old = units.get(unit, (0, 0))
+        units[unit] = (old[0] + pss, old[1] + rss)
+    return Memory(units)
+
+
+def cpu_seconds(hosts: Hosts) -> dict[str, float]:
+    used: dict[str, float] = {}
+    for unit, _, _, cpu in processes(hosts):
+        used[unit] = used.get(unit, 0.0) + cpu
+    return used
+
+
+def cpu_used(hosts: Hosts, since: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each unit used since the `since` reading (the ones that used any)."""
+    now = cpu_seconds(hosts)
+    return {u: s - since.get(u, 0.0) for u, s in now.items() if s - since.get(u, 0.0) > 0.0}
+
+
+class MemorySampler(threading.Thread):
+    """Samples memory until stopped; keeps the sample with the largest total PSS."""
+
+    def __init__(self, hosts: Hosts, every: float = 3.0) -> None:
+        super().__init__(daemon=True)
+        self.hosts, self.every, self.peak = hosts, every, Memory({})
+        self.samples = 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every):
+            sample = memory(self.hosts)
+            self.samples += 1
+            if sample.pss > self.peak.pss:
+                self.peak = sample
+
+
+def manual_packages(hosts: Hosts) -> set[str]:
+    return set(hosts.on_mail("apt-mark showmanual").split())
+
+
+def deploy_figures(hosts: Hosts, log: Log) -> Deploy:
+    """Fresh and no-op deploy of `bnch2`, then apt-get of the packages that deploy added, on `bnch3`."""
+    fresh = run_deploy(INVENTORY, env={"POSTYARD_TESTBED": NAME}, echo=False)
+    log(f"fresh deploy {fresh.seconds:.1f} s; no-op redeploy")
+    noop = run_deploy(INVENTORY, env={"POSTYARD_TESTBED": NAME}, echo=False)
+    figures = Deploy(fresh, noop)
+    deployed = manual_packages(hosts)
+    log(f"testbed {APT_NAME!r}: booting, for apt-get alone")
+    try:
+        other = Hosts(bed.up(APT_NAME, "single", log=lambda _line: None))
+        figures.packages = sorted(deployed - manual_packages(other))
+        started = time.monotonic()
+        other.on_mail("apt-get update -qq", timeout=600)
+        figures.apt_update_seconds = time.monotonic() - started
+        started = time.monotonic()
+        other.on_mail("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+                      + " ".join(figures.packages) + " >/dev/null", timeout=600)
+        figures.apt_install_seconds = time.monotonic() - started
+    finally:
+        bed.down(APT_NAME, log=lambda _line: None)
+    return figures
+
+
+def resolve_testbed_names(testbed: TestbedState) -> None:
+    """The API's certificate names the host: resolve the testbed's names to their addresses."""
+    names = {h.fqdn: h.public_address for h in testbed.platform_hosts}
+    real = socket.getaddrinfo
+    def resolve(host: str | bytes, *rest: object, **kw: object) -> object:
+        name = host.decode() if isinstance(host, bytes) else host  # anyio passes IDNA-encoded bytes
+        return real(names.get(name, host), *rest, **kw)  # type: ignore[arg-type]
+
+    socket.getaddrinfo = resolve  # type: ignore[assignment]
+
+
+def team(hosts: Hosts) -> str:
+    """A new team with rate limits that never interfere; returns its API key."""
+    created = hosts.on_mail(f"postyard-api create-team bench-{uuid.uuid4().hex[:6]}")
+    team_id = created.split("team ")[1].split()[0]
+    limit = 100_000_000
+    unlimited = f"UPDATE teams SET rate_limit = {limit}, api_key_rate_limit = {limit} WHERE id = '{team_id}'"
+    hosts.on_mail(f'runuser -u postgres -- psql -qAt -d postyard -c "{unlimited}"')
+    return created.split("api key (shown once): ")[1].strip()
+
+
+def verified_domain(api: Api, hosts: Hosts) -> str:
+    """A domain made, published in the testbed's DNS and verified through the API; its key synced."""
+    name = f"b{uuid.uuid4().hex[:10]}.test"
+
+    async def make() -> None:
+        async with api.client(1) as client:
+            created = (await client.post("/domains", json={"name": name})).raise_for_status().json()
+            secret = internet.tsig_secret(hosts.mail.store)
+            for record in created["records"]:
+                internet.update(hosts.mail.dns, secret, record["name"] + ".", record["type"], [rdata(record)])
+            verified = (await client.post(f"/domains/{created['id']}/verify")).raise_for_status().json()
+            if verified["status"] != "verified":
+                raise RuntimeError(f"{name} is {verified['status']}")
+
+    asyncio.run(make())
+    mail_bench.wait_for_key(hosts, name)
+    return name
+
+
+def payload(domain: str, recipient: str, subject: str = "Your receipt") -> dict[str, object]:
+    body = mail_bench.message(domain, recipient, "bench").split("\n\n", 1)[1]
+    return {"from": f"Receipts <app@{domain}>", "to": [recipient], "subject": subject, "text": body}
+
+
+def sample_message(api: Api, hosts: Hosts, domain: str) -> tuple[str, bool]:
+    """One email through the API to the remote MX: the message as submitted, and whether its DKIM verifies."""
+    subject = f"Your receipt {uuid.uuid4().hex[:12]}"
+
+    async def post() -> None:
+        async with api.client(1) as client:
+            (await client.post("/emails", json=payload(domain, f"inbox@{internet.MX_DOMAIN}", subject))
+             ).raise_for_status()
+
+    asyncio.run(post())
+    raw = hosts.mail.wait_for(subject, timeout=120)
+    parsed = email.message_from_bytes(raw)
+    for header in TRACE_HEADERS:
+        del parsed[header]
+    return parsed.as_string(), dkim_verifies(raw, hosts.mail)
+
+
+def wait_for_sink(hosts: Hosts, target: int, poll: float = 0.5) -> float:
+    """Poll the sink until it counts `target` messages; returns the monotonic time it was seen."""
+    deadline = time.monotonic() + ARRIVAL_TIMEOUT
+    while (count := mail_bench.sink_count(hosts)) < target:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the sink has {count} of {target} messages after {ARRIVAL_TIMEOUT} s")
+        time.sleep(poll)
+    return time.monotonic()
+
+
+async def post_emails(api: Api, body: dict[str, object], messages: int, concurrency: int,
+                      batch: int) -> list[float]:
+    """Send `messages` emails, `batch` a request, from `concurrency` clients; latencies in ms."""
+    latencies: list[float] = []
+    path = "/emails" if batch == 1 else "/emails/batch"
+    remaining = iter(range(0, messages, batch))
+    async with api.client(concurrency) as client:
+
+        async def worker() -> None:
+            for first in remaining:
+                request = body if batch == 1 else [body] * min(batch, messages - first)
+                started = time.perf_counter()
+                response = await client.post(path, json=request)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:200]}")
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+def pipeline(api: Api, hosts: Hosts, domain: str, messages: int, concurrency: int,
+             batch: int = 1) -> Pipeline:
+    target = mail_bench.sink_count(hosts) + messages
+    before, client = cpu_seconds(hosts), time.process_time()
+    started = time.monotonic()
+    latencies = asyncio.run(post_emails(api, payload(domain, SINK_RECIPIENT), messages, concurrency, batch))
+    accepted = time.monotonic()
+    arrived = wait_for_sink(hosts, target)
+    client_cpu = time.process_time() - client
+    if mail_bench.sink_count(hosts) != target:
+        raise RuntimeError("the sink received more messages than were sent")
+    return Pipeline(messages, batch, arrived - started, accepted - started, latencies,
+                    cpu_used(hosts, before), client_cpu)
+
+
+def prepare(hosts: Hosts, testbed: TestbedState, log: Log) -> tuple[Api, str]:
+    resolve_testbed_names(testbed)
+    fqdn = next(h.fqdn for h in testbed.platform_hosts if "api" in h.groups)
+    api = Api(f"https://{fqdn}", team(hosts), internet.acme_root_pem(testbed))
+    domain = verified_domain(api, hosts)
+    log(f"sender domain {domain} (verified through the API, key synced)")
+    mail_bench.start_sink(hosts)
+    mail_bench.route_to_sink(hosts)
+    return api, domain
+
+
+@dataclass
+class Figures:
+    message_bytes: int = 0
+    signed: bool = False
+    deploy: Deploy | None = None
+    idle: Memory = field(default_factory=lambda: Memory({}))
+    load: Memory = field(default_factory=lambda: Memory({}))
+    load_samples: int = 0
+    baseline: Run | None = None
+    baseline_cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per unit on the host
+    pipeline: Pipeline | None = None
+    batched: Pipeline | None = None
+
+
+def measure(args: argparse.Namespace, log: Log) -> Figures:
+    figures = Figures()
+    if not args.no_deploy:
+        bed.down(NAME, log=lambda _line: None)
+    testbed = bed.up(NAME, "single", log=lambda _line: None)
+    hosts = Hosts(testbed)
+    if not args.no_deploy:
+        log(f"testbed {NAME!r} booted; fresh deploy")
+        figures.deploy = deploy_figures(hosts, log)
+    api, domain = prepare(hosts, testbed, log)
+    message, figures.signed = sample_message(api, hosts, domain)
+    figures.message_bytes = len(message.encode())
+    mail_bench.upload(hosts, mail_bench.MESSAGE_FILE, message)
+    log(f"message of {figures.message_bytes} bytes; warm-up")
+    pipeline(api, hosts, domain, min(200, args.messages), args.concurrency)
+    mail_bench.send(hosts, Route("warm-up", mail_bench.SIGNING, relayed=True), domain, 200, args.sessions)
+    time.sleep(5)
+    figures.idle = memory(hosts)
+    log("baseline: smtp-source into 127.0.0.1:10025")
+    before = cpu_seconds(hosts)
+    figures.baseline = mail_bench.send(hosts, Route("baseline", mail_bench.SIGNING, relayed=True), domain,
+                                       args.messages, args.sessions)
+    figures.baseline_cpu = cpu_used(hosts, before)
+    log(f"{figures.baseline.rate:.0f} msg/s; pipeline: {args.messages} x POST /emails")
+    sampler = MemorySampler(hosts)
+    sampler.start()
+    try:
+        figures.pipeline = pipeline(api, hosts, domain, args.messages, args.concurrency)
+        log(f"{figures.pipeline.rate:.0f} msg/s")
+        if args.batch > 1:
+            log(f"pipeline: {args.messages} emails by POST /emails/batch, {args.batch} a request")
+            figures.batched = pipeline(api, hosts, domain, args.messages, args.concurrency, args.batch)
+    finally:
+        sampler.stopped.set()
+        sampler.join()
+    figures.load, figures.load_samples = sampler.peak, sampler.samples
+    return figures
+
+
+def mib(kb: int) -> str:
+    return f"{kb / 1024:.0f} MiB"
+
+
+def rows(figures: Figures, args: argparse.Namespace) -> list[tuple[str, str]]:
+    run, base = figures.pipeline, figures.baseline
+    assert run is not None and base is not None
+    found = [
+        ("pipeline: POST /emails -> worker -> Postfix + OpenDKIM -> sink", f"{run.rate:.0f} msg/s"),
+        ("  POST /emails answered (all accepted)", f"{args.messages / run.accepted_seconds:.0f} req/s"),
+        ("baseline: smtp-source -> 127.0.0.1:10025 (OpenDKIM) -> sink", f"{base.rate:.0f} msg/s"),
+        ("pipeline / baseline (aim >= 0.8)", f"{run.rate / base.rate:.2f}"),
+        ("POST /emails latency under that load, p50 / p99",
+         f"{run.percentile(50):.0f} / {run.percentile(99):.0f} ms"),
+    ]
+    if (batched := figures.batched) is not None:
+        found += [
+            (f"pipeline by POST /emails/batch ({batched.batch} a request)", f"{batched.rate:.0f} msg/s"),
+            ("  batches answered (all accepted)", f"{args.messages / batched.accepted_seconds:.0f} msg/s"),
+            ("batch pipeline / baseline", f"{batched.rate / base.rate:.2f}"),
+        ]
+    if (deploy := figures.deploy) is not None:
+        apt = deploy.apt_update_seconds + deploy.apt_install_seconds
+        found += [
+            (f"fresh single-host deploy ({deploy.fresh.changed} of {deploy.fresh.operations} changed)",
+             f"{deploy.fresh.seconds:.1f} s"),
+            (f"apt-get update + install of its {len(deploy.packages)} packages on a fresh host",
+             f"{apt:.1f} s ({deploy.apt_update_seconds:.1f} + {deploy.apt_install_seconds:.1f})"),
+            ("fresh deploy / apt-get (aim <= 2)", f"{deploy.fresh.seconds / apt:.2f}"),
+            (f"no-op redeploy ({deploy.noop.changed} of {deploy.noop.operations} changed; aim < 20 s)",
+             f"{deploy.noop.seconds:.1f} s"),
+        ]
+    return found + [
+        ("appliance memory idle, PSS (RSS) (aim < 1 GiB)",
+         f"{mib(figures.idle.pss)} ({mib(figures.idle.rss)})"),
+        (f"appliance memory under load, peak of {figures.load_samples} samples, PSS (RSS)",
+         f"{mib(figures.load.pss)} ({mib(figures.load.rss)})"),
+    ]
+
+
+def print_cpu(figures: Figures, messages: int, width: int) -> None:
+    """CPU ms per message by unit (and the bench's own HTTPS clients), each pipeline against the baseline."""
+    runs = [r for r in (figures.pipeline, figures.batched) if r is not None]
+    columns = [r.cpu for r in runs] + [figures.baseline_cpu]
+    names = " | ".join(["POST /emails", "batch"][:len(runs)] + ["baseline"])
+    print(f"\nCPU ms per message on the host, {names}:")
+
+    def line(label: str, values: list[float]) -> None:
+        print(f"  {label:<{width - 2}}  " + " | ".join(f"{v * 1000 / messages:6.2f}" for v in values))
+
+    for unit in sorted(set().union(*columns), key=lambda u: -columns[0].get(u, 0.0)):
+        values = [c.get(unit, 0.0) for c in columns]
+        if max(values) * 1000 / messages >= 0.05:
+            line(unit, values)
+    line("all of the appliance", [sum(c.values()) for c in columns])
+    line("the bench's HTTPS clients (same machine)", [r.client_cpu for r in runs])
+
+
+def report(figures: Figures, args: argparse.Namespace) -> None:
+    print(f"\n{args.messages} messages of {figures.message_bytes} bytes to smtp-sink, RSA-2048 DKIM, "
+          f"{args.concurrency} API clients, {args.sessions} smtp-source sessions")
+    table = rows(figures, args)
+    width = max(len(label) for label, _ in table)
+    for label, value in table:
+        print(f"{label:<{width}}  {value}")
+    idle, load = figures.idle.units, figures.load.units
+    print("\nPSS per unit, idle -> under load:")
+    for unit in sorted(set(idle) | set(load), key=lambda u: -load.get(u, (0, 0))[0]):
+        before, after = idle.get(unit, (0, 0))[0], load.get(unit, (0, 0))[0]
+        print(f"  {unit:<{width - 2}}  {mib(before):>8} -> {mib(after)}")
+    print_cpu(figures, args.messages, width)
+    if figures.deploy is not None:
+        print(f"\npackages: {' '.join(figures.deploy.packages)}")
+    print(f"sample through the API relayed to the remote MX: DKIM signature "
+          f"{'verifies' if figures.signed else 'DOES NOT verify'}")
+
+
+def main() -> int:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--messages", type=int, default=5000,
+                         help="messages through the pipeline and the baseline")
+    options.add_argument("--concurrency", type=int, default=16, help="concurrent API clients")
+    options.add_argument("--sessions", type=int, default=10, help="concurrent SMTP sessions of smtp-source")
+    options.add_argument("--batch", type=int, default=100,
+                         help="then the same through POST /emails/batch, this many a request (1: skip)")
+    options.add_argument("--keep", action="store_true", help="leave the testbed up afterwards")
+    options.add_argument("--no-deploy", action="store_true",
+                         help="reuse the testbed as it is deployed (no deploy figures)")
+    args = options.parse_args()
+    log: Log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        figures = measure(args, log)
+    finally:
+        if not args.keep:
+            bed.down(NAME, log=lambda _line: None)
+    report(figures, args)
+    return 0 if figures.signed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
