@@ -52,11 +52,12 @@ async def create_smtp_credential(settings: Settings, team_id: uuid.UUID) -> tupl
         async with AsyncSession(engine) as db, db.begin():
             await scope_to_team(db, team_id)
             credential, password = await create_credential(db, team_id, "first credential", None)
+            username = credential.username
             await record(db, team_id=team_id, actor=("cli", None), action="smtp_credential.created",
                          resource_type="smtp_credential", resource_id=credential.id, details={"name": credential.name})
     finally:
         await engine.dispose()
-    return credential.username, password
+    return username, password
 
 
 async def rotate_data_key(settings: Settings) -> int:

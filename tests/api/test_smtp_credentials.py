@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import bcrypt
 
 from conftest import unique_domain
@@ -75,3 +79,15 @@ async def test_the_mail_views_have_exactly_the_contracted_columns(postgres):
         "mail_sender_logins.sender_domain:text", "mail_sender_logins.username:text",
         "mail_smtp_credentials.username:text", "mail_smtp_credentials.password_hash:text",
     ]
+
+
+def test_the_cli_makes_a_team_with_a_key_and_an_smtp_credential(env, postgres):
+    made = subprocess.run([sys.executable, "-m", "app.cli", "create-team", "from-cli", "--smtp-credential"],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=False)
+    assert made.returncode == 0, made.stderr
+    lines = dict(line.split(": ", 1) for line in made.stdout.splitlines() if ": " in line)
+    username, password = lines["smtp username"], lines["smtp password (shown once)"]
+    [stored] = _view(postgres, f"SELECT password_hash FROM mail_smtp_credentials WHERE username = '{username}'",
+                     user="postyard_dovecot")
+    assert lines["api key (shown once)"].startswith("sk_live_")
+    assert bcrypt.checkpw(password.encode(), ("$2b$" + stored[4:]).encode())
