@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -84,34 +85,23 @@ def connect(infra_host: InfraHost):
     return testinfra.get_host(spec, **options)
 
 
-@pytest.fixture(scope="session")
-def host(infra_host: InfraHost):
-    return connect(infra_host)
+def _connection_fixture(name: str, host_fixture: str):
+    """A session fixture with testinfra's connection to the host another fixture chose."""
+
+    def connected(**chosen: InfraHost):
+        return connect(chosen[host_fixture])
+
+    # pytest reads a fixture's dependencies from its signature: this one depends on host_fixture.
+    connected.__signature__ = inspect.Signature([inspect.Parameter(host_fixture, inspect.Parameter.KEYWORD_ONLY)])
+    return pytest.fixture(scope="session", name=name)(connected)
 
 
-@pytest.fixture(scope="session")
-def db(db_host: InfraHost):
-    return connect(db_host)
-
-
-@pytest.fixture(scope="session")
-def cache(cache_host: InfraHost):
-    return connect(cache_host)
-
-
-@pytest.fixture(scope="session")
-def mail(mail_host: InfraHost):
-    return connect(mail_host)
-
-
-@pytest.fixture(scope="session")
-def api(api_host: InfraHost):
-    return connect(api_host)
-
-
-@pytest.fixture(scope="session")
-def tls(tls_host: InfraHost):
-    return connect(tls_host)
+# testinfra connection fixture -> the host fixture it connects to
+CONNECTIONS: dict[str, str] = {
+    "host": "infra_host", "db": "db_host", "cache": "cache_host", "mail": "mail_host", "api": "api_host",
+    "tls": "tls_host",
+}
+globals().update({name: _connection_fixture(name, chosen) for name, chosen in CONNECTIONS.items()})
 
 
 @pytest.fixture(scope="session")
