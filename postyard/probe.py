@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Vantage", "accepted_suites"]
+__all__ = ["Vantage", "BELOW_TLS_1_2", "accepted_suites"]
 
 # sslyze pins an older cryptography than the project, so it has a virtualenv of its own.
 SSLYZE = Path(__file__).resolve().parents[1] / ".venv-sslyze" / "bin" / "sslyze"
@@ -88,6 +88,10 @@ class Vantage:
         if result.returncode != 0:
             raise RuntimeError(f"the SMTP probe failed: {result.stderr.strip()[-2000:]}")
         return json.loads(result.stdout)
+
+
+# sslyze's result names for the protocols below TLS 1.2, which no endpoint may accept.
+BELOW_TLS_1_2 = ("ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites", "tls_1_1_cipher_suites")
 
 
 def accepted_suites(scan: dict[str, Any], protocol: str) -> list[str]:

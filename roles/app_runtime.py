@@ -18,7 +18,6 @@ from pathlib import Path
 from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
@@ -119,8 +118,7 @@ def release_digest() -> str:
 
 
 @deploy("App runtime")
-def deploy_app_runtime() -> list[OperationMeta]:
-    """Returns the operations whose change means the app's code changed (services restart on it)."""
+def deploy_app_runtime() -> None:
     directory, _ = wheelhouse()
     apt.packages(name="Install Python's venv", packages=["python3-venv"], no_recommends=True)
     server.user(name="Create the postyard user", user="postyard", system=True, home=APP_ROOT,
@@ -130,25 +128,24 @@ def deploy_app_runtime() -> list[OperationMeta]:
         name="Upload the locked wheels", src=str(directory), dest=WHEELHOUSE, delete=True, exclude=[".complete"],
     )
     venv_missing = host.get_fact(File, path=f"{VENV}/bin/python") is None
-    created = server.shell(
+    server.shell(
         name="Create the app's virtualenv", commands=[f"python3 -m venv {VENV}"], _if=lambda: venv_missing,
     )
-    installed = run_once_for(
+    run_once_for(
         "Install the locked wheels into the virtualenv",
         f"{VENV}/bin/pip install --quiet --no-index --find-links {WHEELHOUSE} "
         f"--requirement {WHEELHOUSE}/requirements.txt",
         stamp=f"{VENV}/postyard-wheels.applied", digest=directory.name,
     )
-    source = files.sync(
+    files.sync(
         name="Upload the app's code", src=str(REPO / "app"), dest=f"{SOURCE}/app", delete=True,
         exclude=["*.pyc", "__pycache__"], mode="644", dir_mode="755",
     )
-    launcher = files.put(name=f"Install {LAUNCHER}", src=StringIO(LAUNCHER_SCRIPT), dest=LAUNCHER, mode="755")
-    settings = files.put(
+    files.put(name=f"Install {LAUNCHER}", src=StringIO(LAUNCHER_SCRIPT), dest=LAUNCHER, mode="755")
+    files.put(
         name=f"Upload {APP_ENV}", src=StringIO(render_env(app_settings())), dest=APP_ENV,
         user="root", group="postyard", mode="640",
     )
-    return [created, installed, source, launcher, settings]
 
 
 def app_settings() -> dict[str, str]:

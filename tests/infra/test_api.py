@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from postyard.probe import Vantage, accepted_suites
+from postyard.probe import BELOW_TLS_1_2, Vantage, accepted_suites
 
 GOOD_LEVELS = ("PERFECT", "SAFE", "OK")
 
@@ -49,8 +49,7 @@ def test_the_api_offers_only_tls_1_2_and_1_3_with_ecdhe_and_aead(api_host):
     scan = Vantage(api_host.outside_netns).tls_scan([f"{api_host.address}:443"], starttls=False)
     result = next(iter(scan.values()))
     assert result["scan_status"] == "COMPLETED"
-    for protocol in ("ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites",
-                     "tls_1_1_cipher_suites"):
+    for protocol in BELOW_TLS_1_2:
         assert accepted_suites(result, protocol) == [], protocol
     suites = accepted_suites(result, "tls_1_2_cipher_suites")
     print(f"port 443: TLS 1.2 {suites}; TLS 1.3 {accepted_suites(result, 'tls_1_3_cipher_suites')}")

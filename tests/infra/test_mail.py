@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from postyard.probe import Vantage, accepted_suites
+from postyard.probe import BELOW_TLS_1_2, Vantage, accepted_suites
 
 SERVICES = ("postfix", "dovecot", "opendkim", "postyard-dkim-sync", "fail2ban")
-OLD_PROTOCOLS = ("ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites", "tls_1_1_cipher_suites")
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +49,7 @@ def test_dkim_keys_are_readable_by_opendkim_only(mail):
 def test_no_protocol_below_tls_1_2_is_accepted_suites(tls_scans, port):
     scan = tls_scans[port]
     assert scan["scan_status"] == "COMPLETED", scan.get("connectivity_error_trace")
-    for protocol in OLD_PROTOCOLS:
+    for protocol in BELOW_TLS_1_2:
         assert accepted_suites(scan, protocol) == [], protocol
 
 
