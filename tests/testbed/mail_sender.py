@@ -19,17 +19,13 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from app.cli import create_team
 from app.config import Settings
+from postyard.hetzner.dns import txt_value
 from postyard.testbed import internet
-
-
-def txt_rdata(value: str) -> str:
-    """A TXT value as quoted strings of at most 255 characters each."""
-    return " ".join(f'"{value[i:i + 255]}"' for i in range(0, len(value), 255))
 
 
 def rdata(record: dict) -> str:
     if record["type"] == "TXT":
-        return txt_rdata(record["value"])
+        return txt_value(record["value"])
     if record["type"] == "MX":
         return f"{record.get('priority') or 10} {record['value']}."
     return record["value"] + "."
