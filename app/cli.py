@@ -116,10 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     follow.add_argument("--journal", action="store_true", help="run journalctl -f -u postfix@- itself")
     bounce = sub.add_parser("bounce", help="read one DSN or ARF message on stdin (Postfix pipe transport)")
     bounce.add_argument("recipient", nargs="?", default=None, help="the envelope recipient (${recipient})")
+    sub.add_parser("smtp-intake", help="store mail submitted on 465/587 (Postfix's before-queue proxy filter)")
     sub.add_parser("purge-emails", help="drop message bodies past each team's retention period")
     args = parser.parse_args(argv)
     settings = get_settings()
-    if args.command in ("worker", "follow-postfix-log", "bounce", "purge-emails"):
+    if args.command in ("worker", "follow-postfix-log", "bounce", "smtp-intake", "purge-emails"):
         return _service(args, settings)
     if args.command == "migrate":
         migrate.upgrade(settings.owner_database_url)
@@ -146,6 +147,11 @@ def _service(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
     if args.command == "worker":
         worker.main(settings)
+        return 0
+    if args.command == "smtp-intake":
+        from app.mailhost import smtp_intake
+
+        smtp_intake.main(settings)
         return 0
     if args.command == "follow-postfix-log":
         return entrypoints.follow_log(settings, args.journal)

@@ -59,6 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_submission_timeout: float = 30.0
     smtp_submission_starttls: bool = False
     smtp_session_max_seconds: float = 5.0
+    smtp_intake_socket: str = "/run/postyard-intake/smtp.sock"
     worker_database_url: str = ""
     worker_concurrency: int = 4
     worker_batch_size: int = 20

@@ -1,6 +1,7 @@
 """The app's long-running services, as hardened systemd units.
 
-- mail hosts: the outbox worker (hands mail to Postfix on loopback, sends webhooks) and the Postfix
+- mail hosts: the SMTP intake (mail submitted on 465/587 becomes an email before Postfix answers the
+  client), the outbox worker (hands mail to Postfix on loopback, sends webhooks) and the Postfix
   event follower (delivery results from the journal become events);
 - api hosts: the API, granian on 443 with the host's ACME certificate, TLS 1.2 minimum.
 
@@ -21,7 +22,7 @@ from roles import app_runtime
 from roles.staging import jinja_options
 from roles.tls import FULLCHAIN_PATH, PRIVKEY_PATH
 
-__all__ = ["DEFAULTS", "AppUnit", "mail_units", "api_units", "deploy_mail_services", "deploy_api"]
+__all__ = ["DEFAULTS", "INTAKE_SOCKET", "AppUnit", "mail_units", "api_units", "deploy_mail_services", "deploy_api"]
 
 DEFAULTS: dict[str, Any] = {
     # granian worker processes serving the API on each api host.
@@ -31,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
 PYTHON = f"{app_runtime.VENV}/bin/python"
 SOURCE_ENV = f"PYTHONPATH={app_runtime.SOURCE}"
 API_RUNTIME = "postyard-api"
+INTAKE_RUNTIME = "postyard-intake"
+# Postfix's submission listeners relay each message here (smtpd_proxy_filter).
+INTAKE_SOCKET = f"/run/{INTAKE_RUNTIME}/smtp.sock"
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,12 @@ class AppUnit:
     description: str
     exec_start: str
     after: tuple[str, ...] = ()
+    group: str = "postyard"
     supplementary_groups: tuple[str, ...] = ()
     environment: tuple[str, ...] = (SOURCE_ENV,)
     exec_start_pre: tuple[str, ...] = ()
     runtime_directory: str | None = None
+    runtime_directory_mode: str = "0700"
     state_directory: str | None = None
     capabilities: tuple[str, ...] = ()
     memory_deny_write_execute: bool = True
@@ -59,6 +65,11 @@ class AppUnit:
 
 def mail_units() -> tuple[AppUnit, ...]:
     return (
+        # Group postfix: Postfix's smtpd (user postfix) connects to the socket in its runtime directory.
+        AppUnit("postyard-smtp-intake", "Postyard SMTP intake: mail submitted on 465/587 becomes an email",
+                f"{PYTHON} -m app.cli smtp-intake", group="postfix", runtime_directory=INTAKE_RUNTIME,
+                runtime_directory_mode="0750",
+                environment=(SOURCE_ENV, f"POSTYARD_SMTP_INTAKE_SOCKET={INTAKE_SOCKET}")),
         AppUnit("postyard-worker", "Postyard outbox worker: hands mail to Postfix, sends webhooks",
                 f"{PYTHON} -m app.cli worker", after=("postfix.service",)),
         AppUnit("postyard-postfix-events", "Postyard: Postfix delivery results from the journal become events",

@@ -1,3 +1,24 @@
-"""The testbeds `pytest --testbed` boots: every group on one host, and every group on its own host."""
+"""The testbeds `pytest --testbed` boots: every group on one host, and every group on its own host.
 
-SESSION_TESTBEDS: dict[str, str] = {"ci": "single", "cis": "split"}
+POSTYARD_SESSION_TESTBEDS renames them (`name:topology,...`), so a second test run on the same
+machine does not collide with the first.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["SESSION_TESTBEDS", "session_testbeds"]
+
+
+def session_testbeds(spec: str | None) -> dict[str, str]:
+    """Testbed names and topologies from `name:topology,...`; the defaults when unset."""
+    if not spec:
+        return {"ci": "single", "cis": "split"}
+    pairs = [item.split(":", 1) for item in spec.split(",") if item.strip()]
+    if any(len(pair) != 2 or pair[1] not in ("single", "split") for pair in pairs):
+        raise ValueError(f"POSTYARD_SESSION_TESTBEDS: expected name:single|split,... not {spec!r}")
+    return {name.strip(): topology for name, topology in pairs}
+
+
+SESSION_TESTBEDS: dict[str, str] = session_testbeds(os.environ.get("POSTYARD_SESSION_TESTBEDS"))

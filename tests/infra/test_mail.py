@@ -9,8 +9,12 @@ from __future__ import annotations
 import pytest
 
 from postyard.probe import BELOW_TLS_1_2, Vantage, accepted_suites
+from roles.app_services import mail_units
+from roles.opendkim import INSTANCES
+from roles.postfix import POLICY_UNIT
 
-SERVICES = ("postfix", "dovecot", "opendkim", "postyard-dkim-sync", "fail2ban")
+SERVICES = ("postfix", "dovecot", "postyard-dkim-sync", "fail2ban", POLICY_UNIT,
+            *(i.unit for i in INSTANCES), *(u.unit for u in mail_units()))
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from standardwebhooks import Webhook
 from postyard.deployer import REPO
 from postyard.testbed import internet
 from tests.testbed.mail_sender import rdata
-from tests.testbed.mail_support import MailTestbed, dkim_verifies
+from tests.testbed.mail_support import MailTestbed, Sender, dkim_verifies, make_message
 
 WEBHOOK_PORT = 8099
 
@@ -41,9 +41,10 @@ def appliance(bed, tmp_path_factory, monkeypatch_module):
     root = tmp_path_factory.mktemp("ca") / "pebble-root.pem"
     root.write_text(internet.acme_root_pem(bed))
     monkeypatch_module.setenv("REQUESTS_CA_BUNDLE", str(root))
-    created = mail_bed.on_mail_host(f"postyard-api create-team e2e-{uuid.uuid4().hex[:6]}")
-    key = created.split("api key (shown once): ")[1].strip()
-    resend.api_url, resend.api_key = f"https://{api.fqdn}", key
+    created = mail_bed.on_mail_host(f"postyard-api create-team e2e-{uuid.uuid4().hex[:6]} --smtp-credential")
+    printed = dict(line.split(": ", 1) for line in created.splitlines() if ": " in line)
+    resend.api_url, resend.api_key = f"https://{api.fqdn}", printed["api key (shown once)"]
+    mail_bed.smtp_login = (printed["smtp username"], printed["smtp password (shown once)"])
     return mail_bed
 
 
@@ -91,23 +92,48 @@ def wait_for_event(email_id: str, wanted: str, timeout: float = 90) -> dict:
     return email
 
 
-def test_the_sdk_sends_a_message_that_arrives_signed_and_is_delivered(appliance, domain, webhook_log):
-    hook = resend.Webhooks.create({"endpoint": f"http://{appliance.bed.outside_address}:{WEBHOOK_PORT}/hook",
+@pytest.fixture(scope="module")
+def hook(appliance, webhook_log):
+    return resend.Webhooks.create({"endpoint": f"http://{appliance.bed.outside_address}:{WEBHOOK_PORT}/hook",
                                    "events": ["email.sent", "email.delivered"]})
+
+
+def webhook_events(webhook_log: Path, hook: dict, email_id: str, wanted: set[str]) -> set[str]:
+    """The verified webhook event types received for one email, once all of `wanted` are in."""
+    verifier = Webhook(hook["signing_secret"])
+    deadline = time.monotonic() + 60
+    while True:
+        deliveries = [json.loads(line) for line in Path(webhook_log).read_text().splitlines()]
+        events = [verifier.verify(d["body"], {k.lower(): v for k, v in d["headers"].items()}) for d in deliveries]
+        found = {e["type"] for e in events if e["data"]["email_id"] == email_id}
+        if wanted <= found or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
+
+
+def test_the_sdk_sends_a_message_that_arrives_signed_and_is_delivered(appliance, domain, webhook_log, hook):
     subject = f"end to end {uuid.uuid4().hex}"
     sent = resend.Emails.send({"from": f"Acme <hello@{domain}>", "to": [f"inbox@{internet.MX_DOMAIN}"],
                                "subject": subject, "text": "Delivered by the appliance."})
     raw = appliance.wait_for(subject, timeout=90)
     assert dkim_verifies(raw, appliance)
     wait_for_event(sent["id"], "delivered")
+    wanted = {"email.sent", "email.delivered"}
+    assert webhook_events(webhook_log, hook, sent["id"], wanted) >= wanted
 
-    deadline = time.monotonic() + 60
-    while len(deliveries := [json.loads(line) for line in Path(webhook_log).read_text().splitlines()]) < 2:
-        assert time.monotonic() < deadline, deliveries
-        time.sleep(1)
-    verifier = Webhook(hook["signing_secret"])
-    events = {verifier.verify(d["body"], {k.lower(): v for k, v in d["headers"].items()})["type"] for d in deliveries}
-    assert {"email.sent", "email.delivered"} <= events
+
+def test_mail_submitted_on_587_becomes_an_email_with_events_and_webhooks(appliance, domain, webhook_log, hook):
+    subject = f"over smtp {uuid.uuid4().hex}"
+    submitted = appliance.submit(587, Sender(domain, *appliance.smtp_login, records=[]), make_message(domain, subject))
+    code, reply = submitted["data"]
+    assert code == 250 and "queued as " in reply, submitted
+    email_id = reply.rsplit(" ", 1)[1]
+    raw = appliance.wait_for(subject, timeout=90)
+    assert dkim_verifies(raw, appliance)
+    email = wait_for_event(email_id, "delivered")
+    assert (email["subject"], email["to"]) == (subject, [f"inbox@{internet.MX_DOMAIN}"])
+    wanted = {"email.sent", "email.delivered"}
+    assert webhook_events(webhook_log, hook, email_id, wanted) >= wanted
 
 
 def test_a_hard_bounce_suppresses_the_address_and_the_next_send_stops_before_postfix(appliance, domain):

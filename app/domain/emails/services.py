@@ -20,9 +20,9 @@ from app.lib.auth import Principal
 from app.lib.errors import ApiError
 from app.lib.timefmt import iso
 
-__all__ = ["accept", "cancel", "get_email", "list_emails", "reschedule", "to_out"]
+__all__ = ["INSERT_EMAIL", "accept", "cancel", "get_email", "list_emails", "reschedule", "to_out"]
 
-_INSERT_EMAIL = (
+INSERT_EMAIL = (
     "INSERT INTO emails (id, team_id, api_key_id, mode, domain_id, from_address, to_addresses, cc_addresses, "
     "bcc_addresses, reply_to, subject, html, text_body, tags, message_id, envelope_from, recipients, mime, size, "
     "state, last_event, scheduled_at, next_attempt_at, created_at, updated_at) VALUES (:id, :team, :key, :mode, "
@@ -87,9 +87,9 @@ async def accept(
             "scheduled": draft.scheduled_at, "next": draft.scheduled_at or now, "now": now,
         })
     if len(rows) == 1:
-        await record_events(db, events, set_last_event=False, before=(_INSERT_EMAIL, rows[0]))
+        await record_events(db, events, set_last_event=False, before=(INSERT_EMAIL, rows[0]))
     else:
-        await db.execute(text(_INSERT_EMAIL), rows)
+        await db.execute(text(INSERT_EMAIL), rows)
         await record_events(db, events, set_last_event=False)
 
 

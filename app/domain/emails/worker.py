@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -20,6 +19,7 @@ from app.domain.emails.retention import purge_expired_bodies
 from app.domain.emails.submission import Submitter
 from app.domain.webhooks.dispatcher import Dispatcher
 from app.lib.crypto import Keyring
+from app.lib.signals import run_until_stopped
 
 __all__ = ["run_worker"]
 
@@ -92,12 +92,4 @@ async def _purge(settings: Settings, engine: object) -> int:
 
 def main(settings: Settings) -> None:
     """Run the worker in this process, stopping cleanly on SIGTERM or SIGINT."""
-
-    async def _run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await run_worker(settings, stop)
-
-    asyncio.run(_run())
+    run_until_stopped(lambda stop: run_worker(settings, stop))

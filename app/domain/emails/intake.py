@@ -1,0 +1,163 @@
+"""Mail submitted over SMTP (465/587) becoming an email, exactly like one sent through `POST /emails`.
+
+Postfix's submission listeners hand each authenticated message to the intake service
+(`app/mailhost/smtp_intake.py`) before they answer the client (a before-queue proxy filter), so the
+client's 250 comes only after this module committed the email and its first events. From there the
+outbox worker sends it like any other email: VERP return path, DKIM on the internal listener, and
+delivery results, bounces and complaints as events and webhooks.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.errors import MessageError
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import format_datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.config import Settings
+from app.domain.emails.mime import message_id_for, verp_address
+from app.domain.emails.services import INSERT_EMAIL
+from app.domain.events.recorder import EmailSummary, Event, record_events
+
+__all__ = ["Refused", "Submission", "accept_submission", "without_header"]
+
+
+class Refused(Exception):
+    """A permanent SMTP refusal with its enhanced status code."""
+
+    def __init__(self, code: int, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.status, self.reason = code, status, reason
+
+    @property
+    def reply(self) -> str:
+        return f"{self.code} {self.status} {self.reason}"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One message as Postfix handed it over: envelope and content (CRLF lines, dots unstuffed)."""
+
+    envelope_from: str
+    recipients: list[str]
+    content: bytes
+
+
+def without_header(raw: bytes, name: str) -> bytes:
+    """The message without every field called `name` (folded lines included); the body is untouched."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = len(raw)
+    kept, skipping, wanted = [], False, name.lower().encode()
+    for line in raw[:end].split(b"\r\n"):
+        if line[:1] not in (b" ", b"\t"):
+            skipping = line.split(b":", 1)[0].strip().lower() == wanted
+        if not skipping:
+            kept.append(line)
+    return b"\r\n".join(kept) + raw[end:]
+
+
+def _one_address(message: EmailMessage, name: str) -> tuple[str, str]:
+    """(display name, address) of a header that must name exactly one mailbox."""
+    try:
+        header = message[name]
+        mailboxes = list(header.addresses) if header is not None else []
+    except (MessageError, ValueError, IndexError, AttributeError):
+        mailboxes = []
+    if len(mailboxes) != 1 or not mailboxes[0].domain:
+        raise Refused(550, "5.6.0", f"The message needs a {name} header with exactly one address")
+    return mailboxes[0].display_name, mailboxes[0].addr_spec
+
+
+def _addresses(message: EmailMessage, name: str) -> list[str]:
+    try:
+        return [a.addr_spec for header in message.get_all(name) or [] for a in header.addresses if a.addr_spec]
+    except (MessageError, ValueError, IndexError, AttributeError):
+        return []
+
+
+def _body(message: EmailMessage, subtype: str) -> str | None:
+    """The message's text or HTML body for `GET /emails/{id}`; None when absent or undecodable."""
+    try:
+        part = message.get_body((subtype,))
+        return None if part is None else str(part.get_content()).replace("\r\n", "\n")
+    except (MessageError, LookupError, UnicodeError, ValueError, KeyError):
+        return None
+
+
+async def _team_domain(conn: AsyncConnection, sender_domain: str, from_domain: str) -> Any:
+    if from_domain != sender_domain:
+        raise Refused(550, "5.7.1", f"The From address's domain ({from_domain}) must be the envelope sender's "
+                                    f"domain ({sender_domain})")
+    row = (await conn.execute(text("SELECT id, team_id, name, return_path FROM domains "
+                                   "WHERE name = :n AND status = 'verified'"), {"n": sender_domain})).first()
+    if row is None:
+        raise Refused(550, "5.7.1", f"The {sender_domain} domain is not verified")
+    return row
+
+
+async def _message_id(conn: AsyncConnection, message: EmailMessage) -> str | None:
+    """The client's Message-ID if it has a unique one; None when ours must replace it."""
+    given = str(message.get("Message-ID", "") or "").strip()
+    if not given.startswith("<") or not given.endswith(">"):
+        return None
+    taken = (await conn.execute(text("SELECT 1 FROM emails WHERE message_id = :m"), {"m": given})).first()
+    return None if taken else given
+
+
+async def accept_submission(conn: AsyncConnection, submission: Submission, settings: Settings) -> uuid.UUID:
+    """Store the message as a queued email with its first events, in the caller's transaction."""
+    raw = submission.content
+    if len(raw) > settings.max_message_bytes:
+        raise Refused(552, "5.3.4", f"The message is {len(raw)} bytes; the limit is {settings.max_message_bytes}")
+    sender_domain = submission.envelope_from.rpartition("@")[2].lower()
+    if not sender_domain:
+        raise Refused(550, "5.7.1", "A sender address on a verified domain is required")
+    message: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[assignment]
+    from_name, from_address = _one_address(message, "From")
+    domain = await _team_domain(conn, sender_domain, from_address.rpartition("@")[2].lower())
+
+    email_id, now = uuid.uuid4(), datetime.now(UTC)
+    message_id = await _message_id(conn, message)
+    added = b""
+    if message_id is None:
+        message_id = message_id_for(email_id, domain.name)
+        raw = without_header(raw, "Message-ID")
+        added += f"Message-ID: {message_id}\r\n".encode()
+    if message["Date"] is None:
+        added += f"Date: {format_datetime(now)}\r\n".encode()
+    raw = added + raw
+
+    envelope = [r for r in submission.recipients if r]
+    suppressed = {r.email for r in (await conn.execute(text(
+        "SELECT email FROM suppressions WHERE team_id = :t AND email = ANY(:a)"),
+        {"t": domain.team_id, "a": sorted({r.lower() for r in envelope})})).all()}
+    recipients = [r for r in envelope if r.lower() not in suppressed]
+    to, cc = _addresses(message, "To"), _addresses(message, "Cc")
+    listed = {a.lower() for a in to + cc}
+    subject = str(message.get("Subject", "") or "")
+    summary = EmailSummary(id=email_id, team_id=domain.team_id, from_address=from_address, to_addresses=to,
+                           subject=subject, created_at=now)
+    events = [Event(summary, "queued", detail={"via": "smtp"})]
+    events += [Event(summary, "suppressed", recipient=r, detail={"reason": "on the suppression list"})
+               for r in envelope if r.lower() in suppressed]
+    row = {
+        "id": email_id, "team": domain.team_id, "key": None, "mode": "live", "domain": domain.id,
+        "from": f"{from_name} <{from_address}>" if from_name else from_address, "to": to, "cc": cc,
+        "bcc": [r for r in envelope if r.lower() not in listed], "reply_to": _addresses(message, "Reply-To"),
+        "subject": subject, "html": _body(message, "html"), "text": _body(message, "plain"), "tags": json.dumps([]),
+        "message_id": message_id, "envelope": verp_address(email_id, domain.return_path, domain.name),
+        "rcpts": recipients, "mime": raw, "size": len(raw), "state": "queued" if recipients else "suppressed",
+        "last_event": "queued" if recipients else "suppressed", "scheduled": None, "next": now, "now": now,
+    }
+    await record_events(conn, events, set_last_event=False, before=(INSERT_EMAIL, row))
+    return email_id

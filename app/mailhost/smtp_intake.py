@@ -1,0 +1,89 @@
+"""The SMTP intake service: Postfix's before-queue proxy filter for mail submitted on 465/587.
+
+Postfix has already done TLS, AUTH and the sender-login check when it relays the transaction here
+(SMTPD_PROXY_README); this server (aiosmtpd, on a unix socket) stores each message as an email
+and answers for it, and Postfix passes the answer to the client:
+
+- 250 with the email's id once the email is committed (`GET /emails/{id}` shows it);
+- 550/552 with an enhanced status code for a message the platform will not send;
+- 451 4.3.0 while the database is unreachable, so the client keeps the message and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.config import Settings
+from app.domain.emails.intake import Refused, Submission, accept_submission
+from app.domain.events.ingest import UNREACHABLE
+from app.lib.signals import run_until_stopped
+
+__all__ = ["IGNORED_PARAMETERS", "IntakeHandler", "IntakeSMTP", "serve"]
+
+log = logging.getLogger("postyard.smtp_intake")
+
+# Postfix relays the client's MAIL/RCPT parameters verbatim. The envelope sender becomes the email's
+# VERP address, so DSN requests (RET, ENVID, NOTIFY, ORCPT) and AUTH= have nothing to act on.
+IGNORED_PARAMETERS = frozenset({"AUTH", "RET", "ENVID", "NOTIFY", "ORCPT"})
+TEMPORARY_FAILURE = "451 4.3.0 The message could not be stored; try again later"
+
+
+class IntakeSMTP(SMTP):
+    """aiosmtpd's server, accepting (and ignoring) the parameters above instead of answering 555."""
+
+    def _getparams(self, params: Any) -> dict[str, str | bool] | None:
+        found = super()._getparams(params)
+        return None if found is None else {k: v for k, v in found.items() if k not in IGNORED_PARAMETERS}
+
+
+class IntakeHandler:
+    """aiosmtpd handler: one committed email per DATA, or a refusal."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self.engine, self.settings = engine, settings
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        content = envelope.original_content or b""
+        submission = Submission(envelope.mail_from or "", list(envelope.rcpt_tos), content)
+        try:
+            async with self.engine.begin() as conn:
+                email_id = await accept_submission(conn, submission, self.settings)
+        except Refused as refused:
+            log.info("refused: %s", refused.reply, extra={"sender": submission.envelope_from})
+            return refused.reply
+        except UNREACHABLE:
+            log.warning("database unreachable; the client will retry")
+            return TEMPORARY_FAILURE
+        except Exception:  # noqa: BLE001 - the client keeps the message and retries; never a lost message
+            log.exception("intake failed")
+            return TEMPORARY_FAILURE
+        return f"250 2.0.0 Ok: queued as {email_id}"
+
+
+async def serve(socket_path: Path, settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Listen on `socket_path` (group-writable for Postfix) until `stop` is set."""
+    engine = create_async_engine(settings.system_database_url, pool_size=4)
+    handler = IntakeHandler(engine, settings)
+    socket_path.unlink(missing_ok=True)
+    server = await asyncio.get_running_loop().create_unix_server(
+        lambda: IntakeSMTP(handler, hostname=settings.mail_hostname, data_size_limit=None, enable_SMTPUTF8=True,
+                           timeout=settings.smtp_submission_timeout),
+        path=str(socket_path))
+    os.chmod(socket_path, 0o660)
+    try:
+        async with server:
+            await (stop or asyncio.Event()).wait()
+    finally:
+        await engine.dispose()
+
+
+def main(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT."""
+    run_until_stopped(lambda stop: serve(Path(settings.smtp_intake_socket), settings, stop))
