@@ -18,7 +18,9 @@ INVENTORY = REPO / "inventory" / "testbed.py"
 def _session_testbed(request: pytest.FixtureRequest, topology: str) -> testbed_state.TestbedState:
     if not request.config.getoption("--testbed"):
         pytest.skip("needs --testbed")
-    name = next(name for name, kind in SESSION_TESTBEDS.items() if kind == topology)
+    name = next((name for name, kind in SESSION_TESTBEDS.items() if kind == topology), None)
+    if name is None:
+        pytest.skip(f"no {topology} testbed in this session (POSTYARD_SESSION_TESTBEDS)")
     found = testbed_state.load(name)
     assert found is not None, f"testbed {name} is not up"
     return found
