@@ -38,6 +38,12 @@ def split_testbed(request: pytest.FixtureRequest) -> testbed_state.TestbedState:
     return _session_testbed(request, "split")
 
 
+@pytest.fixture(scope="module", params=["single", "split"])
+def each_testbed(request: pytest.FixtureRequest) -> testbed_state.TestbedState:
+    """Each of the session's testbeds in turn (a module's tests run on both topologies)."""
+    return request.getfixturevalue(f"{request.param}_testbed")
+
+
 @pytest.fixture(scope="session")
 def session_hosts(single_testbed, split_testbed) -> dict[str, InfraHost]:
     """Every host of the session's testbeds, by short name, as the verification suite sees them."""

@@ -24,9 +24,9 @@ from tests.testbed.mail_support import MailTestbed, Sender, dkim_verifies, make_
 WEBHOOK_PORT = 8099
 
 
-@pytest.fixture(scope="module", params=["single", "split"])
-def bed(request, single_testbed, split_testbed):
-    return single_testbed if request.param == "single" else split_testbed
+@pytest.fixture(scope="module")
+def bed(each_testbed):
+    return each_testbed
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from tests.testbed.mail_support import MailTestbed, Sender, dkim_verifies, make_
 REMOTE = f"inbox@{internet.MX_DOMAIN}"
 
 
-@pytest.fixture(scope="module", params=["single", "split"])
-def mail_bed(request, single_testbed, split_testbed) -> MailTestbed:
-    return MailTestbed(single_testbed if request.param == "single" else split_testbed)
+@pytest.fixture(scope="module")
+def mail_bed(each_testbed) -> MailTestbed:
+    return MailTestbed(each_testbed)
 
 
 @pytest.fixture(scope="module")
