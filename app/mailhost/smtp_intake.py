@@ -86,4 +86,6 @@ async def serve(socket_path: Path, settings: Settings, stop: asyncio.Event | Non
 
 def main(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT."""
+    # aiosmtpd logs every connection and command at INFO; Postfix already logs each session.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     run_until_stopped(lambda stop: serve(Path(settings.smtp_intake_socket), settings, stop))
