@@ -4,7 +4,9 @@ Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGK
 
 1. Nothing accepted is lost. `POST /emails` commits the rendered message in the same transaction that
    returns its id. A worker claims a message by committing `state = 'sending'` with a lease
-   (`POSTYARD_WORKER_LEASE_SECONDS`, renewed just before each SMTP transaction). Only a 250 reply to
+   (`POSTYARD_WORKER_LEASE_SECONDS`; before each SMTP transaction the worker renews the leases of the
+   batch's remaining messages once half the lease has passed, and skips any it no longer holds).
+   Only a 250 reply to
    DATA moves it to `sent`. If the worker dies, the lease expires and any worker puts the message back
    to `queued`, so it is submitted again.
 2. No message is handed to Postfix twice, except in one window. The only ambiguous moment is between
@@ -27,6 +29,7 @@ Emails of `sk_test_` keys are marked sent without any SMTP transaction.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +55,7 @@ RETURNING e.id, e.team_id, e.mode, e.envelope_from, e.recipients, e.mime, e.atte
           e.to_addresses, e.subject, e.created_at, e.tags
 """)
 _RENEW = text("UPDATE emails SET lease_until = now() + make_interval(secs => :lease) "
-              "WHERE id = :id AND state = 'sending' RETURNING 1")
+              "WHERE id = ANY(:ids) AND state = 'sending' RETURNING id")
 _RECOVER = text("""
 UPDATE emails e SET state = CASE WHEN e.mta_accepted THEN 'sent' ELSE 'queued' END,
        sent_at = CASE WHEN e.mta_accepted THEN now() END, next_attempt_at = now(), lease_until = NULL,
@@ -86,10 +89,11 @@ class Outbox:
             return list((await conn.execute(_CLAIM, {"n": self.settings.worker_batch_size,
                                                       "lease": self.settings.worker_lease_seconds})).all())
 
-    async def _renew(self, email_id: uuid.UUID) -> bool:
+    async def _renew(self, email_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Extend the leases; returns the ids still held (a lapsed one may have gone back to the queue)."""
         async with self.engine.begin() as conn:
-            return (await conn.execute(_RENEW, {"id": email_id, "lease": self.settings.worker_lease_seconds})
-                    ).first() is not None
+            return set((await conn.execute(_RENEW, {"ids": email_ids, "lease": self.settings.worker_lease_seconds})
+                        ).scalars())
 
     async def _settle(self, row: Any, outcome: Outcome) -> None:
         summary = _summary(row)
@@ -119,9 +123,14 @@ class Outbox:
 
     async def drain_once(self, submitter: Submitter) -> int:
         """Claim one batch and settle every message of it; returns how many were claimed."""
+        leased_at = time.monotonic()
         rows = await self._claim()
-        for row in rows:
-            if not await self._renew(row.id):
+        held = {row.id for row in rows}
+        for index, row in enumerate(rows):
+            if time.monotonic() - leased_at > self.settings.worker_lease_seconds / 2:
+                leased_at = time.monotonic()
+                held = await self._renew([r.id for r in rows[index:]])
+            if row.id not in held:
                 continue
             if row.mode == "test":
                 outcome = Outcome(accepted=True)

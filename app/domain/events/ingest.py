@@ -47,7 +47,10 @@ async def _delivery(conn: AsyncConnection, record: Delivery) -> bool:
 
 async def apply_log_line(conn: AsyncConnection, line: str) -> bool:
     """Apply one Postfix log line; returns whether it concerned one of our emails."""
-    record = parse_line(line)
+    return await _apply(conn, parse_line(line))
+
+
+async def _apply(conn: AsyncConnection, record: MessageIdSeen | Accepted | Delivery | None) -> bool:
     if isinstance(record, MessageIdSeen):
         result = await conn.execute(text(
             "UPDATE emails SET queue_id = :q WHERE message_id = :m AND state IN ('sending', 'queued', 'sent') "
@@ -66,9 +69,9 @@ async def apply_log_line(conn: AsyncConnection, line: str) -> bool:
 async def ingest_lines(engine: AsyncEngine, lines: Iterable[str]) -> int:
     """Apply log lines in order, each in its own transaction; returns how many concerned our emails."""
     applied = 0
-    for line in lines:
+    for record in filter(None, map(parse_line, lines)):
         async with engine.begin() as conn:
-            applied += await apply_log_line(conn, line)
+            applied += await _apply(conn, record)
     return applied
 
 
@@ -76,10 +79,13 @@ async def follow(engine: AsyncEngine, lines: AsyncIterator[str], retry_delay: fl
     """Apply a stream of log lines (e.g. `journalctl -f -u postfix@-`) until it ends; retries DB errors."""
     applied = 0
     async for line in lines:
+        # Most lines (connections, queue removals) are about no message's fate: no transaction for them.
+        if (record := parse_line(line)) is None:
+            continue
         while True:
             try:
                 async with engine.begin() as conn:
-                    applied += await apply_log_line(conn, line)
+                    applied += await _apply(conn, record)
                 break
             except UNREACHABLE:
                 logger.warning("database unreachable; retrying the log line")
