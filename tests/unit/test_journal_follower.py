@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from app.domain.events.entrypoints import JOURNAL_COMMAND, journal_command, journal_line
 from app.domain.events.postfix_log import Delivery, parse_line
 
 
 def test_the_first_start_reads_the_whole_journal(tmp_path: Path):
-    assert journal_command(tmp_path / "cursor") == [*JOURNAL_COMMAND, "--lines=all"]
+    assert journal_command(tmp_path / "cursor", follow=False) == list(JOURNAL_COMMAND)
+    assert journal_command(tmp_path / "cursor", follow=True) == [*JOURNAL_COMMAND, "--follow", "--lines=all"]
 
 
-def test_a_restart_resumes_after_the_saved_cursor(tmp_path: Path):
+@pytest.mark.parametrize("follow", [False, True])
+def test_a_restart_resumes_after_the_saved_cursor(tmp_path: Path, follow: bool):
     (tmp_path / "cursor").write_text("s=abc;i=42\n")
-    assert journal_command(tmp_path / "cursor")[-1] == "--after-cursor=s=abc;i=42"
+    command = journal_command(tmp_path / "cursor", follow)
+    assert command[-1] == "--after-cursor=s=abc;i=42" and ("--follow" in command) == follow
 
 
 def test_a_json_entry_reads_as_the_syslog_line_the_parser_knows():

@@ -19,15 +19,16 @@ from app.domain.events.ingest import UNREACHABLE, apply_report, follow
 __all__ = ["EX_OK", "EX_TEMPFAIL", "JOURNAL_COMMAND", "bounce_pipe", "follow_log", "journal_command", "journal_line"]
 
 EX_OK, EX_TEMPFAIL = 0, 75
-JOURNAL_COMMAND = ("journalctl", "--follow", "--output=json", "--unit=postfix@-")
+JOURNAL_COMMAND = ("journalctl", "--output=json", "--unit=postfix@-")
 _MAX_ENTRY_BYTES = 1 << 20
 logger = logging.getLogger("postyard.ingest")
 
 
-def journal_command(cursor_file: Path) -> list[str]:
+def journal_command(cursor_file: Path, follow: bool) -> list[str]:
     """journalctl from just after the last entry applied; the whole Postfix journal when none was yet."""
     cursor = cursor_file.read_text().strip() if cursor_file.exists() else ""
-    return [*JOURNAL_COMMAND, f"--after-cursor={cursor}" if cursor else "--lines=all"]
+    start = [f"--after-cursor={cursor}"] if cursor else ["--lines=all"] if follow else []
+    return [*JOURNAL_COMMAND, *(["--follow"] if follow else []), *start]
 
 
 def journal_line(entry: dict[str, Any]) -> str:
@@ -51,16 +52,19 @@ async def _journal_lines(cursor_file: Path) -> AsyncIterator[str]:
     A line's cursor is saved only when the next line is asked for, that is once the consumer has applied
     it (`follow` applies each line before taking the next): a stop or crash at any moment replays at most
     the line being applied (applying is idempotent) and skips none. journalctl's own `--cursor-file`
-    would not do: it records what was printed, including lines still unread in the pipe.
+    would not do: it records what was printed, including lines still unread in the pipe. And
+    `journalctl --follow` reads the current boot only, so the lines logged before a reboot are read
+    first, without it.
     """
-    proc = await asyncio.create_subprocess_exec(*journal_command(cursor_file), stdout=asyncio.subprocess.PIPE,
-                                                limit=_MAX_ENTRY_BYTES)
-    assert proc.stdout is not None
-    while raw := await proc.stdout.readline():
-        entry = json.loads(raw)
-        yield journal_line(entry)
-        _save_cursor(cursor_file, entry["__CURSOR"])
-    await proc.wait()
+    for following in (False, True):
+        proc = await asyncio.create_subprocess_exec(*journal_command(cursor_file, following),
+                                                    stdout=asyncio.subprocess.PIPE, limit=_MAX_ENTRY_BYTES)
+        assert proc.stdout is not None
+        while raw := await proc.stdout.readline():
+            entry = json.loads(raw)
+            yield journal_line(entry)
+            _save_cursor(cursor_file, entry["__CURSOR"])
+        await proc.wait()
 
 
 async def _stdin_lines() -> AsyncIterator[str]:
