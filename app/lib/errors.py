@@ -1,4 +1,5 @@
-"""Errors in Resend's shape `{"statusCode", "name", "message"}`, never a 500 for bad input."""
+"""Errors in Resend's shape `{"statusCode", "name", "message"}`: never a 500 for bad input, a 503 while the
+database is unreachable."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from litestar.exceptions import MethodNotAllowedException, PermissionDeniedExcep
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-__all__ = ["ApiError", "ErrorBody", "exception_handlers"]
+__all__ = ["ApiError", "ErrorBody", "database_unavailable", "exception_handlers"]
 
 logger = logging.getLogger("postyard.errors")
 
@@ -75,9 +76,29 @@ def _integrity(request: Request[Any, Any, Any], exc: IntegrityError) -> Response
     return _body(409, "conflict", "A resource with these values already exists")
 
 
+# SQLSTATE classes of a database that is unreachable for now: connection exceptions (08), insufficient
+# resources (53, e.g. too many connections) and operator intervention (57P: shutting down, starting up).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: Exception) -> bool:
+    """Whether `exc` says the database is down or restarting, not that the request or the code is wrong."""
+    if isinstance(exc, OSError):  # refused or timed out while connecting (TimeoutError is an OSError)
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    return exc.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+
+
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, DBAPIError) and "invalid input" in str(exc.orig).lower():
         return _body(422, "validation_error", "Invalid input")
+    if database_unavailable(exc):
+        logger.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+        return _body(503, "service_unavailable", "The service is briefly unavailable; try again",
+                     {"Retry-After": str(RETRY_AFTER_SECONDS)})
     logger.exception("unhandled error", extra={"path": request.url.path})
     return _body(HTTP_500_INTERNAL_SERVER_ERROR, "internal_server_error", "Internal server error")
 

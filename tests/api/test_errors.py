@@ -1,8 +1,13 @@
-"""Invalid input gets a 4xx with Resend's error body; never a 500."""
+"""Invalid input gets a 4xx with Resend's error body, an unreachable database a 503; never a 500."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
+from litestar.testing import AsyncTestClient
+
+from api_support import free_port
+from app.asgi import create_app
 
 
 @pytest.mark.parametrize("body", [b"{", b"[]", b'{"name": 5}', b'{"name": ""}', b"\xff\xfe", b'{"name": "x" }' * 3])
@@ -43,3 +48,19 @@ async def test_a_malformed_authorization_header_gets_401(client):
 async def test_an_out_of_range_page_size_gets_422(client, team):
     response = await client.get("/audit-logs?limit=1000", headers=team.headers)
     assert response.status_code == 422
+
+
+async def test_a_database_that_refuses_connections_gets_503_with_retry_after(settings, team):
+    down = msgspec.structs.replace(settings, database_url=f"postgresql+asyncpg://postyard_app@127.0.0.1:{free_port()}/postyard")
+    async with AsyncTestClient(app=create_app(down), base_url="https://testserver.local") as client:
+        response = await client.get("/domains", headers=team.headers)
+    assert response.status_code == 503 and response.json()["name"] == "service_unavailable"
+    assert response.headers["retry-after"].isdigit()
+
+
+async def test_connections_the_database_dropped_get_503_then_the_api_recovers(client, team, postgres):
+    assert (await client.get("/domains", headers=team.headers)).status_code == 200
+    # What a PostgreSQL restart does to the pooled connections.
+    postgres.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'postyard_app'")
+    statuses = [(await client.get("/domains", headers=team.headers)).status_code for _ in range(3)]
+    assert statuses[0] == 503 and statuses[-1] == 200, statuses

@@ -54,3 +54,11 @@ def session_hosts(single_testbed, split_testbed) -> dict[str, InfraHost]:
 def require_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("the testbed needs root")
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    """A MonkeyPatch undone when the module's tests are done (for module-scoped fixtures)."""
+    patch = pytest.MonkeyPatch()
+    yield patch
+    patch.undo()

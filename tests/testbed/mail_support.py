@@ -93,11 +93,11 @@ class MailTestbed:
             time.sleep(1)
         raise AssertionError(f"{message_id} did not arrive at the remote MX within {timeout:.0f} s")
 
-    def on_mail_host(self, command: str) -> str:
+    def on_mail_host(self, command: str, timeout: float = 60) -> str:
         result = subprocess.run(
             ["ssh", "-i", str(self.bed.ssh_key), "-o", f"UserKnownHostsFile={self.bed.known_hosts}", "-o",
              "BatchMode=yes", f"root@{self.mail.public_address}", command],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True, text=True, timeout=timeout, check=False,
         )
         if result.returncode != 0:
             raise RuntimeError(f"{command}: {result.stderr.strip()}")

@@ -5,7 +5,6 @@ DKIM-signed to the remote MX, its events as signed webhooks, and a bounce suppre
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from standardwebhooks import Webhook
 
 from postyard.deployer import REPO
 from postyard.testbed import internet
-from tests.testbed.mail_sender import rdata
+from tests.testbed.appliance_support import Appliance, open_appliance, verified_domain
 from tests.testbed.mail_support import MailTestbed, Sender, dkim_verifies, make_message
 
 WEBHOOK_PORT = 8099
@@ -30,29 +29,13 @@ def bed(each_testbed):
 
 
 @pytest.fixture(scope="module")
-def appliance(bed, tmp_path_factory, monkeypatch_module):
-    mail_bed = MailTestbed(bed)
-    api = next(h for h in bed.platform_hosts if "api" in h.groups)
-    # The API's certificate names the host; resolve the testbed's names to their addresses.
-    names = {h.fqdn: h.public_address for h in bed.platform_hosts}
-    real = socket.getaddrinfo
-    monkeypatch_module.setattr(socket, "getaddrinfo",
-                               lambda host, *rest, **kw: real(names.get(host, host), *rest, **kw))
-    root = tmp_path_factory.mktemp("ca") / "pebble-root.pem"
-    root.write_text(internet.acme_root_pem(bed))
-    monkeypatch_module.setenv("REQUESTS_CA_BUNDLE", str(root))
-    created = mail_bed.on_mail_host(f"postyard-api create-team e2e-{uuid.uuid4().hex[:6]} --smtp-credential")
-    printed = dict(line.split(": ", 1) for line in created.splitlines() if ": " in line)
-    resend.api_url, resend.api_key = f"https://{api.fqdn}", printed["api key (shown once)"]
-    mail_bed.smtp_login = (printed["smtp username"], printed["smtp password (shown once)"])
-    return mail_bed
+def opened(bed, tmp_path_factory, monkeypatch_module) -> Appliance:
+    return open_appliance(bed, tmp_path_factory.mktemp("ca"), monkeypatch_module)
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module():
-    patch = pytest.MonkeyPatch()
-    yield patch
-    patch.undo()
+def appliance(opened) -> MailTestbed:
+    return opened.mail
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +51,8 @@ def webhook_log(bed, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def domain(appliance):
-    name = f"e{uuid.uuid4().hex[:10]}.test"
-    created = resend.Domains.create({"name": name})
-    for record in created["records"]:
-        internet.update(appliance.dns, internet.tsig_secret(appliance.store), record["name"] + ".", record["type"],
-                        [rdata(record)])
-    resend.Domains.verify(created["id"])
-    assert resend.Domains.get(created["id"])["status"] == "verified"
-    # The key sync has the new key on the mail host within seconds; a real customer's DNS takes longer.
-    deadline = time.monotonic() + 10
-    while name not in appliance.on_mail_host("cat /var/lib/postyard/dkim/current/SigningTable*"):
-        assert time.monotonic() < deadline, "the new domain's key did not reach the mail host within 10 s"
-        time.sleep(0.5)
-    return name
+def domain(appliance) -> str:
+    return verified_domain(appliance)
 
 
 def wait_for_event(email_id: str, wanted: str, timeout: float = 90) -> dict:
@@ -122,9 +93,10 @@ def test_the_sdk_sends_a_message_that_arrives_signed_and_is_delivered(appliance,
     assert webhook_events(webhook_log, hook, sent["id"], wanted) >= wanted
 
 
-def test_mail_submitted_on_587_becomes_an_email_with_events_and_webhooks(appliance, domain, webhook_log, hook):
+def test_mail_submitted_on_587_becomes_an_email_with_events_and_webhooks(opened, appliance, domain, webhook_log,
+                                                                         hook):
     subject = f"over smtp {uuid.uuid4().hex}"
-    submitted = appliance.submit(587, Sender(domain, *appliance.smtp_login, records=[]), make_message(domain, subject))
+    submitted = appliance.submit(587, Sender(domain, *opened.smtp_login, records=[]), make_message(domain, subject))
     code, reply = submitted["data"]
     assert code == 250 and "queued as " in reply, submitted
     email_id = reply.rsplit(" ", 1)[1]

@@ -3,34 +3,73 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
-from typing import BinaryIO
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import Settings
 from app.domain.events.ingest import UNREACHABLE, apply_report, follow
 
-__all__ = ["EX_OK", "EX_TEMPFAIL", "JOURNAL_COMMAND", "bounce_pipe", "follow_log"]
+__all__ = ["EX_OK", "EX_TEMPFAIL", "JOURNAL_COMMAND", "bounce_pipe", "follow_log", "journal_command", "journal_line"]
 
 EX_OK, EX_TEMPFAIL = 0, 75
-JOURNAL_COMMAND = ("journalctl", "-f", "-o", "short-iso", "-u", "postfix@-", "--cursor-file")
+JOURNAL_COMMAND = ("journalctl", "--output=json", "--unit=postfix@-")
+_MAX_ENTRY_BYTES = 1 << 20
 logger = logging.getLogger("postyard.ingest")
+
+
+def journal_command(cursor_file: Path, follow: bool) -> list[str]:
+    """journalctl from just after the last entry applied; the whole Postfix journal when none was yet."""
+    cursor = cursor_file.read_text().strip() if cursor_file.exists() else ""
+    start = [f"--after-cursor={cursor}"] if cursor else ["--lines=all"] if follow else []
+    return [*JOURNAL_COMMAND, *(["--follow"] if follow else []), *start]
+
+
+def journal_line(entry: dict[str, Any]) -> str:
+    """A journal entry as syslog prints it: `postfix/smtp[123]: 4XyZ: to=<...>, ...`."""
+    message = entry.get("MESSAGE", "")
+    if isinstance(message, list):  # journalctl's JSON gives messages that are not UTF-8 as byte arrays
+        message = bytes(message).decode("utf-8", "replace")
+    pid = entry.get("SYSLOG_PID") or entry.get("_PID", "")
+    return f"{entry.get('SYSLOG_IDENTIFIER', '')}[{pid}]: {message}"
+
+
+def _save_cursor(cursor_file: Path, cursor: str) -> None:
+    partial = cursor_file.with_suffix(".new")
+    partial.write_text(cursor)
+    os.replace(partial, cursor_file)
+
+
+async def _journal_lines(cursor_file: Path) -> AsyncIterator[str]:
+    """Postfix's journal lines, resumed after the last one applied.
+
+    A line's cursor is saved only when the next line is asked for, that is once the consumer has applied
+    it (`follow` applies each line before taking the next): a stop or crash at any moment replays at most
+    the line being applied (applying is idempotent) and skips none. journalctl's own `--cursor-file`
+    would not do: it records what was printed, including lines still unread in the pipe. And
+    `journalctl --follow` reads the current boot only, so the lines logged before a reboot are read
+    first, without it.
+    """
+    for following in (False, True):
+        proc = await asyncio.create_subprocess_exec(*journal_command(cursor_file, following),
+                                                    stdout=asyncio.subprocess.PIPE, limit=_MAX_ENTRY_BYTES)
+        assert proc.stdout is not None
+        while raw := await proc.stdout.readline():
+            entry = json.loads(raw)
+            yield journal_line(entry)
+            _save_cursor(cursor_file, entry["__CURSOR"])
+        await proc.wait()
 
 
 async def _stdin_lines() -> AsyncIterator[str]:
     while line := await asyncio.to_thread(sys.stdin.readline):
         yield line
-
-
-async def _command_lines(command: tuple[str, ...]) -> AsyncIterator[str]:
-    proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
-    assert proc.stdout is not None
-    while line := await proc.stdout.readline():
-        yield line.decode("utf-8", "replace")
-    await proc.wait()
 
 
 def follow_log(settings: Settings, journal: bool) -> int:
@@ -39,8 +78,8 @@ def follow_log(settings: Settings, journal: bool) -> int:
     async def _run() -> int:
         engine = create_async_engine(settings.system_database_url, pool_size=2)
         try:
-            command = (*JOURNAL_COMMAND, settings.postfix_journal_cursor)
-            return await follow(engine, _command_lines(command) if journal else _stdin_lines())
+            cursor_file = Path(settings.postfix_journal_cursor)
+            return await follow(engine, _journal_lines(cursor_file) if journal else _stdin_lines())
         finally:
             await engine.dispose()
 
