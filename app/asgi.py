@@ -31,6 +31,7 @@ from app.lib.logs import configure_logging, request_id_middleware
 from app.lib.metrics import metrics_middleware
 from app.lib.ratelimit import SlidingWindowLimiter
 from app.lib.state import Services
+from app.lib.transactions import commit_before_send
 
 __all__ = ["create_app"]
 
@@ -68,9 +69,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         connection_string=settings.database_url,
         session_config=AsyncSessionConfig(expire_on_commit=False),
         engine_config=EngineConfig(pool_size=10, max_overflow=10, pool_pre_ping=False),
-        before_send_handler="autocommit",
         create_all=False,
     )
+    # The scope key is only known once the config exists: each app in a process gets its own.
+    db_config.before_send_handler = commit_before_send(db_config.session_scope_key)
 
     async def close_redis(_: Any = None) -> None:
         await redis.aclose()

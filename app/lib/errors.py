@@ -13,7 +13,7 @@ from litestar.exceptions import MethodNotAllowedException, PermissionDeniedExcep
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-__all__ = ["ApiError", "ErrorBody", "database_unavailable", "exception_handlers"]
+__all__ = ["RETRY_AFTER_SECONDS", "ApiError", "ErrorBody", "database_unavailable", "exception_handlers"]
 
 logger = logging.getLogger("postyard.errors")
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api_support import free_port
 from app.asgi import create_app
@@ -64,3 +68,18 @@ async def test_connections_the_database_dropped_get_503_then_the_api_recovers(cl
     postgres.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'postyard_app'")
     statuses = [(await client.get("/domains", headers=team.headers)).status_code for _ in range(3)]
     assert statuses[0] == 503 and statuses[-1] == 200, statuses
+
+
+async def test_a_commit_that_fails_answers_503_and_stores_nothing(client, team, monkeypatch):
+    address = f"kept-out-{uuid.uuid4().hex[:8]}@example.org"
+
+    async def lost_connection(self: AsyncSession) -> None:
+        raise OperationalError("COMMIT", {}, ConnectionResetError("connection lost"))
+
+    monkeypatch.setattr(AsyncSession, "commit", lost_connection)
+    response = await client.post("/suppressions", json={"email": address}, headers=team.headers)
+    monkeypatch.undo()
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert response.json() == {"statusCode": 503, "name": "service_unavailable",
+                               "message": "The change could not be stored; try again"}
+    assert (await client.get(f"/suppressions/{address}", headers=team.headers)).status_code == 404

@@ -50,10 +50,7 @@ class EmailController(Controller):
                 return stored
         ids = [uuid.UUID(item["id"]) for item in (response["data"] if "data" in response else [response])]
         await services.accept(db, principal, drafts, ids, app_services(request).settings)
-        # Commit here rather than in the session's before-send hook: that hook logs a failed commit and
-        # still sends the 200, which would hand out ids of emails that were never stored.
-        await db.commit()
-        return response
+        return response  # committed before the answer starts, or a 503 (app/lib/transactions.py)
 
     @post("/", status_code=200, operation_id="emails/send", request_max_body_size=EMAIL_REQUEST_MAX_BYTES,
           dependencies={"principal": Provide(provide_sending_principal)})
