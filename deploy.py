@@ -8,7 +8,8 @@ from pyinfra import host
 
 from postyard.topology import host_groups, roles_for_groups
 from roles import (
-    app_services, base, dovecot, firewall, luks, opendkim, postfix, postgresql, postgresql_backup, redis, schema, tls,
+    app_runtime, app_services, base, dovecot, firewall, luks, opendkim, postfix, postgresql, postgresql_backup,
+    redis, schema, tls,
 )
 
 wanted = roles_for_groups(host_groups(host.groups))
@@ -27,6 +28,8 @@ if "redis" in wanted:
     redis.deploy_redis()
 if "tls" in wanted:
     tls.deploy_tls()
+if "app_runtime" in wanted:
+    app_runtime.deploy_app_runtime()
 if "opendkim" in wanted:
     opendkim.deploy_opendkim()
 if "schema" in wanted:
