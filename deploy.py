@@ -6,11 +6,14 @@ role needs a call site of its own.
 
 from pyinfra import host
 
+from postyard.connections import disable_nagle
 from postyard.topology import host_groups, roles_for_groups
 from roles import (
-    app_services, base, dovecot, firewall, luks, opendkim, postfix, postgresql, postgresql_backup, redis, schema, tls,
+    app_runtime, app_services, base, dovecot, firewall, luks, opendkim, postfix, postgresql,
+    postgresql_backup, redis, schema, tls,
 )
 
+disable_nagle(host)
 wanted = roles_for_groups(host_groups(host.groups))
 
 if "base" in wanted:
@@ -27,6 +30,8 @@ if "redis" in wanted:
     redis.deploy_redis()
 if "tls" in wanted:
     tls.deploy_tls()
+if "app_runtime" in wanted:
+    app_runtime.deploy_app_runtime()
 if "opendkim" in wanted:
     opendkim.deploy_opendkim()
 if "schema" in wanted:

@@ -14,8 +14,8 @@ COMMON_ROLES: tuple[str, ...] = ("base", "firewall")
 GROUP_ROLES: dict[str, tuple[str, ...]] = {
     "db": ("luks", "postgresql", "postgresql_backup"),
     "cache": ("redis",),
-    "mail": ("tls", "opendkim", "schema", "dovecot", "postfix", "mail_services"),
-    "api": ("tls", "api"),
+    "mail": ("tls", "app_runtime", "opendkim", "schema", "dovecot", "postfix", "mail_services"),
+    "api": ("tls", "app_runtime", "api"),
 }
 
 

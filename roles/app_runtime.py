@@ -2,12 +2,14 @@
 
 The control machine downloads the pinned wheels once (pip, with constraints.txt) and uploads them;
 hosts install from that wheelhouse only, so they need no package index and get exactly the
-versions the tests ran.
+versions the tests ran. The wheels and the code each go up as one archive, unpacked only when
+their digest changes (roles/stamps.py), so a deploy that changes nothing reads one stamp for each.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import tomllib
@@ -22,14 +24,15 @@ from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
 from postyard.topology import host_groups
+from roles.archives import directory_archive, skip_bytecode
 from roles.database_client import data_keys, database_login
 from roles.inventory_secrets import INTERNAL_CA_PATH, secret
 from roles.peers import peers_by_group
-from roles.stamps import run_once_for
+from roles.stamps import unpack_once_for
 
 __all__ = [
     "APP_ROOT", "VENV", "LAUNCHER", "APP_ENV", "release_digest", "CONTROL_ONLY", "app_settings", "render_env", "app_requirements", "pinned_requirements", "wheelhouse",
-    "deploy_app_runtime",
+    "wheel_archive", "code_archive", "deploy_app_runtime",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,29 +120,46 @@ def release_digest() -> str:
     return hashlib.sha256((_code_digest() + render_env(app_settings())).encode()).hexdigest()[:16]
 
 
+@lru_cache(maxsize=1)
+def wheel_archive() -> Path:
+    """The locked wheels as one tar archive, made once beside the wheelhouse directory."""
+    directory, _ = wheelhouse()
+    archive = directory.with_name(f"{directory.name}.tar")
+    if not archive.exists():
+        partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
+        partial.write_bytes(directory_archive(directory, skip=lambda path: path.name == ".complete"))
+        partial.replace(archive)
+    return archive
+
+
+@lru_cache(maxsize=1)
+def code_archive() -> bytes:
+    """The `app` package as one tar archive."""
+    return directory_archive(REPO / "app", skip=skip_bytecode)
+
+
 @deploy("App runtime")
 def deploy_app_runtime() -> None:
-    directory, _ = wheelhouse()
     apt.packages(name="Install Python's venv", packages=["python3-venv"], no_recommends=True)
     server.user(name="Create the postyard user", user="postyard", system=True, home=APP_ROOT,
                 shell="/usr/sbin/nologin", create_home=False, ensure_home=False)
     files.directory(name=f"Create {APP_ROOT}", path=APP_ROOT, user="root", group="root", mode="755")
-    files.sync(
-        name="Upload the locked wheels", src=str(directory), dest=WHEELHOUSE, delete=True, exclude=[".complete"],
-    )
     venv_missing = host.get_fact(File, path=f"{VENV}/bin/python") is None
     server.shell(
         name="Create the app's virtualenv", commands=[f"python3 -m venv {VENV}"], _if=lambda: venv_missing,
     )
-    run_once_for(
-        "Install the locked wheels into the virtualenv",
-        f"{VENV}/bin/pip install --quiet --no-index --find-links {WHEELHOUSE} "
-        f"--requirement {WHEELHOUSE}/requirements.txt",
-        stamp=f"{VENV}/postyard-wheels.applied", digest=directory.name,
+    # Hosts install from the uploaded wheels only; the stamp lives in the virtualenv, so a new one
+    # gets them again.
+    unpack_once_for(
+        "the locked wheels", wheel_archive(), WHEELHOUSE, stamp=f"{VENV}/postyard-wheels.applied",
+        digest=wheelhouse()[0].name,
+        then=f"{VENV}/bin/pip install --quiet --no-index --find-links {WHEELHOUSE} "
+             f"--requirement {WHEELHOUSE}/requirements.txt",
     )
-    files.sync(
-        name="Upload the app's code", src=str(REPO / "app"), dest=f"{SOURCE}/app", delete=True,
-        exclude=["*.pyc", "__pycache__"], mode="644", dir_mode="755",
+    code = code_archive()
+    unpack_once_for(
+        "the app's code", code, f"{SOURCE}/app", stamp=f"{SOURCE}/app.applied",
+        digest=hashlib.sha256(code).hexdigest(),
     )
     files.put(name=f"Install {LAUNCHER}", src=StringIO(LAUNCHER_SCRIPT), dest=LAUNCHER, mode="755")
     files.put(

@@ -110,11 +110,9 @@ def _install(units: tuple[AppUnit, ...]) -> None:
 
 @deploy("Mail host services", data_defaults=DEFAULTS)
 def deploy_mail_services() -> None:
-    app_runtime.deploy_app_runtime()
     _install(mail_units())
 
 
 @deploy("API", data_defaults=DEFAULTS)
 def deploy_api() -> None:
-    app_runtime.deploy_app_runtime()
     _install(api_units(int(host.data.api_workers)))

@@ -64,7 +64,6 @@ def sync_env_context(database_url: str, keys: str) -> dict[str, Any]:
 @deploy("OpenDKIM", data_defaults=DEFAULTS)
 def deploy_opendkim() -> None:
     apt.packages(name="Install OpenDKIM", packages=["opendkim"], no_recommends=True)
-    app_runtime.deploy_app_runtime()
     ca = install_internal_ca()
     files.directory(name=f"Create {DKIM_DIR}", path=DKIM_DIR, user="opendkim", group="opendkim", mode="700")
     # An empty key set until the sync writes one, so OpenDKIM can start on a fresh host.
