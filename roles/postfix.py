@@ -198,8 +198,13 @@ def deploy_postfix() -> None:
     systemd.service(name="Restart the rate limit policy service", service=POLICY_UNIT, restarted=True,
                     _if=policy_unit.did_change)
     systemd.service(name="Enable the rate limit policy service", service=POLICY_UNIT, running=True, enabled=True)
-    systemd.service(
-        name="Restart Postfix", service="postfix.service", restarted=True,
+    # Stop, wait for the old master to be gone, start: `postfix start` refuses to run beside a master
+    # still exiting, and where systemd cannot kill a control group (a container) it does not wait.
+    server.shell(
+        name="Restart Postfix",
+        commands=["systemctl stop postfix.service",
+                  "timeout 60 sh -c 'while postfix status >/dev/null 2>&1; do sleep 0.2; done'",
+                  "systemctl start postfix.service"],
         _if=any_changed(live_master, ca),
     )
     systemd.service(
