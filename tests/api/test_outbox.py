@@ -231,3 +231,21 @@ async def test_a_long_batch_renews_its_leases_and_skips_a_message_it_no_longer_h
     states = db(postgres, f"SELECT string_agg(state, ',' ORDER BY array_position(ARRAY['{ids[0]}', '{ids[1]}', "
                           f"'{ids[2]}']::uuid[], id)) FROM emails WHERE id IN ('{ids[0]}', '{ids[1]}', '{ids[2]}')")
     assert sent == [1, 1, 0] and states == "sent,sent,queued"
+
+
+async def test_an_email_delivered_before_its_worker_recorded_it_sent_stays_delivered(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    await _die_after_postfix_accepted(postgres, settings, email_id, submit=True)
+    queue_id = smtp_sink.for_message_id(f"<{email_id}@{sender}>")[0].queue_id
+    to = db(postgres, f"SELECT recipients[1] FROM emails WHERE id = '{email_id}'")
+    with smtp_sink.lock:
+        lines = list(smtp_sink.log_lines)
+    delivered = (f"Nov 21 20:00:03 mail postfix/smtp[12345]: {queue_id}: to=<{to}>, "
+                 "relay=mx.example.org[203.0.113.25]:25, delay=1.2, delays=0.05/0.01/0.6/0.54, dsn=2.0.0, "
+                 "status=sent (250 2.0.0 OK)")
+    await ingest_lines(owner_engine, [*lines, delivered])
+    await Outbox(settings, owner_engine).recover_expired()  # the worker's `sent`, recorded late
+    fetched = (await client.get(f"/emails/{email_id}", headers=team.headers)).json()
+    assert [e["type"] for e in fetched["events"]][-2:] == ["delivered", "sent"]
+    assert fetched["last_event"] == "delivered"

@@ -80,6 +80,8 @@ WITH {prefix}recorded AS (
     UPDATE emails SET last_event = l.type, updated_at = now()
     FROM unnest(CAST(:last_emails AS uuid[]), CAST(:last_types AS text[])) AS l(email, type)
     WHERE emails.id = l.email
+      -- Postfix can deliver (and the log follower record it) before the worker records `sent`.
+      AND NOT (l.type = 'sent' AND emails.last_event IN ('delivered', 'delivery_delayed', 'bounced', 'complained'))
 )
 INSERT INTO webhook_deliveries (id, team_id, webhook_id, message_id, event_type, payload)
 SELECT gen_random_uuid(), w.team_id, w.id, 'msg_' || replace(CAST(gen_random_uuid() AS text), '-', ''),
