@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import uuid
+from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,19 +20,25 @@ from app.mailhost.smtp_intake import serve
 from test_outbox import db, drain
 
 
-@pytest.fixture
-async def intake(settings: Settings) -> AsyncIterator[Path]:
+@asynccontextmanager
+async def running_intake(settings: Settings) -> AsyncIterator[Path]:
     """The intake server on a unix socket of its own, as Postfix reaches it."""
     path = Path(tempfile.mkdtemp(prefix="postyard-intake-")) / "smtp.sock"
     stop = asyncio.Event()
     task = asyncio.create_task(serve(path, settings, stop))
-    for _ in range(100):
-        if path.exists():
-            break
-        await asyncio.sleep(0.05)
-    yield path
-    stop.set()
-    await task
+    try:
+        while not path.exists():
+            await asyncio.sleep(0.05)
+        yield path
+    finally:
+        stop.set()
+        await task
+
+
+@pytest.fixture
+async def intake(settings: Settings) -> AsyncIterator[Path]:
+    async with running_intake(settings) as path:
+        yield path
 
 
 def _message(sender: str, **headers: str) -> EmailMessage:
@@ -132,16 +139,8 @@ async def test_a_message_the_platform_will_not_send_is_refused_with_a_reason(
 
 async def test_an_unreachable_database_is_a_temporary_failure(sender):
     unreachable = Settings.from_env({"POSTYARD_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
-    path = Path(tempfile.mkdtemp(prefix="postyard-intake-")) / "smtp.sock"
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(path, unreachable, stop))
-    while not path.exists():
-        await asyncio.sleep(0.05)
-    try:
+    async with running_intake(unreachable) as path:
         code, reply = await _submit(path, f"orders@{sender}", ["buyer@example.org"], _message(sender))
-    finally:
-        stop.set()
-        await task
     assert (code, reply.split(" ")[0]) == (451, "4.3.0")
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,6 +22,7 @@ __all__ = ["EX_OK", "EX_TEMPFAIL", "JOURNAL_COMMAND", "bounce_pipe", "follow_log
 EX_OK, EX_TEMPFAIL = 0, 75
 JOURNAL_COMMAND = ("journalctl", "--output=json", "--unit=postfix@-")
 _MAX_ENTRY_BYTES = 1 << 20
+CURSOR_SAVE_SECONDS = 1.0
 logger = logging.getLogger("postyard.ingest")
 
 
@@ -50,12 +52,15 @@ async def _journal_lines(cursor_file: Path) -> AsyncIterator[str]:
     """Postfix's journal lines, resumed after the last one applied.
 
     A line's cursor is saved only when the next line is asked for, that is once the consumer has applied
-    it (`follow` applies each line before taking the next): a stop or crash at any moment replays at most
-    the line being applied (applying is idempotent) and skips none. journalctl's own `--cursor-file`
+    it (`follow` applies each line before taking the next), and at most every CURSOR_SAVE_SECONDS (a
+    message is about ten journal lines; one file write each would be the follower's busiest I/O): a
+    stop or crash at any moment replays at most that long's lines (applying is idempotent) and skips
+    none. journalctl's own `--cursor-file`
     would not do: it records what was printed, including lines still unread in the pipe. And
     `journalctl --follow` reads the current boot only, so the lines logged before a reboot are read
     first, without it.
     """
+    saved_at = 0.0
     for following in (False, True):
         proc = await asyncio.create_subprocess_exec(*journal_command(cursor_file, following),
                                                     stdout=asyncio.subprocess.PIPE, limit=_MAX_ENTRY_BYTES)
@@ -63,7 +68,9 @@ async def _journal_lines(cursor_file: Path) -> AsyncIterator[str]:
         while raw := await proc.stdout.readline():
             entry = json.loads(raw)
             yield journal_line(entry)
-            _save_cursor(cursor_file, entry["__CURSOR"])
+            if time.monotonic() - saved_at >= CURSOR_SAVE_SECONDS:
+                _save_cursor(cursor_file, entry["__CURSOR"])
+                saved_at = time.monotonic()
         await proc.wait()
 
 

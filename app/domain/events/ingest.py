@@ -16,7 +16,7 @@ from app.domain.events.recorder import EmailSummary, Event, record_events
 from app.domain.events.reports import Report, parse_report
 from app.domain.suppressions import services as suppressions
 
-__all__ = ["UNREACHABLE", "apply_log_line", "apply_report", "follow", "ingest_lines"]
+__all__ = ["UNREACHABLE", "apply_report", "follow", "ingest_lines"]
 
 UNREACHABLE = (OSError, OperationalError, InterfaceError)
 
@@ -45,12 +45,8 @@ async def _delivery(conn: AsyncConnection, record: Delivery) -> bool:
     return True
 
 
-async def apply_log_line(conn: AsyncConnection, line: str) -> bool:
-    """Apply one Postfix log line; returns whether it concerned one of our emails."""
-    return await _apply(conn, parse_line(line))
-
-
-async def _apply(conn: AsyncConnection, record: MessageIdSeen | Accepted | Delivery | None) -> bool:
+async def _apply(conn: AsyncConnection, record: MessageIdSeen | Accepted | Delivery) -> bool:
+    """Apply one parsed Postfix log line; returns whether it concerned one of our emails."""
     if isinstance(record, MessageIdSeen):
         result = await conn.execute(text(
             "UPDATE emails SET queue_id = :q WHERE message_id = :m AND state IN ('sending', 'queued', 'sent') "
