@@ -1,0 +1,25 @@
+"""Domain ownership: any team may add a domain name; DNS verification with a per-entry token makes it one team's."""
+
+from alembic import op
+from sqlalchemy.util import await_only
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+UPGRADE = """
+SELECT 1;
+"""
+
+DOWNGRADE = """
+SELECT 1;
+"""
+
+
+def upgrade() -> None:
+    await_only(op.get_bind().connection.driver_connection.execute(UPGRADE))
+
+
+def downgrade() -> None:
+    await_only(op.get_bind().connection.driver_connection.execute(DOWNGRADE))
