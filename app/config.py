@@ -43,6 +43,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit: int = 600
     api_key_rate_limit: int = 300
     rate_limit_window: int = 60
+    anonymous_rate_limit: int = 30
     login_max_failures_account: int = 5
     login_max_failures_ip: int = 20
     login_failure_window: int = 900

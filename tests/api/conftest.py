@@ -112,6 +112,7 @@ def env(postgres: Postgres, redis_port: int, dns_zone: Zone, smtp_server: SinkSe
         "POSTYARD_DNS_PORT": str(dns_zone.port),  # type: ignore[attr-defined]
         "POSTYARD_DNS_TIMEOUT": "1",
         "POSTYARD_LOGIN_MAX_FAILURES_IP": "12",
+        "POSTYARD_ANONYMOUS_RATE_LIMIT": "100000",
         "POSTYARD_LOG_LEVEL": "WARNING",
         "POSTYARD_SMTP_SUBMISSION_PORT": str(smtp_server.port),
         "POSTYARD_WEBHOOK_ALLOW_PRIVATE": "true",
