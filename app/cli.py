@@ -7,6 +7,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
@@ -32,7 +33,7 @@ async def create_team(settings: Settings, name: str, mode: str = "live") -> tupl
     try:
         async with AsyncSession(engine) as db, db.begin():
             await scope_to_team(db, team_id)
-            db.add(Team(id=team_id, name=name))
+            db.add(Team(id=team_id, name=name, approved_at=datetime.now(UTC)))
             await db.flush()
             key = ApiKey(id=uuid.uuid4(), team_id=team_id, name="first key", mode=mode, token_hash=sha256(token),
                          permission="full_access")

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from advanced_alchemy.base import UUIDAuditBase, UUIDBase
-from sqlalchemy import ARRAY, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -17,6 +17,7 @@ __all__ = [
     "BackupCode",
     "DkimKey",
     "Domain",
+    "Invite",
     "Membership",
     "Session",
     "SmtpCredential",
@@ -33,6 +34,11 @@ class Team(UUIDAuditBase):
     rate_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     api_key_rate_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     retention_days: Mapped[int] = mapped_column(Integer, default=30)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    suspension_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    daily_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    monthly_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class User(UUIDAuditBase):
@@ -44,6 +50,8 @@ class User(UUIDAuditBase):
     totp_key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     totp_secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    is_operator: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class BackupCode(UUIDBase):
@@ -62,6 +70,21 @@ class Membership(UUIDAuditBase):
     team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
+
+
+class Invite(UUIDAuditBase):
+    """A one-time, expiring invite: to join a team (team_id) or to start a new one (team_id NULL)."""
+
+    __tablename__ = "invites"
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    team_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    used_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Session(UUIDAuditBase):
