@@ -14,8 +14,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from app.config import Settings
+from app.domain.domains.dns import make_resolver
 from app.domain.webhooks.dispatcher import Dispatcher
-from app.domain.webhooks.ssrf import UnsafeUrl, check_url
+from app.domain.webhooks.ssrf import UnsafeUrl, check_url, vet_url
 from app.lib.crypto import Keyring
 from test_emails import message
 
@@ -170,6 +171,65 @@ async def test_webhooks_are_listed_updated_and_removed(client, team, receiver):
 async def test_non_public_webhook_urls_are_refused_when_the_setting_is_off(url):
     with pytest.raises(UnsafeUrl):
         await check_url(url, allow_private=False, timeout=1)
+
+
+def _zone_resolve(settings: Settings):
+    """Resolve A and AAAA through the test DNS zone (the guard's resolver seam; production uses getaddrinfo)."""
+    import dns.exception
+
+    resolver = make_resolver(settings)
+
+    async def resolve(host: str, port: int) -> list[str]:
+        addresses = []
+        for rdtype in ("A", "AAAA"):
+            try:
+                addresses += [r.to_text() for r in await resolver.resolve(host, rdtype)]
+            except dns.exception.DNSException:
+                pass
+        if not addresses:
+            raise OSError(f"{host} does not resolve")
+        return addresses
+
+    return resolve
+
+
+@pytest.mark.parametrize("records", [
+    [("A", "93.184.215.14"), ("A", "10.0.0.5")],
+    [("A", "93.184.215.14"), ("AAAA", "64:ff9b::a9fe:a9fe")],
+    [("AAAA", "2606:4700:4700::1111"), ("AAAA", "fec0::1")],
+    [("A", "10.0.0.5"), ("A", "93.184.215.14")],
+])
+async def test_a_name_resolving_to_one_public_and_one_private_address_is_refused(settings, dns_zone, records):
+    name = f"hook{uuid.uuid4().hex[:8]}.example.test"
+    for rdtype, value in records:
+        dns_zone.add(name, rdtype, value)
+    with pytest.raises(UnsafeUrl, match="non-public"):
+        await vet_url(f"https://{name}/hook", allow_private=False, timeout=2, resolve=_zone_resolve(settings))
+
+
+async def test_a_name_resolving_only_to_public_addresses_is_pinned_to_one_of_them(settings, dns_zone):
+    name = f"hook{uuid.uuid4().hex[:8]}.example.test"
+    for rdtype, value in [("A", "93.184.215.14"), ("A", "1.1.1.1"), ("AAAA", "2606:4700:4700::1111")]:
+        dns_zone.add(name, rdtype, value)
+    vetted = await vet_url(f"https://{name}/hook", allow_private=False, timeout=2, resolve=_zone_resolve(settings))
+    assert vetted.address in {"93.184.215.14", "1.1.1.1", "2606:4700:4700::1111"}
+    assert vetted.host_header == name and vetted.pinned_url.endswith(":443/hook")
+
+
+@pytest.mark.parametrize("url", [
+    "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", "http://[::a9fe:a9fe]/", "http://[::ffff:a9fe:a9fe]/",
+    "http://[2002:a9fe:a9fe::1]/", "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "http://[fec0::1]/",
+])
+async def test_the_api_refuses_endpoints_that_embed_or_reach_a_non_public_address(settings, team, url):
+    from litestar.testing import AsyncTestClient
+
+    from app.asgi import create_app
+
+    strict = msgspec.structs.replace(settings, webhook_allow_private=False)
+    async with AsyncTestClient(app=create_app(strict), base_url="https://testserver.local") as strict_client:
+        response = await strict_client.post("/webhooks", json={"endpoint": url, "events": ["email.sent"]},
+                                            headers=team.headers)
+    assert response.status_code == 422 and response.json()["name"] == "invalid_endpoint"
 
 
 async def test_the_api_refuses_a_loopback_endpoint_when_private_addresses_are_not_allowed(settings, team):
