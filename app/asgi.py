@@ -9,9 +9,6 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
-from litestar.types import Message, Scope
 from redis.asyncio import Redis
 
 from app.config import Settings, get_settings
@@ -27,32 +24,15 @@ from app.domain.teams.controllers import TeamController
 from app.domain.webhooks.controllers import WebhookController
 from app.lib.crypto import Keyring
 from app.lib.errors import exception_handlers
+from app.lib.headers import DOCS_PATH, security_headers_hook
 from app.lib.logs import configure_logging, request_id_middleware
 from app.lib.metrics import metrics_middleware
+from app.lib.openapi import SwaggerUIPlugin, document_errors
 from app.lib.ratelimit import SlidingWindowLimiter
 from app.lib.state import Services
 from app.lib.transactions import commit_before_send
 
 __all__ = ["create_app"]
-
-_SECURITY_HEADERS = [
-    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"cache-control", b"no-store"),
-]
-
-
-async def _add_headers(message: Message, scope: Scope) -> None:
-    """Rate-limit headers of the request's decision, and the security headers."""
-    if message["type"] != "http.response.start":
-        return
-    headers = list(message.get("headers", []))
-    decision = scope.get("state", {}).get("ratelimit")
-    if decision is not None:
-        present = {name.lower() for name, _ in headers}
-        headers += [(k.encode(), v.encode()) for k, v in decision.headers().items() if k.encode() not in present]
-    message["headers"] = headers + _SECURITY_HEADERS
-
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the application from settings (read from the environment when not given)."""
@@ -77,13 +57,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def close_redis(_: Any = None) -> None:
         await redis.aclose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[SystemController, AuthController, TeamController, ApiKeyController, DomainController,
                         SmtpCredentialController, AuditLogController, EmailController,
                         SuppressionController, WebhookController],
         plugins=[SQLAlchemyPlugin(config=db_config)],
-        middleware=[request_id_middleware, metrics_middleware],
-        before_send=[_add_headers],
+        middleware=[metrics_middleware],
+        before_send=[security_headers_hook(settings)],
         exception_handlers=exception_handlers,
         request_max_body_size=settings.max_body_bytes,
         state=State({"services": services}),
@@ -93,12 +73,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="0.1.0",
             description="Transactional mail: Resend-compatible emails, domains, API keys, suppressions and "
                         "webhooks, plus accounts, teams, SMTP credentials and the audit log.",
-            path="/docs",
-            render_plugins=[ScalarRenderPlugin()],
-            components=Components(security_schemes={
-                "apiKey": SecurityScheme(type="http", scheme="bearer", description="sk_live_... or sk_test_..."),
-            }),
-            security=[{"apiKey": []}],
+            path=DOCS_PATH,
+            render_plugins=[SwaggerUIPlugin()],
         ),
         debug=settings.debug,
     )
+    document_errors(app)
+    # Around routing, so that 404 and 405 for unknown paths carry a request id and are logged too.
+    app.asgi_handler = request_id_middleware(app.asgi_handler)
+    return app

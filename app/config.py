@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 
@@ -72,6 +73,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_timeout: float = 10.0
     webhook_secret_grace_hours: int = 24
+    # HTTP surface: HSTS preload (only once the domain is meant for browsers' preload lists), the
+    # security.txt contact (RFC 9116; empty: no security.txt), how far ahead its Expires lies, and the
+    # bearer token /metrics asks for (empty: /metrics answers 404).
+    hsts_preload: bool = False
+    security_contact: str = ""
+    security_txt_days: Annotated[int, msgspec.Meta(ge=1, le=364)] = 180
+    metrics_token: str = ""
 
     @property
     def system_database_url(self) -> str:

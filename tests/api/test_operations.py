@@ -1,15 +1,21 @@
-"""Health, metrics, OpenAPI docs, request ids, JSON logs and the admin CLI."""
+"""Health, metrics, security.txt, OpenAPI docs, security headers, request ids, JSON logs and the admin CLI."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+from datetime import UTC, datetime, timedelta
 
 import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
 
+from app.asgi import create_app
 from app.cli import main, rotate_data_key
 from app.config import Settings
+from app.domain.system.controllers import security_txt_body
+from app.lib.headers import API_CSP, DOCS_CSP
 from app.lib.logs import JsonFormatter, request_id
 from conftest import DATA_KEY_ID, unique_domain
 
@@ -19,10 +25,59 @@ async def test_health_reports_database_and_redis(client):
     assert response.json() == {"status": "ok", "database": "ok", "redis": "ok"}
 
 
-async def test_metrics_are_served_in_prometheus_format(client):
-    await client.get("/ping")
-    response = await client.get("/metrics")
+METRICS_TOKEN = "metrics-token-of-the-deploy"
+
+
+@pytest.fixture
+async def configured_client(settings):
+    """The app with a metrics token and a security contact, as a deploy configures it."""
+    configured = msgspec.structs.replace(settings, metrics_token=METRICS_TOKEN,
+                                         security_contact="mailto:security@example.com,https://example.com/report")
+    async with AsyncTestClient(app=create_app(configured), base_url="https://testserver.local") as c:
+        yield c
+
+
+async def test_metrics_are_served_in_prometheus_format_to_the_bearer_of_the_metrics_token(configured_client):
+    await configured_client.get("/ping")
+    response = await configured_client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert response.status_code == 200 and "postyard_http_request_duration_seconds" in response.text
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Basic {METRICS_TOKEN}", METRICS_TOKEN])
+async def test_metrics_without_the_right_token_are_refused(configured_client, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    response = await configured_client.get("/metrics", headers=headers)
+    assert response.status_code == 401 and "postyard_http" not in response.text
+
+
+async def test_metrics_are_not_served_at_all_when_no_token_is_configured(client, team):
+    anonymous = await client.get("/metrics")
+    with_api_key = await client.get("/metrics", headers=team.headers)
+    assert anonymous.status_code == with_api_key.status_code == 404
+
+
+async def test_security_txt_names_the_contacts_and_expires_within_a_year(configured_client):
+    response = await configured_client.get("/.well-known/security.txt")
+    fields = [line.split(": ", 1) for line in response.text.splitlines()]
+    expires = datetime.strptime(dict(fields)["Expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert response.status_code == 200 and response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert [v for k, v in fields if k == "Contact"] == ["mailto:security@example.com", "https://example.com/report"]
+    assert datetime.now(UTC) < expires < datetime.now(UTC) + timedelta(days=365)
+
+
+def test_security_txt_expires_the_configured_number_of_days_ahead():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert security_txt_body("mailto:a@example.com", 30, now) == (
+        "Contact: mailto:a@example.com\nExpires: 2026-01-31T00:00:00Z\nPreferred-Languages: en\n")
+
+
+def test_settings_refuse_a_security_txt_expiry_of_a_year_or_more(env):
+    with pytest.raises(msgspec.ValidationError):
+        Settings.from_env({**env, "POSTYARD_SECURITY_TXT_DAYS": "365"})
+
+
+async def test_without_a_security_contact_there_is_no_security_txt(client):
+    assert (await client.get("/.well-known/security.txt")).status_code == 404
 
 
 async def test_the_openapi_schema_and_its_docs_ui_are_served(client):
@@ -31,10 +86,47 @@ async def test_the_openapi_schema_and_its_docs_ui_are_served(client):
     assert "/domains/{domain_id}/verify" in schema.json()["paths"] and ui.status_code == 200
 
 
+async def test_the_docs_ui_loads_only_assets_of_this_origin_under_its_own_csp(client):
+    page = await client.get("/docs")
+    sources = [part.split('"', 2)[1] for part in page.text.split("src=")[1:] + page.text.split("href=")[1:]]
+    assets = [await client.get(source) for source in sources]
+    assert page.headers["content-security-policy"] == DOCS_CSP and "'unsafe-eval'" not in DOCS_CSP
+    assert "<script>" not in page.text and all(source.startswith("/docs/assets/") for source in sources)
+    assert len(sources) == 4 and all(asset.status_code == 200 and asset.content for asset in assets)
+
+
+async def test_the_docs_serve_no_file_of_the_package_beyond_the_ui_assets(client):
+    response = await client.get("/docs/assets/swagger-ui-bundle.js.map")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/ping", "/no-such-path", "/docs/openapi.json"])
+async def test_every_api_response_forbids_framing_referrers_and_loading_anything(client, path):
+    headers = (await client.get(path)).headers
+    assert headers["content-security-policy"] == API_CSP if path != "/docs/openapi.json" else DOCS_CSP
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer"
+    assert headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
+
+
+async def test_hsts_preload_is_sent_only_when_the_deploy_turns_it_on(settings):
+    app = create_app(msgspec.structs.replace(settings, hsts_preload=True))
+    async with AsyncTestClient(app=app, base_url="https://testserver.local") as c:
+        hsts = (await c.get("/ping")).headers["strict-transport-security"]
+    assert hsts == "max-age=63072000; includeSubDomains; preload"
+
+
 async def test_every_response_carries_a_request_id_and_a_sane_incoming_one_is_kept(client):
     fresh = await client.get("/ping")
     kept = await client.get("/ping", headers={"x-request-id": "abc-123"})
     assert len(fresh.headers["x-request-id"]) == 32 and kept.headers["x-request-id"] == "abc-123"
+
+
+async def test_unknown_paths_and_methods_answer_with_a_request_id(client):
+    unknown = await client.get("/no-such-path", headers={"x-request-id": "lost-1"})
+    wrong_method = await client.delete("/ping")
+    assert unknown.status_code == 404 and unknown.headers["x-request-id"] == "lost-1"
+    assert wrong_method.status_code == 405 and len(wrong_method.headers["x-request-id"]) == 32
 
 
 def test_log_lines_are_json_with_the_request_id():
