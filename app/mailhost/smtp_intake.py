@@ -5,7 +5,8 @@ Postfix has already done TLS, AUTH and the sender-login check when it relays the
 and answers for it, and Postfix passes the answer to the client:
 
 - 250 with the email's id once the email is committed (`GET /emails/{id}` shows it);
-- 550/552 with an enhanced status code for a message the platform will not send;
+- 550/552 with an enhanced status code for a message the platform will not send, 554 5.7.1 while the
+  team is suspended or awaiting approval, 450 4.7.1 while it is over a sending quota;
 - 451 4.3.0 while the database is unreachable, so the client keeps the message and retries.
 """
 
@@ -21,6 +22,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.config import Settings
+from app.domain.emails.admission import SendingRefused
 from app.domain.emails.intake import Refused, Submission, accept_submission
 from app.domain.events.ingest import UNREACHABLE
 from app.lib.signals import run_until_stopped
@@ -58,6 +60,9 @@ class IntakeHandler:
         except Refused as refused:
             log.info("refused: %s", refused.reply, extra={"sender": submission.envelope_from})
             return refused.reply
+        except SendingRefused as refused:  # suspended or awaiting approval (554 5.7.1), over quota (450 4.7.1)
+            log.info("refused: %s", refused.smtp_reply, extra={"sender": submission.envelope_from})
+            return refused.smtp_reply
         except UNREACHABLE:
             log.warning("database unreachable; the client will retry")
             return TEMPORARY_FAILURE

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
+from app.domain.emails.admission import admit
 from app.domain.emails.mime import message_id_for, verp_address
 from app.domain.emails.services import INSERT_EMAIL
 from app.domain.events.recorder import EmailSummary, Event, record_events
@@ -159,5 +160,6 @@ async def accept_submission(conn: AsyncConnection, submission: Submission, setti
         "rcpts": recipients, "mime": raw, "size": len(raw), "state": "queued" if recipients else "suppressed",
         "last_event": "queued" if recipients else "suppressed", "scheduled": None, "next": now, "now": now,
     }
+    await admit(conn, domain.team_id, 1)  # suspension, approval and quotas, as on POST /emails
     await record_events(conn, events, set_last_event=False, before=(INSERT_EMAIL, row))
     return email_id

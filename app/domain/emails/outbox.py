@@ -20,6 +20,10 @@ Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGK
    by more than the lease). In normal operation (no crash) each message is submitted exactly once.
 3. Several workers can run at once: claims skip rows locked by others, and a claimed row is `sending`
    under its lease, which no other worker takes until it expires.
+4. A suspended team's mail is held, not lost: claims skip its emails, so they stay `queued` (scheduled
+   ones keep their time) and spend no attempt; they go out once the team is resumed, which notifies
+   `postyard_outbox` so that waiting workers wake. A batch claimed before the suspension committed is
+   still submitted, and what Postfix already accepted is delivered: it has left the outbox.
 
 Transient failures (connection errors, 4xx) are retried with exponential backoff (30 s doubling, capped
 at one hour) up to `POSTYARD_WORKER_MAX_ATTEMPTS`; permanent refusals (5xx) mark the email `failed`.
@@ -49,6 +53,7 @@ _CLAIM = text("""
 UPDATE emails e SET state = 'sending', attempts = e.attempts + 1, updated_at = now(),
        lease_until = now() + make_interval(secs => :lease)
 FROM (SELECT id FROM emails WHERE state = 'queued' AND next_attempt_at <= now()
+        AND team_id <> ALL(ARRAY(SELECT id FROM teams WHERE suspended_at IS NOT NULL))
       ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED) due
 WHERE e.id = due.id
 RETURNING e.id, e.team_id, e.mode, e.envelope_from, e.recipients, e.mime, e.attempts, e.from_address,

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.domain.emails import admission
 from app.domain.emails.mime import message_id_for, render, verp_address
 from app.domain.emails.schemas import EmailEventOut, EmailOut, Tag
 from app.domain.emails.validation import Draft, parse_schedule
@@ -57,6 +58,7 @@ async def accept(
     db: AsyncSession, principal: Principal, drafts: Sequence[Draft], ids: Sequence[uuid.UUID], settings: Settings
 ) -> None:
     """Render and store the drafts as emails with their first events, in the caller's transaction."""
+    quotas = await admission.check(db, principal.team_id)
     domains, suppressed = await _domains_and_suppressed(db, principal, drafts)
     now = datetime.now(UTC)
     rows, events = [], []
@@ -86,6 +88,8 @@ async def accept(
             "mime": mime, "size": len(mime), "state": state, "last_event": first if recipients else "suppressed",
             "scheduled": draft.scheduled_at, "next": draft.scheduled_at or now, "now": now,
         })
+    # Last before storing: a quota's counter rows stay locked until the transaction ends.
+    await admission.count(db, principal.team_id, quotas, len(rows) if principal.mode == "live" else 0, now)
     if len(rows) == 1:
         await record_events(db, events, set_last_event=False, before=(INSERT_EMAIL, rows[0]))
     else:

@@ -1,8 +1,8 @@
 """The worker process (`postyard-api worker`): outbox drains, lease recovery, webhook deliveries, retention.
 
-Drains wake on `NOTIFY postyard_outbox` (a trigger sends it when emails are inserted or rescheduled)
-and otherwise poll every `POSTYARD_WORKER_POLL_INTERVAL` seconds, which also picks up scheduled and
-retried emails as they fall due.
+Drains wake on `NOTIFY postyard_outbox` (a trigger sends it when emails are inserted or rescheduled, and
+resuming a suspended team sends it for the mail it held) and otherwise poll every
+`POSTYARD_WORKER_POLL_INTERVAL` seconds, which also picks up scheduled and retried emails as they fall due.
 """
 
 from __future__ import annotations
