@@ -6,4 +6,6 @@ for one group, or per host in the inventory. For example:
 
     ssh_admin_allowlist = ["198.51.100.0/24"]   # only these sources may reach sshd
     unattended_reboot = True                     # reboot at 03:30 when an update needs it
+    security_contact = "mailto:security@example.com,https://example.com/security"  # security.txt
+    hsts_preload = True                          # once the API's domain is on the HSTS preload list
 """

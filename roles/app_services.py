@@ -3,7 +3,8 @@
 - mail hosts: the SMTP intake (mail submitted on 465/587 becomes an email before Postfix answers the
   client), the outbox worker (hands mail to Postfix on loopback, sends webhooks) and the Postfix
   event follower (delivery results from the journal become events);
-- api hosts: the API, granian on 443 with the host's ACME certificate, TLS 1.2 minimum.
+- api hosts: the API, granian on 443 with the host's ACME certificate, TLS 1.2 minimum, with its own
+  settings (the /metrics token, HSTS preload, security.txt) in a second environment file.
 
 Every unit runs as the `postyard` user with systemd's sandboxing; only the API keeps one
 capability (binding port 443).
@@ -12,21 +13,35 @@ capability (binding port 443).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from io import StringIO
 from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, systemd
+from pyinfra.operations.util import any_changed
 
 from roles import app_runtime
+from roles.inventory_secrets import secret
 from roles.staging import jinja_options
 from roles.tls import FULLCHAIN_PATH, PRIVKEY_PATH
 
-__all__ = ["DEFAULTS", "INTAKE_SOCKET", "AppUnit", "mail_units", "api_units", "deploy_mail_services", "deploy_api"]
+__all__ = ["API_ENV", "DEFAULTS", "INTAKE_SOCKET", "METRICS_TOKEN_SECRET", "AppUnit", "api_settings", "api_units",
+           "deploy_api", "deploy_mail_services", "mail_units", "security_contact"]
 
 DEFAULTS: dict[str, Any] = {
     # granian worker processes serving the API on each api host.
     "api_workers": 2,
+    # Lowest TLS version on 443: tls1.2 (Mozilla "intermediate") or tls1.3. granian cannot set a server
+    # cipher order (see docs/security.md); with tls1.3 only, no client picks among TLS 1.2 suites.
+    "api_tls_protocol_min": "tls1.2",
+    # HSTS `preload`: turn on only for a domain that is (or is about to be) on the browsers' preload list.
+    "hsts_preload": False,
+    # security.txt (RFC 9116) Contact URIs, comma-separated; None: mailto:security@ the API host's domain.
+    "security_contact": None,
+    # security.txt's Expires lies this many days ahead of each request (RFC 9116: less than a year).
+    "security_txt_days": 180,
 }
 
 PYTHON = f"{app_runtime.VENV}/bin/python"
@@ -35,6 +50,10 @@ API_RUNTIME = "postyard-api"
 INTAKE_RUNTIME = "postyard-intake"
 # Postfix's submission listeners relay each message here (smtpd_proxy_filter).
 INTAKE_SOCKET = f"/run/{INTAKE_RUNTIME}/smtp.sock"
+# Settings of the API alone; like app.env, readable by root and the postyard group only.
+API_ENV = "/etc/postyard/api.env"
+# The bearer token /metrics asks for: generated once into the inventory's secret store.
+METRICS_TOKEN_SECRET = "metrics-token"
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,7 @@ class AppUnit:
     group: str = "postyard"
     supplementary_groups: tuple[str, ...] = ()
     environment: tuple[str, ...] = (SOURCE_ENV,)
+    extra_env_files: tuple[str, ...] = ()
     exec_start_pre: tuple[str, ...] = ()
     runtime_directory: str | None = None
     runtime_directory_mode: str = "0700"
@@ -80,7 +100,7 @@ def mail_units() -> tuple[AppUnit, ...]:
     )
 
 
-def api_units(workers: int) -> tuple[AppUnit, ...]:
+def api_units(workers: int, tls_protocol_min: str = DEFAULTS["api_tls_protocol_min"]) -> tuple[AppUnit, ...]:
     # The certificate stays root-only in certbot's directory; root copies it into the unit's own
     # runtime directory before each start, so a renewal's restart picks up the new one.
     copy = "+/usr/bin/install -m 0600 -o postyard -g postyard"
@@ -89,13 +109,31 @@ def api_units(workers: int) -> tuple[AppUnit, ...]:
         AppUnit("postyard-api", "Postyard API (granian, HTTPS)",
                 f"{PYTHON} -m granian --interface asgi --factory --host 0.0.0.0 --port 443 --workers {workers} "
                 f"--no-ws --ssl-certificate {runtime}/tls.crt --ssl-keyfile {runtime}/tls.key "
-                f"--ssl-protocol-min tls1.2 --no-access-log app.asgi:create_app",
+                f"--ssl-protocol-min {tls_protocol_min} --no-access-log app.asgi:create_app",
                 exec_start_pre=(f"{copy} {FULLCHAIN_PATH} {runtime}/tls.crt", f"{copy} {PRIVKEY_PATH} {runtime}/tls.key"),
-                runtime_directory=API_RUNTIME, capabilities=("CAP_NET_BIND_SERVICE",)),
+                runtime_directory=API_RUNTIME, capabilities=("CAP_NET_BIND_SERVICE",), extra_env_files=(API_ENV,)),
     )
 
 
-def _install(units: tuple[AppUnit, ...]) -> None:
+def security_contact() -> str:
+    """security.txt's Contact: the setting, else mailto:security@ the domain the API host is named in."""
+    if host.data.get("security_contact"):
+        return str(host.data.security_contact)
+    name = str(host.data.get("hostname") or host.name)
+    return f"mailto:security@{name.split('.', 1)[1] if '.' in name else name}"
+
+
+def api_settings() -> dict[str, str]:
+    """The API's own settings (POSTYARD_* variables, see app/config.py)."""
+    return {
+        "POSTYARD_METRICS_TOKEN": secret(METRICS_TOKEN_SECRET),
+        "POSTYARD_HSTS_PRELOAD": "true" if host.data.hsts_preload else "false",
+        "POSTYARD_SECURITY_CONTACT": security_contact(),
+        "POSTYARD_SECURITY_TXT_DAYS": str(int(host.data.security_txt_days)),
+    }
+
+
+def _install(units: tuple[AppUnit, ...], settings: OperationMeta | None = None) -> None:
     for unit in host.loop(units):
         installed = files.template(
             name=f"Install {unit.unit}", src="templates/app/service.j2", dest=f"/etc/systemd/system/{unit.unit}",
@@ -104,7 +142,7 @@ def _install(units: tuple[AppUnit, ...]) -> None:
         )
         systemd.daemon_reload(name="Reload systemd units", _if=installed.did_change)
         systemd.service(name=f"Restart {unit.unit}", service=unit.unit, restarted=True,
-                        _if=installed.did_change)
+                        _if=any_changed(installed, *([settings] if settings else [])))
         systemd.service(name=f"Enable {unit.unit}", service=unit.unit, running=True, enabled=True)
 
 
@@ -115,4 +153,8 @@ def deploy_mail_services() -> None:
 
 @deploy("API", data_defaults=DEFAULTS)
 def deploy_api() -> None:
-    _install(api_units(int(host.data.api_workers)))
+    settings = files.put(
+        name=f"Upload {API_ENV}", src=StringIO(app_runtime.render_env(api_settings())), dest=API_ENV,
+        user="root", group="postyard", mode="640",
+    )
+    _install(api_units(int(host.data.api_workers), str(host.data.api_tls_protocol_min)), settings)
