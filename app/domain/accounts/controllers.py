@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import Provide
@@ -15,6 +16,7 @@ from app.db.tenancy import scope_to_team
 from app.domain.accounts import services
 from app.domain.accounts.schemas import BackupCodes, Login, PasswordChange, Register, SessionInfo, TotpCode
 from app.domain.accounts.schemas import TotpDisable, TotpSetup
+from app.lib.anonymous_limits import limit_per_ip
 from app.lib.audit import record
 from app.lib.auth import SESSION_COOKIE, Principal, client_ip, provide_principal
 from app.lib.auth import services as app_services
@@ -62,12 +64,12 @@ class AuthController(Controller):
         """Log in with email and password; with 2FA on, the session waits for `/auth/login/totp`."""
         svc = app_services(request)
         ip = client_ip(request)
+        await limit_per_ip(request, "login")
         email = data.email.strip().lower()
-        await services.login_throttle(svc.limiter, svc.settings, email, ip)
+        attempt = await services.reserve_attempt(svc.limiter, svc.settings, email, ip)
         user = await services.authenticate(db_session, email, data.password)
         if user is None:
             LOGIN_FAILURES.inc()
-            await services.record_login_failure(svc.limiter, svc.settings, email, ip)
             known = (await db_session.execute(select(User).where(User.email == email))).scalar_one_or_none()
             membership = await services.default_membership(db_session, known.id) if known else None
             if membership is not None:
@@ -76,6 +78,7 @@ class AuthController(Controller):
                              action="login.failed", resource_type="user", resource_id=membership.user_id, ip=ip)
                 await db_session.commit()
             raise ApiError(401, "invalid_credentials", "Email or password is wrong")
+        await services.release_attempt(svc.limiter, attempt)
         membership = await services.default_membership(db_session, user.id)
         team_id = membership.team_id if membership else None
         ttl = svc.settings.session_ttl
@@ -99,15 +102,16 @@ class AuthController(Controller):
         """Complete a login with a TOTP code or a backup code."""
         svc = app_services(request)
         ip = client_ip(request)
+        await limit_per_ip(request, "login-totp")
         pending = await services.pending_session(db_session, request.cookies.get(SESSION_COOKIE, ""))
         if pending is None:
             raise ApiError(401, "unauthorized", "No login is waiting for a second factor")
         user = (await db_session.execute(select(User).where(User.id == pending.user_id))).scalar_one()
-        await services.login_throttle(svc.limiter, svc.settings, user.email, ip)
+        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, ip)
         if not await services.check_second_factor(db_session, user, data.code, svc.keyring):
             LOGIN_FAILURES.inc()
-            await services.record_login_failure(svc.limiter, svc.settings, user.email, ip)
             raise ApiError(401, "invalid_code", "The code is wrong")
+        await services.release_attempt(svc.limiter, attempt)
         await services.revoke_sessions(db_session, user.id, only=pending.id)
         ttl = svc.settings.session_ttl
         session, token = await services.create_session(db_session, user, pending.team_id, ttl, mfa_pending=False)
@@ -142,11 +146,14 @@ class AuthController(Controller):
     @post("/password", status_code=204, operation_id="auth/change-password",
           dependencies={"principal": Provide(provide_principal)})
     async def change_password(
-        self, data: PasswordChange, principal: Principal, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], data: PasswordChange, principal: Principal, db_session: AsyncSession
     ) -> Response[None]:
         """Change the password; every session of the user is revoked (log in again)."""
+        svc = app_services(request)
         user = await _user_of(principal, db_session)
+        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, principal.ip)
         await services.change_password(db_session, user, data.current_password, data.new_password)
+        await services.release_attempt(svc.limiter, attempt)
         await record(db_session, team_id=principal.team_id, actor=principal.actor, action="user.password_changed",
                      resource_type="user", resource_id=user.id, ip=principal.ip)
         return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
@@ -169,21 +176,29 @@ class AuthController(Controller):
         self, request: Request[Any, Any, Any], data: TotpCode, principal: Principal, db_session: AsyncSession
     ) -> BackupCodes:
         """Confirm a code and turn 2FA on; returns one-time backup codes, shown once."""
+        svc = app_services(request)
         user = await _user_of(principal, db_session)
         if user.totp_enabled:
             raise ApiError(409, "conflict", "Two-factor authentication is already on")
-        codes = await services.enable_totp(db_session, user, data.code, app_services(request).keyring)
+        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, principal.ip)
+        codes = await services.enable_totp(db_session, user, data.code, svc.keyring)
+        await services.release_attempt(svc.limiter, attempt)
         await record(db_session, team_id=principal.team_id, actor=principal.actor, action="user.2fa_enabled",
                      resource_type="user", resource_id=user.id, ip=principal.ip)
         return BackupCodes(backup_codes=codes)
 
     @post("/2fa/disable", status_code=204, operation_id="auth/2fa-disable",
           dependencies={"principal": Provide(provide_principal)})
-    async def totp_disable(self, data: TotpDisable, principal: Principal, db_session: AsyncSession) -> None:
+    async def totp_disable(
+        self, request: Request[Any, Any, Any], data: TotpDisable, principal: Principal, db_session: AsyncSession
+    ) -> None:
         """Turn 2FA off (needs the password)."""
+        svc = app_services(request)
         user = await _user_of(principal, db_session)
-        if not verify_password(user.password_hash, data.password):
+        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, principal.ip)
+        if not await anyio.to_thread.run_sync(verify_password, user.password_hash, data.password):
             raise ApiError(403, "invalid_credentials", "The password is wrong")
+        await services.release_attempt(svc.limiter, attempt)
         user.totp_enabled, user.totp_secret_ciphertext, user.totp_key_id = False, None, None
         await record(db_session, team_id=principal.team_id, actor=principal.actor, action="user.2fa_disabled",
                      resource_type="user", resource_id=user.id, ip=principal.ip)

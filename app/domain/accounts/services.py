@@ -1,24 +1,27 @@
-"""Accounts: users, their sessions, TOTP and backup codes, and login throttling."""
+"""Accounts: users, their sessions, TOTP and backup codes, and the throttling of password and code checks."""
 
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import anyio
 import pyotp
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select, update
+from pyotp.utils import strings_equal
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models import BackupCode, Membership, Session, Team, User
 from app.db.tenancy import scope_to_team, scope_to_user
+from app.lib.anonymous_limits import subject_of
 from app.lib.crypto import Keyring
 from app.lib.errors import ApiError
 from app.lib.hashing import DUMMY_PASSWORD_HASH, hash_password, random_token, sha256, verify_password
-from app.lib.ratelimit import Decision, SlidingWindowLimiter
+from app.lib.ratelimit import Reservation, SlidingWindowLimiter
 
 __all__ = [
     "authenticate",
@@ -26,16 +29,13 @@ __all__ = [
     "check_second_factor",
     "create_session",
     "enable_totp",
-    "login_throttle",
     "normalise_email",
-    "record_login_failure",
     "register",
+    "release_attempt",
+    "reserve_attempt",
     "revoke_sessions",
     "start_totp",
 ]
-
-_UNLIMITED = 10**9
-
 
 def normalise_email(email: str) -> str:
     """Syntax-checked, normalised email address, or a 422."""
@@ -46,24 +46,27 @@ def normalise_email(email: str) -> str:
         raise ApiError(422, "validation_error", "email is not a valid address") from None
 
 
-def _throttle_keys(email: str, ip: str) -> list[str]:
-    return [f"login:acct:{sha256(email).hex()}", f"login:ip:{ip}"]
+async def reserve_attempt(limiter: SlidingWindowLimiter, settings: Settings, email: str, ip: str) -> Reservation:
+    """Take a slot in the account's and the address's failure windows before a password or code is checked.
 
-
-async def login_throttle(limiter: SlidingWindowLimiter, settings: Settings, email: str, ip: str) -> None:
-    """Refuse (429) while the account or the address has too many recent failures."""
-    decision = await limiter.hit(
-        _throttle_keys(email, ip), [settings.login_max_failures_account, settings.login_max_failures_ip],
-        settings.login_failure_window, add=False,
+    429 with Retry-After when either window is full. Taking the slot and checking the window are one atomic
+    step, so concurrent guesses are counted before any is checked: at most the limit of them is ever checked.
+    A failed check keeps its slot (that is the failure counted); a successful one gives it back through
+    `release_attempt`, so an account's owner is never throttled by their own successful logins.
+    """
+    reservation = await limiter.reserve(
+        [f"login:acct:{sha256(email).hex()}", f"login:ip:{subject_of(ip)}"],
+        [settings.login_max_failures_account, settings.login_max_failures_ip], settings.login_failure_window,
     )
-    if not decision.allowed:
-        raise ApiError(429, "rate_limit_exceeded", "Too many failed logins; try again later",
-                       headers={"retry-after": str(max(decision.reset, 1))})
+    if not reservation.decision.allowed:
+        raise ApiError(429, "rate_limit_exceeded", "Too many failed attempts; try again later",
+                       headers={"retry-after": str(max(reservation.decision.reset, 1))})
+    return reservation
 
 
-async def record_login_failure(limiter: SlidingWindowLimiter, settings: Settings, email: str, ip: str) -> Decision:
-    """Count one failed attempt against the account and the address."""
-    return await limiter.hit(_throttle_keys(email, ip), [_UNLIMITED, _UNLIMITED], settings.login_failure_window)
+async def release_attempt(limiter: SlidingWindowLimiter, reservation: Reservation) -> None:
+    """Give back the slot of an attempt that succeeded."""
+    await limiter.release(reservation)
 
 
 async def register(db: AsyncSession, email: str, password: str, team_name: str) -> tuple[User, Team]:
@@ -134,20 +137,44 @@ def _totp(user: User, keyring: Keyring) -> pyotp.TOTP | None:
     return pyotp.TOTP(secret.decode())
 
 
-async def check_second_factor(db: AsyncSession, user: User, code: str, keyring: Keyring) -> bool:
-    """Accept a current TOTP code, or consume an unused backup code."""
+def _matching_step(totp: pyotp.TOTP, code: str) -> int | None:
+    """The time step (the current one or a neighbour, for clock skew) whose code is `code`."""
+    current = totp.timecode(time.time())
+    matches = [step for step in (current - 1, current, current + 1) if strings_equal(totp.generate_otp(step), code)]
+    return max(matches, default=None)
+
+
+async def _use_totp(db: AsyncSession, user: User, code: str, keyring: Keyring) -> bool:
+    """Accept a TOTP code once: its time step must be later than the last one this user used."""
     totp = _totp(user, keyring)
-    cleaned = code.replace(" ", "").replace("-", "").lower()
-    if totp is not None and cleaned.isdigit() and totp.verify(cleaned, valid_window=1):
-        return True
-    backup = (await db.execute(select(BackupCode).where(
-        BackupCode.user_id == user.id, BackupCode.code_hash == sha256(cleaned), BackupCode.used_at.is_(None)
-    ))).scalar_one_or_none()
-    if backup is None:
+    step = _matching_step(totp, code) if totp is not None and code.isdigit() else None
+    if step is None:
         return False
-    backup.used_at = datetime.now(UTC)
-    await db.flush()
-    return True
+    # Row-locked compare-and-set: of two concurrent requests with the same code, the second sees the new step.
+    claimed = await db.execute(
+        update(User)
+        .where(User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step)
+        .returning(User.id)
+    )
+    return claimed.first() is not None
+
+
+async def _use_backup_code(db: AsyncSession, user: User, code: str) -> bool:
+    """Consume an unused backup code; of concurrent requests with the same code, exactly one gets it."""
+    claimed = await db.execute(
+        update(BackupCode)
+        .where(BackupCode.user_id == user.id, BackupCode.code_hash == sha256(code), BackupCode.used_at.is_(None))
+        .values(used_at=datetime.now(UTC))
+        .returning(BackupCode.id)
+    )
+    return claimed.first() is not None
+
+
+async def check_second_factor(db: AsyncSession, user: User, code: str, keyring: Keyring) -> bool:
+    """Accept a TOTP code of a time step not used before, or consume an unused backup code."""
+    cleaned = code.replace(" ", "").replace("-", "").lower()
+    return await _use_totp(db, user, cleaned, keyring) or await _use_backup_code(db, user, cleaned)
 
 
 def start_totp(user: User, keyring: Keyring) -> tuple[str, str]:
@@ -161,8 +188,7 @@ def start_totp(user: User, keyring: Keyring) -> tuple[str, str]:
 
 async def enable_totp(db: AsyncSession, user: User, code: str, keyring: Keyring) -> list[str]:
     """Turn 2FA on after a correct code; returns ten fresh backup codes (stored as SHA-256)."""
-    totp = _totp(user, keyring)
-    if totp is None or not code.isdigit() or not totp.verify(code, valid_window=1):
+    if not await _use_totp(db, user, code.replace(" ", ""), keyring):
         raise ApiError(422, "invalid_code", "The code does not match; start the setup again if needed")
     user.totp_enabled = True
     await db.execute(BackupCode.__table__.delete().where(BackupCode.user_id == user.id))
