@@ -1,4 +1,4 @@
-"""Delivery results from Postfix's log and from DSN/ARF reports become events; hard bounces and complaints suppress."""
+"""Postfix log lines and DSN/ARF reports become events; a report suppresses only recipients of the email it names."""
 
 from __future__ import annotations
 
@@ -82,8 +82,12 @@ async def test_a_hard_bounce_in_the_log_suppresses_the_recipient(client, team, s
     assert suppression["source_id"] == email_id
 
 
-def _sample(name: str, email_id: str, domain: str, rcpt: str) -> bytes:
+def _sample(name: str, email_id: str, domain: str, rcpt: str, edits: dict[str, str] | None = None) -> bytes:
+    """A sample report about the email, its placeholders filled; `edits` replace text before that."""
     text = (SAMPLES / name).read_text()
+    for key, value in (edits or {}).items():
+        assert key in text, key
+        text = text.replace(key, value)
     for key, value in {"{EMAIL_HEX}": uuid.UUID(email_id).hex, "{EMAIL_ID}": email_id, "{DOMAIN}": domain,
                        "{RCPT}": rcpt}.items():
         text = text.replace(key, value)
@@ -107,6 +111,7 @@ async def test_a_dsn_piped_to_the_bounce_entry_point_records_the_bounce_and_supp
     bounce = fetched["events"][-1]
     assert code == 0 and fetched["last_event"] == "bounced" and bounce["detail"]["status"] == "5.1.1"
     assert bounce["detail"]["type"] == "hard" and suppressed.json()["reason"] == "hard_bounce"
+    assert _ignored(postgres, email_id) == []
 
 
 async def test_the_same_bounce_from_the_log_and_a_dsn_is_one_event(client, team, sender, settings, owner_engine,
@@ -133,10 +138,10 @@ async def test_an_arf_complaint_records_complained_and_suppresses(client, team, 
                                                                   smtp_sink, postgres):
     rcpt = f"c{uuid.uuid4().hex[:8]}@example.org"
     email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
-    report = await apply_report(owner_engine, _sample("arf_complaint.eml", email_id, sender, rcpt))
+    outcome = await apply_report(owner_engine, _sample("arf_complaint.eml", email_id, sender, rcpt))
     fetched = (await client.get(f"/emails/{email_id}", headers=team.headers)).json()
     suppression = (await client.get(f"/suppressions/{rcpt}", headers=team.headers)).json()
-    assert report.feedback_type == "abuse" and fetched["last_event"] == "complained"
+    assert outcome.report.feedback_type == "abuse" and fetched["last_event"] == "complained"
     assert suppression["reason"] == "complaint" and suppression["origin"] == "complaint"
 
 
@@ -166,3 +171,222 @@ async def test_the_bounce_pipe_asks_postfix_to_retry_when_the_database_is_unreac
     down = {**env, "POSTYARD_WORKER_DATABASE_URL": f"postgresql+asyncpg://postyard_owner@127.0.0.1:{free_port()}/x"}
     raw = _sample("dsn_hard_bounce.eml", email_id, sender, rcpt)
     assert _bounce_pipe(down, raw, f"bounce+{uuid.UUID(email_id).hex}@send.{sender}") == 75
+
+
+# Reports must name the email (VERP address, returned Message-ID) and speak only for its recipients.
+
+def _ignored(postgres, email_id: str | None = None, where: str = "") -> list[tuple[str, str, str]]:
+    """(reason, reported addresses, team id) of the ignored reports about the email (or matching `where`)."""
+    condition = where or f"email_id = '{email_id}'"
+    rows = db(postgres, "SELECT reason, array_to_string(reported_addresses, ','), coalesce(team_id::text, '') "
+                        f"FROM ignored_reports WHERE {condition} ORDER BY received_at")
+    return [tuple(r.split("|")) for r in rows.splitlines() if r]
+
+
+def _events(fetched: dict) -> list[tuple[str, str | None]]:
+    return [(e["type"], e.get("recipient")) for e in fetched["events"]]
+
+
+async def _state(client, team, email_id: str, *addresses: str) -> tuple[dict, list[int]]:
+    """The email as the API shows it, and the suppression lookup status of each address."""
+    fetched = (await client.get(f"/emails/{email_id}", headers=team.headers)).json()
+    return fetched, [(await client.get(f"/suppressions/{a}", headers=team.headers)).status_code for a in addresses]
+
+
+def _verp(email_id: str, domain: str) -> str:
+    return f"bounce+{uuid.UUID(email_id).hex}@send.{domain}"
+
+
+@pytest.mark.parametrize("sample", ["dsn_hard_bounce.eml", "arf_complaint.eml"])
+async def test_a_forged_report_naming_a_non_recipient_suppresses_nothing(client, team, sender, settings, owner_engine,
+                                                                         smtp_sink, postgres, sample):
+    rcpt, victim = f"r{uuid.uuid4().hex[:8]}@example.org", f"v{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    outcome = await apply_report(owner_engine, _sample(sample, email_id, sender, victim), _verp(email_id, sender))
+    fetched, looked_up = await _state(client, team, email_id, victim, rcpt)
+    assert outcome.ignored == "not_a_recipient" and outcome.applied == [] and looked_up == [404, 404]
+    assert not {"bounced", "complained"} & {t for t, _ in _events(fetched)}
+    assert _ignored(postgres, email_id) == [("not_a_recipient", victim, str(team.team_id))]
+
+
+@pytest.mark.parametrize("sample", ["dsn_hard_bounce.eml", "arf_complaint.eml"])
+async def test_a_report_whose_returned_message_id_differs_is_ignored(client, team, sender, settings, owner_engine,
+                                                                     smtp_sink, postgres, sample):
+    rcpt = f"m{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    raw = _sample(sample, email_id, sender, rcpt, {"Message-ID: <{EMAIL_ID}@{DOMAIN}>": "Message-ID: <other@x.test>"})
+    outcome = await apply_report(owner_engine, raw, _verp(email_id, sender))
+    fetched, looked_up = await _state(client, team, email_id, rcpt)
+    assert outcome.ignored == "message_id_mismatch" and looked_up == [404]
+    assert not {"bounced", "complained"} & {t for t, _ in _events(fetched)}
+    assert _ignored(postgres, email_id) == [("message_id_mismatch", rcpt, str(team.team_id))]
+
+
+@pytest.mark.parametrize("sample,event,reason", [("dsn_hard_bounce.eml", "bounced", "hard_bounce"),
+                                                 ("arf_complaint.eml", "complained", "complaint")])
+async def test_a_report_naming_the_email_and_its_recipient_still_suppresses(client, team, sender, settings,
+                                                                            owner_engine, smtp_sink, postgres,
+                                                                            sample, event, reason):
+    rcpt = f"ok{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    outcome = await apply_report(owner_engine, _sample(sample, email_id, sender, rcpt.upper()),
+                                 _verp(email_id, sender).upper())
+    fetched, _ = await _state(client, team, email_id)
+    suppression = (await client.get(f"/suppressions/{rcpt}", headers=team.headers)).json()
+    assert outcome.ignored is None and outcome.applied == [rcpt] and (event, rcpt) in _events(fetched)
+    assert suppression["reason"] == reason and _ignored(postgres, email_id) == []
+
+
+async def test_a_dsn_naming_a_recipient_and_a_stranger_bounces_only_the_recipient(client, team, sender, settings,
+                                                                                  owner_engine, smtp_sink, postgres):
+    rcpt, other = f"a{uuid.uuid4().hex[:8]}@example.org", f"b{uuid.uuid4().hex[:8]}@example.org"
+    stranger = f"s{uuid.uuid4().hex[:8]}@example.org"
+    email_id = (await client.post("/emails", json=message(sender, to=[rcpt], cc=[other]),
+                                  headers=team.headers)).json()["id"]
+    await drain(settings, owner_engine)
+    extra = (f"Final-Recipient: rfc822; {stranger}\nAction: failed\nStatus: 5.1.1\n\n"
+             "Final-Recipient: rfc822; {RCPT}")
+    raw = _sample("dsn_hard_bounce.eml", email_id, sender, rcpt, {"Final-Recipient: rfc822; {RCPT}": extra})
+    outcome = await apply_report(owner_engine, raw, _verp(email_id, sender))
+    fetched, looked_up = await _state(client, team, email_id, rcpt, stranger, other)
+    assert outcome.applied == [rcpt] and looked_up == [200, 404, 404]
+    assert [r for t, r in _events(fetched) if t == "bounced"] == [rcpt]
+    assert _ignored(postgres, email_id) == [("not_a_recipient", stranger, str(team.team_id))]
+
+
+async def test_a_dsn_whose_final_recipient_was_forwarded_bounces_its_original_recipient(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    rcpt = f"f{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    raw = _sample("dsn_hard_bounce.eml", email_id, sender, rcpt,
+                  {"Final-Recipient: rfc822; {RCPT}": "Final-Recipient: rfc822; forwarded@elsewhere.example"})
+    outcome = await apply_report(owner_engine, raw, _verp(email_id, sender))
+    assert outcome.applied == [rcpt] and outcome.ignored is None
+
+
+@pytest.mark.parametrize("case", ["other_emails_return_path", "other_domain", "other_x_postfix_sender"])
+async def test_a_dsn_whose_verp_addresses_disagree_is_ignored(client, team, sender, settings, owner_engine,
+                                                              smtp_sink, postgres, case):
+    rcpt = f"d{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    other_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    edits, sent_to = {}, _verp(email_id, sender)
+    if case == "other_emails_return_path":
+        edits = {"Return-Path: <bounce+{EMAIL_HEX}": f"Return-Path: <bounce+{uuid.UUID(other_id).hex}"}
+    elif case == "other_x_postfix_sender":
+        edits = {"X-Postfix-Sender: rfc822; bounce+{EMAIL_HEX}":
+                 f"X-Postfix-Sender: rfc822; bounce+{uuid.UUID(other_id).hex}"}
+    else:
+        sent_to = sent_to.replace(f"@send.{sender}", "@send.elsewhere.example")
+        edits = {"bounce+{EMAIL_HEX}@send.{DOMAIN}": "bounce+{EMAIL_HEX}@send.elsewhere.example"}
+    outcome = await apply_report(owner_engine, _sample("dsn_hard_bounce.eml", email_id, sender, rcpt, edits), sent_to)
+    _, looked_up = await _state(client, team, email_id, rcpt)
+    assert outcome.ignored == "verp_mismatch" and looked_up == [404]
+    reasons = _ignored(postgres, where=f"sent_to = '{sent_to.lower()}'")
+    assert [r[0] for r in reasons] == ["verp_mismatch"]
+
+
+async def test_a_report_to_a_verp_address_of_no_email_is_ignored(postgres, owner_engine, sender):
+    missing = str(uuid.uuid4())
+    rcpt = f"x{uuid.uuid4().hex[:8]}@example.org"
+    outcome = await apply_report(owner_engine, _sample("dsn_hard_bounce.eml", missing, sender, rcpt),
+                                 _verp(missing, sender))
+    rows = _ignored(postgres, where=f"sent_to = '{_verp(missing, sender)}'")
+    assert outcome.ignored == "unknown_email" and rows == [("unknown_email", rcpt, "")]
+
+
+async def test_a_report_that_names_no_verp_address_is_ignored(postgres, owner_engine, client, team, sender, settings,
+                                                              smtp_sink):
+    rcpt = f"n{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    raw = _sample("dsn_hard_bounce.eml", email_id, sender, rcpt, {"bounce+{EMAIL_HEX}": "postmaster"})
+    outcome = await apply_report(owner_engine, raw, f"postmaster@send.{sender}")
+    _, looked_up = await _state(client, team, email_id, rcpt)
+    rows = _ignored(postgres, where=f"sent_to = 'postmaster@send.{sender}'")
+    assert outcome.ignored == "no_verp_address" and looked_up == [404] and rows == [("no_verp_address", rcpt, "")]
+
+
+async def test_a_complaint_naming_no_recipient_suppresses_the_only_recipient(client, team, sender, settings,
+                                                                            owner_engine, smtp_sink, postgres):
+    rcpt = f"o{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    raw = _sample("arf_complaint.eml", email_id, sender, rcpt, {"Original-Rcpt-To: <{RCPT}>\n": ""})
+    outcome = await apply_report(owner_engine, raw)
+    _, looked_up = await _state(client, team, email_id, rcpt)
+    assert outcome.applied == [rcpt] and looked_up == [200]
+
+
+async def test_a_complaint_naming_no_recipient_of_an_email_with_several_is_ignored(client, team, sender, settings,
+                                                                                   owner_engine, smtp_sink, postgres):
+    rcpt, other = f"p{uuid.uuid4().hex[:8]}@example.org", f"q{uuid.uuid4().hex[:8]}@example.org"
+    email_id = (await client.post("/emails", json=message(sender, to=[rcpt, other]), headers=team.headers)).json()["id"]
+    await drain(settings, owner_engine)
+    raw = _sample("arf_complaint.eml", email_id, sender, rcpt, {"Original-Rcpt-To: <{RCPT}>\n": ""})
+    outcome = await apply_report(owner_engine, raw)
+    _, looked_up = await _state(client, team, email_id, rcpt, other)
+    assert outcome.ignored == "recipient_not_named" and looked_up == [404, 404]
+    assert _ignored(postgres, email_id) == [("recipient_not_named", "", str(team.team_id))]
+
+
+async def test_a_forged_dsn_piped_to_the_bounce_entry_point_is_accepted_recorded_and_changes_nothing(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres, env):
+    rcpt, victim = f"e{uuid.uuid4().hex[:8]}@example.org", f"w{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    code = _bounce_pipe(env, _sample("dsn_hard_bounce.eml", email_id, sender, victim), _verp(email_id, sender))
+    fetched, looked_up = await _state(client, team, email_id, victim)
+    assert code == 0 and looked_up == [404] and fetched["last_event"] != "bounced"
+    assert _ignored(postgres, email_id) == [("not_a_recipient", victim, str(team.team_id))]
+
+
+async def test_ignored_reports_are_counted_by_reason_for_metrics(client, team, sender, settings, owner_engine,
+                                                                 smtp_sink, postgres):
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.domain.events.ignored import ignored_report_metrics
+
+    app_engine = create_async_engine(settings.database_url)  # the API's role reads the totals
+
+    async def count() -> float:
+        async with app_engine.connect() as conn:
+            body = (await ignored_report_metrics(conn)).decode()
+        line = next((ln for ln in body.splitlines() if ln.startswith('postyard_reports_ignored_total{reason="not_a')),
+                    "x 0")
+        return float(line.split()[-1])
+
+    rcpt, victim = f"g{uuid.uuid4().hex[:8]}@example.org", f"h{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    try:
+        before = await count()
+        await apply_report(owner_engine, _sample("dsn_hard_bounce.eml", email_id, sender, victim),
+                           _verp(email_id, sender))
+        after = await count()
+    finally:
+        await app_engine.dispose()
+    assert after == before + 1
+
+
+async def test_a_team_sees_its_own_ignored_reports_and_no_one_elses(client, team, other_team, sender, settings,
+                                                                    owner_engine, smtp_sink, postgres):
+    rcpt, victim = f"i{uuid.uuid4().hex[:8]}@example.org", f"j{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    await apply_report(owner_engine, _sample("dsn_hard_bounce.eml", email_id, sender, victim), _verp(email_id, sender))
+    seen = {}
+    for who in (team, other_team):
+        seen[who.team_id] = postgres.psql(
+            f"BEGIN; SELECT set_config('app.team_id', '{who.team_id}', true); "
+            f"SELECT count(*) FROM ignored_reports WHERE email_id = '{email_id}'; COMMIT;",
+            user="postyard_app", database="postyard").split()
+    assert seen[team.team_id][-2] == "1" and seen[other_team.team_id][-2] == "0"  # the count, before COMMIT
+
+
+async def test_a_valid_dsn_with_nul_and_undecodable_bytes_in_its_diagnostic_still_bounces(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    rcpt = f"k{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    raw = _sample("dsn_hard_bounce.eml", email_id, sender, rcpt).replace(
+        b"Diagnostic-Code: smtp; 550", b"Diagnostic-Code: smtp; \x00\xff\xfe bo\xc3\xaete 550")
+    outcome = await apply_report(owner_engine, raw, _verp(email_id, sender))
+    fetched, looked_up = await _state(client, team, email_id, rcpt)
+    bounce = fetched["events"][-1]
+    assert outcome.applied == [rcpt] and looked_up == [200] and bounce["detail"]["status"] == "5.1.1"
+    assert "\x00" not in bounce["detail"]["diagnostic"] and " 550 5.1.1 " in bounce["detail"]["diagnostic"]

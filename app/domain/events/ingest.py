@@ -4,24 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.domain.events.ignored import IgnoredReport, record_ignored
+from app.domain.events.integrity import (
+    UNKNOWN_EMAIL,
+    UNPARSEABLE,
+    SentEmail,
+    check,
+    named_email,
+    reported_addresses,
+)
 from app.domain.events.postfix_log import Accepted, Delivery, MessageIdSeen, parse_line
 from app.domain.events.recorder import EmailSummary, Event, record_events
-from app.domain.events.reports import Report, parse_report
+from app.domain.events.reports import RecipientStatus, Report, parse_report
 from app.domain.suppressions import services as suppressions
 
-__all__ = ["UNREACHABLE", "apply_report", "follow", "ingest_lines"]
+__all__ = ["UNREACHABLE", "ReportOutcome", "apply_report", "follow", "ingest_lines"]
 
 UNREACHABLE = (OSError, OperationalError, InterfaceError)
 
 logger = logging.getLogger("postyard.ingest")
-_EMAIL = ("SELECT id, team_id, from_address, to_addresses, subject, created_at, tags FROM emails ")
+_EMAIL = ("SELECT id, team_id, from_address, to_addresses, subject, created_at, tags, envelope_from, message_id, "
+          "recipients FROM emails ")
 
 
 def _summary(row: Any) -> EmailSummary:
@@ -89,39 +101,74 @@ async def follow(engine: AsyncEngine, lines: AsyncIterator[str], retry_delay: fl
     return applied
 
 
-async def apply_report(engine: AsyncEngine, raw: bytes, envelope_recipient: str | None = None) -> Report | None:
-    """Record a DSN's bounces/delays or an ARF complaint on its email; suppress hard bounces and complainers."""
-    report = parse_report(raw, envelope_recipient)
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What a report did: the email it was applied to and for which recipients, or why it was ignored."""
+
+    report: Report | None
+    email_id: uuid.UUID | None = None
+    applied: list[str] = field(default_factory=list)
+    ignored: str | None = None
+
+
+async def _apply_statuses(conn: AsyncConnection, summary: EmailSummary, report: Report,
+                          statuses: list[RecipientStatus]) -> None:
+    if report.kind == "complaint":
+        recipients = [s.address for s in statuses]
+        await record_events(conn, [Event(summary, "complained", recipient=r, unique=True,
+                                         detail={"feedback_type": report.feedback_type or "abuse"})
+                                   for r in recipients])
+        await suppressions.add(conn, summary.team_id, recipients, "complaint", summary.id, validate=False)
+        return
+    events = []
+    for status in statuses:
+        kind = {"failed": "bounced", "delayed": "delivery_delayed", "delivered": "delivered"}.get(status.action)
+        if kind is None:
+            continue
+        detail = {"status": status.status, "diagnostic": status.diagnostic}
+        if kind == "bounced":
+            detail["type"] = "hard" if status.hard else "soft"
+        events.append(Event(summary, kind, recipient=status.address, detail=detail,
+                            unique=kind != "delivery_delayed"))
+    await record_events(conn, events)
+    hard = [s.address for s in statuses if s.hard]
+    if hard:
+        await suppressions.add(conn, summary.team_id, hard, "hard_bounce", summary.id, validate=False)
+
+
+async def _ignore(conn: AsyncConnection, report: Report, reason: str, addresses: list[str],
+                  email: Any = None) -> ReportOutcome:
+    await record_ignored(conn, IgnoredReport(
+        kind=report.kind, reason=reason, team_id=email.team_id if email else None,
+        email_id=email.id if email else None, reported_addresses=addresses, sent_to=report.sent_to,
+        returned_message_id=report.message_id))
+    return ReportOutcome(report, email.id if email else None, ignored=reason)
+
+
+async def apply_report(engine: AsyncEngine, raw: bytes, envelope_recipient: str | None = None) -> ReportOutcome:
+    """Apply a DSN or ARF report to the email it names, for that email's recipients only.
+
+    Bounces, delays and complaints become events; hard bounces and complainers are suppressed. A report
+    that does not name the email by its VERP address and (when it quotes it) its Message-ID changes
+    nothing, and names of addresses the email was not sent to are skipped: both are recorded as ignored.
+    """
+    try:
+        report = parse_report(raw, envelope_recipient)
+    except Exception:  # noqa: BLE001 - any failure to read a message from outside makes it unreadable
+        async with engine.begin() as conn:
+            await record_ignored(conn, IgnoredReport(kind="unknown", reason=UNPARSEABLE, sent_to=envelope_recipient))
+        return ReportOutcome(None, ignored=UNPARSEABLE)
     if report is None:
-        return None
+        return ReportOutcome(None)
     async with engine.begin() as conn:
-        row = None
-        if report.email_id is not None:
-            row = (await conn.execute(text(_EMAIL + "WHERE id = :e"), {"e": report.email_id})).first()
-        if row is None and report.message_id:
-            row = (await conn.execute(text(_EMAIL + "WHERE message_id = :m"), {"m": report.message_id})).first()
+        named = named_email(report)
+        if isinstance(named, str):
+            return await _ignore(conn, report, named, reported_addresses(report))
+        row = (await conn.execute(text(_EMAIL + "WHERE id = :e"), {"e": named})).first()
         if row is None:
-            return None
-        summary = _summary(row)
-        if report.kind == "complaint":
-            recipients = [r.address for r in report.recipients] or list(row.to_addresses)[:1]
-            await record_events(conn, [Event(summary, "complained", recipient=r, unique=True,
-                                             detail={"feedback_type": report.feedback_type or "abuse"})
-                                       for r in recipients])
-            await suppressions.add(conn, row.team_id, recipients, "complaint", row.id, validate=False)
-            return report
-        events = []
-        for status in report.recipients:
-            kind = {"failed": "bounced", "delayed": "delivery_delayed", "delivered": "delivered"}.get(status.action)
-            if kind is None:
-                continue
-            detail = {"status": status.status, "diagnostic": status.diagnostic}
-            if kind == "bounced":
-                detail["type"] = "hard" if status.hard else "soft"
-            events.append(Event(summary, kind, recipient=status.address, detail=detail,
-                                unique=kind != "delivery_delayed"))
-        await record_events(conn, events)
-        hard = [s.address for s in report.recipients if s.hard]
-        if hard:
-            await suppressions.add(conn, row.team_id, hard, "hard_bounce", row.id, validate=False)
-    return report
+            return await _ignore(conn, report, UNKNOWN_EMAIL, reported_addresses(report))
+        verdict = check(report, SentEmail(row.id, row.envelope_from, row.message_id, tuple(row.recipients)))
+        await _apply_statuses(conn, _summary(row), report, verdict.statuses)
+        if verdict.ignored is not None:
+            await _ignore(conn, report, verdict.ignored, verdict.ignored_addresses, row)
+        return ReportOutcome(report, row.id, [s.address for s in verdict.statuses], verdict.ignored)
