@@ -390,3 +390,17 @@ async def test_a_valid_dsn_with_nul_and_undecodable_bytes_in_its_diagnostic_stil
     bounce = fetched["events"][-1]
     assert outcome.applied == [rcpt] and looked_up == [200] and bounce["detail"]["status"] == "5.1.1"
     assert "\x00" not in bounce["detail"]["diagnostic"] and " 550 5.1.1 " in bounce["detail"]["diagnostic"]
+
+
+async def test_ignored_reports_are_purged_after_ninety_days_and_their_totals_stay(postgres, owner_engine, sender):
+    from app.domain.events.ignored import purge_ignored_reports
+
+    missing = str(uuid.uuid4())
+    await apply_report(owner_engine, _sample("dsn_hard_bounce.eml", missing, sender, "old@example.org"),
+                       _verp(missing, sender))
+    where = f"sent_to = '{_verp(missing, sender)}'"
+    db(postgres, f"UPDATE ignored_reports SET received_at = now() - interval '91 days' WHERE {where}")
+    total = db(postgres, "SELECT count FROM ignored_report_totals WHERE reason = 'unknown_email'")
+    purged = await purge_ignored_reports(owner_engine)
+    assert purged >= 1 and _ignored(postgres, where=where) == []
+    assert db(postgres, "SELECT count FROM ignored_report_totals WHERE reason = 'unknown_email'") == total

@@ -17,6 +17,7 @@ from app.config import Settings
 from app.domain.emails.outbox import Outbox
 from app.domain.emails.retention import purge_expired_bodies
 from app.domain.emails.submission import Submitter
+from app.domain.events.ignored import purge_ignored_reports
 from app.domain.webhooks.dispatcher import Dispatcher
 from app.lib.crypto import Keyring
 from app.lib.signals import run_until_stopped
@@ -87,6 +88,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 
 async def _purge(settings: Settings, engine: object) -> int:
     await purge_expired_bodies(engine)  # type: ignore[arg-type]
+    await purge_ignored_reports(engine)  # type: ignore[arg-type]
     return 0
 
 
