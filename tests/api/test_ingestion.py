@@ -13,6 +13,7 @@ import pytest
 from app.domain.events.ingest import apply_report, ingest_lines
 from app.domain.events.postfix_log import Accepted, Delivery, MessageIdSeen, parse_line
 from test_emails import message
+from test_operations import METRICS_TOKEN, configured_client  # noqa: F401 - a fixture
 from test_outbox import db, drain
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -338,31 +339,19 @@ async def test_a_forged_dsn_piped_to_the_bounce_entry_point_is_accepted_recorded
     assert _ignored(postgres, email_id) == [("not_a_recipient", victim, str(team.team_id))]
 
 
-async def test_ignored_reports_are_counted_by_reason_for_metrics(client, team, sender, settings, owner_engine,
-                                                                 smtp_sink, postgres):
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from app.domain.events.ignored import ignored_report_metrics
-
-    app_engine = create_async_engine(settings.database_url)  # the API's role reads the totals
-
+async def test_ignored_reports_are_counted_by_reason_on_the_metrics_route(client, team, sender, settings,
+                                                                         owner_engine, smtp_sink, postgres,
+                                                                         configured_client):
     async def count() -> float:
-        async with app_engine.connect() as conn:
-            body = (await ignored_report_metrics(conn)).decode()
-        line = next((ln for ln in body.splitlines() if ln.startswith('postyard_reports_ignored_total{reason="not_a')),
-                    "x 0")
-        return float(line.split()[-1])
+        response = await configured_client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        prefix = 'postyard_reports_ignored_total{reason="not_a_recipient"} '
+        return float(next((ln for ln in response.text.splitlines() if ln.startswith(prefix)), "x 0").split()[-1])
 
     rcpt, victim = f"g{uuid.uuid4().hex[:8]}@example.org", f"h{uuid.uuid4().hex[:8]}@example.org"
     email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
-    try:
-        before = await count()
-        await apply_report(owner_engine, _sample("dsn_hard_bounce.eml", email_id, sender, victim),
-                           _verp(email_id, sender))
-        after = await count()
-    finally:
-        await app_engine.dispose()
-    assert after == before + 1
+    before = await count()
+    await apply_report(owner_engine, _sample("dsn_hard_bounce.eml", email_id, sender, victim), _verp(email_id, sender))
+    assert await count() == before + 1
 
 
 async def test_a_team_sees_its_own_ignored_reports_and_no_one_elses(client, team, other_team, sender, settings,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
@@ -11,6 +13,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["KEEP_DAYS", "IgnoredReport", "ignored_report_metrics", "purge_ignored_reports", "record_ignored"]
@@ -22,6 +25,10 @@ logger = logging.getLogger("postyard.ingest")
 
 class _Executor(Protocol):
     async def execute(self, statement: Any, parameters: Any = None) -> Any: ...
+
+
+class _Session(_Executor, Protocol):
+    async def rollback(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,9 @@ async def purge_ignored_reports(engine: AsyncEngine, days: int = KEEP_DAYS) -> i
         return int(result.rowcount or 0)
 
 
+_TOTALS = text("SELECT reason, count FROM ignored_report_totals ORDER BY reason")
+
+
 class _Totals:
     def __init__(self, rows: Sequence[Any]) -> None:
         self.rows = rows
@@ -84,9 +94,18 @@ class _Totals:
         yield family
 
 
-async def ignored_report_metrics(db: _Executor) -> bytes:
-    """`postyard_reports_ignored_total{reason}` in Prometheus' text format, counted across every mail host."""
-    rows = (await db.execute(text("SELECT reason, count FROM ignored_report_totals ORDER BY reason"))).all()
+async def ignored_report_metrics(db: _Session, timeout: float = 2.0) -> bytes:
+    """`postyard_reports_ignored_total{reason}` in Prometheus' text format, counted across every mail host.
+
+    Empty when the database does not answer in time: the process's own metrics still go out.
+    """
+    try:
+        rows = (await asyncio.wait_for(db.execute(_TOTALS), timeout)).all()
+    except (SQLAlchemyError, OSError, TimeoutError):
+        logger.warning("ignored report totals unavailable", exc_info=True)
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            await db.rollback()
+        return b""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Totals(rows))
     return generate_latest(registry)

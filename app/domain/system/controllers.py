@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.events.ignored import ignored_report_metrics
 from app.lib.auth import services
 from app.lib.errors import ApiError
 from app.lib.hashing import same
@@ -68,7 +69,7 @@ class SystemController(Controller):
         return Response(Health("ok" if healthy else "degraded", database, redis), status_code=200 if healthy else 503)
 
     @get("/metrics", operation_id="system/metrics", media_type="text/plain", include_in_schema=False)
-    async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+    async def metrics(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[bytes]:
         """Prometheus metrics, for the bearer of POSTYARD_METRICS_TOKEN; without one configured, no route."""
         token = services(request).settings.metrics_token
         if not token:
@@ -76,7 +77,8 @@ class SystemController(Controller):
         if not same(request.headers.get("authorization", ""), f"Bearer {token}"):
             raise ApiError(401, "unauthorized", "Metrics need the deploy's metrics token",
                            headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body = generate_latest() + await ignored_report_metrics(db_session)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @get(SECURITY_TXT, operation_id="system/security-txt", media_type=MediaType.TEXT,
          opt={"errors": (404,)})
