@@ -30,6 +30,7 @@ from app.lib.metrics import metrics_middleware
 from app.lib.openapi import SwaggerUIPlugin, document_errors
 from app.lib.ratelimit import SlidingWindowLimiter
 from app.lib.state import Services
+from app.lib.storable_text import refuse_unstorable_text
 from app.lib.transactions import commit_before_send
 
 __all__ = ["create_app"]
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[metrics_middleware],
         before_send=[security_headers_hook(settings)],
         exception_handlers=exception_handlers,
+        before_request=refuse_unstorable_text,
         request_max_body_size=settings.max_body_bytes,
         state=State({"services": services}),
         on_shutdown=[close_redis],

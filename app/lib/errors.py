@@ -92,9 +92,29 @@ def database_unavailable(exc: Exception) -> bool:
     return exc.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
+# SQLSTATE class 22, data exception: the database refuses a value of the request (a NUL or an unpaired
+# surrogate in text, a string longer than its column, a number out of range), so the request is wrong.
+_DATA_EXCEPTIONS = {
+    "22021": "A text value contains a character that cannot be stored (NUL)",
+    "22P05": "A text value contains a character that cannot be stored",
+    "22001": "A value is longer than its field allows",
+    "22003": "A number is out of range",
+}
+
+
+def _refused_value(exc: Exception) -> str | None:
+    """Why the database refused a value of the request, or None when `exc` is not about a value."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if sqlstate.startswith("22"):
+        return _DATA_EXCEPTIONS.get(sqlstate, "A value is not valid for its field")
+    return "Invalid input" if "invalid input" in str(exc.orig).lower() else None
+
+
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, DBAPIError) and "invalid input" in str(exc.orig).lower():
-        return _body(422, "validation_error", "Invalid input")
+    if reason := _refused_value(exc):
+        return _body(422, "validation_error", reason)
     if database_unavailable(exc):
         logger.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
         return _body(503, "service_unavailable", "The service is briefly unavailable; try again",
