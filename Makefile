@@ -14,9 +14,9 @@ TOPOLOGY ?= single
 TESTBED ?= main
 SYSTEM_PACKAGES := debootstrap systemd-container nftables nmap iproute2 openssh-client \
 	python3 python3-venv ca-certificates tar util-linux age postgresql-client redis-tools cryptsetup \
-	postgresql-15 redis-server
+	postgresql-15 redis-server testssl.sh
 
-.PHONY: deps system-deps up down deploy verify status test test-fast
+.PHONY: deps system-deps up down deploy verify status admin test test-fast
 
 deps: system-deps $(VENV)/.installed $(SSLYZE_VENV)/.installed
 
@@ -46,6 +46,10 @@ down: deps
 
 deploy verify status backups: deps
 	$(PY) -m postyard $@ --target $(TARGET) --testbed $(TESTBED)
+
+# make admin ARGS="teams": an operator command on the API host (docs/operators.md)
+admin: deps
+	$(PY) -m postyard admin --target $(TARGET) --testbed $(TESTBED) $(ARGS)
 
 test: deps
 	$(PY) -m pytest --testbed -v

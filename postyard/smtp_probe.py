@@ -2,8 +2,8 @@
 
     python -m postyard.smtp_probe '{"host": "...", "port": 587, "tls": "starttls", ...}'
 
-Steps, each optional: STARTTLS (or implicit TLS), AUTH PLAIN, then `count` times MAIL FROM, RCPT TO,
-DATA. The report
+Steps, each optional: STARTTLS (or implicit TLS), AUTH PLAIN, then `count` times MAIL FROM, RCPT TO
+(one address, or a list), DATA. The report
 has every reply code and text, so a test asserts on what the server said, not on an exception.
 Certificates are not verified here; the TLS tests check the chain.
 """
@@ -36,9 +36,13 @@ def _transaction(client: smtplib.SMTP, spec: dict[str, Any]) -> dict[str, Any]:
     code, text = client.mail(spec["mail_from"])
     found["mail"] = [code, text.decode()]
     if code == 250:
-        code, text = client.rcpt(spec["rcpt_to"])
-        found["rcpt"] = [code, text.decode()]
-        if code in (250, 251) and "message" in spec:
+        recipients = spec["rcpt_to"] if isinstance(spec["rcpt_to"], list) else [spec["rcpt_to"]]
+        replies = [[code, text.decode()] for code, text in map(client.rcpt, recipients)]
+        # "rcpt": the first refusal, else the last reply; "rcpts": every reply, for a list of recipients.
+        found["rcpt"] = next((r for r in replies if r[0] >= 400), replies[-1])
+        if len(recipients) > 1:
+            found["rcpts"] = replies
+        if any(r[0] in (250, 251) for r in replies) and "message" in spec:
             try:
                 code, text = client.data(spec["message"].encode())
             except smtplib.SMTPDataError as refused:

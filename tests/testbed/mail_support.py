@@ -31,6 +31,7 @@ class Sender:
     username: str
     password: str
     records: list[dict[str, Any]]
+    api_key: str = ""  # the team's first API key (new_sender's teams have one)
 
 
 class MailTestbed:
@@ -73,7 +74,7 @@ class MailTestbed:
         domain = f"s{uuid.uuid4().hex[:10]}.test"
         made = json.loads(self._run_as_app(["-m", "tests.testbed.mail_sender", domain, algorithm]))
         assert made["status"] == "verified", made
-        return Sender(made["domain"], made["username"], made["password"], made["records"])
+        return Sender(made["domain"], made["username"], made["password"], made["records"], made["api_key"])
 
     def submit(self, port: int, sender: Sender, message: EmailMessage, mail_from: str | None = None,
                rcpt_to: str | None = None) -> dict[str, Any]:
