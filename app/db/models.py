@@ -117,12 +117,13 @@ class ApiKey(UUIDAuditBase):
 
 
 class Domain(UUIDAuditBase):
-    """A sending domain, its TLS mode and the status of its DNS records."""
+    """A team's entry for a sending domain name; several teams may have one, at most one is verified."""
 
     __tablename__ = "domains"
     team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(253), unique=True)
+    name: Mapped[str] = mapped_column(String(253))
     status: Mapped[str] = mapped_column(String(24), default="not_started")
+    verification_token: Mapped[str] = mapped_column(String(64))
     region: Mapped[str] = mapped_column(String(32))
     tls_mode: Mapped[str] = mapped_column(String(16))
     return_path: Mapped[str] = mapped_column(String(63))

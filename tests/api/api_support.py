@@ -94,18 +94,27 @@ class Zone:
     records: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     def add(self, name: str, rdtype: str, value: str) -> None:
-        self.records.setdefault((name.lower().rstrip("."), rdtype.upper()), []).append(value)
+        """Add one value; like DNS rrsets, a name and type hold each value once."""
+        values = self.records.setdefault((name.lower().rstrip("."), rdtype.upper()), [])
+        if value not in values:
+            values.append(value)
+
+    @staticmethod
+    def _rdata(record: dict) -> str:
+        if record["type"] == "TXT":
+            value = record["value"]
+            return " ".join(f'"{value[i:i + 255]}"' for i in range(0, len(value), 255))
+        if record["type"] == "MX":
+            return f"{record['priority']} {record['value']}."
+        return f"{record['value']}."
 
     def publish(self, record: dict) -> None:
         """Publish one record as the API describes it (name, type, value, priority)."""
-        if record["type"] == "TXT":
-            value = record["value"]
-            chunks = [value[i:i + 255] for i in range(0, len(value), 255)]
-            self.add(record["name"], "TXT", " ".join(f'"{c}"' for c in chunks))
-        elif record["type"] == "MX":
-            self.add(record["name"], "MX", f"{record['priority']} {record['value']}.")
-        else:
-            self.add(record["name"], record["type"], f"{record['value']}.")
+        self.add(record["name"], record["type"], self._rdata(record))
+
+    def withdraw(self, record: dict) -> None:
+        """Remove a record published with `publish`."""
+        self.records[(record["name"].lower().rstrip("."), record["type"].upper())].remove(self._rdata(record))
 
 
 class DnsServer:

@@ -1,4 +1,4 @@
-"""The mail hosts' DKIM sync: keys from the mail view, decrypted, signing mail that verifies."""
+"""The mail hosts' DKIM sync: keys of verified domains from the mail view, decrypted, signing mail that verifies."""
 
 from __future__ import annotations
 
@@ -26,10 +26,25 @@ async def mail_connection(postgres):
     await connection.close()
 
 
-async def create_domain(client, team, **extra) -> dict:
-    response = await client.post("/domains", json={"name": unique_domain(), **extra}, headers=team.headers)
+async def add_domain(client, team, name: str | None = None, **extra) -> dict:
+    response = await client.post("/domains", json={"name": name or unique_domain(), **extra}, headers=team.headers)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def verified_domain(client, team, dns_zone, name: str | None = None, **extra) -> dict:
+    """A domain with its records published and verified."""
+    domain = await add_domain(client, team, name, **extra)
+    for record in domain["records"]:
+        dns_zone.publish(record)
+    verified = (await client.post(f"/domains/{domain['id']}/verify", headers=team.headers)).json()
+    assert verified["status"] == "verified", verified
+    return domain
+
+
+def has_key_file(root, domain: dict) -> bool:
+    current = root / "current"
+    return current.is_dir() and any(p.name.startswith(domain["name"] + ".") for p in current.iterdir())
 
 
 def dkim_record(domain: dict) -> tuple[str, str]:
@@ -54,8 +69,9 @@ def signed_message(domain: str, key_file, selector: str, algorithm: str) -> byte
 
 
 @pytest.mark.parametrize("algorithm", ["rsa", "ed25519"])
-async def test_a_new_domain_key_is_written_and_signs_mail_that_verifies(client, team, mail_connection, tmp_path, algorithm):
-    domain = await create_domain(client, team, dkim_algorithm=algorithm)
+async def test_a_verified_domains_key_is_written_and_signs_mail_that_verifies(client, team, dns_zone, mail_connection,
+                                                                              tmp_path, algorithm):
+    domain = await verified_domain(client, team, dns_zone, dkim_algorithm=algorithm)
     record_name, record_value = dkim_record(domain)
     selector = record_name.split("._domainkey.")[0]
 
@@ -75,44 +91,62 @@ async def test_a_new_domain_key_is_written_and_signs_mail_that_verifies(client, 
     assert dkim.verify(signed_message(domain["name"], key_file, selector, algorithm), dnsfunc=dns)
 
 
-async def test_a_second_sync_without_changes_writes_nothing(client, team, mail_connection, tmp_path):
-    await create_domain(client, team)
+async def test_a_second_sync_without_changes_writes_nothing(client, team, dns_zone, mail_connection, tmp_path):
+    await verified_domain(client, team, dns_zone)
     await sync_once(mail_connection, KEYRING, tmp_path, None)
     assert not await sync_once(mail_connection, KEYRING, tmp_path, None)
 
 
-async def test_a_deleted_domain_loses_its_key_file(client, team, mail_connection, tmp_path):
-    domain = await create_domain(client, team)
+async def test_an_unverified_domain_has_no_key_on_the_mail_host(client, team, dns_zone, mail_connection, tmp_path):
+    unverified, verified = await add_domain(client, team), await verified_domain(client, team, dns_zone)
     await sync_once(mail_connection, KEYRING, tmp_path, None)
-    assert any(p.name.startswith(domain["name"] + ".") for p in (tmp_path / "current").iterdir())
+    assert has_key_file(tmp_path, verified) and not has_key_file(tmp_path, unverified)
+
+
+async def test_only_the_verified_entrys_key_signs_a_name_several_teams_added(client, team, other_team, dns_zone,
+                                                                             mail_connection, tmp_path):
+    name = unique_domain()
+    theirs = await add_domain(client, other_team, name)
+    ours = await verified_domain(client, team, dns_zone, name)
+    await sync_once(mail_connection, KEYRING, tmp_path, None)
+    ours_record, theirs_record = dkim_record(ours)[0], dkim_record(theirs)[0]
+    assert f"{name} {ours_record}\n" in (tmp_path / "current/SigningTable").read_text()
+    assert theirs_record not in (tmp_path / "current/KeyTable").read_text()
+
+
+async def test_a_deleted_domain_loses_its_key_file(client, team, dns_zone, mail_connection, tmp_path):
+    domain = await verified_domain(client, team, dns_zone)
+    await sync_once(mail_connection, KEYRING, tmp_path, None)
+    assert has_key_file(tmp_path, domain)
     response = await client.delete(f"/domains/{domain['id']}", headers=team.headers)
     assert response.status_code in (200, 204), response.text
     await sync_once(mail_connection, KEYRING, tmp_path, None)
-    assert not any(p.name.startswith(domain["name"] + ".") for p in (tmp_path / "current").iterdir())
+    assert not has_key_file(tmp_path, domain)
 
 
-async def test_a_key_that_cannot_be_decrypted_is_skipped_and_the_others_are_written(client, team, mail_connection, tmp_path):
-    domain = await create_domain(client, team)
+async def test_a_key_that_cannot_be_decrypted_is_skipped_and_the_others_are_written(client, team, dns_zone,
+                                                                                    mail_connection, tmp_path):
+    domain = await verified_domain(client, team, dns_zone)
     await sync_once(mail_connection, Keyring({"another": b"\0" * 32}, "another"), tmp_path, None)
-    assert not any(p.name.startswith(domain["name"] + ".") for p in (tmp_path / "current").iterdir())
+    assert not has_key_file(tmp_path, domain)
     await sync_once(mail_connection, KEYRING, tmp_path, None)
-    assert any(p.name.startswith(domain["name"] + ".") for p in (tmp_path / "current").iterdir())
+    assert has_key_file(tmp_path, domain)
 
 
-async def test_a_new_domain_is_signing_within_ten_seconds_of_its_creation(client, team, postgres, tmp_path):
+async def test_a_domain_is_signing_within_ten_seconds_of_its_verification(client, team, dns_zone, postgres,
+                                                                          tmp_path):
     dsn = postgres.url("postyard_mail").replace("+asyncpg", "")
     service = asyncio.create_task(run(dsn, KEYRING, tmp_path, None, poll_seconds=3600))
     try:
         await asyncio.sleep(0.5)
-        domain = await create_domain(client, team)
+        domain = await verified_domain(client, team, dns_zone)
         started = time.monotonic()
         while time.monotonic() - started < 10:
-            current = tmp_path / "current"
-            if current.is_dir() and any(p.name.startswith(domain["name"] + ".") for p in current.iterdir()):
+            if has_key_file(tmp_path, domain):
                 break
             await asyncio.sleep(0.1)
         else:
-            pytest.fail("the new domain's key was not written within 10 seconds")
+            pytest.fail("the verified domain's key was not written within 10 seconds")
     finally:
         service.cancel()
         await asyncio.gather(service, return_exceptions=True)

@@ -1,4 +1,4 @@
-"""Domains: DKIM keys, the records to publish, DNS verification, rotation, TLS mode, deletion."""
+"""Domains: DKIM keys, the records to publish, DNS verification, rotation, TLS mode, deletion, ownership."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ async def _create(client, team, **extra) -> dict:
     response = await client.post("/domains", json={"name": unique_domain(), **extra}, headers=team.headers)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def _verified(client, team, dns_zone, **extra) -> dict:
+    domain = await _create(client, team, **extra)
+    for record in domain["records"]:
+        dns_zone.publish(record)
+    verified = (await client.post(f"/domains/{domain['id']}/verify", headers=team.headers)).json()
+    assert verified["status"] == "verified", verified
+    return verified
 
 
 def _by_record(domain: dict) -> dict[str, list[dict]]:
@@ -36,6 +45,8 @@ async def test_creating_a_domain_returns_dkim_spf_dmarc_mx_mta_sts_and_tls_rpt_r
     assert records["DMARC"][0]["name"] == f"_dmarc.{name}"
     assert {r["name"] for r in records["MTA-STS"]} == {f"_mta-sts.{name}", f"mta-sts.{name}"}
     assert records["TLS-RPT"][0]["name"] == f"_smtp._tls.{name}"
+    assert records["Ownership"][0]["name"] == f"_postyard.{name}"
+    assert records["Ownership"][0]["value"].startswith("postyard-verification=")
 
 
 async def test_the_default_dkim_key_is_rsa_2048(client, team):
@@ -54,10 +65,10 @@ async def test_an_invalid_domain_name_is_a_validation_error(client, team):
     assert response.status_code == 422 and response.json()["name"] == "validation_error"
 
 
-async def test_a_domain_name_already_taken_is_a_conflict(client, team, other_team):
+async def test_a_team_cannot_add_the_same_domain_name_twice(client, team):
     domain = await _create(client, team)
-    response = await client.post("/domains", json={"name": domain["name"]}, headers=other_team.headers)
-    assert response.status_code == 409
+    response = await client.post("/domains", json={"name": domain["name"].upper()}, headers=team.headers)
+    assert response.status_code == 409 and domain["name"] in response.json()["message"]
 
 
 async def test_verify_reports_failed_records_when_nothing_is_published(client, team):
@@ -87,8 +98,9 @@ async def test_verify_reports_a_status_per_record(client, team, dns_zone):
     assert statuses[("SPF", "MX")] == "failed" and verified["status"] == "partially_verified"
 
 
-async def test_the_dkim_private_key_is_stored_aes_256_gcm_encrypted_under_the_data_key(client, team, postgres):
-    domain = await _create(client, team)
+async def test_the_dkim_private_key_is_stored_aes_256_gcm_encrypted_under_the_data_key(client, team, dns_zone,
+                                                                                       postgres):
+    domain = await _verified(client, team, dns_zone)
     row = postgres.psql(
         f"SELECT selector, key_id, encode(private_key_ciphertext, 'base64') FROM mail_dkim_keys "
         f"WHERE domain = '{domain['name']}'", user="postyard_mail", database="postyard").split("|")
@@ -121,20 +133,21 @@ async def test_a_rotated_dkim_key_stays_beside_the_old_one_until_it_verifies(cli
     assert after == [f"{new_sel}|t"]
 
 
-async def test_the_tls_mode_is_published_to_the_mail_tier(client, team, postgres):
-    domain = await _create(client, team, tls="opportunistic")
+async def test_the_tls_mode_is_published_to_the_mail_tier(client, team, dns_zone, postgres):
+    domain = await _verified(client, team, dns_zone, tls="opportunistic")
     response = await client.patch(f"/domains/{domain['id']}", json={"tls": "enforced"}, headers=team.headers)
     mode = postgres.psql(f"SELECT tls_mode FROM mail_domain_tls_policy WHERE domain = '{domain['name']}'",
                          user="postyard_mail", database="postyard").strip()
     assert response.status_code == 200 and mode == "enforced"
 
 
-async def test_deleting_a_domain_removes_it_and_its_keys(client, team, postgres):
-    domain = await _create(client, team)
+async def test_deleting_a_domain_removes_it_and_its_keys(client, team, dns_zone, postgres):
+    domain = await _verified(client, team, dns_zone)
+    query = f"SELECT count(*) FROM mail_dkim_keys WHERE domain = '{domain['name']}'"
+    before = postgres.psql(query, user="postyard_mail", database="postyard").strip()
     response = await client.delete(f"/domains/{domain['id']}", headers=team.headers)
-    left = postgres.psql(f"SELECT count(*) FROM mail_dkim_keys WHERE domain = '{domain['name']}'",
-                         user="postyard_mail", database="postyard").strip()
-    assert response.json()["deleted"] is True and left == "0"
+    left = postgres.psql(query, user="postyard_mail", database="postyard").strip()
+    assert response.json()["deleted"] is True and before == "1" and left == "0"
     assert (await client.get(f"/domains/{domain['id']}", headers=team.headers)).status_code == 404
 
 

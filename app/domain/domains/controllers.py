@@ -31,7 +31,10 @@ class DomainController(Controller):
     async def create(
         self, request: Request[Any, Any, Any], data: DomainCreate, principal: Principal, db_session: AsyncSession
     ) -> DomainOut:
-        """Create a domain with a DKIM key; returns the DNS records to publish."""
+        """Create a domain entry with a DKIM key and an ownership token; returns the DNS records to publish.
+
+        Other teams may have entries of the same name; 409 when this team already has one.
+        """
         principal.require_write()
         svc = app_services(request)
         domain, keys = await services.create_domain(db_session, principal.team_id, data, svc.keyring)
@@ -83,14 +86,18 @@ class DomainController(Controller):
     async def verify(
         self, request: Request[Any, Any, Any], domain_id: str, principal: Principal, db_session: AsyncSession
     ) -> DomainOut:
-        """Check every record in DNS and report a status per record."""
+        """Check every record in DNS and report a status per record.
+
+        At most one team holds a domain name verified: 409 when another team holds it and its ownership
+        record is still published, or when another team verified it at the same moment.
+        """
         principal.require_write()
         settings = app_services(request).settings
-        domain, keys = await services.verify_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"),
-                                                    settings)
+        domain, keys, took_over = await services.verify_domain(db_session, principal.team_id,
+                                                               parse_id(domain_id, "Domain"), settings)
         await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.verified",
                      resource_type="domain", resource_id=domain.id, ip=principal.ip,
-                     details={"status": domain.status})
+                     details={"status": domain.status, **({"taken_over": True} if took_over else {})})
         return services.to_out(domain, keys, settings)
 
     @post("/{domain_id:str}/dkim/rotate", status_code=200, operation_id="domains/rotate-dkim")

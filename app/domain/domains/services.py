@@ -1,19 +1,35 @@
-"""Domains of the caller's team: creation with a DKIM key, DNS verification, rotation, deletion."""
+"""Domains of the caller's team: creation with a DKIM key, DNS verification, rotation, deletion.
+
+Any number of teams may add the same name; each entry has its own ownership token, and verification
+(every required record, the `_postyard.<name>` ownership record among them) makes it the team's
+sending domain. At most one entry per name is verified: a team whose records verify takes the name
+over from another team only once that team's ownership record is gone from DNS.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from datetime import UTC, datetime
 
 import anyio
-from sqlalchemy import select
+from dns.asyncresolver import Resolver
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models import DkimKey, Domain
 from app.domain.domains import dkim
-from app.domain.domains.dns import ExpectedRecord, check_record, make_resolver
+from app.domain.domains.dns import (
+    OWNERSHIP_PREFIX,
+    ExpectedRecord,
+    check_record,
+    make_resolver,
+    ownership_name,
+    published_tokens,
+)
 from app.domain.domains.schemas import DomainCreate, DomainOut, RecordOut
 from app.lib.crypto import Keyring, dkim_associated_data
 from app.lib.errors import ApiError
@@ -55,9 +71,12 @@ async def _new_key(domain: Domain, kind: str, keyring: Keyring, active: bool) ->
 async def create_domain(
     db: AsyncSession, team_id: uuid.UUID, data: DomainCreate, keyring: Keyring
 ) -> tuple[Domain, list[DkimKey]]:
-    """Create a domain and its first DKIM key (encrypted under the active data key)."""
+    """Create a domain entry, its ownership token and its first DKIM key (encrypted under the active data key)."""
+    name = normalise_domain(data.name)
+    if (await db.execute(select(Domain.id).where(Domain.team_id == team_id, Domain.name == name))).first():
+        raise ApiError(409, "conflict", f"This team already has the domain {name}")
     domain = Domain(
-        id=uuid.uuid4(), team_id=team_id, name=normalise_domain(data.name), status="not_started",
+        id=uuid.uuid4(), team_id=team_id, name=name, status="not_started", verification_token=secrets.token_hex(16),
         region=data.region, tls_mode=data.tls, return_path=data.custom_return_path, record_status={},
     )
     key = await _new_key(domain, data.dkim_algorithm, keyring, active=True)
@@ -87,10 +106,12 @@ async def get_domain(db: AsyncSession, team_id: uuid.UUID, domain_id: uuid.UUID)
 
 
 def expected_records(domain: Domain, keys: list[DkimKey], settings: Settings) -> list[ExpectedRecord]:
-    """DKIM (one per current key), SPF and MX of the return path, DMARC, MTA-STS and TLS-RPT."""
+    """Ownership, DKIM (one per current key), SPF and MX of the return path, DMARC, MTA-STS and TLS-RPT."""
     rp = f"{domain.return_path}.{domain.name}"
     mx = settings.mail_hostname
-    records = [
+    records = [ExpectedRecord(OWNERSHIP_KEY, "Ownership", ownership_name(domain.name), "TXT",
+                              f"{OWNERSHIP_PREFIX}{domain.verification_token}")]
+    records += [
         ExpectedRecord(f"dkim:{k.selector}", "DKIM", f"{k.selector}._domainkey.{domain.name}", "TXT",
                        dkim.txt_value(k.algorithm, k.public_key), required=k.active)
         for k in keys
@@ -109,6 +130,9 @@ def expected_records(domain: Domain, keys: list[DkimKey], settings: Settings) ->
     return records
 
 
+OWNERSHIP_KEY = "ownership"
+
+
 def _overall(statuses: dict[str, str], required: list[str]) -> str:
     wanted = [statuses.get(k, "not_started") for k in required]
     if all(s == "verified" for s in wanted):
@@ -120,10 +144,27 @@ def _overall(statuses: dict[str, str], required: list[str]) -> str:
     return "failed"
 
 
+async def _claim(db: AsyncSession, domain: Domain, resolver: Resolver) -> bool:
+    """Make sure no other team holds the name verified; True when one did and has lost it to this entry."""
+    tokens = await published_tokens(resolver, domain.name)
+    outcome = (await db.execute(text("SELECT postyard_claim_domain(:d, :p)"),
+                                {"d": domain.id, "p": tokens})).scalar_one()
+    if outcome == "held":
+        why = ("its ownership record is still published at" if tokens is not None
+               else "DNS did not answer in time to tell whether its ownership record is still published at")
+        raise ApiError(409, "domain_claimed",
+                       f"Another team holds {domain.name} verified, and {why} {ownership_name(domain.name)}; "
+                       "the name passes to this team once only this team's ownership record is published")
+    return bool(outcome == "released")
+
+
 async def verify_domain(
     db: AsyncSession, team_id: uuid.UUID, domain_id: uuid.UUID, settings: Settings
-) -> tuple[Domain, list[DkimKey]]:
-    """Look every record up, store a status per record, and promote a rotated DKIM key once published."""
+) -> tuple[Domain, list[DkimKey], bool]:
+    """Look every record up, store a status per record, and promote a rotated DKIM key once published.
+
+    The third value is True when the name was taken over from another team's verified entry.
+    """
     domain, keys = await get_domain(db, team_id, domain_id)
     records = expected_records(domain, keys, settings)
     resolver = make_resolver(settings)
@@ -141,12 +182,19 @@ async def verify_domain(
             key.status = "verified"
     keys = [k for k in keys if k.status != "retired"]
     required = [r.key for r in expected_records(domain, keys, settings) if r.required]
+    status = _overall(statuses, required)
+    took_over = status == "verified" and await _claim(db, domain, resolver)
     domain.record_status = statuses
-    domain.status = _overall(statuses, required)
+    domain.status = status
     if domain.status == "verified" and domain.verified_at is None:
         domain.verified_at = datetime.now(UTC)
-    await db.flush()
-    return domain, keys
+    name = domain.name  # a failed flush expires the instance
+    try:
+        await db.flush()
+    except IntegrityError as error:  # the partial unique index: another team verified it concurrently
+        raise ApiError(409, "domain_claimed", f"Another team verified {name} at the same moment; "
+                                              "at most one team holds a domain verified") from error
+    return domain, keys, took_over
 
 
 async def rotate_dkim(
