@@ -1,4 +1,4 @@
-"""Admin and service commands: migrate, teams, data keys, purges, the worker, the log follower, the bounce pipe."""
+"""Admin and service commands: migrate, teams, operators, data keys, purges, worker, log follower, bounces."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from app.config import Settings, get_settings
 from app.db import migrate
 from app.db.models import ApiKey, DkimKey, Domain, Team, User
 from app.db.tenancy import scope_to_team
+from app.domain.operators.cli import add_admin_commands, run_admin
 from app.domain.smtp.services import create_credential
 from app.lib.api_keys import generate_api_key
 from app.lib.audit import record
@@ -119,8 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     bounce.add_argument("recipient", nargs="?", default=None, help="the envelope recipient (${recipient})")
     sub.add_parser("smtp-intake", help="store mail submitted on 465/587 (Postfix's before-queue proxy filter)")
     sub.add_parser("purge-emails", help="drop message bodies past each team's retention period")
+    add_admin_commands(sub)
     args = parser.parse_args(argv)
     settings = get_settings()
+    if args.command == "admin":
+        return run_admin(args, settings)
     if args.command in ("worker", "follow-postfix-log", "bounce", "smtp-intake", "purge-emails"):
         return _service(args, settings)
     if args.command == "migrate":

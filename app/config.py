@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -49,6 +49,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_max_failures_ip: int = 20
     login_failure_window: int = 900
     session_ttl: int = 86400
+    # Who may create an account: `invite` (with a one-time invite), `open` (anyone; new teams send only
+    # once an operator approves them) or `closed` (nobody; operators make teams with the CLI).
+    signup: Literal["invite", "open", "closed"] = "invite"
+    invite_ttl_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] = 168
     cookie_secure: bool = True
     audit_retention_days: int = 90
     max_body_bytes: int = 1_048_576

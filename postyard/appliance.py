@@ -1,17 +1,20 @@
-"""What an operator needs once the appliance is up: where the API is, what to trust, a first key,
-SMTP settings, and the DNS records to publish."""
+"""What an operator needs once the appliance is up: where the API is, what to trust, the first operator's
+login, a first key, SMTP settings, and the DNS records to publish."""
 
 from __future__ import annotations
 
+import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from postyard.inventory_hosts import InfraHost
+from postyard.remote import RemoteError, ssh_run
 
-__all__ = ["FIRST_TEAM_STAMP", "access_summary"]
+__all__ = ["FIRST_OPERATOR_STAMP", "FIRST_TEAM_STAMP", "access_summary", "operator_email"]
 
 FIRST_TEAM_STAMP = "first-team-issued"
+FIRST_OPERATOR_STAMP = "first-operator-issued"
 
 
 def _first(hosts: list[InfraHost], group: str) -> InfraHost | None:
@@ -35,11 +38,35 @@ def _first_team(mail: InfraHost, project: str) -> list[str]:
     return ["first team (shown once, keep it now):", *(f"    {line}" for line in completed.stdout.splitlines())]
 
 
+def operator_email(api_fqdn: str, env: Mapping[str, str] = os.environ) -> str:
+    """The first operator's address: POSTYARD_OPERATOR_EMAIL, else operator@ the API host's domain."""
+    labels = api_fqdn.rstrip(".").split(".")
+    return env.get("POSTYARD_OPERATOR_EMAIL") or f"operator@{'.'.join(labels[1:] if len(labels) > 2 else labels)}"
+
+
+def _first_operator(api: InfraHost) -> list[str]:
+    """The instance's first operator, made once (the host keeps an existing one and its password) and shown once."""
+    store = api.secrets()
+    if store.path(FIRST_OPERATOR_STAMP).exists():
+        return ["first operator: already shown when the appliance first came up",
+                "    (more with `python -m postyard admin create-operator EMAIL`; see docs/operators.md)"]
+    try:
+        printed = ssh_run(api, ["postyard-api", "admin", "create-operator", "--first", operator_email(api.fqdn)],
+                          timeout=120)
+    except RemoteError as error:
+        return [f"first operator: not made ({str(error)[-300:]})"]
+    store.get(FIRST_OPERATOR_STAMP, lambda: "shown")
+    return ["first operator (shown once, keep it now; log in with POST /auth/login, see docs/operators.md):",
+            *(f"    {line}" for line in printed.splitlines())]
+
+
 def access_summary(hosts: list[InfraHost], project: str, trust: Path | None,
                    say: Callable[[str], None] = print) -> None:
     api, mail = _first(hosts, "api"), _first(hosts, "mail")
     if api is not None:
         say(f"API: https://{api.fqdn}  (RESEND_API_URL for Resend's SDKs; docs at /docs)")
+        for line in _first_operator(api):
+            say(line)
     if trust is not None:
         say(f"trust: {trust}  (the ACME server's root; Let's Encrypt needs nothing extra)")
     if mail is None:

@@ -13,7 +13,7 @@ from postyard.backup import backup_public_key, list_backups, restore_backup
 from postyard.deployer import REPO, DeployError, run_deploy
 from postyard.exposure import EXPOSURE
 from postyard.inventory_hosts import load_hosts
-from postyard.remote import RemoteError
+from postyard.remote import RemoteError, ssh_run
 from postyard.targets import Target, TargetError, make_target
 from postyard.testbed.commands import CommandError
 from postyard.topology import TOPOLOGIES
@@ -128,6 +128,18 @@ def cmd_backup_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_admin(args: argparse.Namespace) -> int:
+    """`postyard-api admin ...` on the first API host, over SSH; prints what it prints."""
+    command = args.admin_args[1:] if args.admin_args[:1] == ["--"] else args.admin_args
+    if not command:
+        raise TargetError("name an admin command, e.g. `admin teams` (`admin -- --help` lists them)")
+    hosts = sorted((h for h in load_hosts(_target(args).inventory()) if "api" in h.groups), key=lambda h: h.name)
+    if not hosts:
+        raise TargetError("no api host in this inventory: run `make up` first")
+    print(ssh_run(hosts[0], ["postyard-api", "admin", *command], timeout=120), end="")
+    return 0
+
+
 def exposure_markdown() -> str:
     """The exposure table for humans (the README embeds this output)."""
     lines = ["| port | service | groups | reachable from | notes |", "|---|---|---|---|---|"]
@@ -175,6 +187,9 @@ def parser() -> argparse.ArgumentParser:
     restore.add_argument("--database", required=True, help="name of the new database to restore into")
     backup_key = add("backup-key", cmd_backup_key, "print the SSH key to authorise on the backup remote")
     backup_key.add_argument("--host", help="the db host (needed when there are several)")
+    admin = add("admin", cmd_admin, "an operator command on the API host: teams, suspend, resume, approve, "
+                                    "set-quota, invite-team, create-operator... (postyard-api admin --help)")
+    admin.add_argument("admin_args", nargs=argparse.REMAINDER, help="the command and its arguments")
     exposure = sub.add_parser("exposure", help="print the exposure table as Markdown")
     exposure.set_defaults(handler=cmd_exposure)
     return top

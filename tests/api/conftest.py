@@ -10,13 +10,15 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api_support import ROLES, DnsServer, Postgres, Zone, free_port, wait_for_port
 from smtp_sink import Sink, SinkServer
@@ -25,6 +27,7 @@ from app.cli import create_team
 from app.config import Settings
 from app.db import migrate
 
+T = TypeVar("T")
 DATA_KEY = os.urandom(32)
 DATA_KEY_ID = "k2026"
 
@@ -218,3 +221,31 @@ async def owner_engine(settings: Settings) -> AsyncIterator[object]:
     engine = create_async_engine(settings.system_database_url)
     yield engine
     await engine.dispose()
+
+
+async def as_operator_cli(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work(db)` in one transaction as the database owner, as `postyard-api admin ...` does on a host."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(settings.owner_database_url)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as db, db.begin():
+            return await work(db)
+    finally:
+        await engine.dispose()
+
+
+async def new_team_invite(settings: Settings, email: str | None = None, hours: int = 1) -> str:
+    """The token of an operator's one-time invite to start a team."""
+    from app.domain.operators.services import Actor, invite_team
+
+    _, token = await as_operator_cli(settings, lambda db: invite_team(db, Actor(), email, hours))
+    return token
+
+
+async def sign_up(client: AsyncTestClient, email: str, password: str, team_name: str = "Acme") -> httpx.Response:
+    """POST /auth/register with a fresh operator's invite, to start a team (the client's app's settings)."""
+    settings = client.app.state.services.settings
+    invite = await new_team_invite(settings)
+    return await client.post("/auth/register", json={"email": email, "password": password, "team_name": team_name,
+                                                     "invite": invite})

@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pyotp
+from conftest import sign_up
 
 PASSWORD = "correct horse battery staple"
 
@@ -16,14 +17,13 @@ def _email() -> str:
 
 
 async def _register(client, email: str | None = None) -> dict:
-    response = await client.post("/auth/register", json={
-        "email": email or _email(), "password": PASSWORD, "team_name": "Acme"})
+    response = await sign_up(client, email or _email(), PASSWORD)
     assert response.status_code == 201, response.text
     return response.json()
 
 
 async def test_registration_sets_an_httponly_secure_samesite_cookie_for_24_hours(client):
-    response = await client.post("/auth/register", json={"email": _email(), "password": PASSWORD, "team_name": "A"})
+    response = await sign_up(client, _email(), PASSWORD)
     cookie = response.headers["set-cookie"].lower()
     assert response.status_code == 201
     assert "httponly" in cookie and "secure" in cookie and "samesite=strict" in cookie
@@ -37,7 +37,7 @@ async def test_registration_makes_the_user_owner_of_a_new_team(client):
 
 
 async def test_registration_refuses_a_short_password_with_a_validation_error(client):
-    response = await client.post("/auth/register", json={"email": _email(), "password": "short", "team_name": "A"})
+    response = await sign_up(client, _email(), "short")
     assert response.status_code == 422 and response.json()["name"] == "validation_error"
 
 

@@ -11,8 +11,9 @@ import pytest
 
 from conftest import unique_domain, verified_domain
 
-TENANT_TABLES = ["teams", "memberships", "api_keys", "domains", "dkim_keys", "smtp_credentials", "audit_logs",
-                 "emails", "email_events", "idempotency_keys", "suppressions", "webhooks", "webhook_deliveries"]
+TENANT_TABLES = ["teams", "memberships", "invites", "api_keys", "domains", "dkim_keys", "smtp_credentials",
+                 "audit_logs", "emails", "email_events", "idempotency_keys", "suppressions", "webhooks",
+                 "webhook_deliveries"]
 
 
 @pytest.fixture
@@ -30,8 +31,9 @@ async def theirs(client, other_team, postgres) -> dict:
                                      headers=other_team.headers)).json()
     hook = (await client.post("/webhooks", json={"endpoint": "http://127.0.0.1:9/x", "events": ["email.scheduled"]},
                               headers=other_team.headers)).json()
+    invite = (await client.post("/team/invites", json={}, headers=other_team.headers)).json()
     return {"domain": domain["id"], "api_key": key["id"], "smtp": cred["id"], "email": email["id"],
-            "suppression": suppression["id"], "webhook": hook["id"]}
+            "suppression": suppression["id"], "webhook": hook["id"], "invite": invite["id"]}
 
 
 @pytest.mark.parametrize("method,path,body", [
@@ -53,6 +55,7 @@ async def theirs(client, other_team, postgres) -> dict:
     ("POST", "/webhooks/{webhook}/rotate-secret", None),
     ("GET", "/webhooks/{webhook}/deliveries", None),
     ("DELETE", "/webhooks/{webhook}", None),
+    ("DELETE", "/team/invites/{invite}", None),
 ])
 async def test_another_teams_resource_answers_404(client, team, theirs, method, path, body):
     response = await client.request(method, path.format(**theirs), json=body, headers=team.headers)
@@ -62,20 +65,20 @@ async def test_another_teams_resource_answers_404(client, team, theirs, method, 
 async def test_lists_show_only_the_callers_own_resources(client, team, theirs):
     listed = "".join([(await client.get(p, headers=team.headers)).text
                       for p in ("/domains", "/api-keys", "/smtp-credentials", "/audit-logs", "/emails",
-                                "/suppressions", "/webhooks")])
+                                "/suppressions", "/webhooks", "/team/invites")])
     assert not any(resource_id in listed for resource_id in theirs.values())
 
 
 async def test_another_teams_member_answers_404(client, team, other_team):
+    invite = (await client.post("/team/invites", json={"role": "member"}, headers=other_team.headers)).json()
     email = f"m{uuid.uuid4().hex[:8]}@example.test"
-    registered = await client.post("/auth/register", json={"email": email, "password": "x" * 12, "team_name": "T"})
+    registered = await client.post("/auth/register", json={"email": email, "password": "x" * 12,
+                                                           "invite": invite["token"]})
     client.cookies.clear()
-    members = (await client.get("/team/members", headers={"Authorization": other_team.headers["Authorization"]})).json()
-    assert registered.status_code == 201 and members["data"] == []
-    their_member = (await client.post("/team/members", json={"email": email, "role": "member"},
-                                      headers=other_team.headers)).json()
+    members = (await client.get("/team/members", headers=other_team.headers)).json()["data"]
+    their_member = next(m for m in members if m["email"] == email)
     response = await client.patch(f"/team/members/{their_member['id']}", json={"role": "admin"}, headers=team.headers)
-    assert response.status_code == 404
+    assert registered.status_code == 201 and response.status_code == 404
 
 
 async def _app_connection(postgres) -> asyncpg.Connection:
@@ -162,12 +165,20 @@ def test_the_mail_roles_read_only_their_views(postgres, role, relation):
 
 
 async def test_the_mail_role_reads_every_teams_rows_through_the_views(client, team, other_team, postgres):
-    for t in (team, other_team):
-        await client.post("/domains", json={"name": unique_domain()}, headers=t.headers)
-    teams = postgres.psql("SELECT count(DISTINCT d.team_id) FROM mail_domain_tls_policy p "
-                          "JOIN domains d ON d.name = p.domain", user="postyard_owner", database="postyard")
-    visible = postgres.psql("SELECT count(*) FROM mail_domain_tls_policy", user="postyard_mail", database="postyard")
-    assert int(teams) >= 2 and int(visible) >= 2
+    names = [(await verified_domain(client, t, postgres))["name"] for t in (team, other_team)]
+    visible = postgres.psql(f"SELECT domain FROM mail_domain_tls_policy WHERE domain IN ('{names[0]}', '{names[1]}')",
+                            user="postyard_mail", database="postyard").split()
+    assert sorted(visible) == sorted(names)
+
+
+async def test_two_teams_with_the_same_domain_name_see_only_their_own_entry(client, team, other_team):
+    name = unique_domain()
+    ours, theirs = [(await client.post("/domains", json={"name": name}, headers=t.headers)).json()
+                    for t in (team, other_team)]
+    listed = (await client.get("/domains", headers=team.headers)).json()["data"]
+    assert [d["id"] for d in listed if d["name"] == name] == [ours["id"]]
+    assert (await client.get(f"/domains/{theirs['id']}", headers=team.headers)).status_code == 404
+    assert (await client.post(f"/domains/{theirs['id']}/verify", headers=team.headers)).status_code == 404
 
 
 async def test_an_idempotency_key_of_another_team_replays_nothing(client, team, theirs, sender):

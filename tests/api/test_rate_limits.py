@@ -6,6 +6,7 @@ import uuid
 
 import msgspec
 import pytest
+from conftest import sign_up
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
@@ -56,7 +57,7 @@ async def test_with_redis_down_requests_succeed_and_are_still_limited_in_process
 
 async def test_with_redis_down_login_throttling_still_applies(redis_down_client):
     email = f"r{uuid.uuid4().hex[:8]}@example.test"
-    await redis_down_client.post("/auth/register", json={"email": email, "password": "p" * 12, "team_name": "T"})
+    await sign_up(redis_down_client, email, "p" * 12)
     statuses = [(await redis_down_client.post("/auth/login", json={"email": email, "password": "wrong"})).status_code
                 for _ in range(6)]
     assert statuses == [401] * 5 + [429]

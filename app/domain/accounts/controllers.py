@@ -13,9 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Session, User
 from app.db.tenancy import scope_to_team
-from app.domain.accounts import services
-from app.domain.accounts.schemas import BackupCodes, Login, PasswordChange, Register, SessionInfo, TotpCode
-from app.domain.accounts.schemas import TotpDisable, TotpSetup
+from app.domain.accounts import registration, services
+from app.domain.accounts.schemas import (
+    BackupCodes,
+    Login,
+    PasswordChange,
+    Register,
+    SessionInfo,
+    TotpCode,
+    TotpDisable,
+    TotpSetup,
+)
 from app.lib.anonymous_limits import limit_per_ip
 from app.lib.audit import record
 from app.lib.auth import SESSION_COOKIE, Principal, client_ip, provide_principal
@@ -48,15 +56,19 @@ class AuthController(Controller):
     async def register(
         self, request: Request[Any, Any, Any], data: Register, db_session: AsyncSession
     ) -> Response[SessionInfo]:
-        """Create an account and its team, and log in."""
+        """Sign up with an invite (POSTYARD_SIGNUP=invite, the default), or on an open instance without one, and
+        log in. An address that has an account signs up with that account's password only: the account joins."""
+        await limit_per_ip(request, "register")
+        svc = app_services(request)
         email = services.normalise_email(data.email)
-        user, team = await services.register(db_session, email, data.password, data.team_name)
-        ttl = app_services(request).settings.session_ttl
-        session, token = await services.create_session(db_session, user, team.id, ttl, mfa_pending=False)
-        await record(db_session, team_id=team.id, actor=("user", str(user.id)), action="team.created",
-                     resource_type="team", resource_id=team.id, ip=client_ip(request))
-        info = SessionInfo(user_id=str(user.id), email=email, mfa_required=False, team_id=str(team.id),
-                           role="owner", csrf_token=session.csrf_token)
+        signed_up = await registration.register(db_session, svc, email=email, password=data.password,
+                                                team_name=data.team_name, invite=data.invite, ip=client_ip(request))
+        user, mfa = signed_up.user, signed_up.user.totp_enabled
+        ttl = svc.settings.session_ttl
+        session, token = await services.create_session(db_session, user, signed_up.team_id, ttl, mfa_pending=mfa)
+        info = SessionInfo(user_id=str(user.id), email=email, mfa_required=mfa, totp_enabled=mfa,
+                           team_id=None if mfa else str(signed_up.team_id), role=None if mfa else signed_up.role,
+                           csrf_token=None if mfa else session.csrf_token)
         return Response(info, status_code=201, cookies=[_cookie(request, token, ttl)])
 
     @post("/login", status_code=200, operation_id="auth/login")

@@ -16,11 +16,13 @@ Code = Annotated[str, msgspec.Meta(min_length=6, max_length=32)]
 
 
 class Register(msgspec.Struct, kw_only=True):
-    """A new user and the team they own."""
+    """Sign-up: an account (or, with its password, an existing one), and an invite to join a team or to start
+    one (`team_name` names it). On an open instance, no invite: the new team waits for an operator's approval."""
 
     email: Email
     password: Password
-    team_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    team_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    invite: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
 
 
 class Login(msgspec.Struct, kw_only=True):

@@ -15,8 +15,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db.models import BackupCode, Membership, Session, Team, User
-from app.db.tenancy import scope_to_team, scope_to_user
+from app.db.models import BackupCode, Membership, Session, User
+from app.db.tenancy import scope_to_user
 from app.lib.anonymous_limits import subject_of
 from app.lib.crypto import Keyring
 from app.lib.errors import ApiError
@@ -30,7 +30,6 @@ __all__ = [
     "create_session",
     "enable_totp",
     "normalise_email",
-    "register",
     "release_attempt",
     "reserve_attempt",
     "revoke_sessions",
@@ -67,22 +66,6 @@ async def reserve_attempt(limiter: SlidingWindowLimiter, settings: Settings, ema
 async def release_attempt(limiter: SlidingWindowLimiter, reservation: Reservation) -> None:
     """Give back the slot of an attempt that succeeded."""
     await limiter.release(reservation)
-
-
-async def register(db: AsyncSession, email: str, password: str, team_name: str) -> tuple[User, Team]:
-    """Create a user, a team and the user's owner membership."""
-    if (await db.execute(select(User.id).where(User.email == email))).first() is not None:
-        raise ApiError(409, "conflict", "An account with this email already exists")
-    user = User(id=uuid.uuid4(), email=email, password_hash=await anyio.to_thread.run_sync(hash_password, password),
-                totp_enabled=False)
-    team = Team(id=uuid.uuid4(), name=team_name)
-    await scope_to_team(db, team.id)
-    await scope_to_user(db, user.id)
-    db.add_all([user, team])
-    await db.flush()
-    db.add(Membership(id=uuid.uuid4(), team_id=team.id, user_id=user.id, role="owner"))
-    await db.flush()
-    return user, team
 
 
 async def authenticate(db: AsyncSession, email: str, password: str) -> User | None:

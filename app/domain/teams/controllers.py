@@ -1,21 +1,39 @@
-"""Routes of /team: the caller's team, its rate limits and its members."""
+"""Routes of /team: the caller's team, its rate limits, its members and its invites; and /invites/accept."""
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, patch, post
+from typing import Any
+
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import Provide
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Membership
+from app.db.models import Membership, Session
+from app.domain.accounts.current_user import SessionUser, provide_session_user
+from app.domain.accounts.schemas import SessionInfo
 from app.domain.accounts.services import normalise_email
-from app.domain.teams import services
-from app.domain.teams.schemas import MemberAdd, MemberList, MemberOut, MemberRole, TeamOut, TeamUpdate
+from app.domain.teams import invites, services
+from app.domain.teams.schemas import (
+    InviteAccept,
+    InviteCreate,
+    InviteCreated,
+    InviteList,
+    InviteOut,
+    MemberList,
+    MemberOut,
+    MemberRole,
+    TeamOut,
+    TeamUpdate,
+)
+from app.lib.anonymous_limits import limit_per_ip
 from app.lib.audit import record
 from app.lib.auth import Principal, forget_team_limits, provide_principal
+from app.lib.auth import services as app_services
 from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
-__all__ = ["TeamController"]
+__all__ = ["InviteController", "TeamController"]
 
 
 def _out(m: Membership, email: str) -> MemberOut:
@@ -38,9 +56,7 @@ class TeamController(Controller):
     @get("/", operation_id="team/get")
     async def get_team(self, principal: Principal, db_session: AsyncSession) -> TeamOut:
         """The team and its rate limits."""
-        team = await services.get_team(db_session, principal.team_id)
-        return TeamOut(id=str(team.id), name=team.name, rate_limit=team.rate_limit,
-                       api_key_rate_limit=team.api_key_rate_limit, retention_days=team.retention_days)
+        return TeamOut.of(await services.get_team(db_session, principal.team_id))
 
     @patch("/", operation_id="team/update")
     async def update_team(self, data: TeamUpdate, principal: Principal, db_session: AsyncSession) -> TeamOut:
@@ -56,24 +72,41 @@ class TeamController(Controller):
             forget_team_limits(team.id)
             await record(db_session, team_id=team.id, actor=principal.actor, action="team.updated",
                          resource_type="team", resource_id=team.id, ip=principal.ip, details=changes)
-        return TeamOut(id=str(team.id), name=team.name, rate_limit=team.rate_limit,
-                       api_key_rate_limit=team.api_key_rate_limit, retention_days=team.retention_days)
+        return TeamOut.of(team)
 
     @get("/members", operation_id="team/members-list")
     async def list_members(self, principal: Principal, db_session: AsyncSession) -> MemberList:
         """The team's members and roles."""
         return MemberList(data=[_out(m, e) for m, e in await services.list_members(db_session, principal.team_id)])
 
-    @post("/members", status_code=201, operation_id="team/members-add")
-    async def add_member(self, data: MemberAdd, principal: Principal, db_session: AsyncSession) -> MemberOut:
-        """Add an existing user to the team."""
+    @post("/invites", status_code=201, operation_id="team/invites-create")
+    async def create_invite(
+        self, request: Request[Any, Any, Any], data: InviteCreate, principal: Principal, db_session: AsyncSession
+    ) -> InviteCreated:
+        """Invite someone to join the team with a role; the token is shown once."""
         _grantable(principal, data.role)
-        membership, email = await services.add_member(db_session, principal.team_id, normalise_email(data.email),
-                                                      data.role)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="member.added",
-                     resource_type="membership", resource_id=membership.id, ip=principal.ip,
-                     details={"user_id": str(membership.user_id), "role": data.role})
-        return _out(membership, email)
+        email = normalise_email(data.email) if data.email is not None else None
+        ttl = data.expires_in_hours or app_services(request).settings.invite_ttl_hours
+        user_id = principal.user_id if principal.api_key_id is None else None
+        invite, token = await invites.create_invite(db_session, team_id=principal.team_id, email=email,
+                                                    role=data.role, ttl_hours=ttl, created_by=user_id)
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="invite.created",
+                     resource_type="invite", resource_id=invite.id, ip=principal.ip,
+                     details={"email": email, "role": data.role, "expires_at": invite.expires_at.isoformat()})
+        return InviteCreated.of(invite, token)
+
+    @get("/invites", operation_id="team/invites-list")
+    async def list_invites(self, principal: Principal, db_session: AsyncSession) -> InviteList:
+        """The team's invites (tokens are never shown again)."""
+        return InviteList(data=[InviteOut.of(i) for i in await invites.list_invites(db_session, principal.team_id)])
+
+    @delete("/invites/{invite_id:str}", status_code=204, operation_id="team/invites-revoke")
+    async def revoke_invite(self, invite_id: str, principal: Principal, db_session: AsyncSession) -> None:
+        """Revoke an invite that was not used yet."""
+        principal.require_write()
+        invite = await invites.revoke_invite(db_session, parse_id(invite_id, "Invite"), principal.team_id)
+        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="invite.revoked",
+                     resource_type="invite", resource_id=invite.id, ip=principal.ip)
 
     @patch("/members/{member_id:str}", operation_id="team/members-update")
     async def update_member(
@@ -102,3 +135,25 @@ class TeamController(Controller):
                      resource_type="membership", resource_id=membership.id, ip=principal.ip,
                      details={"user_id": str(membership.user_id)})
         await db_session.delete(membership)
+
+
+class InviteController(Controller):
+    """Invites, from the invitee's side."""
+
+    path = "/invites"
+    tags = ["Teams"]
+
+    @post("/accept", status_code=200, operation_id="invites/accept",
+          dependencies={"user": Provide(provide_session_user)})
+    async def accept(
+        self, request: Request[Any, Any, Any], data: InviteAccept, user: SessionUser, db_session: AsyncSession
+    ) -> SessionInfo:
+        """Accept an invite as the logged-in user: join its team (or start the team an operator's invite is
+        for); the session moves to that team."""
+        await limit_per_ip(request, "invite-accept")
+        claimed = await invites.claim_invite(db_session, data.token, user.user_id, user.email)
+        team_id, role = await services.use_invite(db_session, claimed, user.user_id, data.team_name, user.ip)
+        csrf = (await db_session.execute(update(Session).where(Session.id == user.session_id)
+                                         .values(team_id=team_id).returning(Session.csrf_token))).scalar_one()
+        return SessionInfo(user_id=str(user.user_id), email=user.email, mfa_required=False, team_id=str(team_id),
+                           role=role, csrf_token=csrf, totp_enabled=user.totp_enabled)

@@ -60,13 +60,24 @@ FUNCTIONS = """
 CREATE FUNCTION postyard_is_operator() RETURNS boolean LANGUAGE sql STABLE
     AS $$ SELECT coalesce((SELECT is_operator FROM users WHERE id = postyard_current_user()), false) $$;
 
-CREATE FUNCTION postyard_invite_claim(p_hash bytea)
-RETURNS TABLE (id uuid, team_id uuid, email text, role text)
+-- Claims the invite for p_user (signing up or joining as p_email); no row when it cannot be used.
+CREATE FUNCTION postyard_invite_claim(p_hash bytea, p_user uuid, p_email text)
+RETURNS TABLE (id uuid, team_id uuid, email text, role text, created_by uuid)
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
-AS $$ UPDATE invites SET used_at = now(), updated_at = now()
+AS $$ UPDATE invites SET used_at = now(), used_by = p_user, updated_at = now()
       WHERE token_hash = p_hash AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
-      RETURNING id, team_id, email, role $$;
-REVOKE ALL ON FUNCTION postyard_invite_claim(bytea) FROM PUBLIC;
+        AND (invites.email IS NULL OR invites.email = p_email)
+      RETURNING id, team_id, email, role, created_by $$;
+REVOKE ALL ON FUNCTION postyard_invite_claim(bytea, uuid, text) FROM PUBLIC;
+
+-- Why an invite cannot be claimed by p_email: unknown, revoked, used, expired or other_email (NULL: it can).
+CREATE FUNCTION postyard_invite_refusal(p_hash bytea, p_email text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+AS $$ SELECT CASE WHEN i.id IS NULL THEN 'unknown' WHEN i.revoked_at IS NOT NULL THEN 'revoked'
+                  WHEN i.used_at IS NOT NULL THEN 'used' WHEN i.expires_at <= now() THEN 'expired'
+                  WHEN i.email IS NOT NULL AND i.email <> p_email THEN 'other_email' END
+      FROM (SELECT 1) AS one LEFT JOIN invites i ON i.token_hash = p_hash $$;
+REVOKE ALL ON FUNCTION postyard_invite_refusal(bytea, text) FROM PUBLIC;
 """
 
 ROW_LEVEL_SECURITY = """
@@ -88,7 +99,8 @@ DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'postyard_app') THEN
         GRANT SELECT, INSERT, UPDATE, DELETE ON invites, team_send_counters TO postyard_app;
-        GRANT EXECUTE ON FUNCTION postyard_invite_claim(bytea) TO postyard_app;
+        GRANT EXECUTE ON FUNCTION postyard_invite_claim(bytea, uuid, text),
+            postyard_invite_refusal(bytea, text) TO postyard_app;
     END IF;
 END $$;
 """
@@ -108,7 +120,8 @@ def downgrade() -> None:
     _execute_script(
         "".join(f"DROP POLICY IF EXISTS operator_access ON {t};" for t in ("teams", "memberships", "audit_logs"))
         + "DROP TABLE IF EXISTS team_send_counters, invites;"
-        "DROP FUNCTION IF EXISTS postyard_invite_claim(bytea);"
+        "DROP FUNCTION IF EXISTS postyard_invite_claim(bytea, uuid, text);"
+        "DROP FUNCTION IF EXISTS postyard_invite_refusal(bytea, text);"
         "DROP FUNCTION IF EXISTS postyard_is_operator();"
         "ALTER TABLE teams DROP COLUMN IF EXISTS approved_at, DROP COLUMN IF EXISTS suspended_at,"
         " DROP COLUMN IF EXISTS suspension_reason, DROP COLUMN IF EXISTS daily_quota,"

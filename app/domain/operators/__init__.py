@@ -1,0 +1,1 @@
+"""Instance operators: teams across the instance, their approval, suspension and quotas, and team invites."""

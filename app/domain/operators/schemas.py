@@ -1,0 +1,95 @@
+"""Request and response bodies of /operator."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from app.db.models import User
+from app.domain.operators.services import TeamSummary
+
+__all__ = ["OperatorList", "OperatorOut", "Quotas", "Suspension", "TeamInviteCreate", "TeamList", "TeamStatus"]
+
+Quota = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class TeamStatus(msgspec.Struct):
+    """A team as its operator sees it: approval, suspension, quotas (None: unlimited), members, and the
+    messages it sent in the current UTC day and month."""
+
+    id: str
+    name: str
+    created_at: str
+    approved_at: str | None
+    suspended_at: str | None
+    suspension_reason: str | None
+    daily_quota: int | None
+    monthly_quota: int | None
+    members: int
+    sent_today: int
+    sent_this_month: int
+
+    @classmethod
+    def of(cls, summary: TeamSummary) -> TeamStatus:
+        """The summary's fields."""
+        team = summary.team
+        return cls(id=str(team.id), name=team.name, created_at=team.created_at.isoformat(),
+                   approved_at=_iso(team.approved_at), suspended_at=_iso(team.suspended_at),
+                   suspension_reason=team.suspension_reason, daily_quota=team.daily_quota,
+                   monthly_quota=team.monthly_quota, members=summary.members, sent_today=summary.sent_today,
+                   sent_this_month=summary.sent_this_month)
+
+
+class TeamList(msgspec.Struct):
+    """Every team of the instance, oldest first."""
+
+    data: list[TeamStatus]
+    object: str = "list"
+
+
+class Suspension(msgspec.Struct, kw_only=True):
+    """Why the team is suspended (the team sees this reason when its sends are refused)."""
+
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class Quotas(msgspec.Struct, kw_only=True):
+    """Messages per UTC day and per UTC month: a number, null for unlimited, or absent to leave it."""
+
+    daily: Quota | None | msgspec.UnsetType = msgspec.UNSET
+    monthly: Quota | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class TeamInviteCreate(msgspec.Struct, kw_only=True):
+    """An invite to start a new team (its user becomes the owner); with an email, only that address can use it."""
+
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)] | None = None
+    expires_in_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] | None = None
+
+
+class OperatorOut(msgspec.Struct):
+    """An operator of the instance."""
+
+    id: str
+    email: str
+    totp_enabled: bool
+    created_at: str
+
+    @classmethod
+    def of(cls, user: User) -> OperatorOut:
+        """The user's fields."""
+        return cls(id=str(user.id), email=user.email, totp_enabled=user.totp_enabled,
+                   created_at=user.created_at.isoformat())
+
+
+class OperatorList(msgspec.Struct):
+    """The instance's operators."""
+
+    data: list[OperatorOut]
+    object: str = "list"
