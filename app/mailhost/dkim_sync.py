@@ -1,5 +1,9 @@
 """DKIM key sync: writes the signing keys OpenDKIM reads, from the `mail_dkim_keys` view.
 
+The view holds the keys of verified domain entries only. Several teams may add the same domain name,
+but at most one entry per name is verified, so each domain has the keys of exactly one team and a
+team's unverified entry never signs mail (see docs/domains.md).
+
 Runs on every mail host as the `opendkim` user. Private keys arrive AES-256-GCM encrypted
 (app/lib/crypto.py); the plaintext exists only in the key directory, mode 0600. Every change is
 written to a fresh directory and swapped in with one rename, so OpenDKIM never reads a half-written
