@@ -5,9 +5,12 @@ Postfix has already done TLS, AUTH and the sender-login check when it relays the
 and answers for it, and Postfix passes the answer to the client:
 
 - 250 with the email's id once the email is committed (`GET /emails/{id}` shows it);
-- 550/552 with an enhanced status code for a message the platform will not send, 554 5.7.1 while the
-  team is suspended or awaiting approval, 450 4.7.1 while it is over a sending quota;
-- 451 4.3.0 while the database is unreachable, so the client keeps the message and retries.
+- 550/552/554 with an enhanced status code for a message the platform will not send, 554 5.7.1 while the
+  team is suspended or awaiting approval, 450 4.7.1 while it is over a sending quota. The rules of
+  `POST /emails` hold here too (app/domain/emails/rules.py): 550 5.5.3 over the recipient cap, 554 5.6.0
+  for a malformed header block (a second From, a control character) or a message that cannot be parsed;
+- 451 4.3.0 only while the database is unreachable, so the client keeps the message and retries.
+  Anything else is answered 5xx: retrying the same message could only fail the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from email.errors import MessageError
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app.config import Settings
 from app.domain.emails.admission import SendingRefused
 from app.domain.emails.intake import Refused, Submission, accept_submission
+from app.domain.emails.rules import Violation
 from app.domain.events.ingest import UNREACHABLE
+from app.lib.errors import database_unavailable
 from app.lib.signals import run_until_stopped
 
 __all__ = ["IGNORED_PARAMETERS", "IntakeHandler", "IntakeSMTP", "serve"]
@@ -35,6 +41,10 @@ log = logging.getLogger("postyard.smtp_intake")
 # VERP address, so DSN requests (RET, ENVID, NOTIFY, ORCPT) and AUTH= have nothing to act on.
 IGNORED_PARAMETERS = frozenset({"AUTH", "RET", "ENVID", "NOTIFY", "ORCPT"})
 TEMPORARY_FAILURE = "451 4.3.0 The message could not be stored; try again later"
+UNPARSABLE = "554 5.6.0 The message could not be parsed"
+FAILED = "554 5.3.0 The message could not be accepted"
+# What the email package raises on a message it cannot read.
+_PARSE_ERRORS = (MessageError, LookupError, UnicodeError, ValueError)
 
 
 class IntakeSMTP(SMTP):
@@ -60,15 +70,25 @@ class IntakeHandler:
         except Refused as refused:
             log.info("refused: %s", refused.reply, extra={"sender": submission.envelope_from})
             return refused.reply
+        except Violation as violation:
+            reply = Refused(*violation.smtp, violation.reason[:1].upper() + violation.reason[1:]).reply
+            log.info("refused: %s", reply, extra={"sender": submission.envelope_from})
+            return reply
         except SendingRefused as refused:  # suspended or awaiting approval (554 5.7.1), over quota (450 4.7.1)
             log.info("refused: %s", refused.smtp_reply, extra={"sender": submission.envelope_from})
             return refused.smtp_reply
         except UNREACHABLE:
             log.warning("database unreachable; the client will retry")
             return TEMPORARY_FAILURE
-        except Exception:  # noqa: BLE001 - the client keeps the message and retries; never a lost message
+        except Exception as error:  # answered 5xx: the client returns the message to its sender
+            if database_unavailable(error):
+                log.warning("database unavailable; the client will retry")
+                return TEMPORARY_FAILURE
+            if isinstance(error, _PARSE_ERRORS):
+                log.info("refused: %s (%r)", UNPARSABLE, error, extra={"sender": submission.envelope_from})
+                return UNPARSABLE
             log.exception("intake failed")
-            return TEMPORARY_FAILURE
+            return FAILED
         return f"250 2.0.0 Ok: queued as {email_id}"
 
 

@@ -125,7 +125,7 @@ async def test_suppressed_recipients_are_left_out(intake, client, team, sender, 
 @pytest.mark.parametrize(("mail_from", "from_header", "expected"), [
     ("orders@{unverified}", "orders@{unverified}", "550 5.7.1 The {unverified} domain is not verified"),
     ("orders@{sender}", "ceo@bank.example", "550 5.7.1 The From address's domain (bank.example) must be"),
-    ("orders@{sender}", "undisclosed-recipients:;", "550 5.6.0 The message needs a From header"),
+    ("orders@{sender}", "undisclosed-recipients:;", "554 5.6.0 The message needs a From header"),
 ])
 async def test_a_message_the_platform_will_not_send_is_refused_with_a_reason(
         intake, sender, postgres, mail_from, from_header, expected):

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
+from app.domain.emails import rules
 from app.domain.emails.admission import admit
 from app.domain.emails.mime import message_id_for, verp_address
 from app.domain.emails.services import INSERT_EMAIL
@@ -33,7 +34,7 @@ __all__ = ["Refused", "Submission", "accept_submission", "without_header"]
 
 
 class Refused(Exception):
-    """A permanent SMTP refusal with its enhanced status code."""
+    """An SMTP refusal with its enhanced status code."""
 
     def __init__(self, code: int, status: str, reason: str) -> None:
         super().__init__(reason)
@@ -75,8 +76,8 @@ def _one_address(message: EmailMessage, name: str) -> tuple[str, str]:
     except (MessageError, ValueError, IndexError, AttributeError):
         mailboxes = []
     if len(mailboxes) != 1 or not mailboxes[0].domain:
-        raise Refused(550, "5.6.0", f"The message needs a {name} header with exactly one address")
-    return mailboxes[0].display_name, mailboxes[0].addr_spec
+        raise Refused(*rules.MALFORMED, f"The message needs a {name} header with exactly one address")
+    return rules.check_text(mailboxes[0].display_name, f"the {name} header"), mailboxes[0].addr_spec
 
 
 def _addresses(message: EmailMessage, name: str) -> list[str]:
@@ -90,9 +91,12 @@ def _body(message: EmailMessage, subtype: str) -> str | None:
     """The message's text or HTML body for `GET /emails/{id}`; None when absent or undecodable."""
     try:
         part = message.get_body((subtype,))
-        return None if part is None else str(part.get_content()).replace("\r\n", "\n")
+        body = None if part is None else str(part.get_content()).replace("\r\n", "\n")
     except (MessageError, LookupError, UnicodeError, ValueError, KeyError):
         return None
+    if body is not None and "\0" in body:
+        raise rules.Violation(f"the message's {subtype} text must not contain NUL characters")
+    return body
 
 
 async def _team_domain(conn: AsyncConnection, sender_domain: str, from_domain: str) -> Any:
@@ -115,14 +119,26 @@ async def _message_id(conn: AsyncConnection, message: EmailMessage) -> str | Non
     return None if taken else given
 
 
+def _obey_rules(raw: bytes, recipients: list[str], max_recipients: int) -> None:
+    """The rules of `POST /emails` (app/domain/emails/rules.py): header fields, recipient count."""
+    if b"\0" in raw:
+        raise rules.Violation("a message must not contain NUL characters (RFC 5322)")
+    rules.check_fields(rules.header_fields(raw))
+    rules.check_recipient_count(len(recipients), max_recipients)
+
+
 async def accept_submission(conn: AsyncConnection, submission: Submission, settings: Settings) -> uuid.UUID:
-    """Store the message as a queued email with its first events, in the caller's transaction."""
+    """Store the message as a queued email with its first events, in the caller's transaction.
+
+    Raises `Refused`, or a `rules.Violation` of the rules every message obeys (its `smtp` is the reply).
+    """
     raw = submission.content
     if len(raw) > settings.max_message_bytes:
         raise Refused(552, "5.3.4", f"The message is {len(raw)} bytes; the limit is {settings.max_message_bytes}")
     sender_domain = submission.envelope_from.rpartition("@")[2].lower()
     if not sender_domain:
         raise Refused(550, "5.7.1", "A sender address on a verified domain is required")
+    _obey_rules(raw, submission.recipients, settings.max_recipients)
     message: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[assignment]
     from_name, from_address = _one_address(message, "From")
     domain = await _team_domain(conn, sender_domain, from_address.rpartition("@")[2].lower())
@@ -145,7 +161,7 @@ async def accept_submission(conn: AsyncConnection, submission: Submission, setti
     recipients = [r for r in envelope if r.lower() not in suppressed]
     to, cc = _addresses(message, "To"), _addresses(message, "Cc")
     listed = {a.lower() for a in to + cc}
-    subject = str(message.get("Subject", "") or "")
+    subject = rules.check_text(str(message.get("Subject", "") or ""), "the Subject header")
     summary = EmailSummary(id=email_id, team_id=domain.team_id, from_address=from_address, to_addresses=to,
                            subject=subject, created_at=now)
     events = [Event(summary, "queued", detail={"via": "smtp"})]

@@ -1,25 +1,59 @@
-"""Rendering a draft as an RFC 5322/MIME message with the stdlib `email` package, and its VERP return path."""
+"""Rendering a draft as an RFC 5322/MIME message with the stdlib `email` package, and its VERP return path.
+
+Header values are written as they are only when they are printable ASCII; anything else becomes RFC 2047
+encoded words, so no control character reaches the output and no fold happens but at a space. The policy
+checks every field it writes, and `render` checks the whole header block, against header injection.
+(Python 3.11's `email.policy.default` is no answer: it decodes encoded words given in a value and writes
+their CR LF out raw, CVE-2024-6923.)
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from email import encoders
-from email.header import Header
+from email.charset import Charset
 from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr
+from typing import Any
 
+from app.domain.emails.rules import Violation, check_fields, header_fields
 from app.domain.emails.validation import AttachmentData, Draft
 
 __all__ = ["email_id_from_verp", "message_id_for", "render", "verp_address"]
 
 _VERP_LOCAL = "bounce+"
 _MAX_LINE = 990
-_POLICY = compat32.clone(linesep="\r\n")
+_PLAIN = re.compile(r"[ -~\t]*")
+_UTF8 = Charset("utf-8")
+_WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: an encoded word stays under RFC 2047's 75
+
+
+class _OneFieldPolicy(Compat32):
+    """compat32 that writes a header field only as one field: printable ASCII, each further line folded."""
+
+    def fold(self, name: str, value: Any) -> str:
+        return self._one_field(name, super().fold(name, value))
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        folded = super().fold_binary(name, value)
+        self._one_field(name, folded.decode("ascii", "replace"))
+        return folded
+
+    def _one_field(self, name: str, folded: str) -> str:
+        lines = folded.removesuffix(self.linesep).split(self.linesep)
+        folded_right = all(line[:1] in (" ", "\t") for line in lines[1:])
+        if not folded_right or not all(_PLAIN.fullmatch(line) for line in lines):
+            raise Violation(f"the {name} header cannot be written as one header field")
+        return folded
+
+
+_POLICY = _OneFieldPolicy(linesep="\r\n")
 
 
 def message_id_for(email_id: uuid.UUID, domain: str) -> str:
@@ -43,13 +77,30 @@ def email_id_from_verp(address: str) -> uuid.UUID | None:
         return None
 
 
-def _needs_encoding(value: str) -> bool:
-    return not value.isascii()
+def _plain(value: str) -> bool:
+    return _PLAIN.fullmatch(value) is not None
 
 
-def _header(value: str) -> str | Header:
-    """ASCII values as they are; anything else as an RFC 2047 encoded word (UTF-8)."""
-    return Header(value, "utf-8") if _needs_encoding(value) else value
+def _encoded_words(value: str) -> str:
+    """`value` as UTF-8 encoded words of at most 45 bytes each, separated by spaces: printable ASCII only."""
+    words, chunk = [], ""
+    for char in value:
+        if chunk and len((chunk + char).encode()) > _WORD_BYTES:
+            words.append(_UTF8.header_encode(chunk))
+            chunk = ""
+        chunk += char
+    return " ".join([*words, _UTF8.header_encode(chunk)] if chunk else words)
+
+
+def _header(value: str) -> str:
+    """Printable ASCII as it is; anything else as encoded words (RFC 2047)."""
+    return value if _plain(value) else _encoded_words(value)
+
+
+def _mailbox(name: str, address: str) -> str:
+    if _plain(name):
+        return formataddr((name, address))
+    return f"{_encoded_words(name)} <{address}>"
 
 
 def _text_part(body: str, subtype: str) -> MIMEText:
@@ -66,7 +117,8 @@ def _attachment_part(item: AttachmentData) -> MIMEBase:
     del part["MIME-Version"]
     part.set_payload(item.content)
     encoders.encode_base64(part)
-    filename: str | tuple[str, str, str] = item.filename if item.filename.isascii() else ("utf-8", "", item.filename)
+    # Anything but printable ASCII is percent-encoded (RFC 2231).
+    filename: str | tuple[str, str, str] = item.filename if _plain(item.filename) else ("utf-8", "", item.filename)
     if item.content_id:
         part.add_header("Content-Disposition", "inline", filename=filename)
         part["Content-ID"] = f"<{item.content_id}>"
@@ -93,8 +145,8 @@ def render(draft: Draft, message_id: str, date: datetime) -> bytes:
         msg: Message = MIMEMultipart("mixed", _subparts=[body, *(_attachment_part(a) for a in draft.attachments)])
     else:
         msg = body
-    headers: list[tuple[str, str | Header]] = [
-        ("From", formataddr((draft.from_name, draft.from_address), "utf-8")),
+    headers: list[tuple[str, str]] = [
+        ("From", _mailbox(draft.from_name, draft.from_address)),
         ("To", ", ".join(draft.to)),
     ]
     if draft.cc:
@@ -107,6 +159,17 @@ def render(draft: Draft, message_id: str, date: datetime) -> bytes:
     content_headers = [(k, v) for k, v in msg.items()]
     for name in {k for k, _ in content_headers}:
         del msg[name]
-    for name, value in headers + [(k, v) for k, v in content_headers if k != "MIME-Version"]:
+    intended = headers + [(k, v) for k, v in content_headers if k != "MIME-Version"]
+    for name, value in intended:
         msg[name] = value
-    return msg.as_bytes(policy=_POLICY)
+    rendered = msg.as_bytes(policy=_POLICY)
+    _check_rendered(rendered, [name for name, _ in intended])
+    return rendered
+
+
+def _check_rendered(rendered: bytes, intended: list[str]) -> None:
+    """The rendered header block holds exactly the intended fields, in order, and obeys the rules of any message."""
+    fields = header_fields(rendered)
+    if [name for name, _ in fields] != intended:
+        raise Violation("the message cannot be written with exactly its own header fields")
+    check_fields(fields)
