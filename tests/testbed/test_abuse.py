@@ -26,6 +26,7 @@ import pytest
 from app.config import Settings
 from postyard.secrets import SecretStore
 from postyard.testbed import internet
+from roles.app_services import METRICS_TOKEN_SECRET
 from tests.testbed.abuse_support import forged_arf, forged_dsn, operator, wait_for_report_pipe, wait_until
 from tests.testbed.appliance_support import Appliance, open_appliance, verified_domain
 from tests.testbed.mail_support import MailTestbed, Sender, make_message
@@ -428,7 +429,7 @@ def test_a_nul_character_in_a_login_is_refused_with_422(outside, field):
 
 
 def metrics_token(bed) -> str:
-    return SecretStore(bed.directory / "secrets").get("metrics-token")
+    return SecretStore(bed.directory / "secrets").get(METRICS_TOKEN_SECRET)
 
 
 def test_metrics_are_closed_to_anonymous_clients_from_outside(outside):
