@@ -78,5 +78,5 @@ def access_summary(hosts: list[InfraHost], project: str, trust: Path | None,
     for host in sorted(hosts, key=lambda h: h.name):
         say(f"    {host.fqdn}. A {host.address}")
     say(f"    PTR of {mail.address} -> {mail.fqdn}.  (set at the hosting provider)")
-    say("    each sending domain: the records GET /domains/{id} lists (DKIM, the return path's MX and SPF, "
-        "DMARC, MTA-STS, TLS-RPT)")
+    say("    each sending domain: the records GET /domains/{id} lists (ownership, DKIM, the return path's MX and "
+        "SPF, DMARC, MTA-STS, TLS-RPT; see docs/domains.md)")
