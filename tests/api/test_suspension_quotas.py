@@ -14,14 +14,14 @@ import httpx
 import pytest
 from conftest import TeamKey, verified_domain
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from test_emails import message
 from test_outbox import _start_worker, _wait, db, drain
 from test_smtp_intake import _message, _submit, running_intake
 
 from app.cli import create_team
 from app.domain.emails.admission import resets_at
-from app.domain.teams.suspension import resume_team, suspend_team
-from app.lib.errors import ApiError
+from app.domain.operators.services import Actor, resume_team, suspend_team
 
 REASON = "Complaints about unsolicited mail; write to abuse@operator.example"
 
@@ -34,13 +34,15 @@ async def intake(settings) -> AsyncIterator[Path]:
 
 
 async def _suspend(engine, team: TeamKey, reason: str = REASON) -> None:
-    async with engine.begin() as conn:
-        await suspend_team(conn, team.team_id, reason)
+    """As `postyard-api admin suspend` does it."""
+    async with AsyncSession(engine) as session, session.begin():
+        await suspend_team(session, Actor(), team.team_id, reason)
 
 
 async def _resume(engine, team: TeamKey) -> None:
-    async with engine.begin() as conn:
-        await resume_team(conn, team.team_id)
+    """As `postyard-api admin resume` does it."""
+    async with AsyncSession(engine) as session, session.begin():
+        await resume_team(session, Actor(), team.team_id)
 
 
 def _set(postgres, team: TeamKey, assignments: str) -> None:
@@ -84,17 +86,11 @@ async def test_a_suspended_team_gets_5_7_1_with_the_reason_over_smtp_and_nothing
 
 
 async def test_a_suspension_reason_cannot_break_the_smtp_reply_into_lines(intake, team, sender, owner_engine):
-    async with owner_engine.begin() as conn:  # written straight into the table, past suspend_team's check
+    async with owner_engine.begin() as conn:  # written straight into the table, past any check of the reason
         await conn.execute(text("UPDATE teams SET suspended_at = now(), suspension_reason = :r WHERE id = :t"),
                            {"r": "Spam\r\n250 2.0.0 Ok: queued as forged", "t": team.team_id})
     code, reply = await _smtp(intake, sender)
     assert code == 554 and reply.endswith("Spam 250 2.0.0 Ok: queued as forged") and "\n" not in reply
-
-
-async def test_suspend_team_refuses_a_reason_with_control_characters(team, owner_engine):
-    with pytest.raises(ApiError) as refused:
-        await _suspend(owner_engine, team, "Spam\r\nBcc: x")
-    assert refused.value.status_code == 422
 
 
 async def test_a_team_awaiting_approval_can_send_on_neither_path(client, intake, team, sender, postgres):
