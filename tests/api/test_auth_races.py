@@ -36,7 +36,7 @@ def _ip() -> str:
 @asynccontextmanager
 async def _running(settings: Settings, **overrides: Any) -> AsyncIterator[Litestar]:
     """The app with the suite's settings and `overrides`; open sign-up makes the accounts these tests attack."""
-    app = create_app(msgspec.structs.replace(settings, **{**overrides}))
+    app = create_app(msgspec.structs.replace(settings, **{"signup": "open", **overrides}))
     async with app.lifespan():
         yield app
 
