@@ -43,7 +43,7 @@ def _enter(netns: str) -> None:
 @contextmanager
 def extra_address(netns: str, device: str, address: str) -> Iterator[str]:
     """One more address on the namespace's interface for as long as the block runs."""
-    subprocess.run(["ip", "-n", netns, "addr", "add", address, "dev", device], check=True)
+    subprocess.run(["ip", "-n", netns, "addr", "replace", address, "dev", device], check=True)
     try:
         yield address.split("/")[0]
     finally:
