@@ -28,10 +28,8 @@ import asyncpg
 from app.config import parse_data_keys
 from app.lib.crypto import Keyring, dkim_associated_data
 
-__all__ = [
-    "SigningKey", "ALGORITHMS", "render_key_table", "render_signing_table", "render_tables", "fetch_keys", "write_key_set", "sync_once", "run",
-    "main",
-]
+__all__ = ["ALGORITHMS", "SigningKey", "fetch_keys", "main", "render_key_table", "render_signing_table",
+           "render_tables", "run", "sync_once", "write_key_set"]
 
 log = logging.getLogger("postyard.dkim_sync")
 NOTIFY_CHANNEL = "mail_dkim_keys_changed"
@@ -94,7 +92,7 @@ async def fetch_keys(connection: asyncpg.Connection, keyring: Keyring) -> list[S
                 row["key_id"], bytes(row["private_key_ciphertext"]),
                 dkim_associated_data(row["domain"], row["selector"]),
             )
-        except Exception as error:  # a wrong data key must not stop signing for every other domain
+        except Exception as error:  # noqa: BLE001 - a wrong data key must not stop signing for every other domain
             log.error("cannot decrypt the DKIM key %s/%s: %s", row["domain"], row["selector"], type(error).__name__)
             continue
         keys.append(SigningKey(row["domain"], row["selector"], row["algorithm"], pem))
@@ -163,7 +161,7 @@ async def run(dsn: str, keyring: Keyring, root: Path, pid_file: Iterable[Path] |
             await sync_once(connection, keyring, root, pid_file)
             try:
                 await asyncio.wait_for(woken.wait(), timeout=poll_seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             woken.clear()
     finally:
