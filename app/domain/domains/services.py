@@ -38,6 +38,8 @@ from app.lib.timefmt import iso
 __all__ = ["create_domain", "delete_domain", "expected_records", "get_domain", "list_domains",
            "normalise_domain", "rotate_dkim", "to_out", "verify_domain"]
 
+OWNERSHIP_KEY = "ownership"  # the ownership record in record_status (also set by postyard_claim_domain)
+
 
 def normalise_domain(name: str) -> str:
     """Lowercase IDNA form of a sending domain, or a 422."""
@@ -130,9 +132,6 @@ def expected_records(domain: Domain, keys: list[DkimKey], settings: Settings) ->
     return records
 
 
-OWNERSHIP_KEY = "ownership"
-
-
 def _overall(statuses: dict[str, str], required: list[str]) -> str:
     wanted = [statuses.get(k, "not_started") for k in required]
     if all(s == "verified" for s in wanted):
@@ -155,7 +154,7 @@ async def _claim(db: AsyncSession, domain: Domain, resolver: Resolver) -> bool:
         raise ApiError(409, "domain_claimed",
                        f"Another team holds {domain.name} verified, and {why} {ownership_name(domain.name)}; "
                        "the name passes to this team once only this team's ownership record is published")
-    return bool(outcome == "released")
+    return outcome == "released"
 
 
 async def verify_domain(
