@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from app.lib.errors import ApiError
 
-__all__ = ["MALFORMED", "NOT_ALLOWED", "RESERVED_FIELDS", "SINGLE_FIELDS", "TOO_MANY_RECIPIENTS", "Violation",
-           "check_field", "check_fields", "check_recipient_count", "check_text", "header_fields"]
+__all__ = ["CONTROL_CLASS", "FIELD_NAME", "MALFORMED", "NOT_ALLOWED", "RESERVED_FIELDS", "SINGLE_FIELDS",
+           "TOO_MANY_RECIPIENTS", "Violation", "check_field", "check_fields", "check_recipient_count", "check_text",
+           "header_fields"]
 
 # SMTP replies (code, enhanced status). The intake answers after the whole message: Postfix replays the
 # envelope to it only then (smtpd_proxy_options=speed_adjust), when the client can no longer split its
@@ -35,11 +36,14 @@ SINGLE_FIELDS = frozenset({
     "from", "sender", "reply-to", "to", "cc", "bcc", "subject", "date", "message-id", "in-reply-to",
     "references", "mime-version", "content-type", "content-transfer-encoding",
 })
-# Every C0 and C1 control but TAB, DEL, and the Unicode line and paragraph separators: any of them may end
+# Every C0 and C1 control (DEL too) but TAB, and the Unicode line and paragraph separators: any may end
 # a header line somewhere (Python's compat32 folding breaks lines at VT, FF and FS..RS, str.splitlines
 # also at NEL, LS and PS, and mail software at a bare CR or LF). Unpaired surrogates have no UTF-8 form.
-_REFUSED = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-_FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")
+# Both are written as regex escapes, valid in Python and in the patterns of the OpenAPI document.
+CONTROL_CLASS = r"\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029"
+FIELD_NAME = r"[!-9;-~]{1,76}"  # RFC 5322 ftext
+_REFUSED = re.compile(rf"[{CONTROL_CLASS}\ud800-\udfff]")
+_FIELD_NAME = re.compile(FIELD_NAME)
 
 
 class Violation(ApiError):
