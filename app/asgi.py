@@ -28,7 +28,7 @@ from app.lib.errors import exception_handlers
 from app.lib.headers import DOCS_PATH, security_headers_hook
 from app.lib.logs import configure_logging, request_id_middleware
 from app.lib.metrics import metrics_middleware
-from app.lib.openapi import SwaggerUIPlugin, document_errors
+from app.lib.openapi import SwaggerUIPlugin, document_api
 from app.lib.ratelimit import SlidingWindowLimiter
 from app.lib.state import Services
 from app.lib.storable_text import refuse_unstorable_text
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=settings.debug,
     )
-    document_errors(app)
+    document_api(app)
     # Around routing, so that 404 and 405 for unknown paths carry a request id and are logged too.
     app.asgi_handler = request_id_middleware(app.asgi_handler)
     return app

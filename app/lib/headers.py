@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
 
 from app.config import Settings
@@ -24,9 +25,22 @@ def _is_docs(path: str) -> bool:
     return path == DOCS_PATH or path.startswith(DOCS_PATH + "/")
 
 
+def _allow(scope: Scope) -> bytes | None:
+    """The methods of the path an OPTIONS request matched. Litestar's own Allow can miss some: its OPTIONS
+    handler keeps the route as it was when the first handler of the path registered."""
+    handler = scope.get("route_handler")
+    if scope.get("method") != "OPTIONS" or handler is None:
+        return None
+    paths = handler.paths
+    methods = {m for route in scope["app"].routes if isinstance(route, HTTPRoute) and route.path in paths
+               for m in route.methods}
+    return ", ".join(sorted(methods)).encode() if methods else None
+
+
 def security_headers_hook(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
     """A `before_send` hook adding the rate-limit headers of the request's decision and the security
-    headers; a header the handler set itself (e.g. a cacheable asset's Cache-Control) is kept."""
+    headers (a header the handler set itself, e.g. a cacheable asset's Cache-Control, is kept), and
+    completing the Allow header of OPTIONS answers."""
     hsts = f"max-age={HSTS_MAX_AGE}; includeSubDomains" + ("; preload" if settings.hsts_preload else "")
     common = [
         (b"strict-transport-security", hsts.encode()),
@@ -40,6 +54,8 @@ def security_headers_hook(settings: Settings) -> Callable[[Message, Scope], Awai
         if message["type"] != "http.response.start":
             return
         headers = list(message.get("headers", []))
+        if (allow := _allow(scope)) is not None:
+            headers = [(name, allow if name.lower() == b"allow" else value) for name, value in headers]
         present = {name.lower() for name, _ in headers}
         decision = scope.get("state", {}).get("ratelimit")
         if decision is not None:

@@ -168,3 +168,28 @@ async def test_rotating_the_data_key_re_encrypts_dkim_keys_under_the_new_key(cli
                             user="postyard_mail", database="postyard").split()
     restored = await rotate_data_key(msgspec.structs.replace(rotated, active_data_key_id=DATA_KEY_ID))
     assert changed >= 1 and key_ids == ["k-next"] and restored == changed
+
+
+async def test_the_openapi_schema_declares_public_routes_public_and_every_error_with_its_body(client):
+    schema = (await client.get("/docs/openapi.json")).json()
+    paths = schema["paths"]
+    public = [paths[p]["get"] for p in ("/health", "/ping", "/.well-known/security.txt")] + [
+        paths[p]["post"] for p in ("/auth/register", "/auth/login")]
+    get_domain = paths["/domains/{domain_id}"]["get"]
+    assert all(operation["security"] == [] for operation in public) and "security" not in schema
+    assert get_domain["security"] == [{"apiKey": []}, {"session": []}]
+    assert {"401", "403", "404", "422", "429", "503"} <= set(get_domain["responses"]) and "400" not in get_domain[
+        "responses"]
+    assert get_domain["responses"]["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"}
+    assert schema["components"]["schemas"]["ErrorBody"]["required"] == ["statusCode", "name", "message"]
+
+
+async def test_every_documented_operation_lists_no_400_and_only_errors_with_the_error_body(client):
+    schema = (await client.get("/docs/openapi.json")).json()
+    operations = [op for item in schema["paths"].values() for op in item.values()]
+    errors = [(op["operationId"], code, spec) for op in operations for code, spec in op["responses"].items()
+              if code.startswith("4") or code.startswith("5")]
+    assert all(code != "400" for _, code, _ in errors)
+    assert all(spec["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+               for operation_id, code, spec in errors if operation_id != "system/health")

@@ -9,7 +9,7 @@ import msgspec
 __all__ = ["BackupCodes", "Login", "PasswordChange", "Register", "SessionInfo", "TotpCode", "TotpDisable",
            "TotpSetup"]
 
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, extra_json_schema={"format": "email"})]
 Password = Annotated[str, msgspec.Meta(min_length=12, max_length=256)]
 AnyPassword = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Code = Annotated[str, msgspec.Meta(min_length=6, max_length=32)]

@@ -20,7 +20,7 @@ class ApiKeyCreate(msgspec.Struct, kw_only=True):
     permission: Literal["full_access", "sending_access"] = "full_access"
     domain_id: str | None = None
     allowed_ips: Annotated[list[Cidr], msgspec.Meta(max_length=50)] | None = None
-    expires_at: datetime | None = None
+    expires_at: Annotated[datetime, msgspec.Meta(extra_json_schema={"format": "date-time"})] | None = None
     mode: Literal["live", "test"] = "live"
 
 

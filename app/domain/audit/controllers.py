@@ -31,7 +31,7 @@ class AuditLogController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20, after: str | None = None,
     ) -> AuditPage:
         """Entries newest first, `limit` a page; `after` is the id of the last entry of the previous page."""
-        cursor = parse_id(after, "Audit log entry") if after else None
+        cursor = parse_id(after, "Audit log entry") if after is not None else None
         rows, more = await services.page(db_session, principal.team_id, limit, cursor)
         return AuditPage(has_more=more, data=[
             AuditEntry(id=str(r.id), actor_type=r.actor_type, actor_id=r.actor_id, action=r.action,

@@ -9,7 +9,8 @@ import msgspec
 __all__ = ["DomainCreate", "DomainDeleted", "DomainList", "DomainListItem", "DomainOut", "DomainRef",
            "DomainUpdate", "RecordOut"]
 
-DomainName = Annotated[str, msgspec.Meta(min_length=3, max_length=253)]
+DomainName = Annotated[str, msgspec.Meta(min_length=3, max_length=253, extra_json_schema={
+    "pattern": r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$"})]
 Label = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
@@ -22,7 +23,8 @@ __all__ = ["EmailController", "EMAIL_REQUEST_MAX_BYTES"]
 
 EMAIL_REQUEST_MAX_BYTES = 40 * 1024 * 1024
 MAX_BATCH = 100
-IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", required=False, max_length=256)]
+IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", required=False, min_length=1,
+                                                       max_length=256)]
 
 
 def _cursor(value: str | None, name: str) -> uuid.UUID | None:
@@ -66,7 +68,8 @@ class EmailController(Controller):
     @post("/batch", status_code=200, operation_id="emails/send-batch", request_max_body_size=EMAIL_REQUEST_MAX_BYTES,
           dependencies={"principal": Provide(provide_sending_principal)})
     async def send_batch(
-        self, request: Request[Any, Any, Any], data: list[SendEmail], principal: Principal,
+        self, request: Request[Any, Any, Any],
+        data: Annotated[list[SendEmail], msgspec.Meta(min_length=1, max_length=MAX_BATCH)], principal: Principal,
         db_session: AsyncSession, idempotency_key: IdempotencyKey = None,
     ) -> BatchSent:
         """Accept up to 100 emails at once: all of them, or (on any invalid one) none."""

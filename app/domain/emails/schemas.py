@@ -9,17 +9,29 @@ import msgspec
 __all__ = ["Attachment", "BatchSent", "EmailEventOut", "EmailList", "EmailOut", "EmailRef", "EmailSent",
            "EmailUpdate", "SendEmail", "Tag"]
 
-Addresses = str | list[str]
+# What the OpenAPI document states of these fields (checked in validation.py and rules.py, which word the
+# refusals): an ISO 8601 date and time, or blank for none; an address, or a name and an address ("Acme
+# <billing@acme.example>"); text without control characters (TAB aside) or line and paragraph separators.
+When = Annotated[str, msgspec.Meta(extra_json_schema={"anyOf": [{"format": "date-time"}, {"pattern": r"^\s*$"}]})]
+Address = Annotated[str, msgspec.Meta(extra_json_schema={"format": "email"})]
+Addresses = Address | list[Address]
+NO_CONTROLS = r"^[^\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]*$"
+HeaderName = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": r"^[!-9;-~]{1,76}$"})]
+HeaderValue = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": NO_CONTROLS, "maxLength": 998})]
+BASE64 = r"^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 
 class Attachment(msgspec.Struct, kw_only=True):
     """A file: base64 content (or a list of byte values, as the SDK may send), a name, a type."""
 
-    filename: Annotated[str, msgspec.Meta(max_length=255)] | None = None
-    content: str | list[int] | None = None
+    filename: Annotated[str, msgspec.Meta(max_length=255, extra_json_schema={"pattern": NO_CONTROLS})] | None = None
+    content: Annotated[str, msgspec.Meta(extra_json_schema={"pattern": BASE64})] | list[
+        Annotated[int, msgspec.Meta(extra_json_schema={"minimum": 0, "maximum": 255})]] | None = None
     path: str | None = None
-    content_type: Annotated[str, msgspec.Meta(max_length=255)] | None = None
-    content_id: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    content_type: Annotated[str, msgspec.Meta(max_length=255, extra_json_schema={
+        "pattern": r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$"})] | None = None
+    content_id: Annotated[str, msgspec.Meta(max_length=255, extra_json_schema={
+        "pattern": r"^[^<> \x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]*$"})] | None = None
 
 
 class Tag(msgspec.Struct, kw_only=True):
@@ -32,18 +44,18 @@ class Tag(msgspec.Struct, kw_only=True):
 class SendEmail(msgspec.Struct, kw_only=True):
     """One message to send (Resend's SendEmailRequest)."""
 
-    from_: str = msgspec.field(name="from")
+    from_: Address = msgspec.field(name="from")
     to: Addresses
-    subject: Annotated[str, msgspec.Meta(max_length=998)]
+    subject: Annotated[str, msgspec.Meta(max_length=998, extra_json_schema={"pattern": NO_CONTROLS})]
     cc: Addresses | None = None
     bcc: Addresses | None = None
     reply_to: Addresses | None = None
     html: str | None = None
     text: str | None = None
-    headers: dict[str, str] | None = None
+    headers: dict[HeaderName, HeaderValue] | None = None
     attachments: list[Attachment] | None = None
     tags: list[Tag] | None = None
-    scheduled_at: str | None = None
+    scheduled_at: When | None = None
 
 
 class EmailSent(msgspec.Struct):
@@ -61,7 +73,7 @@ class BatchSent(msgspec.Struct):
 class EmailUpdate(msgspec.Struct, kw_only=True):
     """A new send time for a scheduled email."""
 
-    scheduled_at: str
+    scheduled_at: When
 
 
 class EmailRef(msgspec.Struct):

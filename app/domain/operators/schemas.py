@@ -69,7 +69,8 @@ class Quotas(msgspec.Struct, kw_only=True):
 class TeamInviteCreate(msgspec.Struct, kw_only=True):
     """An invite to start a new team (its user becomes the owner); with an email, only that address can use it."""
 
-    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)] | None = None
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320,
+                                       extra_json_schema={"format": "email"})] | None = None
     expires_in_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] | None = None
 
 

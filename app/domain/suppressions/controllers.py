@@ -42,7 +42,7 @@ class SuppressionController(Controller):
     ) -> SuppressionList:
         """The team's suppressions, newest first."""
         try:
-            cursor = uuid.UUID(after) if after else None
+            cursor = uuid.UUID(after) if after is not None else None
         except ValueError:
             raise ApiError(422, "validation_error", "after must be a suppression id") from None
         rows, has_more = await services.page(db_session, principal.team_id, origin, limit, cursor)

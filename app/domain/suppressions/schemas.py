@@ -10,7 +10,7 @@ __all__ = ["BatchAdd", "BatchRemove", "Reason", "SuppressionCreate", "Suppressio
            "SuppressionRef", "SuppressionRefs", "SuppressionRemoved", "SuppressionsRemoved"]
 
 Reason = Literal["hard_bounce", "complaint", "unsubscribe", "manual"]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, extra_json_schema={"format": "email"})]
 
 
 class SuppressionCreate(msgspec.Struct, kw_only=True):

@@ -80,8 +80,7 @@ class SystemController(Controller):
         body = generate_latest() + await ignored_report_metrics(db_session)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    @get(SECURITY_TXT, operation_id="system/security-txt", media_type=MediaType.TEXT,
-         opt={"errors": (404,)})
+    @get(SECURITY_TXT, operation_id="system/security-txt", media_type=MediaType.TEXT)
     async def security_txt(self, request: Request[Any, Any, Any]) -> str:
         """How to report a vulnerability (RFC 9116)."""
         settings = services(request).settings

@@ -69,7 +69,8 @@ class MemberList(msgspec.Struct):
 class InviteCreate(msgspec.Struct, kw_only=True):
     """An invite to join the team with a role; with an email, only that address can use it."""
 
-    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)] | None = None
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320,
+                                       extra_json_schema={"format": "email"})] | None = None
     role: Role = "member"
     expires_in_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] | None = None
 

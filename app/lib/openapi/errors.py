@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from litestar import Litestar
-from litestar.openapi.spec import (
-    Components,
-    OpenAPIHeader,
-    OpenAPIMediaType,
-    OpenAPIResponse,
-    Operation,
-    Reference,
-    Schema,
-    SecurityRequirement,
-    SecurityScheme,
-)
+from litestar.openapi.spec import Components, OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse
+from litestar.openapi.spec import Reference, Schema, SecurityRequirement, SecurityScheme
 from litestar.openapi.spec.enums import OpenAPIType
-from litestar.routes import HTTPRoute
 
 from app.lib.auth import SESSION_COOKIE
+from app.lib.openapi.routes import Served, operations
 
-__all__ = ["ERROR_DESCRIPTIONS", "PUBLIC", "SECURED", "SECURITY_SCHEMES", "RouteFacts", "document_errors",
-           "error_codes"]
+__all__ = ["AUTHENTICATIONS", "ERROR_DESCRIPTIONS", "EXTRA_ERRORS", "PUBLIC", "SECURED", "SECURITY_SCHEMES",
+           "SESSION_ONLY", "Authentication", "RouteFacts", "document_errors", "error_codes"]
 
 ERROR_SCHEMA = "ErrorBody"
 SECURITY_SCHEMES = {
@@ -33,7 +24,36 @@ SECURITY_SCHEMES = {
                                           "X-CSRF-Token header of the session"),
 }
 SECURED: list[SecurityRequirement] = [{"apiKey": []}, {"session": []}]
+SESSION_ONLY: list[SecurityRequirement] = [{"session": []}]
 PUBLIC: list[SecurityRequirement] = []
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """What a route that depends on an authenticating provider declares and can answer."""
+
+    security: list[SecurityRequirement]
+    errors: frozenset[int]
+
+
+# Dependency providers that authenticate the caller, by function name (the routes name them in their
+# `dependencies`): who may call, and the refusals they answer (missing or wrong credentials 401, valid
+# ones that may not do this 403, over the caller's rate limit 429).
+AUTHENTICATIONS = {
+    "provide_principal": Authentication(SECURED, frozenset({401, 403, 429})),
+    "provide_sending_principal": Authentication(SECURED, frozenset({401, 403, 429})),
+    "provide_session_user": Authentication(SESSION_ONLY, frozenset({401, 403})),
+    "provide_operator": Authentication(SESSION_ONLY, frozenset({401, 403, 429})),
+}
+# Codes a handler answers itself beyond what the rules below derive, by operation id.
+EXTRA_ERRORS: dict[str, frozenset[int]] = {
+    "audit-logs/list": frozenset({404}),  # the `after` cursor names no entry
+    "auth/register": frozenset({403}),  # sign-up closed, or an invite needed or refused
+    "auth/login": frozenset({401}),
+    "auth/login-totp": frozenset({401}),
+    "invites/accept": frozenset({404, 429}),  # the invite token names no invite; limited per address
+    "system/security-txt": frozenset({404}),  # no security contact configured
+}
 ERROR_DESCRIPTIONS = {
     401: "No credentials, or credentials that are not valid (anymore)",
     403: "Valid credentials that may not do this: a revoked or restricted key, a key from a disallowed address, "
@@ -55,26 +75,26 @@ class RouteFacts:
     """What decides the errors of one operation."""
 
     method: str
-    authenticated: bool  # takes the `principal` dependency (API key or session, team rate limit)
+    authentication: Authentication | None
     database: bool  # reaches PostgreSQL (directly or through authentication)
     body: bool
     path_params: bool
     query_params: bool
-    extra: tuple[int, ...] = ()  # codes the handler raises itself, from its opt["errors"]
+    extra: frozenset[int] = frozenset()
 
 
 def error_codes(facts: RouteFacts) -> set[int]:
     """The error status codes an operation can answer."""
     codes = set(facts.extra)
-    if facts.authenticated:
-        codes |= {401, 403, 429}
+    if facts.authentication is not None:
+        codes |= facts.authentication.errors
     elif facts.body:
         codes.add(429)  # unauthenticated routes that take a body (sign-up, login...) are limited per address
     if facts.database:
         codes.add(503)
         if facts.method in _WRITES:
             codes.add(409)
-    if facts.path_params and facts.authenticated:
+    if facts.path_params and facts.authentication is not None:
         codes.add(404)
     if facts.body:
         codes |= {413, 422}
@@ -83,19 +103,21 @@ def error_codes(facts: RouteFacts) -> set[int]:
     return codes
 
 
-def _facts(route: HTTPRoute, method: str, operation: Operation) -> RouteFacts:
-    handler = route.route_handler_map[method][0]
+def _facts(served: Served) -> RouteFacts:
+    handler, route, method, operation = served
     parameters = handler.parsed_fn_signature.parameters
-    authenticated = "principal" in parameters
+    providers = handler.resolve_dependencies()
+    used = [getattr(providers[name].dependency, "__name__", "") for name in parameters if name in providers]
+    authentication = next((AUTHENTICATIONS[name] for name in used if name in AUTHENTICATIONS), None)
     locations = {getattr(p, "param_in", None) for p in operation.parameters or []}
     return RouteFacts(
         method=method,
-        authenticated=authenticated,
-        database=authenticated or "db_session" in parameters,
+        authentication=authentication,
+        database=authentication is not None or "db_session" in parameters,
         body="data" in parameters,
         path_params=bool(route.path_parameters),
         query_params="query" in locations,
-        extra=tuple(handler.opt.get("errors", ())),
+        extra=EXTRA_ERRORS.get(operation.operation_id or "", frozenset()),
     )
 
 
@@ -105,18 +127,6 @@ def _error_response(code: int) -> OpenAPIResponse:
         content={"application/json": OpenAPIMediaType(schema=Reference(ref=f"#/components/schemas/{ERROR_SCHEMA}"))},
         headers=dict(_RETRY_AFTER) if code in (429, 503) else None,
     )
-
-
-def _operations(app: Litestar) -> Iterator[tuple[HTTPRoute, str, Operation]]:
-    paths = app.openapi_schema.paths or {}
-    for route in app.routes:
-        if not isinstance(route, HTTPRoute) or route.path_format not in paths:
-            continue
-        item = paths[route.path_format]
-        for method in route.route_handler_map:
-            operation = getattr(item, method.lower(), None)
-            if operation is not None and route.route_handler_map[method][0].include_in_schema:
-                yield route, method, operation
 
 
 def _error_schema() -> Schema:
@@ -140,10 +150,13 @@ def document_errors(app: Litestar, ignore: Iterable[str] = ("400",)) -> None:
     schema.components.schemas = {**(schema.components.schemas or {}), ERROR_SCHEMA: _error_schema()}
     schema.components.security_schemes = {**(schema.components.security_schemes or {}), **SECURITY_SCHEMES}
     schema.security = None
-    for route, method, operation in _operations(app):
-        facts = _facts(route, method, operation)
+    for served in operations(app):
+        operation = served.operation
+        facts = _facts(served)
         responses = {k: v for k, v in (operation.responses or {}).items() if k not in ignore}
+        if isinstance(no_content := responses.get("204"), OpenAPIResponse):
+            no_content.content = None  # a 204 has no body, whatever the handler's return type says
         for code in sorted(error_codes(facts)):
             responses.setdefault(str(code), _error_response(code))
         operation.responses = dict(sorted(responses.items()))
-        operation.security = SECURED if facts.authenticated else PUBLIC
+        operation.security = facts.authentication.security if facts.authentication else PUBLIC

@@ -1,0 +1,137 @@
+"""Schemathesis hooks: the few request rules an OpenAPI document cannot state, so that schemathesis's
+positive cases are the requests the API promises to accept. Each rule is one the API answers 422 for:
+a combination of fields, a time, a name that must resolve or an id that must name one of the team's own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import schemathesis
+
+from app.domain.emails.validation import FORBIDDEN_HEADERS
+
+__all__ = ["ENDPOINT", "RULES", "filter_case", "map_case"]
+
+# Generated host names resolve to nothing; a literal address needs no DNS (the test deploys allow private
+# webhook addresses).
+ENDPOINT = "http://127.0.0.1:9/fuzz"
+
+
+def _not_both_cursors(case: Any) -> bool:
+    """List routes page with `after` or `before`, not both."""
+    query = case.query or {}
+    return query.get("after") is None or query.get("before") is None
+
+
+def _emails_or_ids(case: Any) -> bool:
+    """A batch removal names addresses or ids: exactly one of the two."""
+    body = case.body if isinstance(case.body, dict) else {}
+    return (body.get("emails") is None) != (body.get("ids") is None) or not isinstance(case.body, dict)
+
+
+def _own_domain_or_none(case: Any) -> bool:
+    """A key or SMTP credential limited to a domain names one of the team's (a generated id names none)."""
+    body = case.body if isinstance(case.body, dict) else {}
+    return not isinstance(body.get("domain_id"), str)
+
+
+def _addresses(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value or []) if isinstance(value, list) else []
+
+
+def _sendable(message: Any) -> bool:
+    """An email has html or text; at most 50 recipients in To, Cc and Bcc together; a send time at most 30
+    days ahead; attachments with a file name and content (not a path); custom headers the platform does not
+    write itself, each once whatever its case."""
+    if not isinstance(message, dict):
+        return True
+    recipients = sum(len(_addresses(message.get(field))) for field in ("to", "cc", "bcc"))
+    attachments = message.get("attachments") if isinstance(message.get("attachments"), list) else []
+    headers = message.get("headers") if isinstance(message.get("headers"), dict) else {}
+    return (message.get("html") is not None or message.get("text") is not None) and 1 <= recipients <= 50 \
+        and _within_30_days(message.get("scheduled_at")) \
+        and all(isinstance(a, dict) and a.get("filename") and a.get("content") is not None and not a.get("path")
+                for a in attachments) \
+        and not {name.lower() for name in headers} & FORBIDDEN_HEADERS \
+        and not any(name.lower().startswith("x-postyard-") for name in headers) \
+        and len({name.lower() for name in headers}) == len(headers)
+
+
+def _within_30_days(value: Any) -> bool:
+    if not isinstance(value, str) or not value.strip():
+        return True
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return True
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)) - datetime.now(UTC) < timedelta(days=29)
+
+
+def _each_sendable(case: Any) -> bool:
+    messages = case.body if isinstance(case.body, list) else [case.body]
+    return all(_sendable(message) for message in messages)
+
+
+def _batchable(case: Any) -> bool:
+    """Emails of a batch are each sendable, and have neither attachments nor a send time."""
+    messages = case.body if isinstance(case.body, list) else []
+    return _each_sendable(case) and not any(
+        isinstance(m, dict) and (m.get("attachments") or m.get("scheduled_at") is not None) for m in messages)
+
+
+def _expiry_ahead(case: Any) -> bool:
+    """A key cannot be made already expired."""
+    body = case.body if isinstance(case.body, dict) else {}
+    value = body.get("expires_at")
+    if not isinstance(value, str):
+        return True
+    try:
+        expires = datetime.fromisoformat(value)
+    except ValueError:
+        return True
+    return (expires if expires.tzinfo else expires.replace(tzinfo=UTC)) > datetime.now(UTC)
+
+
+def _printable_reason(case: Any) -> bool:
+    """A suspension reason is one line of printable text (Python's `str.isprintable`: Unicode categories
+    that a regular expression cannot name portably)."""
+    body = case.body if isinstance(case.body, dict) else {}
+    reason = body.get("reason")
+    return not isinstance(reason, str) or (reason.strip() != "" and reason.strip().isprintable())
+
+
+def _negative_only(case: Any) -> bool:
+    """The right second-factor code cannot be generated: only malformed requests are tried."""
+    return case.meta is None or not case.meta.generation.mode.is_positive
+
+
+RULES: dict[str, Callable[[Any], bool]] = {
+    "GET /emails": _not_both_cursors,
+    "POST /suppressions/batch/remove": _emails_or_ids,
+    "POST /api-keys": lambda case: _own_domain_or_none(case) and _expiry_ahead(case),
+    "POST /smtp-credentials": _own_domain_or_none,
+    "POST /emails": _each_sendable,
+    "POST /emails/batch": _batchable,
+    "PATCH /emails/{email_id}": lambda case: _within_30_days((case.body or {}).get("scheduled_at")
+                                                             if isinstance(case.body, dict) else None),
+    "POST /operator/teams/{team_id}/suspend": _printable_reason,
+    "POST /auth/2fa/enable": _negative_only,
+}
+WEBHOOK_WRITES = frozenset({"POST /webhooks", "PATCH /webhooks/{webhook_id}"})
+
+
+@schemathesis.hook
+def filter_case(context: Any, case: Any) -> bool:
+    rule = RULES.get(case.operation.label)
+    return rule is None or rule(case)
+
+
+@schemathesis.hook
+def map_case(context: Any, case: Any) -> Any:
+    positive = case.meta is not None and case.meta.generation.mode.is_positive
+    if positive and case.operation.label in WEBHOOK_WRITES and isinstance(case.body, dict) \
+            and isinstance(case.body.get("endpoint"), str):
+        case.body["endpoint"] = ENDPOINT
+    return case
