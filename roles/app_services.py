@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "security_contact": None,
     # security.txt's Expires lies this many days ahead of each request (RFC 9116: less than a year).
     "security_txt_days": 180,
+    # Who may sign up: "invite" (with a one-time invite), "open" (anyone; new teams send once an operator
+    # approves them) or "closed" (nobody). See docs/operators.md.
+    "signup": "invite",
 }
 
 PYTHON = f"{app_runtime.VENV}/bin/python"
@@ -130,6 +133,7 @@ def api_settings() -> dict[str, str]:
         "POSTYARD_HSTS_PRELOAD": "true" if host.data.hsts_preload else "false",
         "POSTYARD_SECURITY_CONTACT": security_contact(),
         "POSTYARD_SECURITY_TXT_DAYS": str(int(host.data.security_txt_days)),
+        "POSTYARD_SIGNUP": str(host.data.signup),
     }
 
 

@@ -20,8 +20,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class TeamStatus(msgspec.Struct):
-    """A team as its operator sees it: approval, suspension, quotas (None: unlimited), members, and the
-    messages it sent in the current UTC day and month."""
+    """A team as its operator sees it: approval, suspension, quotas (None: unlimited), members, and the emails
+    counted against its quotas in the current UTC day and month (counted while the quota is set)."""
 
     id: str
     name: str

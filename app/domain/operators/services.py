@@ -12,14 +12,15 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import anyio
 from msgspec import UNSET, UnsetType
-from sqlalchemy import Date, ScalarSelect, Select, cast, column, func, select, table, text
+from sqlalchemy import ScalarSelect, Select, column, func, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Invite, Membership, Team, User
+from app.domain.emails.admission import period_starts
 from app.domain.teams import invites
 from app.lib.audit import record
 from app.lib.errors import ApiError
@@ -49,10 +50,6 @@ MAX_REASON_LENGTH = 500  # teams.suspension_reason's CHECK
 
 _counters = table("team_send_counters", column("team_id"), column("period"), column("period_start"),
                   column("sent"))
-# Quota periods are UTC calendar days and months, named by their first day.
-_UTC_NOW = func.timezone("UTC", func.now())
-_TODAY = cast(_UTC_NOW, Date)
-_THIS_MONTH = cast(func.date_trunc("month", _UTC_NOW), Date)
 
 
 @dataclass(frozen=True)
@@ -78,15 +75,17 @@ class TeamSummary:
     sent_this_month: int
 
 
-def _sent(period: str, start: object) -> ScalarSelect[int]:
+def _sent(period: str, start: date) -> ScalarSelect[int]:
     return (select(func.coalesce(func.sum(_counters.c.sent), 0))
             .where(_counters.c.team_id == Team.id, _counters.c.period == period, _counters.c.period_start == start)
             .scalar_subquery())
 
 
 def _summaries() -> Select[tuple[Team, int, int, int]]:
+    """Teams, their member counts and their counts of the current quota periods (kept while a quota is set)."""
     members = select(func.count()).select_from(Membership).where(Membership.team_id == Team.id).scalar_subquery()
-    return select(Team, members, _sent("day", _TODAY), _sent("month", _THIS_MONTH))
+    starts = period_starts(datetime.now(UTC))
+    return select(Team, members, _sent("day", starts["day"]), _sent("month", starts["month"]))
 
 
 async def list_teams(db: AsyncSession) -> list[TeamSummary]:
