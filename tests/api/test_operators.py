@@ -10,6 +10,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 
+import pyotp
 import pytest
 from api_support import ROLES
 from conftest import as_operator_cli, sign_up
@@ -276,3 +277,15 @@ async def test_a_suspension_reason_is_one_line_of_printable_text(client, team, o
     response = await client.post(f"/operator/teams/{team.team_id}/suspend", json={"reason": "Spam\r\nBcc: x"},
                                  headers=operator.csrf)
     assert response.status_code == 422 and "control characters" in response.json()["message"]
+
+
+async def test_an_operator_without_a_team_manages_their_own_account_and_turns_on_2fa(client, operator):
+    me = await client.get("/auth/me")
+    setup = await client.post("/auth/2fa/setup", headers=operator.csrf)
+    enabled = await client.post("/auth/2fa/enable", json={"code": pyotp.TOTP(setup.json()["secret"]).now()},
+                                headers=operator.csrf)
+    client.cookies.clear()
+    login = await _log_in(client, operator.email, operator.password)
+    assert me.status_code == 200 and me.json()["team_id"] is None and me.json()["role"] is None
+    assert enabled.status_code == 200 and login["mfa_required"] is True
+    assert (await client.get("/operator/teams")).status_code == 401  # not before the second factor

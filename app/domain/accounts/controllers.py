@@ -11,9 +11,10 @@ from litestar.di import Provide
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Session, User
+from app.db.models import Membership, Session, User
 from app.db.tenancy import scope_to_team
 from app.domain.accounts import registration, services
+from app.domain.accounts.current_user import SessionUser, provide_session_user
 from app.domain.accounts.schemas import (
     BackupCodes,
     Login,
@@ -26,7 +27,7 @@ from app.domain.accounts.schemas import (
 )
 from app.lib.anonymous_limits import limit_per_ip
 from app.lib.audit import record
-from app.lib.auth import SESSION_COOKIE, Principal, client_ip, provide_principal
+from app.lib.auth import SESSION_COOKIE, client_ip
 from app.lib.auth import services as app_services
 from app.lib.errors import ApiError
 from app.lib.hashing import verify_password
@@ -40,10 +41,21 @@ def _cookie(request: Request[Any, Any, Any], token: str, max_age: int) -> Cookie
                   secure=app_services(request).settings.cookie_secure, samesite="strict")
 
 
-async def _user_of(principal: Principal, db: AsyncSession) -> User:
-    if principal.user_id is None:
-        raise ApiError(403, "session_required", "This route needs a logged-in user, not an API key")
-    return (await db.execute(select(User).where(User.id == principal.user_id))).scalar_one()
+async def _user_of(account: SessionUser, db: AsyncSession) -> User:
+    return (await db.execute(select(User).where(User.id == account.user_id))).scalar_one()
+
+
+async def _audit(db: AsyncSession, account: SessionUser, action: str) -> None:
+    """Record a change to the user's own account in the log of the team the session is on, if they are still a
+    member (a session without a team, such as an operator's, has no log to write to)."""
+    if account.team_id is None:
+        return
+    await scope_to_team(db, account.team_id)
+    if (await db.execute(select(Membership.id).where(Membership.team_id == account.team_id,
+                                                     Membership.user_id == account.user_id))).first() is None:
+        return  # no longer a member of that team
+    await record(db, team_id=account.team_id, actor=("user", str(account.user_id)), action=action,
+                 resource_type="user", resource_id=account.user_id, ip=account.ip)
 
 
 class AuthController(Controller):
@@ -139,78 +151,77 @@ class AuthController(Controller):
                            csrf_token=session.csrf_token)
         return Response(info, cookies=[_cookie(request, token, ttl)])
 
-    @get("/me", operation_id="auth/me", dependencies={"principal": Provide(provide_principal)})
-    async def me(self, principal: Principal, db_session: AsyncSession) -> SessionInfo:
-        """The logged-in user, their team, role and CSRF token."""
-        user = await _user_of(principal, db_session)
-        csrf = (await db_session.execute(select(Session.csrf_token).where(Session.id == principal.session_id))
+    @get("/me", operation_id="auth/me", dependencies={"account": Provide(provide_session_user)})
+    async def me(self, account: SessionUser, db_session: AsyncSession) -> SessionInfo:
+        """The logged-in user, their team and role (none for a session without a team) and CSRF token."""
+        user = await _user_of(account, db_session)
+        csrf = (await db_session.execute(select(Session.csrf_token).where(Session.id == account.session_id))
                 ).scalar_one()
-        return SessionInfo(user_id=str(user.id), email=user.email, mfa_required=False, team_id=str(principal.team_id),
-                           role=principal.role, csrf_token=csrf, totp_enabled=user.totp_enabled)
+        role = (await db_session.execute(select(Membership.role).where(
+            Membership.team_id == account.team_id, Membership.user_id == user.id))).scalar_one_or_none()
+        return SessionInfo(user_id=str(user.id), email=user.email, mfa_required=False,
+                           team_id=str(account.team_id) if role else None, role=role, csrf_token=csrf,
+                           totp_enabled=user.totp_enabled)
 
-    @post("/logout", status_code=204, operation_id="auth/logout", dependencies={"principal": Provide(provide_principal)})
-    async def logout(self, principal: Principal, db_session: AsyncSession) -> Response[None]:
+    @post("/logout", status_code=204, operation_id="auth/logout", dependencies={"account": Provide(provide_session_user)})
+    async def logout(self, account: SessionUser, db_session: AsyncSession) -> Response[None]:
         """End this session."""
-        user = await _user_of(principal, db_session)
-        await services.revoke_sessions(db_session, user.id, only=principal.session_id)
+        await services.revoke_sessions(db_session, account.user_id, only=account.session_id)
         return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
 
     @post("/password", status_code=204, operation_id="auth/change-password",
-          dependencies={"principal": Provide(provide_principal)})
+          dependencies={"account": Provide(provide_session_user)})
     async def change_password(
-        self, request: Request[Any, Any, Any], data: PasswordChange, principal: Principal, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], data: PasswordChange, account: SessionUser, db_session: AsyncSession
     ) -> Response[None]:
         """Change the password; every session of the user is revoked (log in again)."""
         svc = app_services(request)
-        user = await _user_of(principal, db_session)
-        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, principal.ip)
+        user = await _user_of(account, db_session)
+        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, account.ip)
         await services.change_password(db_session, user, data.current_password, data.new_password)
         await services.release_attempt(svc.limiter, attempt)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="user.password_changed",
-                     resource_type="user", resource_id=user.id, ip=principal.ip)
+        await _audit(db_session, account, "user.password_changed")
         return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
 
     @post("/2fa/setup", status_code=200, operation_id="auth/2fa-setup",
-          dependencies={"principal": Provide(provide_principal)})
+          dependencies={"account": Provide(provide_session_user)})
     async def totp_setup(
-        self, request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], account: SessionUser, db_session: AsyncSession
     ) -> TotpSetup:
         """Start TOTP setup: a new secret, enabled once a code from it is confirmed."""
-        user = await _user_of(principal, db_session)
+        user = await _user_of(account, db_session)
         if user.totp_enabled:
             raise ApiError(409, "conflict", "Two-factor authentication is already on")
         secret, uri = services.start_totp(user, app_services(request).keyring)
         return TotpSetup(secret=secret, otpauth_uri=uri)
 
     @post("/2fa/enable", status_code=200, operation_id="auth/2fa-enable",
-          dependencies={"principal": Provide(provide_principal)})
+          dependencies={"account": Provide(provide_session_user)})
     async def totp_enable(
-        self, request: Request[Any, Any, Any], data: TotpCode, principal: Principal, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], data: TotpCode, account: SessionUser, db_session: AsyncSession
     ) -> BackupCodes:
         """Confirm a code and turn 2FA on; returns one-time backup codes, shown once."""
         svc = app_services(request)
-        user = await _user_of(principal, db_session)
+        user = await _user_of(account, db_session)
         if user.totp_enabled:
             raise ApiError(409, "conflict", "Two-factor authentication is already on")
-        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, principal.ip)
+        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, account.ip)
         codes = await services.enable_totp(db_session, user, data.code, svc.keyring)
         await services.release_attempt(svc.limiter, attempt)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="user.2fa_enabled",
-                     resource_type="user", resource_id=user.id, ip=principal.ip)
+        await _audit(db_session, account, "user.2fa_enabled")
         return BackupCodes(backup_codes=codes)
 
     @post("/2fa/disable", status_code=204, operation_id="auth/2fa-disable",
-          dependencies={"principal": Provide(provide_principal)})
+          dependencies={"account": Provide(provide_session_user)})
     async def totp_disable(
-        self, request: Request[Any, Any, Any], data: TotpDisable, principal: Principal, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], data: TotpDisable, account: SessionUser, db_session: AsyncSession
     ) -> None:
         """Turn 2FA off (needs the password)."""
         svc = app_services(request)
-        user = await _user_of(principal, db_session)
-        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, principal.ip)
+        user = await _user_of(account, db_session)
+        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, account.ip)
         if not await anyio.to_thread.run_sync(verify_password, user.password_hash, data.password):
             raise ApiError(403, "invalid_credentials", "The password is wrong")
         await services.release_attempt(svc.limiter, attempt)
         user.totp_enabled, user.totp_secret_ciphertext, user.totp_key_id = False, None, None
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="user.2fa_disabled",
-                     resource_type="user", resource_id=user.id, ip=principal.ip)
+        await _audit(db_session, account, "user.2fa_disabled")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Session, User
 from app.db.tenancy import scope_to_user
-from app.lib.auth import _SAFE_METHODS, CSRF_HEADER, SESSION_COOKIE, client_ip
+from app.lib.auth import _SAFE_METHODS, CSRF_HEADER, SESSION_COOKIE, client_ip, services
 from app.lib.errors import ApiError
 from app.lib.hashing import same, sha256
 
@@ -35,7 +35,8 @@ class SessionUser:
 
 
 async def provide_session_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> SessionUser:
-    """Authenticate a session cookie (CSRF-checked on writes) and set `app.user_id` for the transaction."""
+    """Authenticate a session cookie (CSRF-checked on writes), set `app.user_id` for the transaction, and apply
+    the per-user rate limit (POSTYARD_RATE_LIMIT a window)."""
     if request.headers.get("authorization"):
         raise ApiError(403, "session_required", "This route needs a logged-in user, not an API key")
     token = request.cookies.get(SESSION_COOKIE)
@@ -50,6 +51,11 @@ async def provide_session_user(request: Request[Any, Any, Any], db_session: Asyn
         raise ApiError(403, "csrf_failed", "Missing or wrong X-CSRF-Token header")
     user = (await db_session.execute(select(User).where(User.id == session.user_id))).scalar_one()
     await scope_to_user(db_session, user.id)
+    svc = services(request)
+    decision = await svc.limiter.hit([f"user:{user.id}"], [svc.settings.rate_limit], svc.settings.rate_limit_window)
+    request.state.ratelimit = decision
+    if not decision.allowed:
+        raise ApiError(429, "rate_limit_exceeded", "Too many requests", headers=decision.headers())
     return SessionUser(user_id=user.id, email=user.email, is_operator=user.is_operator,
                        totp_enabled=user.totp_enabled, session_id=session.id,
                        team_id=session.team_id, ip=client_ip(request))

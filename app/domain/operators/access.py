@@ -8,23 +8,16 @@ from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.accounts.current_user import SessionUser, provide_session_user
-from app.lib.auth import services
 from app.lib.errors import ApiError
 
 __all__ = ["provide_operator"]
 
 
 async def provide_operator(request: Request[Any, Any, Any], db_session: AsyncSession) -> SessionUser:
-    """The operator behind the session cookie (403 for anyone else), rate limited per operator."""
+    """The operator behind the session cookie (403 for anyone else), rate limited as every session user is."""
     if request.headers.get("authorization"):
         raise ApiError(403, "operator_required", "Operator routes need an operator's session, not an API key")
     user = await provide_session_user(request, db_session)
     if not user.is_operator:
         raise ApiError(403, "operator_required", "This route is for the instance's operators")
-    svc = services(request)
-    decision = await svc.limiter.hit([f"operator:{user.user_id}"], [svc.settings.rate_limit],
-                                     svc.settings.rate_limit_window)
-    request.state.ratelimit = decision
-    if not decision.allowed:
-        raise ApiError(429, "rate_limit_exceeded", "Too many requests", headers=decision.headers())
     return user

@@ -42,7 +42,7 @@ class Authentication:
 AUTHENTICATIONS = {
     "provide_principal": Authentication(SECURED, frozenset({401, 403, 429})),
     "provide_sending_principal": Authentication(SECURED, frozenset({401, 403, 429})),
-    "provide_session_user": Authentication(SESSION_ONLY, frozenset({401, 403})),
+    "provide_session_user": Authentication(SESSION_ONLY, frozenset({401, 403, 429})),
     "provide_operator": Authentication(SESSION_ONLY, frozenset({401, 403, 429})),
 }
 # Codes a handler answers itself beyond what the rules below derive, by operation id.
