@@ -473,7 +473,7 @@ def sender_team(mail_bed, outside) -> Callable[[], tuple[Sender, OutsideHttp, st
 def test_a_suspended_team_cannot_send_and_its_held_mail_goes_out_after_resumption(mail_bed, sender_team):
     sender, client, team = sender_team()
     held_subject = f"held {token()}"
-    soon = datetime.now(UTC) + timedelta(seconds=25)
+    soon = datetime.now(UTC) + timedelta(seconds=15)
     held = send(client, sender.domain, held_subject, scheduled_at=soon.isoformat())
     operator(mail_bed, "suspend", team, "--reason", "abuse suite: suspended for the test")
     try:
@@ -489,7 +489,7 @@ def test_a_suspended_team_cannot_send_and_its_held_mail_goes_out_after_resumptio
         code, text = refusal(session)
         assert 500 <= code < 600 and text.startswith("5.7.1"), session
         # Past its time, the scheduled email is held: not sent, and not lost.
-        wait_until(lambda: datetime.now(UTC) > soon + timedelta(seconds=10), "the scheduled time passing", 60)
+        wait_until(lambda: datetime.now(UTC) > soon + timedelta(seconds=8), "the scheduled time passing", 60)
         assert not arrived(mail_bed, held_subject)
         assert email_state(client, held)["last_event"] in ("scheduled", "queued"), email_state(client, held)
     finally:
