@@ -12,10 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SEED", "Credentials", "FuzzRun", "run_schemathesis", "schemathesis_config"]
+__all__ = ["OWN_TEAM", "SEED", "Credentials", "FuzzRun", "run_schemathesis", "schemathesis_config"]
 
 REPO = Path(__file__).resolve().parents[1]
 HOOKS = "tests.openapi_fuzz_hooks"
+# The environment variable that names the session's team to the hooks (tests/openapi_fuzz_hooks.py).
+OWN_TEAM = "POSTYARD_FUZZ_OWN_TEAM"
 
 # A fixed seed: a failure found once is found again on the next run.
 SEED = 20261130
@@ -28,6 +30,7 @@ class Credentials:
     api_key: str | None = None
     session: str | None = None
     csrf_token: str | None = None
+    team_id: str | None = None  # the session's team: operator routes act on it alone
 
     @property
     def headers(self) -> dict[str, str]:
@@ -104,22 +107,24 @@ def run_schemathesis(schema_url: str, credentials: Credentials, workdir: Path, *
         arguments += ["--exclude-operation-id", operation_id]
     if tls_verify is not None:
         arguments += ["--tls-verify", tls_verify]
-    returncode, output = (_in_process if in_process else _as_command)(arguments, workdir, timeout)
+    hook_env = {OWN_TEAM: credentials.team_id} if credentials.team_id else {}
+    returncode, output = (_in_process if in_process else _as_command)(arguments, workdir, timeout, hook_env)
     (workdir / "schemathesis.txt").write_text(output)
     return FuzzRun(workdir.name, returncode, _cases(output), _seconds(output), output)
 
 
-def _as_command(arguments: list[str], workdir: Path, timeout: float) -> tuple[int, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+def _as_command(arguments: list[str], workdir: Path, timeout: float, hook_env: dict[str, str]) -> tuple[int, str]:
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, **hook_env, "PYTHONPATH": path}
     done = subprocess.run([sys.executable, "-m", "schemathesis.cli", *arguments], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
     return done.returncode, done.stdout + done.stderr
 
 
-def _in_process(arguments: list[str], workdir: Path, timeout: float) -> tuple[int, str]:
+def _in_process(arguments: list[str], workdir: Path, timeout: float, hook_env: dict[str, str]) -> tuple[int, str]:
     from click.testing import CliRunner
     from schemathesis.cli import schemathesis
 
     with contextlib.chdir(workdir):
-        result = CliRunner().invoke(schemathesis, arguments, catch_exceptions=False)
+        result = CliRunner().invoke(schemathesis, arguments, env=hook_env, catch_exceptions=False)
     return result.exit_code, result.output

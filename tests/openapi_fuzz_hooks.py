@@ -4,6 +4,8 @@ a combination of fields, a time, a name that must resolve or an id that must nam
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,8 +13,10 @@ from typing import Any
 import schemathesis
 
 from app.domain.emails.validation import FORBIDDEN_HEADERS
+from tests.openapi_fuzz import OWN_TEAM
 
 __all__ = ["ENDPOINT", "RULES", "filter_case", "map_case"]
+
 
 # Generated host names resolve to nothing; a literal address needs no DNS (the test deploys allow private
 # webhook addresses).
@@ -128,10 +132,24 @@ def filter_case(context: Any, case: Any) -> bool:
     return rule is None or rule(case)
 
 
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
     positive = case.meta is not None and case.meta.generation.mode.is_positive
     if positive and case.operation.label in WEBHOOK_WRITES and isinstance(case.body, dict) \
             and isinstance(case.body.get("endpoint"), str):
         case.body["endpoint"] = ENDPOINT
+    # Operator routes act on the fuzzing operator's own team, not on a team a generated or listed id names
+    # (other tests' teams).
+    own = os.environ.get(OWN_TEAM)
+    parameters = case.path_parameters or {}
+    if own and case.operation.path.startswith("/operator/teams/") and _is_uuid(parameters.get("team_id")):
+        parameters["team_id"] = own
     return case
