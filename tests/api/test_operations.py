@@ -193,3 +193,11 @@ async def test_every_documented_operation_lists_no_400_and_only_errors_with_the_
     assert all(code != "400" for _, code, _ in errors)
     assert all(spec["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
                for operation_id, code, spec in errors if operation_id != "system/health")
+
+
+async def test_options_lists_every_method_of_its_path(client):
+    collection = await client.options("/api-keys")
+    item = await client.options("/domains/some-id")
+    assert collection.status_code == item.status_code == 204
+    assert collection.headers["allow"] == "GET, OPTIONS, POST"
+    assert item.headers["allow"] == "DELETE, GET, OPTIONS, PATCH"
