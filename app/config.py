@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 from collections.abc import Mapping
 from functools import lru_cache
@@ -11,7 +12,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-__all__ = ["Settings", "get_settings", "parse_data_keys"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+__all__ = ["IPNetwork", "Settings", "get_settings", "parse_data_keys"]
 
 
 def parse_data_keys(text: str) -> dict[str, bytes]:
@@ -73,7 +76,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_max_attempts: int = 12
     worker_poll_interval: float = 1.0
     postfix_journal_cursor: str = "/var/lib/postyard/postfix-journal.cursor"
-    webhook_allow_private: bool = False
+    webhook_allowed_networks: str = ""
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_timeout: float = 10.0
     webhook_secret_grace_hours: int = 24
@@ -89,6 +92,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def system_database_url(self) -> str:
         """The URL the worker, log follower and bounce pipe use (they act across teams)."""
         return self.worker_database_url or self.owner_database_url
+
+    @property
+    def webhook_exempt_networks(self) -> tuple[IPNetwork, ...]:
+        """Networks webhook endpoints may reach although not public (a test setup's own receivers)."""
+        return tuple(ipaddress.ip_network(v.strip(), strict=False)
+                     for v in self.webhook_allowed_networks.split(",") if v.strip())
 
     @property
     def webhook_retry_delays(self) -> list[float]:

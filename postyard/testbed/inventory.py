@@ -55,8 +55,8 @@ def _add_hosts(groups: dict[str, list[HostEntry]], bed: testbed_state.TestbedSta
             "fail2ban_bantime": "30s",
             # Low enough for a test to reach in one session.
             "postfix_user_message_rate": 20,
-            # Webhook receivers in tests live on the testbed's own (private) addresses.
-            "app_extra_settings": {"POSTYARD_WEBHOOK_ALLOW_PRIVATE": "true"},
+            # Webhook receivers in tests listen on the outside host's own address, and only there.
+            "app_extra_settings": {"POSTYARD_WEBHOOK_ALLOWED_NETWORKS": f"{bed.outside_address}/32"},
         }
         for group in record.groups:
             if any(name == record.fqdn and other is not data for name, other in groups[group]):

@@ -170,7 +170,7 @@ async def test_webhooks_are_listed_updated_and_removed(client, team, receiver):
 ])
 async def test_non_public_webhook_urls_are_refused_when_the_setting_is_off(url):
     with pytest.raises(UnsafeUrl):
-        await check_url(url, allow_private=False, timeout=1)
+        await check_url(url, timeout=1)
 
 
 def _zone_resolve(settings: Settings):
@@ -204,14 +204,14 @@ async def test_a_name_resolving_to_one_public_and_one_private_address_is_refused
     for rdtype, value in records:
         dns_zone.add(name, rdtype, value)
     with pytest.raises(UnsafeUrl, match="non-public"):
-        await vet_url(f"https://{name}/hook", allow_private=False, timeout=2, resolve=_zone_resolve(settings))
+        await vet_url(f"https://{name}/hook", timeout=2, resolve=_zone_resolve(settings))
 
 
 async def test_a_name_resolving_only_to_public_addresses_is_pinned_to_one_of_them(settings, dns_zone):
     name = f"hook{uuid.uuid4().hex[:8]}.example.test"
     for rdtype, value in [("A", "93.184.215.14"), ("A", "1.1.1.1"), ("AAAA", "2606:4700:4700::1111")]:
         dns_zone.add(name, rdtype, value)
-    vetted = await vet_url(f"https://{name}/hook", allow_private=False, timeout=2, resolve=_zone_resolve(settings))
+    vetted = await vet_url(f"https://{name}/hook", timeout=2, resolve=_zone_resolve(settings))
     assert vetted.address in {"93.184.215.14", "1.1.1.1", "2606:4700:4700::1111"}
     assert vetted.host_header == name and vetted.pinned_url.endswith(":443/hook")
 
@@ -225,7 +225,7 @@ async def test_the_api_refuses_endpoints_that_embed_or_reach_a_non_public_addres
 
     from app.asgi import create_app
 
-    strict = msgspec.structs.replace(settings, webhook_allow_private=False)
+    strict = msgspec.structs.replace(settings, webhook_allowed_networks="")
     async with AsyncTestClient(app=create_app(strict), base_url="https://testserver.local") as strict_client:
         response = await strict_client.post("/webhooks", json={"endpoint": url, "events": ["email.sent"]},
                                             headers=team.headers)
@@ -237,7 +237,7 @@ async def test_the_api_refuses_a_loopback_endpoint_when_private_addresses_are_no
 
     from app.asgi import create_app
 
-    strict = msgspec.structs.replace(settings, webhook_allow_private=False)
+    strict = msgspec.structs.replace(settings, webhook_allowed_networks="")
     async with AsyncTestClient(app=create_app(strict), base_url="https://testserver.local") as strict_client:
         response = await strict_client.post("/webhooks", json={"endpoint": "http://127.0.0.1:9/hook",
                                                                "events": ["email.sent"]}, headers=team.headers)
@@ -247,7 +247,7 @@ async def test_the_api_refuses_a_loopback_endpoint_when_private_addresses_are_no
 async def test_the_dispatcher_refuses_to_post_to_a_private_address_when_not_allowed(
         client, team, sender, receiver, owner_engine, settings: Settings):
     hook = await _hook(client, team, receiver)
-    strict = msgspec.structs.replace(settings, webhook_allow_private=False)
+    strict = msgspec.structs.replace(settings, webhook_allowed_networks="")
     dispatcher = Dispatcher(strict, owner_engine, Keyring(settings.data_keys, settings.active_data_key_id))
     try:
         await client.post("/emails", json=message(sender), headers=team.headers)

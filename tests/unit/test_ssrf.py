@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from app.domain.webhooks.ssrf import SPECIAL_PURPOSE, UnsafeUrl, is_public_address, special_purpose, vet_url
@@ -70,7 +72,7 @@ def test_a_global_unicast_address_is_public(address):
 async def test_a_url_with_a_special_purpose_literal_is_refused(address, form):
     literal = f"[{address.replace('%', '%25')}]" if ":" in address else address
     with pytest.raises(UnsafeUrl, match="non-public|does not resolve"):
-        await vet_url(f"https://{literal}:8443/hook", allow_private=False, timeout=1)
+        await vet_url(f"https://{literal}:8443/hook", timeout=1)
 
 
 @pytest.mark.parametrize("network", SPECIAL_PURPOSE, ids=str)
@@ -79,5 +81,14 @@ def test_every_row_of_the_table_refuses_its_first_and_last_address(network):
 
 
 async def test_a_public_literal_is_pinned_to_itself():
-    vetted = await vet_url("https://93.184.215.14/hook", allow_private=False, timeout=1)
+    vetted = await vet_url("https://93.184.215.14/hook", timeout=1)
     assert vetted.address == "93.184.215.14" and vetted.pinned_url == "https://93.184.215.14:443/hook"
+
+
+async def test_an_exempt_network_admits_only_its_own_addresses():
+    exempt = (ipaddress.ip_network("10.77.0.200/32"),)
+    vetted = await vet_url("http://10.77.0.200:8080/hook", exempt, timeout=1)
+    assert vetted.address == "10.77.0.200"
+    for literal in ("10.77.0.201", "127.0.0.1", "[64:ff9b::a4d:c8]", "[::ffff:10.77.0.200]"):
+        with pytest.raises(UnsafeUrl, match="non-public"):
+            await vet_url(f"http://{literal}:8080/hook", exempt, timeout=1)

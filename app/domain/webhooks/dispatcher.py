@@ -68,7 +68,7 @@ class Dispatcher:
         if row.status != "enabled":
             return None, "endpoint disabled"
         try:
-            vetted = await vet_url(row.endpoint, self.settings.webhook_allow_private, self.settings.dns_timeout)
+            vetted = await vet_url(row.endpoint, self.settings.webhook_exempt_networks, self.settings.dns_timeout)
             headers = signed_headers(self._secrets(row), row.message_id, datetime.now(UTC), row.payload)
             headers["host"] = vetted.host_header
             response = await self.client.post(vetted.pinned_url, content=row.payload.encode(), headers=headers,

@@ -24,9 +24,9 @@ _COLUMNS = "id, endpoint, events, status, created_at, key_id, secret_ciphertext"
 
 
 async def check_endpoint(url: str, settings: Settings) -> None:
-    """Refuse URLs that resolve to non-public addresses (unless the setting allows them)."""
+    """Refuse URLs that resolve to non-public addresses (unless in a network the settings exempt)."""
     try:
-        await check_url(url, settings.webhook_allow_private, settings.dns_timeout)
+        await check_url(url, settings.webhook_exempt_networks, settings.dns_timeout)
     except UnsafeUrl as error:
         raise ApiError(422, "invalid_endpoint", str(error)) from None
 

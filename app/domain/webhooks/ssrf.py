@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
+
+from app.config import IPNetwork
 
 __all__ = ["SPECIAL_PURPOSE", "Resolve", "UnsafeUrl", "Vetted", "check_url", "is_public_address",
            "special_purpose", "system_resolve", "vet_url"]
@@ -126,9 +128,14 @@ def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
-async def vet_url(url: str, allow_private: bool, timeout: float = 5.0,
+def _allowed(address: str, exempt: Sequence[IPNetwork]) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return is_public_address(address) or any(ip in network for network in exempt)
+
+
+async def vet_url(url: str, exempt: Sequence[IPNetwork] = (), timeout: float = 5.0,
                   resolve: Resolve = system_resolve) -> Vetted:
-    """Resolve the URL's host; refuse it unless every address is public (or `allow_private` is set).
+    """Resolve the URL's host; refuse it unless every address is public or in an `exempt` network.
 
     The returned URL is pinned to the first address, which is one of those checked.
     """
@@ -142,12 +149,12 @@ async def vet_url(url: str, allow_private: bool, timeout: float = 5.0,
     if not addresses:
         raise UnsafeUrl(f"endpoint host {host} does not resolve")
     # Every address, not only the pinned one: a name may not mix public and private answers.
-    if not allow_private and not all(is_public_address(a) for a in addresses):
+    if not all(_allowed(a, exempt) for a in addresses):
         raise UnsafeUrl(f"endpoint host {host} resolves to a non-public address")
     return Vetted(url=url, host=host, address=addresses[0])
 
 
-async def check_url(url: str, allow_private: bool, timeout: float = 5.0,
+async def check_url(url: str, exempt: Sequence[IPNetwork] = (), timeout: float = 5.0,
                     resolve: Resolve = system_resolve) -> None:
-    """Refuse the URL unless its host resolves only to public addresses (or `allow_private` is set)."""
-    await vet_url(url, allow_private, timeout, resolve)
+    """Refuse the URL unless its host resolves only to public addresses (or ones in an `exempt` network)."""
+    await vet_url(url, exempt, timeout, resolve)
