@@ -41,11 +41,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     redis = Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    # Password and second-factor windows wait longer for Redis before falling back to counting in
+    # each process: a host busy hashing passwords is exactly when the count must stay shared.
+    credential_redis = Redis.from_url(settings.redis_url, socket_timeout=settings.credential_limit_timeout,
+                                      socket_connect_timeout=0.5)
     services = Services(
         settings=settings,
         keyring=Keyring(settings.data_keys, settings.active_data_key_id),
         redis=redis,
         limiter=SlidingWindowLimiter(redis),
+        credential_limiter=SlidingWindowLimiter(credential_redis, prefix="rl-cred"),
     )
     db_config = SQLAlchemyAsyncConfig(
         connection_string=settings.database_url,
@@ -58,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def close_redis(_: Any = None) -> None:
         await redis.aclose()
+        await credential_redis.aclose()
 
     app = Litestar(
         route_handlers=[SystemController, AuthController, TeamController, ApiKeyController, DomainController,

@@ -51,6 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_max_failures_account: int = 5
     login_max_failures_ip: int = 20
     login_failure_window: int = 900
+    credential_limit_timeout: float = 5.0
     session_ttl: int = 86400
     # Who may create an account: `invite` (with a one-time invite), `open` (anyone; new teams send only
     # once an operator approves them) or `closed` (nobody; operators make teams with the CLI).

@@ -15,9 +15,10 @@ __all__ = ["Services"]
 
 @dataclass
 class Services:
-    """Settings, data keys, Redis and the rate limiter of one running app."""
+    """Settings, data keys, Redis and the rate limiters of one running app."""
 
     settings: Settings
     keyring: Keyring
     redis: Redis
     limiter: SlidingWindowLimiter
+    credential_limiter: SlidingWindowLimiter

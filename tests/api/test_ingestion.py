@@ -174,6 +174,18 @@ async def test_the_bounce_pipe_asks_postfix_to_retry_when_the_database_is_unreac
     assert _bounce_pipe(down, raw, f"bounce+{uuid.UUID(email_id).hex}@send.{sender}") == 75
 
 
+async def test_the_bounce_pipe_asks_postfix_to_retry_after_any_unexpected_failure(env, client, team, sender,
+                                                                                 settings, owner_engine,
+                                                                                 smtp_sink, postgres):
+    rcpt = f"n{uuid.uuid4().hex[:8]}@example.org"
+    email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    # A role that may read none of the tables: every query fails, though the database answers.
+    refused = {**env, "POSTYARD_WORKER_DATABASE_URL": postgres.url("postyard_dovecot")}
+    raw = _sample("dsn_hard_bounce.eml", email_id, sender, rcpt)
+    assert _bounce_pipe(refused, raw, f"bounce+{uuid.UUID(email_id).hex}@send.{sender}") == 75
+    assert (await client.get(f"/emails/{email_id}", headers=team.headers)).json()["last_event"] != "bounced"
+
+
 # Reports must name the email (VERP address, returned Message-ID) and speak only for its recipients.
 
 def _ignored(postgres, email_id: str | None = None, where: str = "") -> list[tuple[str, str, str]]:

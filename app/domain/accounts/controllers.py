@@ -90,7 +90,7 @@ class AuthController(Controller):
         ip = client_ip(request)
         await limit_per_ip(request, "login")
         email = data.email.strip().lower()
-        attempt = await services.reserve_attempt(svc.limiter, svc.settings, email, ip)
+        attempt = await services.reserve_attempt(svc.credential_limiter, svc.settings, email, ip)
         user = await services.authenticate(db_session, email, data.password)
         if user is None:
             LOGIN_FAILURES.inc()
@@ -102,7 +102,7 @@ class AuthController(Controller):
                              action="login.failed", resource_type="user", resource_id=membership.user_id, ip=ip)
                 await db_session.commit()
             raise ApiError(401, "invalid_credentials", "Email or password is wrong")
-        await services.release_attempt(svc.limiter, attempt)
+        await services.release_attempt(svc.credential_limiter, attempt)
         membership = await services.default_membership(db_session, user.id)
         team_id = membership.team_id if membership else None
         ttl = svc.settings.session_ttl
@@ -131,11 +131,11 @@ class AuthController(Controller):
         if pending is None:
             raise ApiError(401, "unauthorized", "No login is waiting for a second factor")
         user = (await db_session.execute(select(User).where(User.id == pending.user_id))).scalar_one()
-        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, ip)
+        attempt = await services.reserve_attempt(svc.credential_limiter, svc.settings, user.email, ip)
         if not await services.check_second_factor(db_session, user, data.code, svc.keyring):
             LOGIN_FAILURES.inc()
             raise ApiError(401, "invalid_code", "The code is wrong")
-        await services.release_attempt(svc.limiter, attempt)
+        await services.release_attempt(svc.credential_limiter, attempt)
         await services.revoke_sessions(db_session, user.id, only=pending.id)
         ttl = svc.settings.session_ttl
         session, token = await services.create_session(db_session, user, pending.team_id, ttl, mfa_pending=False)
@@ -177,9 +177,9 @@ class AuthController(Controller):
         """Change the password; every session of the user is revoked (log in again)."""
         svc = app_services(request)
         user = await _user_of(account, db_session)
-        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, account.ip)
+        attempt = await services.reserve_attempt(svc.credential_limiter, svc.settings, user.email, account.ip)
         await services.change_password(db_session, user, data.current_password, data.new_password)
-        await services.release_attempt(svc.limiter, attempt)
+        await services.release_attempt(svc.credential_limiter, attempt)
         await _audit(db_session, account, "user.password_changed")
         return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
 
@@ -205,9 +205,9 @@ class AuthController(Controller):
         user = await _user_of(account, db_session)
         if user.totp_enabled:
             raise ApiError(409, "conflict", "Two-factor authentication is already on")
-        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, account.ip)
+        attempt = await services.reserve_attempt(svc.credential_limiter, svc.settings, user.email, account.ip)
         codes = await services.enable_totp(db_session, user, data.code, svc.keyring)
-        await services.release_attempt(svc.limiter, attempt)
+        await services.release_attempt(svc.credential_limiter, attempt)
         await _audit(db_session, account, "user.2fa_enabled")
         return BackupCodes(backup_codes=codes)
 
@@ -219,9 +219,9 @@ class AuthController(Controller):
         """Turn 2FA off (needs the password)."""
         svc = app_services(request)
         user = await _user_of(account, db_session)
-        attempt = await services.reserve_attempt(svc.limiter, svc.settings, user.email, account.ip)
+        attempt = await services.reserve_attempt(svc.credential_limiter, svc.settings, user.email, account.ip)
         if not await anyio.to_thread.run_sync(verify_password, user.password_hash, data.password):
             raise ApiError(403, "invalid_credentials", "The password is wrong")
-        await services.release_attempt(svc.limiter, attempt)
+        await services.release_attempt(svc.credential_limiter, attempt)
         user.totp_enabled, user.totp_secret_ciphertext, user.totp_key_id = False, None, None
         await _audit(db_session, account, "user.2fa_disabled")

@@ -42,7 +42,7 @@ async def _account(
     db: AsyncSession, svc: Services, existing: User | None, user_id: uuid.UUID, email: str, password: str, ip: str,
 ) -> User:
     """A new account, or the existing one when the password is its password (else 403)."""
-    attempt = await reserve_attempt(svc.limiter, svc.settings, email, ip)
+    attempt = await reserve_attempt(svc.credential_limiter, svc.settings, email, ip)
     if existing is None:
         user = User(id=user_id, email=email, password_hash=await anyio.to_thread.run_sync(hash_password, password),
                     totp_enabled=False, is_operator=False)
@@ -52,7 +52,7 @@ async def _account(
         user = existing
     else:
         raise ApiError(403, "registration_refused", "Sign-up with this email and password is refused")
-    await release_attempt(svc.limiter, attempt)
+    await release_attempt(svc.credential_limiter, attempt)
     return user
 
 

@@ -111,4 +111,7 @@ def bounce_pipe(settings: Settings, stream: BinaryIO, recipient: str | None) -> 
     except UNREACHABLE:
         logger.exception("bounce not recorded; Postfix will retry")
         return EX_TEMPFAIL
+    except Exception:  # noqa: BLE001 - any other failure also keeps the report queued, never bounced away
+        logger.exception("bounce not recorded after an unexpected error; Postfix will retry")
+        return EX_TEMPFAIL
     return EX_OK
