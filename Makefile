@@ -52,7 +52,9 @@ admin: deps
 	$(PY) -m postyard admin --target $(TARGET) --testbed $(TESTBED) $(ARGS)
 
 test: deps
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest --testbed -v
 
 test-fast: deps
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest tests/unit

@@ -9,8 +9,19 @@ from pyinfra import host
 from postyard.connections import disable_nagle
 from postyard.topology import host_groups, roles_for_groups
 from roles import (
-    app_runtime, app_services, base, dovecot, firewall, luks, opendkim, postfix, postgresql,
-    postgresql_backup, redis, schema, tls,
+    app_runtime,
+    app_services,
+    base,
+    dovecot,
+    firewall,
+    luks,
+    opendkim,
+    postfix,
+    postgresql,
+    postgresql_backup,
+    redis,
+    schema,
+    tls,
 )
 
 disable_nagle(host)

@@ -15,7 +15,6 @@ import os
 import sys
 
 import httpx
-
 from stack import local_stack, measure, print_results, serve, unlimited_team
 
 

@@ -239,7 +239,7 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace, signed: bool) -
         print(f"{label:<{width}}  {medians[label]:7.0f}  ({min(rates):.0f} to {max(rates):.0f})")
     a, b, c = medians.values()
     # b and c of one round ran back to back, under about the same load from anything else on the machine.
-    per_round = " ".join(f"{rc.rate / rb.rate:.2f}" for rb, rc in zip(*list(runs.values())[1:]))
+    per_round = " ".join(f"{rc.rate / rb.rate:.2f}" for rb, rc in zip(*list(runs.values())[1:], strict=False))
     print(f"c/b (signing against Postfix alone): {c / b:.2f} (per round: {per_round})")
     print(f"b/a (Postfix against the tools' ceiling): {b / a:.3f}")
     verdict = "verifies" if signed else "DOES NOT verify"

@@ -18,11 +18,9 @@ import sys
 import time
 
 import httpx
-
-from stack import ROOT, Stack, local_stack, measure, print_results, serve, unlimited_team
-
 from api_support import free_port  # noqa: E402 - tests/api is on the path stack.py sets
 from smtp_sink import SinkServer  # noqa: E402
+from stack import ROOT, Stack, local_stack, measure, print_results, serve, unlimited_team
 
 
 def _queued(stack: Stack) -> int:

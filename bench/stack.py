@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 
 from api_support import ROLES, Postgres, free_port, wait_for_port  # noqa: E402
+
 from app.cli import create_team  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import migrate  # noqa: E402

@@ -37,7 +37,7 @@ def _new_key_pem() -> bytes:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _ca(store: SecretStore) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:

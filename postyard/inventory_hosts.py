@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from postyard.deployer import REPO
-from postyard.secrets import SecretStore
 from postyard.exposure import Exposure, exposures_for_host
+from postyard.secrets import SecretStore
 from postyard.topology import host_groups, roles_for_groups
 from roles.firewall import DEFAULTS as FIREWALL_DEFAULTS
 

@@ -10,9 +10,9 @@ import subprocess
 from io import BytesIO, StringIO
 from typing import Any
 
-from pyinfra import host
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import apt, files, systemd

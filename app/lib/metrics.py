@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import Counter, Histogram
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter, Histogram
 
 __all__ = ["LOGIN_FAILURES", "RATE_LIMIT_FALLBACKS", "REQUESTS", "metrics_middleware"]
 

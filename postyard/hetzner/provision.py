@@ -11,14 +11,17 @@ from hcloud.firewalls import FirewallResource, FirewallResourceLabelSelector, Fi
 from hcloud.images import Image
 from hcloud.load_balancer_types import LoadBalancerType
 from hcloud.load_balancers import (
-    LoadBalancerHealthCheck, LoadBalancerService, LoadBalancerTarget, LoadBalancerTargetLabelSelector,
+    LoadBalancerHealthCheck,
+    LoadBalancerService,
+    LoadBalancerTarget,
+    LoadBalancerTargetLabelSelector,
 )
 from hcloud.locations import Location
 from hcloud.networks import NetworkSubnet
 from hcloud.primary_ips import BoundPrimaryIP
 from hcloud.server_types import ServerType
-from hcloud.ssh_keys import SSHKey
 from hcloud.servers import BoundServer, ServerCreatePublicNetwork
+from hcloud.ssh_keys import SSHKey
 from hcloud.zones import BoundZone, ZoneRecord
 
 from postyard.hetzner import labels as L

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from postyard.secrets import SecretStore
-from postyard.testbed import apt_pool, internet, machine, network, rootfs, state as testbed_state, sysctl
+from postyard.testbed import apt_pool, internet, machine, network, rootfs, sysctl
+from postyard.testbed import state as testbed_state
 from postyard.testbed.commands import CommandError, run
 from postyard.testbed.state import CACHE_ROOT, HostRecord, TestbedState
 from postyard.topology import TOPOLOGIES

@@ -17,11 +17,11 @@ from typing import TypeVar
 
 import httpx
 import pytest
+from api_support import ROLES, DnsServer, Postgres, Zone, free_port, wait_for_port
 from litestar.testing import AsyncTestClient
+from smtp_sink import Sink, SinkServer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api_support import ROLES, DnsServer, Postgres, Zone, free_port, wait_for_port
-from smtp_sink import Sink, SinkServer
 from app.asgi import create_app
 from app.cli import create_team
 from app.config import Settings

@@ -10,11 +10,11 @@ import time
 import asyncpg
 import dkim
 import pytest
+from conftest import DATA_KEY, DATA_KEY_ID, unique_domain
 from cryptography.hazmat.primitives import serialization
 
 from app.lib.crypto import Keyring
 from app.mailhost.dkim_sync import SigningKey, render_signing_table, run, sync_once
-from conftest import DATA_KEY, DATA_KEY_ID, unique_domain
 
 KEYRING = Keyring({DATA_KEY_ID: DATA_KEY}, DATA_KEY_ID)
 

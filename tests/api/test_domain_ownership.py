@@ -9,9 +9,9 @@ import uuid
 import asyncpg
 import httpx
 import pytest
+from conftest import unique_domain
 
 from app.cli import create_team
-from conftest import unique_domain
 
 
 async def _add(client, team, name: str, **extra) -> dict:

@@ -6,10 +6,9 @@ import asyncio
 import base64
 
 import asyncpg
+from conftest import DATA_KEY, DATA_KEY_ID, unique_domain
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from conftest import DATA_KEY, DATA_KEY_ID, unique_domain
 
 
 async def _create(client, team, **extra) -> dict:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 
 import pytest
-
 from conftest import verified_domain
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from api_support import free_port
 from litestar.testing import AsyncTestClient
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api_support import free_port
 from app.asgi import create_app
 
 

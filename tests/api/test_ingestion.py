@@ -9,12 +9,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from app.domain.events.ingest import apply_report, ingest_lines
-from app.domain.events.postfix_log import Accepted, Delivery, MessageIdSeen, parse_line
 from test_emails import message
 from test_operations import METRICS_TOKEN, configured_client  # noqa: F401 - a fixture
 from test_outbox import db, drain
+
+from app.domain.events.ingest import apply_report, ingest_lines
+from app.domain.events.postfix_log import Accepted, Delivery, MessageIdSeen, parse_line
 
 SAMPLES = Path(__file__).parent / "samples"
 QID = "3F2A81C0B2"
@@ -353,7 +353,7 @@ async def test_a_forged_dsn_piped_to_the_bounce_entry_point_is_accepted_recorded
 
 async def test_ignored_reports_are_counted_by_reason_on_the_metrics_route(client, team, sender, settings,
                                                                          owner_engine, smtp_sink, postgres,
-                                                                         configured_client):
+                                                                         configured_client):  # noqa: F811
     async def count() -> float:
         response = await configured_client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
         prefix = 'postyard_reports_ignored_total{reason="not_a_recipient"} '

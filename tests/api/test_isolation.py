@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-
 from conftest import unique_domain, verified_domain
 
 TENANT_TABLES = ["teams", "memberships", "invites", "api_keys", "domains", "dkim_keys", "smtp_credentials",

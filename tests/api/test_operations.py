@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
+from conftest import DATA_KEY_ID, verified_domain
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
@@ -17,7 +18,6 @@ from app.config import Settings
 from app.domain.system.controllers import security_txt_body
 from app.lib.headers import API_CSP, DOCS_CSP
 from app.lib.logs import JsonFormatter, request_id
-from conftest import DATA_KEY_ID, verified_domain
 
 
 async def test_health_reports_database_and_redis(client):

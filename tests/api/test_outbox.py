@@ -12,13 +12,13 @@ import uuid
 from collections import Counter
 
 import msgspec
+from conftest import TeamKey, verified_domain
+from test_emails import message
 
 from app.cli import create_team
 from app.domain.emails.outbox import Outbox
 from app.domain.emails.submission import Submitter
 from app.domain.events.ingest import ingest_lines
-from conftest import TeamKey, verified_domain
-from test_emails import message
 
 
 async def drain(settings, engine) -> None:

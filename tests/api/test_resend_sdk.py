@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import resend
-
 from conftest import unique_domain
 
 

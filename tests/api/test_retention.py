@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from app.domain.emails.retention import purge_expired_bodies
 from test_emails import message
 from test_outbox import db, drain
+
+from app.domain.emails.retention import purge_expired_bodies
 
 
 async def test_bodies_older_than_the_retention_period_are_purged_and_metadata_kept(

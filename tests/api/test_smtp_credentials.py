@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import bcrypt
-
 from conftest import unique_domain
 
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import uuid
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
 import pytest
+from test_outbox import db, drain
 
 from app.config import Settings
 from app.domain.emails.intake import without_header
 from app.mailhost.smtp_intake import serve
-from test_outbox import db, drain
 
 
 @asynccontextmanager

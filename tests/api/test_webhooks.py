@@ -12,13 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import msgspec
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from test_emails import message
 
 from app.config import Settings
 from app.domain.domains.dns import make_resolver
 from app.domain.webhooks.dispatcher import Dispatcher
 from app.domain.webhooks.ssrf import UnsafeUrl, check_url, vet_url
 from app.lib.crypto import Keyring
-from test_emails import message
 
 
 @dataclass

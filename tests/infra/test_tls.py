@@ -37,7 +37,7 @@ def test_certificate_names_are_the_hosts_public_names(chain, tls_host):
 
 
 def test_certificate_is_valid_for_more_than_two_weeks(chain):
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     assert chain[0].not_valid_before_utc <= now
     assert chain[0].not_valid_after_utc - now > MIN_VALIDITY
 

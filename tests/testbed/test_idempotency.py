@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from postyard.remote import ssh_run
 from postyard.deployer import REPO, run_deploy
+from postyard.remote import ssh_run
 
 INVENTORY = REPO / "inventory" / "testbed.py"
 

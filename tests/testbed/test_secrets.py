@@ -8,8 +8,8 @@ import pytest
 
 from postyard.deployer import REPO
 from postyard.secrets import SecretStore
-from postyard.testbed.suites import SESSION_TESTBEDS
 from postyard.testbed.state import testbed_dir as bed_directory
+from postyard.testbed.suites import SESSION_TESTBEDS
 
 
 @pytest.fixture(scope="session")

@@ -34,11 +34,11 @@ def test_certbot_asks_for_one_named_certificate_by_standalone_http01():
     argv = shlex.split(tls.certbot_command(PEBBLE, names, "ops@example.com"))
     assert argv[:2] == ["certbot", "certonly"]
     assert {"--non-interactive", "--agree-tos", "--standalone", "--no-eff-email"} <= set(argv)
-    pairs = set(zip(argv, argv[1:]))
+    pairs = set(zip(argv, argv[1:], strict=False))
     assert {("--server", PEBBLE), ("--cert-name", "postyard"), ("--preferred-challenges", "http-01"),
             ("--http-01-port", "80"), ("--email", "ops@example.com"), ("--deploy-hook", tls.HOOK_PATH),
             ("--key-type", "ecdsa"), ("--elliptic-curve", "secp256r1")} <= pairs
-    assert [b for a, b in zip(argv, argv[1:]) if a == "--domain"] == names
+    assert [b for a, b in zip(argv, argv[1:], strict=False) if a == "--domain"] == names
 
 
 def test_certbot_registers_without_email_only_when_none_is_given():

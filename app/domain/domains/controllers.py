@@ -9,8 +9,15 @@ from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.domains import services
-from app.domain.domains.schemas import DomainCreate, DomainDeleted, DomainList, DomainListItem, DomainOut
-from app.domain.domains.schemas import DomainRef, DomainUpdate
+from app.domain.domains.schemas import (
+    DomainCreate,
+    DomainDeleted,
+    DomainList,
+    DomainListItem,
+    DomainOut,
+    DomainRef,
+    DomainUpdate,
+)
 from app.lib.audit import record
 from app.lib.auth import Principal, provide_principal
 from app.lib.auth import services as app_services

@@ -7,8 +7,13 @@ from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.smtp import services
-from app.domain.smtp.schemas import SmtpCredentialCreate, SmtpCredentialCreated, SmtpCredentialDeleted
-from app.domain.smtp.schemas import SmtpCredentialItem, SmtpCredentialList
+from app.domain.smtp.schemas import (
+    SmtpCredentialCreate,
+    SmtpCredentialCreated,
+    SmtpCredentialDeleted,
+    SmtpCredentialItem,
+    SmtpCredentialList,
+)
 from app.lib.audit import record
 from app.lib.auth import Principal, provide_principal
 from app.lib.ids import parse_id

@@ -11,9 +11,17 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.suppressions import services
-from app.domain.suppressions.schemas import BatchAdd, BatchRemove, SuppressionCreate, SuppressionList
-from app.domain.suppressions.schemas import SuppressionOut, SuppressionRef, SuppressionRefs, SuppressionRemoved
-from app.domain.suppressions.schemas import SuppressionsRemoved
+from app.domain.suppressions.schemas import (
+    BatchAdd,
+    BatchRemove,
+    SuppressionCreate,
+    SuppressionList,
+    SuppressionOut,
+    SuppressionRef,
+    SuppressionRefs,
+    SuppressionRemoved,
+    SuppressionsRemoved,
+)
 from app.lib.auth import Principal, provide_principal
 from app.lib.errors import ApiError
 

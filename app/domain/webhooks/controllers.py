@@ -10,8 +10,18 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.webhooks import services
-from app.domain.webhooks.schemas import DeliveryList, DeliveryOut, WebhookCreate, WebhookCreated, WebhookDeleted
-from app.domain.webhooks.schemas import WebhookList, WebhookListItem, WebhookOut, WebhookRef, WebhookUpdate
+from app.domain.webhooks.schemas import (
+    DeliveryList,
+    DeliveryOut,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDeleted,
+    WebhookList,
+    WebhookListItem,
+    WebhookOut,
+    WebhookRef,
+    WebhookUpdate,
+)
 from app.lib.audit import record
 from app.lib.auth import Principal, provide_principal
 from app.lib.auth import services as app_services

@@ -20,8 +20,6 @@ from app.config import IPNetwork
 __all__ = ["SPECIAL_PURPOSE", "Resolve", "UnsafeUrl", "Vetted", "check_url", "is_public_address",
            "special_purpose", "system_resolve", "vet_url"]
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
 SPECIAL_PURPOSE: dict[IPNetwork, str] = {ipaddress.ip_network(net): why for net, why in {
     # IPv4 special-purpose registry (RFC 6890 and its updates), every row refused.
     "0.0.0.0/8": "this network (RFC 791)",

@@ -6,8 +6,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from litestar import Litestar
-from litestar.openapi.spec import Components, OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse
-from litestar.openapi.spec import Reference, Schema, SecurityRequirement, SecurityScheme
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Reference,
+    Schema,
+    SecurityRequirement,
+    SecurityScheme,
+)
 from litestar.openapi.spec.enums import OpenAPIType
 
 from app.lib.auth import SESSION_COOKIE
