@@ -257,6 +257,16 @@ def test_the_first_operator_is_made_once_and_its_password_printed_once(empty_ins
     assert len(operators) == 1 and "operator@example.test" in operators[0]
 
 
+def test_the_first_operator_is_never_an_account_someone_registered_before(empty_instance, postgres):
+    database = empty_instance["POSTYARD_DATABASE_URL"].rsplit("/", 1)[1]
+    postgres.psql("INSERT INTO users (id, email, password_hash) "
+                  "VALUES (gen_random_uuid(), 'squatter@example.test', 'not-a-hash')", database=database)
+    refused = _admin(empty_instance, "create-operator", "--first", "squatter@example.test")
+    operators = _admin(empty_instance, "operators").stdout
+    assert refused.returncode != 0 and "exists already" in refused.stderr
+    assert operators.strip() == "no operators"
+
+
 def test_the_cli_makes_more_operators_and_keeps_the_last_one(empty_instance):
     made = [_admin(empty_instance, "create-operator", f"op{i}@example.test") for i in range(2)]
     removed = _admin(empty_instance, "remove-operator", "op0@example.test")

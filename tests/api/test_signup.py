@@ -160,6 +160,25 @@ async def test_a_member_cannot_invite_and_only_an_owner_invites_an_owner(client,
     assert owner_by_admin.status_code == 403 and by_member.status_code == 403
 
 
+async def test_an_api_key_cannot_invite_an_owner(client, team):
+    response = await client.post("/team/invites", json={"role": "owner"}, headers=team.headers)
+    assert response.status_code == 403 and response.json()["name"] == "insufficient_role"
+
+
+async def test_an_invite_is_refused_once_its_maker_may_no_longer_grant_its_role(client, team):
+    admin_invite = await _team_invite(client, team, role="admin")
+    admin = (await _register(client, _email(), admin_invite["token"])).json()
+    made = await client.post("/team/invites", json={"role": "admin"}, headers={"x-csrf-token": admin["csrf_token"]})
+    client.cookies.clear()
+    members = (await client.get("/team/members", headers=team.headers)).json()["data"]
+    admin_member = next(m for m in members if m["user_id"] == admin["user_id"])
+    removed = await client.delete(f"/team/members/{admin_member['id']}", headers=team.headers)
+    refused = await _register(client, _email(), made.json()["token"])
+    assert made.status_code == 201 and removed.status_code == 204
+    assert refused.status_code == 403 and refused.json()["name"] == "invalid_invite"
+    assert "no longer grant" in refused.json()["message"]
+
+
 async def test_members_are_no_longer_added_directly(client, team):
     response = await client.post("/team/members", json={"email": _email(), "role": "member"}, headers=team.headers)
     assert response.status_code == 405

@@ -224,13 +224,18 @@ async def list_operators(db: AsyncSession) -> list[User]:
 async def create_operator(db: AsyncSession, email: str, only_if_none: bool = False) -> tuple[User, str | None]:
     """Make the address an operator: a new account with a random password (returned, to show once), or an
     existing account (its password unchanged, None returned). With `only_if_none`, an instance that has
-    an operator already keeps it: that operator is returned, nothing changes."""
+    an operator already keeps it (that operator is returned, nothing changes), and an existing account
+    is refused: the first operator is always a new account."""
     if only_if_none:
         first = (await db.execute(select(User).where(User.is_operator).order_by(User.created_at).limit(1))
                  ).scalar_one_or_none()
         if first is not None:
             return first, None
     user = (await db.execute(select(User).where(User.email == email).with_for_update())).scalar_one_or_none()
+    if user is not None and only_if_none:
+        # Whoever registered this address before the instance had an operator must not become one.
+        raise ApiError(409, "conflict", f"An account with the address {email} exists already; make the first "
+                                        "operator under another address (POSTYARD_OPERATOR_EMAIL)")
     if user is not None:
         user.is_operator = True
         await db.flush()

@@ -42,8 +42,9 @@ def _out(m: Membership, email: str) -> MemberOut:
 
 def _grantable(principal: Principal, role: str) -> None:
     principal.require_write()
-    if role == "owner" and principal.api_key_id is None and principal.role != "owner":
-        raise ApiError(403, "insufficient_role", "Only an owner can grant or change the owner role")
+    # A key is not a person: it must not mint an owner who outlives the key's revocation.
+    if role == "owner" and (principal.api_key_id is not None or principal.role != "owner"):
+        raise ApiError(403, "insufficient_role", "Only an owner, logged in, can grant or change the owner role")
 
 
 class TeamController(Controller):

@@ -37,6 +37,7 @@ _REFUSALS = {
     "used": "This invite was already used",
     "expired": "This invite has expired",
     "other_email": "This invite is for another email address",
+    "inviter_gone": "Whoever made this invite may no longer grant its role",
 }
 
 
