@@ -263,3 +263,16 @@ async def test_a_team_without_quotas_writes_no_counters(client, intake, team, se
     await _smtp(intake, sender)
     assert _stored(postgres, team) == 2
     assert db(postgres, f"SELECT count(*) FROM team_send_counters WHERE team_id = '{team.team_id}'") == "0"
+
+
+async def test_mail_of_a_domain_no_longer_verified_is_held_until_it_is_verified_again(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    queued = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    # What losing the name to another team, or a failed re-verification, leaves behind.
+    db(postgres, f"UPDATE domains SET status = 'failed' WHERE team_id = '{team.team_id}' AND name = '{sender}'")
+    await drain(settings, owner_engine)
+    held = db(postgres, f"SELECT state || ':' || attempts FROM emails WHERE id = '{queued}'")
+    db(postgres, f"UPDATE domains SET status = 'verified' WHERE team_id = '{team.team_id}' AND name = '{sender}'")
+    await drain(settings, owner_engine)
+    assert held == "queued:0"
+    assert len(smtp_sink.for_message_id(f"<{queued}@{sender}>")) == 1

@@ -24,6 +24,9 @@ Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGK
    ones keep their time) and spend no attempt; they go out once the team is resumed, which notifies
    `postyard_outbox` so that waiting workers wake. A batch claimed before the suspension committed is
    still submitted, and what Postfix already accepted is delivered: it has left the outbox.
+5. Live mail is held the same way while its domain entry is not verified for its team (the name
+   passed to another team, or a re-verification failed): Postfix would neither sign it with the
+   team's key nor apply its TLS mode. It goes out once the entry is verified again.
 
 Transient failures (connection errors, 4xx) are retried with exponential backoff (30 s doubling, capped
 at one hour) up to `POSTYARD_WORKER_MAX_ATTEMPTS`; permanent refusals (5xx) mark the email `failed`.
@@ -54,6 +57,8 @@ UPDATE emails e SET state = 'sending', attempts = e.attempts + 1, updated_at = n
        lease_until = now() + make_interval(secs => :lease)
 FROM (SELECT id FROM emails WHERE state = 'queued' AND next_attempt_at <= now()
         AND team_id <> ALL(ARRAY(SELECT id FROM teams WHERE suspended_at IS NOT NULL))
+        AND (mode = 'test' OR EXISTS (SELECT 1 FROM domains d WHERE d.id = emails.domain_id
+                                      AND d.team_id = emails.team_id AND d.status = 'verified'))
       ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED) due
 WHERE e.id = due.id
 RETURNING e.id, e.team_id, e.mode, e.envelope_from, e.recipients, e.mime, e.attempts, e.from_address,
