@@ -198,13 +198,17 @@ def deploy_postfix() -> None:
     systemd.service(name="Restart the rate limit policy service", service=POLICY_UNIT, restarted=True,
                     _if=policy_unit.did_change)
     systemd.service(name="Enable the rate limit policy service", service=POLICY_UNIT, running=True, enabled=True)
-    # Stop, wait for the old master to be gone, start: `postfix start` refuses to run beside a master
-    # still exiting, and where systemd cannot kill a control group (a container) it does not wait.
+    # Stop, wait for the old master to be gone, start, wait for the new one: `postfix start` refuses to
+    # run beside a master still exiting, where systemd cannot kill a control group (a container) it does
+    # not wait, and a reload right after a start fails until the new master answers. On a loaded host
+    # the first start can still lose that race, so it gets one more try.
     server.shell(
         name="Restart Postfix",
         commands=["systemctl stop postfix.service",
                   "timeout 60 sh -c 'while postfix status >/dev/null 2>&1; do sleep 0.2; done'",
-                  "systemctl start postfix.service"],
+                  "systemctl start postfix.service || { sleep 2; systemctl reset-failed 'postfix@*'; "
+                  "systemctl start postfix.service; }",
+                  "timeout 60 sh -c 'until postfix status >/dev/null 2>&1; do sleep 0.2; done'"],
         _if=any_changed(live_master, ca),
     )
     systemd.service(
