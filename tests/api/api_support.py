@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import socket
 import socketserver
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+import httpx
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 ROLES = ("postyard_owner", "postyard_app", "postyard_mail", "postyard_dovecot")
@@ -150,3 +154,28 @@ class DnsServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextlib.contextmanager
+def granian_app(env: dict[str, str]) -> Iterator[str]:
+    """The app served by granian on a loopback port, as in production; yields its base URL once healthy."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port",
+         str(port), "--workers", "1", "--no-ws", "app.asgi:create_app"],
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -6,9 +6,7 @@ import asyncio
 import base64
 import os
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
-from api_support import ROLES, DnsServer, Postgres, Zone, free_port, wait_for_port
+from api_support import ROLES, DnsServer, Postgres, Zone, free_port, granian_app, wait_for_port
 from litestar.testing import AsyncTestClient
 from smtp_sink import Sink, SinkServer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +24,7 @@ from app.asgi import create_app
 from app.cli import create_team
 from app.config import Settings
 from app.db import migrate
+from app.domain.operators.cli import in_owner_transaction
 
 T = TypeVar("T")
 DATA_KEY = os.urandom(32)
@@ -164,25 +163,8 @@ async def other_team(settings: Settings) -> TeamKey:
 @pytest.fixture(scope="session")
 def server(env: dict[str, str]) -> Iterator[str]:
     """The app served by granian on loopback, as in production."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port",
-         str(port), "--workers", "1", "--no-ws", "app.asgi:create_app"],
-        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+    with granian_app(env) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture
@@ -225,14 +207,7 @@ async def owner_engine(settings: Settings) -> AsyncIterator[object]:
 
 async def as_operator_cli(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work(db)` in one transaction as the database owner, as `postyard-api admin ...` does on a host."""
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(settings.owner_database_url)
-    try:
-        async with AsyncSession(engine, expire_on_commit=False) as db, db.begin():
-            return await work(db)
-    finally:
-        await engine.dispose()
+    return await in_owner_transaction(settings, work)
 
 
 async def new_team_invite(settings: Settings, email: str | None = None, hours: int = 1) -> str:

@@ -5,16 +5,12 @@ refused. The same runner serves tests/testbed/test_openapi_deployed.py."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from api_support import free_port, wait_for_port
+from api_support import granian_app
 from conftest import new_team_invite
 
 from tests.openapi_fuzz import Credentials, FuzzRun, run_schemathesis
@@ -31,28 +27,10 @@ LAST = (("team/update", "auth/change-password"), ("auth/logout",))
 @pytest.fixture(scope="module")
 def fuzz_server(env: dict[str, str]) -> Iterator[str]:
     """The app under granian, as in production, with rate limits out of the fuzzer's way."""
-    port = free_port()
     limits = {"POSTYARD_RATE_LIMIT": "1000000", "POSTYARD_API_KEY_RATE_LIMIT": "1000000",
               "POSTYARD_ANONYMOUS_RATE_LIMIT": "1000000", "POSTYARD_LOGIN_MAX_FAILURES_IP": "1000000"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port",
-         str(port), "--workers", "1", "--no-ws", "app.asgi:create_app"],
-        env={**os.environ, **env, **limits}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+    with granian_app({**env, **limits}) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _operator_session(url: str, settings, postgres) -> Credentials:

@@ -24,7 +24,7 @@ from app.domain.teams.schemas import InviteOut
 from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
-__all__ = ["add_admin_commands", "run_admin"]
+__all__ = ["add_admin_commands", "in_owner_transaction", "run_admin"]
 
 T = TypeVar("T")
 CLI = services.Actor()
@@ -70,7 +70,8 @@ def add_admin_commands(sub: Any) -> None:
     remove.add_argument("email")
 
 
-async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+async def in_owner_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work(db)` in one transaction as the database owner (what every admin command does)."""
     engine = create_async_engine(settings.owner_database_url)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as db, db.begin():
@@ -160,7 +161,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, AsyncSession], Awai
 def run_admin(args: argparse.Namespace, settings: Settings) -> int:
     """Run `postyard-api admin <command>`; a refusal prints its reason and exits 1."""
     try:
-        lines = asyncio.run(_in_transaction(settings, lambda db: _COMMANDS[args.admin_command](args, settings, db)))
+        lines = asyncio.run(in_owner_transaction(settings, lambda db: _COMMANDS[args.admin_command](args, settings, db)))
     except ApiError as error:
         print(f"postyard-api admin {args.admin_command}: {error.detail}", file=sys.stderr)
         return 1
