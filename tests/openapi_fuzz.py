@@ -12,12 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["OWN_TEAM", "SEED", "Credentials", "FuzzRun", "run_schemathesis", "schemathesis_config"]
+__all__ = ["ENDPOINT_VARIABLE", "OWN_TEAM", "SEED", "Credentials", "FuzzRun", "run_schemathesis", "schemathesis_config"]
 
 REPO = Path(__file__).resolve().parents[1]
 HOOKS = "tests.openapi_fuzz_hooks"
 # The environment variable that names the session's team to the hooks (tests/openapi_fuzz_hooks.py).
 OWN_TEAM = "POSTYARD_FUZZ_OWN_TEAM"
+# Names the webhook endpoint positive cases use (the hooks default to loopback).
+ENDPOINT_VARIABLE = "POSTYARD_FUZZ_WEBHOOK_ENDPOINT"
 
 # A fixed seed: a failure found once is found again on the next run.
 SEED = 20261130

@@ -13,13 +13,15 @@ from typing import Any
 import schemathesis
 
 from app.domain.emails.validation import FORBIDDEN_HEADERS
-from tests.openapi_fuzz import OWN_TEAM
+from tests.openapi_fuzz import ENDPOINT_VARIABLE, OWN_TEAM
 
 __all__ = ["ENDPOINT", "RULES", "filter_case", "map_case"]
 
 
 # Generated host names resolve to nothing; a literal address needs no DNS (the test deploys allow private
 # webhook addresses).
+# A webhook endpoint the API under test accepts: loopback for the API suite, the outside host's address
+# (the only network the testbed exempts from the address check) for the deployed API.
 ENDPOINT = "http://127.0.0.1:9/fuzz"
 
 
@@ -145,7 +147,7 @@ def map_case(context: Any, case: Any) -> Any:
     positive = case.meta is not None and case.meta.generation.mode.is_positive
     if positive and case.operation.label in WEBHOOK_WRITES and isinstance(case.body, dict) \
             and isinstance(case.body.get("endpoint"), str):
-        case.body["endpoint"] = ENDPOINT
+        case.body["endpoint"] = os.environ.get(ENDPOINT_VARIABLE, ENDPOINT)
     # Operator routes act on the fuzzing operator's own team, not on a team a generated or listed id names
     # (other tests' teams).
     own = os.environ.get(OWN_TEAM)
