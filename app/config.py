@@ -76,6 +76,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_lease_seconds: int = 120
     worker_max_attempts: int = 12
     worker_poll_interval: float = 1.0
+    dkim_settle_seconds: float = 5.0
     postfix_journal_cursor: str = "/var/lib/postyard/postfix-journal.cursor"
     webhook_allowed_networks: str = ""
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"

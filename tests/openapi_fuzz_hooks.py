@@ -4,6 +4,7 @@ a combination of fields, a time, a name that must resolve or an id that must nam
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import uuid
 from collections.abc import Callable
@@ -41,6 +42,18 @@ def _own_domain_or_none(case: Any) -> bool:
     """A key or SMTP credential limited to a domain names one of the team's (a generated id names none)."""
     body = case.body if isinstance(case.body, dict) else {}
     return not isinstance(body.get("domain_id"), str)
+
+
+def _networks_or_none(case: Any) -> bool:
+    """A key's allowed_ips are addresses or networks (a rule the schema's plain strings cannot state)."""
+    body = case.body if isinstance(case.body, dict) else {}
+    entries = body.get("allowed_ips")
+    if not isinstance(entries, list):
+        return True
+    try:
+        return all(isinstance(e, str) and ipaddress.ip_network(e, strict=False) for e in entries)
+    except ValueError:
+        return False
 
 
 def _addresses(value: Any) -> list[Any]:
@@ -116,7 +129,7 @@ def _negative_only(case: Any) -> bool:
 RULES: dict[str, Callable[[Any], bool]] = {
     "GET /emails": _not_both_cursors,
     "POST /suppressions/batch/remove": _emails_or_ids,
-    "POST /api-keys": lambda case: _own_domain_or_none(case) and _expiry_ahead(case),
+    "POST /api-keys": lambda case: _own_domain_or_none(case) and _expiry_ahead(case) and _networks_or_none(case),
     "POST /smtp-credentials": _own_domain_or_none,
     "POST /emails": _each_sendable,
     "POST /emails/batch": _batchable,

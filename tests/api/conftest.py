@@ -118,6 +118,7 @@ def env(postgres: Postgres, redis_port: int, dns_zone: Zone, smtp_server: SinkSe
         "POSTYARD_LOG_LEVEL": "WARNING",
         "POSTYARD_SMTP_SUBMISSION_PORT": str(smtp_server.port),
         "POSTYARD_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "POSTYARD_DKIM_SETTLE_SECONDS": "0",
         "POSTYARD_WEBHOOK_RETRY_SCHEDULE": "0.1,0.1,0.1",
         "POSTYARD_WORKER_LEASE_SECONDS": "2",
         "POSTYARD_WORKER_POLL_INTERVAL": "0.1",

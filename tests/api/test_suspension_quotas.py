@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 from conftest import TeamKey, verified_domain
 from sqlalchemy import text
@@ -274,5 +275,16 @@ async def test_mail_of_a_domain_no_longer_verified_is_held_until_it_is_verified_
     held = db(postgres, f"SELECT state || ':' || attempts FROM emails WHERE id = '{queued}'")
     db(postgres, f"UPDATE domains SET status = 'verified' WHERE team_id = '{team.team_id}' AND name = '{sender}'")
     await drain(settings, owner_engine)
+    assert held == "queued:0"
+    assert len(smtp_sink.for_message_id(f"<{queued}@{sender}>")) == 1
+
+
+async def test_mail_of_a_domain_verified_moments_ago_waits_for_its_key_to_reach_opendkim(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    queued = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    db(postgres, f"UPDATE domains SET verified_at = now() WHERE team_id = '{team.team_id}' AND name = '{sender}'")
+    await drain(msgspec.structs.replace(settings, dkim_settle_seconds=60), owner_engine)
+    held = db(postgres, f"SELECT state || ':' || attempts FROM emails WHERE id = '{queued}'")
+    await drain(settings, owner_engine)  # the settling time passed (0 in this suite)
     assert held == "queued:0"
     assert len(smtp_sink.for_message_id(f"<{queued}@{sender}>")) == 1

@@ -26,7 +26,9 @@ Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGK
    still submitted, and what Postfix already accepted is delivered: it has left the outbox.
 5. Live mail is held the same way while its domain entry is not verified for its team (the name
    passed to another team, or a re-verification failed): Postfix would neither sign it with the
-   team's key nor apply its TLS mode. It goes out once the entry is verified again.
+   team's key nor apply its TLS mode. It goes out once the entry is verified again, and not before
+   `POSTYARD_DKIM_SETTLE_SECONDS` after a first verification, the time its new key takes to reach
+   OpenDKIM (the key sync writes it and signals a reload), so that no mail leaves unsigned.
 
 Transient failures (connection errors, 4xx) are retried with exponential backoff (30 s doubling, capped
 at one hour) up to `POSTYARD_WORKER_MAX_ATTEMPTS`; permanent refusals (5xx) mark the email `failed`.
@@ -58,7 +60,8 @@ UPDATE emails e SET state = 'sending', attempts = e.attempts + 1, updated_at = n
 FROM (SELECT id FROM emails WHERE state = 'queued' AND next_attempt_at <= now()
         AND team_id <> ALL(ARRAY(SELECT id FROM teams WHERE suspended_at IS NOT NULL))
         AND (mode = 'test' OR EXISTS (SELECT 1 FROM domains d WHERE d.id = emails.domain_id
-                                      AND d.team_id = emails.team_id AND d.status = 'verified'))
+                                      AND d.team_id = emails.team_id AND d.status = 'verified'
+                                      AND coalesce(d.verified_at, '-infinity') <= now() - make_interval(secs => :settle)))
       ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED) due
 WHERE e.id = due.id
 RETURNING e.id, e.team_id, e.mode, e.envelope_from, e.recipients, e.mime, e.attempts, e.from_address,
@@ -97,7 +100,8 @@ class Outbox:
     async def _claim(self) -> list[Any]:
         async with self.engine.begin() as conn:
             return list((await conn.execute(_CLAIM, {"n": self.settings.worker_batch_size,
-                                                      "lease": self.settings.worker_lease_seconds})).all())
+                                                      "lease": self.settings.worker_lease_seconds,
+                                                      "settle": self.settings.dkim_settle_seconds})).all())
 
     async def _renew(self, email_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         """Extend the leases; returns the ids still held (a lapsed one may have gone back to the queue)."""
