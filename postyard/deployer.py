@@ -13,6 +13,7 @@ from pathlib import Path
 __all__ = ["DeployError", "DeployResult", "run_deploy", "parse_totals", "REPO"]
 
 REPO = Path(__file__).resolve().parent.parent
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 TOTALS = re.compile(r"^\s*Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", re.MULTILINE)
 
 
@@ -40,10 +41,13 @@ def parse_totals(output: str) -> tuple[int, int, int]:
 
 
 def failure_summary(lines: list[str], context: int = 6) -> str:
-    """What went wrong, from pyinfra's output: each failed operation with the lines before its error."""
+    """What went wrong, from pyinfra's output: each failed operation's name, then the lines before its error."""
     failed = [i for i, line in enumerate(lines) if "Error:" in line or "ERROR" in line or "Traceback" in line]
     picked: list[str] = []
     for index in failed[:8]:
+        started = next((line for line in reversed(lines[:index]) if "Starting operation:" in line), None)
+        if started is not None:
+            picked.append(ANSI_ESCAPE.sub("", started))
         picked += lines[max(0, index - context):index + 1] + ["    ...\n"]
     return "".join(picked) + "".join(lines[-4:])
 

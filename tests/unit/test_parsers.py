@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from postyard.deployer import DeployError, parse_totals
+from postyard.deployer import DeployError, failure_summary, parse_totals
 from postyard.probe import parse_nmap_xml
 
 PYINFRA_RESULTS = """
@@ -40,6 +40,20 @@ def test_totals_with_an_error_raise():
 def test_output_without_results_raises():
     with pytest.raises(DeployError, match="no results table"):
         parse_totals("--> pyinfra error: No hosts remaining!")
+
+
+def test_a_failure_summary_names_the_operation_that_failed():
+    lines = [
+        "\x1b[34m--> Starting operation:\x1b[0m \x1b[1mPostfix | Restart Postfix\x1b[0m \n",
+        "    [mail1.postyard.test]  Success\n",
+        "\x1b[34m--> Starting operation:\x1b[0m \x1b[1mPostfix | Reload Postfix\x1b[0m \n",
+        "    [db1.postyard.test]    Skipped\n",
+        "    [mail1.postyard.test]  Job for postfix.service failed.\n",
+        "    [mail1.postyard.test]  Error: executed 0 commands\n",
+    ]
+    summary = failure_summary(lines)
+    assert summary.startswith("--> Starting operation: Postfix | Reload Postfix")
+    assert "Job for postfix.service failed." in summary
 
 
 def test_nmap_report_lists_every_port_including_folded_ones():
