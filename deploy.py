@@ -9,12 +9,13 @@ from pyinfra import host
 from postyard.connections import disable_nagle
 from postyard.topology import host_groups, roles_for_groups
 from roles import (
+    api,
     app_runtime,
-    app_services,
     base,
     dovecot,
     firewall,
     luks,
+    mail_services,
     opendkim,
     postfix,
     postgresql,
@@ -52,6 +53,6 @@ if "dovecot" in wanted:
 if "postfix" in wanted:
     postfix.deploy_postfix()
 if "mail_services" in wanted:
-    app_services.deploy_mail_services()
+    mail_services.deploy_mail_services()
 if "api" in wanted:
-    app_services.deploy_api()
+    api.deploy_api()

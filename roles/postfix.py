@@ -17,10 +17,10 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from roles import app_runtime
-from roles.app_services import INTAKE_SOCKET
 from roles.database_client import DatabaseLogin, database_login
 from roles.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
 from roles.mail_certificate import certificate_paths
+from roles.mail_services import INTAKE_SOCKET
 from roles.opendkim import MILTER_SOCKETS
 from roles.staging import STAGING_DIR, jinja_options
 

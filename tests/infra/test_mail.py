@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from postyard.probe import BELOW_TLS_1_2, Vantage, accepted_suites
-from roles.app_services import mail_units
+from roles.mail_services import mail_units
 from roles.opendkim import INSTANCES
 from roles.postfix import POLICY_UNIT
 

@@ -26,7 +26,7 @@ import pytest
 from app.config import Settings
 from postyard.secrets import SecretStore
 from postyard.testbed import internet
-from roles.app_services import METRICS_TOKEN_SECRET
+from roles.api import METRICS_TOKEN_SECRET
 from tests.testbed.abuse_support import forged_arf, forged_dsn, operator, wait_for_report_pipe, wait_until
 from tests.testbed.appliance_support import Appliance, open_appliance, verified_domain
 from tests.testbed.mail_support import MailTestbed, Sender, make_message

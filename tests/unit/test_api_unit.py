@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from roles import app_services
+from roles import api, mail_services
+from roles.support.app_units import AppUnit
 from tests.unit.test_templates import render
 
 
-def _rendered(unit: app_services.AppUnit) -> list[str]:
+def _rendered(unit: AppUnit) -> list[str]:
     return render("app/service.j2", {"unit": unit, "env_file": "/etc/postyard/app.env", "release": "0"}).splitlines()
 
 
 def test_the_api_reads_its_own_settings_after_the_shared_ones():
-    lines = _rendered(app_services.api_units(2)[0])
+    lines = _rendered(api.api_units(2)[0])
     files = [line for line in lines if line.startswith("EnvironmentFile=")]
-    assert files == ["EnvironmentFile=/etc/postyard/app.env", f"EnvironmentFile={app_services.API_ENV}"]
+    assert files == ["EnvironmentFile=/etc/postyard/app.env", f"EnvironmentFile={api.API_ENV}"]
 
 
 def test_mail_host_services_do_not_read_the_api_settings():
-    for unit in app_services.mail_units():
-        assert f"EnvironmentFile={app_services.API_ENV}" not in _rendered(unit)
+    for unit in mail_services.mail_units():
+        assert f"EnvironmentFile={api.API_ENV}" not in _rendered(unit)
 
 
 def test_the_api_accepts_tls_1_2_by_default_and_only_tls_1_3_when_asked():
-    default = app_services.api_units(2)[0].exec_start
-    strict = app_services.api_units(2, "tls1.3")[0].exec_start
+    default = api.api_units(2)[0].exec_start
+    strict = api.api_units(2, "tls1.3")[0].exec_start
     assert "--ssl-protocol-min tls1.2" in default and "--ssl-protocol-min tls1.3" in strict

@@ -12,7 +12,19 @@ from typing import Any
 import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from roles import app_services, base, dovecot, firewall, opendkim, postfix, postgresql, postgresql_backup, redis, tls
+from roles import (
+    api,
+    base,
+    dovecot,
+    firewall,
+    mail_services,
+    opendkim,
+    postfix,
+    postgresql,
+    postgresql_backup,
+    redis,
+    tls,
+)
 from roles.database_client import DatabaseLogin
 from roles.staging import JINJA_OPTIONS
 
@@ -53,7 +65,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "postfix/master.cf.j2": postfix.master_context(MAIL_DATA),
     "postfix/pgsql.cf.j2": postfix.lookup_context(postfix.LOOKUPS[0], MAIL_LOGIN),
     "postfix/submission_header_cleanup.j2": {},
-    "app/service.j2": {"unit": app_services.api_units(2)[0], "env_file": "/etc/postyard/app.env",
+    "app/service.j2": {"unit": api.api_units(2)[0], "env_file": "/etc/postyard/app.env",
                        "release": "0123abcd"},
     "postfix/postyard-rate-policy.service.j2": postfix.policy_context(MAIL_DATA, "0123abcd"),
     "dovecot/dovecot.conf.j2": dovecot.dovecot_context(MAIL_DATA, *CERTIFICATE),
@@ -182,7 +194,7 @@ def test_certbot_drop_in_trusts_the_internal_ca():
     )
 
 
-@pytest.mark.parametrize("unit", [*app_services.mail_units(), *app_services.api_units(2)], ids=lambda u: u.name)
+@pytest.mark.parametrize("unit", [*mail_services.mail_units(), *api.api_units(2)], ids=lambda u: u.name)
 def test_app_units_are_sandboxed_and_only_the_api_may_bind_a_low_port(unit):
     rendered = render("app/service.j2", {"unit": unit, "env_file": "/etc/postyard/app.env", "release": "0123abcd"})
     lines = set(rendered.splitlines())

@@ -1,0 +1,63 @@
+"""The app's long-running services as hardened systemd units (templates/app/service.j2).
+
+Every unit runs as the `postyard` user with systemd's sandboxing; only the API keeps one
+capability (binding port 443).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyinfra import host
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files, systemd
+from pyinfra.operations.util import any_changed
+
+from roles import app_runtime
+from roles.staging import jinja_options
+
+__all__ = ["PYTHON", "SOURCE_ENV", "AppUnit", "install_app_units"]
+
+PYTHON = f"{app_runtime.VENV}/bin/python"
+SOURCE_ENV = f"PYTHONPATH={app_runtime.SOURCE}"
+
+
+@dataclass(frozen=True)
+class AppUnit:
+    name: str
+    description: str
+    exec_start: str
+    after: tuple[str, ...] = ()
+    group: str = "postyard"
+    supplementary_groups: tuple[str, ...] = ()
+    environment: tuple[str, ...] = (SOURCE_ENV,)
+    extra_env_files: tuple[str, ...] = ()
+    exec_start_pre: tuple[str, ...] = ()
+    runtime_directory: str | None = None
+    runtime_directory_mode: str = "0700"
+    state_directory: str | None = None
+    capabilities: tuple[str, ...] = ()
+    memory_deny_write_execute: bool = True
+    restart: str = "on-failure"
+    proc_subset_pid: bool = True  # hide /proc beyond processes (journalctl needs the boot id there)
+    # ProtectKernelTunables, ProtectControlGroups and ProtectProc; `journalctl -f` prints nothing
+    # under them in a container, so the journal follower goes without.
+    protect_kernel_views: bool = True
+
+    @property
+    def unit(self) -> str:
+        return f"{self.name}.service"
+
+
+def install_app_units(units: tuple[AppUnit, ...], settings: OperationMeta | None = None) -> None:
+    """Install, (re)start and enable each unit; a changed settings file restarts them too."""
+    for unit in host.loop(units):
+        installed = files.template(
+            name=f"Install {unit.unit}", src="templates/app/service.j2", dest=f"/etc/systemd/system/{unit.unit}",
+            mode="644", jinja_env_kwargs=jinja_options(), unit=unit, env_file=app_runtime.APP_ENV,
+            release=app_runtime.release_digest(),
+        )
+        systemd.daemon_reload(name="Reload systemd units", _if=installed.did_change)
+        systemd.service(name=f"Restart {unit.unit}", service=unit.unit, restarted=True,
+                        _if=any_changed(installed, *([settings] if settings else [])))
+        systemd.service(name=f"Enable {unit.unit}", service=unit.unit, running=True, enabled=True)
