@@ -13,8 +13,8 @@ from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from roles import app_runtime
-from roles.inventory_secrets import secret
 from roles.support.app_units import PYTHON, AppUnit, install_app_units
+from roles.support.inventory_secrets import secret
 from roles.tls import FULLCHAIN_PATH, PRIVKEY_PATH
 
 __all__ = ["API_ENV", "DEFAULTS", "METRICS_TOKEN_SECRET", "api_settings", "api_units", "deploy_api",

@@ -3,7 +3,7 @@
 The control machine downloads the pinned wheels once (pip, with constraints.txt) and uploads them;
 hosts install from that wheelhouse only, so they need no package index and get exactly the
 versions the tests ran. The wheels and the code each go up as one archive, unpacked only when
-their digest changes (roles/stamps.py), so a deploy that changes nothing reads one stamp for each.
+their digest changes (roles/support/stamps.py), so a deploy that changes nothing reads one stamp for each.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
 from postyard.topology import host_groups
-from roles.archives import directory_archive, skip_bytecode
-from roles.database_client import data_keys, database_login
-from roles.inventory_secrets import INTERNAL_CA_PATH, secret
-from roles.peers import peers_by_group
-from roles.stamps import unpack_once_for
+from roles.support.archives import directory_archive, skip_bytecode
+from roles.support.database_client import data_keys, database_login
+from roles.support.inventory_secrets import INTERNAL_CA_PATH, secret
+from roles.support.peers import peers_by_group
+from roles.support.stamps import unpack_once_for
 
 __all__ = [
     "APP_ROOT", "VENV", "LAUNCHER", "APP_ENV", "release_digest", "CONTROL_ONLY", "app_settings", "render_env", "app_requirements", "pinned_requirements", "wheelhouse",

@@ -10,7 +10,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
-from roles.staging import install_validated_template, jinja_options
+from roles.support.staging import install_validated_template, jinja_options
 
 __all__ = ["DEFAULTS", "deploy_base", "hosts_context", "sshd_context", "journald_context", "unattended_context"]
 

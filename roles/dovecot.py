@@ -14,11 +14,11 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
-from roles.database_client import database_login
-from roles.inventory_secrets import install_internal_ca
-from roles.mail_certificate import certificate_paths
 from roles.postfix import TLS12_CIPHERS
-from roles.staging import install_validated_template, jinja_options
+from roles.support.database_client import database_login
+from roles.support.inventory_secrets import install_internal_ca
+from roles.support.mail_certificate import certificate_paths
+from roles.support.staging import install_validated_template, jinja_options
 
 __all__ = ["DEFAULTS", "dovecot_context", "jail_context", "deploy_dovecot"]
 

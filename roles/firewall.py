@@ -12,8 +12,8 @@ from pyinfra.operations import apt, systemd
 
 from postyard.exposure import Exposure, exposures_for_host
 from postyard.topology import host_groups, roles_for_groups
-from roles.peers import peers_by_group
-from roles.staging import install_validated_template
+from roles.support.peers import peers_by_group
+from roles.support.staging import install_validated_template
 
 __all__ = ["DEFAULTS", "Opening", "deploy_firewall", "firewall_context"]
 

@@ -13,7 +13,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server
 
-from roles.inventory_secrets import secret_store
+from roles.support.inventory_secrets import secret_store
 
 __all__ = ["DEFAULTS", "deploy_luks", "prepare_script", "format_script", "open_script", "crypttab_line", "fstab_line", "volume_key"]
 

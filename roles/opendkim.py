@@ -19,9 +19,9 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from roles import app_runtime
-from roles.database_client import data_keys, database_login
-from roles.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
-from roles.staging import install_validated_template, jinja_options
+from roles.support.database_client import data_keys, database_login
+from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
+from roles.support.staging import install_validated_template, jinja_options
 
 __all__ = ["DEFAULTS", "Instance", "INSTANCES", "MILTER_SOCKETS", "DKIM_DIR", "deploy_opendkim",
            "sync_env_context"]

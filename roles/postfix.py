@@ -17,12 +17,12 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from roles import app_runtime
-from roles.database_client import DatabaseLogin, database_login
-from roles.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
-from roles.mail_certificate import certificate_paths
 from roles.mail_services import INTAKE_SOCKET
 from roles.opendkim import MILTER_SOCKETS
-from roles.staging import STAGING_DIR, jinja_options
+from roles.support.database_client import DatabaseLogin, database_login
+from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
+from roles.support.mail_certificate import certificate_paths
+from roles.support.staging import STAGING_DIR, jinja_options
 
 __all__ = [
     "DEFAULTS", "TLS12_CIPHERS", "LOOKUPS", "INTERNAL_LISTENER", "POLICY_SOCKET", "Lookup", "main_context",
@@ -150,6 +150,12 @@ def lookup_context(lookup: Lookup, login: DatabaseLogin) -> dict[str, Any]:
     }
 
 
+def _or_show_journal(command: str) -> str:
+    """The command, printing the Postfix instance's status and recent journal if it fails."""
+    return (f"{{ {command}; }} || {{ status=$?; systemctl status --no-pager {INSTANCE_UNIT} >&2; "
+            f"journalctl --no-pager -n 40 -u {INSTANCE_UNIT} >&2; exit $status; }}")
+
+
 def _template(src: str, dest: str, mode: str = "644", group: str = "root", **context: Any) -> OperationMeta:
     return files.template(name=f"Upload {dest}", src=src, dest=dest, user="root", group=group, mode=mode,
                           jinja_env_kwargs=jinja_options(), **context)
@@ -202,17 +208,26 @@ def deploy_postfix() -> None:
     # run beside a master still exiting, where systemd cannot kill a control group (a container) it does
     # not wait, and a reload right after a start fails until the new master answers. On a loaded host
     # the first start can still lose that race, so it gets one more try.
+    restart_needed = any_changed(live_master, ca)
     server.shell(
         name="Restart Postfix",
-        commands=["systemctl stop postfix.service",
-                  "timeout 60 sh -c 'while postfix status >/dev/null 2>&1; do sleep 0.2; done'",
-                  "systemctl start postfix.service || { sleep 2; systemctl reset-failed 'postfix@*'; "
-                  "systemctl start postfix.service; }",
-                  "timeout 60 sh -c 'until postfix status >/dev/null 2>&1; do sleep 0.2; done'"],
-        _if=any_changed(live_master, ca),
+        commands=[_or_show_journal(command) for command in (
+            "systemctl stop postfix.service",
+            f"timeout 60 sh -c 'while {MASTER_ANSWERS}; do sleep 0.2; done'",
+            "systemctl start postfix.service || { sleep 2; systemctl reset-failed 'postfix@*'; "
+            "systemctl start postfix.service; }",
+            f"timeout 60 sh -c 'until {MASTER_ANSWERS}; do sleep 0.2; done'",
+        )],
+        _if=restart_needed,
     )
-    systemd.service(
-        name="Reload Postfix", service="postfix.service", reloaded=True,
-        _if=any_changed(live_main, header_cleanup, *lookups),
+    # The master rereads main.cf and the lookup tables on SIGHUP, which `postfix reload` sends it directly;
+    # a restart above already read them. A master found stopped is started instead.
+    server.shell(
+        name="Reload Postfix",
+        commands=[_or_show_journal(
+            f"if {MASTER_ANSWERS}; then postfix reload; else systemctl restart postfix.service && "
+            f"timeout 60 sh -c 'until {MASTER_ANSWERS}; do sleep 0.2; done'; fi"
+        )],
+        _if=[any_changed(live_main, header_cleanup, *lookups), lambda: not restart_needed()],
     )
     systemd.service(name="Enable Postfix", service="postfix.service", running=True, enabled=True)

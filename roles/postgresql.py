@@ -13,9 +13,9 @@ from pyinfra.operations import apt, files, postgres, server, systemd
 from pyinfra.operations.util import any_changed
 
 from postyard.topology import host_groups
-from roles.inventory_secrets import install_internal_tls, record_applied_secret, secret
-from roles.peers import peers_by_group
-from roles.staging import jinja_options
+from roles.support.inventory_secrets import install_internal_tls, record_applied_secret, secret
+from roles.support.peers import peers_by_group
+from roles.support.staging import jinja_options
 
 __all__ = [
     "DEFAULTS", "DATABASE_ROLES", "HbaRule", "hba_rules", "memory_settings", "deploy_postgresql",

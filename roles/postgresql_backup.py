@@ -18,9 +18,9 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
-from roles.inventory_secrets import secret_store
 from roles.postgresql import DEFAULTS as POSTGRESQL_DEFAULTS
-from roles.staging import jinja_options
+from roles.support.inventory_secrets import secret_store
+from roles.support.staging import jinja_options
 
 __all__ = [
     "DEFAULTS", "BACKUP_SCRIPT", "age_identity", "age_recipient", "backup_context", "backup_ssh_key",

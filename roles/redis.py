@@ -11,9 +11,9 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
-from roles.inventory_secrets import install_internal_tls, secret
-from roles.peers import peers_by_group
-from roles.staging import jinja_options
+from roles.support.inventory_secrets import install_internal_tls, secret
+from roles.support.peers import peers_by_group
+from roles.support.staging import jinja_options
 
 __all__ = ["DEFAULTS", "APP_USER", "ADMIN_USER", "DENIED_TO_APP", "acl_context", "config_context", "deploy_redis"]
 

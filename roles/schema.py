@@ -15,10 +15,10 @@ from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from roles import app_runtime
-from roles.database_client import database_login
-from roles.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
-from roles.peers import first_in_environment
-from roles.stamps import run_once_for
+from roles.support.database_client import database_login
+from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
+from roles.support.peers import first_in_environment
+from roles.support.stamps import run_once_for
 
 __all__ = ["APP_GROUPS", "migrations_digest", "deploy_schema"]
 

@@ -16,8 +16,8 @@ from pyinfra.facts.files import Sha1File
 from pyinfra.operations import apt, files, server, systemd
 
 from postyard.topology import GROUPS, host_groups
-from roles.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
-from roles.staging import jinja_options
+from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
+from roles.support.staging import jinja_options
 
 __all__ = [
     "DEFAULTS", "LETS_ENCRYPT", "CERT_NAME", "CERT_DIR", "FULLCHAIN_PATH", "PRIVKEY_PATH", "HOOK_PATH",

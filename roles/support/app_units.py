@@ -14,7 +14,7 @@ from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from roles import app_runtime
-from roles.staging import jinja_options
+from roles.support.staging import jinja_options
 
 __all__ = ["PYTHON", "SOURCE_ENV", "AppUnit", "install_app_units"]
 

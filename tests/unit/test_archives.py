@@ -7,8 +7,8 @@ import tarfile
 from io import BytesIO
 from pathlib import Path
 
-from roles.archives import directory_archive, skip_bytecode
-from roles.stamps import unpack_command
+from roles.support.archives import directory_archive, skip_bytecode
+from roles.support.stamps import unpack_command
 
 
 def _tree(root: Path) -> Path:

@@ -25,8 +25,8 @@ from roles import (
     redis,
     tls,
 )
-from roles.database_client import DatabaseLogin
-from roles.staging import JINJA_OPTIONS
+from roles.support.database_client import DatabaseLogin
+from roles.support.staging import JINJA_OPTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_DATA = SimpleNamespace(**base.DEFAULTS)

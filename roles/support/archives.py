@@ -1,7 +1,7 @@
 """A directory as one tar archive whose bytes depend only on its files' names and contents.
 
 Uploading a tree file by file costs a round trip per file and directory on every deploy just to
-find nothing changed; one archive, unpacked once per digest (roles/stamps.py), costs none.
+find nothing changed; one archive, unpacked once per digest (roles/support/stamps.py), costs none.
 """
 
 from __future__ import annotations

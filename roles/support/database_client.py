@@ -11,8 +11,8 @@ from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
 from postyard.topology import host_groups
-from roles.inventory_secrets import INTERNAL_CA_PATH, secret, secret_store
-from roles.peers import peers_by_group
+from roles.support.inventory_secrets import INTERNAL_CA_PATH, secret, secret_store
+from roles.support.peers import peers_by_group
 
 __all__ = ["DatabaseLogin", "database_login", "data_keys"]
 
