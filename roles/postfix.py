@@ -56,6 +56,9 @@ INTERNAL_LISTENER = "127.0.0.1:10025"
 POLICY_RUNTIME_DIRECTORY = "postyard-policy"
 POLICY_SOCKET = f"/run/{POLICY_RUNTIME_DIRECTORY}/policy.sock"
 POLICY_UNIT = "postyard-rate-policy.service"
+# The unit that runs the Postfix master (postfix.service only groups the instances).
+INSTANCE_UNIT = "postfix@-.service"
+MASTER_ANSWERS = "postfix status >/dev/null 2>&1"
 PGSQL_DIR = "/etc/postfix/pgsql"
 
 
