@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.host_layout import INTAKE_SOCKET, INTERNAL_SMTP_HOST, INTERNAL_SMTP_PORT, POSTFIX_JOURNAL_CURSOR
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 __all__ = ["IPNetwork", "Settings", "get_settings", "parse_data_keys"]
@@ -64,12 +66,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     debug: bool = False
     max_message_bytes: int = 10_485_760
     max_recipients: int = 50
-    smtp_submission_host: str = "127.0.0.1"
-    smtp_submission_port: int = 10025
+    smtp_submission_host: str = INTERNAL_SMTP_HOST
+    smtp_submission_port: int = INTERNAL_SMTP_PORT
     smtp_submission_timeout: float = 30.0
     smtp_submission_starttls: bool = False
     smtp_session_max_seconds: float = 5.0
-    smtp_intake_socket: str = "/run/postyard-intake/smtp.sock"
+    smtp_intake_socket: str = INTAKE_SOCKET
     worker_database_url: str = ""
     worker_concurrency: int = 4
     worker_batch_size: int = 20
@@ -77,7 +79,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_max_attempts: int = 12
     worker_poll_interval: float = 1.0
     dkim_settle_seconds: float = 5.0
-    postfix_journal_cursor: str = "/var/lib/postyard/postfix-journal.cursor"
+    postfix_journal_cursor: str = POSTFIX_JOURNAL_CURSOR
     webhook_allowed_networks: str = ""
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_timeout: float = 10.0

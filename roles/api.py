@@ -12,6 +12,8 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
+from app import tls_policy
+from app.host_layout import API_SERVICE
 from roles import app_runtime
 from roles.support.app_units import PYTHON, AppUnit, install_app_units
 from roles.support.inventory_secrets import secret
@@ -25,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "api_workers": 2,
     # Lowest TLS version on 443: tls1.2 (Mozilla "intermediate") or tls1.3. granian cannot set a server
     # cipher order (see docs/security.md); with tls1.3 only, no client picks among TLS 1.2 suites.
-    "api_tls_protocol_min": "tls1.2",
+    "api_tls_protocol_min": tls_policy.GRANIAN_MIN_PROTOCOL,
     # HSTS `preload`: turn on only for a domain that is (or is about to be) on the browsers' preload list.
     "hsts_preload": False,
     # security.txt (RFC 9116) Contact URIs, comma-separated; None: mailto:security@ the API host's domain.
@@ -37,7 +39,6 @@ DEFAULTS: dict[str, Any] = {
     "signup": "invite",
 }
 
-API_RUNTIME = "postyard-api"
 # Settings of the API alone; like app.env, readable by root and the postyard group only.
 API_ENV = "/etc/postyard/api.env"
 # The bearer token /metrics asks for: generated once into the inventory's secret store.
@@ -48,14 +49,14 @@ def api_units(workers: int, tls_protocol_min: str = DEFAULTS["api_tls_protocol_m
     # The certificate stays root-only in certbot's directory; root copies it into the unit's own
     # runtime directory before each start, so a renewal's restart picks up the new one.
     copy = "+/usr/bin/install -m 0600 -o postyard -g postyard"
-    runtime = f"/run/{API_RUNTIME}"
+    runtime = f"/run/{API_SERVICE}"
     return (
-        AppUnit("postyard-api", "Postyard API (granian, HTTPS)",
+        AppUnit(API_SERVICE, "Postyard API (granian, HTTPS)",
                 f"{PYTHON} -m granian --interface asgi --factory --host 0.0.0.0 --port 443 --workers {workers} "
                 f"--no-ws --ssl-certificate {runtime}/tls.crt --ssl-keyfile {runtime}/tls.key "
                 f"--ssl-protocol-min {tls_protocol_min} --no-access-log app.asgi:create_app",
                 exec_start_pre=(f"{copy} {FULLCHAIN_PATH} {runtime}/tls.crt", f"{copy} {PRIVKEY_PATH} {runtime}/tls.key"),
-                runtime_directory=API_RUNTIME, capabilities=("CAP_NET_BIND_SERVICE",), extra_env_files=(API_ENV,)),
+                runtime_directory=API_SERVICE, capabilities=("CAP_NET_BIND_SERVICE",), extra_env_files=(API_ENV,)),
     )
 
 

@@ -14,7 +14,7 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
-from roles.postfix import TLS12_CIPHERS
+from app import tls_policy
 from roles.support.database_client import database_login
 from roles.support.inventory_secrets import install_internal_ca
 from roles.support.mail_certificate import certificate_paths
@@ -38,7 +38,7 @@ def dovecot_context(data: Any, certificate: str, private_key: str) -> dict[str, 
         "failure_delay": data.dovecot_auth_failure_delay,
         "certificate": certificate,
         "private_key": private_key,
-        "tls12_ciphers": TLS12_CIPHERS,
+        "tls_policy": tls_policy.DOVECOT,
     }
 
 

@@ -8,29 +8,34 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
+from app.host_layout import (
+    EVENTS_STATE_DIRECTORY,
+    INTAKE_RUNTIME_DIRECTORY,
+    INTAKE_SERVICE,
+    INTAKE_SOCKET,
+    POSTFIX_EVENTS_SERVICE,
+    POSTFIX_JOURNAL_CURSOR,
+    WORKER_SERVICE,
+)
 from roles.support.app_units import PYTHON, SOURCE_ENV, AppUnit, install_app_units
 
-__all__ = ["INTAKE_SOCKET", "deploy_mail_services", "mail_units"]
-
-INTAKE_RUNTIME = "postyard-intake"
-# Postfix's submission listeners relay each message here (smtpd_proxy_filter).
-INTAKE_SOCKET = f"/run/{INTAKE_RUNTIME}/smtp.sock"
+__all__ = ["deploy_mail_services", "mail_units"]
 
 
 def mail_units() -> tuple[AppUnit, ...]:
     return (
         # Group postfix: Postfix's smtpd (user postfix) connects to the socket in its runtime directory.
-        AppUnit("postyard-smtp-intake", "Postyard SMTP intake: mail submitted on 465/587 becomes an email",
-                f"{PYTHON} -m app.cli smtp-intake", group="postfix", runtime_directory=INTAKE_RUNTIME,
+        AppUnit(INTAKE_SERVICE, "Postyard SMTP intake: mail submitted on 465/587 becomes an email",
+                f"{PYTHON} -m app.cli smtp-intake", group="postfix", runtime_directory=INTAKE_RUNTIME_DIRECTORY,
                 runtime_directory_mode="0750",
                 environment=(SOURCE_ENV, f"POSTYARD_SMTP_INTAKE_SOCKET={INTAKE_SOCKET}")),
-        AppUnit("postyard-worker", "Postyard outbox worker: hands mail to Postfix, sends webhooks",
+        AppUnit(WORKER_SERVICE, "Postyard outbox worker: hands mail to Postfix, sends webhooks",
                 f"{PYTHON} -m app.cli worker", after=("postfix.service",)),
-        AppUnit("postyard-postfix-events", "Postyard: Postfix delivery results from the journal become events",
+        AppUnit(POSTFIX_EVENTS_SERVICE, "Postyard: Postfix delivery results from the journal become events",
                 f"{PYTHON} -m app.cli follow-postfix-log --journal", after=("postfix.service",),
-                supplementary_groups=("systemd-journal",), state_directory="postyard-events",
+                supplementary_groups=("systemd-journal",), state_directory=EVENTS_STATE_DIRECTORY,
                 restart="always", proc_subset_pid=False, protect_kernel_views=False,
-                environment=(SOURCE_ENV, "POSTYARD_POSTFIX_JOURNAL_CURSOR=/var/lib/postyard-events/journal.cursor")),
+                environment=(SOURCE_ENV, f"POSTYARD_POSTFIX_JOURNAL_CURSOR={POSTFIX_JOURNAL_CURSOR}")),
     )
 
 

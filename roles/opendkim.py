@@ -18,12 +18,13 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from app.host_layout import DKIM_DIR, DKIM_SYNC_SERVICE, OPENDKIM_PID_FILE
 from roles import app_runtime
 from roles.support.database_client import data_keys, database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
 from roles.support.staging import install_validated_template, jinja_options
 
-__all__ = ["DEFAULTS", "Instance", "INSTANCES", "MILTER_SOCKETS", "DKIM_DIR", "deploy_opendkim",
+__all__ = ["DEFAULTS", "Instance", "INSTANCES", "MILTER_SOCKETS", "deploy_opendkim",
            "sync_env_context"]
 
 DEFAULTS: dict[str, Any] = {
@@ -46,14 +47,13 @@ class Instance:
 
 INSTANCES: tuple[Instance, ...] = (
     Instance("rsa-sha256", "", "opendkim.service", "/etc/opendkim.conf", "/run/opendkim/opendkim.sock",
-             "/run/opendkim/opendkim.pid"),
+             OPENDKIM_PID_FILE),
     Instance("ed25519-sha256", ".ed25519", "postyard-opendkim-ed25519.service", "/etc/opendkim-ed25519.conf",
              "/run/opendkim/ed25519.sock", "/run/opendkim/ed25519.pid"),
 )
 MILTER_SOCKETS = ",".join(f"unix:{i.socket}" for i in INSTANCES)
-DKIM_DIR = "/var/lib/postyard/dkim"
 SYNC_ENV = "/etc/postyard/dkim-sync.env"
-SYNC_UNIT = "postyard-dkim-sync.service"
+SYNC_UNIT = f"{DKIM_SYNC_SERVICE}.service"
 
 
 def sync_env_context(database_url: str, keys: str) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from app import tls_policy
+from app.host_layout import INTAKE_SOCKET, INTERNAL_LISTENER, POLICY_RUNTIME_DIRECTORY, POLICY_SERVICE, POLICY_SOCKET
 from roles import app_runtime
-from roles.mail_services import INTAKE_SOCKET
 from roles.opendkim import MILTER_SOCKETS
 from roles.support.database_client import DatabaseLogin, database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
@@ -25,7 +26,7 @@ from roles.support.mail_certificate import certificate_paths
 from roles.support.staging import STAGING_DIR, jinja_options
 
 __all__ = [
-    "DEFAULTS", "TLS12_CIPHERS", "LOOKUPS", "INTERNAL_LISTENER", "POLICY_SOCKET", "Lookup", "main_context",
+    "DEFAULTS", "LOOKUPS", "POLICY_UNIT", "Lookup", "main_context",
     "master_context", "policy_context", "lookup_context", "deploy_postfix",
 ]
 
@@ -47,15 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "postfix_user_message_rate": 600,
 }
 
-# Mozilla "intermediate" for TLS 1.2, without DHE: ECDHE key exchange and AEAD ciphers only.
-TLS12_CIPHERS = ":".join((
-    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
-    "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-))
-INTERNAL_LISTENER = "127.0.0.1:10025"
-POLICY_RUNTIME_DIRECTORY = "postyard-policy"
-POLICY_SOCKET = f"/run/{POLICY_RUNTIME_DIRECTORY}/policy.sock"
-POLICY_UNIT = "postyard-rate-policy.service"
+POLICY_UNIT = f"{POLICY_SERVICE}.service"
 # The unit that runs the Postfix master (postfix.service only groups the instances).
 INSTANCE_UNIT = "postfix@-.service"
 MASTER_ANSWERS = "postfix status >/dev/null 2>&1"
@@ -89,7 +82,7 @@ def main_context(data: Any, hostname: str, certificate: str, private_key: str) -
         "message_size_limit": data.postfix_message_size_limit,
         "certificate": certificate,
         "private_key": private_key,
-        "tls12_ciphers": TLS12_CIPHERS,
+        "tls_policy": tls_policy.POSTFIX,
         "mta_sts": bool(data.postfix_mta_sts),
         "limits": {
             "connections": data.postfix_client_connections,

@@ -12,6 +12,7 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, postgres, server, systemd
 from pyinfra.operations.util import any_changed
 
+from app import tls_policy
 from postyard.topology import host_groups
 from roles.support.inventory_secrets import install_internal_tls, record_applied_secret, secret
 from roles.support.peers import peers_by_group
@@ -99,6 +100,7 @@ def deploy_postgresql() -> None:
         user="postgres", group="postgres", mode="644", jinja_env_kwargs=jinja_options(),
         listen_addresses=listen, max_connections=host.data.postgresql_max_connections,
         memory=memory_settings(_host_memory_mb(), host.data.postgresql_max_connections),
+        tls_policy=tls_policy.POSTGRESQL,
     )
     hba = files.template(
         name=f"Upload {CONFIG_DIR}/pg_hba.conf",

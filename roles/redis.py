@@ -11,6 +11,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
+from app import tls_policy
 from roles.support.inventory_secrets import install_internal_tls, secret
 from roles.support.peers import peers_by_group
 from roles.support.staging import jinja_options
@@ -53,6 +54,7 @@ def config_context(data: Any, bind: list[str], tls: bool) -> dict[str, Any]:
     return {
         "bind": bind,
         "tls": tls,
+        "tls_policy": tls_policy.REDIS,
         "maxmemory": data.redis_maxmemory,
         "maxmemory_policy": data.redis_maxmemory_policy,
         "persistence": bool(data.redis_persistence),

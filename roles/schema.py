@@ -14,6 +14,7 @@ from pathlib import Path
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
+from app.host_layout import STATE_DIR
 from roles import app_runtime
 from roles.support.database_client import database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
@@ -24,7 +25,7 @@ __all__ = ["APP_GROUPS", "migrations_digest", "deploy_schema"]
 
 APP_GROUPS = ("mail",)  # the hosts that run the schema role
 MIGRATIONS = app_runtime.REPO / "app" / "db" / "migrations" / "versions"
-STAMP = "/var/lib/postyard/schema.applied"
+STAMP = f"{STATE_DIR}/schema.applied"
 MIGRATE_ENV = "/etc/postyard/migrate.env"
 
 
@@ -45,7 +46,7 @@ def deploy_schema() -> None:
         name=f"Upload {MIGRATE_ENV}", dest=MIGRATE_ENV, mode="600",
         src=StringIO(f"POSTYARD_DATABASE_URL={owner.sqlalchemy_url()}\nPGSSLROOTCERT={INTERNAL_CA_PATH}\n"),
     )
-    files.directory(name="Create /var/lib/postyard", path="/var/lib/postyard", mode="755")
+    files.directory(name=f"Create {STATE_DIR}", path=STATE_DIR, mode="755")
     run_once_for(
         "Apply the database migrations", f"set -a && . {MIGRATE_ENV} && {app_runtime.LAUNCHER} migrate",
         stamp=STAMP, digest=migrations_digest(),

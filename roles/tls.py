@@ -15,6 +15,7 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import Sha1File
 from pyinfra.operations import apt, files, server, systemd
 
+from app.host_layout import API_SERVICE
 from postyard.topology import GROUPS, host_groups
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
 from roles.support.staging import jinja_options
@@ -50,7 +51,7 @@ REQUEST_RECORD_PATH = "/etc/postyard/tls/acme-request"
 # The services that present the certificate, by the group whose hosts run them.
 RELOADED_UNITS: dict[str, tuple[str, ...]] = {
     "mail": ("postfix.service", "dovecot.service"),
-    "api": ("postyard-api.service",),
+    "api": (f"{API_SERVICE}.service",),
 }
 
 

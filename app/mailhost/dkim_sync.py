@@ -26,6 +26,7 @@ from pathlib import Path
 import asyncpg
 
 from app.config import parse_data_keys
+from app.host_layout import DKIM_DIR, OPENDKIM_PID_FILE
 from app.lib.crypto import Keyring, dkim_associated_data
 
 __all__ = ["ALGORITHMS", "SigningKey", "fetch_keys", "main", "render_key_table", "render_signing_table",
@@ -172,8 +173,8 @@ def main() -> None:
     """`python -m app.mailhost.dkim_sync`: the service, configured from the environment.
 
     POSTYARD_DKIM_DATABASE_URL (the postyard_mail role), POSTYARD_DATA_KEY_FILE or
-    POSTYARD_DATA_KEYS, POSTYARD_DKIM_DIR (default /var/lib/postyard/dkim), POSTYARD_OPENDKIM_PID
-    (comma-separated pid files of the OpenDKIM instances to reload; default /run/opendkim/opendkim.pid),
+    POSTYARD_DATA_KEYS, POSTYARD_DKIM_DIR (default app.host_layout.DKIM_DIR), POSTYARD_OPENDKIM_PID
+    (comma-separated pid files of the OpenDKIM instances to reload; default app.host_layout.OPENDKIM_PID_FILE),
     POSTYARD_DKIM_POLL_SECONDS (default 60).
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
@@ -184,8 +185,8 @@ def main() -> None:
     keyring = Keyring(keys, next(reversed(keys), ""))
     asyncio.run(run(
         os.environ["POSTYARD_DKIM_DATABASE_URL"], keyring,
-        Path(os.environ.get("POSTYARD_DKIM_DIR", "/var/lib/postyard/dkim")),
-        [Path(p) for p in os.environ.get("POSTYARD_OPENDKIM_PID", "/run/opendkim/opendkim.pid").split(",") if p],
+        Path(os.environ.get("POSTYARD_DKIM_DIR", DKIM_DIR)),
+        [Path(p) for p in os.environ.get("POSTYARD_OPENDKIM_PID", OPENDKIM_PID_FILE).split(",") if p],
         float(os.environ.get("POSTYARD_DKIM_POLL_SECONDS", "60")),
     ))
 

@@ -16,6 +16,8 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from pathlib import Path
 
+from app.host_layout import POLICY_SOCKET
+
 __all__ = ["SlidingWindow", "decide", "parse_request", "serve", "main"]
 
 log = logging.getLogger("postyard.rate_policy")
@@ -88,7 +90,7 @@ def main() -> None:
     """`python -m app.mailhost.rate_policy`: POSTYARD_POLICY_SOCKET, POSTYARD_SUBMISSION_MESSAGES_PER_MINUTE."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     window = SlidingWindow(int(os.environ.get("POSTYARD_SUBMISSION_MESSAGES_PER_MINUTE", "600")), 60)
-    asyncio.run(serve(Path(os.environ.get("POSTYARD_POLICY_SOCKET", "/run/postyard-policy/policy.sock")), window))
+    asyncio.run(serve(Path(os.environ.get("POSTYARD_POLICY_SOCKET", POLICY_SOCKET)), window))
 
 
 if __name__ == "__main__":

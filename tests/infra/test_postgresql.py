@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from app import tls_policy
 from roles.postgresql import DATABASE_ROLES
 
 SERVER_SETTINGS = {
     "ssl": "on",
-    "ssl_min_protocol_version": "TLSv1.2",
+    "ssl_min_protocol_version": tls_policy.MIN_PROTOCOL,
     "password_encryption": "scram-sha-256",
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app import tls_policy
 from roles import api, mail_services
 from roles.support.app_units import AppUnit
 from tests.unit.test_templates import render
@@ -22,7 +23,8 @@ def test_mail_host_services_do_not_read_the_api_settings():
         assert f"EnvironmentFile={api.API_ENV}" not in _rendered(unit)
 
 
-def test_the_api_accepts_tls_1_2_by_default_and_only_tls_1_3_when_asked():
+def test_the_api_accepts_the_policys_lowest_tls_version_by_default_and_only_tls_1_3_when_asked():
     default = api.api_units(2)[0].exec_start
-    strict = api.api_units(2, "tls1.3")[0].exec_start
-    assert "--ssl-protocol-min tls1.2" in default and "--ssl-protocol-min tls1.3" in strict
+    tls13 = tls_policy.granian_protocol(tls_policy.PROTOCOLS[-1])
+    strict = api.api_units(2, tls13)[0].exec_start
+    assert f"--ssl-protocol-min {tls_policy.GRANIAN_MIN_PROTOCOL}" in default and f"--ssl-protocol-min {tls13}" in strict

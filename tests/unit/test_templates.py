@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from app import tls_policy
+from app.host_layout import API_SERVICE, DKIM_DIR
 from roles import (
     api,
     base,
@@ -51,7 +53,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     ),
     "postgresql/postyard.conf.j2": {
         "listen_addresses": ["127.0.0.1", "::1", "10.0.1.2"], "max_connections": 100,
-        "memory": postgresql.memory_settings(4096, 100),
+        "memory": postgresql.memory_settings(4096, 100), "tls_policy": tls_policy.POSTGRESQL,
     },
     "postgresql/pg_hba.conf.j2": {
         "rules": postgresql.hba_rules("postyard", {"api": ["10.0.1.3"], "mail": ["10.0.1.4"]}),
@@ -72,14 +74,14 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "dovecot/postyard-sql.conf.ext.j2": {"conninfo": MAIL_LOGIN.conninfo()},
     "dovecot/jail.local.j2": dovecot.jail_context(MAIL_DATA),
     "dovecot/postfix-filter.local.j2": {},
-    "opendkim/opendkim.conf.j2": {"log_success": False, "dkim_dir": opendkim.DKIM_DIR,
+    "opendkim/opendkim.conf.j2": {"log_success": False, "dkim_dir": DKIM_DIR,
                                   "instance": opendkim.INSTANCES[1]},
     "opendkim/postyard-opendkim.service.j2": {"instance": opendkim.INSTANCES[1]},
     "opendkim/sandbox.conf.j2": {},
     "opendkim/dkim-sync.env.j2": opendkim.sync_env_context(MAIL_LOGIN.libpq_url(), "k1:AAAA"),
     "opendkim/postyard-dkim-sync.service.j2": {
         "env_file": "/etc/postyard/dkim-sync.env", "source": "/opt/postyard/src",
-        "python": "/opt/postyard/venv/bin/python", "dkim_dir": opendkim.DKIM_DIR, "release": "0123abcd",
+        "python": "/opt/postyard/venv/bin/python", "dkim_dir": DKIM_DIR, "release": "0123abcd",
     },
     "tls/deploy-hook.sh.j2": tls.hook_context(("mail", "api")),
     "tls/certbot-ca.conf.j2": tls.ca_drop_in_context(),
@@ -172,11 +174,11 @@ def test_postfix_offers_only_ecdhe_aead_suites_for_tls_1_2():
     main = render("postfix/main.cf.j2")
     ciphers = main.split("tls_high_cipherlist = ")[1].splitlines()[0].split(":")
     assert ciphers and all(c.startswith("ECDHE-") and ("GCM" in c or "CHACHA20" in c) for c in ciphers)
-    assert "smtpd_tls_protocols = >=TLSv1.2" in main and "smtpd_tls_mandatory_ciphers = high" in main
+    assert f"smtpd_tls_protocols = {tls_policy.POSTFIX['protocols']}" in main and "smtpd_tls_mandatory_ciphers = high" in main
 def test_deploy_hook_reloads_each_service_only_where_it_is_installed():
     hook = render("tls/deploy-hook.sh.j2")
     assert hook.startswith("#!/bin/sh\n")
-    assert "for unit in postfix.service dovecot.service postyard-api.service; do" in hook
+    assert f"for unit in postfix.service dovecot.service {API_SERVICE}.service; do" in hook
     assert 'systemctl try-reload-or-restart "$unit"' in hook
 
 
@@ -201,5 +203,5 @@ def test_app_units_are_sandboxed_and_only_the_api_may_bind_a_low_port(unit):
     assert {"NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes",
             "SystemCallFilter=@system-service", "User=postyard"} <= lines
     assert "Restart=on-failure" in lines or "Restart=always" in lines
-    expected = "CAP_NET_BIND_SERVICE" if unit.name == "postyard-api" else ""
+    expected = "CAP_NET_BIND_SERVICE" if unit.name == API_SERVICE else ""
     assert f"CapabilityBoundingSet={expected}" in lines and f"AmbientCapabilities={expected}" in lines

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from pyinfra.api.exceptions import DeployError
 
+from app.host_layout import API_SERVICE
 from postyard.testbed import inventory as testbed_inventory
 from roles import tls
 
@@ -19,12 +20,12 @@ def test_mail_hosts_reload_postfix_and_dovecot():
 
 
 def test_api_hosts_reload_the_api():
-    assert tls.reloaded_units(["api"]) == ("postyard-api.service",)
+    assert tls.reloaded_units(["api"]) == (f"{API_SERVICE}.service",)
 
 
 def test_a_host_in_both_groups_reloads_all_three_once_and_others_none():
     assert tls.reloaded_units(["api", "db", "mail", "cache"]) == (
-        "postfix.service", "dovecot.service", "postyard-api.service",
+        "postfix.service", "dovecot.service", f"{API_SERVICE}.service",
     )
     assert tls.reloaded_units(["db", "cache"]) == ()
 

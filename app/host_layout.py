@@ -1,0 +1,43 @@
+"""Where the deploy and the app meet on a host: the ports, sockets, directories, files and services
+both name. The roles (roles/) lay them out; the app's settings (app/config.py) default to them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "API_SERVICE", "DKIM_DIR", "DKIM_SYNC_SERVICE", "EVENTS_STATE_DIRECTORY", "INTAKE_RUNTIME_DIRECTORY",
+    "INTAKE_SERVICE", "INTAKE_SOCKET", "INTERNAL_LISTENER", "INTERNAL_SMTP_HOST", "INTERNAL_SMTP_PORT",
+    "OPENDKIM_PID_FILE", "POLICY_RUNTIME_DIRECTORY", "POLICY_SERVICE", "POLICY_SOCKET", "POSTFIX_EVENTS_SERVICE",
+    "POSTFIX_JOURNAL_CURSOR", "STATE_DIR", "WORKER_SERVICE",
+]
+
+# Postfix's internal listener: the worker hands mail to it on loopback, OpenDKIM signs what it takes.
+INTERNAL_SMTP_HOST = "127.0.0.1"
+INTERNAL_SMTP_PORT = 10025
+INTERNAL_LISTENER = f"{INTERNAL_SMTP_HOST}:{INTERNAL_SMTP_PORT}"
+
+# Postfix's submission listeners relay each message to the SMTP intake here (smtpd_proxy_filter).
+INTAKE_RUNTIME_DIRECTORY = "postyard-intake"
+INTAKE_SOCKET = f"/run/{INTAKE_RUNTIME_DIRECTORY}/smtp.sock"
+
+# Postfix asks the per-login rate policy service here (check_policy_service).
+POLICY_RUNTIME_DIRECTORY = "postyard-policy"
+POLICY_SOCKET = f"/run/{POLICY_RUNTIME_DIRECTORY}/policy.sock"
+
+STATE_DIR = "/var/lib/postyard"
+# The DKIM sync writes OpenDKIM's key tables and keys here (a `current` set swapped in whole).
+DKIM_DIR = f"{STATE_DIR}/dkim"
+# The OpenDKIM process the DKIM sync reloads when no pid files are named.
+OPENDKIM_PID_FILE = "/run/opendkim/opendkim.pid"
+
+# The Postfix event follower's state directory (systemd's StateDirectory=) and its journal position.
+EVENTS_STATE_DIRECTORY = "postyard-events"
+POSTFIX_JOURNAL_CURSOR = f"/var/lib/{EVENTS_STATE_DIRECTORY}/journal.cursor"
+
+# systemd services (unit names without `.service`).
+API_SERVICE = "postyard-api"
+INTAKE_SERVICE = "postyard-smtp-intake"
+WORKER_SERVICE = "postyard-worker"
+POSTFIX_EVENTS_SERVICE = "postyard-postfix-events"
+POLICY_SERVICE = "postyard-rate-policy"
+DKIM_SYNC_SERVICE = "postyard-dkim-sync"
