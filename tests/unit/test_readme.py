@@ -1,4 +1,4 @@
-"""The README stays short, every command it gives exists, and the docs' links and settings are real."""
+"""The README stays short, every command it gives exists, and the paths, links and settings the docs name are real."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 INLINE = re.compile(r"`([^`\n]+)`")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 SETTING = re.compile(r"\bPOSTYARD_[A-Z0-9_]+\b")
+REPO_PATH = re.compile(r"`((?:app|bench|group_data|inventory|postyard|roles|templates|tests)/[\w/.-]*)")
 
 
 def code_spans(markdown: str) -> list[str]:
@@ -136,3 +137,9 @@ def test_every_setting_the_docs_name_is_read_by_the_code(page):
                      for path in (REPO / top).rglob("*.py"))
     unknown = [name for name in set(SETTING.findall(page.read_text())) if name not in fields and name not in code]
     assert not unknown
+
+
+@pytest.mark.parametrize("page", [README, REPO / "CHANGELOG.md", *DOCS], ids=lambda p: p.relative_to(REPO).as_posix())
+def test_every_repository_path_the_docs_name_exists(page):
+    named = set(REPO_PATH.findall(page.read_text()))
+    assert not sorted(path for path in named if not (REPO / path).exists())
