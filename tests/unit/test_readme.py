@@ -119,15 +119,23 @@ def test_the_readme_is_under_250_lines():
 
 
 @pytest.mark.parametrize("page", [README, REPO / "CHANGELOG.md", *DOCS], ids=lambda p: p.relative_to(REPO).as_posix())
-def test_every_relative_link_points_at_a_file_that_exists(page):
+def test_every_relative_link_points_at_a_file_and_heading_that_exist(page):
     broken = []
     for target in LINK.findall(page.read_text()):
-        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+        if re.match(r"^[a-z]+:", target):
             continue
-        path = target.split("#", 1)[0]
-        if not (page.parent / path).exists():
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path) if path else page
+        if not linked.exists() or (anchor and linked.suffix == ".md" and anchor not in heading_anchors(linked)):
             broken.append(target)
     assert not broken
+
+
+def heading_anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    text = FENCE.sub("", page.read_text())
+    return {re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+            for title in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
 
 
 @pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: p.relative_to(REPO).as_posix())
