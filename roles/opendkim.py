@@ -15,14 +15,14 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import apt, files, server
 
 from app.host_layout import DKIM_DIR, DKIM_SYNC_SERVICE, OPENDKIM_PID_FILE
 from roles import app_runtime
 from roles.support.database_client import data_keys, database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
 from roles.support.staging import install_validated_template, jinja_options
+from roles.support.systemd_units import install_unit, start_unit
 
 __all__ = ["DEFAULTS", "Instance", "INSTANCES", "MILTER_SOCKETS", "deploy_opendkim",
            "sync_env_context"]
@@ -92,26 +92,16 @@ def deploy_opendkim() -> None:
             dest=f"/etc/systemd/system/{instance.unit}.d/postyard-sandbox.conf", mode="644",
             jinja_env_kwargs=jinja_options(),
         ))
-        systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*units))
-        systemd.service(name=f"Restart {instance.unit}", service=instance.unit, restarted=True,
-                        _if=any_changed(config, *units))
-        systemd.service(name=f"Enable {instance.unit}", service=instance.unit, running=True, enabled=True)
+        start_unit(instance.unit, units, restart_on=[config])
 
     env = files.template(
         name=f"Upload {SYNC_ENV}", src="templates/opendkim/dkim-sync.env.j2", dest=SYNC_ENV,
         user="opendkim", group="opendkim", mode="600", jinja_env_kwargs=jinja_options(),
         **sync_env_context(database_login("postyard_mail").libpq_url(), data_keys()),
     )
-    sync_unit = files.template(
-        name=f"Install {SYNC_UNIT}", src="templates/opendkim/postyard-dkim-sync.service.j2",
-        dest=f"/etc/systemd/system/{SYNC_UNIT}", mode="644", jinja_env_kwargs=jinja_options(),
-        env_file=SYNC_ENV, source=app_runtime.SOURCE, python=f"{app_runtime.VENV}/bin/python", dkim_dir=DKIM_DIR,
-        release=app_runtime.release_digest(),
-    )
     server.user(name="Let Postfix use the OpenDKIM sockets", user="postfix", groups=["opendkim"], append=True)
-    systemd.daemon_reload(name="Reload systemd units", _if=sync_unit.did_change)
-    systemd.service(
-        name="Restart the DKIM key sync", service=SYNC_UNIT, restarted=True,
-        _if=any_changed(env, sync_unit, ca),
+    install_unit(
+        SYNC_UNIT, "templates/opendkim/postyard-dkim-sync.service.j2", restart_on=[env, ca],
+        label="the DKIM key sync", env_file=SYNC_ENV, source=app_runtime.SOURCE,
+        python=f"{app_runtime.VENV}/bin/python", dkim_dir=DKIM_DIR, release=app_runtime.release_digest(),
     )
-    systemd.service(name="Enable the DKIM key sync", service=SYNC_UNIT, running=True, enabled=True)

@@ -24,6 +24,7 @@ from roles.support.database_client import DatabaseLogin, database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
 from roles.support.mail_certificate import certificate_paths
 from roles.support.staging import STAGING_DIR, jinja_options
+from roles.support.systemd_units import install_unit
 
 __all__ = [
     "DEFAULTS", "LOOKUPS", "POLICY_UNIT", "Lookup", "main_context",
@@ -192,14 +193,9 @@ def deploy_postfix() -> None:
     if host.data.postfix_mta_sts:
         systemd.service(name="Enable the MTA-STS resolver", service="postfix-mta-sts-resolver.service",
                         running=True, enabled=True)
-    policy_unit = _template(
-        "templates/postfix/postyard-rate-policy.service.j2", f"/etc/systemd/system/{POLICY_UNIT}",
-        **policy_context(host.data, app_runtime.release_digest()),
-    )
-    systemd.daemon_reload(name="Reload systemd units", _if=policy_unit.did_change)
-    systemd.service(name="Restart the rate limit policy service", service=POLICY_UNIT, restarted=True,
-                    _if=policy_unit.did_change)
-    systemd.service(name="Enable the rate limit policy service", service=POLICY_UNIT, running=True, enabled=True)
+    install_unit(POLICY_UNIT, "templates/postfix/postyard-rate-policy.service.j2",
+                 label="the rate limit policy service", user="root", group="root",
+                 **policy_context(host.data, app_runtime.release_digest()))
     # Stop, wait for the old master to be gone, start, wait for the new one: `postfix start` refuses to
     # run beside a master still exiting, where systemd cannot kill a control group (a container) it does
     # not wait, and a reload right after a start fails until the new master answers. On a loaded host

@@ -15,12 +15,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.operations import apt, files, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import apt, files
 
 from roles.postgresql import DEFAULTS as POSTGRESQL_DEFAULTS
 from roles.support.inventory_secrets import secret_store
 from roles.support.staging import jinja_options
+from roles.support.systemd_units import start_unit
 
 __all__ = [
     "DEFAULTS", "BACKUP_SCRIPT", "age_identity", "age_recipient", "backup_context", "backup_ssh_key",
@@ -122,10 +122,7 @@ def deploy_postgresql_backup() -> None:
         )
         for kind in ("service", "timer")
     ]
-    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*units))
-    systemd.service(
-        name="Enable the nightly backup", service="postyard-backup.timer", running=True, enabled=True,
-    )
+    start_unit("postyard-backup.timer", units, label="the nightly backup", restart=False)
 
 
 def _remote_copy_credentials() -> None:

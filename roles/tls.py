@@ -19,6 +19,7 @@ from app.host_layout import API_SERVICE
 from postyard.topology import GROUPS, host_groups
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
 from roles.support.staging import jinja_options
+from roles.support.systemd_units import reload_units
 
 __all__ = [
     "DEFAULTS", "LETS_ENCRYPT", "CERT_NAME", "CERT_DIR", "FULLCHAIN_PATH", "PRIVKEY_PATH", "HOOK_PATH",
@@ -140,7 +141,7 @@ def deploy_tls() -> None:
         )
     else:
         drop_in = files.file(name=f"Remove {CA_DROP_IN_PATH}", path=CA_DROP_IN_PATH, present=False)
-    systemd.daemon_reload(name="Reload systemd units", _if=drop_in.did_change)
+    reload_units(drop_in)
 
     # Facts are read before anything runs: issue when there is no certificate or it was issued
     # for other names or another directory. The record is written only after certbot succeeded.

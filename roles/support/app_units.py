@@ -10,11 +10,9 @@ from dataclasses import dataclass
 
 from pyinfra import host
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files, systemd
-from pyinfra.operations.util import any_changed
 
 from roles import app_runtime
-from roles.support.staging import jinja_options
+from roles.support.systemd_units import install_unit
 
 __all__ = ["PYTHON", "SOURCE_ENV", "AppUnit", "install_app_units"]
 
@@ -52,12 +50,5 @@ class AppUnit:
 def install_app_units(units: tuple[AppUnit, ...], settings: OperationMeta | None = None) -> None:
     """Install, (re)start and enable each unit; a changed settings file restarts them too."""
     for unit in host.loop(units):
-        installed = files.template(
-            name=f"Install {unit.unit}", src="templates/app/service.j2", dest=f"/etc/systemd/system/{unit.unit}",
-            mode="644", jinja_env_kwargs=jinja_options(), unit=unit, env_file=app_runtime.APP_ENV,
-            release=app_runtime.release_digest(),
-        )
-        systemd.daemon_reload(name="Reload systemd units", _if=installed.did_change)
-        systemd.service(name=f"Restart {unit.unit}", service=unit.unit, restarted=True,
-                        _if=any_changed(installed, *([settings] if settings else [])))
-        systemd.service(name=f"Enable {unit.unit}", service=unit.unit, running=True, enabled=True)
+        install_unit(unit.unit, "templates/app/service.j2", restart_on=[settings] if settings else [],
+                     unit=unit, env_file=app_runtime.APP_ENV, release=app_runtime.release_digest())
