@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from jinja2 import FileSystemLoader
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
 __all__ = ["STAGING_DIR", "JINJA_OPTIONS", "jinja_options", "install_validated_template"]
 
 STAGING_DIR = PurePosixPath("/etc/postyard/staged")
+TEMPLATE_DIR = str(Path(__file__).resolve().parents[2] / "templates")
 # pyinfra already renders with StrictUndefined and keep_trailing_newline; these add tidy blocks.
 JINJA_OPTIONS: dict[str, Any] = {"trim_blocks": True, "lstrip_blocks": True}
 
 
 def jinja_options() -> dict[str, Any]:
-    """A fresh copy per operation: pyinfra pops keys from the dict it is given."""
-    return dict(JINJA_OPTIONS)
+    """A fresh copy per operation (pyinfra pops keys from the dict it is given); includes and imports
+    name templates relative to templates/ (templates/systemd/sandbox.j2 is `systemd/sandbox.j2`)."""
+    return {**JINJA_OPTIONS, "loader": FileSystemLoader(TEMPLATE_DIR)}
 
 
 def install_validated_template(

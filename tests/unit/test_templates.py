@@ -86,7 +86,10 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "tls/deploy-hook.sh.j2": tls.hook_context(("mail", "api")),
     "tls/certbot-ca.conf.j2": tls.ca_drop_in_context(),
 }
-TEMPLATES = sorted(str(p.relative_to(REPO / "templates")) for p in (REPO / "templates").rglob("*.j2"))
+# Macros the other templates import, rendered only through them.
+INCLUDES = {"systemd/sandbox.j2"}
+TEMPLATES = sorted(str(p.relative_to(REPO / "templates")) for p in (REPO / "templates").rglob("*.j2")
+                   if str(p.relative_to(REPO / "templates")) not in INCLUDES)
 
 
 def render(name: str, context: dict[str, Any] | None = None) -> str:
