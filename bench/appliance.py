@@ -361,7 +361,7 @@ def measure(args: argparse.Namespace, log: Log) -> Figures:
     mail_bench.send(hosts, Route("warm-up", mail_bench.SIGNING, relayed=True), domain, 200, args.sessions)
     time.sleep(5)
     figures.idle = memory(hosts)
-    log("baseline: smtp-source into 127.0.0.1:10025")
+    log(f"baseline: smtp-source into {mail_bench.SIGNING}")
     before = cpu_seconds(hosts)
     figures.baseline = mail_bench.send(hosts, Route("baseline", mail_bench.SIGNING, relayed=True), domain,
                                        args.messages, args.sessions)
@@ -392,7 +392,7 @@ def rows(figures: Figures, args: argparse.Namespace) -> list[tuple[str, str]]:
     found = [
         ("pipeline: POST /emails -> worker -> Postfix + OpenDKIM -> sink", f"{run.rate:.0f} msg/s"),
         ("  POST /emails answered (all accepted)", f"{args.messages / run.accepted_seconds:.0f} req/s"),
-        ("baseline: smtp-source -> 127.0.0.1:10025 (OpenDKIM) -> sink", f"{base.rate:.0f} msg/s"),
+        (f"baseline: smtp-source -> {mail_bench.SIGNING} (OpenDKIM) -> sink", f"{base.rate:.0f} msg/s"),
         ("pipeline / baseline (aim >= 0.8)", f"{run.rate / base.rate:.2f}"),
         ("POST /emails latency under that load, p50 / p99",
          f"{run.percentile(50):.0f} / {run.percentile(99):.0f} ms"),

@@ -8,7 +8,7 @@ OpenDKIM), Postfix's smtp-source on the mail host sends to smtp-sink on the inte
 
     a. smtp-source -> smtp-sink                                          (the tools' ceiling)
     b. smtp-source -> Postfix, a bench-only loopback listener without the milter -> smtp-sink
-    c. smtp-source -> Postfix's internal listener (127.0.0.1:10025, OpenDKIM signing) -> smtp-sink
+    c. smtp-source -> Postfix's internal listener (app.host_layout.INTERNAL_LISTENER, OpenDKIM signing) -> smtp-sink
 
 A message counts once it has left the mail host's queue (relayed to the sink), and every run checks
 that the sink received exactly as many messages as were sent. One message through path c is also
@@ -33,6 +33,7 @@ from pathlib import Path
 # This file's folder would shadow dkimpy (this file is dkim.py): import from the repository root instead.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from app.host_layout import DKIM_DIR, INTERNAL_LISTENER  # noqa: E402
 from postyard.deployer import REPO, run_deploy  # noqa: E402
 from postyard.testbed import bed, internet  # noqa: E402
 from postyard.testbed.state import TestbedState  # noqa: E402
@@ -43,7 +44,7 @@ SINK_PORT = 2525
 SINK_DOMAIN = "sink.test"
 SINK_COUNTS = "/tmp/bench-sink.count"
 MESSAGE_FILE = "/tmp/bench-message.eml"
-SIGNING = "127.0.0.1:10025"  # the internal listener the app's worker uses (roles/postfix.py)
+SIGNING = INTERNAL_LISTENER  # the internal listener the app's worker uses (roles/postfix.py)
 UNSIGNED = "127.0.0.1:10026"  # added by the bench: the internal listener's options without the milter
 QUEUE_TIMEOUT = 300
 
@@ -147,7 +148,7 @@ postfix reload >/dev/null 2>&1
 def wait_for_key(hosts: Hosts, domain: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        listing = hosts.on_mail(f"ls /var/lib/postyard/dkim/current | grep -c '^{domain}\\.' || true")
+        listing = hosts.on_mail(f"ls {DKIM_DIR}/current | grep -c '^{domain}\\.' || true")
         if listing.strip() != "0":
             return
         time.sleep(0.5)
