@@ -15,30 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.db.models import Team
+from app.domain.emails import repository
 from app.lib.errors import ApiError
 
 __all__ = ["Quotas", "SendingRefused", "admit", "check", "count", "period_starts", "resets_at"]
 
 Period = Literal["day", "month"]
 
-_TEAM = text("SELECT approved_at, suspended_at, suspension_reason, daily_quota, monthly_quota "
-             "FROM teams WHERE id = :t")
-# Both periods in one statement: a row per period that has a quota; a period whose count would pass its
-# quota is neither inserted nor updated, so it is missing from RETURNING.
-_COUNT = text("""
-INSERT INTO team_send_counters AS c (team_id, period, period_start, sent)
-SELECT :t, v.period, v.start, :n
-FROM (VALUES ('day', CAST(:day AS date), CAST(:daily AS integer)),
-             ('month', CAST(:month AS date), CAST(:monthly AS integer))) AS v(period, start, quota)
-WHERE v.quota IS NOT NULL AND :n <= v.quota
-ON CONFLICT (team_id, period, period_start) DO UPDATE SET sent = c.sent + EXCLUDED.sent
-WHERE c.sent + EXCLUDED.sent <= CASE c.period WHEN 'day' THEN CAST(:daily AS integer)
-                                              ELSE CAST(:monthly AS integer) END
-RETURNING c.period
-""")
 _NAMES: dict[Period, str] = {"day": "daily", "month": "monthly"}
 
 
@@ -91,7 +78,8 @@ def resets_at(now: datetime, period: Period) -> datetime:
 
 async def check(db: AsyncSession | AsyncConnection, team_id: uuid.UUID) -> Quotas:
     """Refuse a suspended team (with the operator's reason) or one awaiting approval; its quotas otherwise."""
-    team = (await db.execute(_TEAM, {"t": team_id})).one()
+    team = (await db.execute(select(Team.approved_at, Team.suspended_at, Team.suspension_reason, Team.daily_quota,
+                                    Team.monthly_quota).where(Team.id == team_id))).one()
     if team.suspended_at is not None:
         reason = f": {team.suspension_reason}" if team.suspension_reason else ""
         raise SendingRefused("team_suspended", f"This team is suspended and cannot send{reason}")
@@ -108,9 +96,8 @@ async def count(db: AsyncSession | AsyncConnection, team_id: uuid.UUID, quotas: 
         return
     now = now or datetime.now(UTC)
     starts = period_starts(now)
-    counted = set((await db.execute(_COUNT, {
-        "t": team_id, "n": emails, "day": starts["day"], "month": starts["month"],
-        "daily": quotas.daily, "monthly": quotas.monthly})).scalars())
+    counted = await repository.count_sends(db, team_id, emails, starts["day"], starts["month"], quotas.daily,
+                                           quotas.monthly)
     limits: dict[Period, int | None] = {"day": quotas.daily, "month": quotas.monthly}
     over = [p for p, limit in limits.items() if limit is not None and p not in counted]
     if over:

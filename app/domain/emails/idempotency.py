@@ -7,15 +7,15 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.emails import repository
 from app.lib.errors import ApiError
 
-__all__ = ["MAX_KEY_LENGTH", "claim", "request_hash"]
+__all__ = ["MAX_KEY_LENGTH", "TTL_HOURS", "claim", "request_hash"]
 
 MAX_KEY_LENGTH = 256
-_TTL = "24 hours"
+TTL_HOURS = 24
 
 
 def request_hash(path: str, body: bytes) -> bytes:
@@ -35,17 +35,9 @@ async def claim(db: AsyncSession, team_id: uuid.UUID, key: str, digest: bytes, r
     """
     if not key or len(key) > MAX_KEY_LENGTH:
         raise ApiError(422, "invalid_idempotency_key", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
-    inserted = (await db.execute(text(
-        "INSERT INTO idempotency_keys (team_id, key, request_hash, response) "
-        "VALUES (:t, :k, :h, CAST(:r AS jsonb)) "
-        "ON CONFLICT (team_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, "
-        "response = EXCLUDED.response, created_at = now() "
-        f"WHERE idempotency_keys.created_at < now() - interval '{_TTL}' RETURNING 1"),
-        {"t": team_id, "k": key, "h": digest, "r": json.dumps(response)})).first()
-    if inserted is not None:
+    if await repository.claim_idempotency_key(db, team_id, key, digest, response, TTL_HOURS):
         return None
-    row = (await db.execute(text("SELECT request_hash, response FROM idempotency_keys WHERE team_id = :t AND key = :k"),
-                            {"t": team_id, "k": key})).one()
+    row = await repository.stored_idempotent_response(db, team_id, key)
     if bytes(row.request_hash) != digest:
         raise ApiError(409, "invalid_idempotent_request",
                        "This Idempotency-Key was already used with a different request body")

@@ -9,7 +9,6 @@ delivery results, bounces and complaints as events and webhooks.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,15 +19,17 @@ from email.parser import BytesParser
 from email.utils import format_datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
-from app.domain.emails import rules
+from app.db.models import Domain
+from app.domain.emails import repository, rules
 from app.domain.emails.admission import admit
 from app.domain.emails.mime import message_id_for, verp_address
-from app.domain.emails.services import INSERT_EMAIL
+from app.domain.emails.repository import NewEmail
 from app.domain.events.recorder import EmailSummary, Event, record_events
+from app.domain.suppressions import repository as suppressions
 
 __all__ = ["Refused", "Submission", "accept_submission", "without_header"]
 
@@ -103,8 +104,8 @@ async def _team_domain(conn: AsyncConnection, sender_domain: str, from_domain: s
     if from_domain != sender_domain:
         raise Refused(550, "5.7.1", f"The From address's domain ({from_domain}) must be the envelope sender's "
                                     f"domain ({sender_domain})")
-    row = (await conn.execute(text("SELECT id, team_id, name, return_path FROM domains "
-                                   "WHERE name = :n AND status = 'verified'"), {"n": sender_domain})).first()
+    row = (await conn.execute(select(Domain.id, Domain.team_id, Domain.name, Domain.return_path).where(
+        Domain.name == sender_domain, Domain.status == "verified"))).first()
     if row is None:
         raise Refused(550, "5.7.1", f"The {sender_domain} domain is not verified")
     return row
@@ -115,8 +116,7 @@ async def _message_id(conn: AsyncConnection, message: EmailMessage) -> str | Non
     given = str(message.get("Message-ID", "") or "").strip()
     if not given.startswith("<") or not given.endswith(">"):
         return None
-    taken = (await conn.execute(text("SELECT 1 FROM emails WHERE message_id = :m"), {"m": given})).first()
-    return None if taken else given
+    return None if await repository.message_id_taken(conn, given) else given
 
 
 def _obey_rules(raw: bytes, recipients: list[str], max_recipients: int) -> None:
@@ -155,9 +155,7 @@ async def accept_submission(conn: AsyncConnection, submission: Submission, setti
     raw = added + raw
 
     envelope = [r for r in submission.recipients if r]
-    suppressed = {r.email for r in (await conn.execute(text(
-        "SELECT email FROM suppressions WHERE team_id = :t AND email = ANY(:a)"),
-        {"t": domain.team_id, "a": sorted({r.lower() for r in envelope})})).all()}
+    suppressed = await suppressions.suppressed_among(conn, domain.team_id, sorted({r.lower() for r in envelope}))
     recipients = [r for r in envelope if r.lower() not in suppressed]
     to, cc = _addresses(message, "To"), _addresses(message, "Cc")
     listed = {a.lower() for a in to + cc}
@@ -167,15 +165,16 @@ async def accept_submission(conn: AsyncConnection, submission: Submission, setti
     events = [Event(summary, "queued", detail={"via": "smtp"})]
     events += [Event(summary, "suppressed", recipient=r, detail={"reason": "on the suppression list"})
                for r in envelope if r.lower() in suppressed]
-    row = {
-        "id": email_id, "team": domain.team_id, "key": None, "mode": "live", "domain": domain.id,
-        "from": f"{from_name} <{from_address}>" if from_name else from_address, "to": to, "cc": cc,
-        "bcc": [r for r in envelope if r.lower() not in listed], "reply_to": _addresses(message, "Reply-To"),
-        "subject": subject, "html": _body(message, "html"), "text": _body(message, "plain"), "tags": json.dumps([]),
-        "message_id": message_id, "envelope": verp_address(email_id, domain.return_path, domain.name),
-        "rcpts": recipients, "mime": raw, "size": len(raw), "state": "queued" if recipients else "suppressed",
-        "last_event": "queued" if recipients else "suppressed", "scheduled": None, "next": now, "now": now,
-    }
+    email = NewEmail(
+        email_id=email_id, team_id=domain.team_id, api_key_id=None, mode="live", domain_id=domain.id,
+        from_address=f"{from_name} <{from_address}>" if from_name else from_address, to_addresses=to,
+        cc_addresses=cc, bcc_addresses=[r for r in envelope if r.lower() not in listed],
+        reply_to=_addresses(message, "Reply-To"), subject=subject, html=_body(message, "html"),
+        text_body=_body(message, "plain"), message_id=message_id,
+        envelope_from=verp_address(email_id, domain.return_path, domain.name), envelope_recipients=recipients,
+        mime=raw, state="queued" if recipients else "suppressed",
+        last_event="queued" if recipients else "suppressed", scheduled_at=None, next_attempt_at=now, now=now,
+    )
     await admit(conn, domain.team_id, 1)  # suspension, approval and quotas, as on POST /emails
-    await record_events(conn, events, set_last_event=False, before=(INSERT_EMAIL, row))
+    await record_events(conn, events, set_last_event=False, before=(repository.INSERT_EMAIL, email.parameters()))
     return email_id

@@ -43,41 +43,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
+from app.domain.emails import repository
 from app.domain.emails.submission import Outcome, Submitter
 from app.domain.events.recorder import EmailSummary, Event, record_events
 
 __all__ = ["Outbox", "backoff_seconds"]
 
 logger = logging.getLogger("postyard.outbox")
-
-_CLAIM = text("""
-UPDATE emails e SET state = 'sending', attempts = e.attempts + 1, updated_at = now(),
-       lease_until = now() + make_interval(secs => :lease)
-FROM (SELECT id FROM emails WHERE state = 'queued' AND next_attempt_at <= now()
-        AND team_id <> ALL(ARRAY(SELECT id FROM teams WHERE suspended_at IS NOT NULL))
-        AND (mode = 'test' OR EXISTS (SELECT 1 FROM domains d WHERE d.id = emails.domain_id
-                                      AND d.team_id = emails.team_id AND d.status = 'verified'
-                                      AND coalesce(d.verified_at, '-infinity') <= now() - make_interval(secs => :settle)))
-      ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED) due
-WHERE e.id = due.id
-RETURNING e.id, e.team_id, e.mode, e.envelope_from, e.recipients, e.mime, e.attempts, e.from_address,
-          e.to_addresses, e.subject, e.created_at, e.tags
-""")
-_RENEW = text("UPDATE emails SET lease_until = now() + make_interval(secs => :lease) "
-              "WHERE id = ANY(:ids) AND state = 'sending' RETURNING id")
-_RECOVER = text("""
-UPDATE emails e SET state = CASE WHEN e.mta_accepted THEN 'sent' ELSE 'queued' END,
-       sent_at = CASE WHEN e.mta_accepted THEN now() END, next_attempt_at = now(), lease_until = NULL,
-       updated_at = now()
-FROM (SELECT id FROM emails WHERE state = 'sending' AND lease_until < now() FOR UPDATE SKIP LOCKED) expired
-WHERE e.id = expired.id
-RETURNING e.id, e.team_id, e.state, e.queue_id, e.from_address, e.to_addresses, e.subject, e.created_at, e.tags
-""")
-
 
 def backoff_seconds(attempt: int) -> int:
     """Delay before retry number `attempt` (1-based): 30 s doubling, at most one hour."""
@@ -99,24 +74,19 @@ class Outbox:
 
     async def _claim(self) -> list[Any]:
         async with self.engine.begin() as conn:
-            return list((await conn.execute(_CLAIM, {"n": self.settings.worker_batch_size,
-                                                      "lease": self.settings.worker_lease_seconds,
-                                                      "settle": self.settings.dkim_settle_seconds})).all())
+            return await repository.claim_due(conn, self.settings.worker_batch_size,
+                                              self.settings.worker_lease_seconds, self.settings.dkim_settle_seconds)
 
     async def _renew(self, email_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         """Extend the leases; returns the ids still held (a lapsed one may have gone back to the queue)."""
         async with self.engine.begin() as conn:
-            return set((await conn.execute(_RENEW, {"ids": email_ids, "lease": self.settings.worker_lease_seconds})
-                        ).scalars())
+            return await repository.renew_leases(conn, email_ids, self.settings.worker_lease_seconds)
 
     async def _settle(self, row: Any, outcome: Outcome) -> None:
         summary = _summary(row)
         async with self.engine.begin() as conn:
             if outcome.accepted:
-                await conn.execute(text(
-                    "UPDATE emails SET state = 'sent', queue_id = coalesce(:q, queue_id), mta_accepted = true, "
-                    "sent_at = now(), lease_until = NULL, last_error = NULL, updated_at = now() WHERE id = :id"),
-                    {"id": row.id, "q": outcome.queue_id})
+                await repository.mark_sent(conn, row.id, outcome.queue_id)
                 detail: dict[str, Any] = {"queue_id": outcome.queue_id} if outcome.queue_id else {}
                 if row.mode == "test":
                     detail["test"] = True
@@ -125,15 +95,10 @@ class Outbox:
                            for r, reply in (outcome.refused or {}).items()]
                 await record_events(conn, events)
             elif outcome.permanent or row.attempts >= self.settings.worker_max_attempts:
-                await conn.execute(text(
-                    "UPDATE emails SET state = 'failed', lease_until = NULL, last_error = :e, updated_at = now() "
-                    "WHERE id = :id"), {"id": row.id, "e": outcome.reply[:1000]})
+                await repository.mark_failed(conn, row.id, outcome.reply[:1000])
                 await record_events(conn, [Event(summary, "failed", detail={"reply": outcome.reply[:1000]})])
             else:
-                await conn.execute(text(
-                    "UPDATE emails SET state = 'queued', lease_until = NULL, last_error = :e, updated_at = now(), "
-                    "next_attempt_at = now() + make_interval(secs => :d) WHERE id = :id"),
-                    {"id": row.id, "e": outcome.reply[:1000], "d": backoff_seconds(row.attempts)})
+                await repository.retry_later(conn, row.id, outcome.reply[:1000], backoff_seconds(row.attempts))
 
     async def drain_once(self, submitter: Submitter) -> int:
         """Claim one batch and settle every message of it; returns how many were claimed."""
@@ -158,7 +123,7 @@ class Outbox:
     async def recover_expired(self) -> int:
         """Settle emails whose worker vanished: `sent` if Postfix logged their acceptance, else `queued`."""
         async with self.engine.begin() as conn:
-            rows = list((await conn.execute(_RECOVER)).all())
+            rows = await repository.recover_expired(conn)
             sent = [Event(_summary(r), "sent", detail={"queue_id": r.queue_id, "recovered": True})
                     for r in rows if r.state == "sent"]
             await record_events(conn, sent)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.domain.emails import admission
+from app.domain.emails import admission, repository
 from app.domain.emails.mime import message_id_for, render, verp_address
+from app.domain.emails.repository import NewEmail
 from app.domain.emails.schemas import EmailEventOut, EmailOut, Tag
 from app.domain.emails.validation import Draft, parse_schedule
 from app.domain.events.recorder import EmailSummary, Event, record_events
@@ -21,17 +20,7 @@ from app.lib.auth import Principal
 from app.lib.errors import ApiError
 from app.lib.timefmt import iso
 
-__all__ = ["INSERT_EMAIL", "accept", "cancel", "get_email", "list_emails", "reschedule", "to_out"]
-
-INSERT_EMAIL = (
-    "INSERT INTO emails (id, team_id, api_key_id, mode, domain_id, from_address, to_addresses, cc_addresses, "
-    "bcc_addresses, reply_to, subject, html, text_body, tags, message_id, envelope_from, recipients, mime, size, "
-    "state, last_event, scheduled_at, next_attempt_at, created_at, updated_at) VALUES (:id, :team, :key, :mode, "
-    ":domain, :from, :to, :cc, :bcc, :reply_to, :subject, :html, :text, CAST(:tags AS jsonb), :message_id, "
-    ":envelope, :rcpts, :mime, :size, :state, :last_event, :scheduled, :next, :now, :now)"
-)
-_COLUMNS = ("id, from_address, to_addresses, cc_addresses, bcc_addresses, reply_to, subject, html, text_body, tags, "
-            "message_id, last_event, scheduled_at, created_at, state")
+__all__ = ["accept", "cancel", "get_email", "list_emails", "reschedule", "to_out"]
 
 
 async def _domains_and_suppressed(
@@ -39,19 +28,14 @@ async def _domains_and_suppressed(
 ) -> tuple[dict[str, Any], set[str]]:
     """The verified sending domains the drafts use, and which of their recipients are suppressed (one query)."""
     names = sorted({d.from_domain for d in drafts})
-    addresses = sorted({a.lower() for d in drafts for a in d.recipients})
-    rows = (await db.execute(text(
-        "SELECT 'domain' AS kind, id, name, return_path FROM domains "
-        "WHERE team_id = :t AND status = 'verified' AND name = ANY(:n) "
-        "UNION ALL SELECT 'suppressed', NULL, email, NULL FROM suppressions WHERE team_id = :t AND email = ANY(:a)"),
-        {"t": principal.team_id, "n": names, "a": addresses})).all()
-    found = {r.name: r for r in rows if r.kind == "domain"
-             and (principal.domain_id is None or r.id == principal.domain_id)}
+    domains, suppressed = await repository.sending_domains_and_suppressed(
+        db, principal.team_id, names, sorted({a.lower() for d in drafts for a in d.recipients}))
+    found = {r.name: r for r in domains if principal.domain_id is None or r.id == principal.domain_id}
     for name in names:
         if name not in found:
             raise ApiError(403, "validation_error",
                            f"The {name} domain is not verified for this team (or not allowed for this API key)")
-    return found, {r.name for r in rows if r.kind == "suppressed"}
+    return found, suppressed
 
 
 async def accept(
@@ -78,22 +62,22 @@ async def accept(
         events.append(Event(summary, first, detail={"test": True} if principal.mode == "test" else {}))
         events += [Event(summary, "suppressed", recipient=a, detail={"reason": "on the suppression list"})
                    for a in blocked]
-        rows.append({
-            "id": email_id, "team": principal.team_id, "key": principal.api_key_id, "mode": principal.mode,
-            "domain": domain.id, "from": draft.from_address if not draft.from_name
-            else f"{draft.from_name} <{draft.from_address}>", "to": draft.to, "cc": draft.cc, "bcc": draft.bcc,
-            "reply_to": draft.reply_to, "subject": draft.subject, "html": draft.html, "text": draft.text,
-            "tags": json.dumps(draft.tags), "message_id": message_id,
-            "envelope": verp_address(email_id, domain.return_path, domain.name), "rcpts": recipients,
-            "mime": mime, "size": len(mime), "state": state, "last_event": first if recipients else "suppressed",
-            "scheduled": draft.scheduled_at, "next": draft.scheduled_at or now, "now": now,
-        })
+        rows.append(NewEmail(
+            email_id=email_id, team_id=principal.team_id, api_key_id=principal.api_key_id, mode=principal.mode,
+            domain_id=domain.id, from_address=draft.from_address if not draft.from_name
+            else f"{draft.from_name} <{draft.from_address}>", to_addresses=draft.to, cc_addresses=draft.cc,
+            bcc_addresses=draft.bcc, reply_to=draft.reply_to, subject=draft.subject, html=draft.html,
+            text_body=draft.text, tags=draft.tags, message_id=message_id,
+            envelope_from=verp_address(email_id, domain.return_path, domain.name), envelope_recipients=recipients,
+            mime=mime, state=state, last_event=first if recipients else "suppressed",
+            scheduled_at=draft.scheduled_at, next_attempt_at=draft.scheduled_at or now, now=now,
+        ))
     # Last before storing: a quota's counter rows stay locked until the transaction ends.
     await admission.count(db, principal.team_id, quotas, len(rows) if principal.mode == "live" else 0, now)
     if len(rows) == 1:
-        await record_events(db, events, set_last_event=False, before=(INSERT_EMAIL, rows[0]))
+        await record_events(db, events, set_last_event=False, before=(repository.INSERT_EMAIL, rows[0].parameters()))
     else:
-        await db.execute(text(INSERT_EMAIL), rows)
+        await repository.insert_emails(db, rows)
         await record_events(db, events, set_last_event=False)
 
 
@@ -109,9 +93,7 @@ def to_out(row: Any, events: list[EmailEventOut] | None = None) -> EmailOut:
 
 
 async def _row(db: AsyncSession, team_id: uuid.UUID, email_id: uuid.UUID, lock: bool = False) -> Any:
-    row = (await db.execute(text(
-        f"SELECT {_COLUMNS} FROM emails WHERE team_id = :t AND id = :e" + (" FOR UPDATE" if lock else "")),
-        {"t": team_id, "e": email_id})).first()
+    row = await repository.find_email(db, team_id, email_id, lock=lock)
     if row is None:
         raise ApiError(404, "not_found", "Email not found")
     return row
@@ -120,9 +102,7 @@ async def _row(db: AsyncSession, team_id: uuid.UUID, email_id: uuid.UUID, lock: 
 async def get_email(db: AsyncSession, team_id: uuid.UUID, email_id: uuid.UUID) -> EmailOut:
     """One email of the team with its event history, oldest first."""
     row = await _row(db, team_id, email_id)
-    events = (await db.execute(text(
-        "SELECT type, created_at, recipient, detail FROM email_events WHERE email_id = :e AND team_id = :t "
-        "ORDER BY seq"), {"e": email_id, "t": team_id})).all()
+    events = await repository.email_events(db, team_id, email_id)
     return to_out(row, [EmailEventOut(type=e.type, created_at=iso(e.created_at) or "", recipient=e.recipient,
                                       detail={k: v for k, v in (e.detail or {}).items()
                                               if isinstance(v, str | int | bool) or v is None})
@@ -133,16 +113,7 @@ async def list_emails(
     db: AsyncSession, team_id: uuid.UUID, limit: int, after: uuid.UUID | None, before: uuid.UUID | None
 ) -> tuple[list[EmailOut], bool]:
     """A page of the team's emails, newest first; `after`/`before` are ids of the previous page's ends."""
-    params: dict[str, Any] = {"t": team_id, "n": limit + 1}
-    where, order = "", "DESC"
-    if after is not None:
-        where, params["c"] = " AND (created_at, id) < (SELECT created_at, id FROM emails WHERE id = :c)", after
-    elif before is not None:
-        where, order, params["c"] = (" AND (created_at, id) > (SELECT created_at, id FROM emails WHERE id = :c)",
-                                     "ASC", before)
-    rows = list((await db.execute(text(
-        f"SELECT {_COLUMNS} FROM emails WHERE team_id = :t{where} ORDER BY created_at {order}, id {order} LIMIT :n"),
-        params)).all())
+    rows = await repository.email_page(db, team_id, limit + 1, after, before)
     has_more = len(rows) > limit
     rows = rows[:limit]
     if before is not None:
@@ -166,13 +137,12 @@ async def reschedule(db: AsyncSession, team_id: uuid.UUID, email_id: uuid.UUID, 
     """Move a scheduled email to a new time (now, if the time has passed)."""
     row = await _scheduled(db, team_id, email_id)
     when = parse_schedule(scheduled_at) or datetime.now(UTC)
-    await db.execute(text("UPDATE emails SET scheduled_at = :w, next_attempt_at = :w, updated_at = now() "
-                          "WHERE id = :e"), {"w": when, "e": row.id})
+    await repository.reschedule(db, row.id, when)
     await record_events(db, [Event(_summary(row, team_id), "scheduled", detail={"scheduled_at": when.isoformat()})])
 
 
 async def cancel(db: AsyncSession, team_id: uuid.UUID, email_id: uuid.UUID) -> None:
     """Cancel a scheduled email: it will never be sent."""
     row = await _scheduled(db, team_id, email_id)
-    await db.execute(text("UPDATE emails SET state = 'canceled', updated_at = now() WHERE id = :e"), {"e": row.id})
+    await repository.cancel(db, row.id)
     await record_events(db, [Event(_summary(row, team_id), "canceled")])

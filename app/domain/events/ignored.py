@@ -8,27 +8,21 @@ import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.executor import Executor
+from app.domain.events import repository
 
 __all__ = ["KEEP_DAYS", "IgnoredReport", "ignored_report_metrics", "purge_ignored_reports", "record_ignored"]
 
 KEEP_DAYS = 90
 _MAX_ADDRESSES = 50
 logger = logging.getLogger("postyard.ingest")
-
-
-class _Executor(Protocol):
-    async def execute(self, statement: Any, parameters: Any = None) -> Any: ...
-
-
-class _Session(_Executor, Protocol):
-    async def rollback(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -49,24 +43,12 @@ def _clean(value: str | None, limit: int) -> str | None:
     return None if value is None else "".join(c for c in value if c.isprintable())[:limit]
 
 
-_RECORD = text("""
-WITH recorded AS (
-    INSERT INTO ignored_reports (id, team_id, email_id, kind, reason, reported_addresses, sent_to,
-                                 returned_message_id)
-    VALUES (:id, :team, :email, :kind, :reason, :addresses, :sent_to, :returned)
-)
-INSERT INTO ignored_report_totals (reason, count) VALUES (:reason, 1)
-ON CONFLICT (reason) DO UPDATE SET count = ignored_report_totals.count + 1
-""")
-
-
-async def record_ignored(db: _Executor, report: IgnoredReport) -> None:
+async def record_ignored(db: Executor, report: IgnoredReport) -> None:
     """Store the ignored report and count it, in the caller's transaction (on a role RLS does not bind)."""
-    addresses = [_clean(a, 320) or "" for a in report.reported_addresses[:_MAX_ADDRESSES]]
-    await db.execute(_RECORD, {
-        "id": uuid.uuid4(), "team": report.team_id, "email": report.email_id, "kind": report.kind,
-        "reason": report.reason, "addresses": addresses, "sent_to": _clean(report.sent_to, 320),
-        "returned": _clean(report.returned_message_id, 998)})
+    await repository.insert_ignored_report(
+        db, team_id=report.team_id, email_id=report.email_id, kind=report.kind, reason=report.reason,
+        reported_addresses=[_clean(a, 320) or "" for a in report.reported_addresses[:_MAX_ADDRESSES]],
+        sent_to=_clean(report.sent_to, 320), returned_message_id=_clean(report.returned_message_id, 998))
     logger.warning("report ignored", extra={"reason": report.reason, "kind": report.kind,
                                             "email_id": str(report.email_id) if report.email_id else None})
 
@@ -74,12 +56,7 @@ async def record_ignored(db: _Executor, report: IgnoredReport) -> None:
 async def purge_ignored_reports(engine: AsyncEngine, days: int = KEEP_DAYS) -> int:
     """Delete ignored reports older than `days` (their totals stay)."""
     async with engine.begin() as conn:
-        result = await conn.execute(text(
-            "DELETE FROM ignored_reports WHERE received_at < now() - make_interval(days => :d)"), {"d": days})
-        return int(result.rowcount or 0)
-
-
-_TOTALS = text("SELECT reason, count FROM ignored_report_totals ORDER BY reason")
+        return await repository.delete_ignored_reports_older_than(conn, days)
 
 
 class _Totals:
@@ -94,13 +71,13 @@ class _Totals:
         yield family
 
 
-async def ignored_report_metrics(db: _Session, timeout: float = 2.0) -> bytes:
+async def ignored_report_metrics(db: Executor, timeout: float = 2.0) -> bytes:
     """`postyard_reports_ignored_total{reason}` in Prometheus' text format, counted across every mail host.
 
     Empty when the database does not answer in time: the process's own metrics still go out.
     """
     try:
-        rows = (await asyncio.wait_for(db.execute(_TOTALS), timeout)).all()
+        rows = await asyncio.wait_for(repository.ignored_report_totals(db), timeout)
     except (SQLAlchemyError, OSError, TimeoutError):
         logger.warning("ignored report totals unavailable", exc_info=True)
         with contextlib.suppress(SQLAlchemyError, OSError):

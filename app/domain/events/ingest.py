@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.domain.events import repository
 from app.domain.events.ignored import IgnoredReport, record_ignored
 from app.domain.events.integrity import (
     UNKNOWN_EMAIL,
@@ -32,8 +32,6 @@ __all__ = ["UNREACHABLE", "ReportOutcome", "apply_report", "follow", "ingest_lin
 UNREACHABLE = (OSError, OperationalError, InterfaceError)
 
 logger = logging.getLogger("postyard.ingest")
-_EMAIL = ("SELECT id, team_id, from_address, to_addresses, subject, created_at, tags, envelope_from, message_id, "
-          "recipients FROM emails ")
 
 
 def _summary(row: Any) -> EmailSummary:
@@ -43,8 +41,7 @@ def _summary(row: Any) -> EmailSummary:
 
 
 async def _delivery(conn: AsyncConnection, record: Delivery) -> bool:
-    row = (await conn.execute(text(_EMAIL + "WHERE queue_id = :q ORDER BY created_at DESC LIMIT 1"),
-                              {"q": record.queue_id})).first()
+    row = await repository.email_by_queue_id(conn, record.queue_id)
     if row is None:
         return False
     detail = {"dsn": record.dsn, "relay": record.relay, "reply": record.reply, "status": record.dsn}
@@ -60,15 +57,9 @@ async def _delivery(conn: AsyncConnection, record: Delivery) -> bool:
 async def _apply(conn: AsyncConnection, record: MessageIdSeen | Accepted | Delivery) -> bool:
     """Apply one parsed Postfix log line; returns whether it concerned one of our emails."""
     if isinstance(record, MessageIdSeen):
-        result = await conn.execute(text(
-            "UPDATE emails SET queue_id = :q WHERE message_id = :m AND state IN ('sending', 'queued', 'sent') "
-            "AND (queue_id IS NULL OR state = 'sending')"), {"q": record.queue_id, "m": record.message_id})
-        return bool(result.rowcount)
+        return await repository.record_queue_id(conn, record.message_id, record.queue_id)
     if isinstance(record, Accepted):
-        result = await conn.execute(text(
-            "UPDATE emails SET mta_accepted = true WHERE queue_id = :q AND lower(envelope_from) = lower(:s)"),
-            {"q": record.queue_id, "s": record.sender})
-        return bool(result.rowcount)
+        return await repository.record_mta_acceptance(conn, record.queue_id, record.sender)
     if isinstance(record, Delivery):
         return await _delivery(conn, record)
     return False
@@ -164,7 +155,7 @@ async def apply_report(engine: AsyncEngine, raw: bytes, envelope_recipient: str 
         named = named_email(report)
         if isinstance(named, str):
             return await _ignore(conn, report, named, reported_addresses(report))
-        row = (await conn.execute(text(_EMAIL + "WHERE id = :e"), {"e": named})).first()
+        row = await repository.email_by_id(conn, named)
         if row is None:
             return await _ignore(conn, report, UNKNOWN_EMAIL, reported_addresses(report))
         verdict = check(report, SentEmail(row.id, row.envelope_from, row.message_id, tuple(row.recipients)))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import text
-
+from app.db.executor import Executor
 from app.domain.emails.validation import check_address
+from app.domain.suppressions import repository
 from app.domain.suppressions.schemas import SuppressionOut
 from app.lib.errors import ApiError
 from app.lib.timefmt import iso
@@ -17,44 +17,34 @@ __all__ = ["ORIGINS", "add", "find", "page", "remove", "to_out"]
 ORIGINS = {"hard_bounce": "bounce", "complaint": "complaint", "unsubscribe": "manual", "manual": "manual"}
 
 
-class _Executor(Protocol):
-    async def execute(self, statement: Any, parameters: Any = None) -> Any: ...
-
-
 def to_out(row: Any) -> SuppressionOut:
     """The API shape of a suppression row."""
     return SuppressionOut(id=str(row.id), email=row.email, origin=ORIGINS[row.reason], reason=row.reason,
                           source_id=str(row.source_id) if row.source_id else None, created_at=iso(row.created_at) or "")
 
 
-async def add(db: _Executor, team_id: uuid.UUID, emails: list[str], reason: str,
+async def add(db: Executor, team_id: uuid.UUID, emails: list[str], reason: str,
               source_id: uuid.UUID | None = None, validate: bool = True) -> list[uuid.UUID]:
     """Suppress the addresses (lowercased); an address already listed keeps its first reason. Returns ids."""
     addresses = [(check_address(e, "email") if validate else e).lower() for e in emails]
-    ids = []
-    for address in dict.fromkeys(addresses):
-        row = (await db.execute(text(
-            "INSERT INTO suppressions (id, team_id, email, reason, source_id) VALUES (:id, :t, :e, :r, :s) "
-            "ON CONFLICT (team_id, email) DO UPDATE SET email = EXCLUDED.email RETURNING id"),
-            {"id": uuid.uuid4(), "t": team_id, "e": address, "r": reason, "s": source_id})).one()
-        ids.append(row.id)
-    return ids
+    return [await repository.insert_suppression(db, team_id, address, reason, source_id)
+            for address in dict.fromkeys(addresses)]
 
 
-async def find(db: _Executor, team_id: uuid.UUID, key: str) -> Any:
+async def find(db: Executor, team_id: uuid.UUID, key: str) -> Any:
     """A suppression by id or by address, or 404."""
     try:
-        where, value = "id = :v", uuid.UUID(key)
+        suppression_id = uuid.UUID(key)
     except ValueError:
-        where, value = "email = :v", key.strip().lower()  # type: ignore[assignment]
-    row = (await db.execute(text(f"SELECT * FROM suppressions WHERE team_id = :t AND {where}"),
-                            {"t": team_id, "v": value})).first()
+        row = await repository.find_suppression(db, team_id, email=key.strip().lower())
+    else:
+        row = await repository.find_suppression(db, team_id, suppression_id=suppression_id)
     if row is None:
         raise ApiError(404, "not_found", "Suppression not found")
     return row
 
 
-async def remove(db: _Executor, team_id: uuid.UUID, keys: list[str]) -> list[uuid.UUID]:
+async def remove(db: Executor, team_id: uuid.UUID, keys: list[str]) -> list[uuid.UUID]:
     """Delete suppressions by id or address; unknown ones are skipped."""
     removed = []
     for key in keys:
@@ -62,20 +52,14 @@ async def remove(db: _Executor, team_id: uuid.UUID, keys: list[str]) -> list[uui
             row = await find(db, team_id, key)
         except ApiError:
             continue
-        await db.execute(text("DELETE FROM suppressions WHERE id = :id"), {"id": row.id})
+        await repository.delete_suppression(db, row.id)
         removed.append(row.id)
     return removed
 
 
-async def page(db: _Executor, team_id: uuid.UUID, origin: str | None, limit: int,
+async def page(db: Executor, team_id: uuid.UUID, origin: str | None, limit: int,
                after: uuid.UUID | None) -> tuple[list[Any], bool]:
     """A page of suppressions, newest first, optionally of one origin."""
     reasons = [r for r, o in ORIGINS.items() if origin is None or o == origin]
-    params: dict[str, Any] = {"t": team_id, "r": reasons, "n": limit + 1}
-    where = ""
-    if after is not None:
-        where, params["c"] = " AND (created_at, id) < (SELECT created_at, id FROM suppressions WHERE id = :c)", after
-    rows = list((await db.execute(text(
-        f"SELECT * FROM suppressions WHERE team_id = :t AND reason = ANY(:r){where} "
-        "ORDER BY created_at DESC, id DESC LIMIT :n"), params)).all())
+    rows = await repository.suppression_page(db, team_id, reasons, limit + 1, after)
     return rows[:limit], len(rows) > limit

@@ -1,0 +1,258 @@
+"""The emails' SQL: statements kept raw for the send path's and the outbox's speed, with named parameters."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Row, text
+
+from app.db.executor import Executor
+
+__all__ = [
+    "INSERT_EMAIL", "NewEmail", "cancel", "claim_due", "claim_idempotency_key", "count_sends", "email_events",
+    "email_page", "find_email", "insert_emails", "mark_failed", "mark_sent", "message_id_taken",
+    "purge_expired_bodies", "recover_expired", "renew_leases", "reschedule", "retry_later",
+    "sending_domains_and_suppressed", "stored_idempotent_response",
+]
+
+
+@dataclass(frozen=True)
+class NewEmail:
+    """One email as it is stored: its columns, by name."""
+
+    email_id: uuid.UUID
+    team_id: uuid.UUID
+    api_key_id: uuid.UUID | None
+    mode: str
+    domain_id: uuid.UUID
+    from_address: str
+    to_addresses: list[str]
+    cc_addresses: list[str]
+    bcc_addresses: list[str]
+    reply_to: list[str]
+    subject: str
+    html: str | None
+    text_body: str | None
+    message_id: str
+    envelope_from: str
+    envelope_recipients: list[str]
+    mime: bytes
+    state: str
+    last_event: str
+    scheduled_at: datetime | None
+    next_attempt_at: datetime
+    now: datetime
+    tags: list[dict[str, str]] = field(default_factory=list)
+
+    def parameters(self) -> dict[str, Any]:
+        """The bind parameters of INSERT_EMAIL."""
+        return {**vars(self), "tags": json.dumps(self.tags), "size": len(self.mime)}
+
+
+# A string, not a statement: the event recorder runs it as the first step of its own (see record_events).
+INSERT_EMAIL = """
+INSERT INTO emails (id, team_id, api_key_id, mode, domain_id, from_address, to_addresses, cc_addresses,
+                    bcc_addresses, reply_to, subject, html, text_body, tags, message_id, envelope_from, recipients,
+                    mime, size, state, last_event, scheduled_at, next_attempt_at, created_at, updated_at)
+VALUES (:email_id, :team_id, :api_key_id, :mode, :domain_id, :from_address, :to_addresses, :cc_addresses,
+        :bcc_addresses, :reply_to, :subject, :html, :text_body, CAST(:tags AS jsonb), :message_id, :envelope_from,
+        :envelope_recipients, :mime, :size, :state, :last_event, :scheduled_at, :next_attempt_at, :now, :now)
+"""
+_INSERT_EMAIL = text(INSERT_EMAIL)
+_COLUMNS = ("id, from_address, to_addresses, cc_addresses, bcc_addresses, reply_to, subject, html, text_body, tags, "
+            "message_id, last_event, scheduled_at, created_at, state")
+_AT_CURSOR = "(SELECT created_at, id FROM emails WHERE id = :cursor)"
+
+# The send path's one look-up: the team's verified domains among the names, and its suppressed addresses.
+_DOMAINS_AND_SUPPRESSED = text("""
+SELECT 'domain' AS kind, id, name, return_path FROM domains
+WHERE team_id = :team_id AND status = 'verified' AND name = ANY(:domain_names)
+UNION ALL
+SELECT 'suppressed', NULL, email, NULL FROM suppressions WHERE team_id = :team_id AND email = ANY(:addresses)
+""")
+_EVENTS = text("SELECT type, created_at, recipient, detail FROM email_events "
+               "WHERE email_id = :email_id AND team_id = :team_id ORDER BY seq")
+_RESCHEDULE = text("UPDATE emails SET scheduled_at = :scheduled_at, next_attempt_at = :scheduled_at, "
+                   "updated_at = now() WHERE id = :email_id")
+_CANCEL = text("UPDATE emails SET state = 'canceled', updated_at = now() WHERE id = :email_id")
+_MESSAGE_ID_TAKEN = text("SELECT 1 FROM emails WHERE message_id = :message_id")
+
+# Both periods in one statement: a row per period that has a quota; a period whose count would pass its
+# quota is neither inserted nor updated, so it is missing from RETURNING.
+_COUNT_SENDS = text("""
+INSERT INTO team_send_counters AS c (team_id, period, period_start, sent)
+SELECT :team_id, v.period, v.start, :emails
+FROM (VALUES ('day', CAST(:day_start AS date), CAST(:daily_quota AS integer)),
+             ('month', CAST(:month_start AS date), CAST(:monthly_quota AS integer))) AS v(period, start, quota)
+WHERE v.quota IS NOT NULL AND :emails <= v.quota
+ON CONFLICT (team_id, period, period_start) DO UPDATE SET sent = c.sent + EXCLUDED.sent
+WHERE c.sent + EXCLUDED.sent <= CASE c.period WHEN 'day' THEN CAST(:daily_quota AS integer)
+                                              ELSE CAST(:monthly_quota AS integer) END
+RETURNING c.period
+""")
+
+_CLAIM_IDEMPOTENCY_KEY = text("""
+INSERT INTO idempotency_keys (team_id, key, request_hash, response)
+VALUES (:team_id, :key, :request_hash, CAST(:response AS jsonb))
+ON CONFLICT (team_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, response = EXCLUDED.response,
+                                         created_at = now()
+WHERE idempotency_keys.created_at < now() - make_interval(hours => :ttl_hours)
+RETURNING 1
+""")
+_IDEMPOTENT_RESPONSE = text("SELECT request_hash, response FROM idempotency_keys WHERE team_id = :team_id AND key = :key")
+
+_CLAIM_DUE = text("""
+UPDATE emails e SET state = 'sending', attempts = e.attempts + 1, updated_at = now(),
+       lease_until = now() + make_interval(secs => :lease_seconds)
+FROM (SELECT id FROM emails WHERE state = 'queued' AND next_attempt_at <= now()
+        AND team_id <> ALL(ARRAY(SELECT id FROM teams WHERE suspended_at IS NOT NULL))
+        AND (mode = 'test' OR EXISTS (SELECT 1 FROM domains d WHERE d.id = emails.domain_id
+                                      AND d.team_id = emails.team_id AND d.status = 'verified'
+                                      AND coalesce(d.verified_at, '-infinity')
+                                          <= now() - make_interval(secs => :settle_seconds)))
+      ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED) due
+WHERE e.id = due.id
+RETURNING e.id, e.team_id, e.mode, e.envelope_from, e.recipients, e.mime, e.attempts, e.from_address,
+          e.to_addresses, e.subject, e.created_at, e.tags
+""")
+_RENEW_LEASES = text("UPDATE emails SET lease_until = now() + make_interval(secs => :lease_seconds) "
+                     "WHERE id = ANY(:email_ids) AND state = 'sending' RETURNING id")
+_RECOVER_EXPIRED = text("""
+UPDATE emails e SET state = CASE WHEN e.mta_accepted THEN 'sent' ELSE 'queued' END,
+       sent_at = CASE WHEN e.mta_accepted THEN now() END, next_attempt_at = now(), lease_until = NULL,
+       updated_at = now()
+FROM (SELECT id FROM emails WHERE state = 'sending' AND lease_until < now() FOR UPDATE SKIP LOCKED) expired
+WHERE e.id = expired.id
+RETURNING e.id, e.team_id, e.state, e.queue_id, e.from_address, e.to_addresses, e.subject, e.created_at, e.tags
+""")
+_MARK_SENT = text("UPDATE emails SET state = 'sent', queue_id = coalesce(:queue_id, queue_id), mta_accepted = true, "
+                  "sent_at = now(), lease_until = NULL, last_error = NULL, updated_at = now() WHERE id = :email_id")
+_MARK_FAILED = text("UPDATE emails SET state = 'failed', lease_until = NULL, last_error = :error, updated_at = now() "
+                    "WHERE id = :email_id")
+_RETRY_LATER = text("UPDATE emails SET state = 'queued', lease_until = NULL, last_error = :error, updated_at = now(), "
+                    "next_attempt_at = now() + make_interval(secs => :delay_seconds) WHERE id = :email_id")
+_PURGE_EXPIRED_BODIES = text("""
+UPDATE emails e SET mime = NULL, html = NULL, text_body = NULL, purged_at = now(), updated_at = now()
+FROM teams t
+WHERE t.id = e.team_id AND e.purged_at IS NULL AND e.state NOT IN ('queued', 'sending')
+  AND e.created_at < now() - make_interval(days => t.retention_days)
+""")
+
+
+async def sending_domains_and_suppressed(
+    db: Executor, team_id: uuid.UUID, domain_names: Sequence[str], addresses: Sequence[str]
+) -> tuple[list[Row[Any]], set[str]]:
+    """The team's verified domains among `domain_names` (id, name, return_path), and which addresses it suppresses."""
+    rows = (await db.execute(_DOMAINS_AND_SUPPRESSED, {
+        "team_id": team_id, "domain_names": list(domain_names), "addresses": list(addresses)})).all()
+    return [r for r in rows if r.kind == "domain"], {r.name for r in rows if r.kind == "suppressed"}
+
+
+async def insert_emails(db: Executor, emails: Sequence[NewEmail]) -> None:
+    """Store the emails (one statement, executed for each)."""
+    await db.execute(_INSERT_EMAIL, [e.parameters() for e in emails])
+
+
+async def find_email(db: Executor, team_id: uuid.UUID, email_id: uuid.UUID, *, lock: bool = False) -> Row[Any] | None:
+    """One email of the team (the columns of its API shape and its state), locked for update if asked."""
+    statement = f"SELECT {_COLUMNS} FROM emails WHERE team_id = :team_id AND id = :email_id"
+    return (await db.execute(text(statement + (" FOR UPDATE" if lock else "")),
+                             {"team_id": team_id, "email_id": email_id})).first()
+
+
+async def email_events(db: Executor, team_id: uuid.UUID, email_id: uuid.UUID) -> list[Row[Any]]:
+    """The email's events, oldest first."""
+    return list((await db.execute(_EVENTS, {"team_id": team_id, "email_id": email_id})).all())
+
+
+async def email_page(db: Executor, team_id: uuid.UUID, limit: int, after: uuid.UUID | None,
+                     before: uuid.UUID | None) -> list[Row[Any]]:
+    """Up to `limit` of the team's emails walking away from an id: older than `after` (newest first), or newer
+    than `before` (oldest first); from the newest when neither is given."""
+    parameters: dict[str, Any] = {"team_id": team_id, "limit": limit}
+    where, order = "", "DESC"
+    if after is not None:
+        where, parameters["cursor"] = f" AND (created_at, id) < {_AT_CURSOR}", after
+    elif before is not None:
+        where, order, parameters["cursor"] = f" AND (created_at, id) > {_AT_CURSOR}", "ASC", before
+    return list((await db.execute(text(
+        f"SELECT {_COLUMNS} FROM emails WHERE team_id = :team_id{where} "
+        f"ORDER BY created_at {order}, id {order} LIMIT :limit"), parameters)).all())
+
+
+async def reschedule(db: Executor, email_id: uuid.UUID, scheduled_at: datetime) -> None:
+    """Move a queued email's scheduled time (and its next attempt with it)."""
+    await db.execute(_RESCHEDULE, {"email_id": email_id, "scheduled_at": scheduled_at})
+
+
+async def cancel(db: Executor, email_id: uuid.UUID) -> None:
+    """Mark an email canceled."""
+    await db.execute(_CANCEL, {"email_id": email_id})
+
+
+async def message_id_taken(db: Executor, message_id: str) -> bool:
+    """Whether any email already has this Message-ID."""
+    return (await db.execute(_MESSAGE_ID_TAKEN, {"message_id": message_id})).first() is not None
+
+
+async def count_sends(db: Executor, team_id: uuid.UUID, emails: int, day_start: date, month_start: date,
+                      daily_quota: int | None, monthly_quota: int | None) -> set[str]:
+    """Add `emails` to the team's day and month counters; returns the periods (`day`, `month`) still in quota."""
+    return set((await db.execute(_COUNT_SENDS, {
+        "team_id": team_id, "emails": emails, "day_start": day_start, "month_start": month_start,
+        "daily_quota": daily_quota, "monthly_quota": monthly_quota})).scalars())
+
+
+async def claim_idempotency_key(db: Executor, team_id: uuid.UUID, key: str, request_hash: bytes, response: Any,
+                                ttl_hours: int) -> bool:
+    """Store the response under the key unless a younger one holds it; whether it was stored."""
+    return (await db.execute(_CLAIM_IDEMPOTENCY_KEY, {
+        "team_id": team_id, "key": key, "request_hash": request_hash, "response": json.dumps(response),
+        "ttl_hours": ttl_hours})).first() is not None
+
+
+async def stored_idempotent_response(db: Executor, team_id: uuid.UUID, key: str) -> Row[Any]:
+    """The request hash and response stored under the key."""
+    return (await db.execute(_IDEMPOTENT_RESPONSE, {"team_id": team_id, "key": key})).one()
+
+
+async def claim_due(conn: Executor, limit: int, lease_seconds: float, settle_seconds: float) -> list[Row[Any]]:
+    """Lease up to `limit` due emails of teams that may send (see app/domain/emails/outbox.py) as `sending`."""
+    return list((await conn.execute(_CLAIM_DUE, {
+        "limit": limit, "lease_seconds": lease_seconds, "settle_seconds": settle_seconds})).all())
+
+
+async def renew_leases(conn: Executor, email_ids: Sequence[uuid.UUID], lease_seconds: float) -> set[uuid.UUID]:
+    """Extend the leases of the emails still `sending`; returns their ids."""
+    return set((await conn.execute(_RENEW_LEASES, {"email_ids": list(email_ids), "lease_seconds": lease_seconds})
+                ).scalars())
+
+
+async def recover_expired(conn: Executor) -> list[Row[Any]]:
+    """Settle emails whose lease expired: `sent` if Postfix accepted them, else `queued` again."""
+    return list((await conn.execute(_RECOVER_EXPIRED)).all())
+
+
+async def mark_sent(conn: Executor, email_id: uuid.UUID, queue_id: str | None) -> None:
+    """Postfix accepted the email (under `queue_id`, when its reply named one)."""
+    await conn.execute(_MARK_SENT, {"email_id": email_id, "queue_id": queue_id})
+
+
+async def mark_failed(conn: Executor, email_id: uuid.UUID, error: str) -> None:
+    """The email will not be sent."""
+    await conn.execute(_MARK_FAILED, {"email_id": email_id, "error": error})
+
+
+async def retry_later(conn: Executor, email_id: uuid.UUID, error: str, delay_seconds: float) -> None:
+    """Queue the email again for an attempt `delay_seconds` from now."""
+    await conn.execute(_RETRY_LATER, {"email_id": email_id, "error": error, "delay_seconds": delay_seconds})
+
+
+async def purge_expired_bodies(conn: Executor) -> int:
+    """Drop the bodies of settled emails older than their team's retention period; how many."""
+    return int((await conn.execute(_PURGE_EXPIRED_BODIES)).rowcount or 0)

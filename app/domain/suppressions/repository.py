@@ -1,0 +1,61 @@
+"""The suppression list's SQL, with named parameters (the table has no ORM model)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, text
+
+from app.db.executor import Executor
+
+__all__ = ["delete_suppression", "find_suppression", "insert_suppression", "suppressed_among", "suppression_page"]
+
+
+_INSERT = text("INSERT INTO suppressions (id, team_id, email, reason, source_id) "
+               "VALUES (:suppression_id, :team_id, :email, :reason, :source_id) "
+               "ON CONFLICT (team_id, email) DO UPDATE SET email = EXCLUDED.email RETURNING id")
+_BY_ID = text("SELECT * FROM suppressions WHERE team_id = :team_id AND id = :suppression_id")
+_BY_EMAIL = text("SELECT * FROM suppressions WHERE team_id = :team_id AND email = :email")
+_DELETE = text("DELETE FROM suppressions WHERE id = :suppression_id")
+_SUPPRESSED_AMONG = text("SELECT email FROM suppressions WHERE team_id = :team_id AND email = ANY(:addresses)")
+
+
+async def insert_suppression(db: Executor, team_id: uuid.UUID, email: str, reason: str,
+                             source_id: uuid.UUID | None) -> uuid.UUID:
+    """Suppress the address; an address already listed keeps its first reason. Returns its entry's id."""
+    return (await db.execute(_INSERT, {"suppression_id": uuid.uuid4(), "team_id": team_id, "email": email,
+                                       "reason": reason, "source_id": source_id})).one().id
+
+
+async def find_suppression(db: Executor, team_id: uuid.UUID, *, suppression_id: uuid.UUID | None = None,
+                           email: str | None = None) -> Row[Any] | None:
+    """The team's entry with this id, or else for this (lowercase) address."""
+    if suppression_id is not None:
+        return (await db.execute(_BY_ID, {"team_id": team_id, "suppression_id": suppression_id})).first()
+    return (await db.execute(_BY_EMAIL, {"team_id": team_id, "email": email})).first()
+
+
+async def delete_suppression(db: Executor, suppression_id: uuid.UUID) -> None:
+    """Remove one entry."""
+    await db.execute(_DELETE, {"suppression_id": suppression_id})
+
+
+async def suppressed_among(db: Executor, team_id: uuid.UUID, addresses: Sequence[str]) -> set[str]:
+    """Which of the (lowercase) addresses the team suppresses."""
+    rows = await db.execute(_SUPPRESSED_AMONG, {"team_id": team_id, "addresses": list(addresses)})
+    return {r.email for r in rows}
+
+
+async def suppression_page(db: Executor, team_id: uuid.UUID, reasons: Sequence[str], limit: int,
+                           after: uuid.UUID | None) -> list[Row[Any]]:
+    """Up to `limit` of the team's entries with one of the reasons, newest first, older than the `after` entry."""
+    parameters: dict[str, Any] = {"team_id": team_id, "reasons": list(reasons), "limit": limit}
+    where = ""
+    if after is not None:
+        where = " AND (created_at, id) < (SELECT created_at, id FROM suppressions WHERE id = :cursor)"
+        parameters["cursor"] = after
+    return list((await db.execute(text(
+        f"SELECT * FROM suppressions WHERE team_id = :team_id AND reason = ANY(:reasons){where} "
+        "ORDER BY created_at DESC, id DESC LIMIT :limit"), parameters)).all())
