@@ -4,12 +4,12 @@ login, a first key, SMTP settings, and the DNS records to publish."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from postyard.appliance_client import create_team
 from postyard.inventory_hosts import InfraHost
-from postyard.remote import RemoteError, ssh_run
+from postyard.ssh import SshError, ssh_run
 
 __all__ = ["FIRST_OPERATOR_STAMP", "FIRST_TEAM_STAMP", "access_summary", "operator_email"]
 
@@ -27,15 +27,12 @@ def _first_team(mail: InfraHost, project: str) -> list[str]:
     if store.path(FIRST_TEAM_STAMP).exists():
         return ["first API key and SMTP credential: already shown when the appliance first came up",
                 "    (make more with the API, or `postyard-api create-team NAME --smtp-credential` on a mail host)"]
-    completed = subprocess.run(
-        ["ssh", *mail.ssh_options(), "-o", "BatchMode=yes", f"{mail.ssh_user}@{mail.address}",
-         f"postyard-api create-team {project} --smtp-credential"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
-    if completed.returncode != 0:
-        return [f"first API key: not made ({completed.stderr.strip()[-300:]})"]
+    try:
+        team = create_team(mail, project, smtp_credential=True)
+    except SshError as error:
+        return [f"first API key: not made ({error.stderr.strip()[-300:]})"]
     store.get(FIRST_TEAM_STAMP, lambda: "shown")
-    return ["first team (shown once, keep it now):", *(f"    {line}" for line in completed.stdout.splitlines())]
+    return ["first team (shown once, keep it now):", *(f"    {line}" for line in team.printed.splitlines())]
 
 
 def operator_email(api_fqdn: str, env: Mapping[str, str] = os.environ) -> str:
@@ -53,7 +50,7 @@ def _first_operator(api: InfraHost) -> list[str]:
     try:
         printed = ssh_run(api, ["postyard-api", "admin", "create-operator", "--first", operator_email(api.fqdn)],
                           timeout=120)
-    except RemoteError as error:
+    except SshError as error:
         return [f"first operator: not made ({str(error)[-300:]})"]
     store.get(FIRST_OPERATOR_STAMP, lambda: "shown")
     return ["first operator (shown once, keep it now; log in with POST /auth/login, see docs/operators.md):",

@@ -7,8 +7,8 @@ private tmpfs file only while age reads it, and removed.
 from __future__ import annotations
 
 from postyard.inventory_hosts import InfraHost
-from postyard.remote import RemoteError, ssh_run
 from postyard.secrets import SecretStore
+from postyard.ssh import SshError, ssh_run
 from roles.postgresql_backup import DEFAULTS, IDENTITY_SECRET, SSH_KEY_SECRET, public_key_line
 
 __all__ = ["backup_public_key", "list_backups", "restore_backup"]
@@ -40,17 +40,17 @@ def restore_backup(host: InfraHost, backup: str, database: str) -> None:
         raise ValueError(f"database name {database!r}: use letters, digits and underscores")
     identity = host.secrets().get_bytes(IDENTITY_SECRET, _missing_identity)
     try:
-        ssh_run(host, ["bash", "-c", RESTORE_SCRIPT, "restore", backup, database], stdin=identity)
-    except RemoteError as error:
-        raise RemoteError(f"restore of {backup} into {database} failed: {error}") from None
+        ssh_run(host, ["bash", "-c", RESTORE_SCRIPT, "restore", backup, database], input=identity)
+    except SshError as error:
+        raise SshError(error.host, f"restore of {backup} into {database}", error.status, error.stderr) from None
 
 
 def _missing_identity() -> bytes:
-    raise RemoteError("this inventory has no backup identity: backups were never set up from here")
+    raise ValueError("this inventory has no backup identity: backups were never set up from here")
 
 
 def backup_public_key(store: SecretStore) -> str:
     """The public half of the db hosts' backup SSH key (created by the first deploy with a remote)."""
     if not store.path(SSH_KEY_SECRET).exists():
-        raise RemoteError("no backup SSH key yet: set backup_remote and deploy once")
+        raise ValueError("no backup SSH key yet: set backup_remote and deploy once")
     return public_key_line(store.path(SSH_KEY_SECRET).read_bytes())

@@ -13,7 +13,7 @@ from postyard.backup import backup_public_key, list_backups, restore_backup
 from postyard.deployer import REPO, DeployError, run_deploy
 from postyard.exposure import EXPOSURE
 from postyard.inventory_hosts import load_hosts
-from postyard.remote import RemoteError, ssh_run
+from postyard.ssh import SshError, ssh_run
 from postyard.targets import Target, TargetError, make_target
 from postyard.testbed.commands import CommandError
 from postyard.topology import TOPOLOGIES
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             # inventory files read their settings from the environment, here and in pyinfra
             os.environ.update(_target(args).environment())
         return args.handler(args)
-    except (TargetError, CommandError, DeployError, RemoteError, ValueError) as error:
+    except (TargetError, CommandError, DeployError, SshError, ValueError) as error:
         print(f"postyard: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from typing import Any
 from postyard.deployer import REPO
 from postyard.exposure import Exposure, exposures_for_host
 from postyard.secrets import SecretStore
+from postyard.ssh import SshTarget
 from postyard.topology import host_groups, roles_for_groups
 from roles.firewall import DEFAULTS as FIREWALL_DEFAULTS
 
@@ -65,21 +66,17 @@ class InfraHost:
             return "open"
         return "closed" if port in self.public_ports else "filtered"
 
-    def ssh_options(self) -> list[str]:
-        """OpenSSH client options: the inventory's key, and strict checking against its known_hosts."""
-        options = []
-        if self.known_hosts:
-            options += ["-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "StrictHostKeyChecking=yes"]
-        if self.ssh_key:
-            options += ["-i", self.ssh_key]
-        return options
+    def ssh_target(self) -> SshTarget:
+        """How postyard.ssh reaches it: the inventory's key, strict checking against its known_hosts."""
+        return SshTarget(self.name, self.address, self.ssh_user, self.ssh_key, self.known_hosts)
 
     def ssh_command(self) -> str:
-        return " ".join(["ssh", *self.ssh_options(), f"{self.ssh_user}@{self.address}"])
+        return " ".join(["ssh", *self.ssh_target().options(), f"{self.ssh_user}@{self.address}"])
 
     def testinfra_spec(self) -> tuple[str, dict[str, Any]]:
         """Arguments for testinfra.get_host: OpenSSH, strict host key checking when known."""
-        return f"ssh://{self.ssh_user}@{self.address}", {"ssh_extra_args": " ".join(["-o", "BatchMode=yes", *self.ssh_options()])}
+        options = ["-o", "BatchMode=yes", *self.ssh_target().options()]
+        return f"ssh://{self.ssh_user}@{self.address}", {"ssh_extra_args": " ".join(options)}
 
 
 def _value(data: Any, key: str, default: Any = None) -> Any:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from postyard.ssh import SshTarget, ssh_argv
+
 __all__ = ["Vantage", "BELOW_TLS_1_2", "accepted_suites"]
 
 # sslyze pins an older cryptography than the project, so it has a virtualenv of its own.
@@ -54,12 +56,9 @@ class Vantage:
 
     def ssh_without_key(self, address: str, *options: str) -> subprocess.CompletedProcess[str]:
         """An SSH login attempt with no key and no prompts, plus extra client options."""
-        argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-                "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
-                "-o", "ConnectTimeout=10"]
-        for option in options:
-            argv += ["-o", option]
-        return self.run([*argv, f"root@{address}", "true"], timeout=30)
+        argv = ssh_argv(SshTarget(address, address), "true", "StrictHostKeyChecking=no",
+                        "UserKnownHostsFile=/dev/null", "PubkeyAuthentication=no", "ConnectTimeout=10", *options)
+        return self.run(argv, timeout=30)
 
     def ssh_auth_methods(self, address: str) -> list[str]:
         """The authentication methods sshd offers to a client that has no key."""

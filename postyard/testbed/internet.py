@@ -18,9 +18,7 @@ import http.client
 import ipaddress
 import json
 import os
-import shlex
 import ssl
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,7 @@ from postyard.testbed.commands import CommandError, run
 
 __all__ = [
     "ZONE", "TSIG_NAME", "MX_NAME", "MX_DOMAIN", "REJECTED_RECIPIENT", "ACME_DIRECTORY", "configure", "configure_dns", "zone_file",
-    "upstream_resolvers", "wait_for_dns", "update", "received_messages", "acme_root_pem",
+    "upstream_resolvers", "wait_for_dns", "update", "acme_root_pem", "MAILDIR",
 ]
 
 ZONE = "test"
@@ -144,7 +142,7 @@ def update(address: str, secret: str, name: str, rdtype: str, values: list[str],
 MX_NAME = f"mx.remote.{ZONE}"
 MX_DOMAIN = f"remote.{ZONE}"
 REJECTED_RECIPIENT = f"rejected@{MX_DOMAIN}"
-MAILDIR = "/home/inbox/Maildir"
+MAILDIR = "/home/inbox/Maildir"  # where the remote MX keeps every message
 ACME_NAME = f"acme.{ZONE}"
 ACME_DIRECTORY = f"https://{ACME_NAME}:14000/dir"
 ACME_MANAGEMENT_PORT = 15000
@@ -231,33 +229,6 @@ def configure(root: Path, ns_address: str, clients: list[str], records: dict[str
                   upstream_resolvers(resolv_conf))
     configure_mx(root, host_certificate(store, MX_NAME, [MX_NAME, ns_address]))
     configure_acme(root, host_certificate(store, ACME_NAME, [ACME_NAME, ns_address]))
-
-
-def ssh_host(bed: Any, argv: list[str]) -> str:
-    """Run a command on the internet host (tests read the kept messages this way)."""
-    net = bed.internet_host
-    completed = subprocess.run(
-        ["ssh", "-i", str(bed.ssh_key), "-o", f"UserKnownHostsFile={bed.known_hosts}", "-o", "BatchMode=yes",
-         f"root@{net.public_address}", " ".join(shlex.quote(a) for a in argv)],
-        capture_output=True, timeout=60, check=False,
-    )
-    if completed.returncode != 0:
-        raise CommandError(f"internet host: {argv[0]} failed: {completed.stderr.decode().strip()}")
-    return completed.stdout.decode()
-
-
-READ_MAILDIR = """
-import base64, json, pathlib, sys
-files = [p for d in ("new", "cur") for p in pathlib.Path(sys.argv[1], d).glob("*") if p.is_file()]
-files.sort(key=lambda p: p.stat().st_mtime)
-print(json.dumps([base64.b64encode(p.read_bytes()).decode() for p in files]))
-"""
-
-
-def received_messages(bed: Any) -> list[bytes]:
-    """Every message the remote MX kept, oldest first."""
-    listing = ssh_host(bed, ["python3", "-c", READ_MAILDIR, MAILDIR])
-    return [base64.b64decode(item) for item in json.loads(listing)]
 
 
 def acme_root_pem(bed: Any) -> str:

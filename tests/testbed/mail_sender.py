@@ -19,16 +19,8 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from app.cli import create_team
 from app.config import Settings
-from postyard.hetzner.dns import txt_value
+from postyard.appliance_client import record_rdata
 from postyard.testbed import internet
-
-
-def rdata(record: dict) -> str:
-    if record["type"] == "TXT":
-        return txt_value(record["value"])
-    if record["type"] == "MX":
-        return f"{record.get('priority') or 10} {record['value']}."
-    return record["value"] + "."
 
 
 async def make_sender(settings: Settings, dns_address: str, tsig: str, domain_name: str, algorithm: str) -> dict:
@@ -40,7 +32,7 @@ async def make_sender(settings: Settings, dns_address: str, tsig: str, domain_na
         created.raise_for_status()
         domain = created.json()
         for record in domain["records"]:
-            internet.update(dns_address, tsig, record["name"] + ".", record["type"], [rdata(record)])
+            internet.update(dns_address, tsig, record["name"] + ".", record["type"], [record_rdata(record)])
         verified = (await client.post(f"/domains/{domain['id']}/verify", headers=headers)).json()
         credential = (await client.post("/smtp-credentials", json={"name": "tests"}, headers=headers)).json()
     return {"domain": domain_name, "status": verified["status"], "records": domain["records"],

@@ -6,23 +6,17 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
-import dkim
-import dns.resolver
-
+from postyard.appliance_client import TestbedAppliance
 from postyard.deployer import REPO
-from postyard.probe import Vantage
-from postyard.secrets import SecretStore
 from postyard.testbed import internet
-from postyard.testbed.state import HostRecord, TestbedState
 
-__all__ = ["Sender", "MailTestbed", "make_message", "dkim_verifies"]
+__all__ = ["Sender", "MailTestbed", "make_message"]
 
 
 @dataclass(frozen=True)
@@ -34,21 +28,12 @@ class Sender:
     api_key: str = ""  # the team's first API key (new_sender's teams have one)
 
 
-class MailTestbed:
+class MailTestbed(TestbedAppliance):
     """One deployed testbed seen from its mail host: make senders, send, read what arrived."""
 
-    def __init__(self, bed: TestbedState) -> None:
-        self.bed = bed
-        self.mail = next(h for h in bed.platform_hosts if "mail" in h.groups)
-        self.db = next(h for h in bed.platform_hosts if "db" in h.groups)
-        # The app's database roles answer from api hosts (and the db host's own loopback).
-        self.app = next(h for h in bed.platform_hosts if "api" in h.groups)
-        self.store = SecretStore(bed.directory / "secrets")
-        self.outside = Vantage(bed.outside_netns)
-        self.dns = bed.internet_host.public_address
-
     def _db_url(self, role: str) -> str:
-        address = "127.0.0.1" if self.app is self.db else self.db.private_address
+        # The app's database roles answer from api hosts (and the db host's own loopback).
+        address = "127.0.0.1" if self.api is self.db else self.db.private_address
         return f"postgresql+asyncpg://{role}:{self.store.get(f'postgresql-{role}')}@{address}:5432/postyard?ssl=verify-full"
 
     def _run_as_app(self, argv: list[str]) -> str:
@@ -64,7 +49,7 @@ class MailTestbed:
             "POSTYARD_LOG_LEVEL": "WARNING",
             "TESTBED_TSIG": internet.tsig_secret(self.store),
         }
-        result = subprocess.run(["ip", "netns", "exec", self.app.netns, sys.executable, *argv], cwd=REPO, env=env,
+        result = subprocess.run(["ip", "netns", "exec", self.api.netns, sys.executable, *argv], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
             raise RuntimeError(result.stderr[-3000:])
@@ -84,32 +69,6 @@ class MailTestbed:
             rcpt_to=rcpt_to or message["To"].addresses[0].addr_spec, message=message.as_string(),
         )
 
-    def wait_for(self, message_id: str, timeout: float = 60) -> bytes:
-        """The message as the remote MX kept it."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for raw in internet.received_messages(self.bed):
-                if message_id.encode() in raw:
-                    return raw
-            time.sleep(1)
-        raise AssertionError(f"{message_id} did not arrive at the remote MX within {timeout:.0f} s")
-
-    def on_mail_host(self, command: str, timeout: float = 60) -> str:
-        result = subprocess.run(
-            ["ssh", "-i", str(self.bed.ssh_key), "-o", f"UserKnownHostsFile={self.bed.known_hosts}", "-o",
-             "BatchMode=yes", f"root@{self.mail.public_address}", command],
-            capture_output=True, text=True, timeout=timeout, check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"{command}: {result.stderr.strip()}")
-        return result.stdout
-
-    def dns_txt(self, name: bytes, timeout: int = 5) -> bytes:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [self.dns]
-        answer = resolver.resolve(name.decode(), "TXT", lifetime=timeout)
-        return b"".join(b"".join(r.strings) for r in answer)
-
 
 def make_message(domain: str, subject: str = "Hello") -> EmailMessage:
     message = EmailMessage()
@@ -119,11 +78,3 @@ def make_message(domain: str, subject: str = "Hello") -> EmailMessage:
     message["Message-ID"] = make_msgid(domain=domain)
     message.set_content("A message from the mail tier tests.\n")
     return message
-
-
-def dkim_verifies(raw: bytes, mail_bed: MailTestbed) -> bool:
-    return bool(dkim.verify(raw, dnsfunc=mail_bed.dns_txt))
-
-
-def host_record(bed: TestbedState, group: str) -> HostRecord:
-    return next(h for h in bed.platform_hosts if group in h.groups)

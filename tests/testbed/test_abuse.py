@@ -56,8 +56,8 @@ def mail_bed(opened) -> MailTestbed:
 
 
 @pytest.fixture(scope="module")
-def domain(mail_bed) -> str:
-    return verified_domain(mail_bed)
+def domain(opened) -> str:
+    return verified_domain(opened)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def token() -> str:
 
 def arrived(mail_bed: MailTestbed, marker: str) -> list[bytes]:
     """The messages the remote MX kept that carry `marker`."""
-    return [raw for raw in internet.received_messages(mail_bed.bed) if marker.encode() in raw]
+    return [raw for raw in mail_bed.received_messages() if marker.encode() in raw]
 
 
 def send(api: OutsideHttp, domain: str, subject: str, to: str | None = None, **extra: Any) -> str:

@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 from postyard.deployer import REPO
 from postyard.testbed import internet
 from tests.testbed.appliance_support import Appliance, open_appliance, verified_domain
-from tests.testbed.mail_support import MailTestbed, Sender, dkim_verifies, make_message
+from tests.testbed.mail_support import MailTestbed, Sender, make_message
 
 WEBHOOK_PORT = 8099
 
@@ -51,8 +51,8 @@ def webhook_log(bed, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def domain(appliance) -> str:
-    return verified_domain(appliance)
+def domain(opened) -> str:
+    return verified_domain(opened)
 
 
 def wait_for_event(email_id: str, wanted: str, timeout: float = 90) -> dict:
@@ -87,7 +87,7 @@ def test_the_sdk_sends_a_message_that_arrives_signed_and_is_delivered(appliance,
     sent = resend.Emails.send({"from": f"Acme <hello@{domain}>", "to": [f"inbox@{internet.MX_DOMAIN}"],
                                "subject": subject, "text": "Delivered by the appliance."})
     raw = appliance.wait_for(subject, timeout=90)
-    assert dkim_verifies(raw, appliance)
+    assert appliance.dkim_verifies(raw)
     wait_for_event(sent["id"], "delivered")
     wanted = {"email.sent", "email.delivered"}
     assert webhook_events(webhook_log, hook, sent["id"], wanted) >= wanted
@@ -101,7 +101,7 @@ def test_mail_submitted_on_587_becomes_an_email_with_events_and_webhooks(opened,
     assert code == 250 and "queued as " in reply, submitted
     email_id = reply.rsplit(" ", 1)[1]
     raw = appliance.wait_for(subject, timeout=90)
-    assert dkim_verifies(raw, appliance)
+    assert appliance.dkim_verifies(raw)
     email = wait_for_event(email_id, "delivered")
     assert (email["subject"], email["to"]) == (subject, [f"inbox@{internet.MX_DOMAIN}"])
     wanted = {"email.sent", "email.delivered"}

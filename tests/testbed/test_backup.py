@@ -8,7 +8,7 @@ import pytest
 
 from postyard.backup import backup_public_key, list_backups, restore_backup
 from postyard.deployer import REPO, run_deploy
-from postyard.remote import ssh_run
+from postyard.ssh import ssh_run
 
 INVENTORY = REPO / "inventory" / "testbed.py"
 

@@ -43,7 +43,7 @@ def appliance(single_testbed: TestbedState, tmp_path_factory, monkeypatch_module
 
 @pytest.fixture(scope="module")
 def domain(appliance: Appliance) -> str:
-    return verified_domain(appliance.mail)
+    return verified_domain(appliance)
 
 
 @dataclass
@@ -104,7 +104,7 @@ def arrivals(mail_bed: MailTestbed, domain: str) -> Counter[str]:
     pattern = re.compile(rf"<([0-9a-f-]{{36}})@{re.escape(domain)}>")
     parser = BytesHeaderParser()
     counts: Counter[str] = Counter()
-    for raw in internet.received_messages(mail_bed.bed):
+    for raw in mail_bed.received_messages():
         if match := pattern.fullmatch(str(parser.parsebytes(raw)["Message-ID"]).strip()):
             counts[match.group(1)] += 1
     return counts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from postyard.deployer import REPO, run_deploy
-from postyard.remote import ssh_run
+from postyard.ssh import ssh_run
 
 INVENTORY = REPO / "inventory" / "testbed.py"
 

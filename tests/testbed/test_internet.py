@@ -17,8 +17,9 @@ import dns.rdatatype
 import dns.update
 import pytest
 
-from postyard.remote import ssh_run
+from postyard.appliance_client import TestbedAppliance
 from postyard.secrets import SecretStore
+from postyard.ssh import ssh_run
 from postyard.testbed import internet
 
 
@@ -75,7 +76,7 @@ def test_the_remote_mx_keeps_a_message_with_the_tls_parameters_of_its_connection
                         f"From: probe@postyard.test\r\nTo: anyone@remote.test\r\nSubject: {subject}\r\n\r\nHi.\r\n")
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        kept = [m for m in internet.received_messages(split_testbed) if subject.encode() in m]
+        kept = [m for m in TestbedAppliance(split_testbed).received_messages() if subject.encode() in m]
         if kept:
             break
         time.sleep(0.5)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from postyard.testbed import internet
-from tests.testbed.mail_support import MailTestbed, Sender, dkim_verifies, make_message
+from tests.testbed.mail_support import MailTestbed, Sender, make_message
 
 REMOTE = f"inbox@{internet.MX_DOMAIN}"
 
@@ -58,7 +58,7 @@ def test_submitted_mail_arrives_signed_and_verifies(mail_bed: MailTestbed, sende
     assert session["data"][0] == 250, session
     assert session["tls_version"] in ("TLSv1.2", "TLSv1.3")
     raw = mail_bed.wait_for(message["Message-ID"])
-    assert dkim_verifies(raw, mail_bed)
+    assert mail_bed.dkim_verifies(raw)
     signature = re.search(rb"DKIM-Signature:(.*?)\n(?=\S)", raw, re.S).group(1)
     assert re.search(rb"\bd=" + re.escape(sender.domain.encode()) + rb";", signature)  # aligned with From
     assert b"with ESMTPS" in raw and b"TLSv1." in raw  # delivered to the remote MX over TLS
@@ -114,7 +114,7 @@ def test_a_new_domain_signs_within_ten_seconds_without_a_postfix_restart(mail_be
         if b"DKIM-Signature:" in raw or time.monotonic() > deadline:
             break
     assert b"DKIM-Signature:" in raw, "the new domain's mail was not signed within 10 s of its creation"
-    assert b"a=ed25519-sha256" in raw and dkim_verifies(raw, mail_bed)
+    assert b"a=ed25519-sha256" in raw and mail_bed.dkim_verifies(raw)
     assert _master_pid(mail_bed) == pid_before
 
 

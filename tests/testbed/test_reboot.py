@@ -9,7 +9,7 @@ import pytest
 
 from postyard.exposure import EXPOSURE
 from postyard.probe import Vantage
-from postyard.remote import ssh_run
+from postyard.ssh import ssh_run
 from postyard.testbed import bed
 
 PROBE_PORT = 8999
