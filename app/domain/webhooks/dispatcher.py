@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
+from app.domain.webhooks import repository
 from app.domain.webhooks.signing import associated_data, signed_headers
 from app.domain.webhooks.ssrf import UnsafeUrl, vet_url
 from app.lib.crypto import Keyring
@@ -31,17 +31,7 @@ logger = logging.getLogger("postyard.webhooks")
 _LEASE_SECONDS = 120
 _BATCH = 20
 
-_CLAIM = text("""
-UPDATE webhook_deliveries d SET state = 'delivering', attempts = d.attempts + 1,
-       lease_until = now() + make_interval(secs => :lease)
-FROM (SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= now()
-      ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED) due, webhooks w
-WHERE d.id = due.id AND w.id = d.webhook_id
-RETURNING d.id, d.webhook_id, d.message_id, d.payload, d.attempts, w.endpoint, w.status, w.key_id,
-          w.secret_ciphertext, w.previous_key_id, w.previous_secret_ciphertext, w.previous_secret_expires_at
-""")
-_RELEASE_EXPIRED = text("UPDATE webhook_deliveries SET state = 'pending', lease_until = NULL "
-                        "WHERE state = 'delivering' AND lease_until < now()")
+_DISABLED_REASON = "deliveries kept failing"
 
 
 class Dispatcher:
@@ -85,22 +75,13 @@ class Dispatcher:
         delays = self.settings.webhook_retry_delays
         async with self.engine.begin() as conn:
             if error is None:
-                await conn.execute(text(
-                    "UPDATE webhook_deliveries SET state = 'succeeded', delivered_at = now(), lease_until = NULL, "
-                    "last_status_code = :c, last_error = NULL WHERE id = :id"), {"id": row.id, "c": status})
+                await repository.mark_delivered(conn, row.id, status)
             elif row.attempts <= len(delays) and row.status == "enabled":
-                await conn.execute(text(
-                    "UPDATE webhook_deliveries SET state = 'pending', lease_until = NULL, last_status_code = :c, "
-                    "last_error = :e, next_attempt_at = now() + make_interval(secs => :d) WHERE id = :id"),
-                    {"id": row.id, "c": status, "e": error, "d": delays[row.attempts - 1]})
+                await repository.retry_delivery_later(conn, row.id, status, error, delays[row.attempts - 1])
             else:
-                await conn.execute(text(
-                    "UPDATE webhook_deliveries SET state = 'failed', lease_until = NULL, last_status_code = :c, "
-                    "last_error = :e WHERE id = :id"), {"id": row.id, "c": status, "e": error})
+                await repository.mark_delivery_failed(conn, row.id, status, error)
                 if row.status == "enabled":
-                    await conn.execute(text(
-                        "UPDATE webhooks SET status = 'disabled', updated_at = now(), "
-                        "disabled_reason = 'deliveries kept failing' WHERE id = :w"), {"w": row.webhook_id})
+                    await repository.disable_webhook(conn, row.webhook_id, _DISABLED_REASON)
                     logger.warning("webhook disabled", extra={"webhook_id": str(row.webhook_id)})
 
     async def _deliver(self, row: Any) -> None:
@@ -110,8 +91,8 @@ class Dispatcher:
     async def deliver_once(self) -> int:
         """Release expired leases, claim a batch of due deliveries and deliver them concurrently."""
         async with self.engine.begin() as conn:
-            await conn.execute(_RELEASE_EXPIRED)
-            rows = list((await conn.execute(_CLAIM, {"n": _BATCH, "lease": _LEASE_SECONDS})).all())
+            await repository.release_expired_leases(conn)
+            rows = await repository.claim_due_deliveries(conn, _BATCH, _LEASE_SECONDS)
         await asyncio.gather(*(self._deliver(r) for r in rows))
         return len(rows)
 
