@@ -5,7 +5,8 @@
 Starts its own PostgreSQL 15 and Redis on loopback (as the API suite does), migrates, serves the app
 with granian, and drives each route with an async HTTP client from the same machine. Prints
 throughput and p50/p99 latency of `GET /domains` and `POST /api-keys` beside the trivial
-`GET /ping` of the same app, and each route's throughput as a ratio of /ping's.
+`GET /ping` of the same app, and each route's throughput as a ratio of /ping's. Its figures replace its
+section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import os
 import sys
 
 import httpx
-from stack import local_stack, measure, print_results, serve, unlimited_team
+from figures import command_line, write_section
+from stack import local_stack, measure, print_results, results_table, serve, unlimited_team
 
 
 def main() -> int:
@@ -36,9 +38,10 @@ def main() -> int:
                 ("GET /domains", "GET", "/domains", None),
                 ("POST /api-keys", "POST", "/api-keys", {"name": "bench"}),
             ], args.seconds, args.concurrency)
-    print_results(results, f"granian workers={args.workers}, client concurrency={args.concurrency}, "
-                           f"{args.seconds:.0f} s a route, {os.cpu_count()} cores shared by server, client, "
-                           "PostgreSQL and Redis")
+    heading = (f"granian workers={args.workers}, client concurrency={args.concurrency}, {args.seconds:.0f} s a route, "
+               f"{os.cpu_count()} cores shared by server, client, PostgreSQL and Redis")
+    print_results(results, heading)
+    write_section("api", f"{command_line()}: {heading}\n\n{results_table(results)}")
     return 0
 
 

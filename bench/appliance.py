@@ -17,6 +17,7 @@ On a testbed of its own (`bnch2`, single topology: booted, deployed, removed at 
 4. memory: the proportional set size (PSS) of the appliance's services, idle and under the load.
 
 The bench routes `sink.test` to the sink at runtime (bench/dkim.py's helpers), on its own testbed only.
+Its figures replace its section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ import argparse
 import asyncio
 import email
 import json
-import socket
-import ssl
 import statistics
 import sys
 import threading
@@ -39,15 +38,12 @@ from pathlib import Path
 # bench/dkim.py would shadow dkimpy if bench/ led sys.path: the repository root goes first instead.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import httpx  # noqa: E402
-
 from bench import dkim as mail_bench  # noqa: E402
-from bench.dkim import Hosts, Route, Run  # noqa: E402
+from bench.dkim import Route, Run  # noqa: E402
+from bench.figures import command_line, markdown_table, write_section  # noqa: E402
+from postyard.appliance_client import ApiAccess, TestbedAppliance  # noqa: E402
 from postyard.deployer import REPO, DeployResult, run_deploy  # noqa: E402
 from postyard.testbed import bed, internet  # noqa: E402
-from postyard.testbed.state import TestbedState  # noqa: E402
-from tests.testbed.mail_sender import rdata  # noqa: E402
-from tests.testbed.mail_support import dkim_verifies  # noqa: E402
 
 NAME = "bnch2"
 APT_NAME = "bnch3"
@@ -126,128 +122,75 @@ class Deploy:
     apt_install_seconds: float = 0.0
 
 
-@dataclass(frozen=True)
-class Api:
-    base: str
-    key: str
-    root_pem: str
-
-    def client(self, concurrency: int) -> httpx.AsyncClient:
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        return httpx.AsyncClient(base_url=self.base, headers={"Authorization": f"Bearer {self.key}"},
-                                 limits=limits, verify=ssl.create_default_context(cadata=self.root_pem),
-                                 timeout=60)
-
-
-def processes(hosts: Hosts) -> list[tuple[str, int, int, float]]:
+def processes(appliance: TestbedAppliance) -> list[tuple[str, int, int, float]]:
     """(unit, PSS kB, RSS kB, CPU seconds) of each process of the appliance's units."""
-    found = json.loads(hosts.on_mail(f"python3 - <<'EOF'\n{PROCESSES}\nEOF\n"))
+    found = json.loads(mail_bench.on_mail(appliance, f"python3 - <<'EOF'\n{PROCESSES}\nEOF\n"))
     return [(unit, pss, rss, cpu) for unit, pss, rss, cpu in found if unit.startswith(APPLIANCE_UNITS)]
 
 
-def memory(hosts: Hosts) -> Memory:
+def memory(appliance: TestbedAppliance) -> Memory:
     units: dict[str, tuple[int, int]] = {}
-    for unit, pss, rss, _ in processes(hosts):
+    for unit, pss, rss, _ in processes(appliance):
         old = units.get(unit, (0, 0))
         units[unit] = (old[0] + pss, old[1] + rss)
     return Memory(units)
 
 
-def cpu_seconds(hosts: Hosts) -> dict[str, float]:
+def cpu_seconds(appliance: TestbedAppliance) -> dict[str, float]:
     used: dict[str, float] = {}
-    for unit, _, _, cpu in processes(hosts):
+    for unit, _, _, cpu in processes(appliance):
         used[unit] = used.get(unit, 0.0) + cpu
     return used
 
 
-def cpu_used(hosts: Hosts, since: dict[str, float]) -> dict[str, float]:
+def cpu_used(appliance: TestbedAppliance, since: dict[str, float]) -> dict[str, float]:
     """CPU seconds each unit used since the `since` reading (the ones that used any)."""
-    now = cpu_seconds(hosts)
+    now = cpu_seconds(appliance)
     return {u: s - since.get(u, 0.0) for u, s in now.items() if s - since.get(u, 0.0) > 0.0}
 
 
 class MemorySampler(threading.Thread):
     """Samples memory until stopped; keeps the sample with the largest total PSS."""
 
-    def __init__(self, hosts: Hosts, every: float = 3.0) -> None:
+    def __init__(self, appliance: TestbedAppliance, every: float = 3.0) -> None:
         super().__init__(daemon=True)
-        self.hosts, self.every, self.peak = hosts, every, Memory({})
+        self.appliance, self.every, self.peak = appliance, every, Memory({})
         self.samples = 0
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.every):
-            sample = memory(self.hosts)
+            sample = memory(self.appliance)
             self.samples += 1
             if sample.pss > self.peak.pss:
                 self.peak = sample
 
 
-def manual_packages(hosts: Hosts) -> set[str]:
-    return set(hosts.on_mail("apt-mark showmanual").split())
+def manual_packages(appliance: TestbedAppliance) -> set[str]:
+    return set(mail_bench.on_mail(appliance, "apt-mark showmanual").split())
 
 
-def deploy_figures(hosts: Hosts, log: Log) -> Deploy:
+def deploy_figures(appliance: TestbedAppliance, log: Log) -> Deploy:
     """Fresh and no-op deploy of `bnch2`, then apt-get of the packages that deploy added, on `bnch3`."""
     fresh = run_deploy(INVENTORY, env={"POSTYARD_TESTBED": NAME}, echo=False)
     log(f"fresh deploy {fresh.seconds:.1f} s; no-op redeploy")
     noop = run_deploy(INVENTORY, env={"POSTYARD_TESTBED": NAME}, echo=False)
     figures = Deploy(fresh, noop)
-    deployed = manual_packages(hosts)
+    deployed = manual_packages(appliance)
     log(f"testbed {APT_NAME!r}: booting, for apt-get alone")
     try:
-        other = Hosts(bed.up(APT_NAME, "single", log=lambda _line: None))
+        other = TestbedAppliance(bed.up(APT_NAME, "single", log=lambda _line: None))
         figures.packages = sorted(deployed - manual_packages(other))
         started = time.monotonic()
-        other.on_mail("apt-get update -qq", timeout=600)
+        mail_bench.on_mail(other, "apt-get update -qq", timeout=600)
         figures.apt_update_seconds = time.monotonic() - started
         started = time.monotonic()
-        other.on_mail("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
-                      + " ".join(figures.packages) + " >/dev/null", timeout=600)
+        mail_bench.on_mail(other, "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+                           + " ".join(figures.packages) + " >/dev/null", timeout=600)
         figures.apt_install_seconds = time.monotonic() - started
     finally:
         bed.down(APT_NAME, log=lambda _line: None)
     return figures
-
-
-def resolve_testbed_names(testbed: TestbedState) -> None:
-    """The API's certificate names the host: resolve the testbed's names to their addresses."""
-    names = {h.fqdn: h.public_address for h in testbed.platform_hosts}
-    real = socket.getaddrinfo
-    def resolve(host: str | bytes, *rest: object, **kw: object) -> object:
-        name = host.decode() if isinstance(host, bytes) else host  # anyio passes IDNA-encoded bytes
-        return real(names.get(name, host), *rest, **kw)  # type: ignore[arg-type]
-
-    socket.getaddrinfo = resolve  # type: ignore[assignment]
-
-
-def team(hosts: Hosts) -> str:
-    """A new team with rate limits that never interfere; returns its API key."""
-    created = hosts.on_mail(f"postyard-api create-team bench-{uuid.uuid4().hex[:6]}")
-    team_id = created.split("team ")[1].split()[0]
-    limit = 100_000_000
-    unlimited = f"UPDATE teams SET rate_limit = {limit}, api_key_rate_limit = {limit} WHERE id = '{team_id}'"
-    hosts.on_mail(f'runuser -u postgres -- psql -qAt -d postyard -c "{unlimited}"')
-    return created.split("api key (shown once): ")[1].strip()
-
-
-def verified_domain(api: Api, hosts: Hosts) -> str:
-    """A domain made, published in the testbed's DNS and verified through the API; its key synced."""
-    name = f"b{uuid.uuid4().hex[:10]}.test"
-
-    async def make() -> None:
-        async with api.client(1) as client:
-            created = (await client.post("/domains", json={"name": name})).raise_for_status().json()
-            secret = internet.tsig_secret(hosts.mail.store)
-            for record in created["records"]:
-                internet.update(hosts.mail.dns, secret, record["name"] + ".", record["type"], [rdata(record)])
-            verified = (await client.post(f"/domains/{created['id']}/verify")).raise_for_status().json()
-            if verified["status"] != "verified":
-                raise RuntimeError(f"{name} is {verified['status']}")
-
-    asyncio.run(make())
-    mail_bench.wait_for_key(hosts, name)
-    return name
 
 
 def payload(domain: str, recipient: str, subject: str = "Your receipt") -> dict[str, object]:
@@ -255,40 +198,40 @@ def payload(domain: str, recipient: str, subject: str = "Your receipt") -> dict[
     return {"from": f"Receipts <app@{domain}>", "to": [recipient], "subject": subject, "text": body}
 
 
-def sample_message(api: Api, hosts: Hosts, domain: str) -> tuple[str, bool]:
+def sample_message(api: ApiAccess, appliance: TestbedAppliance, domain: str) -> tuple[str, bool]:
     """One email through the API to the remote MX: the message as submitted, and whether its DKIM verifies."""
     subject = f"Your receipt {uuid.uuid4().hex[:12]}"
 
     async def post() -> None:
-        async with api.client(1) as client:
+        async with api.async_client(1) as client:
             (await client.post("/emails", json=payload(domain, f"inbox@{internet.MX_DOMAIN}", subject))
              ).raise_for_status()
 
     asyncio.run(post())
-    raw = hosts.mail.wait_for(subject, timeout=120)
+    raw = appliance.wait_for(subject, timeout=120)
     parsed = email.message_from_bytes(raw)
     for header in TRACE_HEADERS:
         del parsed[header]
-    return parsed.as_string(), dkim_verifies(raw, hosts.mail)
+    return parsed.as_string(), appliance.dkim_verifies(raw)
 
 
-def wait_for_sink(hosts: Hosts, target: int, poll: float = 0.5) -> float:
+def wait_for_sink(appliance: TestbedAppliance, target: int, poll: float = 0.5) -> float:
     """Poll the sink until it counts `target` messages; returns the monotonic time it was seen."""
     deadline = time.monotonic() + ARRIVAL_TIMEOUT
-    while (count := mail_bench.sink_count(hosts)) < target:
+    while (count := mail_bench.sink_count(appliance)) < target:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the sink has {count} of {target} messages after {ARRIVAL_TIMEOUT} s")
         time.sleep(poll)
     return time.monotonic()
 
 
-async def post_emails(api: Api, body: dict[str, object], messages: int, concurrency: int,
+async def post_emails(api: ApiAccess, body: dict[str, object], messages: int, concurrency: int,
                       batch: int) -> list[float]:
     """Send `messages` emails, `batch` a request, from `concurrency` clients; latencies in ms."""
     latencies: list[float] = []
     path = "/emails" if batch == 1 else "/emails/batch"
     remaining = iter(range(0, messages, batch))
-    async with api.client(concurrency) as client:
+    async with api.async_client(concurrency) as client:
 
         async def worker() -> None:
             for first in remaining:
@@ -303,29 +246,30 @@ async def post_emails(api: Api, body: dict[str, object], messages: int, concurre
     return latencies
 
 
-def pipeline(api: Api, hosts: Hosts, domain: str, messages: int, concurrency: int,
+def pipeline(api: ApiAccess, appliance: TestbedAppliance, domain: str, messages: int, concurrency: int,
              batch: int = 1) -> Pipeline:
-    target = mail_bench.sink_count(hosts) + messages
-    before, client = cpu_seconds(hosts), time.process_time()
+    target = mail_bench.sink_count(appliance) + messages
+    before, client = cpu_seconds(appliance), time.process_time()
     started = time.monotonic()
     latencies = asyncio.run(post_emails(api, payload(domain, SINK_RECIPIENT), messages, concurrency, batch))
     accepted = time.monotonic()
-    arrived = wait_for_sink(hosts, target)
+    arrived = wait_for_sink(appliance, target)
     client_cpu = time.process_time() - client
-    if mail_bench.sink_count(hosts) != target:
+    if mail_bench.sink_count(appliance) != target:
         raise RuntimeError("the sink received more messages than were sent")
     return Pipeline(messages, batch, arrived - started, accepted - started, latencies,
-                    cpu_used(hosts, before), client_cpu)
+                    cpu_used(appliance, before), client_cpu)
 
 
-def prepare(hosts: Hosts, testbed: TestbedState, log: Log) -> tuple[Api, str]:
-    resolve_testbed_names(testbed)
-    fqdn = next(h.fqdn for h in testbed.platform_hosts if "api" in h.groups)
-    api = Api(f"https://{fqdn}", team(hosts), internet.acme_root_pem(testbed))
-    domain = verified_domain(api, hosts)
+def prepare(appliance: TestbedAppliance, log: Log) -> tuple[ApiAccess, str]:
+    """A team whose rate limits never interfere, and a domain it verified; the sink routed."""
+    api, team, domain = mail_bench.open_sender(appliance)
+    limit = 100_000_000
+    unlimited = f"UPDATE teams SET rate_limit = {limit}, api_key_rate_limit = {limit} WHERE id = '{team.id}'"
+    mail_bench.on_mail(appliance, f'runuser -u postgres -- psql -qAt -d postyard -c "{unlimited}"')
     log(f"sender domain {domain} (verified through the API, key synced)")
-    mail_bench.start_sink(hosts)
-    mail_bench.route_to_sink(hosts)
+    mail_bench.start_sink(appliance)
+    mail_bench.route_to_sink(appliance)
     return api, domain
 
 
@@ -348,33 +292,33 @@ def measure(args: argparse.Namespace, log: Log) -> Figures:
     if not args.no_deploy:
         bed.down(NAME, log=lambda _line: None)
     testbed = bed.up(NAME, "single", log=lambda _line: None)
-    hosts = Hosts(testbed)
+    appliance = TestbedAppliance(testbed)
     if not args.no_deploy:
         log(f"testbed {NAME!r} booted; fresh deploy")
-        figures.deploy = deploy_figures(hosts, log)
-    api, domain = prepare(hosts, testbed, log)
-    message, figures.signed = sample_message(api, hosts, domain)
+        figures.deploy = deploy_figures(appliance, log)
+    api, domain = prepare(appliance, log)
+    message, figures.signed = sample_message(api, appliance, domain)
     figures.message_bytes = len(message.encode())
-    mail_bench.upload(hosts, mail_bench.MESSAGE_FILE, message)
+    mail_bench.upload(appliance, mail_bench.MESSAGE_FILE, message)
     log(f"message of {figures.message_bytes} bytes; warm-up")
-    pipeline(api, hosts, domain, min(200, args.messages), args.concurrency)
-    mail_bench.send(hosts, Route("warm-up", mail_bench.SIGNING, relayed=True), domain, 200, args.sessions)
+    pipeline(api, appliance, domain, min(200, args.messages), args.concurrency)
+    mail_bench.send(appliance, Route("warm-up", mail_bench.SIGNING, relayed=True), domain, 200, args.sessions)
     time.sleep(5)
-    figures.idle = memory(hosts)
+    figures.idle = memory(appliance)
     log(f"baseline: smtp-source into {mail_bench.SIGNING}")
-    before = cpu_seconds(hosts)
-    figures.baseline = mail_bench.send(hosts, Route("baseline", mail_bench.SIGNING, relayed=True), domain,
+    before = cpu_seconds(appliance)
+    figures.baseline = mail_bench.send(appliance, Route("baseline", mail_bench.SIGNING, relayed=True), domain,
                                        args.messages, args.sessions)
-    figures.baseline_cpu = cpu_used(hosts, before)
+    figures.baseline_cpu = cpu_used(appliance, before)
     log(f"{figures.baseline.rate:.0f} msg/s; pipeline: {args.messages} x POST /emails")
-    sampler = MemorySampler(hosts)
+    sampler = MemorySampler(appliance)
     sampler.start()
     try:
-        figures.pipeline = pipeline(api, hosts, domain, args.messages, args.concurrency)
+        figures.pipeline = pipeline(api, appliance, domain, args.messages, args.concurrency)
         log(f"{figures.pipeline.rate:.0f} msg/s")
         if args.batch > 1:
             log(f"pipeline: {args.messages} emails by POST /emails/batch, {args.batch} a request")
-            figures.batched = pipeline(api, hosts, domain, args.messages, args.concurrency, args.batch)
+            figures.batched = pipeline(api, appliance, domain, args.messages, args.concurrency, args.batch)
     finally:
         sampler.stopped.set()
         sampler.join()
@@ -455,8 +399,12 @@ def report(figures: Figures, args: argparse.Namespace) -> None:
     print_cpu(figures, args.messages, width)
     if figures.deploy is not None:
         print(f"\npackages: {' '.join(figures.deploy.packages)}")
-    print(f"sample through the API relayed to the remote MX: DKIM signature "
-          f"{'verifies' if figures.signed else 'DOES NOT verify'}")
+    verdict = "verifies" if figures.signed else "DOES NOT verify"
+    print(f"sample through the API relayed to the remote MX: DKIM signature {verdict}")
+    write_section("appliance", f"{command_line()}: {args.messages} messages of {figures.message_bytes} bytes to "
+                               f"smtp-sink, RSA-2048 DKIM, {args.concurrency} API clients, {args.sessions} smtp-source "
+                               f"sessions; a sample through the API relayed to the remote MX: its DKIM signature "
+                               f"{verdict}.\n\n" + markdown_table(["figure", "measured"], table))
 
 
 def main() -> int:

@@ -3,8 +3,9 @@
     .venv/bin/python bench/dkim.py [--messages 3000] [--sessions 10] [--rounds 3] [--keep]
 
 On a testbed of its own (`bnch`, single topology: booted, deployed, removed at the end unless
---keep), with a sender made through the app (a team, a verified domain with its DKIM key, synced to
-OpenDKIM), Postfix's smtp-source on the mail host sends to smtp-sink on the internet host:
+--keep), with a sender made as a customer makes one (a team, a domain verified through the API, its
+DKIM key synced to OpenDKIM), Postfix's smtp-source on the mail host sends to smtp-sink on the
+internet host:
 
     a. smtp-source -> smtp-sink                                          (the tools' ceiling)
     b. smtp-source -> Postfix, a bench-only loopback listener without the milter -> smtp-sink
@@ -14,6 +15,7 @@ A message counts once it has left the mail host's queue (relayed to the sink), a
 that the sink received exactly as many messages as were sent. One message through path c is also
 relayed to the remote MX, where its DKIM signature must verify against the testbed's DNS. The bench
 routes the domain `sink.test` to the sink and adds its listener at runtime, on its own testbed only.
+Its figures replace its section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ import argparse
 import base64
 import re
 import shlex
+import socket
 import statistics
-import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +34,11 @@ from pathlib import Path
 # This file's folder would shadow dkimpy (this file is dkim.py): import from the repository root instead.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from app.host_layout import DKIM_DIR, INTERNAL_LISTENER  # noqa: E402
+from app.host_layout import INTERNAL_LISTENER  # noqa: E402
+from bench.figures import command_line, markdown_table, write_section  # noqa: E402
+from postyard.appliance_client import ApiAccess, Team, TestbedAppliance, name_resolver  # noqa: E402
 from postyard.deployer import REPO, run_deploy  # noqa: E402
 from postyard.testbed import bed, internet  # noqa: E402
-from postyard.testbed.state import TestbedState  # noqa: E402
-from tests.testbed.mail_support import MailTestbed, dkim_verifies  # noqa: E402
 
 NAME = "bnch"
 SINK_PORT = 2525
@@ -67,28 +68,20 @@ class Run:
         return self.messages / self.total_seconds
 
 
-class Hosts:
-    """Commands on the bench testbed's mail host and internet host, over SSH."""
+def on_mail(appliance: TestbedAppliance, script: str, timeout: float = 60) -> str:
+    """A bash script on the mail host, stopping at the first failure."""
+    return appliance.on_mail_host("bash -s", input="set -euo pipefail\n" + script, timeout=timeout)
 
-    def __init__(self, testbed: TestbedState) -> None:
-        self.bed = testbed
-        self.mail = MailTestbed(testbed)
 
-    def _ssh(self, address: str, script: str, timeout: float) -> str:
-        result = subprocess.run(
-            ["ssh", "-i", str(self.bed.ssh_key), "-o", f"UserKnownHostsFile={self.bed.known_hosts}", "-o",
-             "BatchMode=yes", f"root@{address}", "bash -s"],
-            input=script, capture_output=True, text=True, timeout=timeout, check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"{address}: {result.stderr.strip()[-2000:]}")
-        return result.stdout
+def on_internet(appliance: TestbedAppliance, script: str, timeout: float = 60) -> str:
+    return appliance.on_internet_host("bash -s", input="set -euo pipefail\n" + script, timeout=timeout)
 
-    def on_mail(self, script: str, timeout: float = 60) -> str:
-        return self._ssh(self.mail.mail.public_address, "set -euo pipefail\n" + script, timeout)
 
-    def on_internet(self, script: str, timeout: float = 60) -> str:
-        return self._ssh(self.bed.internet_host.public_address, "set -euo pipefail\n" + script, timeout)
+def open_sender(appliance: TestbedAppliance) -> tuple[ApiAccess, Team, str]:
+    """A new team and a domain it verified through the API (an RSA-2048 key), its key signing on the mail host."""
+    socket.getaddrinfo = name_resolver(appliance.host_names())  # type: ignore[assignment]
+    team, api = appliance.open_team(f"bench-{uuid.uuid4().hex[:6]}")
+    return api, team, appliance.verified_domain(api, prefix="b")
 
 
 def message(domain: str, recipient: str, message_id: str, body_lines: int = 30) -> str:
@@ -102,15 +95,16 @@ def message(domain: str, recipient: str, message_id: str, body_lines: int = 30) 
     return "\n".join(headers) + "\n\n" + "\n".join([line] * body_lines) + "\n"
 
 
-def upload(hosts: Hosts, path: str, content: str) -> None:
+def upload(appliance: TestbedAppliance, path: str, content: str) -> None:
     encoded = base64.b64encode(content.encode()).decode()
-    hosts.on_mail(f"echo {encoded} | base64 -d > {path}")
+    on_mail(appliance, f"echo {encoded} | base64 -d > {path}")
 
 
-def start_sink(hosts: Hosts) -> None:
+def start_sink(appliance: TestbedAppliance) -> None:
     """smtp-sink on the internet host, counting messages into a file (it discards them)."""
-    address = hosts.bed.internet_host.public_address
-    hosts.on_internet(
+    address = appliance.internet.public_address
+    on_internet(
+        appliance,
         f"pkill -x smtp-sink || true\n"
         f"setsid nohup /usr/sbin/smtp-sink -c -u nobody {address}:{SINK_PORT} 1024 "
         f"> {SINK_COUNTS} 2>&1 < /dev/null &\n"
@@ -118,16 +112,16 @@ def start_sink(hosts: Hosts) -> None:
     )
 
 
-def sink_count(hosts: Hosts) -> int:
+def sink_count(appliance: TestbedAppliance) -> int:
     """Messages the sink has received (smtp-sink -c rewrites a `mesg=N` counter line)."""
-    counts = re.findall(r"mesg=(\d+)", hosts.on_internet(f"cat {SINK_COUNTS}"))
+    counts = re.findall(r"mesg=(\d+)", on_internet(appliance, f"cat {SINK_COUNTS}"))
     return int(counts[-1]) if counts else 0
 
 
-def route_to_sink(hosts: Hosts) -> None:
+def route_to_sink(appliance: TestbedAppliance) -> None:
     """sink.test to the sink, and the internal listener's twin without the milter (runtime only)."""
-    sink = f"smtp:[{hosts.bed.internet_host.public_address}]:{SINK_PORT}"
-    hosts.on_mail(f"""
+    sink = f"smtp:[{appliance.internet.public_address}]:{SINK_PORT}"
+    on_mail(appliance, f"""
 echo '{SINK_DOMAIN} {sink}' > /etc/postfix/bench_transport
 maps=$(postconf -h transport_maps)
 case "$maps" in
@@ -143,16 +137,6 @@ postconf -P '{UNSIGNED}/inet/syslog_name=postfix/bench' '{UNSIGNED}/inet/smtpd_m
 postfix check
 postfix reload >/dev/null 2>&1
 """)
-
-
-def wait_for_key(hosts: Hosts, domain: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        listing = hosts.on_mail(f"ls {DKIM_DIR}/current | grep -c '^{domain}\\.' || true")
-        if listing.strip() != "0":
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"the DKIM key of {domain} was not synced within {timeout:.0f} s")
 
 
 # Runs on the mail host: send, then wait until the queue is empty; prints nanosecond timestamps.
@@ -171,60 +155,59 @@ echo $start $accepted $(date +%s%N) $(find $queue/deferred -type f | wc -l)
 """
 
 
-def send(hosts: Hosts, path: Route, domain: str, messages: int, sessions: int) -> Run:
-    before = sink_count(hosts)
+def send(appliance: TestbedAppliance, path: Route, domain: str, messages: int, sessions: int) -> Run:
+    before = sink_count(appliance)
     script = SEND.format(
         sessions=sessions, messages=messages, sender=shlex.quote(f"app@{domain}"),
         recipient=f"someone@{SINK_DOMAIN}", file=MESSAGE_FILE, target=path.target, timeout=QUEUE_TIMEOUT,
         relayed=int(path.relayed),
     )
-    output = hosts.on_mail(script, timeout=QUEUE_TIMEOUT + 120)
+    output = on_mail(appliance, script, timeout=QUEUE_TIMEOUT + 120)
     start, accepted, end, deferred = (int(v) for v in output.split())
-    received = sink_count(hosts) - before
+    received = sink_count(appliance) - before
     if deferred or received != messages:
         raise RuntimeError(f"{path.label}: {received} of {messages} reached the sink, {deferred} deferred")
     return Run(messages, (accepted - start) / 1e9, (end - start) / 1e9)
 
 
-def check_signature(hosts: Hosts, domain: str) -> bool:
+def check_signature(appliance: TestbedAppliance, domain: str) -> bool:
     """One message through the signing path to the remote MX; its DKIM signature must verify."""
     message_id = f"bench-{uuid.uuid4().hex[:12]}"
-    upload(hosts, "/tmp/bench-sample.eml", message(domain, f"inbox@{internet.MX_DOMAIN}", message_id))
-    hosts.on_mail(f"smtp-source -f app@{domain} -t inbox@{internet.MX_DOMAIN} "
-                  f"-F /tmp/bench-sample.eml {SIGNING}")
-    raw = hosts.mail.wait_for(f"{message_id}@{domain}", timeout=60)
-    return b"DKIM-Signature:" in raw and dkim_verifies(raw, hosts.mail)
+    upload(appliance, "/tmp/bench-sample.eml", message(domain, f"inbox@{internet.MX_DOMAIN}", message_id))
+    on_mail(appliance, f"smtp-source -f app@{domain} -t inbox@{internet.MX_DOMAIN} "
+                       f"-F /tmp/bench-sample.eml {SIGNING}")
+    raw = appliance.wait_for(f"{message_id}@{domain}", timeout=60)
+    return b"DKIM-Signature:" in raw and appliance.dkim_verifies(raw)
 
 
-def prepare(args: argparse.Namespace, log) -> tuple[TestbedState, Hosts, str]:
+def prepare(args: argparse.Namespace, log) -> tuple[TestbedAppliance, str]:
     log(f"testbed {NAME!r}: booting")
     testbed = bed.up(NAME, "single", log=lambda _line: None)
     if not args.no_deploy:
         log("deploying")
         run_deploy(REPO / "inventory" / "testbed.py", env={"POSTYARD_TESTBED": NAME}, echo=False)
-    hosts = Hosts(testbed)
-    sender = hosts.mail.new_sender()
-    wait_for_key(hosts, sender.domain)
-    log(f"sender domain {sender.domain} (RSA-2048 key)")
-    start_sink(hosts)
-    route_to_sink(hosts)
-    upload(hosts, MESSAGE_FILE, message(sender.domain, f"someone@{SINK_DOMAIN}", "bench"))
-    return testbed, hosts, sender.domain
+    appliance = TestbedAppliance(testbed)
+    _, _, domain = open_sender(appliance)
+    log(f"sender domain {domain} (RSA-2048 key)")
+    start_sink(appliance)
+    route_to_sink(appliance)
+    upload(appliance, MESSAGE_FILE, message(domain, f"someone@{SINK_DOMAIN}", "bench"))
+    return appliance, domain
 
 
-def measure(hosts: Hosts, domain: str, args: argparse.Namespace, log) -> dict[str, list[Run]]:
-    internet_address = hosts.bed.internet_host.public_address
+def measure(appliance: TestbedAppliance, domain: str, args: argparse.Namespace, log) -> dict[str, list[Run]]:
+    internet_address = appliance.internet.public_address
     routes = [
         Route("a. smtp-source -> smtp-sink", f"{internet_address}:{SINK_PORT}", relayed=False),
         Route("b. -> Postfix (no milter) -> smtp-sink", UNSIGNED, relayed=True),
         Route("c. -> Postfix + OpenDKIM signing -> smtp-sink", SIGNING, relayed=True),
     ]
     for path in routes:  # warm up: processes started, caches filled
-        send(hosts, path, domain, min(200, args.messages), args.sessions)
+        send(appliance, path, domain, min(200, args.messages), args.sessions)
     runs: dict[str, list[Run]] = {p.label: [] for p in routes}
     for round_number in range(1, args.rounds + 1):
         for path in routes:
-            run = send(hosts, path, domain, args.messages, args.sessions)
+            run = send(appliance, path, domain, args.messages, args.sessions)
             runs[path.label].append(run)
             log(f"round {round_number}: {path.label}: {run.rate:.0f} msg/s")
     return runs
@@ -245,6 +228,13 @@ def report(runs: dict[str, list[Run]], args: argparse.Namespace, signed: bool) -
     print(f"b/a (Postfix against the tools' ceiling): {b / a:.3f}")
     verdict = "verifies" if signed else "DOES NOT verify"
     print(f"sample through c relayed to the remote MX: DKIM signature {verdict}")
+    baselines = ["", f"b/a {b / a:.3f}", f"c/b {c / b:.2f} (per round: {per_round})"]
+    rows = [[label, f"{medians[label]:,.0f} ({min(r.rate for r in found):,.0f} to {max(r.rate for r in found):,.0f})",
+             baseline] for (label, found), baseline in zip(runs.items(), baselines, strict=True)]
+    write_section("dkim", f"{command_line()}: {args.messages} messages of about 3 KB per run and path, "
+                          f"{args.sessions} sessions, {args.rounds} round(s), an RSA-2048 key; a message through c "
+                          f"relayed to the remote MX: its DKIM signature {verdict}.\n\n"
+                  + markdown_table(["path", "msg/s, median (min to max)", "baseline"], rows))
 
 
 def main() -> int:
@@ -258,9 +248,9 @@ def main() -> int:
     args = options.parse_args()
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        _, hosts, domain = prepare(args, log)
-        runs = measure(hosts, domain, args, log)
-        signed = check_signature(hosts, domain)
+        appliance, domain = prepare(args, log)
+        runs = measure(appliance, domain, args, log)
+        signed = check_signature(appliance, domain)
     finally:
         if not args.keep:
             bed.down(NAME, log=lambda _line: None)

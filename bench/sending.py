@@ -6,7 +6,8 @@ Starts its own PostgreSQL 15, Redis and an SMTP sink (aiosmtpd, answering like P
 migrates, serves the app with granian, and drives `GET /ping` and `POST /emails` with an async HTTP
 client from the same machine (throughput, p50/p99 latency, ratio to /ping). Then it runs one
 `postyard-api worker` process against the queued emails and reports how many it hands to the sink
-per second (from its first submission) until the outbox is empty.
+per second (from its first submission) until the outbox is empty. Its figures replace its section of
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -18,9 +19,19 @@ import sys
 import time
 
 import httpx
-from api_support import free_port  # noqa: E402 - tests/api is on the path stack.py sets
-from smtp_sink import SinkServer  # noqa: E402
-from stack import ROOT, Stack, local_stack, measure, print_results, serve, unlimited_team
+from figures import command_line, write_section
+from stack import (
+    ROOT,
+    SinkServer,
+    Stack,
+    free_port,
+    local_stack,
+    measure,
+    print_results,
+    results_table,
+    serve,
+    unlimited_team,
+)
 
 
 def _queued(stack: Stack) -> int:
@@ -72,11 +83,13 @@ def main() -> int:
     finally:
         sink.stop()
 
-    print_results(results, f"granian workers={args.workers}, client concurrency={args.concurrency}, "
-                           f"{args.seconds:.0f} s a route, {os.cpu_count()} cores shared by server, client, "
-                           "PostgreSQL, Redis and the SMTP sink")
-    print(f"worker (concurrency {args.worker_concurrency}): {backlog} emails into the SMTP sink in {drained:.1f} s "
-          f"once started: {backlog / drained:.0f} emails/s (sink received {len(sink.sink.messages)} in all)")
+    heading = (f"granian workers={args.workers}, client concurrency={args.concurrency}, {args.seconds:.0f} s a route, "
+               f"{os.cpu_count()} cores shared by server, client, PostgreSQL, Redis and the SMTP sink")
+    worker = (f"worker (concurrency {args.worker_concurrency}): {backlog} emails into the SMTP sink in {drained:.1f} s "
+              f"once started: {backlog / drained:.0f} emails/s (sink received {len(sink.sink.messages)} in all)")
+    print_results(results, heading)
+    print(worker)
+    write_section("sending", f"{command_line()}: {heading}\n\n{results_table(results)}\n\n{worker}")
     return 0
 
 

@@ -23,12 +23,17 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 
 from api_support import ROLES, Postgres, free_port, wait_for_port  # noqa: E402
+from figures import markdown_table  # noqa: E402
+from smtp_sink import SinkServer  # noqa: E402
 
 from app.cli import create_team  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import migrate  # noqa: E402
 
-__all__ = ["Stack", "local_stack", "serve", "unlimited_team", "measure", "print_results", "ROOT"]
+__all__ = [
+    "ROOT", "SinkServer", "Stack", "free_port", "local_stack", "measure", "print_results", "results_table", "serve",
+    "unlimited_team",
+]
 
 Route = tuple[str, str, str, dict | None]  # label, method, path, JSON body
 
@@ -136,3 +141,11 @@ def print_results(results: dict[str, tuple[float, float, float]], heading: str) 
     print(f"{'route':<16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs /ping':>9}")
     for label, (rps, p50, p99) in results.items():
         print(f"{label:<16} {rps:>8.0f} {p50:>8.1f} {p99:>8.1f} {rps / baseline:>9.2f}")
+
+
+def results_table(results: dict[str, tuple[float, float, float]]) -> str:
+    """The same figures as a Markdown table for docs/benchmarks.md."""
+    baseline = results["GET /ping"][0]
+    rows = [[f"`{label}`", f"{rps:.0f}", f"{p50:.1f} ms", f"{p99:.0f} ms", f"{rps / baseline:.2f}"]
+            for label, (rps, p50, p99) in results.items()]
+    return markdown_table(["route", "req/s", "p50", "p99", "vs `GET /ping`, the baseline"], rows)

@@ -3,7 +3,8 @@
     .venv/bin/python bench/testbed.py [--from-nothing]
 
 Figures: root filesystem from nothing (debootstrap, with --from-nothing) against one host from the
-cache; fresh deploy against the no-op redeploy that follows it; teardown.
+cache; fresh deploy against the no-op redeploy that follows it; teardown. Its figures replace its
+section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import command_line, markdown_table, write_section  # noqa: E402
 from postyard.deployer import REPO, run_deploy  # noqa: E402
 from postyard.testbed import bed, rootfs  # noqa: E402
 from postyard.testbed.state import CACHE_ROOT  # noqa: E402
@@ -58,9 +60,14 @@ def main() -> int:
     width = max(len(label) for label, _ in figures)
     for label, value in figures:
         print(f"{label:<{width}}  {value:7.1f} s")
+    baselines = {"no-op redeploy": f"{noop.seconds / fresh.seconds:.2f} of the fresh deploy"}
     print(f"no-op redeploy / fresh deploy: {noop.seconds / fresh.seconds:.2f}")
     if args.from_nothing:
         print(f"host from cache / from nothing: {figures[1][1] / figures[0][1]:.3f}")
+        baselines["one host from the cache"] = f"{figures[1][1] / figures[0][1]:.3f} of from nothing"
+    rows = [[label, f"{value:.1f} s", next((b for k, b in baselines.items() if label.startswith(k)), "")]
+            for label, value in figures]
+    write_section("testbed", f"{command_line()}\n\n" + markdown_table(["step", "time", "baseline"], rows))
     return 0
 
 
