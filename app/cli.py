@@ -1,4 +1,4 @@
-"""Admin and service commands: migrate, teams, operators, data keys, purges, worker, log follower, bounces."""
+"""`postyard-api`: admin commands (migrate, teams, operators, data keys, purges) and the mail-host processes."""
 
 from __future__ import annotations
 
@@ -16,14 +16,17 @@ from app.config import Settings, get_settings
 from app.db import migrate
 from app.db.models import ApiKey, DkimKey, Domain, Team, User
 from app.db.tenancy import scope_to_team
+from app.domain.emails.retention import purge_expired_bodies
 from app.domain.operators.cli import add_admin_commands, run_admin
 from app.domain.smtp.services import create_credential
 from app.lib.api_keys import generate_api_key
 from app.lib.audit import record
 from app.lib.crypto import Keyring, dkim_associated_data
 from app.lib.hashing import sha256
+from app.mailhost.cli import COMMANDS as MAILHOST_COMMANDS
+from app.mailhost.cli import add_mailhost_commands, run_mailhost
 
-__all__ = ["create_smtp_credential", "create_team", "main", "purge_audit_logs", "rotate_data_key"]
+__all__ = ["create_smtp_credential", "create_team", "main", "purge_audit_logs", "purge_email_bodies", "rotate_data_key"]
 
 
 async def create_team(settings: Settings, name: str, mode: str = "live") -> tuple[uuid.UUID, str]:
@@ -101,6 +104,15 @@ async def purge_audit_logs(settings: Settings, days: int | None = None) -> int:
         await engine.dispose()
 
 
+async def purge_email_bodies(settings: Settings) -> int:
+    """Drop the bodies of settled emails past their team's retention period (the worker does it hourly)."""
+    engine = create_async_engine(settings.system_database_url)
+    try:
+        return await purge_expired_bodies(engine)
+    finally:
+        await engine.dispose()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `postyard-api`."""
     parser = argparse.ArgumentParser(prog="postyard-api", description=__doc__)
@@ -113,20 +125,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("rotate-data-key", help="re-encrypt stored secrets under POSTYARD_ACTIVE_DATA_KEY_ID")
     purge = sub.add_parser("purge-audit-logs", help="delete audit entries past the retention period")
     purge.add_argument("--days", type=int, default=None)
-    sub.add_parser("worker", help="run the outbox worker (SMTP submission, webhooks, retention) until SIGTERM")
-    follow = sub.add_parser("follow-postfix-log", help="apply Postfix log lines from stdin (or the journal)")
-    follow.add_argument("--journal", action="store_true", help="run journalctl -f -u postfix@- itself")
-    bounce = sub.add_parser("bounce", help="read one DSN or ARF message on stdin (Postfix pipe transport)")
-    bounce.add_argument("recipient", nargs="?", default=None, help="the envelope recipient (${recipient})")
-    sub.add_parser("smtp-intake", help="store mail submitted on 465/587 (Postfix's before-queue proxy filter)")
     sub.add_parser("purge-emails", help="drop message bodies past each team's retention period")
+    add_mailhost_commands(sub)
     add_admin_commands(sub)
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "admin":
         return run_admin(args, settings)
-    if args.command in ("worker", "follow-postfix-log", "bounce", "smtp-intake", "purge-emails"):
-        return _service(args, settings)
+    if args.command in MAILHOST_COMMANDS:
+        return run_mailhost(args, settings)
     if args.command == "migrate":
         migrate.upgrade(settings.owner_database_url)
         print("migrated")
@@ -138,39 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"smtp username: {username}\nsmtp password (shown once): {password}")
     elif args.command == "rotate-data-key":
         print(f"re-encrypted {asyncio.run(rotate_data_key(settings))} secrets")
+    elif args.command == "purge-emails":
+        print(f"purged the bodies of {asyncio.run(purge_email_bodies(settings))} emails")
     else:
         print(f"purged {asyncio.run(purge_audit_logs(settings, args.days))} audit entries")
-    return 0
-
-
-def _service(args: argparse.Namespace, settings: Settings) -> int:
-    from app.domain.emails import worker
-    from app.domain.emails.retention import purge_expired_bodies
-    from app.domain.events import entrypoints
-    from app.lib.logs import configure_logging
-
-    configure_logging(settings.log_level)
-    if args.command == "worker":
-        worker.main(settings)
-        return 0
-    if args.command == "smtp-intake":
-        from app.mailhost import smtp_intake
-
-        smtp_intake.main(settings)
-        return 0
-    if args.command == "follow-postfix-log":
-        return entrypoints.follow_log(settings, args.journal)
-    if args.command == "bounce":
-        return entrypoints.bounce_pipe(settings, sys.stdin.buffer, args.recipient)
-
-    async def _purge() -> int:
-        engine = create_async_engine(settings.system_database_url)
-        try:
-            return await purge_expired_bodies(engine)
-        finally:
-            await engine.dispose()
-
-    print(f"purged the bodies of {asyncio.run(_purge())} emails")
     return 0
 
 

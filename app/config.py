@@ -12,7 +12,15 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from app.host_layout import INTAKE_SOCKET, INTERNAL_SMTP_HOST, INTERNAL_SMTP_PORT, POSTFIX_JOURNAL_CURSOR
+from app.host_layout import (
+    DKIM_DIR,
+    INTAKE_SOCKET,
+    INTERNAL_SMTP_HOST,
+    INTERNAL_SMTP_PORT,
+    OPENDKIM_PID_FILE,
+    POLICY_SOCKET,
+    POSTFIX_JOURNAL_CURSOR,
+)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -35,9 +43,10 @@ def parse_data_keys(text: str) -> dict[str, bytes]:
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """Every setting the API reads; environment variables are POSTYARD_<NAME>."""
+    """Every setting the API and the mail-host processes read; environment variables are POSTYARD_<NAME>."""
 
-    database_url: str
+    # Empty only for the processes that use no database of the app's: the rate policy and the DKIM sync.
+    database_url: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
     migration_database_url: str = ""
     data_keys: dict[str, bytes] = msgspec.field(default_factory=dict)
@@ -80,6 +89,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_poll_interval: float = 1.0
     dkim_settle_seconds: float = 5.0
     postfix_journal_cursor: str = POSTFIX_JOURNAL_CURSOR
+    # The per-login submission rate policy (app/mailhost/rate_policy.py): its socket and its limit.
+    policy_socket: str = POLICY_SOCKET
+    submission_messages_per_minute: int = 600
+    # The DKIM key sync (app/mailhost/dkim_sync.py): its database role (postyard_mail), the directory it
+    # writes, the pid files of the OpenDKIM instances it reloads (comma-separated), how often it re-reads.
+    dkim_database_url: str = ""
+    dkim_dir: str = DKIM_DIR
+    opendkim_pid: str = OPENDKIM_PID_FILE
+    dkim_poll_seconds: float = 60.0
     webhook_allowed_networks: str = ""
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_timeout: float = 10.0

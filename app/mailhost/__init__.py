@@ -1,1 +1,1 @@
-"""Services that run on the mail hosts and read the platform's mail views."""
+"""The mail-host processes, each started by a command of `postyard-api` (app/mailhost/cli.py)."""

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import asyncpg
 
-from app.config import parse_data_keys
-from app.host_layout import DKIM_DIR, OPENDKIM_PID_FILE
+from app.config import Settings
 from app.lib.crypto import Keyring, dkim_associated_data
 
 __all__ = ["ALGORITHMS", "SigningKey", "fetch_keys", "main", "render_key_table", "render_signing_table",
@@ -169,27 +168,11 @@ async def run(dsn: str, keyring: Keyring, root: Path, pid_file: Iterable[Path] |
         await connection.close()
 
 
-def main() -> None:
-    """`python -m app.mailhost.dkim_sync`: the service, configured from the environment.
-
-    POSTYARD_DKIM_DATABASE_URL (the postyard_mail role), POSTYARD_DATA_KEY_FILE or
-    POSTYARD_DATA_KEYS, POSTYARD_DKIM_DIR (default app.host_layout.DKIM_DIR), POSTYARD_OPENDKIM_PID
-    (comma-separated pid files of the OpenDKIM instances to reload; default app.host_layout.OPENDKIM_PID_FILE),
-    POSTYARD_DKIM_POLL_SECONDS (default 60).
-    """
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    key_text = os.environ.get("POSTYARD_DATA_KEYS", "")
-    if key_file := os.environ.get("POSTYARD_DATA_KEY_FILE"):
-        key_text += "\n" + Path(key_file).read_text()
-    keys = parse_data_keys(key_text)
-    keyring = Keyring(keys, next(reversed(keys), ""))
+def main(settings: Settings) -> None:
+    """Run the service on `dkim_database_url` (the postyard_mail role) until stopped."""
+    if not settings.dkim_database_url:
+        raise SystemExit("POSTYARD_DKIM_DATABASE_URL is not set")
     asyncio.run(run(
-        os.environ["POSTYARD_DKIM_DATABASE_URL"], keyring,
-        Path(os.environ.get("POSTYARD_DKIM_DIR", DKIM_DIR)),
-        [Path(p) for p in os.environ.get("POSTYARD_OPENDKIM_PID", OPENDKIM_PID_FILE).split(",") if p],
-        float(os.environ.get("POSTYARD_DKIM_POLL_SECONDS", "60")),
+        settings.dkim_database_url, Keyring(settings.data_keys, settings.active_data_key_id), Path(settings.dkim_dir),
+        [Path(p) for p in settings.opendkim_pid.split(",") if p], settings.dkim_poll_seconds,
     ))
-
-
-if __name__ == "__main__":
-    main()

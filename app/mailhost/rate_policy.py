@@ -16,7 +16,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from pathlib import Path
 
-from app.host_layout import POLICY_SOCKET
+from app.config import Settings
 
 __all__ = ["SlidingWindow", "decide", "parse_request", "serve", "main"]
 
@@ -86,12 +86,6 @@ async def serve(socket_path: Path, window: SlidingWindow) -> None:
         await server.serve_forever()
 
 
-def main() -> None:
-    """`python -m app.mailhost.rate_policy`: POSTYARD_POLICY_SOCKET, POSTYARD_SUBMISSION_MESSAGES_PER_MINUTE."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    window = SlidingWindow(int(os.environ.get("POSTYARD_SUBMISSION_MESSAGES_PER_MINUTE", "600")), 60)
-    asyncio.run(serve(Path(os.environ.get("POSTYARD_POLICY_SOCKET", POLICY_SOCKET)), window))
-
-
-if __name__ == "__main__":
-    main()
+def main(settings: Settings) -> None:
+    """Serve on `policy_socket`, `submission_messages_per_minute` per login, until stopped."""
+    asyncio.run(serve(Path(settings.policy_socket), SlidingWindow(settings.submission_messages_per_minute, 60)))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.domain.events.entrypoints import JOURNAL_COMMAND, journal_command, journal_line
 from app.domain.events.postfix_log import Delivery, parse_line
+from app.mailhost.log_follower import JOURNAL_COMMAND, journal_command, journal_line
 
 
 def test_the_first_start_reads_the_whole_journal(tmp_path: Path):

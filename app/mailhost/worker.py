@@ -22,7 +22,7 @@ from app.domain.webhooks.dispatcher import Dispatcher
 from app.lib.crypto import Keyring
 from app.lib.signals import run_until_stopped
 
-__all__ = ["run_worker"]
+__all__ = ["main", "run_worker"]
 
 logger = logging.getLogger("postyard.worker")
 _RETENTION_INTERVAL = 3600.0

@@ -1,4 +1,4 @@
-"""Process entry points on the mail host: the Postfix log follower and the bounce pipe (one message on stdin)."""
+"""The Postfix log follower (`postyard-api follow-postfix-log`): Postfix's journal (or lines on stdin) applied to emails."""
 
 from __future__ import annotations
 
@@ -10,16 +10,15 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import Settings
-from app.domain.events.ingest import UNREACHABLE, apply_report, follow
+from app.domain.events.ingest import follow
 
-__all__ = ["EX_OK", "EX_TEMPFAIL", "JOURNAL_COMMAND", "bounce_pipe", "follow_log", "journal_command", "journal_line"]
+__all__ = ["CURSOR_SAVE_SECONDS", "JOURNAL_COMMAND", "follow_log", "journal_command", "journal_line"]
 
-EX_OK, EX_TEMPFAIL = 0, 75
 JOURNAL_COMMAND = ("journalctl", "--output=json", "--unit=postfix@-")
 _MAX_ENTRY_BYTES = 1 << 20
 CURSOR_SAVE_SECONDS = 1.0
@@ -79,7 +78,7 @@ async def _stdin_lines() -> AsyncIterator[str]:
         yield line
 
 
-def follow_log(settings: Settings, journal: bool) -> int:
+def follow_log(settings: Settings, journal: bool) -> None:
     """Follow Postfix's log (journalctl, or lines on stdin) and apply each line; returns at end of stream."""
 
     async def _run() -> int:
@@ -92,26 +91,3 @@ def follow_log(settings: Settings, journal: bool) -> int:
 
     applied = asyncio.run(_run())
     logger.info("log stream ended", extra={"applied": applied})
-    return EX_OK
-
-
-def bounce_pipe(settings: Settings, stream: BinaryIO, recipient: str | None) -> int:
-    """Postfix pipe(8) transport: read one DSN/ARF message; exit 75 (retry later) if the database fails."""
-    raw = stream.read()
-
-    async def _run() -> None:
-        engine = create_async_engine(settings.system_database_url, pool_size=1)
-        try:
-            await apply_report(engine, raw, recipient)
-        finally:
-            await engine.dispose()
-
-    try:
-        asyncio.run(_run())
-    except UNREACHABLE:
-        logger.exception("bounce not recorded; Postfix will retry")
-        return EX_TEMPFAIL
-    except Exception:  # noqa: BLE001 - any other failure also keeps the report queued, never bounced away
-        logger.exception("bounce not recorded after an unexpected error; Postfix will retry")
-        return EX_TEMPFAIL
-    return EX_OK

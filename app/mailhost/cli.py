@@ -1,0 +1,57 @@
+"""The mail-host processes' commands of `postyard-api`: each parses its arguments here and runs its module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from app.config import Settings
+from app.lib.logs import configure_logging
+
+__all__ = ["COMMANDS", "add_mailhost_commands", "run_mailhost"]
+
+COMMANDS = ("worker", "follow-postfix-log", "bounce", "smtp-intake", "rate-policy", "dkim-sync")
+
+
+def add_mailhost_commands(sub: Any) -> None:
+    """Add one command per mail-host process to the CLI's subparsers."""
+    sub.add_parser("worker", help="run the outbox worker (SMTP submission, webhooks, retention) until SIGTERM")
+    follow = sub.add_parser("follow-postfix-log", help="apply Postfix log lines from stdin (or the journal)")
+    follow.add_argument("--journal", action="store_true", help="run journalctl -f -u postfix@- itself")
+    bounce = sub.add_parser("bounce", help="read one DSN or ARF message on stdin (Postfix pipe transport)")
+    bounce.add_argument("recipient", nargs="?", default=None, help="the envelope recipient (${recipient})")
+    sub.add_parser("smtp-intake", help="store mail submitted on 465/587 (Postfix's before-queue proxy filter)")
+    sub.add_parser("rate-policy", help="limit messages per minute per SMTP login (Postfix policy service)")
+    sub.add_parser("dkim-sync", help="write OpenDKIM's keys from the database and reload it on each change")
+
+
+def run_mailhost(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the process `args.command` names (one of COMMANDS) until it ends or is stopped; its exit status."""
+    configure_logging(settings.log_level)
+    # Each process imports only its own module: the bounce pipe starts once per report.
+    if args.command == "worker":
+        from app.mailhost import worker
+
+        worker.main(settings)
+    elif args.command == "follow-postfix-log":
+        from app.mailhost import log_follower
+
+        log_follower.follow_log(settings, args.journal)
+    elif args.command == "bounce":
+        from app.mailhost import bounce_pipe
+
+        return bounce_pipe.bounce_pipe(settings, sys.stdin.buffer, args.recipient)
+    elif args.command == "smtp-intake":
+        from app.mailhost import smtp_intake
+
+        smtp_intake.main(settings)
+    elif args.command == "rate-policy":
+        from app.mailhost import rate_policy
+
+        rate_policy.main(settings)
+    else:
+        from app.mailhost import dkim_sync
+
+        dkim_sync.main(settings)
+    return 0
