@@ -37,9 +37,11 @@ def start_unit(
 
 
 def install_unit(
-    unit: str, src: str, restart_on: Sequence[OperationMeta] = (), label: str | None = None, **context: Any,
+    unit: str, src: str, /, restart_on: Sequence[OperationMeta] = (), label: str | None = None, **context: Any,
 ) -> OperationMeta:
-    """Render the template src as /etc/systemd/system/<unit> (mode 644), then start_unit."""
+    """Render the template src as /etc/systemd/system/<unit> (mode 644), then start_unit.
+
+    unit and src are positional-only, so the template's context may have names of the same spelling."""
     installed = files.template(name=f"Install {unit}", src=src, dest=f"{UNIT_DIR}/{unit}", mode="644",
                                jinja_env_kwargs=jinja_options(), **context)
     start_unit(unit, (installed,), restart_on, label)
