@@ -40,8 +40,9 @@ def pytest_configure(config: pytest.Config) -> None:
         log_path = bed_directory(next(iter(SESSION_TESTBEDS))) / "deploy.log"
         result = run_deploy(inventory, env={"POSTYARD_TESTBED": names}, echo=False, log_path=log_path)
     except BaseException:
-        for name in SESSION_TESTBEDS:
-            bed.down(name, log=log)
+        if not config.getoption("--keep-testbed"):
+            for name in SESSION_TESTBEDS:
+                bed.down(name, log=log)
         raise
     os.environ["POSTYARD_TESTBED"] = names
     log(f"deployed: {result.changed} of {result.operations} operations changed in {result.seconds:.1f} s")
