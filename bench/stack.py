@@ -20,15 +20,14 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "api"))
 
-from api_support import ROLES, Postgres, free_port, wait_for_port  # noqa: E402
 from figures import markdown_table  # noqa: E402
-from smtp_sink import SinkServer  # noqa: E402
 
 from app.cli import create_team  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import migrate  # noqa: E402
+from postyard.local_stack.postgres import ROLES, Postgres, free_port, wait_for_port  # noqa: E402
+from postyard.local_stack.smtp_sink import SinkServer  # noqa: E402
 
 __all__ = [
     "ROOT", "SinkServer", "Stack", "free_port", "local_stack", "measure", "print_results", "results_table", "serve",

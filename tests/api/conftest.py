@@ -17,7 +17,6 @@ import httpx
 import pytest
 from api_support import ROLES, DnsServer, Postgres, Zone, free_port, granian_app, wait_for_port
 from litestar.testing import AsyncTestClient
-from smtp_sink import Sink, SinkServer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.asgi import create_app
@@ -25,6 +24,7 @@ from app.cli import create_team
 from app.config import Settings
 from app.db import migrate
 from app.domain.operators.cli import in_owner_transaction
+from postyard.local_stack.smtp_sink import Sink, SinkServer
 
 T = TypeVar("T")
 DATA_KEY = os.urandom(32)
