@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Membership, Session, Team
 from app.db.tenancy import scope_to_team, scope_to_user
 from app.lib.api_keys import is_well_formed
+from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
 from app.lib.hashing import same, sha256
 from app.lib.state import Services
@@ -123,12 +124,12 @@ async def _team_limits(db: AsyncSession, team_id: uuid.UUID) -> tuple[int | None
     return limits
 
 
-async def provide_principal(request: Request[Any, Any, Any], db_session: AsyncSession) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], db_session: DbSession) -> Principal:
     """Authenticate, scope the transaction to the caller's team, and apply its rate limits."""
     return await _authenticate(request, db_session, sending=False)
 
 
-async def provide_sending_principal(request: Request[Any, Any, Any], db_session: AsyncSession) -> Principal:
+async def provide_sending_principal(request: Request[Any, Any, Any], db_session: DbSession) -> Principal:
     """As `provide_principal`, but `sending_access` keys are accepted too (the sending routes)."""
     return await _authenticate(request, db_session, sending=True)
 

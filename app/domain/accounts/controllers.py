@@ -7,7 +7,8 @@ from typing import Any
 import anyio
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +30,7 @@ from app.lib.anonymous_limits import limit_per_ip
 from app.lib.audit import record
 from app.lib.auth import SESSION_COOKIE, client_ip
 from app.lib.auth import services as app_services
+from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
 from app.lib.hashing import verify_password
 from app.lib.metrics import LOGIN_FAILURES
@@ -66,7 +68,7 @@ class AuthController(Controller):
 
     @post("/register", status_code=201, operation_id="auth/register")
     async def register(
-        self, request: Request[Any, Any, Any], data: Register, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], data: JSONBody[Register], db_session: DbSession
     ) -> Response[SessionInfo]:
         """Sign up with an invite (POSTYARD_SIGNUP=invite, the default), or on an open instance without one, and
         log in. An address that has an account signs up with that account's password only: the account joins."""
@@ -84,7 +86,9 @@ class AuthController(Controller):
         return Response(info, status_code=201, cookies=[_cookie(request, token, ttl)])
 
     @post("/login", status_code=200, operation_id="auth/login")
-    async def login(self, request: Request[Any, Any, Any], data: Login, db_session: AsyncSession) -> Response[SessionInfo]:
+    async def login(
+        self, request: Request[Any, Any, Any], data: JSONBody[Login], db_session: DbSession,
+    ) -> Response[SessionInfo]:
         """Log in with email and password; with 2FA on, the session waits for `/auth/login/totp`."""
         svc = app_services(request)
         ip = client_ip(request)
@@ -121,7 +125,7 @@ class AuthController(Controller):
 
     @post("/login/totp", status_code=200, operation_id="auth/login-totp")
     async def login_totp(
-        self, request: Request[Any, Any, Any], data: TotpCode, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], data: JSONBody[TotpCode], db_session: DbSession
     ) -> Response[SessionInfo]:
         """Complete a login with a TOTP code or a backup code."""
         svc = app_services(request)
@@ -152,7 +156,7 @@ class AuthController(Controller):
         return Response(info, cookies=[_cookie(request, token, ttl)])
 
     @get("/me", operation_id="auth/me", dependencies={"account": Provide(provide_session_user)})
-    async def me(self, account: SessionUser, db_session: AsyncSession) -> SessionInfo:
+    async def me(self, account: NamedDependency[SessionUser], db_session: DbSession) -> SessionInfo:
         """The logged-in user, their team and role (none for a session without a team) and CSRF token."""
         user = await _user_of(account, db_session)
         csrf = (await db_session.execute(select(Session.csrf_token).where(Session.id == account.session_id))
@@ -163,8 +167,9 @@ class AuthController(Controller):
                            team_id=str(account.team_id) if role else None, role=role, csrf_token=csrf,
                            totp_enabled=user.totp_enabled)
 
-    @post("/logout", status_code=204, operation_id="auth/logout", dependencies={"account": Provide(provide_session_user)})
-    async def logout(self, account: SessionUser, db_session: AsyncSession) -> Response[None]:
+    @post("/logout", status_code=204, operation_id="auth/logout",
+          dependencies={"account": Provide(provide_session_user)})
+    async def logout(self, account: NamedDependency[SessionUser], db_session: DbSession) -> Response[None]:
         """End this session."""
         await services.revoke_sessions(db_session, account.user_id, only=account.session_id)
         return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
@@ -172,7 +177,8 @@ class AuthController(Controller):
     @post("/password", status_code=204, operation_id="auth/change-password",
           dependencies={"account": Provide(provide_session_user)})
     async def change_password(
-        self, request: Request[Any, Any, Any], data: PasswordChange, account: SessionUser, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], data: JSONBody[PasswordChange], account: NamedDependency[SessionUser],
+        db_session: DbSession,
     ) -> Response[None]:
         """Change the password; every session of the user is revoked (log in again)."""
         svc = app_services(request)
@@ -186,7 +192,7 @@ class AuthController(Controller):
     @post("/2fa/setup", status_code=200, operation_id="auth/2fa-setup",
           dependencies={"account": Provide(provide_session_user)})
     async def totp_setup(
-        self, request: Request[Any, Any, Any], account: SessionUser, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], account: NamedDependency[SessionUser], db_session: DbSession
     ) -> TotpSetup:
         """Start TOTP setup: a new secret, enabled once a code from it is confirmed."""
         user = await _user_of(account, db_session)
@@ -198,7 +204,8 @@ class AuthController(Controller):
     @post("/2fa/enable", status_code=200, operation_id="auth/2fa-enable",
           dependencies={"account": Provide(provide_session_user)})
     async def totp_enable(
-        self, request: Request[Any, Any, Any], data: TotpCode, account: SessionUser, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], data: JSONBody[TotpCode], account: NamedDependency[SessionUser],
+        db_session: DbSession,
     ) -> BackupCodes:
         """Confirm a code and turn 2FA on; returns one-time backup codes, shown once."""
         svc = app_services(request)
@@ -214,7 +221,8 @@ class AuthController(Controller):
     @post("/2fa/disable", status_code=204, operation_id="auth/2fa-disable",
           dependencies={"account": Provide(provide_session_user)})
     async def totp_disable(
-        self, request: Request[Any, Any, Any], data: TotpDisable, account: SessionUser, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], data: JSONBody[TotpDisable], account: NamedDependency[SessionUser],
+        db_session: DbSession,
     ) -> None:
         """Turn 2FA off (needs the password)."""
         svc = app_services(request)

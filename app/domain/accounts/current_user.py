@@ -10,11 +10,11 @@ from typing import Any
 
 from litestar import Request
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Session, User
 from app.db.tenancy import scope_to_user
 from app.lib.auth import _SAFE_METHODS, CSRF_HEADER, SESSION_COOKIE, client_ip, services
+from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
 from app.lib.hashing import same, sha256
 
@@ -34,7 +34,7 @@ class SessionUser:
     ip: str
 
 
-async def provide_session_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> SessionUser:
+async def provide_session_user(request: Request[Any, Any, Any], db_session: DbSession) -> SessionUser:
     """Authenticate a session cookie (CSRF-checked on writes), set `app.user_id` for the transaction, and apply
     the per-user rate limit (POSTYARD_RATE_LIMIT a window)."""
     if request.headers.get("authorization"):

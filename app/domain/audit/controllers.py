@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.di import Provide
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromQuery, QueryParameter
 
 from app.domain.audit import services
 from app.domain.audit.schemas import AuditEntry, AuditPage
 from app.lib.auth import Principal, provide_principal
+from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
 from app.lib.timefmt import iso
 
@@ -27,8 +27,8 @@ class AuditLogController(Controller):
 
     @get("/", operation_id="audit-logs/list")
     async def list_entries(
-        self, principal: Principal, db_session: AsyncSession,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20, after: str | None = None,
+        self, principal: NamedDependency[Principal], db_session: DbSession,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20, after: FromQuery[str | None] = None,
     ) -> AuditPage:
         """Entries newest first, `limit` a page; `after` is the id of the last entry of the previous page."""
         cursor = parse_id(after, "Audit log entry") if after is not None else None

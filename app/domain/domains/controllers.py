@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.domain.domains import services
 from app.domain.domains.schemas import (
@@ -21,6 +21,7 @@ from app.domain.domains.schemas import (
 from app.lib.audit import record
 from app.lib.auth import Principal, provide_principal
 from app.lib.auth import services as app_services
+from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
 from app.lib.timefmt import iso
 
@@ -36,7 +37,8 @@ class DomainController(Controller):
 
     @post("/", status_code=201, operation_id="domains/create")
     async def create(
-        self, request: Request[Any, Any, Any], data: DomainCreate, principal: Principal, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], data: JSONBody[DomainCreate], principal: NamedDependency[Principal],
+        db_session: DbSession,
     ) -> DomainOut:
         """Create a domain entry with a DKIM key and an ownership token; returns the DNS records to publish.
 
@@ -50,7 +52,7 @@ class DomainController(Controller):
         return services.to_out(domain, keys, svc.settings)
 
     @get("/", operation_id="domains/list")
-    async def list_domains(self, principal: Principal, db_session: AsyncSession) -> DomainList:
+    async def list_domains(self, principal: NamedDependency[Principal], db_session: DbSession) -> DomainList:
         """List the team's domains."""
         domains = await services.list_domains(db_session, principal.team_id)
         return DomainList(data=[
@@ -60,7 +62,8 @@ class DomainController(Controller):
 
     @get("/{domain_id:str}", operation_id="domains/get")
     async def get_one(
-        self, request: Request[Any, Any, Any], domain_id: str, principal: Principal, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], domain_id: FromPath[str], principal: NamedDependency[Principal],
+        db_session: DbSession,
     ) -> DomainOut:
         """One domain with its records and their last verification status."""
         domain, keys = await services.get_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"))
@@ -68,7 +71,8 @@ class DomainController(Controller):
 
     @patch("/{domain_id:str}", operation_id="domains/update")
     async def update(
-        self, domain_id: str, data: DomainUpdate, principal: Principal, db_session: AsyncSession
+        self, domain_id: FromPath[str], data: JSONBody[DomainUpdate], principal: NamedDependency[Principal],
+        db_session: DbSession,
     ) -> DomainRef:
         """Change the domain's TLS mode (opportunistic or enforced)."""
         principal.require_write()
@@ -81,7 +85,9 @@ class DomainController(Controller):
         return DomainRef(id=str(domain.id))
 
     @delete("/{domain_id:str}", status_code=200, operation_id="domains/remove")
-    async def remove(self, domain_id: str, principal: Principal, db_session: AsyncSession) -> DomainDeleted:
+    async def remove(
+        self, domain_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> DomainDeleted:
         """Delete a domain and its DKIM keys."""
         principal.require_write()
         domain = await services.delete_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"))
@@ -91,7 +97,8 @@ class DomainController(Controller):
 
     @post("/{domain_id:str}/verify", status_code=200, operation_id="domains/verify")
     async def verify(
-        self, request: Request[Any, Any, Any], domain_id: str, principal: Principal, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], domain_id: FromPath[str], principal: NamedDependency[Principal],
+        db_session: DbSession,
     ) -> DomainOut:
         """Check every record in DNS and report a status per record.
 
@@ -109,8 +116,8 @@ class DomainController(Controller):
 
     @post("/{domain_id:str}/dkim/rotate", status_code=200, operation_id="domains/rotate-dkim")
     async def rotate(
-        self, request: Request[Any, Any, Any], domain_id: str, principal: Principal, db_session: AsyncSession,
-        algorithm: Literal["rsa", "ed25519"] | None = None,
+        self, request: Request[Any, Any, Any], domain_id: FromPath[str], principal: NamedDependency[Principal],
+        db_session: DbSession, algorithm: FromQuery[Literal["rsa", "ed25519"] | None] = None,
     ) -> DomainOut:
         """Add a new DKIM key beside the current one; verify promotes it once published."""
         principal.require_write()

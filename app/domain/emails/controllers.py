@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.emails import idempotency, services
@@ -16,6 +16,7 @@ from app.domain.emails.schemas import BatchSent, EmailList, EmailOut, EmailRef, 
 from app.domain.emails.validation import Draft, draft_from_request
 from app.lib.auth import Principal, provide_principal, provide_sending_principal
 from app.lib.auth import services as app_services
+from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
@@ -23,8 +24,8 @@ __all__ = ["EmailController", "EMAIL_REQUEST_MAX_BYTES"]
 
 EMAIL_REQUEST_MAX_BYTES = 40 * 1024 * 1024
 MAX_BATCH = 100
-IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", required=False, min_length=1,
-                                                       max_length=256)]
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False, min_length=1,
+                                                             max_length=256)]
 
 
 def _cursor(value: str | None, name: str) -> uuid.UUID | None:
@@ -57,8 +58,8 @@ class EmailController(Controller):
     @post("/", status_code=200, operation_id="emails/send", request_max_body_size=EMAIL_REQUEST_MAX_BYTES,
           dependencies={"principal": Provide(provide_sending_principal)})
     async def send(
-        self, request: Request[Any, Any, Any], data: SendEmail, principal: Principal, db_session: AsyncSession,
-        idempotency_key: IdempotencyKey = None,
+        self, request: Request[Any, Any, Any], data: JSONBody[SendEmail], principal: NamedDependency[Principal],
+        db_session: DbSession, idempotency_key: IdempotencyKey = None,
     ) -> EmailSent:
         """Accept one email; it is stored before this answers, and sent by the outbox worker."""
         draft = draft_from_request(data, app_services(request).settings.max_recipients)
@@ -69,8 +70,8 @@ class EmailController(Controller):
           dependencies={"principal": Provide(provide_sending_principal)})
     async def send_batch(
         self, request: Request[Any, Any, Any],
-        data: Annotated[list[SendEmail], msgspec.Meta(min_length=1, max_length=MAX_BATCH)], principal: Principal,
-        db_session: AsyncSession, idempotency_key: IdempotencyKey = None,
+        data: JSONBody[Annotated[list[SendEmail], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]],
+        principal: NamedDependency[Principal], db_session: DbSession, idempotency_key: IdempotencyKey = None,
     ) -> BatchSent:
         """Accept up to 100 emails at once: all of them, or (on any invalid one) none."""
         if not 1 <= len(data) <= MAX_BATCH:
@@ -90,8 +91,9 @@ class EmailController(Controller):
 
     @get("/", operation_id="emails/list")
     async def list_emails(
-        self, principal: Principal, db_session: AsyncSession,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20, after: str | None = None, before: str | None = None,
+        self, principal: NamedDependency[Principal], db_session: DbSession,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20, after: FromQuery[str | None] = None,
+        before: FromQuery[str | None] = None,
     ) -> EmailList:
         """The team's emails, newest first, with cursor pagination (`after`/`before` an email id)."""
         if after is not None and before is not None:
@@ -101,19 +103,23 @@ class EmailController(Controller):
         return EmailList(data=data, has_more=has_more)
 
     @get("/{email_id:str}", operation_id="emails/get")
-    async def get_one(self, email_id: str, principal: Principal, db_session: AsyncSession) -> EmailOut:
+    async def get_one(
+        self, email_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> EmailOut:
         """One email with `last_event` and its event history."""
         return await services.get_email(db_session, principal.team_id, parse_id(email_id, "Email"))
 
     @patch("/{email_id:str}", operation_id="emails/update")
-    async def update(self, email_id: str, data: EmailUpdate, principal: Principal,
-                     db_session: AsyncSession) -> EmailRef:
+    async def update(self, email_id: FromPath[str], data: JSONBody[EmailUpdate], principal: NamedDependency[Principal],
+                     db_session: DbSession) -> EmailRef:
         """Change when a scheduled email is sent."""
         await services.reschedule(db_session, principal.team_id, parse_id(email_id, "Email"), data.scheduled_at)
         return EmailRef(id=email_id)
 
     @post("/{email_id:str}/cancel", status_code=200, operation_id="emails/cancel")
-    async def cancel(self, email_id: str, principal: Principal, db_session: AsyncSession) -> EmailRef:
+    async def cancel(
+        self, email_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> EmailRef:
         """Cancel a scheduled email."""
         await services.cancel(db_session, principal.team_id, parse_id(email_id, "Email"))
         return EmailRef(id=email_id)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.accounts.current_user import SessionUser, provide_session_user
+from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
 
 __all__ = ["provide_operator"]
 
 
-async def provide_operator(request: Request[Any, Any, Any], db_session: AsyncSession) -> SessionUser:
+async def provide_operator(request: Request[Any, Any, Any], db_session: DbSession) -> SessionUser:
     """The operator behind the session cookie (403 for anyone else), rate limited as every session user is."""
     if request.headers.get("authorization"):
         raise ApiError(403, "operator_required", "Operator routes need an operator's session, not an API key")

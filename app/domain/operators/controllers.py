@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
 
 from app.domain.accounts.current_user import SessionUser
 from app.domain.accounts.services import normalise_email
@@ -24,6 +24,7 @@ from app.domain.operators.schemas import (
 )
 from app.domain.teams.schemas import InviteCreated, InviteList, InviteOut
 from app.lib.auth import services as app_services
+from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
 
 __all__ = ["OperatorController"]
@@ -41,37 +42,43 @@ class OperatorController(Controller):
     dependencies = {"operator": Provide(provide_operator)}
 
     @get("/teams", operation_id="operator/teams-list")
-    async def list_teams(self, operator: SessionUser, db_session: AsyncSession) -> TeamList:
+    async def list_teams(self, operator: NamedDependency[SessionUser], db_session: DbSession) -> TeamList:
         """Every team: approval, suspension, quotas, members and what it sent today and this month."""
         return TeamList(data=[TeamStatus.of(s) for s in await services.list_teams(db_session)])
 
     @post("/teams/{team_id:str}/suspend", status_code=200, operation_id="operator/teams-suspend")
-    async def suspend(self, team_id: str, data: Suspension, operator: SessionUser,
-                      db_session: AsyncSession) -> TeamStatus:
+    async def suspend(self, team_id: FromPath[str], data: JSONBody[Suspension], operator: NamedDependency[SessionUser],
+                      db_session: DbSession) -> TeamStatus:
         """Suspend a team with a reason: its sends are refused and its queued mail is held."""
         return TeamStatus.of(await services.suspend_team(db_session, _actor(operator), parse_id(team_id, "Team"),
                                                          data.reason))
 
     @post("/teams/{team_id:str}/resume", status_code=200, operation_id="operator/teams-resume")
-    async def resume(self, team_id: str, operator: SessionUser, db_session: AsyncSession) -> TeamStatus:
+    async def resume(
+        self, team_id: FromPath[str], operator: NamedDependency[SessionUser], db_session: DbSession,
+    ) -> TeamStatus:
         """Lift a team's suspension; its held mail goes out."""
         return TeamStatus.of(await services.resume_team(db_session, _actor(operator), parse_id(team_id, "Team")))
 
     @post("/teams/{team_id:str}/approve", status_code=200, operation_id="operator/teams-approve")
-    async def approve(self, team_id: str, operator: SessionUser, db_session: AsyncSession) -> TeamStatus:
+    async def approve(
+        self, team_id: FromPath[str], operator: NamedDependency[SessionUser], db_session: DbSession,
+    ) -> TeamStatus:
         """Let a team that signed up on an open instance send."""
         return TeamStatus.of(await services.approve_team(db_session, _actor(operator), parse_id(team_id, "Team")))
 
     @patch("/teams/{team_id:str}/quotas", operation_id="operator/teams-quotas")
-    async def set_quotas(self, team_id: str, data: Quotas, operator: SessionUser,
-                         db_session: AsyncSession) -> TeamStatus:
+    async def set_quotas(self, team_id: FromPath[str], data: JSONBody[Quotas], operator: NamedDependency[SessionUser],
+                         db_session: DbSession) -> TeamStatus:
         """Set a team's messages per UTC day and month (null: unlimited; absent: unchanged)."""
         return TeamStatus.of(await services.set_quotas(db_session, _actor(operator), parse_id(team_id, "Team"),
                                                        daily=data.daily, monthly=data.monthly))
 
     @post("/invites", status_code=201, operation_id="operator/invites-create")
-    async def invite_team(self, request: Request[Any, Any, Any], data: TeamInviteCreate, operator: SessionUser,
-                          db_session: AsyncSession) -> InviteCreated:
+    async def invite_team(
+        self, request: Request[Any, Any, Any], data: JSONBody[TeamInviteCreate], operator: NamedDependency[SessionUser],
+        db_session: DbSession,
+    ) -> InviteCreated:
         """Invite someone to start a new team as its owner; the token is shown once."""
         email = normalise_email(data.email) if data.email is not None else None
         ttl = data.expires_in_hours or app_services(request).settings.invite_ttl_hours
@@ -79,16 +86,18 @@ class OperatorController(Controller):
         return InviteCreated.of(invite, token)
 
     @get("/invites", operation_id="operator/invites-list")
-    async def list_invites(self, operator: SessionUser, db_session: AsyncSession) -> InviteList:
+    async def list_invites(self, operator: NamedDependency[SessionUser], db_session: DbSession) -> InviteList:
         """Invites to start a team, newest first."""
         return InviteList(data=[InviteOut.of(i) for i in await services.list_new_team_invites(db_session)])
 
     @delete("/invites/{invite_id:str}", status_code=204, operation_id="operator/invites-revoke")
-    async def revoke_invite(self, invite_id: str, operator: SessionUser, db_session: AsyncSession) -> None:
+    async def revoke_invite(
+        self, invite_id: FromPath[str], operator: NamedDependency[SessionUser], db_session: DbSession,
+    ) -> None:
         """Revoke an unused invite to start a team."""
         await services.revoke_new_team_invite(db_session, _actor(operator), parse_id(invite_id, "Invite"))
 
     @get("/operators", operation_id="operator/operators-list")
-    async def list_operators(self, operator: SessionUser, db_session: AsyncSession) -> OperatorList:
+    async def list_operators(self, operator: NamedDependency[SessionUser], db_session: DbSession) -> OperatorList:
         """The instance's operators (new ones are made on a host: `postyard-api admin create-operator`)."""
         return OperatorList(data=[OperatorOut.of(u) for u in await services.list_operators(db_session)])

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, post
-from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
 
 from app.domain.smtp import services
 from app.domain.smtp.schemas import (
@@ -16,6 +16,7 @@ from app.domain.smtp.schemas import (
 )
 from app.lib.audit import record
 from app.lib.auth import Principal, provide_principal
+from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
 from app.lib.timefmt import iso
 
@@ -31,7 +32,7 @@ class SmtpCredentialController(Controller):
 
     @post("/", status_code=201, operation_id="smtp-credentials/create")
     async def create(
-        self, data: SmtpCredentialCreate, principal: Principal, db_session: AsyncSession
+        self, data: JSONBody[SmtpCredentialCreate], principal: NamedDependency[Principal], db_session: DbSession
     ) -> SmtpCredentialCreated:
         """Create a login; the password is in this response only."""
         principal.require_write()
@@ -45,7 +46,9 @@ class SmtpCredentialController(Controller):
         )
 
     @get("/", operation_id="smtp-credentials/list")
-    async def list_credentials(self, principal: Principal, db_session: AsyncSession) -> SmtpCredentialList:
+    async def list_credentials(
+        self, principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> SmtpCredentialList:
         """List the team's active logins."""
         creds = await services.list_credentials(db_session, principal.team_id)
         return SmtpCredentialList(data=[
@@ -55,7 +58,9 @@ class SmtpCredentialController(Controller):
         ])
 
     @delete("/{credential_id:str}", status_code=200, operation_id="smtp-credentials/remove")
-    async def remove(self, credential_id: str, principal: Principal, db_session: AsyncSession) -> SmtpCredentialDeleted:
+    async def remove(
+        self, credential_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> SmtpCredentialDeleted:
         """Revoke a login."""
         principal.require_write()
         cred = await services.revoke_credential(db_session, principal.team_id,

@@ -6,9 +6,8 @@ import uuid
 from typing import Annotated, Literal
 
 from litestar import Controller, delete, get, post
-from litestar.di import Provide
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from app.domain.suppressions import services
 from app.domain.suppressions.schemas import (
@@ -23,6 +22,7 @@ from app.domain.suppressions.schemas import (
     SuppressionsRemoved,
 )
 from app.lib.auth import Principal, provide_principal
+from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
 
 __all__ = ["SuppressionController"]
@@ -36,7 +36,9 @@ class SuppressionController(Controller):
     dependencies = {"principal": Provide(provide_principal)}
 
     @post("/", status_code=201, operation_id="suppressions/add")
-    async def add(self, data: SuppressionCreate, principal: Principal, db_session: AsyncSession) -> SuppressionRef:
+    async def add(
+        self, data: JSONBody[SuppressionCreate], principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> SuppressionRef:
         """Suppress one address."""
         principal.require_write()
         ids = await services.add(db_session, principal.team_id, [data.email], data.reason)
@@ -44,9 +46,9 @@ class SuppressionController(Controller):
 
     @get("/", operation_id="suppressions/list")
     async def list_suppressions(
-        self, principal: Principal, db_session: AsyncSession,
-        origin: Literal["bounce", "complaint", "manual"] | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20, after: str | None = None,
+        self, principal: NamedDependency[Principal], db_session: DbSession,
+        origin: FromQuery[Literal["bounce", "complaint", "manual"] | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20, after: FromQuery[str | None] = None,
     ) -> SuppressionList:
         """The team's suppressions, newest first."""
         try:
@@ -57,15 +59,17 @@ class SuppressionController(Controller):
         return SuppressionList(data=[services.to_out(r) for r in rows], has_more=has_more)
 
     @post("/batch/add", status_code=201, operation_id="suppressions/batch-add")
-    async def batch_add(self, data: BatchAdd, principal: Principal, db_session: AsyncSession) -> SuppressionRefs:
+    async def batch_add(
+        self, data: JSONBody[BatchAdd], principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> SuppressionRefs:
         """Suppress up to 100 addresses (all valid, or none added)."""
         principal.require_write()
         ids = await services.add(db_session, principal.team_id, list(data.emails), data.reason)
         return SuppressionRefs(data=[SuppressionRef(id=str(i)) for i in ids])
 
     @post("/batch/remove", status_code=200, operation_id="suppressions/batch-remove")
-    async def batch_remove(self, data: BatchRemove, principal: Principal,
-                           db_session: AsyncSession) -> SuppressionsRemoved:
+    async def batch_remove(self, data: JSONBody[BatchRemove], principal: NamedDependency[Principal],
+                           db_session: DbSession) -> SuppressionsRemoved:
         """Remove up to 100 suppressions by address or by id."""
         principal.require_write()
         if (data.emails is None) == (data.ids is None):
@@ -74,12 +78,16 @@ class SuppressionController(Controller):
         return SuppressionsRemoved(data=[SuppressionRemoved(id=str(i)) for i in removed])
 
     @get("/{suppression:str}", operation_id="suppressions/get")
-    async def get_one(self, suppression: str, principal: Principal, db_session: AsyncSession) -> SuppressionOut:
+    async def get_one(
+        self, suppression: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> SuppressionOut:
         """One suppression, by id or address."""
         return services.to_out(await services.find(db_session, principal.team_id, suppression))
 
     @delete("/{suppression:str}", status_code=200, operation_id="suppressions/remove")
-    async def remove(self, suppression: str, principal: Principal, db_session: AsyncSession) -> SuppressionRemoved:
+    async def remove(
+        self, suppression: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> SuppressionRemoved:
         """Remove one suppression, by id or address: mail to it is sent again."""
         principal.require_write()
         row = await services.find(db_session, principal.team_id, suppression)

@@ -12,10 +12,10 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.events.ignored import ignored_report_metrics
 from app.lib.auth import services
+from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
 from app.lib.hashing import same
 
@@ -53,7 +53,7 @@ class SystemController(Controller):
 
     @get("/health", operation_id="system/health", responses={
         503: ResponseSpec(Health, description="The database or Redis does not answer")})
-    async def health(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Health]:
+    async def health(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Health]:
         """Database and Redis reachability (503 when either fails)."""
         try:
             await asyncio.wait_for(db_session.execute(text("SELECT 1")), 2)
@@ -69,7 +69,7 @@ class SystemController(Controller):
         return Response(Health("ok" if healthy else "degraded", database, redis), status_code=200 if healthy else 503)
 
     @get("/metrics", operation_id="system/metrics", media_type="text/plain", include_in_schema=False)
-    async def metrics(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[bytes]:
+    async def metrics(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[bytes]:
         """Prometheus metrics, for the bearer of POSTYARD_METRICS_TOKEN; without one configured, no route."""
         token = services(request).settings.metrics_token
         if not token:

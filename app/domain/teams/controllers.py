@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Membership, Session
 from app.domain.accounts.current_user import SessionUser, provide_session_user
@@ -30,6 +30,7 @@ from app.lib.anonymous_limits import limit_per_ip
 from app.lib.audit import record
 from app.lib.auth import Principal, forget_team_limits, provide_principal
 from app.lib.auth import services as app_services
+from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
@@ -55,12 +56,14 @@ class TeamController(Controller):
     dependencies = {"principal": Provide(provide_principal)}
 
     @get("/", operation_id="team/get")
-    async def get_team(self, principal: Principal, db_session: AsyncSession) -> TeamOut:
+    async def get_team(self, principal: NamedDependency[Principal], db_session: DbSession) -> TeamOut:
         """The team and its rate limits."""
         return TeamOut.of(await services.get_team(db_session, principal.team_id))
 
     @patch("/", operation_id="team/update")
-    async def update_team(self, data: TeamUpdate, principal: Principal, db_session: AsyncSession) -> TeamOut:
+    async def update_team(
+        self, data: JSONBody[TeamUpdate], principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> TeamOut:
         """Rename the team, set its rate limits or its retention period."""
         principal.require_write()
         team = await services.get_team(db_session, principal.team_id)
@@ -76,13 +79,14 @@ class TeamController(Controller):
         return TeamOut.of(team)
 
     @get("/members", operation_id="team/members-list")
-    async def list_members(self, principal: Principal, db_session: AsyncSession) -> MemberList:
+    async def list_members(self, principal: NamedDependency[Principal], db_session: DbSession) -> MemberList:
         """The team's members and roles."""
         return MemberList(data=[_out(m, e) for m, e in await services.list_members(db_session, principal.team_id)])
 
     @post("/invites", status_code=201, operation_id="team/invites-create")
     async def create_invite(
-        self, request: Request[Any, Any, Any], data: InviteCreate, principal: Principal, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], data: JSONBody[InviteCreate], principal: NamedDependency[Principal],
+        db_session: DbSession,
     ) -> InviteCreated:
         """Invite someone to join the team with a role; the token is shown once."""
         _grantable(principal, data.role)
@@ -97,12 +101,14 @@ class TeamController(Controller):
         return InviteCreated.of(invite, token)
 
     @get("/invites", operation_id="team/invites-list")
-    async def list_invites(self, principal: Principal, db_session: AsyncSession) -> InviteList:
+    async def list_invites(self, principal: NamedDependency[Principal], db_session: DbSession) -> InviteList:
         """The team's invites (tokens are never shown again)."""
         return InviteList(data=[InviteOut.of(i) for i in await invites.list_invites(db_session, principal.team_id)])
 
     @delete("/invites/{invite_id:str}", status_code=204, operation_id="team/invites-revoke")
-    async def revoke_invite(self, invite_id: str, principal: Principal, db_session: AsyncSession) -> None:
+    async def revoke_invite(
+        self, invite_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> None:
         """Revoke an invite that was not used yet."""
         principal.require_write()
         invite = await invites.revoke_invite(db_session, parse_id(invite_id, "Invite"), principal.team_id)
@@ -111,7 +117,8 @@ class TeamController(Controller):
 
     @patch("/members/{member_id:str}", operation_id="team/members-update")
     async def update_member(
-        self, member_id: str, data: MemberRole, principal: Principal, db_session: AsyncSession
+        self, member_id: FromPath[str], data: JSONBody[MemberRole], principal: NamedDependency[Principal],
+        db_session: DbSession,
     ) -> MemberOut:
         """Change a member's role (the team always keeps an owner)."""
         membership, email = await services.get_member(db_session, principal.team_id, parse_id(member_id, "Member"))
@@ -126,7 +133,9 @@ class TeamController(Controller):
         return _out(membership, email)
 
     @delete("/members/{member_id:str}", status_code=204, operation_id="team/members-remove")
-    async def remove_member(self, member_id: str, principal: Principal, db_session: AsyncSession) -> None:
+    async def remove_member(
+        self, member_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> None:
         """Remove a member (the team always keeps an owner)."""
         membership, _ = await services.get_member(db_session, principal.team_id, parse_id(member_id, "Member"))
         _grantable(principal, membership.role)
@@ -147,7 +156,8 @@ class InviteController(Controller):
     @post("/accept", status_code=200, operation_id="invites/accept",
           dependencies={"user": Provide(provide_session_user)})
     async def accept(
-        self, request: Request[Any, Any, Any], data: InviteAccept, user: SessionUser, db_session: AsyncSession
+        self, request: Request[Any, Any, Any], data: JSONBody[InviteAccept], user: NamedDependency[SessionUser],
+        db_session: DbSession,
     ) -> SessionInfo:
         """Accept an invite as the logged-in user: join its team (or start the team an operator's invite is
         for); the session moves to that team."""

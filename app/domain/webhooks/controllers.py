@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.di import Provide
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.domain.webhooks import services
 from app.domain.webhooks.schemas import (
@@ -25,6 +24,7 @@ from app.domain.webhooks.schemas import (
 from app.lib.audit import record
 from app.lib.auth import Principal, provide_principal
 from app.lib.auth import services as app_services
+from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
 from app.lib.timefmt import iso
 
@@ -39,8 +39,10 @@ class WebhookController(Controller):
     dependencies = {"principal": Provide(provide_principal)}
 
     @post("/", status_code=201, operation_id="webhooks/create")
-    async def create(self, request: Request[Any, Any, Any], data: WebhookCreate, principal: Principal,
-                     db_session: AsyncSession) -> WebhookCreated:
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[WebhookCreate], principal: NamedDependency[Principal],
+        db_session: DbSession,
+    ) -> WebhookCreated:
         """Add an endpoint; its signing secret (`whsec_...`) is returned."""
         principal.require_write()
         svc = app_services(request)
@@ -53,22 +55,24 @@ class WebhookController(Controller):
         return WebhookCreated(id=str(webhook_id), signing_secret=secret)
 
     @get("/", operation_id="webhooks/list")
-    async def list_webhooks(self, principal: Principal, db_session: AsyncSession) -> WebhookList:
+    async def list_webhooks(self, principal: NamedDependency[Principal], db_session: DbSession) -> WebhookList:
         """The team's endpoints."""
         rows = await services.list_all(db_session, principal.team_id)
         return WebhookList(data=[WebhookListItem(id=str(r.id), endpoint=r.endpoint, events=list(r.events),
                                                  status=r.status, created_at=iso(r.created_at) or "") for r in rows])
 
     @get("/{webhook_id:str}", operation_id="webhooks/get")
-    async def get_one(self, request: Request[Any, Any, Any], webhook_id: str, principal: Principal,
-                      db_session: AsyncSession) -> WebhookOut:
+    async def get_one(
+        self, request: Request[Any, Any, Any], webhook_id: FromPath[str], principal: NamedDependency[Principal],
+        db_session: DbSession,
+    ) -> WebhookOut:
         """One endpoint with its current signing secret."""
         row = await services.get(db_session, principal.team_id, parse_id(webhook_id, "Webhook"))
         return services.to_out(row, app_services(request).keyring)
 
     @patch("/{webhook_id:str}", operation_id="webhooks/update")
-    async def update(self, request: Request[Any, Any, Any], webhook_id: str, data: WebhookUpdate,
-                     principal: Principal, db_session: AsyncSession) -> WebhookRef:
+    async def update(self, request: Request[Any, Any, Any], webhook_id: FromPath[str], data: JSONBody[WebhookUpdate],
+                     principal: NamedDependency[Principal], db_session: DbSession) -> WebhookRef:
         """Change the URL, the events, or enable/disable the endpoint."""
         principal.require_write()
         if data.endpoint is not None:
@@ -81,7 +85,9 @@ class WebhookController(Controller):
         return WebhookRef(id=str(wid))
 
     @delete("/{webhook_id:str}", status_code=200, operation_id="webhooks/remove")
-    async def remove(self, webhook_id: str, principal: Principal, db_session: AsyncSession) -> WebhookDeleted:
+    async def remove(
+        self, webhook_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
+    ) -> WebhookDeleted:
         """Delete an endpoint and its delivery log."""
         principal.require_write()
         wid = parse_id(webhook_id, "Webhook")
@@ -91,8 +97,10 @@ class WebhookController(Controller):
         return WebhookDeleted(id=str(wid))
 
     @post("/{webhook_id:str}/rotate-secret", status_code=200, operation_id="webhooks/rotate-secret")
-    async def rotate(self, request: Request[Any, Any, Any], webhook_id: str, principal: Principal,
-                     db_session: AsyncSession) -> WebhookCreated:
+    async def rotate(
+        self, request: Request[Any, Any, Any], webhook_id: FromPath[str], principal: NamedDependency[Principal],
+        db_session: DbSession,
+    ) -> WebhookCreated:
         """A new secret; deliveries carry signatures by both secrets until the grace period ends."""
         principal.require_write()
         svc = app_services(request)
@@ -104,16 +112,16 @@ class WebhookController(Controller):
         return WebhookCreated(id=str(wid), signing_secret=secret)
 
     @get("/{webhook_id:str}/deliveries", operation_id="webhooks/deliveries")
-    async def deliveries(self, webhook_id: str, principal: Principal, db_session: AsyncSession,
-                         limit: Annotated[int, Parameter(ge=1, le=100)] = 50) -> DeliveryList:
+    async def deliveries(self, webhook_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
+                         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50) -> DeliveryList:
         """The endpoint's delivery log, newest first."""
         return DeliveryList(data=await services.deliveries(db_session, principal.team_id,
                                                            parse_id(webhook_id, "Webhook"), limit))
 
     @post("/{webhook_id:str}/deliveries/{delivery_id:str}/replay", status_code=200,
           operation_id="webhooks/replay")
-    async def replay(self, webhook_id: str, delivery_id: str, principal: Principal,
-                     db_session: AsyncSession) -> DeliveryOut:
+    async def replay(self, webhook_id: FromPath[str], delivery_id: FromPath[str], principal: NamedDependency[Principal],
+                     db_session: DbSession) -> DeliveryOut:
         """Send a delivery's event again."""
         principal.require_write()
         return await services.replay(db_session, principal.team_id, parse_id(webhook_id, "Webhook"),

@@ -10,6 +10,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.openapi.plugins import OpenAPIRenderPlugin
+from litestar.params import FromPath
 from litestar.router import Router
 from swagger_ui_bundle import swagger_ui_path
 
@@ -49,7 +50,7 @@ def _asset(name: str) -> bytes:
 
 
 @get("/assets/{asset:str}", include_in_schema=False, sync_to_thread=False, name="docs-asset")
-def docs_asset(asset: str) -> Response[bytes]:
+def docs_asset(asset: FromPath[str]) -> Response[bytes]:
     """One file of the docs UI."""
     if asset not in ASSETS:
         raise NotFoundException()
@@ -67,7 +68,8 @@ class SwaggerUIPlugin(OpenAPIRenderPlugin):
         schema_url = self.get_openapi_json_route(request)
         assets = request.app.route_reverse("docs-asset", asset="x").rsplit("/", 1)[0]
         title = str(openapi_schema.get("info", {}).get("title", "API"))
-        return _PAGE.format(title=html.escape(title), assets=html.escape(assets), schema=html.escape(schema_url)).encode()
+        return _PAGE.format(title=html.escape(title), assets=html.escape(assets),
+                            schema=html.escape(schema_url)).encode()
 
     def receive_router(self, router: Router) -> None:
         router.register(docs_asset)
