@@ -21,7 +21,7 @@ import pytest
 
 from postyard.testbed import bed as testbed
 from postyard.testbed import internet
-from postyard.testbed.state import TestbedState
+from postyard.testbed import state as testbed_state
 from tests.testbed.appliance_support import Appliance, open_appliance, verified_domain
 from tests.testbed.mail_support import MailTestbed
 
@@ -37,7 +37,7 @@ ACCEPTABLE_STATUSES = {"200", "503"}
 
 
 @pytest.fixture(scope="module")
-def appliance(single_testbed: TestbedState, tmp_path_factory, monkeypatch_module) -> Appliance:
+def appliance(single_testbed: testbed_state.TestbedState, tmp_path_factory, monkeypatch_module) -> Appliance:
     return open_appliance(single_testbed, tmp_path_factory.mktemp("ca"), monkeypatch_module)
 
 
@@ -113,7 +113,7 @@ def arrivals(mail_bed: MailTestbed, domain: str) -> Counter[str]:
 class Faults:
     """The faults, injected on the one host while the load runs, each once enough messages are accepted."""
 
-    def __init__(self, bed: TestbedState, mail_bed: MailTestbed, domain: str, load: Load) -> None:
+    def __init__(self, bed: testbed_state.TestbedState, mail_bed: MailTestbed, domain: str, load: Load) -> None:
         self.bed, self.mail_bed, self.domain, self.load = bed, mail_bed, domain, load
 
     def inject(self, after_accepted: int, name: str, action: Callable[[], None]) -> None:
