@@ -65,9 +65,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # The scope key is only known once the config exists: each app in a process gets its own.
     db_config.before_send_handler = commit_before_send(db_config.session_scope_key)
 
-    async def close_redis(_: Any = None) -> None:
+    async def close_connections(_: Any = None) -> None:
         await redis.aclose()
         await credential_redis.aclose()
+        # advanced-alchemy disposes its engine only under the default state key, which only the first app of
+        # a process gets (the API suite builds many): dispose it here so no pooled connection is left open.
+        await db_config.get_engine().dispose()
 
     app = Litestar(
         route_handlers=[SystemController, AuthController, TeamController, ApiKeyController, DomainController,
@@ -80,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_request=refuse_unstorable_text,
         request_max_body_size=settings.max_body_bytes,
         state=State({"services": services}),
-        on_shutdown=[close_redis],
+        on_shutdown=[close_connections],
         openapi_config=OpenAPIConfig(
             title="Postyard API",
             version="0.1.0",

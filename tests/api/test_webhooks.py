@@ -53,6 +53,7 @@ def receiver():
     r.url = f"http://127.0.0.1:{server.server_address[1]}/hook"  # type: ignore[attr-defined]
     yield r
     server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
