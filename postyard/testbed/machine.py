@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -30,12 +29,13 @@ def boot(machine: str, rootfs: Path, netns: str, log_path: Path) -> int:
         # unless it created the namespace itself)
         "--capability=CAP_NET_ADMIN",
     ]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return process.pid
+    # posix_spawn rather than Popen: the machine outlives this call, and reap() waits for it by pid.
+    with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+        return os.posix_spawnp(argv[0], argv, os.environ, setsid=True, file_actions=[
+            (os.POSIX_SPAWN_DUP2, devnull.fileno(), 0),
+            (os.POSIX_SPAWN_DUP2, log.fileno(), 1),
+            (os.POSIX_SPAWN_DUP2, log.fileno(), 2),
+        ])
 
 
 def is_running(pid: int) -> bool:
