@@ -32,7 +32,8 @@ def main() -> int:
         headers = {"Authorization": f"Bearer {unlimited_team(stack, env)}"}
         with serve(env, args.workers) as base:
             for number in range(3):
-                httpx.post(f"{base}/domains", json={"name": f"d{number}.bench.test"}, headers=headers).raise_for_status()
+                httpx.post(f"{base}/domains", json={"name": f"d{number}.bench.test"},
+                           headers=headers).raise_for_status()
             results = measure(base, headers, [
                 ("GET /ping", "GET", "/ping", None),
                 ("GET /domains", "GET", "/domains", None),

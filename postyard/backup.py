@@ -24,7 +24,9 @@ trap 'rm -f "$key"' EXIT
 cat > "$key"
 chown postgres "$key"
 runuser -u postgres -- createdb "$database"
-runuser -u postgres -- bash -c 'set -o pipefail; age --decrypt --identity "$1" "$2" | pg_restore --no-owner --exit-on-error --dbname "$3"' _ "$key" "$backup" "$database"
+runuser -u postgres -- bash -c \
+    'set -o pipefail; age --decrypt --identity "$1" "$2" | pg_restore --no-owner --exit-on-error --dbname "$3"' \
+    _ "$key" "$backup" "$database"
 """
 
 

@@ -55,7 +55,8 @@ def api_units(workers: int, tls_protocol_min: str = DEFAULTS["api_tls_protocol_m
                 f"{PYTHON} -m granian --interface asgi --factory --host 0.0.0.0 --port 443 --workers {workers} "
                 f"--no-ws --ssl-certificate {runtime}/tls.crt --ssl-keyfile {runtime}/tls.key "
                 f"--ssl-protocol-min {tls_protocol_min} --no-access-log app.asgi:create_app",
-                exec_start_pre=(f"{copy} {FULLCHAIN_PATH} {runtime}/tls.crt", f"{copy} {PRIVKEY_PATH} {runtime}/tls.key"),
+                exec_start_pre=(f"{copy} {FULLCHAIN_PATH} {runtime}/tls.crt",
+                                f"{copy} {PRIVKEY_PATH} {runtime}/tls.key"),
                 runtime_directory=API_SERVICE, capabilities=("CAP_NET_BIND_SERVICE",), extra_env_files=(API_ENV,)),
     )
 

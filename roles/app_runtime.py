@@ -31,8 +31,8 @@ from roles.support.peers import peers_by_group
 from roles.support.stamps import unpack_once_for
 
 __all__ = [
-    "APP_ROOT", "VENV", "LAUNCHER", "APP_ENV", "release_digest", "CONTROL_ONLY", "app_settings", "render_env", "app_requirements", "pinned_requirements", "wheelhouse",
-    "wheel_archive", "code_archive", "deploy_app_runtime",
+    "APP_ROOT", "VENV", "LAUNCHER", "APP_ENV", "release_digest", "CONTROL_ONLY", "app_settings", "render_env",
+    "app_requirements", "pinned_requirements", "wheelhouse", "wheel_archive", "code_archive", "deploy_app_runtime",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,8 +95,9 @@ def wheelhouse() -> tuple[Path, str]:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "requirements.txt").write_text(requirements)
         completed = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", HOST_PYTHON, "--dest", str(directory),
-             "--constraint", str(REPO / "constraints.txt"), "--requirement", str(directory / "requirements.txt")],
+            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", HOST_PYTHON,
+             "--dest", str(directory), "--constraint", str(REPO / "constraints.txt"),
+             "--requirement", str(directory / "requirements.txt")],
             capture_output=True, text=True, check=False,
         )
         if completed.returncode != 0:

@@ -15,7 +15,10 @@ from pyinfra.operations import apt, files, server
 
 from roles.support.inventory_secrets import secret_store
 
-__all__ = ["DEFAULTS", "deploy_luks", "prepare_script", "format_script", "open_script", "crypttab_line", "fstab_line", "volume_key"]
+__all__ = [
+    "DEFAULTS", "deploy_luks", "prepare_script", "format_script", "open_script", "crypttab_line", "fstab_line",
+    "volume_key",
+]
 
 DEFAULTS: dict[str, Any] = {
     # Block device of the data volume (inventory/hetzner.py sets it on db hosts); unset: the role does nothing.
@@ -61,7 +64,8 @@ def fstab_line(name: str, mount: str) -> str:
 
 def _is_prepared(device: str, name: str) -> bool:
     """Formatted and open already: then the prepare step has nothing to do (and reports nothing)."""
-    check = f"cryptsetup isLuks {shlex.quote(device)} 2>/dev/null && [ -e /dev/mapper/{shlex.quote(name)} ] && echo yes || echo no"
+    check = (f"cryptsetup isLuks {shlex.quote(device)} 2>/dev/null && [ -e /dev/mapper/{shlex.quote(name)} ] "
+             "&& echo yes || echo no")
     return host.get_fact(Command, command=check).strip() == "yes"
 
 

@@ -46,7 +46,8 @@ class DatabaseRole:
 
 DATABASE_ROLES: tuple[DatabaseRole, ...] = (
     # Owns the database and runs migrations; the app role owns nothing, so row-level security binds it.
-    DatabaseRole("postyard_owner", ("api", "mail"), "schema owner: migrations, data key rotation, bounce and log ingestion"),
+    DatabaseRole("postyard_owner", ("api", "mail"),
+                 "schema owner: migrations, data key rotation, bounce and log ingestion"),
     DatabaseRole("postyard_app", ("api",), "the API and its workers"),
     DatabaseRole("postyard_mail", ("mail",), "Postfix and the DKIM sync: read-only views"),
     DatabaseRole("postyard_dovecot", ("mail",), "Dovecot's passdb: read-only credentials view"),

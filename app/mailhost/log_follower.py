@@ -1,4 +1,5 @@
-"""The Postfix log follower (`postyard-api follow-postfix-log`): Postfix's journal (or lines on stdin) applied to emails."""
+"""The Postfix log follower (`postyard-api follow-postfix-log`): Postfix's journal (or lines on stdin)
+applied to emails."""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ __all__ = ["host_entries", "hetzner_groups"]
 HostEntry = tuple[str, dict[str, Any]]
 
 
-def host_entries(client: Client, settings: HetznerSettings, bastion: str | None = None) -> list[tuple[tuple[str, ...], HostEntry]]:
+def host_entries(client: Client, settings: HetznerSettings,
+                 bastion: str | None = None) -> list[tuple[tuple[str, ...], HostEntry]]:
     """(groups, (host name, host data)) for every labelled server, sorted by name."""
     secrets = settings.secrets
     base = L.base_labels(settings.project, settings.environment)

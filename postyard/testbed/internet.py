@@ -35,8 +35,8 @@ from postyard.secrets import SecretStore
 from postyard.testbed.commands import CommandError, run
 
 __all__ = [
-    "ZONE", "TSIG_NAME", "MX_NAME", "MX_DOMAIN", "REJECTED_RECIPIENT", "ACME_DIRECTORY", "configure", "configure_dns", "zone_file",
-    "upstream_resolvers", "wait_for_dns", "update", "acme_root_pem", "MAILDIR",
+    "ZONE", "TSIG_NAME", "MX_NAME", "MX_DOMAIN", "REJECTED_RECIPIENT", "ACME_DIRECTORY", "configure", "configure_dns",
+    "zone_file", "upstream_resolvers", "wait_for_dns", "update", "acme_root_pem", "MAILDIR",
 ]
 
 ZONE = "test"

@@ -137,7 +137,8 @@ def test_log_lines_are_json_with_the_request_id():
     finally:
         request_id.reset(token)
     assert json.loads(line) | {"time": None} == {
-        "time": None, "level": "info", "logger": "postyard.test", "message": "hello", "request_id": "rid-1", "path": "/x"}
+        "time": None, "level": "info", "logger": "postyard.test", "message": "hello", "request_id": "rid-1",
+        "path": "/x"}
 
 
 def test_settings_are_read_from_postyard_environment_variables(env):

@@ -1,4 +1,5 @@
-"""The outbox worker: submits to the SMTP server standing in for Postfix, records queue ids, retries, survives SIGKILL."""
+"""The outbox worker: submits to the SMTP server standing in for Postfix, records queue ids, retries,
+survives SIGKILL."""
 
 from __future__ import annotations
 

@@ -45,7 +45,8 @@ def test_backup_is_encrypted_and_restores_with_the_same_row_count(node):
 
 
 def test_the_host_holds_no_key_that_decrypts_backups(node):
-    found = ssh_run(node, ["sh", "-c", "grep -rl AGE-SECRET-KEY /etc /var/backups /root /var/lib/postgresql 2>/dev/null || true"])
+    found = ssh_run(node, ["sh", "-c", "grep -rl AGE-SECRET-KEY /etc /var/backups /root /var/lib/postgresql "
+                                       "2>/dev/null || true"])
     assert found.strip() == ""
 
 

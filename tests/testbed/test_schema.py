@@ -58,7 +58,8 @@ def test_the_mail_role_cannot_read_the_tables(migrated, split_testbed, db, tls_e
 
 
 def test_dovecot_reads_only_the_credentials_view(migrated, split_testbed, db, tls_env):
-    allowed = query(split_testbed, db, tls_env, "mail1", "postyard_dovecot", "SELECT count(*) FROM mail_smtp_credentials")
+    allowed = query(split_testbed, db, tls_env, "mail1", "postyard_dovecot",
+                    "SELECT count(*) FROM mail_smtp_credentials")
     refused = query(split_testbed, db, tls_env, "mail1", "postyard_dovecot", "SELECT count(*) FROM mail_dkim_keys")
     assert allowed.returncode == 0, allowed.stderr
     assert "permission denied" in refused.stderr

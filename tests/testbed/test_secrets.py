@@ -14,7 +14,8 @@ from postyard.testbed.suites import SESSION_TESTBEDS
 
 @pytest.fixture(scope="session")
 def secret_files(session_hosts):
-    files = sorted({path for host in session_hosts.values() for path in SecretStore(host.secrets_dir).directory.iterdir()})
+    files = sorted({path for host in session_hosts.values()
+                    for path in SecretStore(host.secrets_dir).directory.iterdir()})
     assert files
     return files
 

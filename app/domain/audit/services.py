@@ -12,7 +12,8 @@ from app.db.models import AuditLog
 __all__ = ["page", "purge"]
 
 
-async def page(db: AsyncSession, team_id: uuid.UUID, limit: int, after: uuid.UUID | None) -> tuple[list[AuditLog], bool]:
+async def page(db: AsyncSession, team_id: uuid.UUID, limit: int,
+               after: uuid.UUID | None) -> tuple[list[AuditLog], bool]:
     """Up to `limit` entries older than the entry `after`, newest first, and whether more remain."""
     query = select(AuditLog).where(AuditLog.team_id == team_id)
     if after is not None:

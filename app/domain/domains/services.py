@@ -121,8 +121,8 @@ def expected_records(domain: Domain, keys: list[DkimKey], settings: Settings) ->
     records += [
         ExpectedRecord("spf_mx", "SPF", rp, "MX", mx, priority=10),
         ExpectedRecord("spf_txt", "SPF", rp, "TXT", f"v=spf1 a:{mx} -all"),
-        ExpectedRecord("dmarc", "DMARC", f"_dmarc.{domain.name}", "TXT", f"v=DMARC1; p=none; rua=mailto:dmarc@{domain.name}",
-                       required=False),
+        ExpectedRecord("dmarc", "DMARC", f"_dmarc.{domain.name}", "TXT",
+                       f"v=DMARC1; p=none; rua=mailto:dmarc@{domain.name}", required=False),
         ExpectedRecord("mta_sts", "MTA-STS", f"_mta-sts.{domain.name}", "TXT",
                        f"v=STSv1; id={domain.created_at:%Y%m%d%H%M%S}", required=False),
         ExpectedRecord("mta_sts_host", "MTA-STS", f"mta-sts.{domain.name}", "CNAME", mx, required=False),

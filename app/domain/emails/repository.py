@@ -104,7 +104,8 @@ ON CONFLICT (team_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, r
 WHERE idempotency_keys.created_at < now() - make_interval(hours => :ttl_hours)
 RETURNING 1
 """)
-_IDEMPOTENT_RESPONSE = text("SELECT request_hash, response FROM idempotency_keys WHERE team_id = :team_id AND key = :key")
+_IDEMPOTENT_RESPONSE = text(
+    "SELECT request_hash, response FROM idempotency_keys WHERE team_id = :team_id AND key = :key")
 
 _CLAIM_DUE = text("""
 UPDATE emails e SET state = 'sending', attempts = e.attempts + 1, updated_at = now(),

@@ -104,7 +104,8 @@ async def insert_events(db: Executor, *, team_ids: Sequence[uuid.UUID], email_id
     names must not be among INSERT_EVENTS_PARAMETERS.
     """
     if first_step is not None and INSERT_EVENTS_PARAMETERS & first_step[1].keys():
-        raise ValueError(f"parameter names taken by insert_events: {sorted(INSERT_EVENTS_PARAMETERS & first_step[1].keys())}")
+        raise ValueError("parameter names taken by insert_events: "
+                         f"{sorted(INSERT_EVENTS_PARAMETERS & first_step[1].keys())}")
     statement = _INSERT_EVENTS_ONLY if first_step is None else text(
         _INSERT_EVENTS.format(first_step=f"inserted AS ({first_step[0]}), "))
     await db.execute(statement, {

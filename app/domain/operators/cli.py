@@ -161,7 +161,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, AsyncSession], Awai
 def run_admin(args: argparse.Namespace, settings: Settings) -> int:
     """Run `postyard-api admin <command>`; a refusal prints its reason and exits 1."""
     try:
-        lines = asyncio.run(in_owner_transaction(settings, lambda db: _COMMANDS[args.admin_command](args, settings, db)))
+        lines = asyncio.run(in_owner_transaction(
+            settings, lambda db: _COMMANDS[args.admin_command](args, settings, db)))
     except ApiError as error:
         print(f"postyard-api admin {args.admin_command}: {error.detail}", file=sys.stderr)
         return 1

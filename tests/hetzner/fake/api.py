@@ -218,9 +218,9 @@ class FakeApi:
         loc = body.get("location") or "fsn1"
         item = self.new("primary_ips", {
             "name": body["name"], "type": body["type"], "ip": ip, "labels": body.get("labels", {}),
-            "assignee_type": "server", "assignee_id": body.get("assignee_id"), "auto_delete": body.get("auto_delete", False),
-            "blocked": False, "created": NOW, "protection": {"delete": False}, "datacenter": catalog.datacenter(loc),
-            "location": catalog.location(loc),
+            "assignee_type": "server", "assignee_id": body.get("assignee_id"),
+            "auto_delete": body.get("auto_delete", False), "blocked": False, "created": NOW,
+            "protection": {"delete": False}, "datacenter": catalog.datacenter(loc), "location": catalog.location(loc),
             "dns_ptr": [{"ip": ip, "dns_ptr": "static.example.hetzner"}] if body["type"] == "ipv4" else []})
         return 201, {"primary_ip": public(item),
                      "action": self.state.action("create_primary_ip", (item["id"], "primary_ip"))}
@@ -399,7 +399,8 @@ class FakeApi:
         for target in balancer["targets"]:
             view = {key: value for key, value in target.items()}
             if target["type"] == "label_selector":
-                view["targets"] = [{"type": "server", "server": {"id": sid}, "use_private_ip": target.get("use_private_ip", False),
+                view["targets"] = [{"type": "server", "server": {"id": sid},
+                                    "use_private_ip": target.get("use_private_ip", False),
                                     "health_status": [{"listen_port": 443, "status": "healthy"}]}
                                    for sid in self.balancer_server_ids(balancer)]
             targets.append(view)
