@@ -1,7 +1,8 @@
 """The project's internal CA: TLS for services on the private network (PostgreSQL, Redis).
 
 Its key stays in the inventory's secret store on the control machine; hosts receive only their
-own key and certificate and the CA certificate.
+own key and certificate and the CA certificate. So no host can re-sign its own certificate: each
+deploy renews the ones that are close to expiry, and the verification suite fails before they lapse.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from postyard.secrets import SecretStore
 
-__all__ = ["HostCertificate", "ca_certificate_pem", "host_certificate"]
+__all__ = [
+    "CA_LIFETIME", "HOST_LIFETIME", "RENEW_BEFORE_DAYS", "HostCertificate", "ca_certificate_pem", "days_left",
+    "host_certificate", "needs_renewal",
+]
 
 CA_LIFETIME = datetime.timedelta(days=3650)
 HOST_LIFETIME = datetime.timedelta(days=397)
-RENEW_BEFORE = datetime.timedelta(days=30)
+# A deploy renews a host certificate with fewer days left; the verification suite fails below it.
+RENEW_BEFORE_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -40,9 +45,26 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def days_left(certificate: x509.Certificate, now: datetime.datetime | None = None) -> int:
+    """Whole days until the certificate expires (negative once it has)."""
+    return (certificate.not_valid_after_utc - (now or _now())).days
+
+
+def needs_renewal(certificate: x509.Certificate, names: list[str], now: datetime.datetime | None = None) -> bool:
+    """Whether a deploy must issue a new certificate: its names changed or expiry is near."""
+    return _names(certificate) != set(names) or days_left(certificate, now) < RENEW_BEFORE_DAYS
+
+
 def _ca(store: SecretStore) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """The CA's key and certificate, the certificate reissued (same key and name) before it could
+    expire ahead of a host certificate it signs: certificates it signed earlier still verify."""
     key = serialization.load_pem_private_key(store.get_bytes("internal-ca.key", _new_key_pem), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
+    cert_path = store.path("internal-ca.crt")
+    if cert_path.exists():
+        existing = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        if existing.not_valid_after_utc - _now() < HOST_LIFETIME:
+            cert_path.unlink()
 
     def issue_ca() -> bytes:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Postyard internal CA")])
@@ -77,15 +99,15 @@ def _names(certificate: x509.Certificate) -> set[str]:
 def host_certificate(store: SecretStore, host: str, names: list[str]) -> HostCertificate:
     """A server certificate for host, valid for names (DNS names or IP addresses).
 
-    Reissued when the names change or fewer than 30 days remain; otherwise the stored one is
-    returned unchanged, so deploys stay idempotent.
+    Reissued (same key) when the names change or fewer than RENEW_BEFORE_DAYS days remain; otherwise
+    the stored one is returned unchanged, so deploys stay idempotent.
     """
     ca_key, ca_cert = _ca(store)
     key_pem = store.get_bytes(f"tls-{host}.key", _new_key_pem)
     cert_path = store.path(f"tls-{host}.crt")
     if cert_path.exists():
         existing = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        if _names(existing) == set(names) and existing.not_valid_after_utc - _now() > RENEW_BEFORE:
+        if not needs_renewal(existing, names):
             return HostCertificate(key_pem.decode(), cert_path.read_text())
         cert_path.unlink()
 
