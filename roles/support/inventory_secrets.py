@@ -16,10 +16,11 @@ from postyard.secrets import SecretStore
 
 __all__ = [
     "INTERNAL_CA_PATH", "secret", "secret_store", "install_internal_ca", "install_internal_tls",
-    "record_applied_secret",
+    "internal_certificate_path", "record_applied_secret",
 ]
 
-INTERNAL_CA_PATH = "/etc/postyard/tls/internal-ca.crt"
+INTERNAL_TLS_DIR = "/etc/postyard/tls"
+INTERNAL_CA_PATH = f"{INTERNAL_TLS_DIR}/internal-ca.crt"
 APPLIED_DIR = "/etc/postyard/applied"
 
 
@@ -63,17 +64,25 @@ def install_internal_ca() -> OperationMeta:
     )
 
 
+def internal_certificate_path(service: str) -> str:
+    """Where a service's certificate from the internal CA lives on its host (its key beside it)."""
+    return f"{INTERNAL_TLS_DIR}/{service}/server.crt"
+
+
 def install_internal_tls(service: str, owner: str) -> list[OperationMeta]:
-    """This host's internal certificate for one service, under /etc/postyard/tls/<service>/."""
+    """This host's internal certificate for one service, under /etc/postyard/tls/<service>/.
+
+    Renewed here, on deploy (postyard.internal_ca): the CA key never leaves the control machine.
+    """
     store = secret_store()
     certificate = host_certificate(store, host.name, internal_tls_names())
-    directory = f"/etc/postyard/tls/{service}"
+    directory = f"{INTERNAL_TLS_DIR}/{service}"
     return [
         install_internal_ca(),
         files.directory(name=f"Create {directory}", path=directory, user="root", group=owner, mode="750"),
         files.put(
             name=f"Upload the {service} certificate", src=StringIO(certificate.certificate_pem),
-            dest=f"{directory}/server.crt", user=owner, group=owner, mode="644",
+            dest=internal_certificate_path(service), user=owner, group=owner, mode="644",
         ),
         files.put(
             name=f"Upload the {service} private key", src=StringIO(certificate.key_pem),

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,25 @@ def outside(infra_host: InfraHost) -> Vantage:
 @pytest.fixture(scope="session")
 def in_container(host) -> bool:
     return host.run("systemd-detect-virt --container").stdout.strip() not in ("", "none")
+
+
+# The user property each certificate test records, listed together at the end of the run.
+DAYS_LEFT_PROPERTY = "certificate_days_left"
+
+
+@pytest.fixture
+def report_days_left(record_property) -> Callable[[str], None]:
+    """Record one line for the "certificate days left" summary, whether the test then passes or not."""
+    return lambda line: record_property(DAYS_LEFT_PROPERTY, line)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    lines = {
+        value
+        for reports in terminalreporter.stats.values() for report in reports if getattr(report, "when", "") == "call"
+        for name, value in getattr(report, "user_properties", ()) if name == DAYS_LEFT_PROPERTY
+    }
+    if lines:
+        terminalreporter.write_sep("-", "certificate days left")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)
