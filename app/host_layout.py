@@ -5,7 +5,8 @@ both name. The roles (roles/) lay them out; the app's settings (app/config.py) d
 from __future__ import annotations
 
 __all__ = [
-    "API_SERVICE", "DKIM_DIR", "DKIM_SYNC_SERVICE", "EVENTS_STATE_DIRECTORY", "INTAKE_RUNTIME_DIRECTORY",
+    "API_LIVENESS_PATH", "API_PORT", "API_SERVICE", "DKIM_DIR", "DKIM_SYNC_SERVICE", "EVENTS_STATE_DIRECTORY",
+    "INTAKE_RUNTIME_DIRECTORY",
     "INTAKE_SERVICE", "INTAKE_SOCKET", "INTERNAL_LISTENER", "INTERNAL_SMTP_HOST", "INTERNAL_SMTP_PORT",
     "OPENDKIM_PID_FILE", "POLICY_RUNTIME_DIRECTORY", "POLICY_SERVICE", "POLICY_SOCKET", "POSTFIX_EVENTS_SERVICE",
     "POSTFIX_JOURNAL_CURSOR", "STATE_DIR", "WORKER_SERVICE",
@@ -33,6 +34,10 @@ OPENDKIM_PID_FILE = "/run/opendkim/opendkim.pid"
 # The Postfix event follower's state directory (systemd's StateDirectory=) and its journal position.
 EVENTS_STATE_DIRECTORY = "postyard-events"
 POSTFIX_JOURNAL_CURSOR = f"/var/lib/{EVENTS_STATE_DIRECTORY}/journal.cursor"
+
+# The API serves HTTPS here; its unit counts as started once this path answers on loopback (app/wait_ready.py).
+API_PORT = 443
+API_LIVENESS_PATH = "/health/live"
 
 # systemd services (unit names without `.service`).
 API_SERVICE = "postyard-api"

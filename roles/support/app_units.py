@@ -31,6 +31,8 @@ class AppUnit:
     environment: tuple[str, ...] = (SOURCE_ENV,)
     extra_env_files: tuple[str, ...] = ()
     exec_start_pre: tuple[str, ...] = ()
+    # Run after ExecStart until they succeed: systemd calls the unit active only then (a readiness wait).
+    exec_start_post: tuple[str, ...] = ()
     runtime_directory: str | None = None
     runtime_directory_mode: str = "0700"
     state_directory: str | None = None

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
+from api_support import free_port, wait_for_port
 from conftest import DATA_KEY_ID, verified_domain
 from litestar.testing import AsyncTestClient
 
@@ -20,9 +24,59 @@ from app.lib.headers import API_CSP, DOCS_CSP
 from app.lib.logs import JsonFormatter, request_id
 
 
-async def test_health_reports_database_and_redis(client):
-    response = await client.get("/health")
-    assert response.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+async def test_readiness_reports_database_and_redis_and_health_answers_the_same(client):
+    ready, health = await client.get("/health/ready"), await client.get("/health")
+    assert ready.status_code == health.status_code == 200
+    assert ready.json() == health.json() == {"status": "ok", "database": "ok", "redis": "ok", "degraded": []}
+
+
+@contextlib.contextmanager
+def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of the test's own, which it may stop: its URL and its process."""
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"redis://127.0.0.1:{port}/0", proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def test_with_redis_stopped_the_api_is_ready_but_degraded(settings):
+    with own_redis() as (url, redis):
+        app = create_app(msgspec.structs.replace(settings, redis_url=url))
+        async with AsyncTestClient(app=app, base_url="https://testserver.local") as client:
+            before = (await client.get("/health/ready")).json()
+            redis.terminate()
+            redis.wait(10)
+            ready, health = await client.get("/health/ready"), await client.get("/health")
+    assert before["degraded"] == [] and before["redis"] == "ok"
+    assert ready.status_code == health.status_code == 200
+    assert ready.json() == {"status": "degraded", "database": "ok", "redis": "unavailable", "degraded": ["redis"]}
+
+
+@pytest.fixture
+async def database_down_client(settings):
+    """The app configured with a database nobody listens on (and no Redis either)."""
+    broken = msgspec.structs.replace(settings, database_url="postgresql+asyncpg://postyard_app@127.0.0.1:1/postyard",
+                                     redis_url="redis://127.0.0.1:1/0")
+    async with AsyncTestClient(app=create_app(broken), base_url="https://testserver.local") as c:
+        yield c
+
+
+@pytest.mark.parametrize("path", ["/health/ready", "/health"])
+async def test_with_the_database_down_readiness_answers_503_with_retry_after(database_down_client, path):
+    response = await database_down_client.get(path)
+    assert response.status_code == 503 and int(response.headers["retry-after"]) >= 1
+    assert response.json() == {"status": "unavailable", "database": "unavailable", "redis": "unavailable",
+                               "degraded": ["redis"]}
+
+
+async def test_liveness_answers_while_the_database_and_redis_are_down(database_down_client):
+    response = await database_down_client.get("/health/live")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
 METRICS_TOKEN = "metrics-token-of-the-deploy"
@@ -174,7 +228,8 @@ async def test_rotating_the_data_key_re_encrypts_dkim_keys_under_the_new_key(cli
 async def test_the_openapi_schema_declares_public_routes_public_and_every_error_with_its_body(client):
     schema = (await client.get("/docs/openapi.json")).json()
     paths = schema["paths"]
-    public = [paths[p]["get"] for p in ("/health", "/ping", "/.well-known/security.txt")] + [
+    public = [paths[p]["get"] for p in ("/health", "/health/live", "/health/ready", "/ping",
+                                        "/.well-known/security.txt")] + [
         paths[p]["post"] for p in ("/auth/register", "/auth/login")]
     get_domain = paths["/domains/{domain_id}"]["get"]
     assert all(operation["security"] == [] for operation in public) and "security" not in schema
@@ -186,6 +241,15 @@ async def test_the_openapi_schema_declares_public_routes_public_and_every_error_
     assert schema["components"]["schemas"]["ErrorBody"]["required"] == ["statusCode", "name", "message"]
 
 
+async def test_readiness_documents_its_503_with_the_health_body_and_retry_after(client):
+    paths = (await client.get("/docs/openapi.json")).json()["paths"]
+    for path in ("/health/ready", "/health"):
+        unavailable = paths[path]["get"]["responses"]["503"]
+        assert unavailable["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Health"}
+        assert "Retry-After" in unavailable["headers"]
+    assert set(paths["/health/live"]["get"]["responses"]) == {"200"}
+
+
 async def test_every_documented_operation_lists_no_400_and_only_errors_with_the_error_body(client):
     schema = (await client.get("/docs/openapi.json")).json()
     operations = [op for item in schema["paths"].values() for op in item.values()]
@@ -193,7 +257,7 @@ async def test_every_documented_operation_lists_no_400_and_only_errors_with_the_
               if code.startswith("4") or code.startswith("5")]
     assert all(code != "400" for _, code, _ in errors)
     assert all(spec["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
-               for operation_id, code, spec in errors if operation_id != "system/health")
+               for operation_id, code, spec in errors if not operation_id.startswith("system/health"))
 
 
 async def test_options_lists_every_method_of_its_path(client):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from app import tls_policy
+from app.host_layout import API_PORT
 from roles import api, mail_services
-from roles.support.app_units import AppUnit
+from roles.support.app_units import PYTHON, AppUnit
 from tests.unit.test_templates import render
 
 
@@ -29,3 +30,17 @@ def test_the_api_accepts_the_policys_lowest_tls_version_by_default_and_only_tls_
     strict = api.api_units(2, tls13)[0].exec_start
     assert f"--ssl-protocol-min {tls_policy.GRANIAN_MIN_PROTOCOL}" in default
     assert f"--ssl-protocol-min {tls13}" in strict
+
+
+def test_the_api_unit_is_active_only_once_the_api_answers_on_its_own_port():
+    unit = api.api_units(2)[0]
+    lines = _rendered(unit)
+    waits = [line for line in lines if line.startswith("ExecStartPost=")]
+    assert waits == [f"ExecStartPost={PYTHON} -m app.wait_ready --port {API_PORT}"]
+    assert f"--port {API_PORT} " in unit.exec_start
+    assert lines.index(waits[0]) > lines.index(f"ExecStart={unit.exec_start}")
+
+
+def test_mail_host_units_have_no_readiness_wait():
+    for unit in mail_services.mail_units():
+        assert not any(line.startswith("ExecStartPost=") for line in _rendered(unit))

@@ -1,8 +1,9 @@
-"""Health, Prometheus metrics (behind a bearer token), security.txt and a trivial JSON route."""
+"""Liveness and readiness, Prometheus metrics (behind a bearer token), security.txt and a trivial JSON route."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,22 +15,31 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.domain.events.ignored import ignored_report_metrics
+from app.host_layout import API_LIVENESS_PATH
 from app.lib.auth import services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
+from app.lib.errors import RETRY_AFTER_SECONDS, ApiError
 from app.lib.hashing import same
 
-__all__ = ["Health", "SystemController", "security_txt_body"]
+__all__ = ["Health", "Liveness", "SystemController", "security_txt_body"]
 
 SECURITY_TXT = "/.well-known/security.txt"
 
 
 class Health(msgspec.Struct):
-    """`ok` when the database and Redis both answer."""
+    """Readiness: `ok` when the database and Redis answer, `degraded` while only what the API can do
+    without is down (Redis: limits are then kept in each worker), `unavailable` without the database."""
 
     status: str
     database: str
     redis: str
+    degraded: list[str]
+
+
+class Liveness(msgspec.Struct):
+    """The process answers."""
+
+    status: str = "ok"
 
 
 class Ping(msgspec.Struct):
@@ -46,27 +56,49 @@ def security_txt_body(contact: str, days: int, now: datetime | None = None) -> s
         f"Expires: {expires.strftime('%Y-%m-%dT%H:%M:%SZ')}\nPreferred-Languages: en\n")
 
 
+_READINESS_RESPONSES = {
+    503: ResponseSpec(Health, description="The database does not answer: retry after Retry-After seconds")}
+
+
+async def _answers(check: Awaitable[Any], timeout: float) -> bool:
+    try:
+        await asyncio.wait_for(check, timeout)
+    except Exception:  # noqa: BLE001 - any failure means it does not answer
+        return False
+    return True
+
+
+async def _readiness(request: Request[Any, Any, Any], db_session: DbSession) -> Response[Health]:
+    database, redis = await asyncio.gather(_answers(db_session.execute(text("SELECT 1")), 2),
+                                           _answers(services(request).redis.ping(), 1))
+    degraded = [] if redis else ["redis"]
+    status = ("degraded" if degraded else "ok") if database else "unavailable"
+    health = Health(status, "ok" if database else "unavailable", "ok" if redis else "unavailable", degraded)
+    if database:
+        return Response(health)
+    return Response(health, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 class SystemController(Controller):
     """Operational routes; no authentication (metrics ask for the deploy's bearer token)."""
 
     tags = ["System"]
 
-    @get("/health", operation_id="system/health", responses={
-        503: ResponseSpec(Health, description="The database or Redis does not answer")})
+    @get(API_LIVENESS_PATH, operation_id="system/health-live")
+    async def live(self) -> Liveness:
+        """Liveness: the process answers (it asks nothing of the database or Redis)."""
+        return Liveness()
+
+    @get("/health/ready", operation_id="system/health-ready", responses=_READINESS_RESPONSES)
+    async def ready(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Health]:
+        """Readiness: 200 while the database answers (`degraded` lists what is down but done without, i.e.
+        Redis), 503 with Retry-After when it does not."""
+        return await _readiness(request, db_session)
+
+    @get("/health", operation_id="system/health", responses=_READINESS_RESPONSES)
     async def health(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Health]:
-        """Database and Redis reachability (503 when either fails)."""
-        try:
-            await asyncio.wait_for(db_session.execute(text("SELECT 1")), 2)
-            database = "ok"
-        except Exception:  # noqa: BLE001 - any failure means unhealthy
-            database = "unavailable"
-        try:
-            await asyncio.wait_for(services(request).redis.ping(), 1)
-            redis = "ok"
-        except Exception:  # noqa: BLE001
-            redis = "unavailable"
-        healthy = database == redis == "ok"
-        return Response(Health("ok" if healthy else "degraded", database, redis), status_code=200 if healthy else 503)
+        """Readiness, as /health/ready (kept for the checks that already call it)."""
+        return await _readiness(request, db_session)
 
     @get("/metrics", operation_id="system/metrics", media_type="text/plain", include_in_schema=False)
     async def metrics(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[bytes]:

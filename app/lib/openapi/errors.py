@@ -166,5 +166,8 @@ def document_errors(app: Litestar, ignore: Iterable[str] = ("400",)) -> None:
             no_content.content = None  # a 204 has no body, whatever the handler's return type says
         for code in sorted(error_codes(facts)):
             responses.setdefault(str(code), _error_response(code))
+        for code in ("429", "503"):  # a handler's own body for these (the health checks') still says when to retry
+            if isinstance(own := responses.get(code), OpenAPIResponse) and not own.headers:
+                own.headers = dict(_RETRY_AFTER)
         operation.responses = dict(sorted(responses.items()))
         operation.security = facts.authentication.security if facts.authentication else PUBLIC
