@@ -100,7 +100,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dkim_poll_seconds: float = 60.0
     webhook_allowed_networks: str = ""
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
-    webhook_timeout: float = 10.0
+    # The webhook dispatcher (app/mailhost/webhooks.py): the deadline of one attempt (resolve, connect, send,
+    # read; below the dispatcher's 120 s lease), how much of an answer it reads, and how many deliveries it
+    # has in flight overall, per team and per endpoint.
+    webhook_timeout: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
+    webhook_max_response_bytes: Annotated[int, msgspec.Meta(ge=1)] = 65_536
+    webhook_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 32
+    webhook_team_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 8
+    webhook_endpoint_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 4
     webhook_secret_grace_hours: int = 24
     # HTTP surface: HSTS preload (only once the domain is meant for browsers' preload lists), the
     # security.txt contact (RFC 9116; empty: no security.txt), how far ahead its Expires lies, and the

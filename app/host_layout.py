@@ -9,7 +9,7 @@ __all__ = [
     "INTAKE_RUNTIME_DIRECTORY",
     "INTAKE_SERVICE", "INTAKE_SOCKET", "INTERNAL_LISTENER", "INTERNAL_SMTP_HOST", "INTERNAL_SMTP_PORT",
     "OPENDKIM_PID_FILE", "POLICY_RUNTIME_DIRECTORY", "POLICY_SERVICE", "POLICY_SOCKET", "POSTFIX_EVENTS_SERVICE",
-    "POSTFIX_JOURNAL_CURSOR", "STATE_DIR", "WORKER_SERVICE",
+    "POSTFIX_JOURNAL_CURSOR", "STATE_DIR", "WEBHOOKS_SERVICE", "WORKER_SERVICE",
 ]
 
 # Postfix's internal listener: the worker hands mail to it on loopback, OpenDKIM signs what it takes.
@@ -43,6 +43,7 @@ API_LIVENESS_PATH = "/health/live"
 API_SERVICE = "postyard-api"
 INTAKE_SERVICE = "postyard-smtp-intake"
 WORKER_SERVICE = "postyard-worker"
+WEBHOOKS_SERVICE = "postyard-webhooks"
 POSTFIX_EVENTS_SERVICE = "postyard-postfix-events"
 POLICY_SERVICE = "postyard-rate-policy"
 DKIM_SYNC_SERVICE = "postyard-dkim-sync"

@@ -1,7 +1,8 @@
 """Mail host services, as hardened systemd units (roles/support/app_units.py): the SMTP intake (mail
 submitted on 465/587 becomes an email before Postfix answers the client), the outbox worker (hands
-mail to Postfix on loopback, sends webhooks) and the Postfix event follower (delivery results from
-the journal become events).
+mail to Postfix on loopback), the webhook dispatcher (in a unit of its own, with its own memory limit,
+so no tenant's endpoint can stall or starve the worker) and the Postfix event follower (delivery
+results from the journal become events).
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from app.host_layout import (
     INTAKE_SOCKET,
     POSTFIX_EVENTS_SERVICE,
     POSTFIX_JOURNAL_CURSOR,
+    WEBHOOKS_SERVICE,
     WORKER_SERVICE,
 )
 from roles.support.app_units import PYTHON, SOURCE_ENV, AppUnit, install_app_units
 
-__all__ = ["deploy_mail_services", "mail_units"]
+__all__ = ["WEBHOOKS_MEMORY_MAX", "deploy_mail_services", "mail_units"]
+
+# The webhook dispatcher's ceiling: it needs about 100 MB; a leak or a flood ends it, never the worker.
+WEBHOOKS_MEMORY_MAX = "256M"
 
 
 def mail_units() -> tuple[AppUnit, ...]:
@@ -29,8 +34,10 @@ def mail_units() -> tuple[AppUnit, ...]:
                 f"{PYTHON} -m app.cli smtp-intake", group="postfix", runtime_directory=INTAKE_RUNTIME_DIRECTORY,
                 runtime_directory_mode="0750",
                 environment=(SOURCE_ENV, f"POSTYARD_SMTP_INTAKE_SOCKET={INTAKE_SOCKET}")),
-        AppUnit(WORKER_SERVICE, "Postyard outbox worker: hands mail to Postfix, sends webhooks",
+        AppUnit(WORKER_SERVICE, "Postyard outbox worker: hands mail to Postfix",
                 f"{PYTHON} -m app.cli worker", after=("postfix.service",)),
+        AppUnit(WEBHOOKS_SERVICE, "Postyard webhooks: signed deliveries to the teams' endpoints",
+                f"{PYTHON} -m app.cli webhooks", memory_max=WEBHOOKS_MEMORY_MAX),
         AppUnit(POSTFIX_EVENTS_SERVICE, "Postyard: Postfix delivery results from the journal become events",
                 f"{PYTHON} -m app.cli follow-postfix-log --journal", after=("postfix.service",),
                 supplementary_groups=("systemd-journal",), state_directory=EVENTS_STATE_DIRECTORY,

@@ -11,12 +11,13 @@ from app.lib.logs import configure_logging
 
 __all__ = ["COMMANDS", "add_mailhost_commands", "run_mailhost"]
 
-COMMANDS = ("worker", "follow-postfix-log", "bounce", "smtp-intake", "rate-policy", "dkim-sync")
+COMMANDS = ("worker", "webhooks", "follow-postfix-log", "bounce", "smtp-intake", "rate-policy", "dkim-sync")
 
 
 def add_mailhost_commands(sub: Any) -> None:
     """Add one command per mail-host process to the CLI's subparsers."""
-    sub.add_parser("worker", help="run the outbox worker (SMTP submission, webhooks, retention) until SIGTERM")
+    sub.add_parser("worker", help="run the outbox worker (SMTP submission, retention) until SIGTERM")
+    sub.add_parser("webhooks", help="deliver webhook events to the teams' endpoints until SIGTERM")
     follow = sub.add_parser("follow-postfix-log", help="apply Postfix log lines from stdin (or the journal)")
     follow.add_argument("--journal", action="store_true", help="run journalctl -f -u postfix@- itself")
     bounce = sub.add_parser("bounce", help="read one DSN or ARF message on stdin (Postfix pipe transport)")
@@ -34,6 +35,10 @@ def run_mailhost(args: argparse.Namespace, settings: Settings) -> int:
         from app.mailhost import worker
 
         worker.main(settings)
+    elif args.command == "webhooks":
+        from app.mailhost import webhooks
+
+        webhooks.main(settings)
     elif args.command == "follow-postfix-log":
         from app.mailhost import log_follower
 

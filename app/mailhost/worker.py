@@ -1,4 +1,4 @@
-"""The worker process (`postyard-api worker`): outbox drains, lease recovery, webhook deliveries, retention.
+"""The worker process (`postyard-api worker`): outbox drains, lease recovery, retention (webhooks have their own).
 
 Drains wake on `NOTIFY postyard_outbox` (a trigger sends it when emails are inserted or rescheduled, and
 resuming a suspended team sends it for the mail it held) and otherwise poll every
@@ -18,8 +18,6 @@ from app.domain.emails.outbox import Outbox
 from app.domain.emails.retention import purge_expired_bodies
 from app.domain.emails.submission import Submitter
 from app.domain.events.ignored import purge_ignored_reports
-from app.domain.webhooks.dispatcher import Dispatcher
-from app.lib.crypto import Keyring
 from app.lib.signals import run_until_stopped
 
 __all__ = ["main", "run_worker"]
@@ -63,7 +61,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     stop = stop or asyncio.Event()
     engine = create_async_engine(settings.system_database_url, pool_size=settings.worker_concurrency + 4)
     outbox = Outbox(settings, engine)
-    dispatcher = Dispatcher(settings, engine, Keyring(settings.data_keys, settings.active_data_key_id))
     submitters = [Submitter(settings) for _ in range(settings.worker_concurrency)]
     poll = settings.worker_poll_interval
     wake = asyncio.Event()
@@ -72,7 +69,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
              for s in submitters]
     tasks += [
         asyncio.create_task(_loop(stop, poll, outbox.recover_expired, "recover")),
-        asyncio.create_task(_loop(stop, poll, dispatcher.deliver_once, "webhooks")),
         asyncio.create_task(_loop(stop, _RETENTION_INTERVAL, lambda: _purge(settings, engine), "retention")),
     ]
     try:
@@ -80,7 +76,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     finally:
         for submitter in submitters:
             await submitter.close()
-        await dispatcher.close()
         if listener is not None:
             await listener.close()
         await engine.dispose()

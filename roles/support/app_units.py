@@ -43,6 +43,7 @@ class AppUnit:
     # ProtectKernelTunables, ProtectControlGroups and ProtectProc; `journalctl -f` prints nothing
     # under them in a container, so the journal follower goes without.
     protect_kernel_views: bool = True
+    memory_max: str | None = None  # systemd's MemoryMax= (e.g. "256M"): the kernel ends the unit beyond it
 
     @property
     def unit(self) -> str:

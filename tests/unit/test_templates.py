@@ -13,7 +13,7 @@ import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from app import tls_policy
-from app.host_layout import API_SERVICE, DKIM_DIR
+from app.host_layout import API_SERVICE, DKIM_DIR, WEBHOOKS_SERVICE
 from roles import (
     api,
     base,
@@ -209,3 +209,11 @@ def test_app_units_are_sandboxed_and_only_the_api_may_bind_a_low_port(unit):
     assert "Restart=on-failure" in lines or "Restart=always" in lines
     expected = "CAP_NET_BIND_SERVICE" if unit.name == API_SERVICE else ""
     assert f"CapabilityBoundingSet={expected}" in lines and f"AmbientCapabilities={expected}" in lines
+
+
+@pytest.mark.parametrize("unit", [*mail_services.mail_units(), *api.api_units(2)], ids=lambda u: u.name)
+def test_only_the_webhook_dispatcher_runs_under_a_memory_ceiling(unit):
+    rendered = render("app/service.j2", {"unit": unit, "env_file": "/etc/postyard/app.env", "release": "0123abcd"})
+    limits = [line for line in rendered.splitlines() if line.startswith("MemoryMax=")]
+    expected = [f"MemoryMax={mail_services.WEBHOOKS_MEMORY_MAX}"] if unit.name == WEBHOOKS_SERVICE else []
+    assert limits == expected

@@ -1,5 +1,5 @@
 """The webhooks' SQL, with named parameters: endpoints of a team, and the dispatcher's claim and settlement of
-deliveries (FOR UPDATE SKIP LOCKED under a lease). The tables have no ORM model."""
+deliveries (locked FOR UPDATE SKIP LOCKED, then leased). The tables have no ORM model."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import Row, text
 from app.db.executor import Executor
 
 __all__ = [
-    "claim_due_deliveries", "delete_webhook", "disable_webhook", "find_webhook", "insert_webhook",
+    "claim_deliveries", "delete_webhook", "disable_webhook", "find_webhook", "insert_webhook", "lock_due_deliveries",
     "mark_delivered", "mark_delivery_failed", "release_expired_leases", "replay_delivery", "retry_delivery_later",
     "rotate_secret", "team_webhooks", "update_webhook", "webhook_deliveries",
 ]
@@ -47,13 +47,20 @@ SELECT :new_delivery_id, team_id, webhook_id, message_id, event_type, payload FR
 WHERE id = :delivery_id AND webhook_id = :webhook_id AND team_id = :team_id
 RETURNING *
 """)
-_CLAIM_DUE = text("""
+# The oldest due deliveries, skipping those of endpoints and teams with no free slot; the dispatcher
+# picks among them within its limits and leases those it picked in the same transaction.
+_LOCK_DUE = text("""
+SELECT id, team_id, webhook_id FROM webhook_deliveries
+WHERE state = 'pending' AND next_attempt_at <= now()
+  AND team_id <> ALL(:full_teams) AND webhook_id <> ALL(:full_webhooks)
+ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED
+""")
+_CLAIM = text("""
 UPDATE webhook_deliveries d SET state = 'delivering', attempts = d.attempts + 1,
        lease_until = now() + make_interval(secs => :lease_seconds)
-FROM (SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= now()
-      ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED) due, webhooks w
-WHERE d.id = due.id AND w.id = d.webhook_id
-RETURNING d.id, d.webhook_id, d.message_id, d.payload, d.attempts, w.endpoint, w.status, w.key_id,
+FROM webhooks w
+WHERE d.id = ANY(:delivery_ids) AND w.id = d.webhook_id
+RETURNING d.id, d.team_id, d.webhook_id, d.message_id, d.payload, d.attempts, w.endpoint, w.status, w.key_id,
           w.secret_ciphertext, w.previous_key_id, w.previous_secret_ciphertext, w.previous_secret_expires_at
 """)
 _RELEASE_EXPIRED = text("UPDATE webhook_deliveries SET state = 'pending', lease_until = NULL "
@@ -129,9 +136,18 @@ async def release_expired_leases(conn: Executor) -> None:
     await conn.execute(_RELEASE_EXPIRED)
 
 
-async def claim_due_deliveries(conn: Executor, limit: int, lease_seconds: float) -> list[Row[Any]]:
-    """Lease up to `limit` due deliveries, with their endpoint's URL, status and secrets."""
-    return list((await conn.execute(_CLAIM_DUE, {"limit": limit, "lease_seconds": lease_seconds})).all())
+async def lock_due_deliveries(conn: Executor, limit: int, full_teams: Sequence[uuid.UUID],
+                              full_webhooks: Sequence[uuid.UUID]) -> list[Row[Any]]:
+    """Lock up to `limit` due deliveries (id, team_id, webhook_id), oldest first, none of the teams and
+    endpoints named; the locks last until the transaction ends."""
+    return list((await conn.execute(_LOCK_DUE, {"limit": limit, "full_teams": list(full_teams),
+                                                "full_webhooks": list(full_webhooks)})).all())
+
+
+async def claim_deliveries(conn: Executor, delivery_ids: Sequence[uuid.UUID], lease_seconds: float) -> list[Row[Any]]:
+    """Lease the given (locked) deliveries, with their endpoint's URL, status and secrets."""
+    return list((await conn.execute(_CLAIM, {"delivery_ids": list(delivery_ids),
+                                             "lease_seconds": lease_seconds})).all())
 
 
 async def mark_delivered(conn: Executor, delivery_id: uuid.UUID, status_code: int | None) -> None:
