@@ -29,7 +29,8 @@ __all__ = [
 ]
 
 DEFAULTS: dict[str, Any] = {
-    # Where encrypted dumps are written on the database host, and for how many days they are kept.
+    # Where encrypted dumps are written on the database host, and for how many days each is kept there
+    # and on backup_remote (older copies are deleted by the nightly run, by the date in their name).
     "backup_dir": "/var/backups/postyard",
     "backup_keep_days": 14,
     # systemd OnCalendar expression for the nightly run.
