@@ -14,7 +14,7 @@ TOPOLOGY ?= single
 TESTBED ?= main
 SYSTEM_PACKAGES := debootstrap systemd-container nftables nmap iproute2 openssh-client \
 	python3 python3-venv ca-certificates tar util-linux age postgresql-client redis-tools cryptsetup \
-	postgresql-15 redis-server testssl.sh
+	postgresql-15 redis-server testssl.sh rsync
 
 .PHONY: deps system-deps up down deploy verify status admin test test-fast
 
@@ -44,8 +44,12 @@ up: deps
 down: deps
 	$(PY) -m postyard down --target $(TARGET) --testbed $(TESTBED)
 
-deploy verify status backups: deps
+deploy verify backups: deps
 	$(PY) -m postyard $@ --target $(TARGET) --testbed $(TESTBED)
+
+# where things are, and each host's failed systemd units (a failed nightly backup among them)
+status: deps
+	$(PY) -m postyard status --units --target $(TARGET) --testbed $(TESTBED)
 
 # make admin ARGS="teams": an operator command on the API host (docs/operators.md)
 admin: deps

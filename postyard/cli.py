@@ -17,6 +17,7 @@ from postyard.ssh import SshError, ssh_run
 from postyard.targets import Target, TargetError, make_target
 from postyard.testbed.commands import CommandError
 from postyard.topology import TOPOLOGIES
+from postyard.unit_health import report_failed_units
 
 __all__ = ["main", "exposure_markdown"]
 
@@ -88,8 +89,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    print_summary(_target(args))
-    return 0
+    """Where things are; with --units, each host's failed units too (exit status 1 when there are any)."""
+    target = _target(args)
+    print_summary(target)
+    return report_failed_units(load_hosts(target.inventory())) if args.units else 0
 
 
 def _db_host(target: Target, name: str | None):
@@ -178,7 +181,9 @@ def parser() -> argparse.ArgumentParser:
     add("down", cmd_down, "remove the hosts and everything created for them")
     add("deploy", cmd_deploy, "deploy to hosts that are already up")
     add("verify", cmd_verify, "run the verification suite against the hosts")
-    add("status", cmd_status, "print where things are")
+    status = add("status", cmd_status, "print where things are")
+    status.add_argument("--units", action="store_true",
+                        help="also ask each host over SSH which systemd units have failed (exit 1 if any)")
     backups = add("backups", cmd_backups, "list the encrypted database backups")
     backups.add_argument("--host", help="the db host (needed when there are several)")
     restore = add("restore", cmd_restore, "restore a backup into a new database on its db host")
