@@ -9,13 +9,15 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from app.config import Settings, get_settings
 from app.db import migrate
 from app.db.models import ApiKey, DkimKey, Domain, Team, User
 from app.db.tenancy import scope_to_team
+from app.domain.accounts.session_retention import purge_dead_sessions
+from app.domain.audit.retention import purge_old_entries
 from app.domain.emails.retention import purge_expired_bodies
 from app.domain.operators.cli import add_admin_commands, run_admin
 from app.domain.smtp.services import create_credential
@@ -26,7 +28,10 @@ from app.lib.hashing import sha256
 from app.mailhost.cli import COMMANDS as MAILHOST_COMMANDS
 from app.mailhost.cli import add_mailhost_commands, run_mailhost
 
-__all__ = ["create_smtp_credential", "create_team", "main", "purge_audit_logs", "purge_email_bodies", "rotate_data_key"]
+__all__ = [
+    "create_smtp_credential", "create_team", "main", "purge_audit_logs", "purge_email_bodies", "purge_sessions",
+    "rotate_data_key",
+]
 
 
 async def create_team(settings: Settings, name: str, mode: str = "live") -> tuple[uuid.UUID, str]:
@@ -93,13 +98,19 @@ async def rotate_data_key(settings: Settings) -> int:
 
 
 async def purge_audit_logs(settings: Settings, days: int | None = None) -> int:
-    """Delete audit entries older than the retention period."""
+    """Delete audit entries older than `days` (default POSTYARD_AUDIT_RETENTION_DAYS; the worker does it hourly)."""
     engine = create_async_engine(settings.database_url)
     try:
-        async with engine.begin() as conn:
-            result = await conn.execute(text("SELECT postyard_purge_audit_logs(:d)"),
-                                        {"d": days or settings.audit_retention_days})
-            return int(result.scalar_one())
+        return await purge_old_entries(engine, settings.audit_retention_days if days is None else days)
+    finally:
+        await engine.dispose()
+
+
+async def purge_sessions(settings: Settings) -> int:
+    """Delete expired and revoked sessions (the worker does it hourly)."""
+    engine = create_async_engine(settings.database_url)
+    try:
+        return await purge_dead_sessions(engine)
     finally:
         await engine.dispose()
 
@@ -123,8 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     team.add_argument("--test", action="store_true", help="make an sk_test_ key")
     team.add_argument("--smtp-credential", action="store_true", help="also make an SMTP credential and print it")
     sub.add_parser("rotate-data-key", help="re-encrypt stored secrets under POSTYARD_ACTIVE_DATA_KEY_ID")
-    purge = sub.add_parser("purge-audit-logs", help="delete audit entries past the retention period")
-    purge.add_argument("--days", type=int, default=None)
+    purge = sub.add_parser("purge-audit-logs", help="delete audit entries past POSTYARD_AUDIT_RETENTION_DAYS")
+    purge.add_argument("--days", type=int, default=None, help="another period, in days (at least 1)")
+    sub.add_parser("purge-sessions", help="delete expired and revoked sessions")
     sub.add_parser("purge-emails", help="drop message bodies past each team's retention period")
     add_mailhost_commands(sub)
     add_admin_commands(sub)
@@ -147,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"re-encrypted {asyncio.run(rotate_data_key(settings))} secrets")
     elif args.command == "purge-emails":
         print(f"purged the bodies of {asyncio.run(purge_email_bodies(settings))} emails")
+    elif args.command == "purge-sessions":
+        print(f"purged {asyncio.run(purge_sessions(settings))} sessions")
     else:
         print(f"purged {asyncio.run(purge_audit_logs(settings, args.days))} audit entries")
     return 0

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.config import Settings
+from app.domain.accounts.session_retention import purge_dead_sessions
+from app.domain.audit.retention import purge_old_entries
 from app.domain.emails.outbox import Outbox
 from app.domain.emails.retention import purge_expired_bodies
 from app.domain.emails.submission import Submitter
@@ -82,8 +84,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 
 
 async def _purge(settings: Settings, engine: object) -> int:
+    """The hourly housekeeping: expired bodies, old ignored reports and audit entries, dead sessions."""
     await purge_expired_bodies(engine)  # type: ignore[arg-type]
     await purge_ignored_reports(engine)  # type: ignore[arg-type]
+    await purge_old_entries(engine, settings.audit_retention_days)  # type: ignore[arg-type]
+    await purge_dead_sessions(engine)  # type: ignore[arg-type]
     return 0
 
 

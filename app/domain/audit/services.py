@@ -1,15 +1,15 @@
-"""Reading the team's audit log a page at a time, and purging old entries."""
+"""Reading the team's audit log a page at a time."""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import AuditLog
 
-__all__ = ["page", "purge"]
+__all__ = ["page"]
 
 
 async def page(db: AsyncSession, team_id: uuid.UUID, limit: int,
@@ -25,7 +25,3 @@ async def page(db: AsyncSession, team_id: uuid.UUID, limit: int,
         query.order_by(AuditLog.created_at.desc(), AuditLog.id.desc()).limit(limit + 1))).scalars())
     return rows[:limit], len(rows) > limit
 
-
-async def purge(db: AsyncSession, days: int) -> int:
-    """Delete entries older than `days` (through the owner-defined purge function)."""
-    return int((await db.execute(text("SELECT postyard_purge_audit_logs(:d)"), {"d": days})).scalar_one())
