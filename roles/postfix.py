@@ -24,11 +24,11 @@ from roles.support.database_client import DatabaseLogin, database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
 from roles.support.mail_certificate import certificate_paths
 from roles.support.staging import STAGING_DIR, jinja_options
-from roles.support.systemd_units import install_unit
+from roles.support.systemd_units import UNIT_DIR, install_unit, reload_units
 
 __all__ = [
-    "DEFAULTS", "LOOKUPS", "POLICY_UNIT", "Lookup", "main_context",
-    "master_context", "policy_context", "lookup_context", "deploy_postfix",
+    "DEFAULTS", "LOOKUPS", "MASTER_PID_FILE", "POLICY_UNIT", "RESTART_DROP_IN", "Lookup", "main_context",
+    "master_context", "policy_context", "lookup_context", "restart_context", "deploy_postfix",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -53,6 +53,10 @@ POLICY_UNIT = f"{POLICY_SERVICE}.service"
 # The unit that runs the Postfix master (postfix.service only groups the instances).
 INSTANCE_UNIT = "postfix@-.service"
 MASTER_ANSWERS = "postfix status >/dev/null 2>&1"
+# The master's pid file, $queue_directory/pid/master.pid (Debian's queue_directory: /var/spool/postfix).
+MASTER_PID_FILE = "/var/spool/postfix/pid/master.pid"
+# Lets systemd track the master and start it again when it dies (templates/postfix/postyard-restart.conf.j2).
+RESTART_DROP_IN = f"{UNIT_DIR}/{INSTANCE_UNIT}.d/postyard-restart.conf"
 PGSQL_DIR = "/etc/postfix/pgsql"
 
 
@@ -147,6 +151,10 @@ def lookup_context(lookup: Lookup, login: DatabaseLogin) -> dict[str, Any]:
     }
 
 
+def restart_context() -> dict[str, Any]:
+    return {"pid_file": MASTER_PID_FILE, "restart_seconds": 2}
+
+
 def _or_show_journal(command: str) -> str:
     """The command, printing the Postfix instance's status and recent journal if it fails."""
     return (f"{{ {command}; }} || {{ status=$?; systemctl status --no-pager {INSTANCE_UNIT} >&2; "
@@ -162,6 +170,8 @@ def _template(src: str, dest: str, mode: str = "644", group: str = "root", **con
 def deploy_postfix() -> None:
     packages = ["postfix", "postfix-pgsql"] + (["postfix-mta-sts-resolver"] if host.data.postfix_mta_sts else [])
     apt.packages(name="Install Postfix", packages=packages, no_recommends=True)
+    restart_drop_in = _template("templates/postfix/postyard-restart.conf.j2", RESTART_DROP_IN, **restart_context())
+    reload_units(restart_drop_in)
     ca = install_internal_ca()
     certificate, private_key = certificate_paths()
     login = database_login("postyard_mail")
@@ -199,8 +209,9 @@ def deploy_postfix() -> None:
     # Stop, wait for the old master to be gone, start, wait for the new one: `postfix start` refuses to
     # run beside a master still exiting, where systemd cannot kill a control group (a container) it does
     # not wait, and a reload right after a start fails until the new master answers. On a loaded host
-    # the first start can still lose that race, so it gets one more try.
-    restart_needed = any_changed(live_master, ca)
+    # the first start can still lose that race, so it gets one more try. A new restart drop-in needs a
+    # start too: systemd reads the master's pid file only when it starts the unit.
+    restart_needed = any_changed(live_master, ca, restart_drop_in)
     server.shell(
         name="Restart Postfix",
         commands=[_or_show_journal(command) for command in (

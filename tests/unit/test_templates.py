@@ -70,6 +70,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "app/service.j2": {"unit": api.api_units(2)[0], "env_file": "/etc/postyard/app.env",
                        "release": "0123abcd"},
     "postfix/postyard-rate-policy.service.j2": postfix.policy_context(MAIL_DATA, "0123abcd"),
+    "postfix/postyard-restart.conf.j2": postfix.restart_context(),
     "dovecot/dovecot.conf.j2": dovecot.dovecot_context(MAIL_DATA, *CERTIFICATE),
     "dovecot/postyard-sql.conf.ext.j2": {"conninfo": MAIL_LOGIN.conninfo()},
     "dovecot/jail.local.j2": dovecot.jail_context(MAIL_DATA),
@@ -179,6 +180,15 @@ def test_postfix_offers_only_ecdhe_aead_suites_for_tls_1_2():
     assert ciphers and all(c.startswith("ECDHE-") and ("GCM" in c or "CHACHA20" in c) for c in ciphers)
     assert f"smtpd_tls_protocols = {tls_policy.POSTFIX['protocols']}" in main
     assert "smtpd_tls_mandatory_ciphers = high" in main
+
+
+def test_postfix_master_is_tracked_by_its_pid_file_and_restarted_when_it_dies():
+    lines = render("postfix/postyard-restart.conf.j2").splitlines()
+    assert postfix.RESTART_DROP_IN == "/etc/systemd/system/postfix@-.service.d/postyard-restart.conf"
+    assert lines[lines.index("[Service]"):] == [
+        "[Service]", "PIDFile=/var/spool/postfix/pid/master.pid", "Restart=on-failure", "RestartSec=2"]
+
+
 def test_deploy_hook_reloads_each_service_only_where_it_is_installed():
     hook = render("tls/deploy-hook.sh.j2")
     assert hook.startswith("#!/bin/sh\n")
