@@ -6,7 +6,9 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -72,6 +74,17 @@ async def test_with_the_database_down_readiness_answers_503_with_retry_after(dat
     assert response.status_code == 503 and int(response.headers["retry-after"]) >= 1
     assert response.json() == {"status": "unavailable", "database": "unavailable", "redis": "unavailable",
                                "degraded": ["redis"]}
+
+
+async def test_with_a_database_that_never_answers_readiness_answers_503_within_three_seconds(settings):
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never says a word
+        url = f"postgresql+asyncpg://postyard_app@127.0.0.1:{silent.getsockname()[1]}/postyard"
+        app = create_app(msgspec.structs.replace(settings, database_url=url))
+        async with AsyncTestClient(app=app, base_url="https://testserver.local") as client:
+            started = time.monotonic()
+            response = await client.get("/health/ready")
+            took = time.monotonic() - started
+    assert response.status_code == 503 and response.json()["database"] == "unavailable" and took < 3
 
 
 async def test_liveness_answers_while_the_database_and_redis_are_down(database_down_client):
