@@ -6,7 +6,6 @@ from typing import Any
 
 from advanced_alchemy.extensions.litestar import (
     AsyncSessionConfig,
-    EngineConfig,
     SQLAlchemyAsyncConfig,
     SQLAlchemyPlugin,
 )
@@ -16,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from redis.asyncio import Redis
 
 from app.config import Settings, get_settings
+from app.db.engines import create_engine
 from app.domain.accounts.controllers import AuthController
 from app.domain.api_keys.controllers import ApiKeyController
 from app.domain.audit.controllers import AuditLogController
@@ -57,9 +57,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         credential_limiter=SlidingWindowLimiter(credential_redis, prefix="rl-cred"),
     )
     db_config = SQLAlchemyAsyncConfig(
-        connection_string=settings.database_url,
+        engine_instance=create_engine(settings.database_url, settings, "postyard-api", pool_size=10),
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        engine_config=EngineConfig(pool_size=10, max_overflow=10, pool_pre_ping=False),
         create_all=False,
     )
     # The scope key is only known once the config exists: each app in a process gets its own.

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings, get_settings
 from app.db import migrate
+from app.db.engines import create_engine
 from app.db.models import ApiKey, DkimKey, Domain, Team, User
 from app.db.tenancy import scope_to_team
 from app.domain.accounts.session_retention import purge_dead_sessions
@@ -36,7 +37,7 @@ __all__ = [
 
 async def create_team(settings: Settings, name: str, mode: str = "live") -> tuple[uuid.UUID, str]:
     """Create a team and its first full-access API key; returns (team id, key)."""
-    engine = create_async_engine(settings.database_url)
+    engine = create_engine(settings.database_url, settings, "postyard-cli")
     token = generate_api_key(mode)
     team_id = uuid.uuid4()
     try:
@@ -57,7 +58,7 @@ async def create_team(settings: Settings, name: str, mode: str = "live") -> tupl
 
 async def create_smtp_credential(settings: Settings, team_id: uuid.UUID) -> tuple[str, str]:
     """An SMTP credential of the team for all its domains; returns (username, password)."""
-    engine = create_async_engine(settings.database_url)
+    engine = create_engine(settings.database_url, settings, "postyard-cli")
     try:
         async with AsyncSession(engine) as db, db.begin():
             await scope_to_team(db, team_id)
@@ -73,7 +74,7 @@ async def create_smtp_credential(settings: Settings, team_id: uuid.UUID) -> tupl
 async def rotate_data_key(settings: Settings) -> int:
     """Re-encrypt every stored secret under the active data key (as the owner role, across teams)."""
     keyring = Keyring(settings.data_keys, settings.active_data_key_id)
-    engine = create_async_engine(settings.owner_database_url)
+    engine = create_engine(settings.owner_database_url, settings, "postyard-cli")
     changed = 0
     try:
         async with AsyncSession(engine) as db, db.begin():
@@ -99,7 +100,7 @@ async def rotate_data_key(settings: Settings) -> int:
 
 async def purge_audit_logs(settings: Settings, days: int | None = None) -> int:
     """Delete audit entries older than `days` (default POSTYARD_AUDIT_RETENTION_DAYS; the worker does it hourly)."""
-    engine = create_async_engine(settings.database_url)
+    engine = create_engine(settings.database_url, settings, "postyard-cli", statements=False)
     try:
         return await purge_old_entries(engine, settings.audit_retention_days if days is None else days)
     finally:
@@ -108,7 +109,7 @@ async def purge_audit_logs(settings: Settings, days: int | None = None) -> int:
 
 async def purge_sessions(settings: Settings) -> int:
     """Delete expired and revoked sessions (the worker does it hourly)."""
-    engine = create_async_engine(settings.database_url)
+    engine = create_engine(settings.database_url, settings, "postyard-cli", statements=False)
     try:
         return await purge_dead_sessions(engine)
     finally:
@@ -117,7 +118,7 @@ async def purge_sessions(settings: Settings) -> int:
 
 async def purge_email_bodies(settings: Settings) -> int:
     """Drop the bodies of settled emails past their team's retention period (the worker does it hourly)."""
-    engine = create_async_engine(settings.system_database_url)
+    engine = create_engine(settings.system_database_url, settings, "postyard-cli", statements=False)
     try:
         return await purge_expired_bodies(engine)
     finally:

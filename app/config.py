@@ -49,6 +49,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
     migration_database_url: str = ""
+    # Bounds on every database connection (app/db/engines.py), in seconds: opening one (and a pooled one's
+    # ping), a statement (0: none; housekeeping and migrations have none), a transaction left idle, idle
+    # time before TCP keepalive probes, data left unacknowledged (a network that drops packets) and the
+    # wait for a free pooled connection.
+    database_connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 3.0
+    database_statement_timeout: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    database_idle_in_transaction_timeout: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    database_keepalive_idle: Annotated[int, msgspec.Meta(ge=1)] = 30
+    database_tcp_user_timeout: Annotated[float, msgspec.Meta(ge=0)] = 15.0
+    database_pool_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0
     data_keys: dict[str, bytes] = msgspec.field(default_factory=dict)
     active_data_key_id: str = ""
     dns_nameserver: str = ""

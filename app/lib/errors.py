@@ -17,7 +17,8 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 __all__ = ["RETRY_AFTER_SECONDS", "ApiError", "ErrorBody", "database_unavailable", "exception_handlers"]
 
@@ -83,14 +84,17 @@ def _integrity(request: Request[Any, Any, Any], exc: IntegrityError) -> Response
 
 
 # SQLSTATE classes of a database that is unreachable for now: connection exceptions (08), insufficient
-# resources (53, e.g. too many connections) and operator intervention (57P: shutting down, starting up).
-_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+# resources (53, e.g. too many connections), operator intervention (57P: shutting down, starting up) and
+# a statement cancelled by POSTYARD_DATABASE_STATEMENT_TIMEOUT (57014: the database is overloaded).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "57014")
 RETRY_AFTER_SECONDS = 5
 
 
 def database_unavailable(exc: Exception) -> bool:
     """Whether `exc` says the database is down or restarting, not that the request or the code is wrong."""
-    if isinstance(exc, OSError):  # refused or timed out while connecting (TimeoutError is an OSError)
+    # Refused, or timed out connecting or waiting for an answer (TimeoutError is an OSError); no pooled
+    # connection free within POSTYARD_DATABASE_POOL_TIMEOUT; a pooled connection lost and not replaced.
+    if isinstance(exc, OSError | PoolTimeout | DisconnectionError):
         return True
     if not isinstance(exc, DBAPIError):
         return False

@@ -6,9 +6,8 @@ import asyncio
 import logging
 from typing import BinaryIO
 
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from app.config import Settings
+from app.db.engines import create_engine
 from app.domain.events.ingest import UNREACHABLE, apply_report
 
 __all__ = ["EX_OK", "EX_TEMPFAIL", "bounce_pipe"]
@@ -22,7 +21,7 @@ def bounce_pipe(settings: Settings, stream: BinaryIO, recipient: str | None) -> 
     raw = stream.read()
 
     async def _run() -> None:
-        engine = create_async_engine(settings.system_database_url, pool_size=1)
+        engine = create_engine(settings.system_database_url, settings, "postyard-bounce", pool_size=1)
         try:
             await apply_report(engine, raw, recipient)
         finally:

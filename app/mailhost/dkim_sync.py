@@ -15,6 +15,7 @@ costs at most one interval.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -26,6 +27,7 @@ from pathlib import Path
 import asyncpg
 
 from app.config import Settings
+from app.db.engines import connect
 from app.lib.crypto import Keyring, dkim_associated_data
 
 __all__ = ["ALGORITHMS", "SigningKey", "fetch_keys", "main", "render_key_table", "render_signing_table",
@@ -33,6 +35,10 @@ __all__ = ["ALGORITHMS", "SigningKey", "fetch_keys", "main", "render_key_table",
 
 log = logging.getLogger("postyard.dkim_sync")
 NOTIFY_CHANNEL = "mail_dkim_keys_changed"
+RECONNECT_SECONDS = 5.0
+# Refused, timed out, lost, or the server shutting down or starting up (SQLSTATE classes 08 and 57).
+_UNREACHABLE = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                asyncpg.exceptions.OperatorInterventionError)
 QUERY = (
     "SELECT domain, selector, algorithm, key_id, private_key_ciphertext "
     "FROM mail_dkim_keys WHERE active ORDER BY domain, selector"
@@ -150,22 +156,40 @@ async def sync_once(connection: asyncpg.Connection, keyring: Keyring, root: Path
     return changed
 
 
-async def run(dsn: str, keyring: Keyring, root: Path, pid_file: Iterable[Path] | None,
-              poll_seconds: float = 60) -> None:
-    """Sync now, then on every notification and every poll_seconds, until cancelled."""
-    connection = await asyncpg.connect(dsn)
+async def _serve(connection: asyncpg.Connection, keyring: Keyring, root: Path, pid_file: Iterable[Path] | None,
+                 poll_seconds: float) -> None:
     woken = asyncio.Event()
+    connection.add_termination_listener(lambda *_: woken.set())  # a lost connection fails the next sync
     await connection.add_listener(NOTIFY_CHANNEL, lambda *_: woken.set())
-    try:
-        while True:
-            await sync_once(connection, keyring, root, pid_file)
-            try:
-                await asyncio.wait_for(woken.wait(), timeout=poll_seconds)
-            except TimeoutError:
-                pass
-            woken.clear()
-    finally:
-        await connection.close()
+    while True:
+        await sync_once(connection, keyring, root, pid_file)
+        try:
+            await asyncio.wait_for(woken.wait(), timeout=poll_seconds)
+        except TimeoutError:
+            pass
+        woken.clear()
+
+
+async def run(dsn: str, keyring: Keyring, root: Path, pid_file: Iterable[Path] | None,
+              poll_seconds: float = 60, settings: Settings | None = None) -> None:
+    """Sync now, then on every notification and every poll_seconds, until cancelled; while the database is
+    unreachable, connect again every RECONNECT_SECONDS (the keys written last stay in use)."""
+    bounds = settings or Settings()
+    while True:
+        try:
+            connection = await connect(dsn, bounds, "postyard-dkim-sync")
+        except _UNREACHABLE as error:
+            log.warning("database unreachable (%s); connecting again in %s s", type(error).__name__,
+                        RECONNECT_SECONDS)
+            await asyncio.sleep(RECONNECT_SECONDS)
+            continue
+        try:
+            await _serve(connection, keyring, root, pid_file, poll_seconds)
+        except _UNREACHABLE as error:
+            log.warning("database connection lost (%s); connecting again", type(error).__name__)
+        finally:
+            with contextlib.suppress(Exception):  # a lost connection is simply dropped
+                await connection.close(timeout=bounds.database_connect_timeout)
 
 
 def main(settings: Settings) -> None:
@@ -174,5 +198,5 @@ def main(settings: Settings) -> None:
         raise SystemExit("POSTYARD_DKIM_DATABASE_URL is not set")
     asyncio.run(run(
         settings.dkim_database_url, Keyring(settings.data_keys, settings.active_data_key_id), Path(settings.dkim_dir),
-        [Path(p) for p in settings.opendkim_pid.split(",") if p], settings.dkim_poll_seconds,
+        [Path(p) for p in settings.opendkim_pid.split(",") if p], settings.dkim_poll_seconds, settings,
     ))

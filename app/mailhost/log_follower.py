@@ -13,9 +13,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from app.config import Settings
+from app.db.engines import create_engine
 from app.domain.events.ingest import follow
 
 __all__ = ["CURSOR_SAVE_SECONDS", "JOURNAL_COMMAND", "follow_log", "journal_command", "journal_line"]
@@ -83,7 +82,7 @@ def follow_log(settings: Settings, journal: bool) -> None:
     """Follow Postfix's log (journalctl, or lines on stdin) and apply each line; returns at end of stream."""
 
     async def _run() -> int:
-        engine = create_async_engine(settings.system_database_url, pool_size=2)
+        engine = create_engine(settings.system_database_url, settings, "postyard-log-follower", pool_size=2)
         try:
             cursor_file = Path(settings.postfix_journal_cursor)
             return await follow(engine, _journal_lines(cursor_file) if journal else _stdin_lines())

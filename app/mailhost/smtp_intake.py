@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
+from app.db.engines import create_engine
 from app.domain.emails.admission import SendingRefused
 from app.domain.emails.intake import Refused, Submission, accept_submission
 from app.domain.emails.rules import Violation
@@ -94,7 +95,7 @@ class IntakeHandler:
 
 async def serve(socket_path: Path, settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Listen on `socket_path` (group-writable for Postfix) until `stop` is set."""
-    engine = create_async_engine(settings.system_database_url, pool_size=4)
+    engine = create_engine(settings.system_database_url, settings, "postyard-smtp-intake", pool_size=4)
     handler = IntakeHandler(engine, settings)
     socket_path.unlink(missing_ok=True)
     server = await asyncio.get_running_loop().create_unix_server(

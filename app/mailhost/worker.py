@@ -8,12 +8,14 @@ resuming a suspended team sends it for the mail it held) and otherwise poll ever
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
+from app.db.engines import create_engine
 from app.domain.accounts.session_retention import purge_dead_sessions
 from app.domain.audit.retention import purge_old_entries
 from app.domain.emails.outbox import Outbox
@@ -26,6 +28,7 @@ __all__ = ["main", "run_worker"]
 
 logger = logging.getLogger("postyard.worker")
 _RETENTION_INTERVAL = 3600.0
+_RELISTEN_SECONDS = 1.0
 
 
 async def _loop(stop: asyncio.Event, idle: float, step: Callable[[], Awaitable[int]], name: str,
@@ -46,41 +49,62 @@ async def _loop(stop: asyncio.Event, idle: float, step: Callable[[], Awaitable[i
                 wake.clear()
 
 
-async def _listen(engine: AsyncEngine, wake: asyncio.Event) -> AsyncConnection | None:
-    """LISTEN for `postyard_outbox` (sent when emails are inserted or rescheduled); polling still runs."""
-    try:
-        conn = await engine.connect()
-        raw = (await conn.get_raw_connection()).driver_connection
-        await raw.add_listener("postyard_outbox", lambda *_: wake.set())
-        return conn
-    except Exception:  # noqa: BLE001 - without notifications the worker still polls
-        logger.exception("LISTEN postyard_outbox failed; polling only")
-        return None
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in pending:
+        waiter.cancel()
+
+
+async def _listen(engine: AsyncEngine, wake: asyncio.Event, stop: asyncio.Event, retry: float) -> None:
+    """LISTEN for `postyard_outbox` (sent when emails are inserted or rescheduled) until stopped, again after
+    the connection is lost (a database restart or outage); polling goes on meanwhile."""
+    lost = asyncio.Event()
+    while not stop.is_set():
+        lost.clear()
+        try:
+            async with engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                raw.add_termination_listener(lambda *_: lost.set())
+                await raw.add_listener("postyard_outbox", lambda *_: wake.set())
+                wake.set()  # whatever was inserted while nobody listened
+                await _first(stop, lost)
+                await conn.invalidate()  # a LISTENing connection never goes back to the pool
+        except Exception:  # noqa: BLE001 - without notifications the worker still polls
+            logger.warning("LISTEN postyard_outbox failed; polling until it is back", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=retry)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (SIGTERM or SIGINT set it when run from the CLI)."""
     stop = stop or asyncio.Event()
-    engine = create_async_engine(settings.system_database_url, pool_size=settings.worker_concurrency + 4)
+    engine = create_engine(settings.system_database_url, settings, "postyard-worker",
+                           pool_size=settings.worker_concurrency + 4)
+    # Housekeeping's bulk statements may run long: no statement timeout (the other bounds hold).
+    housekeeping = create_engine(settings.system_database_url, settings, "postyard-worker-housekeeping",
+                                 pool_size=1, statements=False)
     outbox = Outbox(settings, engine)
     submitters = [Submitter(settings) for _ in range(settings.worker_concurrency)]
     poll = settings.worker_poll_interval
     wake = asyncio.Event()
-    listener = await _listen(engine, wake)
+    listener = asyncio.create_task(_listen(engine, wake, stop, _RELISTEN_SECONDS))
     tasks = [asyncio.create_task(_loop(stop, poll, lambda s=s: outbox.drain_once(s), "drain", wake))
              for s in submitters]
     tasks += [
         asyncio.create_task(_loop(stop, poll, outbox.recover_expired, "recover")),
-        asyncio.create_task(_loop(stop, _RETENTION_INTERVAL, lambda: _purge(settings, engine), "retention")),
+        asyncio.create_task(_loop(stop, _RETENTION_INTERVAL, lambda: _purge(settings, housekeeping), "retention")),
     ]
     try:
         await asyncio.gather(*tasks)
     finally:
         for submitter in submitters:
             await submitter.close()
-        if listener is not None:
-            await listener.close()
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
         await engine.dispose()
+        await housekeeping.dispose()
 
 
 async def _purge(settings: Settings, engine: object) -> int:

@@ -83,7 +83,7 @@ def _own_tcp_ports() -> set[int]:
     return ports
 
 
-async def test_connections_the_database_dropped_get_503_then_the_api_recovers(client, team, postgres):
+async def test_connections_the_database_dropped_are_replaced_before_a_request_uses_them(client, team, postgres):
     assert (await client.get("/domains", headers=team.headers)).status_code == 200
     # What a PostgreSQL restart does to the pooled connections (this app's only: the session's
     # shared granian server keeps its own).
@@ -91,7 +91,7 @@ async def test_connections_the_database_dropped_get_503_then_the_api_recovers(cl
     postgres.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                   f"WHERE usename = 'postyard_app' AND client_port IN ({ports})")
     statuses = [(await client.get("/domains", headers=team.headers)).status_code for _ in range(3)]
-    assert statuses[0] == 503 and statuses[-1] == 200, statuses
+    assert statuses == [200, 200, 200]  # each pooled connection is pinged on checkout (app/db/engines.py)
 
 
 async def test_a_commit_that_fails_answers_503_and_stores_nothing(client, team, monkeypatch):

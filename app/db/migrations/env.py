@@ -7,8 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.config import Settings
+from app.db.engines import create_engine
 from app.db.models import UUIDBase
 
 target_metadata = UUIDBase.metadata
@@ -26,7 +27,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _main() -> None:
-    engine = create_async_engine(context.config.get_main_option("sqlalchemy.url"))
+    # Bounded connects and sockets at their defaults, but no statement timeout: a migration may run long.
+    engine = create_engine(context.config.get_main_option("sqlalchemy.url"), Settings(), "postyard-migrate",
+                           pool_size=1, statements=False)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

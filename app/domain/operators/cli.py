@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.db.engines import create_engine
 from app.domain.accounts.services import normalise_email
 from app.domain.operators import services
 from app.domain.operators.schemas import OperatorOut, TeamStatus
@@ -72,7 +73,7 @@ def add_admin_commands(sub: Any) -> None:
 
 async def in_owner_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work(db)` in one transaction as the database owner (what every admin command does)."""
-    engine = create_async_engine(settings.owner_database_url)
+    engine = create_engine(settings.owner_database_url, settings, "postyard-admin")
     try:
         async with AsyncSession(engine, expire_on_commit=False) as db, db.begin():
             return await work(db)

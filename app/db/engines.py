@@ -1,0 +1,143 @@
+"""The one way every process connects to PostgreSQL: bounded connects, statements, idle transactions and sockets.
+
+A database that refuses connections fails fast anyway; one that silently drops packets or stops answering
+would otherwise hold a request, a claim or an SMTP session for the kernel's ~15 minutes of retransmissions.
+Each connection gets, from Settings:
+
+- a connect timeout (TCP, TLS and the startup exchange together);
+- a statement timeout, twice: PostgreSQL's `statement_timeout` cancels a slow statement and reports it, and
+  asyncpg's `command_timeout` (a connect timeout later) gives up on a server that no longer answers at all.
+  Housekeeping and migrations connect with `statements=False`: their statements may legitimately run long;
+  the socket bounds below still notice a dead network under them;
+- `idle_in_transaction_session_timeout`, so a client that hangs mid-transaction does not hold its locks;
+- TCP keepalives and `TCP_USER_TIMEOUT` on both ends: the client's socket options notice a vanished server
+  (an idle LISTEN connection included) and PostgreSQL's `tcp_*` settings a vanished client. Unacknowledged
+  data for `database_tcp_user_timeout` seconds drops the connection whatever the statement's timeout;
+- a ping of every pooled connection on checkout, bounded by the connect timeout, so a connection the
+  network lost is replaced (or the caller told the database is unavailable) within seconds;
+- a bounded wait for a free pooled connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import asyncpg
+from advanced_alchemy.utils.serialization import decode_json, encode_json
+from sqlalchemy import event
+from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.util import await_
+
+from app.config import Settings
+
+__all__ = ["KEEPALIVE_PROBES", "connect", "connect_arguments", "create_engine", "server_settings"]
+
+logger = logging.getLogger("postyard.db")
+
+# A dead idle connection is noticed after keepalive_idle + KEEPALIVE_PROBES * (keepalive_idle / 3) seconds.
+KEEPALIVE_PROBES = 3
+
+
+def _keepalive_interval(settings: Settings) -> int:
+    return max(1, settings.database_keepalive_idle // KEEPALIVE_PROBES)
+
+
+def _milliseconds(seconds: float) -> str:
+    return str(int(seconds * 1000))
+
+
+def server_settings(settings: Settings, application: str, statements: bool = True) -> dict[str, str]:
+    """The session settings PostgreSQL applies to each connection (0 disables a timeout)."""
+    return {
+        "application_name": application,
+        "statement_timeout": _milliseconds(settings.database_statement_timeout if statements else 0),
+        "idle_in_transaction_session_timeout": _milliseconds(settings.database_idle_in_transaction_timeout),
+        "tcp_keepalives_idle": str(settings.database_keepalive_idle),
+        "tcp_keepalives_interval": str(_keepalive_interval(settings)),
+        "tcp_keepalives_count": str(KEEPALIVE_PROBES),
+        "tcp_user_timeout": _milliseconds(settings.database_tcp_user_timeout),
+    }
+
+
+def connect_arguments(settings: Settings, application: str, statements: bool = True) -> dict[str, Any]:
+    """asyncpg.connect's keyword arguments: connect timeout, client-side command timeout, session settings."""
+    command_timeout = settings.database_statement_timeout + settings.database_connect_timeout
+    return {
+        "timeout": settings.database_connect_timeout,
+        "command_timeout": command_timeout if statements and settings.database_statement_timeout else None,
+        "server_settings": server_settings(settings, application, statements),
+    }
+
+
+def _bound_socket(connection: asyncpg.Connection, settings: Settings) -> None:
+    """Keepalives and TCP_USER_TIMEOUT on the connection's TCP socket (a unix socket needs neither)."""
+    transport = getattr(connection, "_transport", None)  # asyncpg exposes no public accessor for its socket
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", settings.database_keepalive_idle),
+                          ("TCP_KEEPINTVL", _keepalive_interval(settings)),
+                          ("TCP_KEEPCNT", KEEPALIVE_PROBES),
+                          ("TCP_USER_TIMEOUT", int(settings.database_tcp_user_timeout * 1000))):
+        if hasattr(socket, option):  # Linux has them all; elsewhere keepalives keep the system's timing
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
+def _drop(dbapi_connection: DBAPIConnection | PoolProxiedConnection) -> None:
+    """Close a connection at once: SQLAlchemy would first wait 2 s for a server that no longer answers."""
+    dbapi_connection.driver_connection.terminate()  # type: ignore[union-attr]
+
+
+async def connect(dsn: str, settings: Settings, application: str) -> asyncpg.Connection:
+    """A plain asyncpg connection (for LISTEN-driven services) with the same bounds as the engines'."""
+    connection = await asyncpg.connect(dsn, **connect_arguments(settings, application))
+    _bound_socket(connection, settings)
+    return connection
+
+
+def create_engine(url: str, settings: Settings, application: str, *, pool_size: int = 5, max_overflow: int = 10,
+                  statements: bool = True) -> AsyncEngine:
+    """An engine on `url` whose connections are bounded as the module docstring says.
+
+    `application` names the process in pg_stat_activity. `statements=False` lifts the statement timeouts
+    (housekeeping, migrations); every other bound stays.
+    """
+    # JSON columns are read and written as the API's advanced-alchemy engine always did (msgspec).
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                                 pool_timeout=settings.database_pool_timeout,
+                                 json_serializer=encode_json, json_deserializer=decode_json,
+                                 connect_args=connect_arguments(settings, application, statements))
+    ping_timeout = settings.database_connect_timeout
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        _bound_socket(dbapi_connection.driver_connection, settings)  # type: ignore[attr-defined]
+        record.info["fresh"] = True
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, _: PoolProxiedConnection) -> None:
+        # SQLAlchemy's pool_pre_ping would wait the whole command timeout on a server that stopped answering.
+        if record.info.pop("fresh", False):
+            return
+        try:
+            await_(dbapi_connection.driver_connection.fetchval("SELECT 1", timeout=ping_timeout))  # type: ignore[attr-defined]
+        except Exception as error:  # noqa: BLE001 - a connection that cannot answer SELECT 1 is of no use
+            logger.warning("pooled database connection lost (%s); replacing it", type(error).__name__)
+            _drop(dbapi_connection)
+            raise DisconnectionError(f"ping failed: {error!r}") from error
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _drop_on_timeout(context: ExceptionContext) -> None:
+        # asyncpg's own timeout leaves the connection waiting for its cancel request: never reuse it.
+        if isinstance(context.original_exception, OSError):
+            context.is_disconnect = True
+            if context.connection is not None:
+                _drop(context.connection.connection)
+
+    return engine
