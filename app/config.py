@@ -87,7 +87,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_recipients: int = 50
     smtp_submission_host: str = INTERNAL_SMTP_HOST
     smtp_submission_port: int = INTERNAL_SMTP_PORT
-    smtp_submission_timeout: float = 30.0
+    # Per SMTP step; above what Postfix can wait on its milters (app/host_layout.py postfix_milter_wait).
+    smtp_submission_timeout: float = 60.0
     smtp_submission_starttls: bool = False
     smtp_session_max_seconds: float = 5.0
     smtp_intake_socket: str = INTAKE_SOCKET
@@ -96,6 +97,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_batch_size: int = 20
     worker_lease_seconds: int = 120
     worker_max_attempts: int = 12
+    # How far past an email's unanswered DATA the log follower must have read Postfix's log, without seeing it
+    # accepted, before the email is sent again (docs/sending.md#when-postfixs-answer-is-lost).
+    worker_outcome_grace_seconds: float = 120.0
     worker_poll_interval: float = 1.0
     dkim_settle_seconds: float = 5.0
     postfix_journal_cursor: str = POSTFIX_JOURNAL_CURSOR

@@ -4,12 +4,16 @@ both name. The roles (roles/) lay them out; the app's settings (app/config.py) d
 
 from __future__ import annotations
 
+import socket
+
 __all__ = [
     "API_LIVENESS_PATH", "API_PORT", "API_SERVICE", "DKIM_DIR", "DKIM_SYNC_SERVICE", "EVENTS_STATE_DIRECTORY",
     "INTAKE_RUNTIME_DIRECTORY",
     "INTAKE_SERVICE", "INTAKE_SOCKET", "INTERNAL_LISTENER", "INTERNAL_SMTP_HOST", "INTERNAL_SMTP_PORT",
+    "MILTER_COMMAND_TIMEOUT", "MILTER_CONNECT_TIMEOUT", "MILTER_CONTENT_TIMEOUT",
     "OPENDKIM_PID_FILE", "POLICY_RUNTIME_DIRECTORY", "POLICY_SERVICE", "POLICY_SOCKET", "POSTFIX_EVENTS_SERVICE",
     "POSTFIX_JOURNAL_CURSOR", "STATE_DIR", "WEBHOOKS_SERVICE", "WORKER_SERVICE",
+    "mail_host_name", "postfix_milter_wait",
 ]
 
 # Postfix's internal listener: the worker hands mail to it on loopback, OpenDKIM signs what it takes.
@@ -34,6 +38,26 @@ OPENDKIM_PID_FILE = "/run/opendkim/opendkim.pid"
 # The Postfix event follower's state directory (systemd's StateDirectory=) and its journal position.
 EVENTS_STATE_DIRECTORY = "postyard-events"
 POSTFIX_JOURNAL_CURSOR = f"/var/lib/{EVENTS_STATE_DIRECTORY}/journal.cursor"
+
+# Postfix's milter timeouts in seconds (main.cf). Each bounds one exchange with one milter; the worker's
+# SMTP timeout (POSTYARD_SMTP_SUBMISSION_TIMEOUT) must outlast what one of Postfix's replies can wait on
+# them (postfix_milter_wait), so that the worker gets Postfix's answer rather than giving up first.
+MILTER_CONNECT_TIMEOUT = 10
+MILTER_COMMAND_TIMEOUT = 10
+MILTER_CONTENT_TIMEOUT = 20
+
+
+def postfix_milter_wait(milters: int) -> int:
+    """The longest one reply of Postfix can wait on `milters` milters, each in turn up to its timeout: the
+    greeting on their connect and CONNECT event, a command's reply on the command, the reply to the end
+    of DATA on the message's content."""
+    return milters * max(MILTER_CONNECT_TIMEOUT + MILTER_COMMAND_TIMEOUT, MILTER_CONTENT_TIMEOUT)
+
+
+def mail_host_name() -> str:
+    """This host's name, as the worker records it on the emails it hands to this host's Postfix and the
+    log follower on its position in this host's Postfix log (both run on the mail host)."""
+    return socket.gethostname()
 
 # The API serves HTTPS here; its unit counts as started once this path answers on loopback (app/wait_ready.py).
 API_PORT = 443

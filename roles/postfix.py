@@ -17,7 +17,16 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from app import tls_policy
-from app.host_layout import INTAKE_SOCKET, INTERNAL_LISTENER, POLICY_RUNTIME_DIRECTORY, POLICY_SERVICE, POLICY_SOCKET
+from app.host_layout import (
+    INTAKE_SOCKET,
+    INTERNAL_LISTENER,
+    MILTER_COMMAND_TIMEOUT,
+    MILTER_CONNECT_TIMEOUT,
+    MILTER_CONTENT_TIMEOUT,
+    POLICY_RUNTIME_DIRECTORY,
+    POLICY_SERVICE,
+    POLICY_SOCKET,
+)
 from roles import app_runtime
 from roles.opendkim import MILTER_SOCKETS
 from roles.support.database_client import DatabaseLogin, database_login
@@ -89,6 +98,8 @@ def main_context(data: Any, hostname: str, certificate: str, private_key: str) -
         "private_key": private_key,
         "tls_policy": tls_policy.POSTFIX,
         "mta_sts": bool(data.postfix_mta_sts),
+        "milter_timeouts": {"connect": MILTER_CONNECT_TIMEOUT, "command": MILTER_COMMAND_TIMEOUT,
+                            "content": MILTER_CONTENT_TIMEOUT},
         "limits": {
             "connections": data.postfix_client_connections,
             "connection_rate": data.postfix_client_connection_rate,

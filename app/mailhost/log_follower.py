@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,16 @@ def journal_command(cursor_file: Path, follow: bool) -> list[str]:
 
 
 def journal_line(entry: dict[str, Any]) -> str:
-    """A journal entry as syslog prints it: `postfix/smtp[123]: 4XyZ: to=<...>, ...`."""
+    """A journal entry as syslog prints it: `postfix/smtp[123]: 4XyZ: to=<...>, ...`, after the time it was
+    logged in ISO 8601 when the entry has it (the follower's position in the log, see ingest.follow)."""
     message = entry.get("MESSAGE", "")
     if isinstance(message, list):  # journalctl's JSON gives messages that are not UTF-8 as byte arrays
         message = bytes(message).decode("utf-8", "replace")
     pid = entry.get("SYSLOG_PID") or entry.get("_PID", "")
-    return f"{entry.get('SYSLOG_IDENTIFIER', '')}[{pid}]: {message}"
+    line = f"{entry.get('SYSLOG_IDENTIFIER', '')}[{pid}]: {message}"
+    if realtime := entry.get("__REALTIME_TIMESTAMP"):
+        line = f"{datetime.fromtimestamp(int(realtime) / 1e6, UTC).isoformat()} {line}"
+    return line
 
 
 def _save_cursor(cursor_file: Path, cursor: str) -> None:

@@ -96,10 +96,9 @@ def smtp_server() -> Iterator[SinkServer]:
 
 @pytest.fixture
 def smtp_sink(smtp_server: SinkServer) -> Iterator[Sink]:
-    """The sink's recorder; refusals and delays set by a test are undone after it."""
+    """The sink's recorder; refusals, delays and stalls set by a test are undone after it."""
     yield smtp_server.sink
-    smtp_server.sink.refuse.clear()
-    smtp_server.sink.data_delay = 0.0
+    smtp_server.sink.reset()
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """The outbox worker: submits to the SMTP server standing in for Postfix, records queue ids, retries,
-survives SIGKILL."""
+survives SIGKILL, and never submits again an email whose DATA went unanswered until Postfix's log shows its fate."""
 
 from __future__ import annotations
 
@@ -11,15 +11,18 @@ import sys
 import time
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 
 import msgspec
+import pytest
 from conftest import TeamKey, verified_domain
 from test_emails import message
 
 from app.cli import create_team
 from app.domain.emails.outbox import Outbox
 from app.domain.emails.submission import Submitter
-from app.domain.events.ingest import ingest_lines
+from app.domain.events.ingest import follow, ingest_lines
+from app.host_layout import mail_host_name
 
 
 async def drain(settings, engine) -> None:
@@ -153,8 +156,8 @@ async def _die_after_postfix_accepted(postgres, settings, email_id: str, submit:
     """What a worker killed between Postfix's 250 and its own commit leaves behind."""
     row = db(postgres, f"SELECT envelope_from, array_to_string(recipients, ','), encode(mime, 'hex') FROM emails "
                        f"WHERE id = '{email_id}'").split("|")
-    db(postgres, f"UPDATE emails SET state = 'sending', attempts = 1, lease_until = now() - interval '1 second' "
-                 f"WHERE id = '{email_id}'")
+    db(postgres, f"UPDATE emails SET state = 'sending', attempts = 1, lease_until = now() - interval '1 second', "
+                 f"submitted_on = '{mail_host_name()}' WHERE id = '{email_id}'")
     if submit:
         submitter = Submitter(settings)
         outcome = await submitter.submit(row[0], row[1].split(","), bytes.fromhex(row[2]))
@@ -250,3 +253,145 @@ async def test_an_email_delivered_before_its_worker_recorded_it_sent_stays_deliv
     fetched = (await client.get(f"/emails/{email_id}", headers=team.headers)).json()
     assert [e["type"] for e in fetched["events"]][-2:] == ["delivered", "sent"]
     assert fetched["last_event"] == "delivered"
+
+
+# Postfix's answer to DATA lost: the sink holds its reply past the worker's timeout, or drops the connection.
+STALLS = {"stalled": {"data_delay": 1.5}, "dropped": {"drop_after_data": True}}
+MILTER_TEMPFAIL = "451 4.7.1 Service unavailable - try again later"
+
+
+def _impatient(settings):
+    """The worker's settings with a short SMTP timeout and outcome grace, for a test's pace."""
+    return msgspec.structs.replace(settings, smtp_submission_timeout=0.5, worker_outcome_grace_seconds=1.0)
+
+
+def _stall(smtp_sink, how: str, accept: bool) -> None:
+    for name, value in STALLS[how].items():
+        setattr(smtp_sink, name, value)
+    smtp_sink.data_reply = None if accept else MILTER_TEMPFAIL
+
+
+async def _follow_log(smtp_sink, owner_engine) -> None:
+    """What the log follower does on the mail host: apply every line Postfix logged so far."""
+    with smtp_sink.lock:
+        lines = list(smtp_sink.log_lines)
+    await ingest_lines(owner_engine, lines)
+
+
+async def _settle(settings, owner_engine) -> None:
+    """One round of the worker: recovery, then a drain."""
+    await Outbox(settings, owner_engine).recover_expired()
+    await drain(settings, owner_engine)
+
+
+@pytest.mark.parametrize("how", list(STALLS))
+async def test_an_email_whose_data_went_unanswered_is_not_submitted_again_while_the_log_has_not_shown_its_fate(
+        how, client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    settings = _impatient(settings)
+    email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    _stall(smtp_sink, how, accept=False)
+    await drain(settings, owner_engine)
+    smtp_sink.reset()
+    await _follow_log(smtp_sink, owner_engine)  # the follower has read no further than the message's data
+    await asyncio.sleep(settings.worker_outcome_grace_seconds + 0.5)
+    await _settle(settings, owner_engine)
+    state = db(postgres, f"SELECT state, lease_until IS NULL, outcome_unknown_since IS NOT NULL, last_error "
+                         f"FROM emails WHERE id = '{email_id}'")
+    assert smtp_sink.submitted(f"<{email_id}@{sender}>") == 1
+    assert state.startswith("sending|t|t|no reply to DATA")
+
+
+@pytest.mark.parametrize("how", list(STALLS))
+async def test_an_email_whose_data_went_unanswered_is_submitted_again_once_the_log_shows_postfix_did_not_accept_it(
+        how, client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    settings = _impatient(settings)
+    email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    _stall(smtp_sink, how, accept=False)
+    await drain(settings, owner_engine)
+    await asyncio.sleep(max(smtp_sink.data_delay, settings.worker_outcome_grace_seconds) + 0.5)
+    smtp_sink.reset()
+    smtp_sink.log("postfix/internal/smtpd[4100]: disconnect from localhost[127.0.0.1]")  # a later line
+    await _follow_log(smtp_sink, owner_engine)
+    await _settle(settings, owner_engine)
+    fetched = (await client.get(f"/emails/{email_id}", headers=team.headers)).json()
+    assert smtp_sink.submitted(f"<{email_id}@{sender}>") == 2
+    assert len(smtp_sink.for_message_id(f"<{email_id}@{sender}>")) == 1
+    assert fetched["last_event"] == "sent"
+    assert db(postgres, f"SELECT attempts FROM emails WHERE id = '{email_id}'") == "2"
+
+
+@pytest.mark.parametrize("how", list(STALLS))
+async def test_an_email_whose_data_went_unanswered_is_sent_and_delivered_when_the_log_shows_postfix_accepted_it(
+        how, client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    settings = _impatient(settings)
+    email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    _stall(smtp_sink, how, accept=True)
+    await drain(settings, owner_engine)
+    await _wait(lambda: smtp_sink.for_message_id(f"<{email_id}@{sender}>") != [])  # Postfix queued it in the end
+    smtp_sink.reset()
+    await _follow_log(smtp_sink, owner_engine)
+    await _settle(settings, owner_engine)
+    queue_id = smtp_sink.for_message_id(f"<{email_id}@{sender}>")[0].queue_id
+    to = db(postgres, f"SELECT recipients[1] FROM emails WHERE id = '{email_id}'")
+    smtp_sink.log(f"postfix/smtp[4200]: {queue_id}: to=<{to}>, relay=mx.example.org[203.0.113.25]:25, delay=1.2, "
+                  "delays=0.05/0.01/0.6/0.54, dsn=2.0.0, status=sent (250 2.0.0 OK)")
+    await _follow_log(smtp_sink, owner_engine)
+    await asyncio.sleep(settings.worker_outcome_grace_seconds + 0.5)
+    await _settle(settings, owner_engine)
+    fetched = (await client.get(f"/emails/{email_id}", headers=team.headers)).json()
+    assert smtp_sink.submitted(f"<{email_id}@{sender}>") == 1
+    assert [(e["type"], e["detail"].get("queue_id")) for e in fetched["events"]][-2:] == [
+        ("sent", queue_id), ("delivered", None)]
+    assert fetched["last_event"] == "delivered"
+    assert db(postgres, f"SELECT state, queue_id FROM emails WHERE id = '{email_id}'") == f"sent|{queue_id}"
+
+
+async def test_a_worker_that_died_after_postfix_logged_the_message_id_leaves_it_to_the_log(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    settings = _impatient(settings)
+    email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    await _die_after_postfix_accepted(postgres, settings, email_id, submit=False)
+    smtp_sink.log(f"postfix/cleanup[4300]: 4XyZabcDEF0123: message-id=<{email_id}@{sender}>")  # then nothing
+    await _follow_log(smtp_sink, owner_engine)
+    await _settle(settings, owner_engine)
+    waiting = db(postgres, f"SELECT state, outcome_unknown_since IS NOT NULL FROM emails WHERE id = '{email_id}'")
+    await asyncio.sleep(settings.worker_outcome_grace_seconds + 0.5)
+    smtp_sink.log("postfix/anvil[4301]: statistics: max connection rate 1/60s for (smtp:127.0.0.1) at now")
+    await _follow_log(smtp_sink, owner_engine)
+    await _settle(settings, owner_engine)
+    assert waiting == "sending|t"
+    assert smtp_sink.submitted(f"<{email_id}@{sender}>") == 1
+    assert db(postgres, f"SELECT state FROM emails WHERE id = '{email_id}'") == "sent"
+
+
+async def test_an_email_queued_again_whose_acceptance_is_logged_late_is_not_claimed(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    envelope_from = db(postgres, f"SELECT envelope_from FROM emails WHERE id = '{email_id}'")
+    smtp_sink.log(f"postfix/cleanup[4400]: 5XyZabcDEF0123: message-id=<{email_id}@{sender}>")
+    smtp_sink.log(f"postfix/qmgr[901]: 5XyZabcDEF0123: from=<{envelope_from}>, size=900, nrcpt=1 (queue active)")
+    await _follow_log(smtp_sink, owner_engine)
+    await _settle(settings, owner_engine)
+    fetched = (await client.get(f"/emails/{email_id}", headers=team.headers)).json()
+    assert smtp_sink.submitted(f"<{email_id}@{sender}>") == 0
+    assert fetched["last_event"] == "sent" and fetched["events"][-1]["detail"]["queue_id"] == "5XyZabcDEF0123"
+
+
+async def test_the_log_follower_moves_its_position_on_while_postfixs_log_is_quiet(owner_engine, postgres):
+    host, quiet, logged = f"quiet-{uuid.uuid4().hex[:8]}", asyncio.Event(), datetime.now(UTC).isoformat()
+
+    async def lines():
+        yield f"{logged} mail postfix/anvil[1]: statistics: max cache size 1 at now"
+        await quiet.wait()
+
+    def position() -> str:
+        return db(postgres, f"SELECT logged_through FROM mail_log_positions WHERE mail_host = '{host}'")
+
+    following = asyncio.create_task(follow(owner_engine, lines(), mail_host=host, idle_seconds=0.2))
+    await _wait(lambda: position() != "", timeout=10)
+    first = position()
+    await _wait(lambda: position() != first, timeout=10)
+    quiet.set()
+    await following
+    assert db(postgres, f"SELECT logged_through > '{logged}' FROM mail_log_positions WHERE mail_host = '{host}'"
+              ) == "t"

@@ -18,6 +18,13 @@ Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGK
    being submitted again. So a message is submitted twice only if a worker dies inside that window AND
    the log follower has not ingested Postfix's lines before the lease expires (follower down or lagging
    by more than the lease). In normal operation (no crash) each message is submitted exactly once.
+   A message whose DATA went out without a final reply (a timeout or a lost connection), or whose lease
+   expired after `cleanup` logged its Message-ID, has an unknown outcome: it stays `sending`, without a
+   lease, and is not submitted again until the log follower of the mail host it went to has shown what
+   Postfix did: its acceptance (`sent`), or no acceptance in Postfix's log up to
+   `POSTYARD_WORKER_OUTCOME_GRACE_SECONDS` past that moment (`queued` again). Claims skip any email whose
+   acceptance was logged. The worker's SMTP timeout outlasts what Postfix can wait on its milters
+   (app/host_layout.py), so in normal operation the worker hears Postfix's answer.
 3. Several workers can run at once: claims skip rows locked by others, and a claimed row is `sending`
    under its lease, which no other worker takes until it expires.
 4. A suspended team's mail is held, not lost: claims skip its emails, so they stay `queued` (scheduled
@@ -30,7 +37,7 @@ Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGK
    `POSTYARD_DKIM_SETTLE_SECONDS` after a first verification, the time its new key takes to reach
    OpenDKIM (the key sync writes it and signals a reload), so that no mail leaves unsigned.
 
-Transient failures (connection errors, 4xx) are retried with exponential backoff (30 s doubling, capped
+Transient failures (connection errors before DATA, 4xx) are retried with exponential backoff (30 s doubling, capped
 at one hour) up to `POSTYARD_WORKER_MAX_ATTEMPTS`; permanent refusals (5xx) mark the email `failed`.
 Emails of `sk_test_` keys are marked sent without any SMTP transaction.
 """
@@ -40,7 +47,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -49,6 +56,7 @@ from app.config import Settings
 from app.domain.emails import repository
 from app.domain.emails.submission import Outcome, Submitter
 from app.domain.events.recorder import EmailSummary, Event, record_events
+from app.host_layout import mail_host_name
 
 __all__ = ["Outbox", "backoff_seconds"]
 
@@ -71,11 +79,13 @@ class Outbox:
 
     settings: Settings
     engine: AsyncEngine
+    mail_host: str = field(default_factory=mail_host_name)
 
     async def _claim(self) -> list[Any]:
         async with self.engine.begin() as conn:
             return await repository.claim_due(conn, self.settings.worker_batch_size,
-                                              self.settings.worker_lease_seconds, self.settings.dkim_settle_seconds)
+                                              self.settings.worker_lease_seconds, self.settings.dkim_settle_seconds,
+                                              self.mail_host)
 
     async def _renew(self, email_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         """Extend the leases; returns the ids still held (a lapsed one may have gone back to the queue)."""
@@ -94,6 +104,8 @@ class Outbox:
                 events += [Event(summary, "failed", recipient=r, detail={"reply": reply})
                            for r, reply in (outcome.refused or {}).items()]
                 await record_events(conn, events)
+            elif outcome.unknown:
+                await repository.mark_outcome_unknown(conn, row.id, outcome.reply[:1000])
             elif outcome.permanent or row.attempts >= self.settings.worker_max_attempts:
                 await repository.mark_failed(conn, row.id, outcome.reply[:1000])
                 await record_events(conn, [Event(summary, "failed", detail={"reply": outcome.reply[:1000]})])
@@ -121,9 +133,11 @@ class Outbox:
         return len(rows)
 
     async def recover_expired(self) -> int:
-        """Settle emails whose worker vanished: `sent` if Postfix logged their acceptance, else `queued`."""
+        """Settle emails whose worker vanished (`sent` if Postfix logged their acceptance, unknown if it logged
+        their Message-ID, else `queued`) and those whose unknown outcome Postfix's log has since shown."""
         async with self.engine.begin() as conn:
             rows = await repository.recover_expired(conn)
+            rows += await repository.resolve_unknown_outcomes(conn, self.settings.worker_outcome_grace_seconds)
             sent = [Event(_summary(r), "sent", detail={"queue_id": r.queue_id, "recovered": True})
                     for r in rows if r.state == "sent"]
             await record_events(conn, sent)

@@ -16,7 +16,8 @@ from app.db.executor import Executor
 __all__ = [
     "INSERT_EMAIL", "NewEmail", "cancel", "claim_due", "claim_idempotency_key", "count_sends", "email_events",
     "email_page", "find_email", "insert_emails", "mark_failed", "mark_sent", "message_id_taken",
-    "purge_expired_bodies", "recover_expired", "renew_leases", "reschedule", "retry_later",
+    "mark_outcome_unknown", "purge_expired_bodies", "recover_expired", "renew_leases", "reschedule",
+    "resolve_unknown_outcomes", "retry_later",
     "sending_domains_and_suppressed", "stored_idempotent_response",
 ]
 
@@ -107,10 +108,12 @@ RETURNING 1
 _IDEMPOTENT_RESPONSE = text(
     "SELECT request_hash, response FROM idempotency_keys WHERE team_id = :team_id AND key = :key")
 
+# A claim names the mail host whose Postfix gets the email and forgets an earlier attempt's queue id; an
+# email Postfix was seen to accept (mta_accepted) is never claimed again.
 _CLAIM_DUE = text("""
 UPDATE emails e SET state = 'sending', attempts = e.attempts + 1, updated_at = now(),
-       lease_until = now() + make_interval(secs => :lease_seconds)
-FROM (SELECT id FROM emails WHERE state = 'queued' AND next_attempt_at <= now()
+       lease_until = now() + make_interval(secs => :lease_seconds), submitted_on = :mail_host, queue_id = NULL
+FROM (SELECT id FROM emails WHERE state = 'queued' AND next_attempt_at <= now() AND NOT mta_accepted
         AND team_id <> ALL(ARRAY(SELECT id FROM teams WHERE suspended_at IS NOT NULL))
         AND (mode = 'test' OR EXISTS (SELECT 1 FROM domains d WHERE d.id = emails.domain_id
                                       AND d.team_id = emails.team_id AND d.status = 'verified'
@@ -123,16 +126,40 @@ RETURNING e.id, e.team_id, e.mode, e.envelope_from, e.recipients, e.mime, e.atte
 """)
 _RENEW_LEASES = text("UPDATE emails SET lease_until = now() + make_interval(secs => :lease_seconds) "
                      "WHERE id = ANY(:email_ids) AND state = 'sending' RETURNING id")
+# A queue id on an unsettled claim means Postfix's cleanup saw the message: DATA went out, so an email not
+# (yet) seen accepted waits for the log follower (outcome unknown) rather than going back to the queue.
 _RECOVER_EXPIRED = text("""
-UPDATE emails e SET state = CASE WHEN e.mta_accepted THEN 'sent' ELSE 'queued' END,
-       sent_at = CASE WHEN e.mta_accepted THEN now() END, next_attempt_at = now(), lease_until = NULL,
-       updated_at = now()
+UPDATE emails e SET state = CASE WHEN e.mta_accepted THEN 'sent' WHEN e.queue_id IS NOT NULL THEN 'sending'
+                                 ELSE 'queued' END,
+       sent_at = CASE WHEN e.mta_accepted THEN now() END,
+       outcome_unknown_since = CASE WHEN NOT e.mta_accepted AND e.queue_id IS NOT NULL THEN now() END,
+       next_attempt_at = now(), lease_until = NULL, updated_at = now()
 FROM (SELECT id FROM emails WHERE state = 'sending' AND lease_until < now() FOR UPDATE SKIP LOCKED) expired
 WHERE e.id = expired.id
 RETURNING e.id, e.team_id, e.state, e.queue_id, e.from_address, e.to_addresses, e.subject, e.created_at, e.tags
 """)
+_MARK_OUTCOME_UNKNOWN = text(
+    "UPDATE emails SET outcome_unknown_since = now(), lease_until = NULL, last_error = :error, updated_at = now() "
+    "WHERE id = :email_id AND state = 'sending'")
+# Outcomes the log follower settled: Postfix's acceptance was logged (`sent`; also for an email queued again
+# whose acceptance was logged late), or its mail host's log was read past the grace without one (`queued`).
+_RESOLVE_UNKNOWN_OUTCOMES = text("""
+UPDATE emails e SET state = CASE WHEN e.mta_accepted THEN 'sent' ELSE 'queued' END,
+       sent_at = CASE WHEN e.mta_accepted THEN now() END, outcome_unknown_since = NULL, next_attempt_at = now(),
+       updated_at = now()
+FROM (SELECT x.id FROM emails x
+      WHERE (x.state = 'sending' AND x.lease_until IS NULL AND x.outcome_unknown_since IS NOT NULL
+             AND (x.mta_accepted OR EXISTS (
+                 SELECT 1 FROM mail_log_positions p WHERE p.mail_host = x.submitted_on
+                 AND p.logged_through > x.outcome_unknown_since + make_interval(secs => :grace_seconds))))
+         OR (x.state = 'queued' AND x.mta_accepted)
+      FOR UPDATE SKIP LOCKED) resolved
+WHERE e.id = resolved.id
+RETURNING e.id, e.team_id, e.state, e.queue_id, e.from_address, e.to_addresses, e.subject, e.created_at, e.tags
+""")
 _MARK_SENT = text("UPDATE emails SET state = 'sent', queue_id = coalesce(:queue_id, queue_id), mta_accepted = true, "
-                  "sent_at = now(), lease_until = NULL, last_error = NULL, updated_at = now() WHERE id = :email_id")
+                  "sent_at = now(), lease_until = NULL, outcome_unknown_since = NULL, last_error = NULL, "
+                  "updated_at = now() WHERE id = :email_id")
 _MARK_FAILED = text("UPDATE emails SET state = 'failed', lease_until = NULL, last_error = :error, updated_at = now() "
                     "WHERE id = :email_id")
 _RETRY_LATER = text("UPDATE emails SET state = 'queued', lease_until = NULL, last_error = :error, updated_at = now(), "
@@ -222,10 +249,13 @@ async def stored_idempotent_response(db: Executor, team_id: uuid.UUID, key: str)
     return (await db.execute(_IDEMPOTENT_RESPONSE, {"team_id": team_id, "key": key})).one()
 
 
-async def claim_due(conn: Executor, limit: int, lease_seconds: float, settle_seconds: float) -> list[Row[Any]]:
-    """Lease up to `limit` due emails of teams that may send (see app/domain/emails/outbox.py) as `sending`."""
+async def claim_due(conn: Executor, limit: int, lease_seconds: float, settle_seconds: float,
+                    mail_host: str) -> list[Row[Any]]:
+    """Lease up to `limit` due emails of teams that may send (see app/domain/emails/outbox.py) as `sending`, to
+    be handed to `mail_host`'s Postfix."""
     return list((await conn.execute(_CLAIM_DUE, {
-        "limit": limit, "lease_seconds": lease_seconds, "settle_seconds": settle_seconds})).all())
+        "limit": limit, "lease_seconds": lease_seconds, "settle_seconds": settle_seconds,
+        "mail_host": mail_host})).all())
 
 
 async def renew_leases(conn: Executor, email_ids: Sequence[uuid.UUID], lease_seconds: float) -> set[uuid.UUID]:
@@ -235,8 +265,19 @@ async def renew_leases(conn: Executor, email_ids: Sequence[uuid.UUID], lease_sec
 
 
 async def recover_expired(conn: Executor) -> list[Row[Any]]:
-    """Settle emails whose lease expired: `sent` if Postfix accepted them, else `queued` again."""
+    """Settle emails whose lease expired: `sent` if Postfix accepted them, outcome unknown if Postfix logged
+    their Message-ID, else `queued` again."""
     return list((await conn.execute(_RECOVER_EXPIRED)).all())
+
+
+async def mark_outcome_unknown(conn: Executor, email_id: uuid.UUID, error: str) -> None:
+    """DATA went out and no final reply came: the email waits, unleased, for Postfix's log to tell."""
+    await conn.execute(_MARK_OUTCOME_UNKNOWN, {"email_id": email_id, "error": error})
+
+
+async def resolve_unknown_outcomes(conn: Executor, grace_seconds: float) -> list[Row[Any]]:
+    """Settle the emails whose outcome the log follower has shown: `sent` if accepted, else `queued`."""
+    return list((await conn.execute(_RESOLVE_UNKNOWN_OUTCOMES, {"grace_seconds": grace_seconds})).all())
 
 
 async def mark_sent(conn: Executor, email_id: uuid.UUID, queue_id: str | None) -> None:

@@ -1,10 +1,12 @@
-"""Handing messages to Postfix over SMTP (aiosmtplib) and reading the queue id from its 250 reply."""
+"""Handing messages to Postfix over SMTP (aiosmtplib) and reading the queue id from its 250 reply; a
+transaction that lost its connection or timed out after DATA was sent has an unknown outcome."""
 
 from __future__ import annotations
 
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import aiosmtplib
 
@@ -23,10 +25,12 @@ def queue_id_from_reply(reply: str) -> str | None:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one submission: accepted (with a queue id), or refused permanently or transiently."""
+    """What became of one submission: accepted (with a queue id), refused permanently or transiently, or
+    unknown: DATA was sent and no final reply came, so Postfix may have queued the message."""
 
     accepted: bool
     permanent: bool = False
+    unknown: bool = False
     queue_id: str | None = None
     reply: str = ""
     refused: dict[str, str] | None = None
@@ -34,6 +38,16 @@ class Outcome:
 
 def _code_outcome(code: int, message: str) -> Outcome:
     return Outcome(accepted=False, permanent=500 <= code < 600, reply=f"{code} {message}")
+
+
+class _SMTP(aiosmtplib.SMTP):
+    """aiosmtplib's client, noting when a transaction has sent DATA (sendmail calls `data` last)."""
+
+    data_sent = False
+
+    async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        self.data_sent = True
+        return await super().data(message, **kwargs)
 
 
 class Submitter:
@@ -46,24 +60,27 @@ class Submitter:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._smtp: aiosmtplib.SMTP | None = None
+        self._smtp: _SMTP | None = None
         self._opened = 0.0
 
-    async def _connection(self) -> aiosmtplib.SMTP:
+    async def _connection(self) -> _SMTP:
         s = self._settings
         if self._smtp is not None and time.monotonic() - self._opened > s.smtp_session_max_seconds:
             await self.close()
         if self._smtp is None or not self._smtp.is_connected:
-            self._smtp = aiosmtplib.SMTP(hostname=s.smtp_submission_host, port=s.smtp_submission_port,
+            self._smtp = _SMTP(hostname=s.smtp_submission_host, port=s.smtp_submission_port,
                                          timeout=s.smtp_submission_timeout, start_tls=s.smtp_submission_starttls)
             await self._smtp.connect()
             self._opened = time.monotonic()
         return self._smtp
 
     async def submit(self, envelope_from: str, recipients: list[str], message: bytes) -> Outcome:
-        """Run one mail transaction; connection problems and 4xx replies are transient."""
+        """Run one mail transaction; 4xx replies and connection problems before DATA are transient, a timeout
+        or a lost connection after DATA was sent leaves the outcome unknown."""
+        smtp: _SMTP | None = None
         try:
             smtp = await self._connection()
+            smtp.data_sent = False
             refused, reply = await smtp.sendmail(envelope_from, recipients, message)
         except aiosmtplib.SMTPRecipientsRefused as error:
             codes = [r.code for r in error.recipients]
@@ -73,8 +90,10 @@ class Submitter:
         except aiosmtplib.SMTPResponseException as error:
             return _code_outcome(error.code, error.message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            unknown = smtp is not None and smtp.data_sent
             await self.close()
-            return Outcome(accepted=False, reply=f"connection: {error}")
+            return Outcome(accepted=False, unknown=unknown,
+                           reply=f"{'no reply to DATA' if unknown else 'connection'}: {error}")
         return Outcome(accepted=True, queue_id=queue_id_from_reply(reply), reply=reply,
                        refused={k: f"{v.code} {v.message}" for k, v in refused.items()} or None)
 

@@ -1,13 +1,17 @@
-"""Applying Postfix log records and DSN/ARF reports to emails: events, MTA acceptance, suppressions."""
+"""Applying Postfix log records and DSN/ARF reports to emails: events, MTA acceptance, suppressions, and how far
+the mail host's Postfix log has been applied."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -22,14 +26,22 @@ from app.domain.events.integrity import (
     named_email,
     reported_addresses,
 )
-from app.domain.events.postfix_log import Accepted, Delivery, MessageIdSeen, parse_line
+from app.domain.events.postfix_log import Accepted, Delivery, MessageIdSeen, logged_at, parse_line
 from app.domain.events.recorder import EmailSummary, Event, record_events
 from app.domain.events.reports import RecipientStatus, Report, parse_report
 from app.domain.suppressions import services as suppressions
+from app.host_layout import mail_host_name
 
-__all__ = ["UNREACHABLE", "ReportOutcome", "apply_report", "follow", "ingest_lines"]
+__all__ = ["IDLE_SECONDS", "POSITION_SAVE_SECONDS", "UNREACHABLE", "ReportOutcome", "apply_report", "follow",
+           "ingest_lines"]
 
 UNREACHABLE = (OSError, OperationalError, InterfaceError)
+# The log position is written at most this often while lines flow; after IDLE_SECONDS without a line, every
+# line logged before then has been applied (the journal hands lines on within milliseconds).
+POSITION_SAVE_SECONDS = 1.0
+IDLE_SECONDS = 5.0
+_T = TypeVar("_T")
+_END = object()
 
 logger = logging.getLogger("postyard.ingest")
 
@@ -65,31 +77,86 @@ async def _apply(conn: AsyncConnection, record: MessageIdSeen | Accepted | Deliv
     return False
 
 
-async def ingest_lines(engine: AsyncEngine, lines: Iterable[str]) -> int:
-    """Apply log lines in order, each in its own transaction; returns how many concerned our emails."""
-    applied = 0
-    for record in filter(None, map(parse_line, lines)):
-        async with engine.begin() as conn:
-            applied += await _apply(conn, record)
+async def _record_position(engine: AsyncEngine, mail_host: str, logged_through: datetime) -> None:
+    async with engine.begin() as conn:
+        await repository.record_log_position(conn, mail_host, logged_through)
+
+
+async def ingest_lines(engine: AsyncEngine, lines: Iterable[str], mail_host: str | None = None) -> int:
+    """Apply log lines in order, each in its own transaction, then record the last one's time (when the lines
+    carry one) as `mail_host`'s log position; returns how many concerned our emails."""
+    applied, position = 0, None
+    for line in lines:
+        position = logged_at(line) or position
+        if (record := parse_line(line)) is not None:
+            async with engine.begin() as conn:
+                applied += await _apply(conn, record)
+    if position is not None:
+        await _record_position(engine, mail_host or mail_host_name(), position)
     return applied
 
 
-async def follow(engine: AsyncEngine, lines: AsyncIterator[str], retry_delay: float = 5.0) -> int:
-    """Apply a stream of log lines (e.g. `journalctl -f -u postfix@-`) until it ends; retries DB errors."""
-    applied = 0
-    async for line in lines:
-        # Most lines (connections, queue removals) are about no message's fate: no transaction for them.
-        if (record := parse_line(line)) is None:
-            continue
+async def _retrying(work: Callable[[], Awaitable[_T]], retry_delay: float) -> _T:
+    while True:
+        try:
+            return await work()
+        except UNREACHABLE:
+            logger.warning("database unreachable; retrying the log line")
+            await asyncio.sleep(retry_delay)
+
+
+async def _next_line(lines: AsyncIterator[str]) -> object:
+    try:
+        return await anext(lines)
+    except StopAsyncIteration:
+        return _END
+
+
+async def _lines_or_idle(lines: AsyncIterator[str], idle_seconds: float) -> AsyncIterator[str | None]:
+    """The lines, and None each time `idle_seconds` pass without one. The next line is asked for only once the
+    consumer is done with the last (the journal reader saves its cursor then)."""
+    pending = asyncio.ensure_future(_next_line(lines))
+    try:
         while True:
-            try:
-                async with engine.begin() as conn:
-                    applied += await _apply(conn, record)
-                break
-            except UNREACHABLE:
-                logger.warning("database unreachable; retrying the log line")
-                await asyncio.sleep(retry_delay)
+            done, _ = await asyncio.wait({pending}, timeout=idle_seconds)
+            if not done:
+                yield None
+                continue
+            if (line := pending.result()) is _END:
+                return
+            yield str(line)
+            pending = asyncio.ensure_future(_next_line(lines))
+    finally:
+        pending.cancel()
+
+
+async def follow(engine: AsyncEngine, lines: AsyncIterator[str], retry_delay: float = 5.0,
+                 mail_host: str | None = None, idle_seconds: float = IDLE_SECONDS) -> int:
+    """Apply a stream of log lines (e.g. `journalctl -f -u postfix@-`) until it ends; retries DB errors.
+
+    Also records how far the log has been applied, as `mail_host`'s log position (see
+    app/domain/emails/outbox.py): the time of the last line applied (lines that carry their time), and, once
+    the stream has been quiet for `idle_seconds`, the start of that quiet time.
+    """
+    mail_host = mail_host or mail_host_name()
+    applied, position, saved_at = 0, None, 0.0
+    async for line in _lines_or_idle(lines, idle_seconds):
+        if line is None:
+            position = datetime.now(UTC) - timedelta(seconds=idle_seconds)
+        # Most lines (connections, queue removals) are about no message's fate: no transaction for them.
+        elif (record := parse_line(line)) is not None:
+            applied += await _retrying(partial(_apply_in_transaction, engine, record), retry_delay)
+        if line is not None:
+            position = logged_at(line) or position
+        if position is not None and (line is None or time.monotonic() - saved_at >= POSITION_SAVE_SECONDS):
+            await _retrying(partial(_record_position, engine, mail_host, position), retry_delay)
+            saved_at, position = time.monotonic(), None
     return applied
+
+
+async def _apply_in_transaction(engine: AsyncEngine, record: MessageIdSeen | Accepted | Delivery) -> bool:
+    async with engine.begin() as conn:
+        return await _apply(conn, record)
 
 
 @dataclass(frozen=True)

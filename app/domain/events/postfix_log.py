@@ -1,11 +1,13 @@
-"""Parsing Postfix log lines (syslog or `journalctl` output) into acceptance and delivery records."""
+"""Parsing Postfix log lines (syslog or `journalctl` output) into acceptance and delivery records, and the time
+a line was logged."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
-__all__ = ["Accepted", "Delivery", "MessageIdSeen", "parse_line"]
+__all__ = ["Accepted", "Delivery", "MessageIdSeen", "logged_at", "parse_line"]
 
 _PREFIX = r"postfix(?:/[\w.-]+)*/(?P<daemon>[\w.-]+)\[\d+\]: (?P<qid>[0-9A-Za-z]{6,20}): "
 _DELIVERY = re.compile(
@@ -52,6 +54,19 @@ class Delivery:
     def hard_bounce(self) -> bool:
         """A permanent failure (5.x.x) that puts the recipient on the suppression list."""
         return self.status == "bounced" and self.dsn.startswith("5.")
+
+
+def logged_at(line: str) -> datetime | None:
+    """When the line was logged, if it starts with an ISO 8601 time with its offset (`journalctl -o short-iso`,
+    RFC 5424 syslog, and the lines the journal follower writes); None for other lines."""
+    stamp = line.split(" ", 1)[0]
+    if not stamp[:4].isdigit():
+        return None
+    try:
+        logged = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return logged if logged.tzinfo is not None else None
 
 
 def parse_line(line: str) -> MessageIdSeen | Accepted | Delivery | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, text
@@ -13,8 +14,8 @@ from app.db.executor import Executor
 
 __all__ = [
     "INSERT_EVENTS_PARAMETERS", "delete_ignored_reports_older_than", "email_by_id", "email_by_queue_id",
-    "event_recorded", "ignored_report_totals", "insert_events", "insert_ignored_report", "record_mta_acceptance",
-    "record_queue_id",
+    "event_recorded", "ignored_report_totals", "insert_events", "insert_ignored_report", "record_log_position",
+    "record_mta_acceptance", "record_queue_id",
 ]
 
 _EMAIL = ("SELECT id, team_id, from_address, to_addresses, subject, created_at, tags, envelope_from, message_id, "
@@ -27,6 +28,12 @@ _RECORD_QUEUE_ID = text("UPDATE emails SET queue_id = :queue_id WHERE message_id
 # qmgr logs the sender once the queue file is committed: Postfix has the message.
 _RECORD_MTA_ACCEPTANCE = text("UPDATE emails SET mta_accepted = true "
                               "WHERE queue_id = :queue_id AND lower(envelope_from) = lower(:sender)")
+# How far the log follower of a mail host has applied its Postfix log (see app/domain/emails/outbox.py).
+_RECORD_LOG_POSITION = text("""
+INSERT INTO mail_log_positions AS p (mail_host, logged_through) VALUES (:mail_host, :logged_through)
+ON CONFLICT (mail_host) DO UPDATE SET logged_through = greatest(p.logged_through, EXCLUDED.logged_through),
+                                      updated_at = now()
+""")
 _EVENT_RECORDED = text("SELECT 1 FROM email_events WHERE email_id = :email_id AND type = :type "
                        "AND recipient IS NOT DISTINCT FROM :recipient LIMIT 1")
 
@@ -86,6 +93,11 @@ async def record_queue_id(conn: Executor, message_id: str, queue_id: str) -> boo
 async def record_mta_acceptance(conn: Executor, queue_id: str, sender: str) -> bool:
     """Mark the email queued under this id and sender as accepted by Postfix; whether there was one."""
     return bool((await conn.execute(_RECORD_MTA_ACCEPTANCE, {"queue_id": queue_id, "sender": sender})).rowcount)
+
+
+async def record_log_position(conn: Executor, mail_host: str, logged_through: datetime) -> None:
+    """Every line `mail_host`'s Postfix logged up to `logged_through` has been applied."""
+    await conn.execute(_RECORD_LOG_POSITION, {"mail_host": mail_host, "logged_through": logged_through})
 
 
 async def event_recorded(db: Executor, email_id: uuid.UUID, type_: str, recipient: str | None) -> bool:
