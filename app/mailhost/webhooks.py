@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from app.config import Settings
+from app.db.engines import create_engine
 from app.domain.webhooks.dispatcher import Dispatcher
 from app.lib.crypto import Keyring
 from app.lib.signals import run_until_stopped
@@ -22,7 +21,7 @@ __all__ = ["main", "run_webhooks"]
 async def run_webhooks(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Deliver until `stop` is set (SIGTERM or SIGINT set it when run from the CLI)."""
     stop = stop or asyncio.Event()
-    engine = create_async_engine(settings.system_database_url)
+    engine = create_engine(settings.system_database_url, settings, "postyard-webhooks")
     dispatcher = Dispatcher(settings, engine, Keyring(settings.data_keys, settings.active_data_key_id))
     try:
         await dispatcher.run(stop, settings.worker_poll_interval)
