@@ -7,6 +7,8 @@ import http.client
 import re
 import ssl
 import time
+import warnings
+from dataclasses import dataclass
 
 import pytest
 
@@ -17,15 +19,28 @@ from postyard.probe import BELOW_TLS_1_2, Vantage, accepted_suites
 GOOD_LEVELS = ("PERFECT", "SAFE", "OK")
 
 
-def https_get(address: str, name: str, path: str, maximum: ssl.TLSVersion | None = None) -> http.client.HTTPResponse:
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+def https_get(address: str, name: str, path: str, maximum: ssl.TLSVersion | None = None) -> Answer:
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the tls tests check the chain
     if maximum is not None:
-        context.minimum_version, context.maximum_version = ssl.TLSVersion.MINIMUM_SUPPORTED, maximum
+        with warnings.catch_warnings():  # offering a deprecated protocol is the point of the test
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version, context.maximum_version = ssl.TLSVersion.MINIMUM_SUPPORTED, maximum
         context.set_ciphers("ALL:@SECLEVEL=0")
     connection = http.client.HTTPSConnection(address, 443, timeout=15, context=context)
-    connection.request("GET", path, headers={"Host": name})
-    return connection.getresponse()
+    try:
+        connection.request("GET", path, headers={"Host": name})
+        response = connection.getresponse()
+        return Answer(response.status, response.headers, response.read())
+    finally:
+        connection.close()
 
 
 def test_the_api_runs_and_is_enabled(api):
@@ -36,10 +51,10 @@ def test_the_api_runs_and_is_enabled(api):
 def test_the_api_answers_over_https_with_hsts(api_host):
     deadline = time.monotonic() + 30  # right after a deploy the API may still be starting
     while (response := https_get(api_host.address, api_host.fqdn, "/health")).status != 200:
-        assert time.monotonic() < deadline, response.read()
+        assert time.monotonic() < deadline, response.body
         time.sleep(1)
-    assert re.match(r"max-age=\d{8,}", response.getheader("Strict-Transport-Security", ""))
-    assert response.getheader("X-Content-Type-Options") == "nosniff"
+    assert re.match(r"max-age=\d{8,}", response.headers.get("Strict-Transport-Security", ""))
+    assert response.headers.get("X-Content-Type-Options") == "nosniff"
 
 
 def test_the_api_refuses_tls_1_1(api_host):
