@@ -15,11 +15,14 @@ Each connection gets, from Settings:
   data for `database_tcp_user_timeout` seconds drops the connection whatever the statement's timeout;
 - a ping of every pooled connection on checkout, bounded by the connect timeout, so a connection the
   network lost is replaced (or the caller told the database is unavailable) within seconds;
-- a bounded wait for a free pooled connection.
+- a connection that timed out dropped at once, never reused (asyncpg leaves it waiting for its cancel);
+- a bounded wait for a free pooled connection;
+- the process's name as `application_name`, so pg_stat_activity shows who holds what.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from typing import Any
@@ -134,10 +137,9 @@ def create_engine(url: str, settings: Settings, application: str, *, pool_size: 
 
     @event.listens_for(engine.sync_engine, "handle_error")
     def _drop_on_timeout(context: ExceptionContext) -> None:
-        # asyncpg's own timeout leaves the connection waiting for its cancel request: never reuse it.
         if isinstance(context.original_exception, OSError):
             context.is_disconnect = True
-            if context.connection is not None:
-                _drop(context.connection.connection)
+            with contextlib.suppress(Exception):  # nothing to drop when SQLAlchemy already let it go
+                _drop(context.connection.connection)  # type: ignore[union-attr]
 
     return engine

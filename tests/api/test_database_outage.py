@@ -152,6 +152,25 @@ async def test_every_connection_carries_the_statement_idle_and_keepalive_bounds(
         assert application == "postyard-test" and client_side == (1, 30, 15000)
 
 
+async def test_a_statement_the_database_stops_answering_is_abandoned_and_its_connection_dropped(settings, link):
+    bounded = msgspec.structs.replace(settings, database_connect_timeout=1.0, database_statement_timeout=1.0)
+    engine = create_engine(link.url("postyard_owner"), bounded, "postyard-test")
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                link.silence()
+                await conn.execute(text("SELECT 1"))
+        # asyncpg's command timeout (statement timeout + connect timeout), and no wait to give it back.
+        assert time.monotonic() - started < 2.0 + MARGIN
+        link.restore()
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+
+
 async def test_an_api_whose_database_never_answers_gets_503_with_retry_after_within_the_connect_timeout(
         settings, team, link):
     link.silence()
