@@ -67,16 +67,16 @@ def run_deploy(
     argv = [sys.executable, "-m", "pyinfra", str(inventory), "deploy.py", "--yes"]
     for key, value in (data or {}).items():
         argv += ["--data", f"{key}={value}"]
-    process = subprocess.Popen(
+    lines = []
+    with subprocess.Popen(
         argv, cwd=REPO, env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if echo:
-            print(line, end="", flush=True)
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if echo:
+                print(line, end="", flush=True)
     output = "".join(lines)
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
