@@ -98,6 +98,9 @@ def test_the_acme_server_answers_its_directory_over_tls(split_testbed, testbed_c
     net = split_testbed.internet_host
     connection = http.client.HTTPSConnection(net.public_address, 14000, timeout=10,
                                              context=ssl.create_default_context(cafile=testbed_ca))
-    connection.request("GET", "/dir")
-    directory = json.loads(connection.getresponse().read())
+    try:
+        connection.request("GET", "/dir")
+        directory = json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
     assert {"newAccount", "newNonce", "newOrder"} <= set(directory)
