@@ -151,6 +151,7 @@ def test_every_accepted_message_arrives_exactly_once_through_faults(single_testb
     faults.inject(600, "restart of Postfix", faults.systemctl("restart", "postfix@-"))
     faults.inject(800, "reboot of the host", faults.reboot)
     sender.join(SEND_DEADLINE)
+    client.close()
     assert not sender.is_alive(), "the load did not finish"
     accepted = set(load.accepted)
     print(f"[faults] {load.posted} posted, {len(accepted)} accepted, answers {dict(load.answers)}", flush=True)

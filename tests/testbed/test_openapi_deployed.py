@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import ssl
 import uuid
 
 import httpx
@@ -43,7 +44,8 @@ def _operator_session(opened: Appliance) -> Credentials:
     printed = opened.mail.on_mail_host("postyard-api admin invite-team")
     token = next(line.split(": ", 1)[1] for line in printed.splitlines() if line.startswith("invite token"))
     email = f"fuzz-{uuid.uuid4().hex[:8]}@example.com"
-    response = httpx.post(f"{opened.url}/auth/register", verify=str(opened.ca_bundle), json={
+    trust = ssl.create_default_context(cafile=opened.ca_bundle)
+    response = httpx.post(f"{opened.url}/auth/register", verify=trust, json={
         "email": email, "password": PASSWORD, "team_name": "Fuzz", "invite": token})
     assert response.status_code == 201, response.text
     _sql(opened.mail, f"UPDATE users SET is_operator = true WHERE email = '{email}'")
