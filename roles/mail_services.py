@@ -23,7 +23,8 @@ from roles.support.app_units import PYTHON, SOURCE_ENV, AppUnit, install_app_uni
 
 __all__ = ["WEBHOOKS_MEMORY_MAX", "deploy_mail_services", "mail_units"]
 
-# The webhook dispatcher's ceiling: it needs about 100 MB; a leak or a flood ends it, never the worker.
+# The webhook dispatcher's ceiling: it runs in about 110 MB (150 MB at its start-up peak); a leak ends it,
+# never the worker.
 WEBHOOKS_MEMORY_MAX = "256M"
 
 

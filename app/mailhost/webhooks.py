@@ -8,6 +8,7 @@ Idle, it polls for due deliveries every `POSTYARD_WORKER_POLL_INTERVAL` seconds.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from app.config import Settings
 from app.db.engines import create_engine
@@ -17,10 +18,16 @@ from app.lib.signals import run_until_stopped
 
 __all__ = ["main", "run_webhooks"]
 
+_THREADS_PER_SLOT = 4
+
 
 async def run_webhooks(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Deliver until `stop` is set (SIGTERM or SIGINT set it when run from the CLI)."""
     stop = stop or asyncio.Event()
+    # Names are resolved with getaddrinfo in the default executor. A resolution the deadline gave up on keeps
+    # its thread until the system resolver's own timeout, so slow names must not use up the threads others need.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=_THREADS_PER_SLOT * settings.webhook_concurrency, thread_name_prefix="resolve"))
     engine = create_engine(settings.system_database_url, settings, "postyard-webhooks")
     dispatcher = Dispatcher(settings, engine, Keyring(settings.data_keys, settings.active_data_key_id))
     try:
