@@ -385,7 +385,7 @@ async def test_the_log_follower_moves_its_position_on_while_postfixs_log_is_quie
         await quiet.wait()
 
     def position() -> str:
-        return db(postgres, f"SELECT logged_through FROM mail_log_positions WHERE mail_host = '{host}'")
+        return db(postgres, f"SELECT logged_through FROM postfix_log_positions WHERE mail_host = '{host}'")
 
     following = asyncio.create_task(follow(owner_engine, lines(), mail_host=host, idle_seconds=0.2))
     await _wait(lambda: position() != "", timeout=10)
@@ -393,5 +393,5 @@ async def test_the_log_follower_moves_its_position_on_while_postfixs_log_is_quie
     await _wait(lambda: position() != first, timeout=10)
     quiet.set()
     await following
-    assert db(postgres, f"SELECT logged_through > '{logged}' FROM mail_log_positions WHERE mail_host = '{host}'"
+    assert db(postgres, f"SELECT logged_through > '{logged}' FROM postfix_log_positions WHERE mail_host = '{host}'"
               ) == "t"

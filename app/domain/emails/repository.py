@@ -150,7 +150,7 @@ UPDATE emails e SET state = CASE WHEN e.mta_accepted THEN 'sent' ELSE 'queued' E
 FROM (SELECT x.id FROM emails x
       WHERE (x.state = 'sending' AND x.lease_until IS NULL AND x.outcome_unknown_since IS NOT NULL
              AND (x.mta_accepted OR EXISTS (
-                 SELECT 1 FROM mail_log_positions p WHERE p.mail_host = x.submitted_on
+                 SELECT 1 FROM postfix_log_positions p WHERE p.mail_host = x.submitted_on
                  AND p.logged_through > x.outcome_unknown_since + make_interval(secs => :grace_seconds))))
          OR (x.state = 'queued' AND x.mta_accepted)
       FOR UPDATE SKIP LOCKED) resolved

@@ -30,7 +30,7 @@ _RECORD_MTA_ACCEPTANCE = text("UPDATE emails SET mta_accepted = true "
                               "WHERE queue_id = :queue_id AND lower(envelope_from) = lower(:sender)")
 # How far the log follower of a mail host has applied its Postfix log (see app/domain/emails/outbox.py).
 _RECORD_LOG_POSITION = text("""
-INSERT INTO mail_log_positions AS p (mail_host, logged_through) VALUES (:mail_host, :logged_through)
+INSERT INTO postfix_log_positions AS p (mail_host, logged_through) VALUES (:mail_host, :logged_through)
 ON CONFLICT (mail_host) DO UPDATE SET logged_through = greatest(p.logged_through, EXCLUDED.logged_through),
                                       updated_at = now()
 """)

@@ -4,7 +4,7 @@
 claim); `emails.outcome_unknown_since` is set when DATA went out and no final reply came (a timeout, a
 lost connection, or a worker that died after Postfix logged the Message-ID): the email stays `sending`,
 without a lease, until the log follower of that host shows Postfix accepted it (`sent`) or has read its
-log past that time plus a grace period without an acceptance (`queued` again). `mail_log_positions`
+log past that time plus a grace period without an acceptance (`queued` again). `postfix_log_positions`
 holds, per mail host, the time up to which its log follower has applied Postfix's log.
 """
 
@@ -22,7 +22,7 @@ ALTER TABLE emails ADD COLUMN submitted_on text CHECK (length(submitted_on) <= 2
 CREATE INDEX emails_outcome_unknown ON emails(outcome_unknown_since) WHERE outcome_unknown_since IS NOT NULL;
 CREATE INDEX emails_queued_accepted ON emails(id) WHERE state = 'queued' AND mta_accepted;
 
-CREATE TABLE mail_log_positions (
+CREATE TABLE postfix_log_positions (
     mail_host text PRIMARY KEY CHECK (length(mail_host) <= 255),
     logged_through timestamptz NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
@@ -40,6 +40,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    _execute_script("DROP TABLE IF EXISTS mail_log_positions; DROP INDEX IF EXISTS emails_queued_accepted; "
+    _execute_script("DROP TABLE IF EXISTS postfix_log_positions; DROP INDEX IF EXISTS emails_queued_accepted; "
                     "ALTER TABLE emails DROP COLUMN IF EXISTS outcome_unknown_since, "
                     "DROP COLUMN IF EXISTS submitted_on;")
