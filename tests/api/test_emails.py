@@ -88,6 +88,7 @@ async def test_a_key_restricted_to_one_domain_cannot_send_from_another(client, t
     {"headers": {"Bcc": "victim@example.org"}},
     {"headers": {"Bad Name": "x"}},
     {"to": ["not an address"]},
+    {"to": [], "bcc": ["hidden@example.org"]},
     {"from": "Acme <hello@example.org>\r\nBcc: victim@example.org"},
     {"to": [f"u{i}@example.org" for i in range(51)]},
     {"html": None, "text": None},

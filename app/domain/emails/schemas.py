@@ -15,6 +15,8 @@ __all__ = ["Attachment", "BatchSent", "EmailEventOut", "EmailList", "EmailOut", 
 When = Annotated[str, msgspec.Meta(extra_json_schema={"anyOf": [{"format": "date-time"}, {"pattern": r"^\s*$"}]})]
 Address = Annotated[str, msgspec.Meta(extra_json_schema={"format": "email"})]
 Addresses = Address | list[Address]
+# To names at least one address (validation.py words the refusal of an empty list).
+Recipients = Address | Annotated[list[Address], msgspec.Meta(min_length=1)]
 NO_CONTROLS = r"^[^\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]*$"
 HeaderName = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": r"^[!-9;-~]{1,76}$"})]
 HeaderValue = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": NO_CONTROLS, "maxLength": 998})]
@@ -45,7 +47,7 @@ class SendEmail(msgspec.Struct, kw_only=True):
     """One message to send (Resend's SendEmailRequest)."""
 
     from_: Address = msgspec.field(name="from")
-    to: Addresses
+    to: Recipients
     subject: Annotated[str, msgspec.Meta(max_length=998, extra_json_schema={"pattern": NO_CONTROLS})]
     cc: Addresses | None = None
     bcc: Addresses | None = None
