@@ -19,6 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from postyard.secrets import SecretStore
 
 __all__ = [
+    "alternative_names",
     "CA_LIFETIME", "HOST_LIFETIME", "RENEW_BEFORE_DAYS", "HostCertificate", "ca_certificate_pem", "days_left",
     "host_certificate", "needs_renewal",
 ]
@@ -89,6 +90,17 @@ def ca_certificate_pem(store: SecretStore) -> str:
     return _ca(store)[1].public_bytes(serialization.Encoding.PEM).decode()
 
 
+def alternative_names(names: list[str]) -> list[x509.GeneralName]:
+    """Each name as a subjectAltName entry: an IP address where it parses as one, else a DNS name."""
+    alternative: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            alternative.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            alternative.append(x509.DNSName(name))
+    return alternative
+
+
 def _names(certificate: x509.Certificate) -> set[str]:
     san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     return {str(n) for n in san.get_values_for_type(x509.DNSName)} | {
@@ -112,12 +124,7 @@ def host_certificate(store: SecretStore, host: str, names: list[str]) -> HostCer
         cert_path.unlink()
 
     key = serialization.load_pem_private_key(key_pem, None)
-    alternative: list[x509.GeneralName] = []
-    for name in names:
-        try:
-            alternative.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            alternative.append(x509.DNSName(name))
+    alternative = alternative_names(names)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))

@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from postyard import internal_ca
-from postyard.internal_ca import ca_certificate_pem, days_left, host_certificate, needs_renewal
+from postyard.internal_ca import alternative_names, ca_certificate_pem, days_left, host_certificate, needs_renewal
 from postyard.secrets import SecretStore
 
 NAMES = ["db-1.example.net", "localhost", "127.0.0.1", "10.0.0.2"]
@@ -42,12 +42,7 @@ def _ca_certificate(store: SecretStore) -> x509.Certificate:
 def _stored_host_certificate(store: SecretStore, days: int, names: list[str] = NAMES) -> bytes:
     """Replace db-1's stored certificate with one the CA signed, expiring in days, for names."""
     ca_key, host_key = _private_key(store, "internal-ca.key"), _private_key(store, "tls-db-1.key")
-    alternative: list[x509.GeneralName] = []
-    for name in names:
-        try:
-            alternative.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            alternative.append(x509.DNSName(name))
+    alternative = alternative_names(names)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
