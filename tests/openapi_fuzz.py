@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import re
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +131,9 @@ def _in_process(arguments: list[str], workdir: Path, timeout: float, hook_env: d
     from click.testing import CliRunner
     from schemathesis.cli import schemathesis
 
-    with contextlib.chdir(workdir):
+    # schemathesis leaves its NDJSON report file, written whole, for the garbage collector to close.
+    with contextlib.chdir(workdir), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
         result = CliRunner().invoke(schemathesis, arguments, env=hook_env, catch_exceptions=False)
+        gc.collect()
     return result.exit_code, result.output
