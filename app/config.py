@@ -80,6 +80,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     invite_ttl_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] = 168
     cookie_secure: bool = True
     audit_retention_days: int = 90
+    # Days settled emails, their events and settled webhook deliveries are kept (0: forever); the worker
+    # deletes older ones hourly (app/domain/emails/retention.py).
+    email_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 0
     max_body_bytes: int = 1_048_576
     log_level: str = "INFO"
     debug: bool = False
@@ -92,7 +95,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_submission_starttls: bool = False
     smtp_session_max_seconds: float = 5.0
     smtp_intake_socket: str = INTAKE_SOCKET
-    worker_database_url: str = ""
+    # The role a mail-host service connects as (app/db/roles.py): each service's unit names its own.
+    service_database_url: str = ""
     worker_concurrency: int = 4
     worker_batch_size: int = 20
     worker_lease_seconds: int = 120
@@ -133,8 +137,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def system_database_url(self) -> str:
-        """The URL the worker, log follower and bounce pipe use (they act across teams)."""
-        return self.worker_database_url or self.owner_database_url
+        """The URL of the mail-host services, which act across teams (the owner's where none is set)."""
+        return self.service_database_url or self.owner_database_url
+
+    @property
+    def command_database_url(self) -> str:
+        """The URL of the command line's team commands: the app's role where the host has it, else the owner's."""
+        return self.database_url or self.migration_database_url
 
     @property
     def webhook_exempt_networks(self) -> tuple[IPNetwork, ...]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from postyard.appliance_client import create_team
 from postyard.inventory_hosts import InfraHost
 from postyard.ssh import SshError, ssh_run
+from postyard.topology import SCHEMA_GROUP
 
 __all__ = ["FIRST_OPERATOR_STAMP", "FIRST_TEAM_STAMP", "access_summary", "operator_email"]
 
@@ -41,14 +42,15 @@ def operator_email(api_fqdn: str, env: Mapping[str, str] = os.environ) -> str:
     return env.get("POSTYARD_OPERATOR_EMAIL") or f"operator@{'.'.join(labels[1:] if len(labels) > 2 else labels)}"
 
 
-def _first_operator(api: InfraHost) -> list[str]:
-    """The instance's first operator, made once (the host keeps an existing one and its password) and shown once."""
+def _first_operator(api: InfraHost, schema: InfraHost) -> list[str]:
+    """The instance's first operator, made once on the schema host (the one with the owner's credential; it
+    keeps an existing operator and its password) and shown once."""
     store = api.secrets()
     if store.path(FIRST_OPERATOR_STAMP).exists():
         return ["first operator: already shown when the appliance first came up",
                 "    (more with `python -m postyard admin create-operator EMAIL`; see docs/operators.md)"]
     try:
-        printed = ssh_run(api, ["postyard-api", "admin", "create-operator", "--first", operator_email(api.fqdn)],
+        printed = ssh_run(schema, ["postyard-api", "admin", "create-operator", "--first", operator_email(api.fqdn)],
                           timeout=120)
     except SshError as error:
         return [f"first operator: not made ({str(error)[-300:]})"]
@@ -59,10 +61,10 @@ def _first_operator(api: InfraHost) -> list[str]:
 
 def access_summary(hosts: list[InfraHost], project: str, trust: Path | None,
                    say: Callable[[str], None] = print) -> None:
-    api, mail = _first(hosts, "api"), _first(hosts, "mail")
+    api, mail, schema = _first(hosts, "api"), _first(hosts, "mail"), _first(hosts, SCHEMA_GROUP)
     if api is not None:
         say(f"API: https://{api.fqdn}  (RESEND_API_URL for Resend's SDKs; docs at /docs)")
-        for line in _first_operator(api):
+        for line in _first_operator(api, schema or api):
             say(line)
     if trust is not None:
         say(f"trust: {trust}  (the ACME server's root; Let's Encrypt needs nothing extra)")

@@ -16,7 +16,7 @@ from postyard.inventory_hosts import load_hosts
 from postyard.ssh import SshError, ssh_run
 from postyard.targets import Target, TargetError, make_target
 from postyard.testbed.commands import CommandError
-from postyard.topology import TOPOLOGIES
+from postyard.topology import SCHEMA_GROUP, TOPOLOGIES
 from postyard.unit_health import report_failed_units
 
 __all__ = ["main", "exposure_markdown"]
@@ -132,13 +132,14 @@ def cmd_backup_key(args: argparse.Namespace) -> int:
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
-    """`postyard-api admin ...` on the first API host, over SSH; prints what it prints."""
+    """`postyard-api admin ...` on the schema host (the one with the owner's credential), over SSH."""
     command = args.admin_args[1:] if args.admin_args[:1] == ["--"] else args.admin_args
     if not command:
         raise TargetError("name an admin command, e.g. `admin teams` (`admin -- --help` lists them)")
-    hosts = sorted((h for h in load_hosts(_target(args).inventory()) if "api" in h.groups), key=lambda h: h.name)
+    hosts = sorted((h for h in load_hosts(_target(args).inventory()) if SCHEMA_GROUP in h.groups),
+                   key=lambda h: h.name)
     if not hosts:
-        raise TargetError("no api host in this inventory: run `make up` first")
+        raise TargetError(f"no {SCHEMA_GROUP} host in this inventory: run `make up` first")
     print(ssh_run(hosts[0], ["postyard-api", "admin", *command], timeout=120), end="")
     return 0
 

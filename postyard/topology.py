@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["GROUPS", "GROUP_ROLES", "TOPOLOGIES", "HostPlan", "host_groups", "roles_for_groups"]
+__all__ = ["GROUPS", "GROUP_ROLES", "SCHEMA_GROUP", "TOPOLOGIES", "HostPlan", "host_groups", "roles_for_groups"]
 
 GROUPS: tuple[str, ...] = ("mail", "db", "cache", "api")
 
@@ -17,6 +17,10 @@ GROUP_ROLES: dict[str, tuple[str, ...]] = {
     "mail": ("tls", "app_runtime", "opendkim", "schema", "dovecot", "postfix", "mail_services"),
     "api": ("tls", "app_runtime", "api"),
 }
+
+# The first host of this group, by name, runs the migrations and the operators' commands: the only host
+# besides the db host that holds the database owner's credential (never an api host).
+SCHEMA_GROUP = "mail"
 
 
 def roles_for_groups(groups: tuple[str, ...] | list[str]) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
+from app.db import roles
 from postyard.topology import host_groups
 from roles.support.archives import directory_archive, skip_bytecode
 from roles.support.database_client import data_keys, database_login
@@ -31,8 +32,9 @@ from roles.support.peers import peers_by_group
 from roles.support.stamps import unpack_once_for
 
 __all__ = [
-    "APP_ROOT", "VENV", "LAUNCHER", "APP_ENV", "release_digest", "CONTROL_ONLY", "app_settings", "render_env",
-    "app_requirements", "pinned_requirements", "wheelhouse", "wheel_archive", "code_archive", "deploy_app_runtime",
+    "APP_ROOT", "VENV", "LAUNCHER", "APP_ENV", "OWNER_ENV", "release_digest", "CONTROL_ONLY", "app_settings",
+    "render_env", "app_requirements", "pinned_requirements", "wheelhouse", "wheel_archive", "code_archive",
+    "deploy_app_runtime",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,10 +52,13 @@ HOST_PYTHON_EXTRAS = "async-timeout==5.0.1\n"
 CONTROL_ONLY = frozenset({"pyinfra", "jinja2", "hcloud"})
 
 APP_ENV = "/etc/postyard/app.env"
+# The database owner's URL, on the schema host only (roles/schema.py), readable by root alone.
+OWNER_ENV = "/etc/postyard/migrate.env"
 LAUNCHER_SCRIPT = f"""#!/bin/sh
 # The app's command line (see `postyard-api --help`), run from the deployed code with the host's
-# settings (readable by root and the postyard group only).
+# settings (readable by root and the postyard group only; the owner's, on the schema host, by root only).
 if [ -r {APP_ENV} ]; then set -a; . {APP_ENV}; set +a; fi
+if [ -r {OWNER_ENV} ]; then set -a; . {OWNER_ENV}; set +a; fi
 export PYTHONPATH={SOURCE}
 exec {VENV}/bin/python -m app.cli "$@"
 """
@@ -172,22 +177,19 @@ def deploy_app_runtime() -> None:
 def app_settings() -> dict[str, str]:
     """The app's settings on this host (POSTYARD_* variables, see app/config.py).
 
-    Services on mail hosts (the bounce pipe, the outbox worker, the log follower) act across teams,
-    so they connect as the owner role; the API itself connects as postyard_app, bound by row-level
-    security.
+    The API connects as postyard_app, bound by row-level security. On mail hosts this file carries the
+    bounce pipe's role (Postfix's pipe runs it through the launcher); each service unit reads its own
+    role's URL from a file only root reads (roles/support/app_units.py). No host gets the owner's URL
+    here: the schema host has it in OWNER_ENV.
     """
-    owner = database_login("postyard_owner").sqlalchemy_url()
     groups = host_groups(host.groups)
-    settings = {
-        "POSTYARD_DATABASE_URL": database_login("postyard_app").sqlalchemy_url() if "api" in groups else owner,
-        "POSTYARD_WORKER_DATABASE_URL": owner,
-        "POSTYARD_MIGRATION_DATABASE_URL": owner,
-        "POSTYARD_DATA_KEYS": data_keys(),
-        "POSTYARD_MAIL_HOSTNAME": mail_hostname(),
-        "PGSSLROOTCERT": INTERNAL_CA_PATH,
-    }
+    settings = {"POSTYARD_DATA_KEYS": data_keys(), "POSTYARD_MAIL_HOSTNAME": mail_hostname(),
+                "PGSSLROOTCERT": INTERNAL_CA_PATH}
     if "api" in groups:
+        settings["POSTYARD_DATABASE_URL"] = database_login(roles.APP).sqlalchemy_url()
         settings["POSTYARD_REDIS_URL"] = redis_url()
+    if "mail" in groups:
+        settings["POSTYARD_SERVICE_DATABASE_URL"] = database_login(roles.BOUNCE).sqlalchemy_url()
     return {**settings, **{k: str(v) for k, v in (host.data.get("app_extra_settings") or {}).items()}}
 
 

@@ -13,10 +13,12 @@ from pyinfra.operations import apt, files, postgres, server, systemd
 from pyinfra.operations.util import any_changed
 
 from app import tls_policy
-from postyard.topology import host_groups
+from app.db import roles
+from postyard.topology import SCHEMA_GROUP, host_groups
 from roles.support.inventory_secrets import install_internal_tls, record_applied_secret, secret
-from roles.support.peers import peers_by_group
+from roles.support.peers import first_address_in_environment, peers_by_group
 from roles.support.staging import jinja_options
+from roles.support.systemd_units import UNIT_DIR, reload_units
 
 __all__ = [
     "DEFAULTS", "DATABASE_ROLES", "HbaRule", "hba_rules", "memory_settings", "deploy_postgresql",
@@ -35,6 +37,12 @@ VERSION = "15"
 CONFIG_DIR = f"/etc/postgresql/{VERSION}/main"
 UNIT = f"postgresql@{VERSION}-main.service"
 PSQL = {"_su_user": "postgres"}
+# Starts a postmaster that died again (templates/postgresql/postyard-restart.conf).
+RESTART_DROP_IN = f"{UNIT_DIR}/{UNIT}.d/postyard-restart.conf"
+
+
+# In hba_rules' peers: the schema host's address (postyard/topology.py SCHEMA_GROUP).
+SCHEMA_PEER = "schema"
 
 
 @dataclass(frozen=True)
@@ -45,12 +53,16 @@ class DatabaseRole:
 
 
 DATABASE_ROLES: tuple[DatabaseRole, ...] = (
-    # Owns the database and runs migrations; the app role owns nothing, so row-level security binds it.
-    DatabaseRole("postyard_owner", ("api", "mail"),
-                 "schema owner: migrations, data key rotation, bounce and log ingestion"),
-    DatabaseRole("postyard_app", ("api",), "the API and its workers"),
-    DatabaseRole("postyard_mail", ("mail",), "Postfix and the DKIM sync: read-only views"),
-    DatabaseRole("postyard_dovecot", ("mail",), "Dovecot's passdb: read-only credentials view"),
+    # Owns the database; only the schema host (migrations, operators' commands) may log in as it.
+    DatabaseRole(roles.OWNER, (SCHEMA_PEER,), "schema owner: migrations, operators' commands, data key rotation"),
+    DatabaseRole(roles.APP, ("api",), "the API, bound by row-level security"),
+    DatabaseRole(roles.MAIL, ("mail",), "Postfix and the DKIM sync: read-only views"),
+    DatabaseRole(roles.DOVECOT, ("mail",), "Dovecot's passdb: read-only credentials view"),
+    DatabaseRole(roles.WORKER, ("mail",), "the outbox worker and its housekeeping"),
+    DatabaseRole(roles.LOG_FOLLOWER, ("mail",), "Postfix's log becomes events"),
+    DatabaseRole(roles.BOUNCE, ("mail",), "bounces and complaints piped from Postfix"),
+    DatabaseRole(roles.INTAKE, ("mail",), "mail submitted over SMTP becomes emails"),
+    DatabaseRole(roles.WEBHOOKS, ("mail",), "the webhook dispatcher"),
 )
 
 
@@ -107,7 +119,8 @@ def deploy_postgresql() -> None:
         name=f"Upload {CONFIG_DIR}/pg_hba.conf",
         src="templates/postgresql/pg_hba.conf.j2", dest=f"{CONFIG_DIR}/pg_hba.conf",
         user="postgres", group="postgres", mode="640", jinja_env_kwargs=jinja_options(),
-        rules=hba_rules(host.data.postgresql_database, peers_by_group()),
+        rules=hba_rules(host.data.postgresql_database,
+                        {**peers_by_group(), SCHEMA_PEER: first_address_in_environment(SCHEMA_GROUP)}),
     )
     server.shell(
         name="Check PostgreSQL's configuration files",
@@ -124,6 +137,9 @@ def deploy_postgresql() -> None:
         name="Reload PostgreSQL", service=UNIT, reloaded=True,
         _if=lambda: (hba.did_change() or any(op.did_change() for op in tls)) and not settings.did_change(),
     )
+    restart_drop_in = files.put(name=f"Install {RESTART_DROP_IN}", src="templates/postgresql/postyard-restart.conf",
+                                dest=RESTART_DROP_IN, mode="644")
+    reload_units(restart_drop_in)
     systemd.service(name="Enable PostgreSQL", service=UNIT, running=True, enabled=True)
 
     for role in DATABASE_ROLES:
@@ -137,7 +153,7 @@ def deploy_postgresql() -> None:
 
     database = host.data.postgresql_database
     created = postgres.database(
-        name=f"Create database {database}", database=database, owner="postyard_owner", **PSQL
+        name=f"Create database {database}", database=database, owner=roles.OWNER, **PSQL
     )
     grants = "; ".join(
         [f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC']

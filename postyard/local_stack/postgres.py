@@ -11,10 +11,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.db.roles import ROLES
+
 __all__ = ["PG_BIN", "ROLES", "Postgres", "free_port", "wait_for_port"]
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-ROLES = ("postyard_owner", "postyard_app", "postyard_mail", "postyard_dovecot")
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ from pyinfra import host, inventory
 
 from postyard.topology import host_groups
 
-__all__ = ["peers_by_group", "first_in_environment"]
+__all__ = ["first_address_in_environment", "first_in_environment", "peers_by_group"]
 
 
 def peers_by_group() -> dict[str, list[str]]:
@@ -36,3 +36,15 @@ def first_in_environment(groups: tuple[str, ...]) -> bool:
         if other.data.get("environment") == environment and set(host_groups(other.groups)) & set(groups)
     )
     return bool(names) and names[0] == host.name
+
+
+def first_address_in_environment(group: str) -> list[str]:
+    """The private address of the first host, by name, of the group in this host's environment (the
+    one that does its once-per-environment job); none when that is this host or it has no private address."""
+    environment = host.data.get("environment")
+    hosts = sorted((other for other in inventory
+                    if other.data.get("environment") == environment and group in host_groups(other.groups)),
+                   key=lambda other: other.name)
+    if not hosts or hosts[0].name == host.name or not hosts[0].data.get("private_address"):
+        return []
+    return [hosts[0].data.private_address]

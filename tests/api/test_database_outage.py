@@ -123,7 +123,7 @@ def through(settings: Settings, link: Link, **changes: object) -> Settings:
     """The settings with every database URL going through `link`."""
     return msgspec.structs.replace(settings, database_url=link.url("postyard_app"),
                                    migration_database_url=link.url("postyard_owner"),
-                                   worker_database_url=link.url("postyard_owner"), **changes)
+                                   service_database_url=link.url("postyard_owner"), **changes)
 
 
 async def timed_get(client: AsyncTestClient, team: TeamKey) -> tuple[int, float, dict, dict]:

@@ -169,7 +169,7 @@ async def test_the_bounce_pipe_asks_postfix_to_retry_when_the_database_is_unreac
 
     rcpt = f"n{uuid.uuid4().hex[:8]}@example.org"
     email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
-    down = {**env, "POSTYARD_WORKER_DATABASE_URL": f"postgresql+asyncpg://postyard_owner@127.0.0.1:{free_port()}/x"}
+    down = {**env, "POSTYARD_SERVICE_DATABASE_URL": f"postgresql+asyncpg://postyard_owner@127.0.0.1:{free_port()}/x"}
     raw = _sample("dsn_hard_bounce.eml", email_id, sender, rcpt)
     assert _bounce_pipe(down, raw, f"bounce+{uuid.UUID(email_id).hex}@send.{sender}") == 75
 
@@ -180,7 +180,7 @@ async def test_the_bounce_pipe_asks_postfix_to_retry_after_any_unexpected_failur
     rcpt = f"n{uuid.uuid4().hex[:8]}@example.org"
     email_id, _ = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
     # A role that may read none of the tables: every query fails, though the database answers.
-    refused = {**env, "POSTYARD_WORKER_DATABASE_URL": postgres.url("postyard_dovecot")}
+    refused = {**env, "POSTYARD_SERVICE_DATABASE_URL": postgres.url("postyard_dovecot")}
     raw = _sample("dsn_hard_bounce.eml", email_id, sender, rcpt)
     assert _bounce_pipe(refused, raw, f"bounce+{uuid.UUID(email_id).hex}@send.{sender}") == 75
     assert (await client.get(f"/emails/{email_id}", headers=team.headers)).json()["last_event"] != "bounced"

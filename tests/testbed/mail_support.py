@@ -41,7 +41,6 @@ class MailTestbed(TestbedAppliance):
             **os.environ,
             "PGSSLROOTCERT": str(self.store.path("internal-ca.crt")),
             "POSTYARD_DATABASE_URL": self._db_url("postyard_app"),
-            "POSTYARD_MIGRATION_DATABASE_URL": self._db_url("postyard_owner"),
             "POSTYARD_DATA_KEYS": self.store.get("app-data-keys"),
             "POSTYARD_REDIS_URL": "redis://127.0.0.1:1/0",  # none: the app falls back to in-process limits
             "POSTYARD_DNS_NAMESERVER": self.dns,

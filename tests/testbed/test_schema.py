@@ -1,15 +1,18 @@
-"""The app's migrations on the deployed database: the owner migrates over TLS from an api host,
-and each platform role then reaches exactly what it should."""
+"""The app's migrations on the deployed database: the owner migrates over TLS from the schema host
+(the first mail host), no api host can log in as the owner or holds its credential, and each platform
+role, each mail-host service's among them, reaches exactly what it should."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 
 import pytest
 
 from postyard.deployer import REPO
+from postyard.ssh import ssh_run
 
 MIGRATE = "import sys; from app.db.migrate import upgrade; upgrade(sys.argv[1])"
 MAIL_VIEWS = ("mail_sender_logins", "mail_dkim_keys", "mail_domain_tls_policy", "mail_bounce_domains")
@@ -35,7 +38,7 @@ def in_netns(split_testbed, host: str, argv: list[str], env: dict[str, str]) -> 
 def migrated(split_testbed, db, tls_env):
     password = db.secrets().get("postgresql-postyard_owner")
     url = f"postgresql+asyncpg://postyard_owner:{password}@{db.private_address}:5432/postyard?ssl=verify-full"
-    result = in_netns(split_testbed, "api1", [sys.executable, "-c", MIGRATE, url], tls_env)
+    result = in_netns(split_testbed, "mail1", [sys.executable, "-c", MIGRATE, url], tls_env)
     assert result.returncode == 0, result.stderr[-2000:]
 
 
@@ -71,3 +74,102 @@ def test_the_app_role_owns_nothing_so_row_level_security_binds_it(migrated, spli
     rows = query(split_testbed, db, tls_env, "api1", "postyard_app", "SELECT count(*) FROM domains")
     assert owned.stdout.strip() == "0"
     assert rows.returncode == 0 and rows.stdout.strip() == "0"  # no team set: RLS shows nothing
+
+
+# What each mail-host service's role may do, table by table (columns where a grant names them): the list an
+# auditor reads. A grant more or less than this fails the test.
+SERVICE_GRANTS: dict[str, dict[str, set[str]]] = {
+    "postyard_worker": {
+        "emails": {"SELECT", "UPDATE", "DELETE"}, "email_events": {"SELECT", "INSERT"}, "webhooks": {"SELECT"},
+        "webhook_deliveries": {"SELECT", "INSERT", "DELETE"}, "teams": {"SELECT"}, "domains": {"SELECT"},
+        "postfix_log_positions": {"SELECT"}, "ignored_reports": {"SELECT", "DELETE"},
+        "sessions": {"SELECT", "DELETE"},
+    },
+    "postyard_log_follower": {
+        "emails": {"SELECT", "UPDATE(last_event,mta_accepted,queue_id,updated_at)"},
+        "email_events": {"SELECT", "INSERT"}, "webhooks": {"SELECT"}, "webhook_deliveries": {"INSERT"},
+        "suppressions": {"SELECT", "INSERT", "UPDATE(email)"},
+        "postfix_log_positions": {"SELECT", "INSERT", "UPDATE(logged_through,updated_at)"},
+    },
+    "postyard_bounce": {
+        "emails": {"SELECT", "UPDATE(last_event,updated_at)"}, "email_events": {"SELECT", "INSERT"},
+        "webhooks": {"SELECT"}, "webhook_deliveries": {"INSERT"}, "suppressions": {"SELECT", "INSERT", "UPDATE(email)"},
+        "ignored_reports": {"INSERT"}, "ignored_report_totals": {"SELECT", "INSERT", "UPDATE(count)"},
+    },
+    "postyard_intake": {
+        "emails": {"SELECT(id,last_event,message_id)", "INSERT", "UPDATE(last_event,updated_at)"},
+        "email_events": {"SELECT", "INSERT"}, "webhooks": {"SELECT"}, "webhook_deliveries": {"INSERT"},
+        "domains": {"SELECT"}, "suppressions": {"SELECT"}, "teams": {"SELECT"},
+        "team_send_counters": {"SELECT", "INSERT", "UPDATE(sent)"},
+    },
+    "postyard_webhooks": {
+        "webhooks": {"SELECT", "UPDATE(disabled_reason,status,updated_at)"},
+        "webhook_deliveries": {"SELECT", "UPDATE"},
+    },
+}
+# Each service's unit, by the application_name its connections carry (app/db/engines.py).
+SERVICE_CONNECTIONS = {"postyard-worker": "postyard_worker", "postyard-log-follower": "postyard_log_follower",
+                       "postyard-smtp-intake": "postyard_intake", "postyard-webhooks": "postyard_webhooks"}
+GRANTS_QUERY = """
+SELECT table_name, privilege_type FROM information_schema.role_table_grants
+WHERE grantee = '{role}' AND table_schema = 'public'
+UNION ALL
+SELECT c.table_name, c.privilege_type || '(' || string_agg(c.column_name, ',' ORDER BY c.column_name) || ')'
+FROM information_schema.column_privileges c
+WHERE c.grantee = '{role}' AND c.table_schema = 'public'
+  AND NOT EXISTS (SELECT 1 FROM information_schema.role_table_grants t WHERE t.grantee = c.grantee
+                  AND t.table_name = c.table_name AND t.privilege_type = c.privilege_type)
+GROUP BY c.table_name, c.privilege_type
+"""
+
+
+def granted(db, role: str) -> dict[str, set[str]]:
+    sql = shlex.quote(GRANTS_QUERY.format(role=role))
+    rows = ssh_run(db, f"runuser -u postgres -- psql -d postyard -XAtF' ' -c {sql}")
+    listing: dict[str, set[str]] = {}
+    for line in rows.splitlines():
+        table, privilege = line.split(" ", 1)
+        listing.setdefault(table, set()).add(privilege)
+    return listing
+
+
+@pytest.mark.parametrize("role", sorted(SERVICE_GRANTS))
+def test_each_service_role_holds_exactly_its_grants(split_testbed, db, role):
+    listing = granted(db, role)
+    print(f"{role}: " + "; ".join(f"{table} {', '.join(sorted(p))}" for table, p in sorted(listing.items())))
+    assert listing == SERVICE_GRANTS[role]
+
+
+@pytest.mark.parametrize("role", sorted(SERVICE_GRANTS))
+def test_a_service_role_cannot_read_secrets_or_change_the_schema(migrated, split_testbed, db, tls_env, role):
+    secrets = query(split_testbed, db, tls_env, "mail1", role, "SELECT count(*) FROM api_keys")
+    schema = query(split_testbed, db, tls_env, "mail1", role, "CREATE TABLE intruder (id int)")
+    dropped = query(split_testbed, db, tls_env, "mail1", role, "DROP TABLE emails")
+    assert "permission denied" in secrets.stderr
+    assert "permission denied" in schema.stderr
+    assert "must be owner" in dropped.stderr
+
+
+def test_each_mail_service_connects_as_its_own_role(split_testbed, db):
+    sql = ("SELECT DISTINCT application_name, usename FROM pg_stat_activity "
+           "WHERE application_name LIKE 'postyard-%'")
+    seen = dict(line.split(" ", 1) for line in ssh_run(
+        db, f"runuser -u postgres -- psql -d postyard -XAtF' ' -c {shlex.quote(sql)}").splitlines())
+    print(f"connections: {seen}")
+    assert {name: seen.get(name) for name in SERVICE_CONNECTIONS} == SERVICE_CONNECTIONS
+
+
+def test_the_owner_cannot_log_in_from_an_api_host(split_testbed, db, tls_env):
+    refused = query(split_testbed, db, tls_env, "api1", "postyard_owner", "SELECT 1")
+    assert "no pg_hba.conf entry" in refused.stderr
+
+
+@pytest.mark.parametrize("api_host", ["api1", "api2"])
+def test_no_api_host_holds_the_owner_credential(split_testbed, session_hosts, db, api_host):
+    password = db.secrets().get("postgresql-postyard_owner")
+    found = ssh_run(
+        session_hosts[api_host],
+        f"grep -rlsF {shlex.quote(password)} /etc /opt /var/lib /root /home /proc/[0-9]*/environ || true")
+    assert found.strip() == ""
+    # the check can see it: the schema host has it, in a file only root reads
+    assert ssh_run(session_hosts["mail1"], f"grep -lsF {shlex.quote(password)} /etc/postyard/migrate.env").strip()
