@@ -19,7 +19,7 @@ from app.db.models import ApiKey, DkimKey, Domain, Team, User
 from app.db.tenancy import scope_to_team
 from app.domain.accounts.session_retention import purge_dead_sessions
 from app.domain.audit.retention import purge_old_entries
-from app.domain.emails.retention import purge_expired_bodies
+from app.domain.emails.retention import Purged, purge_expired_bodies, purge_old_emails
 from app.domain.operators.cli import add_admin_commands, run_admin
 from app.domain.smtp.services import create_credential
 from app.lib.api_keys import generate_api_key
@@ -30,8 +30,8 @@ from app.mailhost.cli import COMMANDS as MAILHOST_COMMANDS
 from app.mailhost.cli import add_mailhost_commands, run_mailhost
 
 __all__ = [
-    "create_smtp_credential", "create_team", "main", "purge_audit_logs", "purge_email_bodies", "purge_sessions",
-    "rotate_data_key",
+    "create_smtp_credential", "create_team", "main", "purge_audit_logs", "purge_email_bodies", "purge_email_metadata",
+    "purge_sessions", "rotate_data_key",
 ]
 
 
@@ -125,6 +125,16 @@ async def purge_email_bodies(settings: Settings) -> int:
         await engine.dispose()
 
 
+async def purge_email_metadata(settings: Settings, days: int | None = None) -> Purged:
+    """Delete settled emails, their events and settled webhook deliveries older than `days` (default
+    POSTYARD_EMAIL_RETENTION_DAYS, 0: none; the worker does it hourly)."""
+    engine = create_engine(settings.system_database_url, settings, "postyard-cli", statements=False)
+    try:
+        return await purge_old_emails(engine, settings.email_retention_days if days is None else days)
+    finally:
+        await engine.dispose()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `postyard-api`."""
     parser = argparse.ArgumentParser(prog="postyard-api", description=__doc__)
@@ -139,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     purge.add_argument("--days", type=int, default=None, help="another period, in days (at least 1)")
     sub.add_parser("purge-sessions", help="delete expired and revoked sessions")
     sub.add_parser("purge-emails", help="drop message bodies past each team's retention period")
+    metadata = sub.add_parser("purge-email-metadata",
+                              help="delete settled emails, their events and webhook deliveries past "
+                                   "POSTYARD_EMAIL_RETENTION_DAYS (0: kept)")
+    metadata.add_argument("--days", type=int, default=None, help="another period, in days (at least 1)")
     add_mailhost_commands(sub)
     add_admin_commands(sub)
     args = parser.parse_args(argv)
@@ -160,6 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"re-encrypted {asyncio.run(rotate_data_key(settings))} secrets")
     elif args.command == "purge-emails":
         print(f"purged the bodies of {asyncio.run(purge_email_bodies(settings))} emails")
+    elif args.command == "purge-email-metadata":
+        if args.days is not None and args.days < 1:
+            parser.error("--days must be at least 1")
+        purged = asyncio.run(purge_email_metadata(settings, args.days))
+        print(f"purged {purged.emails} emails with their events and {purged.webhook_deliveries} webhook deliveries")
     elif args.command == "purge-sessions":
         print(f"purged {asyncio.run(purge_sessions(settings))} sessions")
     else:

@@ -19,7 +19,7 @@ from app.db.engines import create_engine
 from app.domain.accounts.session_retention import purge_dead_sessions
 from app.domain.audit.retention import purge_old_entries
 from app.domain.emails.outbox import Outbox
-from app.domain.emails.retention import purge_expired_bodies
+from app.domain.emails.retention import purge_expired_bodies, purge_old_emails
 from app.domain.emails.submission import Submitter
 from app.domain.events.ignored import purge_ignored_reports
 from app.lib.signals import run_until_stopped
@@ -108,8 +108,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 
 
 async def _purge(settings: Settings, engine: object) -> int:
-    """The hourly housekeeping: expired bodies, old ignored reports and audit entries, dead sessions."""
+    """The hourly housekeeping: expired bodies, old emails (when a retention period is set), old ignored reports
+    and audit entries, dead sessions."""
     await purge_expired_bodies(engine)  # type: ignore[arg-type]
+    await purge_old_emails(engine, settings.email_retention_days)  # type: ignore[arg-type]
     await purge_ignored_reports(engine)  # type: ignore[arg-type]
     await purge_old_entries(engine, settings.audit_retention_days)  # type: ignore[arg-type]
     await purge_dead_sessions(engine)  # type: ignore[arg-type]

@@ -62,6 +62,25 @@ def test_the_session_purge_command_deletes_expired_and_revoked_sessions_and_keep
     assert printed.startswith("purged ") and left == "1|1"
 
 
+def test_the_email_purge_command_deletes_settled_emails_and_events_past_the_period_and_keeps_the_rest(bed):
+    team = bed.create_team("housekeeping emails")
+    ages = {"old": ("sent", 31), "young": ("sent", 29), "unsettled": ("queued", 31)}
+    # domain_id NULL and live mode: no worker ever claims the queued one.
+    psql(bed, "WITH e AS (INSERT INTO emails (id, team_id, mode, from_address, to_addresses, subject, message_id, "
+              "envelope_from, recipients, size, state, last_event, next_attempt_at, created_at) "
+              f"SELECT gen_random_uuid(), '{team.id}', 'live', 'a@example.test', ARRAY['b@example.org'], v.name, "
+              "v.name || '.' || gen_random_uuid() || '@example.test', 'a@example.test', ARRAY['b@example.org'], 1, "
+              "v.state, v.state, now() + interval '1 day', now() - make_interval(days => v.days) "
+              "FROM (VALUES " + ", ".join(f"('{n}', '{s}', {d})" for n, (s, d) in ages.items()) +
+              ") AS v(name, state, days) RETURNING id, team_id, state, created_at) "
+              "INSERT INTO email_events (id, team_id, email_id, type, created_at) "
+              "SELECT gen_random_uuid(), team_id, id, state, created_at FROM e")
+    printed = bed.on_mail_host(["postyard-api", "purge-email-metadata", "--days", "30"], timeout=120)
+    left = psql(bed, "SELECT e.subject, count(v.id) FROM emails e LEFT JOIN email_events v ON v.email_id = e.id "
+                     f"WHERE e.team_id = '{team.id}' GROUP BY e.subject ORDER BY e.subject")
+    assert printed.startswith("purged ") and left.splitlines() == ["unsettled|1", "young|1"]
+
+
 @pytest.fixture
 def failed_backup(bed):
     """The nightly backup, run once while its directory refuses writes; afterwards the directory and the

@@ -14,9 +14,10 @@ from sqlalchemy import Row, text
 from app.db.executor import Executor
 
 __all__ = [
-    "INSERT_EMAIL", "NewEmail", "cancel", "claim_due", "claim_idempotency_key", "count_sends", "email_events",
-    "email_page", "find_email", "insert_emails", "mark_failed", "mark_sent", "message_id_taken",
-    "mark_outcome_unknown", "purge_expired_bodies", "recover_expired", "renew_leases", "reschedule",
+    "INSERT_EMAIL", "NewEmail", "cancel", "claim_due", "claim_idempotency_key", "count_sends",
+    "delete_settled_older_than", "email_events", "email_page", "find_email", "insert_emails", "mark_failed",
+    "mark_sent", "message_id_taken", "mark_outcome_unknown", "purge_expired_bodies", "recover_expired", "renew_leases",
+    "reschedule",
     "resolve_unknown_outcomes", "retry_later",
     "sending_domains_and_suppressed", "stored_idempotent_response",
 ]
@@ -170,6 +171,20 @@ FROM teams t
 WHERE t.id = e.team_id AND e.purged_at IS NULL AND e.state NOT IN ('queued', 'sending')
   AND e.created_at < now() - make_interval(days => t.retention_days)
 """)
+# Settled emails nothing happened to for `days` days (created, sent and last event before then), up to `batch`
+# of them: their events go with them (ON DELETE CASCADE), ignored reports forget them (SET NULL), suppressions
+# stay. The DELETE tests the state again, so an email that changed after it was picked is kept.
+_DELETE_SETTLED_OLDER_THAN = text("""
+DELETE FROM emails e
+USING (SELECT x.id FROM emails x
+       WHERE x.state IN ('sent', 'failed', 'canceled', 'suppressed') AND x.outcome_unknown_since IS NULL
+         AND x.created_at < now() - make_interval(days => :days)
+         AND coalesce(x.sent_at, x.created_at) < now() - make_interval(days => :days)
+         AND NOT EXISTS (SELECT 1 FROM email_events v WHERE v.email_id = x.id
+                         AND v.created_at >= now() - make_interval(days => :days))
+       LIMIT :batch) old
+WHERE e.id = old.id AND e.state IN ('sent', 'failed', 'canceled', 'suppressed') AND e.outcome_unknown_since IS NULL
+""")
 
 
 async def sending_domains_and_suppressed(
@@ -298,3 +313,8 @@ async def retry_later(conn: Executor, email_id: uuid.UUID, error: str, delay_sec
 async def purge_expired_bodies(conn: Executor) -> int:
     """Drop the bodies of settled emails older than their team's retention period; how many."""
     return int((await conn.execute(_PURGE_EXPIRED_BODIES)).rowcount or 0)
+
+
+async def delete_settled_older_than(conn: Executor, days: int, batch: int) -> int:
+    """Delete up to `batch` settled emails, with their events, that nothing happened to for `days` days; how many."""
+    return int((await conn.execute(_DELETE_SETTLED_OLDER_THAN, {"days": days, "batch": batch})).rowcount or 0)

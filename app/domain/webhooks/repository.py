@@ -13,8 +13,9 @@ from sqlalchemy import Row, text
 from app.db.executor import Executor
 
 __all__ = [
-    "claim_deliveries", "delete_webhook", "disable_webhook", "find_webhook", "insert_webhook", "lock_due_deliveries",
-    "mark_delivered", "mark_delivery_failed", "release_expired_leases", "replay_delivery", "retry_delivery_later",
+    "claim_deliveries", "delete_settled_deliveries_older_than", "delete_webhook", "disable_webhook", "find_webhook",
+    "insert_webhook", "lock_due_deliveries", "mark_delivered", "mark_delivery_failed", "release_expired_leases",
+    "replay_delivery", "retry_delivery_later",
     "rotate_secret", "team_webhooks", "update_webhook", "webhook_deliveries",
 ]
 
@@ -72,6 +73,13 @@ _RETRY_LATER = text("UPDATE webhook_deliveries SET state = 'pending', lease_unti
                     "next_attempt_at = now() + make_interval(secs => :delay_seconds) WHERE id = :delivery_id")
 _MARK_FAILED = text("UPDATE webhook_deliveries SET state = 'failed', lease_until = NULL, "
                     "last_status_code = :status_code, last_error = :error WHERE id = :delivery_id")
+# Retention (app/domain/emails/retention.py): up to `batch` settled deliveries made before `days` days ago.
+_DELETE_SETTLED_OLDER_THAN = text("""
+DELETE FROM webhook_deliveries d
+USING (SELECT id FROM webhook_deliveries WHERE state IN ('succeeded', 'failed')
+       AND created_at < now() - make_interval(days => :days) LIMIT :batch) old
+WHERE d.id = old.id AND d.state IN ('succeeded', 'failed')
+""")
 
 
 async def insert_webhook(db: Executor, webhook_id: uuid.UUID, team_id: uuid.UUID, endpoint: str,
@@ -165,3 +173,8 @@ async def retry_delivery_later(conn: Executor, delivery_id: uuid.UUID, status_co
 async def mark_delivery_failed(conn: Executor, delivery_id: uuid.UUID, status_code: int | None, error: str) -> None:
     """The delivery will not be attempted again (unless replayed)."""
     await conn.execute(_MARK_FAILED, {"delivery_id": delivery_id, "status_code": status_code, "error": error})
+
+
+async def delete_settled_deliveries_older_than(db: Executor, days: int, batch: int) -> int:
+    """Delete up to `batch` delivered or given-up deliveries made more than `days` days ago; how many."""
+    return int((await db.execute(_DELETE_SETTLED_OLDER_THAN, {"days": days, "batch": batch})).rowcount or 0)
