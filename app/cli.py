@@ -37,7 +37,7 @@ __all__ = [
 
 async def create_team(settings: Settings, name: str, mode: str = "live") -> tuple[uuid.UUID, str]:
     """Create a team and its first full-access API key; returns (team id, key)."""
-    engine = create_engine(settings.database_url, settings, "postyard-cli")
+    engine = create_engine(settings.command_database_url, settings, "postyard-cli")
     token = generate_api_key(mode)
     team_id = uuid.uuid4()
     try:
@@ -58,7 +58,7 @@ async def create_team(settings: Settings, name: str, mode: str = "live") -> tupl
 
 async def create_smtp_credential(settings: Settings, team_id: uuid.UUID) -> tuple[str, str]:
     """An SMTP credential of the team for all its domains; returns (username, password)."""
-    engine = create_engine(settings.database_url, settings, "postyard-cli")
+    engine = create_engine(settings.command_database_url, settings, "postyard-cli")
     try:
         async with AsyncSession(engine) as db, db.begin():
             await scope_to_team(db, team_id)
@@ -100,7 +100,7 @@ async def rotate_data_key(settings: Settings) -> int:
 
 async def purge_audit_logs(settings: Settings, days: int | None = None) -> int:
     """Delete audit entries older than `days` (default POSTYARD_AUDIT_RETENTION_DAYS; the worker does it hourly)."""
-    engine = create_engine(settings.database_url, settings, "postyard-cli", statements=False)
+    engine = create_engine(settings.command_database_url, settings, "postyard-cli", statements=False)
     try:
         return await purge_old_entries(engine, settings.audit_retention_days if days is None else days)
     finally:
@@ -109,7 +109,7 @@ async def purge_audit_logs(settings: Settings, days: int | None = None) -> int:
 
 async def purge_sessions(settings: Settings) -> int:
     """Delete expired and revoked sessions (the worker does it hourly)."""
-    engine = create_engine(settings.database_url, settings, "postyard-cli", statements=False)
+    engine = create_engine(settings.command_database_url, settings, "postyard-cli", statements=False)
     try:
         return await purge_dead_sessions(engine)
     finally:
