@@ -97,6 +97,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_intake_socket: str = INTAKE_SOCKET
     # The role a mail-host service connects as (app/db/roles.py): each service's unit names its own.
     service_database_url: str = ""
+    # The bounce pipe's role: Postfix's pipe runs it through the launcher, which reads the shared settings.
+    bounce_database_url: str = ""
     worker_concurrency: int = 4
     worker_batch_size: int = 20
     worker_lease_seconds: int = 120

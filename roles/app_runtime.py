@@ -189,7 +189,7 @@ def app_settings() -> dict[str, str]:
         settings["POSTYARD_DATABASE_URL"] = database_login(roles.APP).sqlalchemy_url()
         settings["POSTYARD_REDIS_URL"] = redis_url()
     if "mail" in groups:
-        settings["POSTYARD_SERVICE_DATABASE_URL"] = database_login(roles.BOUNCE).sqlalchemy_url()
+        settings["POSTYARD_BOUNCE_DATABASE_URL"] = database_login(roles.BOUNCE).sqlalchemy_url()
     return {**settings, **{k: str(v) for k, v in (host.data.get("app_extra_settings") or {}).items()}}
 
 

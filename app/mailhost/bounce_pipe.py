@@ -21,7 +21,8 @@ def bounce_pipe(settings: Settings, stream: BinaryIO, recipient: str | None) -> 
     raw = stream.read()
 
     async def _run() -> None:
-        engine = create_engine(settings.system_database_url, settings, "postyard-bounce", pool_size=1)
+        url = settings.bounce_database_url or settings.system_database_url
+        engine = create_engine(url, settings, "postyard-bounce", pool_size=1)
         try:
             await apply_report(engine, raw, recipient)
         finally:

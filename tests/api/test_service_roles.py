@@ -64,7 +64,7 @@ async def test_each_service_does_its_job_as_its_own_role(client, team, sender, s
 
     applied = await ingest_lines(engines[roles.LOG_FOLLOWER], [LOG["sent"].replace(QID, queue_id)])
     assert applied == 1
-    bounced = _bounce_pipe({**env, "POSTYARD_SERVICE_DATABASE_URL": postgres.url(roles.BOUNCE)},
+    bounced = _bounce_pipe({**env, "POSTYARD_BOUNCE_DATABASE_URL": postgres.url(roles.BOUNCE)},
                            _sample("dsn_hard_bounce.eml", email_id, sender, rcpt),
                            f"bounce+{uuid.UUID(email_id).hex}@send.{sender}")
     assert bounced == 0

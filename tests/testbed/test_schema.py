@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from app.db import roles
+from app.host_layout import INTAKE_SERVICE, POSTFIX_EVENTS_SERVICE, WEBHOOKS_SERVICE, WORKER_SERVICE
 from postyard.deployer import REPO
 from postyard.ssh import ssh_run
 
@@ -107,9 +109,11 @@ SERVICE_GRANTS: dict[str, dict[str, set[str]]] = {
         "webhook_deliveries": {"SELECT", "UPDATE"},
     },
 }
-# Each service's unit, by the application_name its connections carry (app/db/engines.py).
-SERVICE_CONNECTIONS = {"postyard-worker": "postyard_worker", "postyard-log-follower": "postyard_log_follower",
-                       "postyard-smtp-intake": "postyard_intake", "postyard-webhooks": "postyard_webhooks"}
+# Each service's unit, and the application_name its connections carry (app/db/engines.py), by its role.
+SERVICE_UNITS = {roles.WORKER: (WORKER_SERVICE, "postyard-worker"),
+                 roles.LOG_FOLLOWER: (POSTFIX_EVENTS_SERVICE, "postyard-log-follower"),
+                 roles.INTAKE: (INTAKE_SERVICE, "postyard-smtp-intake"),
+                 roles.WEBHOOKS: (WEBHOOKS_SERVICE, "postyard-webhooks")}
 GRANTS_QUERY = """
 SELECT table_name, privilege_type FROM information_schema.role_table_grants
 WHERE grantee = '{role}' AND table_schema = 'public'
@@ -150,18 +154,29 @@ def test_a_service_role_cannot_read_secrets_or_change_the_schema(migrated, split
     assert "must be owner" in dropped.stderr
 
 
-def test_each_mail_service_connects_as_its_own_role(split_testbed, db):
-    sql = ("SELECT DISTINCT application_name, usename FROM pg_stat_activity "
-           "WHERE application_name LIKE 'postyard-%'")
-    seen = dict(line.split(" ", 1) for line in ssh_run(
-        db, f"runuser -u postgres -- psql -d postyard -XAtF' ' -c {shlex.quote(sql)}").splitlines())
-    print(f"connections: {seen}")
-    assert {name: seen.get(name) for name in SERVICE_CONNECTIONS} == SERVICE_CONNECTIONS
+@pytest.mark.parametrize("role", sorted(SERVICE_UNITS))
+def test_each_mail_service_connects_as_its_own_role(split_testbed, session_hosts, db, role):
+    unit, application = SERVICE_UNITS[role]
+    env_file = f"/etc/postyard/{unit}.env"
+    mail = session_hosts["mail1"]
+    assert ssh_run(mail, f"stat -c '%U %a' {env_file}").split() == ["root", "600"]
+    assert f"://{role}:" in ssh_run(mail, f"cat {env_file}")
+    assert env_file in ssh_run(mail, f"systemctl show -P EnvironmentFiles {unit}")
+    # the ones that connect at start are seen connected as their role; the intake connects at its first message
+    sql = f"SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = '{application}'"
+    seen = ssh_run(db, f"runuser -u postgres -- psql -d postyard -XAt -c {shlex.quote(sql)}").split()
+    assert seen in ([role], []) if role == roles.INTAKE else seen == [role]
+
+
+def test_the_bounce_pipe_reads_its_role_and_nothing_of_the_owner_from_the_shared_settings(session_hosts):
+    shared = ssh_run(session_hosts["mail1"], "cat /etc/postyard/app.env")
+    assert "POSTYARD_BOUNCE_DATABASE_URL=postgresql+asyncpg://postyard_bounce:" in shared
+    assert "postyard_owner" not in shared
 
 
 def test_the_owner_cannot_log_in_from_an_api_host(split_testbed, db, tls_env):
     refused = query(split_testbed, db, tls_env, "api1", "postyard_owner", "SELECT 1")
-    assert "no pg_hba.conf entry" in refused.stderr
+    assert "pg_hba.conf rejects connection" in refused.stderr
 
 
 @pytest.mark.parametrize("api_host", ["api1", "api2"])

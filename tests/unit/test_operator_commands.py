@@ -34,29 +34,32 @@ def test_the_first_operators_address_can_be_set():
 
 @pytest.fixture
 def recording_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An `ssh` on PATH that records the remote command line and answers as `create-operator` would."""
+    """An `ssh` on PATH that records the login and the remote command line, and answers as `create-operator` would."""
     log = tmp_path / "ssh.log"
     fake = tmp_path / "bin" / "ssh"
     fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\nfor last; do :; done\nprintf "%s\\n" "$last" >> {log}\n'
+    fake.write_text(f'#!/bin/sh\nfor last; do login="$previous"; previous="$last"; done\n'
+                    f'printf "%s %s\\n" "$login" "$last" >> {log}\n'
                     'echo "operator: operator@example.com"\necho "operator password (shown once): s3cret"\n')
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     return log
 
 
-def _api_host(secrets: Path) -> InfraHost:
-    return InfraHost(name="api", fqdn="api.example.com", address="192.0.2.10", groups=("api",), roles=(), flags={},
+def _host(secrets: Path, name: str, address: str, group: str) -> InfraHost:
+    return InfraHost(name=name, fqdn=f"{name}.example.com", address=address, groups=(group,), roles=(), flags={},
                      tls_names=(), private_address=None, environment=None, secrets_dir=str(secrets),
                      outside_netns=None, ssh_user="root", ssh_key=None, known_hosts=None)
 
 
-def test_up_makes_the_first_operator_on_the_api_host_and_shows_its_password_once(recording_ssh, tmp_path,
-                                                                                 monkeypatch):
+def test_up_makes_the_first_operator_on_the_schema_host_and_shows_its_password_once(recording_ssh, tmp_path,
+                                                                                    monkeypatch):
     monkeypatch.delenv("POSTYARD_OPERATOR_EMAIL", raising=False)
-    host = _api_host(tmp_path / "secrets")
-    first, second = _first_operator(host), _first_operator(host)
+    api = _host(tmp_path / "secrets", "api", "192.0.2.10", "api")
+    schema = _host(tmp_path / "secrets", "mail", "192.0.2.11", "mail")
+    first, second = _first_operator(api, schema), _first_operator(api, schema)
     commands = [shlex.split(line) for line in recording_ssh.read_text().splitlines()]
-    assert commands == [["postyard-api", "admin", "create-operator", "--first", "operator@example.com"]]
+    assert commands == [["root@192.0.2.11", "postyard-api", "admin", "create-operator", "--first",
+                         "operator@example.com"]]
     assert "    operator password (shown once): s3cret" in first
     assert "s3cret" not in "\n".join(second) and (tmp_path / "secrets" / FIRST_OPERATOR_STAMP).exists()
