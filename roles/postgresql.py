@@ -19,6 +19,7 @@ from roles.support.inventory_secrets import install_internal_tls, record_applied
 from roles.support.peers import first_address_in_environment, peers_by_group
 from roles.support.staging import jinja_options
 from roles.support.systemd_units import UNIT_DIR, reload_units
+from roles.support.systemd_units import UNIT_DIR, reload_units
 
 __all__ = [
     "DEFAULTS", "DATABASE_ROLES", "HbaRule", "hba_rules", "memory_settings", "deploy_postgresql",
@@ -37,6 +38,8 @@ VERSION = "15"
 CONFIG_DIR = f"/etc/postgresql/{VERSION}/main"
 UNIT = f"postgresql@{VERSION}-main.service"
 PSQL = {"_su_user": "postgres"}
+# Starts a postmaster that died again (templates/postgresql/postyard-restart.conf).
+RESTART_DROP_IN = f"{UNIT_DIR}/{UNIT}.d/postyard-restart.conf"
 # Starts a postmaster that died again (templates/postgresql/postyard-restart.conf).
 RESTART_DROP_IN = f"{UNIT_DIR}/{UNIT}.d/postyard-restart.conf"
 
@@ -137,6 +140,9 @@ def deploy_postgresql() -> None:
         name="Reload PostgreSQL", service=UNIT, reloaded=True,
         _if=lambda: (hba.did_change() or any(op.did_change() for op in tls)) and not settings.did_change(),
     )
+    restart_drop_in = files.put(name=f"Install {RESTART_DROP_IN}", src="templates/postgresql/postyard-restart.conf",
+                                dest=RESTART_DROP_IN, mode="644")
+    reload_units(restart_drop_in)
     restart_drop_in = files.put(name=f"Install {RESTART_DROP_IN}", src="templates/postgresql/postyard-restart.conf",
                                 dest=RESTART_DROP_IN, mode="644")
     reload_units(restart_drop_in)
