@@ -23,7 +23,7 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
-from app.db import roles
+from app.db import roles as db_roles
 from postyard.topology import host_groups
 from roles.support.archives import directory_archive, skip_bytecode
 from roles.support.database_client import data_keys, database_login
@@ -186,10 +186,10 @@ def app_settings() -> dict[str, str]:
     settings = {"POSTYARD_DATA_KEYS": data_keys(), "POSTYARD_MAIL_HOSTNAME": mail_hostname(),
                 "PGSSLROOTCERT": INTERNAL_CA_PATH}
     if "api" in groups:
-        settings["POSTYARD_DATABASE_URL"] = database_login(roles.APP).sqlalchemy_url()
+        settings["POSTYARD_DATABASE_URL"] = database_login(db_roles.APP).sqlalchemy_url()
         settings["POSTYARD_REDIS_URL"] = redis_url()
     if "mail" in groups:
-        settings["POSTYARD_BOUNCE_DATABASE_URL"] = database_login(roles.BOUNCE).sqlalchemy_url()
+        settings["POSTYARD_BOUNCE_DATABASE_URL"] = database_login(db_roles.BOUNCE).sqlalchemy_url()
     return {**settings, **{k: str(v) for k, v in (host.data.get("app_extra_settings") or {}).items()}}
 
 

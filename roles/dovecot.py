@@ -15,6 +15,7 @@ from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
 from app import tls_policy
+from app.db import roles as db_roles
 from roles.support.database_client import database_login
 from roles.support.inventory_secrets import install_internal_ca
 from roles.support.mail_certificate import certificate_paths
@@ -61,7 +62,7 @@ def deploy_dovecot() -> None:
     sql = files.template(
         name="Upload Dovecot's SQL passdb settings", src="templates/dovecot/postyard-sql.conf.ext.j2",
         dest="/etc/dovecot/postyard-sql.conf.ext", user="root", group="dovecot", mode="640",
-        jinja_env_kwargs=jinja_options(), conninfo=database_login("postyard_dovecot").conninfo(),
+        jinja_env_kwargs=jinja_options(), conninfo=database_login(db_roles.DOVECOT).conninfo(),
     )
     certificate, private_key = certificate_paths()
     config = install_validated_template(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from app.db import roles
+from app.db import roles as db_roles
 from app.host_layout import (
     EVENTS_STATE_DIRECTORY,
     INTAKE_RUNTIME_DIRECTORY,
@@ -34,16 +34,17 @@ def mail_units() -> tuple[AppUnit, ...]:
         # Group postfix: Postfix's smtpd (user postfix) connects to the socket in its runtime directory.
         AppUnit(INTAKE_SERVICE, "Postyard SMTP intake: mail submitted on 465/587 becomes an email",
                 f"{PYTHON} -m app.cli smtp-intake", group="postfix", runtime_directory=INTAKE_RUNTIME_DIRECTORY,
-                runtime_directory_mode="0750", database_role=roles.INTAKE,
+                runtime_directory_mode="0750", database_role=db_roles.INTAKE,
                 environment=(SOURCE_ENV, f"POSTYARD_SMTP_INTAKE_SOCKET={INTAKE_SOCKET}")),
         AppUnit(WORKER_SERVICE, "Postyard outbox worker: hands mail to Postfix",
-                f"{PYTHON} -m app.cli worker", after=("postfix.service",), database_role=roles.WORKER),
+                f"{PYTHON} -m app.cli worker", after=("postfix.service",), database_role=db_roles.WORKER),
         AppUnit(WEBHOOKS_SERVICE, "Postyard webhooks: signed deliveries to the teams' endpoints",
-                f"{PYTHON} -m app.cli webhooks", memory_max=WEBHOOKS_MEMORY_MAX, database_role=roles.WEBHOOKS),
+                f"{PYTHON} -m app.cli webhooks", memory_max=WEBHOOKS_MEMORY_MAX, database_role=db_roles.WEBHOOKS),
         AppUnit(POSTFIX_EVENTS_SERVICE, "Postyard: Postfix delivery results from the journal become events",
                 f"{PYTHON} -m app.cli follow-postfix-log --journal", after=("postfix.service",),
                 supplementary_groups=("systemd-journal",), state_directory=EVENTS_STATE_DIRECTORY,
-                restart="always", proc_subset_pid=False, protect_kernel_views=False, database_role=roles.LOG_FOLLOWER,
+                restart="always", proc_subset_pid=False, protect_kernel_views=False,
+                database_role=db_roles.LOG_FOLLOWER,
                 environment=(SOURCE_ENV, f"POSTYARD_POSTFIX_JOURNAL_CURSOR={POSTFIX_JOURNAL_CURSOR}")),
     )
 

@@ -17,6 +17,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server
 
+from app.db import roles as db_roles
 from app.host_layout import DKIM_DIR, DKIM_SYNC_SERVICE, OPENDKIM_PID_FILE
 from roles import app_runtime
 from roles.support.database_client import data_keys, database_login
@@ -97,7 +98,7 @@ def deploy_opendkim() -> None:
     env = files.template(
         name=f"Upload {SYNC_ENV}", src="templates/opendkim/dkim-sync.env.j2", dest=SYNC_ENV,
         user="opendkim", group="opendkim", mode="600", jinja_env_kwargs=jinja_options(),
-        **sync_env_context(database_login("postyard_mail").libpq_url(), data_keys()),
+        **sync_env_context(database_login(db_roles.MAIL).libpq_url(), data_keys()),
     )
     server.user(name="Let Postfix use the OpenDKIM sockets", user="postfix", groups=["opendkim"], append=True)
     install_unit(

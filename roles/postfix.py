@@ -17,6 +17,7 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from app import tls_policy
+from app.db import roles as db_roles
 from app.host_layout import (
     INTAKE_SOCKET,
     INTERNAL_LISTENER,
@@ -185,7 +186,7 @@ def deploy_postfix() -> None:
     reload_units(restart_drop_in)
     ca = install_internal_ca()
     certificate, private_key = certificate_paths()
-    login = database_login("postyard_mail")
+    login = database_login(db_roles.MAIL)
     files.directory(name=f"Create {PGSQL_DIR}", path=PGSQL_DIR, user="root", group="postfix", mode="750")
     lookups = [
         _template("templates/postfix/pgsql.cf.j2", f"{PGSQL_DIR}/{lookup.name}.cf", mode="640", group="postfix",

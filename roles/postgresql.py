@@ -13,12 +13,11 @@ from pyinfra.operations import apt, files, postgres, server, systemd
 from pyinfra.operations.util import any_changed
 
 from app import tls_policy
-from app.db import roles
+from app.db import roles as db_roles
 from postyard.topology import SCHEMA_GROUP, host_groups
 from roles.support.inventory_secrets import install_internal_tls, record_applied_secret, secret
 from roles.support.peers import first_address_in_environment, peers_by_group
 from roles.support.staging import jinja_options
-from roles.support.systemd_units import UNIT_DIR, reload_units
 from roles.support.systemd_units import UNIT_DIR, reload_units
 
 __all__ = [
@@ -40,8 +39,6 @@ UNIT = f"postgresql@{VERSION}-main.service"
 PSQL = {"_su_user": "postgres"}
 # Starts a postmaster that died again (templates/postgresql/postyard-restart.conf).
 RESTART_DROP_IN = f"{UNIT_DIR}/{UNIT}.d/postyard-restart.conf"
-# Starts a postmaster that died again (templates/postgresql/postyard-restart.conf).
-RESTART_DROP_IN = f"{UNIT_DIR}/{UNIT}.d/postyard-restart.conf"
 
 
 # In hba_rules' peers: the schema host's address (postyard/topology.py SCHEMA_GROUP).
@@ -57,15 +54,15 @@ class DatabaseRole:
 
 DATABASE_ROLES: tuple[DatabaseRole, ...] = (
     # Owns the database; only the schema host (migrations, operators' commands) may log in as it.
-    DatabaseRole(roles.OWNER, (SCHEMA_PEER,), "schema owner: migrations, operators' commands, data key rotation"),
-    DatabaseRole(roles.APP, ("api",), "the API, bound by row-level security"),
-    DatabaseRole(roles.MAIL, ("mail",), "Postfix and the DKIM sync: read-only views"),
-    DatabaseRole(roles.DOVECOT, ("mail",), "Dovecot's passdb: read-only credentials view"),
-    DatabaseRole(roles.WORKER, ("mail",), "the outbox worker and its housekeeping"),
-    DatabaseRole(roles.LOG_FOLLOWER, ("mail",), "Postfix's log becomes events"),
-    DatabaseRole(roles.BOUNCE, ("mail",), "bounces and complaints piped from Postfix"),
-    DatabaseRole(roles.INTAKE, ("mail",), "mail submitted over SMTP becomes emails"),
-    DatabaseRole(roles.WEBHOOKS, ("mail",), "the webhook dispatcher"),
+    DatabaseRole(db_roles.OWNER, (SCHEMA_PEER,), "schema owner: migrations, operators' commands, data key rotation"),
+    DatabaseRole(db_roles.APP, ("api",), "the API, bound by row-level security"),
+    DatabaseRole(db_roles.MAIL, ("mail",), "Postfix and the DKIM sync: read-only views"),
+    DatabaseRole(db_roles.DOVECOT, ("mail",), "Dovecot's passdb: read-only credentials view"),
+    DatabaseRole(db_roles.WORKER, ("mail",), "the outbox worker and its housekeeping"),
+    DatabaseRole(db_roles.LOG_FOLLOWER, ("mail",), "Postfix's log becomes events"),
+    DatabaseRole(db_roles.BOUNCE, ("mail",), "bounces and complaints piped from Postfix"),
+    DatabaseRole(db_roles.INTAKE, ("mail",), "mail submitted over SMTP becomes emails"),
+    DatabaseRole(db_roles.WEBHOOKS, ("mail",), "the webhook dispatcher"),
 )
 
 
@@ -143,9 +140,6 @@ def deploy_postgresql() -> None:
     restart_drop_in = files.put(name=f"Install {RESTART_DROP_IN}", src="templates/postgresql/postyard-restart.conf",
                                 dest=RESTART_DROP_IN, mode="644")
     reload_units(restart_drop_in)
-    restart_drop_in = files.put(name=f"Install {RESTART_DROP_IN}", src="templates/postgresql/postyard-restart.conf",
-                                dest=RESTART_DROP_IN, mode="644")
-    reload_units(restart_drop_in)
     systemd.service(name="Enable PostgreSQL", service=UNIT, running=True, enabled=True)
 
     for role in DATABASE_ROLES:
@@ -159,7 +153,7 @@ def deploy_postgresql() -> None:
 
     database = host.data.postgresql_database
     created = postgres.database(
-        name=f"Create database {database}", database=database, owner=roles.OWNER, **PSQL
+        name=f"Create database {database}", database=database, owner=db_roles.OWNER, **PSQL
     )
     grants = "; ".join(
         [f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC']
