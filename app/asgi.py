@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from redis.asyncio import Redis
 
 from app.config import Settings, get_settings
+from app.console import console_router
 from app.db.engines import create_engine
 from app.domain.accounts.controllers import AuthController
 from app.domain.api_keys.controllers import ApiKeyController
@@ -74,7 +75,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[SystemController, AuthController, TeamController, ApiKeyController, DomainController,
                         SmtpCredentialController, AuditLogController, EmailController,
-                        SuppressionController, WebhookController, InviteController, OperatorController],
+                        SuppressionController, WebhookController, InviteController, OperatorController,
+                        console_router()],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         middleware=[metrics_middleware],
         before_send=[security_headers_hook(settings)],

@@ -1,4 +1,5 @@
-"""Security headers on every response: a CSP that allows nothing for the JSON API, its own for the docs UI."""
+"""Security headers on every response: a CSP that allows nothing for the JSON API, its own for the docs UI and
+the console."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from litestar.types import Message, Scope
 
 from app.config import Settings
 
-__all__ = ["API_CSP", "DOCS_CSP", "DOCS_PATH", "security_headers_hook"]
+__all__ = ["API_CSP", "CONSOLE_CSP", "CONSOLE_PATH", "DOCS_CSP", "DOCS_PATH", "security_headers_hook"]
 
 DOCS_PATH = "/docs"
 # The JSON API loads nothing and is never framed.
@@ -18,11 +19,22 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-act
 # Swagger UI's stylesheet draws its icons as data: SVGs, hence `img-src data:`.
 DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             "connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+CONSOLE_PATH = "/console"
+# The console: its own scripts, styles and images only (QR codes are data: images), forms posted to itself, the
+# sandboxed email preview framed from itself; no inline script or style, no eval.
+CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+               "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 HSTS_MAX_AGE = 63072000  # two years, what preload lists ask for
 
 
-def _is_docs(path: str) -> bool:
-    return path == DOCS_PATH or path.startswith(DOCS_PATH + "/")
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _csp(path: str) -> str:
+    if _under(path, CONSOLE_PATH):
+        return CONSOLE_CSP
+    return DOCS_CSP if _under(path, DOCS_PATH) else API_CSP
 
 
 def _allow(scope: Scope) -> bytes | None:
@@ -60,8 +72,7 @@ def security_headers_hook(settings: Settings) -> Callable[[Message, Scope], Awai
         decision = scope.get("state", {}).get("ratelimit")
         if decision is not None:
             headers += [(k.encode(), v.encode()) for k, v in decision.headers().items() if k.encode() not in present]
-        csp = DOCS_CSP if _is_docs(scope.get("path", "")) else API_CSP
-        extra = [*common, (b"content-security-policy", csp.encode())]
+        extra = [*common, (b"content-security-policy", _csp(scope.get("path", "")).encode())]
         message["headers"] = headers + [(name, value) for name, value in extra if name not in present]
 
     return add_headers

@@ -1,0 +1,50 @@
+"""Console forms: the posted fields, checked against the API's own request schemas (same rules, same messages)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar import Request
+
+from app.lib.errors import ApiError
+
+__all__ = ["form_data", "parse_form", "safe_next"]
+
+T = TypeVar("T")
+_AT = re.compile(r"^(?P<message>.*) - at `\$\.(?P<field>[^`\[]+)[^`]*`$")
+HOME = "/console/"
+
+
+async def form_data(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The posted text fields (the first value of each)."""
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def _message(exc: msgspec.ValidationError) -> str:
+    """`field: problem`, the shape the API gives its validation errors."""
+    match = _AT.match(str(exc))
+    return f"{match['field']}: {match['message']}" if match else str(exc)
+
+
+def parse_form(data: dict[str, str], schema: type[T]) -> T:
+    """The fields as the API's request struct `schema` (an empty field counts as absent); 422 like the API."""
+    present = {key: value for key, value in data.items() if value != ""}
+    try:
+        return msgspec.convert(present, schema, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ApiError(422, "validation_error", _message(exc)) from None
+
+
+def safe_next(target: str | None) -> str:
+    """`target` when it is a console path on this origin (after signing in), else the console's home."""
+    if not target:
+        return HOME
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target or not (parts.path == "/console" or
+                                                               parts.path.startswith("/console/")):
+        return HOME
+    return target
