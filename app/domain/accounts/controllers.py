@@ -16,6 +16,7 @@ from app.db.models import Membership, Session, User
 from app.db.tenancy import scope_to_team
 from app.domain.accounts import registration, services
 from app.domain.accounts.current_user import SessionUser, provide_session_user
+from app.domain.accounts.login import password_login, second_factor_login
 from app.domain.accounts.schemas import (
     BackupCodes,
     Login,
@@ -33,7 +34,6 @@ from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
 from app.lib.hashing import verify_password
-from app.lib.metrics import LOGIN_FAILURES
 
 __all__ = ["AuthController"]
 
@@ -90,70 +90,32 @@ class AuthController(Controller):
         self, request: Request[Any, Any, Any], data: JSONBody[Login], db_session: DbSession,
     ) -> Response[SessionInfo]:
         """Log in with email and password; with 2FA on, the session waits for `/auth/login/totp`."""
-        svc = app_services(request)
-        ip = client_ip(request)
         await limit_per_ip(request, "login")
-        email = data.email.strip().lower()
-        attempt = await services.reserve_attempt(svc.credential_limiter, svc.settings, email, ip)
-        user = await services.authenticate(db_session, email, data.password)
-        if user is None:
-            LOGIN_FAILURES.inc()
-            known = (await db_session.execute(select(User).where(User.email == email))).scalar_one_or_none()
-            membership = await services.default_membership(db_session, known.id) if known else None
-            if membership is not None:
-                await scope_to_team(db_session, membership.team_id)
-                await record(db_session, team_id=membership.team_id, actor=("user", str(known.id) if known else None),
-                             action="login.failed", resource_type="user", resource_id=membership.user_id, ip=ip)
-                await db_session.commit()
-            raise ApiError(401, "invalid_credentials", "Email or password is wrong")
-        await services.release_attempt(svc.credential_limiter, attempt)
-        membership = await services.default_membership(db_session, user.id)
-        team_id = membership.team_id if membership else None
-        ttl = svc.settings.session_ttl
-        session, token = await services.create_session(db_session, user, team_id, ttl, mfa_pending=user.totp_enabled)
-        if team_id is not None and not user.totp_enabled:
-            await scope_to_team(db_session, team_id)
-            await record(db_session, team_id=team_id, actor=("user", str(user.id)), action="login.succeeded",
-                         resource_type="user", resource_id=user.id, ip=ip)
+        signed_in = await password_login(db_session, app_services(request), data.email, data.password,
+                                         client_ip(request))
+        user, mfa = signed_in.user, signed_in.session.mfa_pending
         info = SessionInfo(
-            user_id=str(user.id), email=user.email, mfa_required=user.totp_enabled, totp_enabled=user.totp_enabled,
-            team_id=None if user.totp_enabled or team_id is None else str(team_id),
-            role=None if user.totp_enabled or membership is None else membership.role,
-            csrf_token=None if user.totp_enabled else session.csrf_token,
+            user_id=str(user.id), email=user.email, mfa_required=mfa, totp_enabled=user.totp_enabled,
+            team_id=None if mfa or signed_in.team_id is None else str(signed_in.team_id),
+            role=None if mfa else signed_in.role, csrf_token=None if mfa else signed_in.session.csrf_token,
         )
-        return Response(info, cookies=[_cookie(request, token, ttl)])
+        return Response(info, cookies=[_cookie(request, signed_in.token, app_services(request).settings.session_ttl)])
 
     @post("/login/totp", status_code=200, operation_id="auth/login-totp")
     async def login_totp(
         self, request: Request[Any, Any, Any], data: JSONBody[TotpCode], db_session: DbSession
     ) -> Response[SessionInfo]:
         """Complete a login with a TOTP code or a backup code."""
-        svc = app_services(request)
-        ip = client_ip(request)
         await limit_per_ip(request, "login-totp")
         pending = await services.pending_session(db_session, request.cookies.get(SESSION_COOKIE, ""))
         if pending is None:
             raise ApiError(401, "unauthorized", "No login is waiting for a second factor")
-        user = (await db_session.execute(select(User).where(User.id == pending.user_id))).scalar_one()
-        attempt = await services.reserve_attempt(svc.credential_limiter, svc.settings, user.email, ip)
-        if not await services.check_second_factor(db_session, user, data.code, svc.keyring):
-            LOGIN_FAILURES.inc()
-            raise ApiError(401, "invalid_code", "The code is wrong")
-        await services.release_attempt(svc.credential_limiter, attempt)
-        await services.revoke_sessions(db_session, user.id, only=pending.id)
-        ttl = svc.settings.session_ttl
-        session, token = await services.create_session(db_session, user, pending.team_id, ttl, mfa_pending=False)
-        role = None
-        if pending.team_id is not None:
-            await scope_to_team(db_session, pending.team_id)
-            membership = await services.default_membership(db_session, user.id)
-            role = membership.role if membership else None
-            await record(db_session, team_id=pending.team_id, actor=("user", str(user.id)), action="login.succeeded",
-                         resource_type="user", resource_id=user.id, ip=ip, details={"second_factor": True})
-        info = SessionInfo(user_id=str(user.id), email=user.email, mfa_required=False, totp_enabled=True,
-                           team_id=str(pending.team_id) if pending.team_id else None, role=role,
-                           csrf_token=session.csrf_token)
-        return Response(info, cookies=[_cookie(request, token, ttl)])
+        svc = app_services(request)
+        signed_in = await second_factor_login(db_session, svc, pending, data.code, client_ip(request))
+        info = SessionInfo(user_id=str(signed_in.user.id), email=signed_in.user.email, mfa_required=False,
+                           totp_enabled=True, team_id=str(signed_in.team_id) if signed_in.team_id else None,
+                           role=signed_in.role, csrf_token=signed_in.session.csrf_token)
+        return Response(info, cookies=[_cookie(request, signed_in.token, svc.settings.session_ttl)])
 
     @get("/me", operation_id="auth/me", dependencies={"account": Provide(provide_session_user)})
     async def me(self, account: NamedDependency[SessionUser], db_session: DbSession) -> SessionInfo:
