@@ -3,6 +3,7 @@ the console's Content Security Policy."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pyotp
@@ -218,3 +219,36 @@ async def test_an_unknown_console_page_is_an_html_404(client):
     await console_owner(client)
     response = await client.get("/console/no-such-page")
     assert response.status_code == 404
+
+
+async def test_an_operator_sees_the_operator_page_in_the_navigation(client, postgres):
+    owner = await console_owner(client)
+    postgres.psql(f"UPDATE users SET is_operator = true WHERE id = '{owner['user_id']}'", user="postyard_owner",
+                  database="postyard")
+    page = await console_page(client, "/console/account")
+    assert page.find("a", href="/console/operator")
+
+
+async def test_text_from_the_database_is_escaped_on_the_page(client):
+    await console_owner(client, team_name='<script src="https://evil.example/x.js"></script>')
+    response = await client.get("/console/")
+    assert '&lt;script src=&#34;https://evil.example/x.js&#34;&gt;' in response.text
+    assert [e.attrs["src"] for e in Page(response.text).find("script")] == ["/console/static/console.js"]
+
+
+def test_an_unexpected_failure_is_an_error_page_without_its_details():
+    from litestar import Request
+
+    from app.console.errors import console_exception_handlers
+
+    scope = {"type": "http", "method": "GET", "path": "/console/", "raw_path": b"/console/", "root_path": "",
+             "scheme": "https", "query_string": b"", "headers": [], "server": ("testserver.local", 443),
+             "client": ("192.0.2.1", 1), "state": {}, "path_params": {}}
+    logging.disable(logging.CRITICAL)
+    try:
+        response = console_exception_handlers[Exception](Request(scope), RuntimeError("connection string"))
+    finally:
+        logging.disable(logging.NOTSET)
+    assert response.status_code == 500 and response.media_type == "text/html"
+    page = Page(response.content)
+    assert page.text_of(role="alert") == "Internal server error" and "connection string" not in response.content
