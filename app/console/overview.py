@@ -8,13 +8,14 @@ from typing import Any
 from litestar import Request, Response, get
 
 from app.console import repository
-from app.console.auth import CurrentUser, TeamPrincipal
-from app.console.render import render
+from app.console.auth import CurrentUser, provide_console_principal
+from app.console.render import redirect, render
 from app.lib.dependencies import DbSession
 
 __all__ = ["OVERVIEW_HANDLERS", "Bar", "bar_chart"]
 
 CHART_WIDTH, CHART_HEIGHT, LABEL_SPACE = 300, 160, 36
+OPERATOR_HOME = "/console/operator"
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,13 @@ def bar_chart(counts: dict[str, int]) -> list[Bar]:
 
 
 @get("/", name="console:overview")
-async def overview(request: Request[Any, Any, Any], console_user: CurrentUser, principal: TeamPrincipal,
+async def overview(request: Request[Any, Any, Any], console_user: CurrentUser,
                    db_session: DbSession) -> Response[Any]:
-    """Sent, delivered, bounced, complained and deferred over each window, the queue and webhook failures."""
+    """Sent, delivered, bounced, complained and deferred over each window, the queue and webhook failures. An
+    operator in no team goes to the operator's pages."""
+    if console_user.principal is None and console_user.is_operator:
+        return await redirect(request, console_user, None, OPERATOR_HOME)
+    principal = await provide_console_principal(console_user)
     activity = await repository.activity(db_session, principal.team_id)
     charts = [{"window": window, "counts": counts, "bars": bar_chart(counts)} for window, counts in activity.items()]
     return await render(request, console_user, "overview.html.j2", title="Overview", charts=charts,

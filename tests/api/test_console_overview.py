@@ -100,3 +100,11 @@ def test_bars_are_scaled_to_the_largest_count_and_an_empty_chart_keeps_hairlines
     assert bars[0].height == 2 * bars[1].height and bars[2].height == 1.0
     assert all(bar.y + bar.height <= CHART_HEIGHT for bar in bars)
     assert {bar.height for bar in bar_chart({"sent": 0, "delivered": 0})} == {1.0}
+
+
+async def test_an_operator_in_no_team_is_taken_to_the_operators_pages(client, postgres):
+    owner = await console_owner(client)
+    db(postgres, f"UPDATE users SET is_operator = true WHERE id = '{owner['user_id']}'")
+    db(postgres, f"DELETE FROM memberships WHERE team_id = '{owner['team_id']}'")
+    response = await client.get("/console/")
+    assert response.status_code == 303 and response.headers["location"] == "/console/operator"
