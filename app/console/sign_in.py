@@ -26,15 +26,13 @@ from app.console.auth import (
 from app.console.forms import form_data, parse_form, safe_next
 from app.console.render import redirect, render, render_error
 from app.db.models import Session, User
-from app.db.tenancy import scope_to_team
-from app.domain.accounts import registration, services
+from app.domain.accounts import own_account, registration, services
 from app.domain.accounts.login import password_login, second_factor_login
 from app.domain.accounts.schemas import Login, PasswordChange, Register, TotpCode
 from app.domain.teams import invites
 from app.domain.teams import services as team_services
 from app.domain.teams.schemas import InviteAccept
 from app.lib.anonymous_limits import limit_per_ip
-from app.lib.audit import record
 from app.lib.auth import SESSION_COOKIE, client_ip
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
@@ -138,21 +136,16 @@ async def change_password(request: Request[Any, Any, Any], console_user: Current
     """Change the password with the service `POST /auth/password` uses (it revokes every session of the user);
     this browser carries on in a new session, so only the others are signed out."""
     svc = app_services(request)
+    team_id = console_user.principal.team_id if console_user.principal else None
     try:
         change = parse_form(await form_data(request), PasswordChange)
         user = (await db_session.execute(select(User).where(User.id == console_user.user_id))).scalar_one()
-        attempt = await services.reserve_attempt(svc.credential_limiter, svc.settings, user.email, console_user.ip)
-        await services.change_password(db_session, user, change.current_password, change.new_password)
-        await services.release_attempt(svc.credential_limiter, attempt)
+        await own_account.change_password(db_session, svc, user, change.current_password, change.new_password,
+                                          team_id, console_user.ip)
     except ApiError as exc:
         return await render_error(request, console_user, "account.html.j2", exc)
-    principal = console_user.principal
-    if principal is not None:
-        await scope_to_team(db_session, principal.team_id)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="user.password_changed",
-                     resource_type="user", resource_id=user.id, ip=console_user.ip)
-    session, token = await services.create_session(db_session, user, principal.team_id if principal else None,
-                                                   svc.settings.session_ttl, mfa_pending=False)
+    session, token = await services.create_session(db_session, user, team_id, svc.settings.session_ttl,
+                                                   mfa_pending=False)
     carried_on = dataclasses.replace(console_user, session_id=session.id, csrf_token=session.csrf_token)
     return await redirect(request, carried_on, db_session, "/console/account",
                           flash="Password changed. Your other sessions are signed out.",
@@ -182,16 +175,11 @@ async def totp_enable(request: Request[Any, Any, Any], console_user: CurrentUser
         if user.totp_enabled:
             raise ApiError(409, "conflict", "Two-factor authentication is already on")
         code = parse_form(await form_data(request), TotpCode).code
-        attempt = await services.reserve_attempt(svc.credential_limiter, svc.settings, user.email, console_user.ip)
-        codes = await services.enable_totp(db_session, user, code, svc.keyring)
-        await services.release_attempt(svc.credential_limiter, attempt)
+        codes = await own_account.enable_totp(db_session, svc, user, code,
+                                              console_user.principal.team_id if console_user.principal else None,
+                                              console_user.ip)
     except ApiError as exc:
         return await render_error(request, console_user, "account.html.j2", exc)
-    principal = console_user.principal
-    if principal is not None:
-        await scope_to_team(db_session, principal.team_id)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="user.2fa_enabled",
-                     resource_type="user", resource_id=user.id, ip=console_user.ip)
     enabled = dataclasses.replace(console_user, totp_enabled=True)
     return await render(request, enabled, "backup_codes.html.j2", codes=codes)
 

@@ -252,3 +252,15 @@ def test_an_unexpected_failure_is_an_error_page_without_its_details():
     assert response.status_code == 500 and response.media_type == "text/html"
     page = Page(response.content)
     assert page.text_of(role="alert") == "Internal server error" and "connection string" not in response.content
+
+
+async def test_sign_ins_and_account_changes_in_the_console_are_in_the_audit_log(client):
+    email = new_email()
+    await console_owner(client, email)
+    await _sign_in(client, email, password="not the password")
+    await _sign_in(client, email)
+    await post_form(client, "/console/account/password", {"current_password": PASSWORD,
+                                                          "new_password": PASSWORD + "2"}, csrf_from="/console/account")
+    await _enable_totp(client)
+    actions = {entry["action"] for entry in (await client.get("/audit-logs")).json()["data"]}
+    assert {"login.failed", "login.succeeded", "user.password_changed", "user.2fa_enabled"} <= actions

@@ -13,8 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Membership, Session, User
-from app.db.tenancy import scope_to_team
-from app.domain.accounts import registration, services
+from app.domain.accounts import own_account, registration, services
 from app.domain.accounts.current_user import SessionUser, provide_session_user
 from app.domain.accounts.login import password_login, second_factor_login
 from app.domain.accounts.schemas import (
@@ -28,7 +27,6 @@ from app.domain.accounts.schemas import (
     TotpSetup,
 )
 from app.lib.anonymous_limits import limit_per_ip
-from app.lib.audit import record
 from app.lib.auth import SESSION_COOKIE, client_ip
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
@@ -48,16 +46,7 @@ async def _user_of(account: SessionUser, db: AsyncSession) -> User:
 
 
 async def _audit(db: AsyncSession, account: SessionUser, action: str) -> None:
-    """Record a change to the user's own account in the log of the team the session is on, if they are still a
-    member (a session without a team, such as an operator's, has no log to write to)."""
-    if account.team_id is None:
-        return
-    await scope_to_team(db, account.team_id)
-    if (await db.execute(select(Membership.id).where(Membership.team_id == account.team_id,
-                                                     Membership.user_id == account.user_id))).first() is None:
-        return  # no longer a member of that team
-    await record(db, team_id=account.team_id, actor=("user", str(account.user_id)), action=action,
-                 resource_type="user", resource_id=account.user_id, ip=account.ip)
+    await own_account.record_account_change(db, account.user_id, account.team_id, action, account.ip)
 
 
 class AuthController(Controller):
@@ -145,10 +134,8 @@ class AuthController(Controller):
         """Change the password; every session of the user is revoked (log in again)."""
         svc = app_services(request)
         user = await _user_of(account, db_session)
-        attempt = await services.reserve_attempt(svc.credential_limiter, svc.settings, user.email, account.ip)
-        await services.change_password(db_session, user, data.current_password, data.new_password)
-        await services.release_attempt(svc.credential_limiter, attempt)
-        await _audit(db_session, account, "user.password_changed")
+        await own_account.change_password(db_session, svc, user, data.current_password, data.new_password,
+                                          account.team_id, account.ip)
         return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
 
     @post("/2fa/setup", status_code=200, operation_id="auth/2fa-setup",
@@ -174,10 +161,7 @@ class AuthController(Controller):
         user = await _user_of(account, db_session)
         if user.totp_enabled:
             raise ApiError(409, "conflict", "Two-factor authentication is already on")
-        attempt = await services.reserve_attempt(svc.credential_limiter, svc.settings, user.email, account.ip)
-        codes = await services.enable_totp(db_session, user, data.code, svc.keyring)
-        await services.release_attempt(svc.credential_limiter, attempt)
-        await _audit(db_session, account, "user.2fa_enabled")
+        codes = await own_account.enable_totp(db_session, svc, user, data.code, account.team_id, account.ip)
         return BackupCodes(backup_codes=codes)
 
     @post("/2fa/disable", status_code=204, operation_id="auth/2fa-disable",
