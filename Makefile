@@ -14,7 +14,7 @@ TOPOLOGY ?= single
 TESTBED ?= main
 SYSTEM_PACKAGES := debootstrap systemd-container nftables nmap iproute2 openssh-client \
 	python3 python3-venv ca-certificates tar util-linux age postgresql-client redis-tools cryptsetup \
-	postgresql-15 redis-server testssl.sh rsync
+	postgresql-15 redis-server testssl.sh rsync chromium chromium-driver
 
 .PHONY: deps system-deps up down deploy verify status admin test test-fast
 

@@ -64,6 +64,7 @@ def access_summary(hosts: list[InfraHost], project: str, trust: Path | None,
     api, mail, schema = _first(hosts, "api"), _first(hosts, "mail"), _first(hosts, SCHEMA_GROUP)
     if api is not None:
         say(f"API: https://{api.fqdn}  (RESEND_API_URL for Resend's SDKs; docs at /docs)")
+        say(f"console: https://{api.fqdn}/console/  (sign in as the first operator, or as a team's member)")
         for line in _first_operator(api, schema or api):
             say(line)
     if trust is not None:
