@@ -12,7 +12,7 @@ import qrcode.image.svg
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.params import FromQuery, QueryParameter
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.console.auth import (
     ConsoleUser,
@@ -25,12 +25,11 @@ from app.console.auth import (
 )
 from app.console.forms import form_data, parse_form, safe_next
 from app.console.render import redirect, render, render_error
-from app.db.models import Session, User
+from app.db.models import User
 from app.domain.accounts import own_account, registration, services
 from app.domain.accounts.login import password_login, second_factor_login
 from app.domain.accounts.schemas import Login, PasswordChange, Register, TotpCode
-from app.domain.teams import invites
-from app.domain.teams import services as team_services
+from app.domain.teams import acceptance
 from app.domain.teams.schemas import InviteAccept
 from app.lib.anonymous_limits import limit_per_ip
 from app.lib.auth import SESSION_COOKIE, client_ip
@@ -202,15 +201,13 @@ async def accept_invite(request: Request[Any, Any, Any], console_user: CurrentUs
     token = data.get("token", "")
     try:
         await limit_per_ip(request, "invite-accept")
-        accepted = parse_form(data, InviteAccept)
-        claimed = await invites.claim_invite(db_session, accepted.token, console_user.user_id, console_user.email)
-        team_id, _ = await team_services.use_invite(db_session, claimed, console_user.user_id, accepted.team_name,
-                                                    console_user.ip)
+        form = parse_form(data, InviteAccept)
+        await acceptance.accept_invite(db_session, form.token, form.team_name, console_user.user_id,
+                                       console_user.email, console_user.session_id, console_user.ip)
     except ApiError as exc:
         return await render_error(request, None, "invite.html.j2", exc, token=token, signed_in=True,
                                   invite_csrf=console_user.csrf_token,
                                   back=f"/console/invites/accept?token={quote(token)}", email="")
-    await db_session.execute(update(Session).where(Session.id == console_user.session_id).values(team_id=team_id))
     return await redirect(request, console_user, db_session, "/console/", flash="You joined the team.")
 
 

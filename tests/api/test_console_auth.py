@@ -264,3 +264,18 @@ async def test_sign_ins_and_account_changes_in_the_console_are_in_the_audit_log(
     await _enable_totp(client)
     actions = {entry["action"] for entry in (await client.get("/audit-logs")).json()["data"]}
     assert {"login.failed", "login.succeeded", "user.password_changed", "user.2fa_enabled"} <= actions
+
+
+async def test_a_signed_in_user_joins_another_team_from_its_invite(client):
+    owner = await console_owner(client, team_name="Quayside")
+    invite = await client.post("/team/invites", json={"email": (email := new_email()), "role": "admin"},
+                               headers={"x-csrf-token": owner["csrf_token"]})
+    client.cookies.clear()
+    await console_owner(client, email, team_name="Own team")
+    path = f"/console/invites/accept?token={invite.json()['token']}"
+    form = await console_page(client, path)
+    joined = await client.post("/console/invites/accept", data={
+        "csrf_token": form.csrf_token(), "token": form.find("input", name="token")[0].attrs["value"]})
+    assert joined.status_code == 303 and joined.headers["location"] == "/console/"
+    page = await console_page(client, "/console/")
+    assert page.text_of(role="status") == "You joined the team." and "Quayside" in page.text_of("header")

@@ -7,13 +7,13 @@ from typing import Any
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
-from sqlalchemy import update
 
-from app.db.models import Membership, Session
+from app.db.models import Membership
 from app.domain.accounts.current_user import SessionUser, provide_session_user
 from app.domain.accounts.schemas import SessionInfo
 from app.domain.accounts.services import normalise_email
 from app.domain.teams import invites, services
+from app.domain.teams.acceptance import accept_invite
 from app.domain.teams.schemas import (
     InviteAccept,
     InviteCreate,
@@ -162,9 +162,8 @@ class InviteController(Controller):
         """Accept an invite as the logged-in user: join its team (or start the team an operator's invite is
         for); the session moves to that team."""
         await limit_per_ip(request, "invite-accept")
-        claimed = await invites.claim_invite(db_session, data.token, user.user_id, user.email)
-        team_id, role = await services.use_invite(db_session, claimed, user.user_id, data.team_name, user.ip)
-        csrf = (await db_session.execute(update(Session).where(Session.id == user.session_id)
-                                         .values(team_id=team_id).returning(Session.csrf_token))).scalar_one()
-        return SessionInfo(user_id=str(user.user_id), email=user.email, mfa_required=False, team_id=str(team_id),
-                           role=role, csrf_token=csrf, totp_enabled=user.totp_enabled)
+        accepted = await accept_invite(db_session, data.token, data.team_name, user.user_id, user.email,
+                                       user.session_id, user.ip)
+        return SessionInfo(user_id=str(user.user_id), email=user.email, mfa_required=False,
+                           team_id=str(accepted.team_id), role=accepted.role, csrf_token=accepted.csrf_token,
+                           totp_enabled=user.totp_enabled)
