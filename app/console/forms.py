@@ -11,7 +11,7 @@ from litestar import Request
 
 from app.lib.errors import ApiError
 
-__all__ = ["form_data", "parse_form", "safe_next"]
+__all__ = ["form_data", "form_list", "parse_form", "safe_next"]
 
 T = TypeVar("T")
 _AT = re.compile(r"^(?P<message>.*) - at `\$\.(?P<field>[^`\[]+)[^`]*`$")
@@ -22,6 +22,12 @@ async def form_data(request: Request[Any, Any, Any]) -> dict[str, str]:
     """The posted text fields (the first value of each)."""
     form = await request.form()
     return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+async def form_list(request: Request[Any, Any, Any], name: str) -> list[str]:
+    """Every value posted under `name` (checkboxes, multiple selects), in order, empty ones left out."""
+    form = await request.form()
+    return [value for value in form.getall(name, []) if isinstance(value, str) and value != ""]
 
 
 def _message(exc: msgspec.ValidationError) -> str:

@@ -25,8 +25,9 @@ from app.lib.headers import CONSOLE_CSP
 
 
 @pytest.fixture(autouse=True)
-def _see_redirects(client) -> None:
-    client.follow_redirects = False
+def _see_redirects(request) -> None:
+    if "client" in request.fixturenames:
+        request.getfixturevalue("client").follow_redirects = False
 
 
 async def _sign_in(client, email: str, password: str = PASSWORD, next_path: str = ""):
@@ -279,3 +280,20 @@ async def test_a_signed_in_user_joins_another_team_from_its_invite(client):
     assert joined.status_code == 303 and joined.headers["location"] == "/console/"
     page = await console_page(client, "/console/")
     assert page.text_of(role="status") == "You joined the team." and "Quayside" in page.text_of("header")
+
+
+def test_a_form_field_posted_several_times_is_read_as_a_list():
+    from typing import Any
+
+    from litestar import Request, post
+    from litestar.testing import create_test_client
+
+    from app.console.forms import form_list
+
+    @post("/form", status_code=200)
+    async def read(request: Request[Any, Any, Any]) -> list[str]:
+        return await form_list(request, "events")
+
+    with create_test_client([read]) as test_client:
+        response = test_client.post("/form", data={"events": ["email.sent", "email.bounced", ""], "other": "x"})
+    assert response.json() == ["email.sent", "email.bounced"]
