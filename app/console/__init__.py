@@ -10,10 +10,13 @@ from litestar.di import Provide
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from app.console.api_keys import API_KEY_HANDLERS
 from app.console.auth import provide_console_principal, provide_console_user
+from app.console.domains import DOMAIN_HANDLERS
 from app.console.errors import console_exception_handlers
 from app.console.overview import OVERVIEW_HANDLERS
 from app.console.sign_in import SIGN_IN_HANDLERS
+from app.console.smtp import SMTP_HANDLERS
 from app.lib.headers import CONSOLE_PATH
 
 __all__ = ["HANDLERS", "console_router"]
@@ -21,7 +24,8 @@ __all__ = ["HANDLERS", "console_router"]
 STATIC = Path(__file__).parent / "static"
 
 # Each page module's handlers; a new page module adds its list here.
-HANDLERS: list[ControllerRouterHandler] = [*SIGN_IN_HANDLERS, *OVERVIEW_HANDLERS]
+HANDLERS: list[ControllerRouterHandler] = [*SIGN_IN_HANDLERS, *OVERVIEW_HANDLERS, *DOMAIN_HANDLERS, *API_KEY_HANDLERS,
+                                           *SMTP_HANDLERS]
 
 
 def console_router() -> Router:

@@ -1,0 +1,166 @@
+"""The console's domains: the list, adding one, its DNS records and checks, DKIM rotation, TLS mode, deletion."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+
+from app.console.auth import CurrentUser, TeamPrincipal
+from app.console.forms import form_data, parse_form
+from app.console.render import redirect, render, render_error
+from app.domain.domains import services
+from app.domain.domains.schemas import DomainCreate, DomainUpdate
+from app.lib.audit import record
+from app.lib.auth import Principal
+from app.lib.auth import services as app_services
+from app.lib.dependencies import DbSession
+from app.lib.errors import ApiError
+from app.lib.ids import parse_id
+
+__all__ = ["DOMAIN_HANDLERS"]
+
+LIST = "/console/domains"
+
+
+class DkimChoice(msgspec.Struct, kw_only=True):
+    """The key type asked for when rotating (the API's `algorithm` query parameter)."""
+
+    algorithm: Literal["rsa", "ed25519"] | None = None
+
+
+def _page(domain_id: object) -> str:
+    return f"{LIST}/{domain_id}"
+
+
+async def _list(request: Request[Any, Any, Any], console_user: CurrentUser, principal: Principal,
+                db_session: DbSession, error: ApiError | None = None, form: dict[str, str] | None = None,
+                ) -> Response[Any]:
+    """The list page, with `error` (the API's message and status) above the add form when given."""
+    domains = await services.list_domains(db_session, principal.team_id)
+    context = {"title": "Domains", "domains": domains, "form": form or {}}
+    if error is not None:
+        return await render_error(request, console_user, "domains.html.j2", error, **context)
+    return await render(request, console_user, "domains.html.j2", **context)
+
+
+async def _detail(request: Request[Any, Any, Any], console_user: CurrentUser, principal: Principal,
+                  db_session: DbSession, domain_id: str, error: ApiError | None = None) -> Response[Any]:
+    """One domain with its records and each one's last check, with `error` above them when given."""
+    domain, keys = await services.get_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"))
+    context = {"title": domain.name, "domain": services.to_out(domain, keys, app_services(request).settings)}
+    if error is not None:
+        return await render_error(request, console_user, "domain.html.j2", error, **context)
+    return await render(request, console_user, "domain.html.j2", **context)
+
+
+@get("/domains", name="console:domains")
+async def list_domains(request: Request[Any, Any, Any], console_user: CurrentUser, principal: TeamPrincipal,
+                       db_session: DbSession) -> Response[Any]:
+    """The team's domains and their status, and a form to add one."""
+    return await _list(request, console_user, principal, db_session)
+
+
+@post("/domains", name="console:domain-create")
+async def create_domain(request: Request[Any, Any, Any], console_user: CurrentUser, principal: TeamPrincipal,
+                        db_session: DbSession) -> Response[Any]:
+    """Add a domain like `POST /domains`: a DKIM key and an ownership token; then its records to publish."""
+    data = await form_data(request)
+    try:
+        async with db_session.begin_nested():  # a refusal undoes only this change
+            principal.require_write()
+            svc = app_services(request)
+            domain, _ = await services.create_domain(db_session, principal.team_id, parse_form(data, DomainCreate),
+                                                     svc.keyring)
+            await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.created",
+                         resource_type="domain", resource_id=domain.id, ip=principal.ip, details={"name": domain.name})
+    except ApiError as exc:
+        return await _list(request, console_user, principal, db_session, exc, data)
+    return await redirect(request, console_user, db_session, _page(domain.id),
+                          flash=f"Domain {domain.name} added. Publish its records, then check them.")
+
+
+@get("/domains/{domain_id:str}", name="console:domain")
+async def show_domain(request: Request[Any, Any, Any], domain_id: FromPath[str], console_user: CurrentUser,
+                      principal: TeamPrincipal, db_session: DbSession) -> Response[Any]:
+    """The domain's DNS records (name, type, value, priority) and the last check of each."""
+    return await _detail(request, console_user, principal, db_session, domain_id)
+
+
+@post("/domains/{domain_id:str}/verify", name="console:domain-verify")
+async def verify_domain(request: Request[Any, Any, Any], domain_id: FromPath[str], console_user: CurrentUser,
+                        principal: TeamPrincipal, db_session: DbSession) -> Response[Any]:
+    """Check every record in DNS now, like `POST /domains/{id}/verify`; the page then shows each result."""
+    try:
+        async with db_session.begin_nested():  # a refusal undoes only this change
+            principal.require_write()
+            settings = app_services(request).settings
+            domain, _, took_over = await services.verify_domain(db_session, principal.team_id,
+                                                                parse_id(domain_id, "Domain"), settings)
+            await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.verified",
+                         resource_type="domain", resource_id=domain.id, ip=principal.ip,
+                         details={"status": domain.status, **({"taken_over": True} if took_over else {})})
+    except ApiError as exc:
+        return await _detail(request, console_user, principal, db_session, domain_id, exc)
+    return await redirect(request, console_user, db_session, _page(domain.id),
+                          flash=f"Records checked: {domain.status.replace('_', ' ')}.")
+
+
+@post("/domains/{domain_id:str}/dkim/rotate", name="console:domain-rotate")
+async def rotate_dkim(request: Request[Any, Any, Any], domain_id: FromPath[str], console_user: CurrentUser,
+                      principal: TeamPrincipal, db_session: DbSession) -> Response[Any]:
+    """Add a new DKIM key beside the current one, like `POST /domains/{id}/dkim/rotate`."""
+    try:
+        async with db_session.begin_nested():  # a refusal undoes only this change
+            principal.require_write()
+            choice = parse_form(await form_data(request), DkimChoice)
+            svc = app_services(request)
+            domain, keys = await services.rotate_dkim(db_session, principal.team_id, parse_id(domain_id, "Domain"),
+                                                      svc.keyring, choice.algorithm)
+            await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.dkim_rotated",
+                         resource_type="domain", resource_id=domain.id, ip=principal.ip,
+                         details={"selector": keys[-1].selector})
+    except ApiError as exc:
+        return await _detail(request, console_user, principal, db_session, domain_id, exc)
+    return await redirect(request, console_user, db_session, _page(domain.id),
+                          flash="A new DKIM key was added. Publish its record; a check makes it the active key.")
+
+
+@post("/domains/{domain_id:str}/tls", name="console:domain-tls")
+async def set_tls(request: Request[Any, Any, Any], domain_id: FromPath[str], console_user: CurrentUser,
+                  principal: TeamPrincipal, db_session: DbSession) -> Response[Any]:
+    """Change the TLS mode (opportunistic or enforced), like `PATCH /domains/{id}`."""
+    try:
+        async with db_session.begin_nested():  # a refusal undoes only this change
+            principal.require_write()
+            update = parse_form(await form_data(request), DomainUpdate)
+            domain, _ = await services.get_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"))
+            if update.tls is not None and update.tls != domain.tls_mode:
+                await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.updated",
+                             resource_type="domain", resource_id=domain.id, ip=principal.ip,
+                             details={"tls": update.tls, "was": domain.tls_mode})
+                domain.tls_mode = update.tls
+    except ApiError as exc:
+        return await _detail(request, console_user, principal, db_session, domain_id, exc)
+    return await redirect(request, console_user, db_session, _page(domain.id), flash=f"TLS is {domain.tls_mode}.")
+
+
+@post("/domains/{domain_id:str}/delete", name="console:domain-delete")
+async def delete_domain(request: Request[Any, Any, Any], domain_id: FromPath[str], console_user: CurrentUser,
+                        principal: TeamPrincipal, db_session: DbSession) -> Response[Any]:
+    """Delete the domain and its DKIM keys, like `DELETE /domains/{id}`."""
+    try:
+        async with db_session.begin_nested():  # a refusal undoes only this change
+            principal.require_write()
+            domain = await services.delete_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"))
+            name = domain.name
+            await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.deleted",
+                         resource_type="domain", resource_id=domain.id, ip=principal.ip, details={"name": name})
+    except ApiError as exc:
+        return await _detail(request, console_user, principal, db_session, domain_id, exc)
+    return await redirect(request, console_user, db_session, LIST, flash=f"Domain {name} deleted.")
+
+
+DOMAIN_HANDLERS = [list_domains, create_domain, show_domain, verify_domain, rotate_dkim, set_tls, delete_domain]
