@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler
 from app.console.api_keys import API_KEY_HANDLERS
 from app.console.auth import provide_console_principal, provide_console_user
 from app.console.domains import DOMAIN_HANDLERS
+from app.console.emails import EMAIL_HANDLERS
 from app.console.errors import console_exception_handlers
 from app.console.overview import OVERVIEW_HANDLERS
 from app.console.sign_in import SIGN_IN_HANDLERS
@@ -24,8 +25,8 @@ __all__ = ["HANDLERS", "console_router"]
 STATIC = Path(__file__).parent / "static"
 
 # Each page module's handlers; a new page module adds its list here.
-HANDLERS: list[ControllerRouterHandler] = [*SIGN_IN_HANDLERS, *OVERVIEW_HANDLERS, *DOMAIN_HANDLERS, *API_KEY_HANDLERS,
-                                           *SMTP_HANDLERS]
+HANDLERS: list[ControllerRouterHandler] = [*SIGN_IN_HANDLERS, *OVERVIEW_HANDLERS, *EMAIL_HANDLERS, *DOMAIN_HANDLERS,
+                                           *API_KEY_HANDLERS, *SMTP_HANDLERS]
 
 
 def console_router() -> Router:

@@ -10,7 +10,8 @@ from litestar.types import Message, Scope
 
 from app.config import Settings
 
-__all__ = ["API_CSP", "CONSOLE_CSP", "CONSOLE_PATH", "DOCS_CSP", "DOCS_PATH", "security_headers_hook"]
+__all__ = ["API_CSP", "CONSOLE_CSP", "CONSOLE_PATH", "DOCS_CSP", "DOCS_PATH", "EMAIL_PREVIEW_CSP",
+           "security_headers_hook"]
 
 DOCS_PATH = "/docs"
 # The JSON API loads nothing and is never framed.
@@ -24,6 +25,10 @@ CONSOLE_PATH = "/console"
 # sandboxed email preview framed from itself; no inline script or style, no eval.
 CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
                "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+# An email's HTML shown in the console's sandboxed frame: inline styles and data: images only, no script, no
+# remote load, framed by the console alone (its handler sets this and X-Frame-Options itself; kept below).
+EMAIL_PREVIEW_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox; "
+                     "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
 HSTS_MAX_AGE = 63072000  # two years, what preload lists ask for
 
 
