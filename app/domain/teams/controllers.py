@@ -11,8 +11,7 @@ from litestar.params import FromPath, JSONBody
 from app.db.models import Membership
 from app.domain.accounts.current_user import SessionUser, provide_session_user
 from app.domain.accounts.schemas import SessionInfo
-from app.domain.accounts.services import normalise_email
-from app.domain.teams import invites, services
+from app.domain.teams import invites, management, services
 from app.domain.teams.acceptance import accept_invite
 from app.domain.teams.schemas import (
     InviteAccept,
@@ -27,11 +26,9 @@ from app.domain.teams.schemas import (
     TeamUpdate,
 )
 from app.lib.anonymous_limits import limit_per_ip
-from app.lib.audit import record
-from app.lib.auth import Principal, forget_team_limits, provide_principal
+from app.lib.auth import Principal, provide_principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
 __all__ = ["InviteController", "TeamController"]
@@ -39,13 +36,6 @@ __all__ = ["InviteController", "TeamController"]
 
 def _out(m: Membership, email: str) -> MemberOut:
     return MemberOut(id=str(m.id), user_id=str(m.user_id), email=email, role=m.role)
-
-
-def _grantable(principal: Principal, role: str) -> None:
-    principal.require_write()
-    # A key is not a person: it must not mint an owner who outlives the key's revocation.
-    if role == "owner" and (principal.api_key_id is not None or principal.role != "owner"):
-        raise ApiError(403, "insufficient_role", "Only an owner, logged in, can grant or change the owner role")
 
 
 class TeamController(Controller):
@@ -65,18 +55,7 @@ class TeamController(Controller):
         self, data: JSONBody[TeamUpdate], principal: NamedDependency[Principal], db_session: DbSession,
     ) -> TeamOut:
         """Rename the team, set its rate limits or its retention period."""
-        principal.require_write()
-        team = await services.get_team(db_session, principal.team_id)
-        changes = {k: v for k, v in (("name", data.name), ("rate_limit", data.rate_limit),
-                                     ("api_key_rate_limit", data.api_key_rate_limit),
-                                     ("retention_days", data.retention_days)) if v is not None}
-        for field, value in changes.items():
-            setattr(team, field, value)
-        if changes:
-            forget_team_limits(team.id)
-            await record(db_session, team_id=team.id, actor=principal.actor, action="team.updated",
-                         resource_type="team", resource_id=team.id, ip=principal.ip, details=changes)
-        return TeamOut.of(team)
+        return TeamOut.of(await management.update_team(db_session, principal, data))
 
     @get("/members", operation_id="team/members-list")
     async def list_members(self, principal: NamedDependency[Principal], db_session: DbSession) -> MemberList:
@@ -89,15 +68,8 @@ class TeamController(Controller):
         db_session: DbSession,
     ) -> InviteCreated:
         """Invite someone to join the team with a role; the token is shown once."""
-        _grantable(principal, data.role)
-        email = normalise_email(data.email) if data.email is not None else None
         ttl = data.expires_in_hours or app_services(request).settings.invite_ttl_hours
-        user_id = principal.user_id if principal.api_key_id is None else None
-        invite, token = await invites.create_invite(db_session, team_id=principal.team_id, email=email,
-                                                    role=data.role, ttl_hours=ttl, created_by=user_id)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="invite.created",
-                     resource_type="invite", resource_id=invite.id, ip=principal.ip,
-                     details={"email": email, "role": data.role, "expires_at": invite.expires_at.isoformat()})
+        invite, token = await management.create_invite(db_session, principal, data.email, data.role, ttl)
         return InviteCreated.of(invite, token)
 
     @get("/invites", operation_id="team/invites-list")
@@ -110,10 +82,7 @@ class TeamController(Controller):
         self, invite_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
     ) -> None:
         """Revoke an invite that was not used yet."""
-        principal.require_write()
-        invite = await invites.revoke_invite(db_session, parse_id(invite_id, "Invite"), principal.team_id)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="invite.revoked",
-                     resource_type="invite", resource_id=invite.id, ip=principal.ip)
+        await management.revoke_invite(db_session, principal, parse_id(invite_id, "Invite"))
 
     @patch("/members/{member_id:str}", operation_id="team/members-update")
     async def update_member(
@@ -121,15 +90,8 @@ class TeamController(Controller):
         db_session: DbSession,
     ) -> MemberOut:
         """Change a member's role (the team always keeps an owner)."""
-        membership, email = await services.get_member(db_session, principal.team_id, parse_id(member_id, "Member"))
-        _grantable(principal, "owner" if "owner" in (data.role, membership.role) else data.role)
-        if membership.role == "owner" and data.role != "owner" and \
-                not await services.owners_left(db_session, principal.team_id, membership.id):
-            raise ApiError(409, "conflict", "A team keeps at least one owner")
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="member.role_changed",
-                     resource_type="membership", resource_id=membership.id, ip=principal.ip,
-                     details={"role": data.role, "was": membership.role})
-        membership.role = data.role
+        membership, email = await management.change_role(db_session, principal, parse_id(member_id, "Member"),
+                                                         data.role)
         return _out(membership, email)
 
     @delete("/members/{member_id:str}", status_code=204, operation_id="team/members-remove")
@@ -137,14 +99,7 @@ class TeamController(Controller):
         self, member_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
     ) -> None:
         """Remove a member (the team always keeps an owner)."""
-        membership, _ = await services.get_member(db_session, principal.team_id, parse_id(member_id, "Member"))
-        _grantable(principal, membership.role)
-        if membership.role == "owner" and not await services.owners_left(db_session, principal.team_id, membership.id):
-            raise ApiError(409, "conflict", "A team keeps at least one owner")
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="member.removed",
-                     resource_type="membership", resource_id=membership.id, ip=principal.ip,
-                     details={"user_id": str(membership.user_id)})
-        await db_session.delete(membership)
+        await management.remove_member(db_session, principal, parse_id(member_id, "Member"))
 
 
 class InviteController(Controller):
