@@ -7,7 +7,8 @@ from __future__ import annotations
 import socket
 
 __all__ = [
-    "API_LIVENESS_PATH", "API_PORT", "API_SERVICE", "DKIM_DIR", "DKIM_SYNC_SERVICE", "EVENTS_STATE_DIRECTORY",
+    "API_CERTIFICATE", "API_KEY_FILE", "API_LIVENESS_PATH", "API_PORT", "API_RUNTIME_DIRECTORY", "API_SERVICE",
+    "DKIM_DIR", "DKIM_SYNC_SERVICE", "EVENTS_STATE_DIRECTORY",
     "INTAKE_RUNTIME_DIRECTORY",
     "INTAKE_SERVICE", "INTAKE_SOCKET", "INTERNAL_LISTENER", "INTERNAL_SMTP_HOST", "INTERNAL_SMTP_PORT",
     "MILTER_COMMAND_TIMEOUT", "MILTER_CONNECT_TIMEOUT", "MILTER_CONTENT_TIMEOUT",
@@ -71,3 +72,8 @@ WEBHOOKS_SERVICE = "postyard-webhooks"
 POSTFIX_EVENTS_SERVICE = "postyard-postfix-events"
 POLICY_SERVICE = "postyard-rate-policy"
 DKIM_SYNC_SERVICE = "postyard-dkim-sync"
+
+# The certificate and key the API serves: root copies them from certbot's directory before each start.
+API_RUNTIME_DIRECTORY = f"/run/{API_SERVICE}"
+API_CERTIFICATE = f"{API_RUNTIME_DIRECTORY}/tls.crt"
+API_KEY_FILE = f"{API_RUNTIME_DIRECTORY}/tls.key"

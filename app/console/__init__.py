@@ -15,6 +15,7 @@ from app.console.auth import provide_console_principal, provide_console_user
 from app.console.domains import DOMAIN_HANDLERS
 from app.console.emails import EMAIL_HANDLERS
 from app.console.errors import console_exception_handlers
+from app.console.operator import OPERATOR_HANDLERS
 from app.console.overview import OVERVIEW_HANDLERS
 from app.console.sign_in import SIGN_IN_HANDLERS
 from app.console.smtp import SMTP_HANDLERS
@@ -26,7 +27,7 @@ STATIC = Path(__file__).parent / "static"
 
 # Each page module's handlers; a new page module adds its list here.
 HANDLERS: list[ControllerRouterHandler] = [*SIGN_IN_HANDLERS, *OVERVIEW_HANDLERS, *EMAIL_HANDLERS, *DOMAIN_HANDLERS,
-                                           *API_KEY_HANDLERS, *SMTP_HANDLERS]
+                                           *API_KEY_HANDLERS, *SMTP_HANDLERS, *OPERATOR_HANDLERS]
 
 
 def console_router() -> Router:
