@@ -11,10 +11,9 @@ from litestar.params import FromPath
 from app.console.auth import CurrentUser, TeamPrincipal
 from app.console.forms import form_data, parse_form
 from app.console.render import redirect, render, render_error
-from app.domain.api_keys import services
+from app.domain.api_keys import changes, services
 from app.domain.api_keys.schemas import ApiKeyCreate
 from app.domain.domains.services import list_domains
-from app.lib.audit import record
 from app.lib.auth import Principal
 from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
@@ -67,11 +66,7 @@ async def create_key(request: Request[Any, Any, Any], console_user: CurrentUser,
     data = await form_data(request)
     try:
         async with db_session.begin_nested():  # a refusal undoes only this change
-            principal.require_write()
-            key, token = await services.create_key(db_session, principal.team_id, _key_request(data))
-            await record(db_session, team_id=principal.team_id, actor=principal.actor, action="api_key.created",
-                         resource_type="api_key", resource_id=key.id, ip=principal.ip,
-                         details={"name": key.name, "permission": key.permission, "mode": key.mode})
+            key, token = await changes.issue_key(db_session, principal, _key_request(data))
     except ApiError as exc:
         return await _list(request, console_user, principal, db_session, exc, data)
     return await render(request, console_user, "api_key_created.html.j2", title="API key created", key=key,
@@ -84,11 +79,8 @@ async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str], con
     """Revoke a key like `DELETE /api-keys/{id}`: it stops authenticating at once."""
     try:
         async with db_session.begin_nested():
-            principal.require_write()
-            key = await services.revoke_key(db_session, principal.team_id, parse_id(key_id, "API key"))
+            key = await changes.withdraw_key(db_session, principal, parse_id(key_id, "API key"))
             name = key.name
-            await record(db_session, team_id=principal.team_id, actor=principal.actor, action="api_key.revoked",
-                         resource_type="api_key", resource_id=key.id, ip=principal.ip)
     except ApiError as exc:
         return await _list(request, console_user, principal, db_session, exc)
     return await redirect(request, console_user, db_session, LIST, flash=f"API key {name} revoked.")

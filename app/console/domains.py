@@ -11,9 +11,8 @@ from litestar.params import FromPath
 from app.console.auth import CurrentUser, TeamPrincipal
 from app.console.forms import form_data, parse_form
 from app.console.render import redirect, render, render_error
-from app.domain.domains import services
+from app.domain.domains import changes, services
 from app.domain.domains.schemas import DomainCreate, DomainUpdate
-from app.lib.audit import record
 from app.lib.auth import Principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
@@ -70,12 +69,8 @@ async def create_domain(request: Request[Any, Any, Any], console_user: CurrentUs
     data = await form_data(request)
     try:
         async with db_session.begin_nested():  # a refusal undoes only this change
-            principal.require_write()
-            svc = app_services(request)
-            domain, _ = await services.create_domain(db_session, principal.team_id, parse_form(data, DomainCreate),
-                                                     svc.keyring)
-            await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.created",
-                         resource_type="domain", resource_id=domain.id, ip=principal.ip, details={"name": domain.name})
+            domain, _ = await changes.add_domain(db_session, principal, parse_form(data, DomainCreate),
+                                                 app_services(request).keyring)
     except ApiError as exc:
         return await _list(request, console_user, principal, db_session, exc, data)
     return await redirect(request, console_user, db_session, _page(domain.id),
@@ -95,13 +90,8 @@ async def verify_domain(request: Request[Any, Any, Any], domain_id: FromPath[str
     """Check every record in DNS now, like `POST /domains/{id}/verify`; the page then shows each result."""
     try:
         async with db_session.begin_nested():  # a refusal undoes only this change
-            principal.require_write()
-            settings = app_services(request).settings
-            domain, _, took_over = await services.verify_domain(db_session, principal.team_id,
-                                                                parse_id(domain_id, "Domain"), settings)
-            await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.verified",
-                         resource_type="domain", resource_id=domain.id, ip=principal.ip,
-                         details={"status": domain.status, **({"taken_over": True} if took_over else {})})
+            domain, _ = await changes.check_domain(db_session, principal, parse_id(domain_id, "Domain"),
+                                                   app_services(request).settings)
     except ApiError as exc:
         return await _detail(request, console_user, principal, db_session, domain_id, exc)
     return await redirect(request, console_user, db_session, _page(domain.id),
@@ -114,14 +104,9 @@ async def rotate_dkim(request: Request[Any, Any, Any], domain_id: FromPath[str],
     """Add a new DKIM key beside the current one, like `POST /domains/{id}/dkim/rotate`."""
     try:
         async with db_session.begin_nested():  # a refusal undoes only this change
-            principal.require_write()
             choice = parse_form(await form_data(request), DkimChoice)
-            svc = app_services(request)
-            domain, keys = await services.rotate_dkim(db_session, principal.team_id, parse_id(domain_id, "Domain"),
-                                                      svc.keyring, choice.algorithm)
-            await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.dkim_rotated",
-                         resource_type="domain", resource_id=domain.id, ip=principal.ip,
-                         details={"selector": keys[-1].selector})
+            domain, _ = await changes.rotate_domain_dkim(db_session, principal, parse_id(domain_id, "Domain"),
+                                                         app_services(request).keyring, choice.algorithm)
     except ApiError as exc:
         return await _detail(request, console_user, principal, db_session, domain_id, exc)
     return await redirect(request, console_user, db_session, _page(domain.id),
@@ -134,14 +119,8 @@ async def set_tls(request: Request[Any, Any, Any], domain_id: FromPath[str], con
     """Change the TLS mode (opportunistic or enforced), like `PATCH /domains/{id}`."""
     try:
         async with db_session.begin_nested():  # a refusal undoes only this change
-            principal.require_write()
             update = parse_form(await form_data(request), DomainUpdate)
-            domain, _ = await services.get_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"))
-            if update.tls is not None and update.tls != domain.tls_mode:
-                await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.updated",
-                             resource_type="domain", resource_id=domain.id, ip=principal.ip,
-                             details={"tls": update.tls, "was": domain.tls_mode})
-                domain.tls_mode = update.tls
+            domain = await changes.set_tls_mode(db_session, principal, parse_id(domain_id, "Domain"), update.tls)
     except ApiError as exc:
         return await _detail(request, console_user, principal, db_session, domain_id, exc)
     return await redirect(request, console_user, db_session, _page(domain.id), flash=f"TLS is {domain.tls_mode}.")
@@ -153,11 +132,8 @@ async def delete_domain(request: Request[Any, Any, Any], domain_id: FromPath[str
     """Delete the domain and its DKIM keys, like `DELETE /domains/{id}`."""
     try:
         async with db_session.begin_nested():  # a refusal undoes only this change
-            principal.require_write()
-            domain = await services.delete_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"))
+            domain = await changes.remove_domain(db_session, principal, parse_id(domain_id, "Domain"))
             name = domain.name
-            await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.deleted",
-                         resource_type="domain", resource_id=domain.id, ip=principal.ip, details={"name": name})
     except ApiError as exc:
         return await _detail(request, console_user, principal, db_session, domain_id, exc)
     return await redirect(request, console_user, db_session, LIST, flash=f"Domain {name} deleted.")

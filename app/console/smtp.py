@@ -11,9 +11,8 @@ from app.console.auth import CurrentUser, TeamPrincipal
 from app.console.forms import form_data, parse_form
 from app.console.render import redirect, render, render_error
 from app.domain.domains.services import list_domains
-from app.domain.smtp import services
+from app.domain.smtp import changes, services
 from app.domain.smtp.schemas import SmtpCredentialCreate
-from app.lib.audit import record
 from app.lib.auth import Principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
@@ -52,13 +51,8 @@ async def create_credential(request: Request[Any, Any, Any], console_user: Curre
     data = await form_data(request)
     try:
         async with db_session.begin_nested():  # a refusal undoes only this change
-            principal.require_write()
-            fields = parse_form(data, SmtpCredentialCreate)
-            credential, password = await services.create_credential(db_session, principal.team_id, fields.name,
-                                                                    fields.domain_id)
-            await record(db_session, team_id=principal.team_id, actor=principal.actor,
-                         action="smtp_credential.created", resource_type="smtp_credential",
-                         resource_id=credential.id, ip=principal.ip, details={"username": credential.username})
+            credential, password = await changes.issue_credential(db_session, principal,
+                                                                  parse_form(data, SmtpCredentialCreate))
     except ApiError as exc:
         return await _list(request, console_user, principal, db_session, exc, data)
     return await render(request, console_user, "smtp_created.html.j2", title="SMTP credential created",
@@ -71,13 +65,9 @@ async def revoke_credential(request: Request[Any, Any, Any], credential_id: From
     """Revoke a login like `DELETE /smtp-credentials/{id}`."""
     try:
         async with db_session.begin_nested():
-            principal.require_write()
-            credential = await services.revoke_credential(db_session, principal.team_id,
-                                                          parse_id(credential_id, "SMTP credential"))
+            credential = await changes.withdraw_credential(db_session, principal,
+                                                           parse_id(credential_id, "SMTP credential"))
             name = credential.name
-            await record(db_session, team_id=principal.team_id, actor=principal.actor,
-                         action="smtp_credential.revoked", resource_type="smtp_credential",
-                         resource_id=credential.id, ip=principal.ip)
     except ApiError as exc:
         return await _list(request, console_user, principal, db_session, exc)
     return await redirect(request, console_user, db_session, LIST, flash=f"SMTP credential {name} revoked.")

@@ -6,9 +6,8 @@ from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
-from app.domain.api_keys import services
+from app.domain.api_keys import changes, services
 from app.domain.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyDeleted, ApiKeyList
-from app.lib.audit import record
 from app.lib.auth import Principal, provide_principal
 from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
@@ -28,11 +27,7 @@ class ApiKeyController(Controller):
         self, data: JSONBody[ApiKeyCreate], principal: NamedDependency[Principal], db_session: DbSession,
     ) -> ApiKeyCreated:
         """Create a key; its token is in this response only."""
-        principal.require_write()
-        key, token = await services.create_key(db_session, principal.team_id, data)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="api_key.created",
-                     resource_type="api_key", resource_id=key.id, ip=principal.ip,
-                     details={"name": key.name, "permission": key.permission, "mode": key.mode})
+        key, token = await changes.issue_key(db_session, principal, data)
         return ApiKeyCreated(id=str(key.id), token=token)
 
     @get("/", operation_id="api-keys/list")
@@ -45,8 +40,5 @@ class ApiKeyController(Controller):
         self, api_key_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
     ) -> ApiKeyDeleted:
         """Revoke a key."""
-        principal.require_write()
-        key = await services.revoke_key(db_session, principal.team_id, parse_id(api_key_id, "API key"))
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="api_key.revoked",
-                     resource_type="api_key", resource_id=key.id, ip=principal.ip)
+        key = await changes.withdraw_key(db_session, principal, parse_id(api_key_id, "API key"))
         return ApiKeyDeleted(id=str(key.id))

@@ -8,7 +8,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from app.domain.domains import services
+from app.domain.domains import changes, services
 from app.domain.domains.schemas import (
     DomainCreate,
     DomainDeleted,
@@ -18,7 +18,6 @@ from app.domain.domains.schemas import (
     DomainRef,
     DomainUpdate,
 )
-from app.lib.audit import record
 from app.lib.auth import Principal, provide_principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
@@ -44,11 +43,8 @@ class DomainController(Controller):
 
         Other teams may have entries of the same name; 409 when this team already has one.
         """
-        principal.require_write()
         svc = app_services(request)
-        domain, keys = await services.create_domain(db_session, principal.team_id, data, svc.keyring)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.created",
-                     resource_type="domain", resource_id=domain.id, ip=principal.ip, details={"name": domain.name})
+        domain, keys = await changes.add_domain(db_session, principal, data, svc.keyring)
         return services.to_out(domain, keys, svc.settings)
 
     @get("/", operation_id="domains/list")
@@ -75,13 +71,7 @@ class DomainController(Controller):
         db_session: DbSession,
     ) -> DomainRef:
         """Change the domain's TLS mode (opportunistic or enforced)."""
-        principal.require_write()
-        domain, _ = await services.get_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"))
-        if data.tls is not None and data.tls != domain.tls_mode:
-            await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.updated",
-                         resource_type="domain", resource_id=domain.id, ip=principal.ip,
-                         details={"tls": data.tls, "was": domain.tls_mode})
-            domain.tls_mode = data.tls
+        domain = await changes.set_tls_mode(db_session, principal, parse_id(domain_id, "Domain"), data.tls)
         return DomainRef(id=str(domain.id))
 
     @delete("/{domain_id:str}", status_code=200, operation_id="domains/remove")
@@ -89,10 +79,7 @@ class DomainController(Controller):
         self, domain_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
     ) -> DomainDeleted:
         """Delete a domain and its DKIM keys."""
-        principal.require_write()
-        domain = await services.delete_domain(db_session, principal.team_id, parse_id(domain_id, "Domain"))
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.deleted",
-                     resource_type="domain", resource_id=domain.id, ip=principal.ip, details={"name": domain.name})
+        domain = await changes.remove_domain(db_session, principal, parse_id(domain_id, "Domain"))
         return DomainDeleted(id=str(domain.id))
 
     @post("/{domain_id:str}/verify", status_code=200, operation_id="domains/verify")
@@ -105,13 +92,8 @@ class DomainController(Controller):
         At most one team holds a domain name verified: 409 when another team holds it and its ownership
         record is still published, or when another team verified it at the same moment.
         """
-        principal.require_write()
         settings = app_services(request).settings
-        domain, keys, took_over = await services.verify_domain(db_session, principal.team_id,
-                                                               parse_id(domain_id, "Domain"), settings)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.verified",
-                     resource_type="domain", resource_id=domain.id, ip=principal.ip,
-                     details={"status": domain.status, **({"taken_over": True} if took_over else {})})
+        domain, keys = await changes.check_domain(db_session, principal, parse_id(domain_id, "Domain"), settings)
         return services.to_out(domain, keys, settings)
 
     @post("/{domain_id:str}/dkim/rotate", status_code=200, operation_id="domains/rotate-dkim")
@@ -120,11 +102,7 @@ class DomainController(Controller):
         db_session: DbSession, algorithm: FromQuery[Literal["rsa", "ed25519"] | None] = None,
     ) -> DomainOut:
         """Add a new DKIM key beside the current one; verify promotes it once published."""
-        principal.require_write()
         svc = app_services(request)
-        domain, keys = await services.rotate_dkim(db_session, principal.team_id, parse_id(domain_id, "Domain"),
-                                                  svc.keyring, algorithm)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="domain.dkim_rotated",
-                     resource_type="domain", resource_id=domain.id, ip=principal.ip,
-                     details={"selector": keys[-1].selector})
+        domain, keys = await changes.rotate_domain_dkim(db_session, principal, parse_id(domain_id, "Domain"),
+                                                        svc.keyring, algorithm)
         return services.to_out(domain, keys, svc.settings)

@@ -6,7 +6,7 @@ from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
-from app.domain.smtp import services
+from app.domain.smtp import changes, services
 from app.domain.smtp.schemas import (
     SmtpCredentialCreate,
     SmtpCredentialCreated,
@@ -14,7 +14,6 @@ from app.domain.smtp.schemas import (
     SmtpCredentialItem,
     SmtpCredentialList,
 )
-from app.lib.audit import record
 from app.lib.auth import Principal, provide_principal
 from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
@@ -35,11 +34,7 @@ class SmtpCredentialController(Controller):
         self, data: JSONBody[SmtpCredentialCreate], principal: NamedDependency[Principal], db_session: DbSession
     ) -> SmtpCredentialCreated:
         """Create a login; the password is in this response only."""
-        principal.require_write()
-        cred, password = await services.create_credential(db_session, principal.team_id, data.name, data.domain_id)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="smtp_credential.created",
-                     resource_type="smtp_credential", resource_id=cred.id, ip=principal.ip,
-                     details={"username": cred.username})
+        cred, password = await changes.issue_credential(db_session, principal, data)
         return SmtpCredentialCreated(
             id=str(cred.id), name=cred.name, username=cred.username, password=password,
             domain_id=str(cred.domain_id) if cred.domain_id else None, created_at=iso(cred.created_at) or "",
@@ -62,9 +57,5 @@ class SmtpCredentialController(Controller):
         self, credential_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
     ) -> SmtpCredentialDeleted:
         """Revoke a login."""
-        principal.require_write()
-        cred = await services.revoke_credential(db_session, principal.team_id,
-                                                parse_id(credential_id, "SMTP credential"))
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="smtp_credential.revoked",
-                     resource_type="smtp_credential", resource_id=cred.id, ip=principal.ip)
+        cred = await changes.withdraw_credential(db_session, principal, parse_id(credential_id, "SMTP credential"))
         return SmtpCredentialDeleted(id=str(cred.id))

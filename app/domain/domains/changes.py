@@ -1,0 +1,70 @@
+"""Changes to a team's domains on behalf of a principal, shared by `/domains` and the console: each needs the
+write role and is recorded in the team's audit log."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db.models import DkimKey, Domain
+from app.domain.domains import services
+from app.domain.domains.schemas import DomainCreate
+from app.lib.audit import record
+from app.lib.auth import Principal
+from app.lib.crypto import Keyring
+
+__all__ = ["add_domain", "check_domain", "remove_domain", "rotate_domain_dkim", "set_tls_mode"]
+
+
+async def _audit(db: AsyncSession, principal: Principal, action: str, domain_id: uuid.UUID,
+                 details: dict[str, object] | None = None) -> None:
+    await record(db, team_id=principal.team_id, actor=principal.actor, action=action, resource_type="domain",
+                 resource_id=domain_id, ip=principal.ip, details=details)
+
+
+async def add_domain(db: AsyncSession, principal: Principal, data: DomainCreate,
+                     keyring: Keyring) -> tuple[Domain, list[DkimKey]]:
+    """Create a domain entry with its DKIM key and ownership token."""
+    principal.require_write()
+    domain, keys = await services.create_domain(db, principal.team_id, data, keyring)
+    await _audit(db, principal, "domain.created", domain.id, {"name": domain.name})
+    return domain, keys
+
+
+async def check_domain(db: AsyncSession, principal: Principal, domain_id: uuid.UUID,
+                       settings: Settings) -> tuple[Domain, list[DkimKey]]:
+    """Look every record of the domain up in DNS and store the result of each."""
+    principal.require_write()
+    domain, keys, took_over = await services.verify_domain(db, principal.team_id, domain_id, settings)
+    await _audit(db, principal, "domain.verified", domain.id,
+                 {"status": domain.status, **({"taken_over": True} if took_over else {})})
+    return domain, keys
+
+
+async def rotate_domain_dkim(db: AsyncSession, principal: Principal, domain_id: uuid.UUID, keyring: Keyring,
+                             algorithm: str | None) -> tuple[Domain, list[DkimKey]]:
+    """Add a new DKIM key beside the current one (`algorithm` None keeps the current key's type)."""
+    principal.require_write()
+    domain, keys = await services.rotate_dkim(db, principal.team_id, domain_id, keyring, algorithm)
+    await _audit(db, principal, "domain.dkim_rotated", domain.id, {"selector": keys[-1].selector})
+    return domain, keys
+
+
+async def set_tls_mode(db: AsyncSession, principal: Principal, domain_id: uuid.UUID, tls: str | None) -> Domain:
+    """Change the domain's TLS mode (opportunistic or enforced); recorded only when it changes."""
+    principal.require_write()
+    domain, _ = await services.get_domain(db, principal.team_id, domain_id)
+    if tls is not None and tls != domain.tls_mode:
+        await _audit(db, principal, "domain.updated", domain.id, {"tls": tls, "was": domain.tls_mode})
+        domain.tls_mode = tls
+    return domain
+
+
+async def remove_domain(db: AsyncSession, principal: Principal, domain_id: uuid.UUID) -> Domain:
+    """Delete the domain and its DKIM keys."""
+    principal.require_write()
+    domain = await services.delete_domain(db, principal.team_id, domain_id)
+    await _audit(db, principal, "domain.deleted", domain.id, {"name": domain.name})
+    return domain
