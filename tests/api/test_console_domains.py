@@ -198,3 +198,14 @@ async def test_a_domain_form_without_its_csrf_token_is_refused(client, postgres)
         response = await client.post(action, data=fields)
         assert response.status_code == 403 and "security token" in Page(response.text).text_of(role="alert")
     assert _db(postgres, f"SELECT count(*) FROM domains WHERE team_id = '{owner['team_id']}'") == "1"
+
+
+async def test_the_domain_pages_have_no_inline_script_or_style_and_label_every_field(client):
+    await console_owner(client)
+    path = await _add(client)
+    for page in [await console_page(client, p) for p in ("/console/domains", path)]:
+        assert all(e.attrs.get("src") for e in page.find("script"))
+        assert not page.find("style")
+        assert not [e for e in page.elements if "style" in e.attrs or any(a.startswith("on") for a in e.attrs)]
+        assert all(page.find("label", **{"for": e.attrs["id"]}) for e in page.elements
+                   if e.tag in ("input", "select", "textarea") and e.attrs.get("type") != "hidden")
