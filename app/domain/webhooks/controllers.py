@@ -8,7 +8,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from app.domain.webhooks import services
+from app.domain.webhooks import management, services
 from app.domain.webhooks.schemas import (
     DeliveryList,
     DeliveryOut,
@@ -21,7 +21,6 @@ from app.domain.webhooks.schemas import (
     WebhookRef,
     WebhookUpdate,
 )
-from app.lib.audit import record
 from app.lib.auth import Principal, provide_principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
@@ -44,14 +43,9 @@ class WebhookController(Controller):
         db_session: DbSession,
     ) -> WebhookCreated:
         """Add an endpoint; its signing secret (`whsec_...`) is returned."""
-        principal.require_write()
         svc = app_services(request)
-        await services.check_endpoint(data.endpoint, svc.settings)
-        webhook_id, secret = await services.create(db_session, principal.team_id, data.endpoint, list(data.events),
-                                                   svc.keyring)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="webhook.created",
-                     resource_type="webhook", resource_id=webhook_id, ip=principal.ip,
-                     details={"endpoint": data.endpoint})
+        webhook_id, secret = await management.add(db_session, principal, data.endpoint, list(data.events),
+                                                  svc.settings, svc.keyring)
         return WebhookCreated(id=str(webhook_id), signing_secret=secret)
 
     @get("/", operation_id="webhooks/list")
@@ -74,14 +68,9 @@ class WebhookController(Controller):
     async def update(self, request: Request[Any, Any, Any], webhook_id: FromPath[str], data: JSONBody[WebhookUpdate],
                      principal: NamedDependency[Principal], db_session: DbSession) -> WebhookRef:
         """Change the URL, the events, or enable/disable the endpoint."""
-        principal.require_write()
-        if data.endpoint is not None:
-            await services.check_endpoint(data.endpoint, app_services(request).settings)
         wid = parse_id(webhook_id, "Webhook")
-        await services.update(db_session, principal.team_id, wid, data.endpoint,
-                              list(data.events) if data.events else None, data.status)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="webhook.updated",
-                     resource_type="webhook", resource_id=wid, ip=principal.ip)
+        await management.change(db_session, principal, wid, data.endpoint, list(data.events) if data.events else None,
+                                data.status, app_services(request).settings)
         return WebhookRef(id=str(wid))
 
     @delete("/{webhook_id:str}", status_code=200, operation_id="webhooks/remove")
@@ -89,11 +78,8 @@ class WebhookController(Controller):
         self, webhook_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
     ) -> WebhookDeleted:
         """Delete an endpoint and its delivery log."""
-        principal.require_write()
         wid = parse_id(webhook_id, "Webhook")
-        await services.delete(db_session, principal.team_id, wid)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="webhook.deleted",
-                     resource_type="webhook", resource_id=wid, ip=principal.ip)
+        await management.remove(db_session, principal, wid)
         return WebhookDeleted(id=str(wid))
 
     @post("/{webhook_id:str}/rotate-secret", status_code=200, operation_id="webhooks/rotate-secret")
@@ -102,13 +88,10 @@ class WebhookController(Controller):
         db_session: DbSession,
     ) -> WebhookCreated:
         """A new secret; deliveries carry signatures by both secrets until the grace period ends."""
-        principal.require_write()
         svc = app_services(request)
         wid = parse_id(webhook_id, "Webhook")
-        secret = await services.rotate(db_session, principal.team_id, wid, svc.keyring,
-                                       svc.settings.webhook_secret_grace_hours)
-        await record(db_session, team_id=principal.team_id, actor=principal.actor, action="webhook.secret_rotated",
-                     resource_type="webhook", resource_id=wid, ip=principal.ip)
+        secret = await management.rotate_secret(db_session, principal, wid, svc.keyring,
+                                                svc.settings.webhook_secret_grace_hours)
         return WebhookCreated(id=str(wid), signing_secret=secret)
 
     @get("/{webhook_id:str}/deliveries", operation_id="webhooks/deliveries")
@@ -123,6 +106,5 @@ class WebhookController(Controller):
     async def replay(self, webhook_id: FromPath[str], delivery_id: FromPath[str], principal: NamedDependency[Principal],
                      db_session: DbSession) -> DeliveryOut:
         """Send a delivery's event again."""
-        principal.require_write()
-        return await services.replay(db_session, principal.team_id, parse_id(webhook_id, "Webhook"),
-                                     parse_id(delivery_id, "Delivery"))
+        return await management.replay(db_session, principal, parse_id(webhook_id, "Webhook"),
+                                       parse_id(delivery_id, "Delivery"))
