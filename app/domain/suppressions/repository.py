@@ -49,12 +49,16 @@ async def suppressed_among(db: Executor, team_id: uuid.UUID, addresses: Sequence
 
 
 async def suppression_page(db: Executor, team_id: uuid.UUID, reasons: Sequence[str], limit: int,
-                           after: uuid.UUID | None) -> list[Row[Any]]:
-    """Up to `limit` of the team's entries with one of the reasons, newest first, older than the `after` entry."""
+                           after: uuid.UUID | None, search: str | None = None) -> list[Row[Any]]:
+    """Up to `limit` of the team's entries with one of the reasons (and `search` in the address), newest first,
+    older than the `after` entry."""
     parameters: dict[str, Any] = {"team_id": team_id, "reasons": list(reasons), "limit": limit}
     where = ""
+    if search:
+        where += " AND strpos(email, :search) > 0"
+        parameters["search"] = search
     if after is not None:
-        where = " AND (created_at, id) < (SELECT created_at, id FROM suppressions WHERE id = :cursor)"
+        where += " AND (created_at, id) < (SELECT created_at, id FROM suppressions WHERE id = :cursor)"
         parameters["cursor"] = after
     return list((await db.execute(text(
         f"SELECT * FROM suppressions WHERE team_id = :team_id AND reason = ANY(:reasons){where} "

@@ -57,9 +57,11 @@ async def remove(db: Executor, team_id: uuid.UUID, keys: list[str]) -> list[uuid
     return removed
 
 
-async def page(db: Executor, team_id: uuid.UUID, origin: str | None, limit: int,
-               after: uuid.UUID | None) -> tuple[list[Any], bool]:
-    """A page of suppressions, newest first, optionally of one origin."""
-    reasons = [r for r, o in ORIGINS.items() if origin is None or o == origin]
-    rows = await repository.suppression_page(db, team_id, reasons, limit + 1, after)
+async def page(db: Executor, team_id: uuid.UUID, origin: str | None, limit: int, after: uuid.UUID | None,
+               reason: str | None = None, search: str | None = None) -> tuple[list[Any], bool]:
+    """A page of suppressions, newest first, optionally of one origin or reason, or with `search` in the
+    address."""
+    reasons = [r for r, o in ORIGINS.items() if (origin is None or o == origin) and reason in (None, r)]
+    rows = await repository.suppression_page(db, team_id, reasons, limit + 1, after,
+                                             search.strip().lower() if search else None)
     return rows[:limit], len(rows) > limit
