@@ -19,6 +19,9 @@ from app.console.operator import OPERATOR_HANDLERS
 from app.console.overview import OVERVIEW_HANDLERS
 from app.console.sign_in import SIGN_IN_HANDLERS
 from app.console.smtp import SMTP_HANDLERS
+from app.console.suppressions import SUPPRESSION_HANDLERS
+from app.console.team import TEAM_HANDLERS
+from app.console.webhooks import WEBHOOK_HANDLERS
 from app.lib.headers import CONSOLE_PATH
 
 __all__ = ["HANDLERS", "console_router"]
@@ -26,8 +29,9 @@ __all__ = ["HANDLERS", "console_router"]
 STATIC = Path(__file__).parent / "static"
 
 # Each page module's handlers; a new page module adds its list here.
-HANDLERS: list[ControllerRouterHandler] = [*SIGN_IN_HANDLERS, *OVERVIEW_HANDLERS, *EMAIL_HANDLERS, *DOMAIN_HANDLERS,
-                                           *API_KEY_HANDLERS, *SMTP_HANDLERS, *OPERATOR_HANDLERS]
+HANDLERS: list[ControllerRouterHandler] = [*SIGN_IN_HANDLERS, *OVERVIEW_HANDLERS, *EMAIL_HANDLERS, *WEBHOOK_HANDLERS,
+                                           *SUPPRESSION_HANDLERS, *TEAM_HANDLERS,
+                                           *DOMAIN_HANDLERS, *API_KEY_HANDLERS, *SMTP_HANDLERS, *OPERATOR_HANDLERS]
 
 
 def console_router() -> Router:
