@@ -37,8 +37,9 @@ from roles.support.staging import STAGING_DIR, jinja_options
 from roles.support.systemd_units import UNIT_DIR, install_unit, reload_units
 
 __all__ = [
-    "DEFAULTS", "LOOKUPS", "MASTER_PID_FILE", "POLICY_UNIT", "RESTART_DROP_IN", "Lookup", "main_context",
-    "master_context", "policy_context", "lookup_context", "restart_context", "deploy_postfix",
+    "DEFAULTS", "LOOKUPS", "LOOKUP_WATCH_UNIT", "MASTER_PID_FILE", "POLICY_UNIT", "REACHABLE", "RESTART_DROP_IN",
+    "Lookup", "main_context", "master_context", "policy_context", "lookup_context", "lookup_watch_context",
+    "restart_context", "deploy_postfix",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -68,6 +69,9 @@ MASTER_PID_FILE = "/var/spool/postfix/pid/master.pid"
 # Lets systemd track the master and start it again when it dies (templates/postfix/postyard-restart.conf.j2).
 RESTART_DROP_IN = f"{UNIT_DIR}/{INSTANCE_UNIT}.d/postyard-restart.conf"
 PGSQL_DIR = "/etc/postfix/pgsql"
+# Reloads Postfix once PostgreSQL answers again after a failed lookup (templates/postfix/postyard-postfix-lookups.*).
+LOOKUP_WATCH_UNIT = "postyard-postfix-lookups.service"
+LOOKUP_WATCH_SCRIPT = "/usr/local/sbin/postyard-postfix-lookups"
 
 
 class Lookup:
@@ -88,6 +92,8 @@ LOOKUPS: tuple[Lookup, ...] = (
            "SELECT 'postyard-enforced:' FROM mail_bounce_domains WHERE tls_mode = 'enforced' "
            "AND (domain = '%d' OR bounce_domain = '%d') LIMIT 1"),
 )
+# Not a table of main.cf: it answers `ok` whenever PostgreSQL answers, for the lookup watcher.
+REACHABLE = Lookup("reachable", "Answers ok whenever PostgreSQL answers (the lookup watcher's probe).", "SELECT 'ok'")
 
 
 def main_context(data: Any, hostname: str, certificate: str, private_key: str) -> dict[str, Any]:
@@ -163,6 +169,11 @@ def lookup_context(lookup: Lookup, login: DatabaseLogin) -> dict[str, Any]:
     }
 
 
+def lookup_watch_context() -> dict[str, Any]:
+    return {"postfix_unit": INSTANCE_UNIT, "probe_table": f"{PGSQL_DIR}/{REACHABLE.name}.cf", "probe_seconds": 1,
+            "reload_spacing": 10, "script": LOOKUP_WATCH_SCRIPT}
+
+
 def restart_context() -> dict[str, Any]:
     return {"pid_file": MASTER_PID_FILE, "restart_seconds": 2}
 
@@ -191,7 +202,7 @@ def deploy_postfix() -> None:
     lookups = [
         _template("templates/postfix/pgsql.cf.j2", f"{PGSQL_DIR}/{lookup.name}.cf", mode="640", group="postfix",
                   **lookup_context(lookup, login))
-        for lookup in LOOKUPS
+        for lookup in (*LOOKUPS, REACHABLE)
     ]
     header_cleanup = _template("templates/postfix/submission_header_cleanup.j2",
                                "/etc/postfix/submission_header_cleanup")
@@ -246,3 +257,7 @@ def deploy_postfix() -> None:
         _if=[any_changed(live_main, header_cleanup, *lookups), lambda: not restart_needed()],
     )
     systemd.service(name="Enable Postfix", service="postfix.service", running=True, enabled=True)
+    watch_script = _template("templates/postfix/postyard-postfix-lookups.sh.j2", LOOKUP_WATCH_SCRIPT, mode="755",
+                             **lookup_watch_context())
+    install_unit(LOOKUP_WATCH_UNIT, "templates/postfix/postyard-postfix-lookups.service.j2", restart_on=[watch_script],
+                 label="the Postfix lookup watcher", **lookup_watch_context())

@@ -71,6 +71,8 @@ CONTEXTS: dict[str, dict[str, Any]] = {
                        "release": "0123abcd"},
     "postfix/postyard-rate-policy.service.j2": postfix.policy_context(MAIL_DATA, "0123abcd"),
     "postfix/postyard-restart.conf.j2": postfix.restart_context(),
+    "postfix/postyard-postfix-lookups.sh.j2": postfix.lookup_watch_context(),
+    "postfix/postyard-postfix-lookups.service.j2": postfix.lookup_watch_context(),
     "dovecot/dovecot.conf.j2": dovecot.dovecot_context(MAIL_DATA, *CERTIFICATE),
     "dovecot/postyard-sql.conf.ext.j2": {"conninfo": MAIL_LOGIN.conninfo()},
     "dovecot/jail.local.j2": dovecot.jail_context(MAIL_DATA),
