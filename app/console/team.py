@@ -96,6 +96,7 @@ async def _team_page(request: Request[Any, Any, Any], user: ConsoleUser, princip
         "invites": [InviteOut.of(i) for i in await invites.list_invites(db, principal.team_id)],
         "entries": [{"entry": e, "actor": emails.get(e.actor_id or "", e.actor_id or ""),
                      "details": _details(e.details)} for e in entries],
+        "newest": f"{TEAM}?{urlencode(query.params())}#audit" if cursor else None,
         "query": query, "actors": sorted(emails.items(), key=lambda item: item[1]), "following": following,
         "per_page": per_page, "roles": ROLES, "invite_email": "", "invite_role": "member", **form,
     }

@@ -203,3 +203,26 @@ async def test_a_team_form_without_csrf_is_refused(client, settings):
     response = await client.post(f"{TEAM}/settings", data={"retention_days": "77"})
     assert response.status_code == 403 and "security token" in Page(response.text).text_of(role="alert")
     assert (await _db(settings, "SELECT retention_days FROM teams WHERE id = :t", t=owner["team_id"]))[0][0] != 77
+
+
+async def test_a_members_two_factor_status_is_shown(client, settings):
+    owner = await console_owner(client)
+    await _db(settings, "UPDATE users SET totp_enabled = true WHERE id = :u RETURNING id", u=owner["user_id"])
+    assert _member(await console_page(client, TEAM), owner["email"]) == ("owner", "on")
+
+
+async def test_the_pages_have_no_inline_script_style_or_handlers(client):
+    await console_owner(client)
+    webhook = await post_form(client, "/console/webhooks", {"endpoint": "http://127.0.0.1:9/hook",
+                                                            "events": "email.sent"}, csrf_from="/console/webhooks")
+    invite = await post_form(client, f"{TEAM}/invites", {"role": "member"}, csrf_from=TEAM)
+    pages = [Page(webhook.text), Page(invite.text)]
+    for path in ("/console/webhooks", "/console/suppressions", TEAM):
+        pages.append(await console_page(client, path))
+    for page in pages:
+        assert not [e for e in page.elements if "style" in e.attrs or any(a.startswith("on") for a in e.attrs)]
+        assert all(e.attrs.get("src") for e in page.find("script"))
+        assert all(e.attrs.get("id") for e in page.find("input") if e.attrs.get("type") not in ("hidden",))
+        labelled = {e.attrs["for"] for e in page.find("label")}
+        assert all(e.attrs["id"] in labelled for e in [*page.find("input"), *page.find("select")]
+                   if e.attrs.get("type") != "hidden")
