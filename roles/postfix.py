@@ -69,6 +69,10 @@ MASTER_PID_FILE = "/var/spool/postfix/pid/master.pid"
 # Lets systemd track the master and start it again when it dies (templates/postfix/postyard-restart.conf.j2).
 RESTART_DROP_IN = f"{UNIT_DIR}/{INSTANCE_UNIT}.d/postyard-restart.conf"
 PGSQL_DIR = "/etc/postfix/pgsql"
+# The lookups' password, out of their URLs (Postfix logs the URL of each failed lookup): one file for
+# proxymap (user postfix), one for the lookup watcher's probe (root without capabilities reads only its own).
+PGPASS = f"{PGSQL_DIR}/pgpass"
+PROBE_PGPASS = f"{PGSQL_DIR}/pgpass.probe"
 # Reloads Postfix once PostgreSQL answers again after a failed lookup (templates/postfix/postyard-postfix-lookups.*).
 LOOKUP_WATCH_UNIT = "postyard-postfix-lookups.service"
 LOOKUP_WATCH_SCRIPT = "/usr/local/sbin/postyard-postfix-lookups"
@@ -163,7 +167,7 @@ def lookup_context(lookup: Lookup, login: DatabaseLogin) -> dict[str, Any]:
     return {
         "purpose": lookup.purpose,
         # With a URI, Postfix takes the login from the URI alone (user/password are then ignored).
-        "hosts": login.libpq_url() + f"&sslrootcert={INTERNAL_CA_PATH}",
+        "hosts": login.libpq_url(PROBE_PGPASS if lookup is REACHABLE else PGPASS) + f"&sslrootcert={INTERNAL_CA_PATH}",
         "database": login.database,
         "query": lookup.query,
     }
@@ -199,6 +203,9 @@ def deploy_postfix() -> None:
     certificate, private_key = certificate_paths()
     login = database_login(db_roles.MAIL)
     files.directory(name=f"Create {PGSQL_DIR}", path=PGSQL_DIR, user="root", group="postfix", mode="750")
+    for path, owner in ((PGPASS, "postfix"), (PROBE_PGPASS, "root")):
+        files.put(name=f"Upload {path}", src=StringIO(login.pgpass_line()), dest=path, user=owner, group=owner,
+                  mode="600")
     lookups = [
         _template("templates/postfix/pgsql.cf.j2", f"{PGSQL_DIR}/{lookup.name}.cf", mode="640", group="postfix",
                   **lookup_context(lookup, login))

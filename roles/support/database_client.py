@@ -29,10 +29,17 @@ class DatabaseLogin:
     password: str
     port: int = 5432
 
-    def libpq_url(self) -> str:
-        """For libpq and asyncpg (root certificate from PGSSLROOTCERT)."""
-        return (f"postgresql://{self.user}:{quote(self.password, safe='')}@{self.address}:{self.port}/"
-                f"{self.database}?sslmode=verify-full")
+    def libpq_url(self, passfile: str | None = None) -> str:
+        """For libpq and asyncpg (root certificate from PGSSLROOTCERT); with a passfile (see pgpass_line), the
+        URL carries no password, so a client that logs it (Postfix does, on each failed lookup) leaks none."""
+        login = self.user if passfile else f"{self.user}:{quote(self.password, safe='')}"
+        return (f"postgresql://{login}@{self.address}:{self.port}/{self.database}?sslmode=verify-full"
+                + (f"&passfile={quote(passfile, safe='/')}" if passfile else ""))
+
+    def pgpass_line(self) -> str:
+        """This login as a line of a libpq password file."""
+        fields = (self.address, str(self.port), self.database, self.user, self.password)
+        return ":".join(f.replace("\\", "\\\\").replace(":", "\\:") for f in fields) + "\n"
 
     def sqlalchemy_url(self) -> str:
         return (f"postgresql+asyncpg://{self.user}:{quote(self.password, safe='')}@{self.address}:{self.port}/"
