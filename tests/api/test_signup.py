@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
 import redis
 from conftest import new_team_invite, sign_up
 from litestar.testing import AsyncTestClient
+from test_emails import message
 
 from app.asgi import create_app
 
@@ -236,3 +238,18 @@ async def test_sign_up_is_limited_per_address_in_every_mode(settings, redis_port
         statuses = [(await _register(limited, _email(), None, team_name="T")).status_code for _ in range(3)]
     redis.Redis(port=redis_port).flushdb()
     assert 429 not in statuses[:2] and statuses[2] == 429
+
+
+async def test_a_member_can_neither_reschedule_nor_cancel_a_teams_email(client, team, sender, postgres):
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    sent = await client.post("/emails", json=message(sender, scheduled_at=later), headers=team.headers)
+    email_id = sent.json()["id"]
+    member_invite = await _team_invite(client, team, role="member")
+    client.cookies.clear()
+    member = (await _register(client, _email(), member_invite["token"])).json()
+    as_member = {"x-csrf-token": member["csrf_token"]}
+    moved = await client.patch(f"/emails/{email_id}", json={"scheduled_at": later}, headers=as_member)
+    canceled = await client.post(f"/emails/{email_id}/cancel", headers=as_member)
+    state = postgres.psql(f"SELECT state FROM emails WHERE id = '{email_id}'", user="postyard_owner",
+                          database="postyard").strip()
+    assert moved.status_code == 403 and canceled.status_code == 403 and state == "queued"

@@ -113,6 +113,7 @@ class EmailController(Controller):
     async def update(self, email_id: FromPath[str], data: JSONBody[EmailUpdate], principal: NamedDependency[Principal],
                      db_session: DbSession) -> EmailRef:
         """Change when a scheduled email is sent."""
+        principal.require_write()
         await services.reschedule(db_session, principal.team_id, parse_id(email_id, "Email"), data.scheduled_at)
         return EmailRef(id=email_id)
 
@@ -121,5 +122,6 @@ class EmailController(Controller):
         self, email_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
     ) -> EmailRef:
         """Cancel a scheduled email."""
+        principal.require_write()
         await services.cancel(db_session, principal.team_id, parse_id(email_id, "Email"))
         return EmailRef(id=email_id)
