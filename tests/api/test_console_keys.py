@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import unique_domain
-from console_pages import Page, console_owner, console_page, post_form
+from console_pages import SESSION_COOKIE, Page, console_owner, console_page, post_form
 from test_console_domains import ROLE_REFUSAL, become_member
 
 from app.console.api_keys import allowlist_entries
@@ -71,13 +71,18 @@ async def test_the_token_is_not_shown_again(client):
         assert token not in (await client.get(path)).text, path
 
 
-async def test_a_full_access_key_made_in_the_console_authenticates_the_api(client):
-    owner = await console_owner(client)
+async def test_a_full_access_key_made_in_the_console_authenticates_the_api_and_shows_its_last_use(client):
+    await console_owner(client)
     _, token = await _create_key(client)
+    listed = await console_page(client, "/console/api-keys")
+    assert len(listed.find("time")) == 1  # created; never used, no expiry
+    session = client.cookies.get(SESSION_COOKIE)
     client.cookies.clear()
     response = await client.get("/api-keys", headers={"authorization": f"Bearer {token}"})
     assert response.status_code == 200 and [k["name"] for k in response.json()["data"]] == ["ci"]
-    assert token.startswith("sk_live_") and owner["team_id"]
+    assert token.startswith("sk_live_")
+    client.cookies.set(SESSION_COOKIE, session)
+    assert len((await console_page(client, "/console/api-keys")).find("time")) == 2  # and last used
 
 
 async def test_a_bad_ip_allowlist_entry_shows_the_apis_message(client, postgres):
