@@ -17,7 +17,7 @@ from app.console.auth import ConsoleUser, CurrentUser, TeamPrincipal
 from app.console.forms import form_data, parse_form
 from app.console.render import redirect, render, render_error
 from app.domain.audit import services as audit
-from app.domain.teams import invites, management, services
+from app.domain.teams import changes, invites, services
 from app.domain.teams.schemas import InviteCreate, InviteOut, MemberRole, Role, TeamOut, TeamUpdate
 from app.lib.auth import Principal
 from app.lib.auth import services as app_services
@@ -78,7 +78,7 @@ async def _team_page(request: Request[Any, Any, Any], user: ConsoleUser, princip
     was the problem)."""
     query = query or AuditQuery()
     members = await services.list_members(db, principal.team_id)
-    two_factor = await management.two_factor_by_user(db, principal.team_id)
+    two_factor = await changes.two_factor_by_user(db, principal.team_id)
     emails = {str(m.user_id): email for m, email in members}
     try:
         only = query.audit_filter()
@@ -124,7 +124,7 @@ async def team_settings(request: Request[Any, Any, Any], console_user: CurrentUs
     try:
         principal.require_write()
         data = await form_data(request)
-        await management.update_team(db_session, principal,
+        await changes.update_team(db_session, principal,
                                      parse_form({"retention_days": data.get("retention_days", "")}, TeamUpdate))
     except ApiError as exc:
         return await _team_page(request, console_user, principal, db_session, exc)
@@ -138,7 +138,7 @@ async def member_role(request: Request[Any, Any, Any], member_id: FromPath[str],
     try:
         principal.require_write()
         role = parse_form(await form_data(request), MemberRole).role
-        _, email = await management.change_role(db_session, principal, parse_id(member_id, "Member"), role)
+        _, email = await changes.change_role(db_session, principal, parse_id(member_id, "Member"), role)
     except ApiError as exc:
         return await _team_page(request, console_user, principal, db_session, exc)
     return await redirect(request, console_user, db_session, TEAM, flash=f"{email} is now {role}.")
@@ -150,7 +150,7 @@ async def member_remove(request: Request[Any, Any, Any], member_id: FromPath[str
     """Remove a member like `DELETE /team/members/{id}`."""
     try:
         principal.require_write()
-        await management.remove_member(db_session, principal, parse_id(member_id, "Member"))
+        await changes.remove_member(db_session, principal, parse_id(member_id, "Member"))
     except ApiError as exc:
         return await _team_page(request, console_user, principal, db_session, exc)
     return await redirect(request, console_user, db_session, TEAM, flash="The member is removed.")
@@ -164,7 +164,7 @@ async def invite_create(request: Request[Any, Any, Any], console_user: CurrentUs
     try:
         principal.require_write()
         form = parse_form({k: data.get(k, "") for k in ("email", "role")}, InviteCreate)
-        invite, token = await management.create_invite(db_session, principal, form.email, form.role,
+        invite, token = await changes.create_invite(db_session, principal, form.email, form.role,
                                                        app_services(request).settings.invite_ttl_hours)
     except ApiError as exc:
         return await _team_page(request, console_user, principal, db_session, exc,
@@ -179,7 +179,7 @@ async def invite_revoke(request: Request[Any, Any, Any], invite_id: FromPath[str
     """Revoke an invite that was not used yet like `DELETE /team/invites/{id}`."""
     try:
         principal.require_write()
-        await management.revoke_invite(db_session, principal, parse_id(invite_id, "Invite"))
+        await changes.revoke_invite(db_session, principal, parse_id(invite_id, "Invite"))
     except ApiError as exc:
         return await _team_page(request, console_user, principal, db_session, exc)
     return await redirect(request, console_user, db_session, TEAM, flash="The invite is revoked.")

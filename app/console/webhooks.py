@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.console.auth import ConsoleUser, CurrentUser, TeamPrincipal
 from app.console.forms import form_data, form_list, parse_form
 from app.console.render import redirect, render, render_error
-from app.domain.webhooks import management, services
+from app.domain.webhooks import changes, services
 from app.domain.webhooks.schemas import EventName, WebhookCreate, WebhookUpdate
 from app.lib.auth import Principal
 from app.lib.auth import services as app_services
@@ -66,7 +66,7 @@ async def create_webhook(request: Request[Any, Any, Any], console_user: CurrentU
         principal.require_write()
         form = parse_form({**data, "events": chosen}, WebhookCreate)  # type: ignore[dict-item]
         svc = app_services(request)
-        webhook_id, secret = await management.add(db_session, principal, form.endpoint, list(form.events),
+        webhook_id, secret = await changes.add(db_session, principal, form.endpoint, list(form.events),
                                                   svc.settings, svc.keyring)
         webhook = await services.get(db_session, principal.team_id, webhook_id)
     except ApiError as exc:
@@ -96,7 +96,7 @@ async def set_status(request: Request[Any, Any, Any], webhook_id: FromPath[str],
         status = parse_form({"status": (await form_data(request)).get("status", "")}, WebhookUpdate).status
         if status is None:
             raise ApiError(422, "validation_error", "status: required")
-        await management.change(db_session, principal, wid, None, None, status, app_services(request).settings)
+        await changes.change(db_session, principal, wid, None, None, status, app_services(request).settings)
     except ApiError as exc:
         return await _list(request, console_user, principal, db_session, exc)
     return await redirect(request, console_user, db_session, _page_of(wid), flash=f"The endpoint is {status}.")
@@ -111,7 +111,7 @@ async def rotate_secret(request: Request[Any, Any, Any], webhook_id: FromPath[st
         principal.require_write()
         wid = parse_id(webhook_id, "Webhook")
         svc = app_services(request)
-        secret = await management.rotate_secret(db_session, principal, wid, svc.keyring,
+        secret = await changes.rotate_secret(db_session, principal, wid, svc.keyring,
                                                 svc.settings.webhook_secret_grace_hours)
         webhook = await services.get(db_session, principal.team_id, wid)
     except ApiError as exc:
@@ -126,7 +126,7 @@ async def delete_webhook(request: Request[Any, Any, Any], webhook_id: FromPath[s
     try:
         principal.require_write()
         wid = parse_id(webhook_id, "Webhook")
-        await management.remove(db_session, principal, wid)
+        await changes.remove(db_session, principal, wid)
     except ApiError as exc:
         return await _list(request, console_user, principal, db_session, exc)
     return await redirect(request, console_user, db_session, LIST, flash="The endpoint is deleted.")
@@ -139,7 +139,7 @@ async def replay(request: Request[Any, Any, Any], webhook_id: FromPath[str], del
     try:
         principal.require_write()
         wid = parse_id(webhook_id, "Webhook")
-        await management.replay(db_session, principal, wid, parse_id(delivery_id, "Delivery"))
+        await changes.replay(db_session, principal, wid, parse_id(delivery_id, "Delivery"))
     except ApiError as exc:
         return await _list(request, console_user, principal, db_session, exc)
     return await redirect(request, console_user, db_session, _page_of(wid), flash="The event is queued again.")

@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody
 from app.db.models import Membership
 from app.domain.accounts.current_user import SessionUser, provide_session_user
 from app.domain.accounts.schemas import SessionInfo
-from app.domain.teams import invites, management, services
+from app.domain.teams import changes, invites, services
 from app.domain.teams.acceptance import accept_invite
 from app.domain.teams.schemas import (
     InviteAccept,
@@ -55,7 +55,7 @@ class TeamController(Controller):
         self, data: JSONBody[TeamUpdate], principal: NamedDependency[Principal], db_session: DbSession,
     ) -> TeamOut:
         """Rename the team, set its rate limits or its retention period."""
-        return TeamOut.of(await management.update_team(db_session, principal, data))
+        return TeamOut.of(await changes.update_team(db_session, principal, data))
 
     @get("/members", operation_id="team/members-list")
     async def list_members(self, principal: NamedDependency[Principal], db_session: DbSession) -> MemberList:
@@ -69,7 +69,7 @@ class TeamController(Controller):
     ) -> InviteCreated:
         """Invite someone to join the team with a role; the token is shown once."""
         ttl = data.expires_in_hours or app_services(request).settings.invite_ttl_hours
-        invite, token = await management.create_invite(db_session, principal, data.email, data.role, ttl)
+        invite, token = await changes.create_invite(db_session, principal, data.email, data.role, ttl)
         return InviteCreated.of(invite, token)
 
     @get("/invites", operation_id="team/invites-list")
@@ -82,7 +82,7 @@ class TeamController(Controller):
         self, invite_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
     ) -> None:
         """Revoke an invite that was not used yet."""
-        await management.revoke_invite(db_session, principal, parse_id(invite_id, "Invite"))
+        await changes.revoke_invite(db_session, principal, parse_id(invite_id, "Invite"))
 
     @patch("/members/{member_id:str}", operation_id="team/members-update")
     async def update_member(
@@ -90,7 +90,7 @@ class TeamController(Controller):
         db_session: DbSession,
     ) -> MemberOut:
         """Change a member's role (the team always keeps an owner)."""
-        membership, email = await management.change_role(db_session, principal, parse_id(member_id, "Member"),
+        membership, email = await changes.change_role(db_session, principal, parse_id(member_id, "Member"),
                                                          data.role)
         return _out(membership, email)
 
@@ -99,7 +99,7 @@ class TeamController(Controller):
         self, member_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
     ) -> None:
         """Remove a member (the team always keeps an owner)."""
-        await management.remove_member(db_session, principal, parse_id(member_id, "Member"))
+        await changes.remove_member(db_session, principal, parse_id(member_id, "Member"))
 
 
 class InviteController(Controller):

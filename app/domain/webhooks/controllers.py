@@ -8,7 +8,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from app.domain.webhooks import management, services
+from app.domain.webhooks import changes, services
 from app.domain.webhooks.schemas import (
     DeliveryList,
     DeliveryOut,
@@ -44,7 +44,7 @@ class WebhookController(Controller):
     ) -> WebhookCreated:
         """Add an endpoint; its signing secret (`whsec_...`) is returned."""
         svc = app_services(request)
-        webhook_id, secret = await management.add(db_session, principal, data.endpoint, list(data.events),
+        webhook_id, secret = await changes.add(db_session, principal, data.endpoint, list(data.events),
                                                   svc.settings, svc.keyring)
         return WebhookCreated(id=str(webhook_id), signing_secret=secret)
 
@@ -69,7 +69,7 @@ class WebhookController(Controller):
                      principal: NamedDependency[Principal], db_session: DbSession) -> WebhookRef:
         """Change the URL, the events, or enable/disable the endpoint."""
         wid = parse_id(webhook_id, "Webhook")
-        await management.change(db_session, principal, wid, data.endpoint, list(data.events) if data.events else None,
+        await changes.change(db_session, principal, wid, data.endpoint, list(data.events) if data.events else None,
                                 data.status, app_services(request).settings)
         return WebhookRef(id=str(wid))
 
@@ -79,7 +79,7 @@ class WebhookController(Controller):
     ) -> WebhookDeleted:
         """Delete an endpoint and its delivery log."""
         wid = parse_id(webhook_id, "Webhook")
-        await management.remove(db_session, principal, wid)
+        await changes.remove(db_session, principal, wid)
         return WebhookDeleted(id=str(wid))
 
     @post("/{webhook_id:str}/rotate-secret", status_code=200, operation_id="webhooks/rotate-secret")
@@ -90,7 +90,7 @@ class WebhookController(Controller):
         """A new secret; deliveries carry signatures by both secrets until the grace period ends."""
         svc = app_services(request)
         wid = parse_id(webhook_id, "Webhook")
-        secret = await management.rotate_secret(db_session, principal, wid, svc.keyring,
+        secret = await changes.rotate_secret(db_session, principal, wid, svc.keyring,
                                                 svc.settings.webhook_secret_grace_hours)
         return WebhookCreated(id=str(wid), signing_secret=secret)
 
@@ -106,5 +106,5 @@ class WebhookController(Controller):
     async def replay(self, webhook_id: FromPath[str], delivery_id: FromPath[str], principal: NamedDependency[Principal],
                      db_session: DbSession) -> DeliveryOut:
         """Send a delivery's event again."""
-        return await management.replay(db_session, principal, parse_id(webhook_id, "Webhook"),
+        return await changes.replay(db_session, principal, parse_id(webhook_id, "Webhook"),
                                        parse_id(delivery_id, "Delivery"))
