@@ -55,7 +55,8 @@ def _first_operator(api: InfraHost, schema: InfraHost) -> list[str]:
     except SshError as error:
         return [f"first operator: not made ({str(error)[-300:]})"]
     store.get(FIRST_OPERATOR_STAMP, lambda: "shown")
-    return ["first operator (shown once, keep it now; log in with POST /auth/login, see docs/operators.md):",
+    return ["first operator (shown once, keep it now; sign in at the console or with POST /auth/login, "
+            "see docs/operators.md):",
             *(f"    {line}" for line in printed.splitlines())]
 
 
