@@ -138,11 +138,12 @@ class Browser:
         return self.driver.find_element(By.TAG_NAME, "body").text
 
     def heading(self) -> str:
-        return self.driver.find_element(By.TAG_NAME, "h1").text
+        found = self.driver.find_elements(By.TAG_NAME, "h1")
+        return found[0].text if found else ""
 
     def is_missing_page(self) -> bool:
-        """Whether the console answered the page shown with its 404 error page."""
-        return self.heading() in ("Error 404", "Error 405")
+        """Whether the page shown was answered 404 (a route the console does not have, or its error page)."""
+        return self.last_document_status() == 404
 
     def form(self, action: str, contains: str | None = None) -> WebElement:
         """The first form posting to `action` (a path; or, with `contains`, an action containing that text)."""
