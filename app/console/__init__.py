@@ -17,6 +17,7 @@ from app.console.emails import EMAIL_HANDLERS
 from app.console.errors import console_exception_handlers
 from app.console.operator import OPERATOR_HANDLERS
 from app.console.overview import OVERVIEW_HANDLERS
+from app.console.password_reset import PASSWORD_RESET_HANDLERS
 from app.console.sign_in import SIGN_IN_HANDLERS
 from app.console.smtp import SMTP_HANDLERS
 from app.console.suppressions import SUPPRESSION_HANDLERS
@@ -31,7 +32,8 @@ STATIC = Path(__file__).parent / "static"
 # Each page module's handlers; a new page module adds its list here.
 HANDLERS: list[ControllerRouterHandler] = [*SIGN_IN_HANDLERS, *OVERVIEW_HANDLERS, *EMAIL_HANDLERS, *WEBHOOK_HANDLERS,
                                            *SUPPRESSION_HANDLERS, *TEAM_HANDLERS,
-                                           *DOMAIN_HANDLERS, *API_KEY_HANDLERS, *SMTP_HANDLERS, *OPERATOR_HANDLERS]
+                                           *DOMAIN_HANDLERS, *API_KEY_HANDLERS, *SMTP_HANDLERS, *OPERATOR_HANDLERS,
+                                           *PASSWORD_RESET_HANDLERS]
 
 
 def console_router() -> Router:

@@ -40,7 +40,8 @@ from app.lib.errors import ApiError
 __all__ = ["SIGN_IN_HANDLERS"]
 
 NextPath = Annotated[str | None, QueryParameter(name="next", required=False)]
-_NOTICES = {"signed-out": "You are signed out.", "password-changed": "Your password is changed; sign in again."}
+_NOTICES = {"signed-out": "You are signed out.", "password-changed": "Your password is changed; sign in again.",
+            "password-reset": "Your new password is set and every session is signed out; sign in with it."}
 
 
 def _qr_data_uri(uri: str) -> str:

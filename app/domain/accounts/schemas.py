@@ -6,8 +6,8 @@ from typing import Annotated
 
 import msgspec
 
-__all__ = ["BackupCodes", "Login", "PasswordChange", "Register", "SessionInfo", "TotpCode", "TotpDisable",
-           "TotpSetup"]
+__all__ = ["BackupCodes", "Login", "PasswordChange", "PasswordReset", "PasswordResetRequest", "Register",
+           "SessionInfo", "TotpCode", "TotpDisable", "TotpSetup"]
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, extra_json_schema={"format": "email"})]
 Password = Annotated[str, msgspec.Meta(min_length=12, max_length=256)]
@@ -48,6 +48,19 @@ class PasswordChange(msgspec.Struct, kw_only=True):
     """The current password and the new one."""
 
     current_password: AnyPassword
+    new_password: Password
+
+
+class PasswordResetRequest(msgspec.Struct, kw_only=True):
+    """The address of the account whose password is forgotten."""
+
+    email: Email
+
+
+class PasswordReset(msgspec.Struct, kw_only=True):
+    """A reset link's token and the new password (the rules of a password change)."""
+
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     new_password: Password
 
 
