@@ -78,8 +78,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # once an operator approves them) or `closed` (nobody; operators make teams with the CLI).
     signup: Literal["invite", "open", "closed"] = "invite"
     invite_ttl_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] = 168
-    # The instance's own mail (password resets), e.g. `Postyard <no-reply@ops.example.com>`: its domain must be
-    # a verified domain of some team, which sends it (docs/operators.md). Empty: no password reset by email.
+    # The instance's own mail (password resets), e.g. `no-reply@ops.example.com` or `Postyard <no-reply@...>`: its
+    # domain must be a verified domain of some team, which sends it (docs/operators.md). Empty: no password reset.
     system_sender: str = ""
     cookie_secure: bool = True
     audit_retention_days: int = 90

@@ -1,6 +1,6 @@
 """The API: granian on 443 with the host's ACME certificate, TLS 1.2 minimum, as a hardened systemd
 unit (roles/support/app_units.py), with its own settings (the /metrics token, HSTS preload,
-security.txt, sign-up) in a second environment file.
+security.txt, sign-up, the system sender) in a second environment file.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     # Who may sign up: "invite" (with a one-time invite), "open" (anyone; new teams send once an operator
     # approves them) or "closed" (nobody). See docs/operators.md.
     "signup": "invite",
+    # The address the instance's own mail (password resets) comes from, e.g. "no-reply@ops.example.com", shown
+    # as "Postyard <...>"; its domain must be verified by a team, which sends it. Empty: no password reset by
+    # email. See docs/operators.md.
+    "system_sender": "",
 }
 
 # Settings of the API alone; like app.env, readable by root and the postyard group only.
@@ -78,6 +82,7 @@ def api_settings() -> dict[str, str]:
         "POSTYARD_SECURITY_CONTACT": security_contact(),
         "POSTYARD_SECURITY_TXT_DAYS": str(int(host.data.security_txt_days)),
         "POSTYARD_SIGNUP": str(host.data.signup),
+        "POSTYARD_SYSTEM_SENDER": str(host.data.system_sender or ""),
     }
 
 

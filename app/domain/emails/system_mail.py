@@ -24,12 +24,13 @@ SYSTEM_TAG = "postyard"  # the tag's name on the instance's own mail; its value 
 
 
 def system_sender(settings: Settings) -> tuple[str, str] | None:
-    """The display name and address of `POSTYARD_SYSTEM_SENDER`; None when it is empty or not an address."""
+    """The display name (Postyard when it names none) and address of `POSTYARD_SYSTEM_SENDER`; None when it is
+    empty or not an address."""
     name, address = parseaddr(settings.system_sender)
     if not address:
         return None
     try:
-        return name, check_address(address, "POSTYARD_SYSTEM_SENDER")
+        return name or "Postyard", check_address(address, "POSTYARD_SYSTEM_SENDER")
     except ApiError:
         logger.error("POSTYARD_SYSTEM_SENDER is not an address: %r", settings.system_sender)
         return None
