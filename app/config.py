@@ -81,6 +81,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The instance's own mail (password resets), e.g. `no-reply@ops.example.com` or `Postyard <no-reply@...>`: its
     # domain must be a verified domain of some team, which sends it (docs/operators.md). Empty: no password reset.
     system_sender: str = ""
+    # The host names users reach the console at, comma-separated: a reset link carries the request's host, so
+    # a request naming another host is refused (a forged Host would send the victim a link to the forger's
+    # site). Empty: any host (a deployment sets the API host's TLS names).
+    console_hosts: str = ""
     cookie_secure: bool = True
     audit_retention_days: int = 90
     # Days settled emails, their events and settled webhook deliveries are kept (0: forever); the worker
@@ -155,6 +159,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """Networks webhook endpoints may reach although not public (a test setup's own receivers)."""
         return tuple(ipaddress.ip_network(v.strip(), strict=False)
                      for v in self.webhook_allowed_networks.split(",") if v.strip())
+
+    @property
+    def console_host_names(self) -> frozenset[str]:
+        """The host names a password-reset link may carry (empty: any)."""
+        return frozenset(v.strip().lower() for v in self.console_hosts.split(",") if v.strip())
 
     @property
     def webhook_retry_delays(self) -> list[float]:

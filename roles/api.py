@@ -17,7 +17,7 @@ from app.host_layout import API_CERTIFICATE, API_KEY_FILE, API_PORT, API_SERVICE
 from roles import app_runtime
 from roles.support.app_units import PYTHON, AppUnit, install_app_units
 from roles.support.inventory_secrets import secret
-from roles.tls import FULLCHAIN_PATH, PRIVKEY_PATH
+from roles.tls import FULLCHAIN_PATH, PRIVKEY_PATH, tls_names
 
 __all__ = ["API_ENV", "DEFAULTS", "METRICS_TOKEN_SECRET", "api_settings", "api_units", "deploy_api",
            "security_contact"]
@@ -83,6 +83,8 @@ def api_settings() -> dict[str, str]:
         "POSTYARD_SECURITY_TXT_DAYS": str(int(host.data.security_txt_days)),
         "POSTYARD_SIGNUP": str(host.data.signup),
         "POSTYARD_SYSTEM_SENDER": str(host.data.system_sender or ""),
+        # A password-reset link names the request's host: only the names of the API's certificate.
+        "POSTYARD_CONSOLE_HOSTS": ",".join(tls_names(host.data, host.name)),
     }
 
 

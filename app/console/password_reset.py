@@ -26,11 +26,6 @@ _CONFIRM = "password_reset_confirm.html.j2"
 Token = Annotated[str, QueryParameter(min_length=1, max_length=100)]
 
 
-def _origin(request: Request[Any, Any, Any]) -> str:
-    """The console's own scheme and host, for the link in the email."""
-    return f"https://{request.url.netloc}"
-
-
 @get("/password-reset", name="console:password-reset")
 async def reset_page(request: Request[Any, Any, Any], m: FromQuery[str | None] = None) -> Response[Any]:
     """The form asking for the account's address (or, once sent, the same answer whoever asked)."""
@@ -47,7 +42,7 @@ async def request_reset(request: Request[Any, Any, Any], db_session: DbSession) 
         check_origin(request)
         await limit_per_ip(request, "password-reset")
         form = parse_form(data, PasswordResetRequest)
-        await password_reset.request_reset(db_session, svc, form.email, _origin(request), client_ip(request))
+        await password_reset.request_reset(db_session, svc, form.email, request.url.netloc, client_ip(request))
     except ApiError as exc:
         return await render_error(request, None, _REQUEST, exc, enabled=password_reset.enabled(svc), sent=False,
                                   email=data.get("email", ""))

@@ -3,6 +3,7 @@ domain, the same answer for every address, throttling, and the new password repl
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -145,6 +146,20 @@ async def test_the_link_sets_the_password_once_and_signs_every_session_out(rc, s
     assert "user.password_reset_requested" in actions and "user.password_reset" in actions
 
 
+async def test_of_two_concurrent_uses_one_sets_the_password_and_other_links_are_used_up(rc, settings, system_sender):
+    email = await _account(rc)
+    first = await _link_for(rc, settings, system_sender, email)
+    assert (await _ask(rc, email)).status_code == 303
+    bodies = [row.text_body for row in await _system_mail(settings, system_sender)]
+    second = LINK.search(bodies[-1]).group(1)
+    answers = await asyncio.gather(_set(rc, first, "concurrent passphrase one"),
+                                   _set(rc, first, "concurrent passphrase two"))
+    assert sorted(a.status_code for a in answers) == [303, 410]
+    winner = "concurrent passphrase one" if answers[0].status_code == 303 else "concurrent passphrase two"
+    assert await _sign_in(rc, email, winner) == 303
+    assert (await _set(rc, second)).status_code == 410  # the account's other open link went with it
+
+
 async def test_a_link_expires_after_30_minutes(rc, settings, system_sender):
     email = await _account(rc)
     token = await _link_for(rc, settings, system_sender, email)
@@ -197,6 +212,19 @@ async def test_requests_are_throttled_per_address_and_per_ip(rc, settings, syste
     assert answers[-1] == 429  # the same for an address without an account
     others = [(await _ask(rc, new_email())).status_code for _ in range(settings.login_max_failures_ip)]
     assert others[-1] == 429 and "Too many reset requests" in Page((await _ask(rc, new_email())).text).text
+
+
+async def test_a_request_naming_a_host_the_console_is_not_served_under_is_refused(settings, system_sender):
+    only = msgspec.structs.replace(settings, system_sender=system_sender, console_hosts=f"api.example.test, {HOST}")
+    async with AsyncTestClient(app=create_app(only), base_url=f"https://{HOST}") as c:
+        c.follow_redirects = False
+        email = await _account(c)
+        forged = await _ask(c, email, headers={"host": "evil.example"})
+        assert forged.status_code == 400
+        assert Page(forged.text).text_of(role="alert") == "The console is not served under this host name"
+        assert await _system_mail(settings, system_sender) == []
+        assert (await _ask(c, email)).status_code == 303
+        assert len(await _system_mail(settings, system_sender)) == 1
 
 
 async def test_cross_site_forms_are_refused(rc, settings, system_sender):

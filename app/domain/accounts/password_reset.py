@@ -3,6 +3,8 @@ that signs every session of the user out."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import anyio
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,11 +54,14 @@ async def _throttle(svc: Services, email: str, ip: str) -> None:
                        headers={"retry-after": str(max(decision.reset, 1))})
 
 
-async def request_reset(db: AsyncSession, svc: Services, email: str, origin: str, ip: str) -> None:
-    """Email a reset link under `origin` (the console's scheme and host) to the account of `email`, if there is
-    one; nothing tells the caller whether there is."""
+async def request_reset(db: AsyncSession, svc: Services, email: str, host: str, ip: str) -> None:
+    """Email a reset link on `host` (the console's host and port, as the request named it) to the account of
+    `email`, if there is one; nothing tells the caller whether there is."""
     if not enabled(svc):
         raise ApiError(404, "password_reset_off", "Password reset by email is off on this instance")
+    allowed = svc.settings.console_host_names
+    if allowed and (urlsplit(f"//{host}").hostname or "") not in allowed:
+        raise ApiError(400, "unknown_host", "The console is not served under this host name")
     email = services.normalise_email(email)
     await _throttle(svc, email, ip)
     user = (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
@@ -65,7 +70,7 @@ async def request_reset(db: AsyncSession, svc: Services, email: str, origin: str
     token = random_token(32)
     await db.execute(text("SELECT postyard_password_reset_issue(:u, :h, :ip, :s)"),
                      {"u": user.id, "h": sha256(token), "ip": ip, "s": RESET_TTL_SECONDS})
-    link = f"{origin}{RESET_PATH}?token={token}"
+    link = f"https://{host}{RESET_PATH}?token={token}"
     sent = await send_system_mail(db, svc.settings, "password-reset", user.email, "Reset your Postyard password",
                                   _BODY.format(email=user.email, link=link), ip)
     if sent is not None:
