@@ -8,7 +8,7 @@ import json
 import shlex
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from postyard.appliance_client import TestbedAppliance
 from postyard.ssh import SshError, ssh_run
@@ -192,7 +192,6 @@ class Fault:
     unit_back: float = 0.0
     flow_from: float = 0.0  # mail accepted from then on shows that mail flows again (the release, unless later)
     channels: tuple[str, ...] = ("api", "smtp")  # whose mail shows that mail flows again
-    notes: list[str] = field(default_factory=list)
 
 
 def _flow_back(fault: Fault, accepted: dict[str, Attempt], arrived: dict[str, list[float]]) -> float | None:
