@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Membership, Session, Team, User
 from app.db.tenancy import scope_to_team, scope_to_user
+from app.domain.accounts.current_user import count_user_request
 from app.lib.auth import SESSION_COOKIE, Principal, client_ip, services
 from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
@@ -139,11 +140,7 @@ async def provide_console_user(request: Request[Any, Any, Any], db_session: DbSe
     await check_csrf(request, session.csrf_token)
     user = (await db_session.execute(select(User).where(User.id == session.user_id))).scalar_one()
     await scope_to_user(db_session, user.id)
-    svc = services(request)
-    decision = await svc.limiter.hit([f"user:{user.id}"], [svc.settings.rate_limit], svc.settings.rate_limit_window)
-    request.state.ratelimit = decision
-    if not decision.allowed:
-        raise ApiError(429, "rate_limit_exceeded", "Too many requests", headers=decision.headers())
+    await count_user_request(request, user.id)
     ip = client_ip(request)
     principal, team_name = await _team_principal(db_session, session, ip)
     return ConsoleUser(user_id=user.id, email=user.email, is_operator=user.is_operator,

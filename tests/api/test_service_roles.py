@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from test_ingestion import LOG, QID, _bounce_pipe, _sample
 from test_outbox import db, drain
 from test_smtp_intake import _message, _submit, running_intake
-from test_webhooks import Receiver, deliver_all
+from test_webhooks import deliver_all, receiver  # noqa: F401 - a fixture
 
 from app.db import roles
 from app.domain.emails.outbox import Outbox
@@ -27,16 +27,6 @@ from app.mailhost.worker import _purge
 
 
 @pytest.fixture
-def receiver():
-    r = Receiver()
-    server = r.serve()
-    r.url = f"http://127.0.0.1:{server.server_address[1]}/hook"  # type: ignore[attr-defined]
-    yield r
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
 async def engines(postgres):
     made = {role: create_async_engine(postgres.url(role)) for role in roles.SERVICE_ROLES}
     yield made
@@ -45,7 +35,7 @@ async def engines(postgres):
 
 
 async def test_each_service_does_its_job_as_its_own_role(client, team, sender, settings, postgres, env, engines,
-                                                         smtp_sink, receiver):
+                                                         smtp_sink, receiver):  # noqa: F811
     hooked = await client.post("/webhooks", json={"endpoint": receiver.url, "events": ["email.delivered",
                                                                                        "email.bounced"]},
                                headers=team.headers)

@@ -18,7 +18,7 @@ from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
 from app.lib.hashing import same, sha256
 
-__all__ = ["SessionUser", "provide_session_user"]
+__all__ = ["SessionUser", "count_user_request", "provide_session_user"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,17 @@ async def provide_session_user(request: Request[Any, Any, Any], db_session: DbSe
         raise ApiError(403, "csrf_failed", "Missing or wrong X-CSRF-Token header")
     user = (await db_session.execute(select(User).where(User.id == session.user_id))).scalar_one()
     await scope_to_user(db_session, user.id)
-    svc = services(request)
-    decision = await svc.limiter.hit([f"user:{user.id}"], [svc.settings.rate_limit], svc.settings.rate_limit_window)
-    request.state.ratelimit = decision
-    if not decision.allowed:
-        raise ApiError(429, "rate_limit_exceeded", "Too many requests", headers=decision.headers())
+    await count_user_request(request, user.id)
     return SessionUser(user_id=user.id, email=user.email, is_operator=user.is_operator,
                        totp_enabled=user.totp_enabled, session_id=session.id,
                        team_id=session.team_id, ip=client_ip(request))
+
+
+async def count_user_request(request: Request[Any, Any, Any], user_id: uuid.UUID) -> None:
+    """Count a signed-in user's request against the per-user limit (the API's session routes and the console's
+    pages share it); 429 beyond it."""
+    svc = services(request)
+    decision = await svc.limiter.hit([f"user:{user_id}"], [svc.settings.rate_limit], svc.settings.rate_limit_window)
+    request.state.ratelimit = decision
+    if not decision.allowed:
+        raise ApiError(429, "rate_limit_exceeded", "Too many requests", headers=decision.headers())
