@@ -6,6 +6,8 @@
   the index alone instead of every team's events.
 - `webhook_deliveries_team_time`: the team's deliveries with their state (the overview's failed and retried
   webhook deliveries), likewise.
+
+Each is built with a plain CREATE INDEX in the migration's transaction: writes to its table wait until it is built.
 """
 
 from alembic import op
