@@ -363,7 +363,8 @@ async def _set_status(client, team, hook_ids: list[str], status: str) -> None:
 
 async def test_the_worker_sends_mail_at_the_same_pace_while_hostile_endpoints_are_subscribed(
         client, team, sender, env, endpoints, smtp_sink):
-    count, rounds = 300, 4
+    # Enough mail per round that a round takes seconds, not a fraction of one that scheduling noise swamps.
+    count, rounds = 1000, 5
     hostile = [endpoints(behaviour) for behaviour in (hangs, drips, floods)]
     webhooks = _start(env, "webhooks", **PROCESS_ENV)
     hooks: list[str] = []
@@ -392,5 +393,6 @@ async def test_the_worker_sends_mail_at_the_same_pace_while_hostile_endpoints_ar
           f"(best {min(alone):.2f} s and {min(beside):.2f} s, {min(beside) / min(alone) - 1:+.1%}; medians "
           f"{statistics.median(alone):.2f} s and {statistics.median(beside):.2f} s)")
     assert min(held) > 0
-    # The best of each (noise only ever adds time) within 10%.
-    assert min(beside) <= min(alone) * 1.10
+    # The middle round of each within 10%: alternating rounds share the machine's other load alike, and the median
+    # is not swayed by one round that happened to run alone on the cores.
+    assert statistics.median(beside) <= statistics.median(alone) * 1.10
