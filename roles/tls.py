@@ -67,7 +67,9 @@ def reloaded_units(groups: Iterable[str]) -> tuple[str, ...]:
 
 
 def tls_names(data: Any, fallback: str) -> list[str]:
-    return list(data.tls_names or [data.hostname or fallback])
+    """The names the host's public certificate covers; read with get(), since roles other than this one (the API's)
+    ask too, outside this role's data defaults."""
+    return list(data.get("tls_names") or [data.get("hostname") or fallback])
 
 
 def _is_lets_encrypt(directory: str) -> bool:

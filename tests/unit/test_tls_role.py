@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-from types import SimpleNamespace
 
 import pytest
 from pyinfra.api.exceptions import DeployError
@@ -72,12 +71,15 @@ def test_http01_without_port_80_is_refused():
 
 
 def test_names_default_to_the_host_name():
-    data = SimpleNamespace(**tls.DEFAULTS, hostname="mail.example.com")
-    assert tls.tls_names(data, "inventory-name") == ["mail.example.com"]
-    unnamed = SimpleNamespace(**tls.DEFAULTS, hostname=None)
-    assert tls.tls_names(unnamed, "inventory-name") == ["inventory-name"]
-    named = SimpleNamespace(**{**tls.DEFAULTS, "tls_names": ["a.example.com", "b.example.com"]}, hostname="x")
+    assert tls.tls_names({**tls.DEFAULTS, "hostname": "mail.example.com"}, "inventory-name") == ["mail.example.com"]
+    assert tls.tls_names({**tls.DEFAULTS, "hostname": None}, "inventory-name") == ["inventory-name"]
+    named = {**tls.DEFAULTS, "tls_names": ["a.example.com", "b.example.com"], "hostname": "x"}
     assert tls.tls_names(named, "inventory-name") == ["a.example.com", "b.example.com"]
+
+
+def test_another_role_reads_the_names_without_this_roles_defaults():
+    assert tls.tls_names({"hostname": "api2.example.com"}, "api2") == ["api2.example.com"]
+    assert tls.tls_names({}, "api2") == ["api2"]
 
 
 def test_request_record_changes_with_names_and_directory():
