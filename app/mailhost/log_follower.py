@@ -8,27 +8,37 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from app.config import Settings
 from app.db.engines import create_engine
-from app.domain.events.ingest import follow
+from app.domain.events.ingest import JournalEntry, follow
+from app.domain.events.postfix_log import DELIVERY_AGENTS
 
-__all__ = ["CURSOR_SAVE_SECONDS", "JOURNAL_COMMAND", "follow_log", "journal_command", "journal_line"]
+__all__ = ["JOURNAL_COMMAND", "JOURNAL_FIELDS", "POSTFIX_IDENTIFIERS", "follow_log", "journal_command",
+           "journal_line"]
 
-JOURNAL_COMMAND = ("journalctl", "--output=json", "--unit=postfix@-")
+# The Postfix processes whose lines parse_line reads, as the journal names them (`syslog_name/program`): cleanup
+# and qmgr, and each delivery agent, also under the names of master.cf's services that log as their own
+# (tests/unit/test_journal_follower.py checks the list against templates/postfix/master.cf.j2).
+POSTFIX_IDENTIFIERS = ("postfix/cleanup", "postfix/qmgr", *(f"postfix/{agent}" for agent in DELIVERY_AGENTS),
+                       "postfix/relay/smtp", "postfix/enforced/smtp")
+# What journal_line reads of an entry (journalctl adds the cursor and the time to every JSON entry).
+JOURNAL_FIELDS = ("MESSAGE", "SYSLOG_IDENTIFIER", "SYSLOG_PID", "_PID")
+JOURNAL_COMMAND = ("journalctl", "--output=json", f"--output-fields={','.join(JOURNAL_FIELDS)}", "--unit=postfix@-",
+                   *(f"--identifier={name}" for name in POSTFIX_IDENTIFIERS))
 _MAX_ENTRY_BYTES = 1 << 20
-CURSOR_SAVE_SECONDS = 1.0
 logger = logging.getLogger("postyard.ingest")
 
 
-def journal_command(cursor_file: Path, follow: bool) -> list[str]:
-    """journalctl from just after the last entry applied; the whole Postfix journal when none was yet."""
-    cursor = cursor_file.read_text().strip() if cursor_file.exists() else ""
+def journal_command(cursor_file: Path, follow: bool, after: str | None = None) -> list[str]:
+    """journalctl from just after the last entry applied (`after`, else the one saved in `cursor_file`); the
+    whole Postfix journal when none was yet."""
+    cursor = after or (cursor_file.read_text().strip() if cursor_file.exists() else "")
     start = [f"--after-cursor={cursor}"] if cursor else ["--lines=all"] if follow else []
     return [*JOURNAL_COMMAND, *(["--follow"] if follow else []), *start]
 
@@ -47,34 +57,29 @@ def journal_line(entry: dict[str, Any]) -> str:
 
 
 def _save_cursor(cursor_file: Path, cursor: str) -> None:
-    partial = cursor_file.with_suffix(".new")
-    partial.write_text(cursor)
-    os.replace(partial, cursor_file)
+    staged = cursor_file.with_suffix(".new")
+    staged.write_text(cursor)
+    os.replace(staged, cursor_file)
 
 
-async def _journal_lines(cursor_file: Path) -> AsyncIterator[str]:
-    """Postfix's journal lines, resumed after the last one applied.
+async def _journal_entries(cursor_file: Path) -> AsyncIterator[JournalEntry]:
+    """Postfix's journal lines with their cursors, resumed after the last one applied.
 
-    A line's cursor is saved only when the next line is asked for, that is once the consumer has applied
-    it (`follow` applies each line before taking the next), and at most every CURSOR_SAVE_SECONDS (a
-    message is about ten journal lines; one file write each would be the follower's busiest I/O): a
-    stop or crash at any moment replays at most that long's lines (applying is idempotent) and skips
-    none. journalctl's own `--cursor-file`
-    would not do: it records what was printed, including lines still unread in the pipe. And
-    `journalctl --follow` reads the current boot only, so the lines logged before a reboot are read
-    first, without it.
+    The follower saves a cursor once the transaction that applied its line has committed (see
+    ingest.follow), so a stop or crash at any moment replays at most the batch in flight (applying is
+    idempotent) and skips none. journalctl's own `--cursor-file` would not do: it records what was printed,
+    including lines still unread in the pipe. And `journalctl --follow` reads the current boot only, so the
+    lines logged before a reboot are read first, without it.
     """
-    saved_at = 0.0
+    last: str | None = None
     for following in (False, True):
-        proc = await asyncio.create_subprocess_exec(*journal_command(cursor_file, following),
+        proc = await asyncio.create_subprocess_exec(*journal_command(cursor_file, following, last),
                                                     stdout=asyncio.subprocess.PIPE, limit=_MAX_ENTRY_BYTES)
         assert proc.stdout is not None
         while raw := await proc.stdout.readline():
             entry = json.loads(raw)
-            yield journal_line(entry)
-            if time.monotonic() - saved_at >= CURSOR_SAVE_SECONDS:
-                _save_cursor(cursor_file, entry["__CURSOR"])
-                saved_at = time.monotonic()
+            last = entry["__CURSOR"]
+            yield JournalEntry(journal_line(entry), last)
         await proc.wait()
 
 
@@ -84,13 +89,16 @@ async def _stdin_lines() -> AsyncIterator[str]:
 
 
 def follow_log(settings: Settings, journal: bool) -> None:
-    """Follow Postfix's log (journalctl, or lines on stdin) and apply each line; returns at end of stream."""
+    """Follow Postfix's log (journalctl, or lines on stdin) and apply its lines in batches; returns at end of stream."""
 
     async def _run() -> int:
         engine = create_engine(settings.system_database_url, settings, "postyard-log-follower", pool_size=2)
         try:
             cursor_file = Path(settings.postfix_journal_cursor)
-            return await follow(engine, _journal_lines(cursor_file) if journal else _stdin_lines())
+            if journal:
+                return await follow(engine, _journal_entries(cursor_file),
+                                    committed=partial(_save_cursor, cursor_file))
+            return await follow(engine, _stdin_lines())
         finally:
             await engine.dispose()
 

@@ -11,7 +11,9 @@ Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGK
    to `queued`, so it is submitted again.
 2. No message is handed to Postfix twice, except in one window. The only ambiguous moment is between
    Postfix accepting the message (it commits its queue file, then sends 250) and the worker committing
-   `sent`. A kill there leaves a leased `sending` row whose fate the worker cannot know. The Postfix
+   `sent`, which it does for its whole batch in one transaction: at the batch's end, and before each lease
+   renewal. So the window is a batch wide: a kill there leaves each message of the batch that Postfix
+   accepted since the last settle a leased `sending` row whose fate the worker cannot know. The Postfix
    log follower resolves it: `cleanup` logs the message's Message-ID with its queue id, and `qmgr` logs
    `from=<...>` once the queue file is committed; the follower records both on the email. When the
    lease expires, a message whose acceptance was logged becomes `sent` (with that queue id) instead of
@@ -92,33 +94,48 @@ class Outbox:
         async with self.engine.begin() as conn:
             return await repository.renew_leases(conn, email_ids, self.settings.worker_lease_seconds)
 
-    async def _settle(self, row: Any, outcome: Outcome) -> None:
-        summary = _summary(row)
+    async def _settle(self, done: list[tuple[Any, Outcome]]) -> None:
+        """Record what became of the submitted emails, in one transaction: the accepted ones `sent` with one
+        statement, their events (and their webhook deliveries) with another."""
+        if not done:
+            return
+        events: list[Event] = []
+        accepted: list[repository.Accepted] = []
         async with self.engine.begin() as conn:
-            if outcome.accepted:
-                await repository.mark_sent(conn, row.id, outcome.queue_id)
-                detail: dict[str, Any] = {"queue_id": outcome.queue_id} if outcome.queue_id else {}
-                if row.mode == "test":
-                    detail["test"] = True
-                events = [Event(summary, "sent", detail=detail)]
-                events += [Event(summary, "failed", recipient=r, detail={"reply": reply})
-                           for r, reply in (outcome.refused or {}).items()]
-                await record_events(conn, events)
-            elif outcome.unknown:
-                await repository.mark_outcome_unknown(conn, row.id, outcome.reply[:1000])
-            elif outcome.permanent or row.attempts >= self.settings.worker_max_attempts:
-                await repository.mark_failed(conn, row.id, outcome.reply[:1000])
-                await record_events(conn, [Event(summary, "failed", detail={"reply": outcome.reply[:1000]})])
-            else:
-                await repository.retry_later(conn, row.id, outcome.reply[:1000], backoff_seconds(row.attempts))
+            for row, outcome in done:
+                summary = _summary(row)
+                if outcome.accepted:
+                    detail: dict[str, Any] = {"queue_id": outcome.queue_id} if outcome.queue_id else {}
+                    if row.mode == "test":
+                        detail["test"] = True
+                    events.append(Event(summary, "sent", detail=detail))
+                    events += [Event(summary, "failed", recipient=r, detail={"reply": reply})
+                               for r, reply in (outcome.refused or {}).items()]
+                    accepted.append(repository.Accepted(row.id, outcome.queue_id, events[-1].type))
+                elif outcome.unknown:
+                    await repository.mark_outcome_unknown(conn, row.id, outcome.reply[:1000])
+                elif outcome.permanent or row.attempts >= self.settings.worker_max_attempts:
+                    await repository.mark_failed(conn, row.id, outcome.reply[:1000])
+                    events.append(Event(summary, "failed", detail={"reply": outcome.reply[:1000]}))
+                else:
+                    await repository.retry_later(conn, row.id, outcome.reply[:1000], backoff_seconds(row.attempts))
+            await repository.mark_sent(conn, accepted)
+            await record_events(conn, events, set_last_event=False)
 
     async def drain_once(self, submitter: Submitter) -> int:
-        """Claim one batch and settle every message of it; returns how many were claimed."""
+        """Claim one batch, submit it, and settle it; returns how many were claimed.
+
+        The batch is settled in one transaction at its end, and before each renewal of its leases, so that
+        no email waits unsettled for longer than half a lease plus one SMTP transaction.
+        """
         leased_at = time.monotonic()
         rows = await self._claim()
         held = {row.id for row in rows}
+        done: list[tuple[Any, Outcome]] = []
         for index, row in enumerate(rows):
             if time.monotonic() - leased_at > self.settings.worker_lease_seconds / 2:
+                await self._settle(done)
+                done = []
                 leased_at = time.monotonic()
                 held = await self._renew([r.id for r in rows[index:]])
             if row.id not in held:
@@ -127,9 +144,10 @@ class Outbox:
                 outcome = Outcome(accepted=True)
             else:
                 outcome = await submitter.submit(row.envelope_from, list(row.recipients), bytes(row.mime))
-            await self._settle(row, outcome)
+            done.append((row, outcome))
             if not outcome.accepted:
                 logger.warning("submission failed", extra={"email_id": str(row.id), "reply": outcome.reply})
+        await self._settle(done)
         return len(rows)
 
     async def recover_expired(self) -> int:

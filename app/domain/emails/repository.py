@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import Row, text
 
 from app.db.executor import Executor
+from app.domain.events.repository import AFTER_SENT
 
 __all__ = [
-    "INSERT_EMAIL", "NewEmail", "cancel", "claim_due", "claim_idempotency_key", "count_sends",
+    "INSERT_EMAIL", "Accepted", "NewEmail", "cancel", "claim_due", "claim_idempotency_key", "count_sends",
     "delete_settled_older_than", "email_events", "email_page", "find_email", "insert_emails", "mark_failed",
     "mark_sent", "message_id_taken", "mark_outcome_unknown", "purge_expired_bodies", "recover_expired", "renew_leases",
     "reschedule",
@@ -158,11 +159,18 @@ FROM (SELECT x.id FROM emails x
 WHERE e.id = resolved.id
 RETURNING e.id, e.team_id, e.state, e.queue_id, e.from_address, e.to_addresses, e.subject, e.created_at, e.tags
 """)
-_MARK_SENT = text("UPDATE emails SET state = 'sent', queue_id = coalesce(:queue_id, queue_id), mta_accepted = true, "
-                  "sent_at = now(), lease_until = NULL, outcome_unknown_since = NULL, last_error = NULL, "
-                  "updated_at = now() WHERE id = :email_id")
-_MARK_FAILED = text("UPDATE emails SET state = 'failed', lease_until = NULL, last_error = :error, updated_at = now() "
-                    "WHERE id = :email_id")
+# A batch's accepted emails in one statement, each row written once: its state and its last event together.
+_MARK_SENT = text(f"""
+UPDATE emails e SET state = 'sent', queue_id = coalesce(s.queue_id, e.queue_id), mta_accepted = true, sent_at = now(),
+       lease_until = NULL, outcome_unknown_since = NULL, last_error = NULL, updated_at = now(),
+       last_event = CASE WHEN s.last_event = 'sent' AND e.last_event IN {AFTER_SENT} THEN e.last_event
+                         ELSE s.last_event END
+FROM unnest(CAST(:email_ids AS uuid[]), CAST(:queue_ids AS text[]), CAST(:last_events AS text[]))
+     AS s(id, queue_id, last_event)
+WHERE e.id = s.id
+""")
+_MARK_FAILED = text("UPDATE emails SET state = 'failed', last_event = 'failed', lease_until = NULL, "
+                    "last_error = :error, updated_at = now() WHERE id = :email_id")
 _RETRY_LATER = text("UPDATE emails SET state = 'queued', lease_until = NULL, last_error = :error, updated_at = now(), "
                     "next_attempt_at = now() + make_interval(secs => :delay_seconds) WHERE id = :email_id")
 _PURGE_EXPIRED_BODIES = text("""
@@ -295,13 +303,26 @@ async def resolve_unknown_outcomes(conn: Executor, grace_seconds: float) -> list
     return list((await conn.execute(_RESOLVE_UNKNOWN_OUTCOMES, {"grace_seconds": grace_seconds})).all())
 
 
-async def mark_sent(conn: Executor, email_id: uuid.UUID, queue_id: str | None) -> None:
-    """Postfix accepted the email (under `queue_id`, when its reply named one)."""
-    await conn.execute(_MARK_SENT, {"email_id": email_id, "queue_id": queue_id})
+@dataclass(frozen=True)
+class Accepted:
+    """An email Postfix accepted (under `queue_id`, when its reply named one), and its last event now."""
+
+    email_id: uuid.UUID
+    queue_id: str | None
+    last_event: str
+
+
+async def mark_sent(conn: Executor, accepted: Sequence[Accepted]) -> None:
+    """Postfix accepted the emails: `sent`, with their queue ids and last events (a `sent` does not replace an
+    event the log follower recorded first)."""
+    if accepted:
+        await conn.execute(_MARK_SENT, {"email_ids": [a.email_id for a in accepted],
+                                        "queue_ids": [a.queue_id for a in accepted],
+                                        "last_events": [a.last_event for a in accepted]})
 
 
 async def mark_failed(conn: Executor, email_id: uuid.UUID, error: str) -> None:
-    """The email will not be sent."""
+    """The email will not be sent (its last event is `failed`, whose event the caller records)."""
     await conn.execute(_MARK_FAILED, {"email_id": email_id, "error": error})
 
 

@@ -32,13 +32,14 @@ from app.domain.events.reports import RecipientStatus, Report, parse_report
 from app.domain.suppressions import services as suppressions
 from app.host_layout import mail_host_name
 
-__all__ = ["IDLE_SECONDS", "POSITION_SAVE_SECONDS", "UNREACHABLE", "ReportOutcome", "apply_report", "follow",
-           "ingest_lines"]
+__all__ = ["BATCH_LINES", "BATCH_SECONDS", "IDLE_SECONDS", "UNREACHABLE", "JournalEntry", "ReportOutcome",
+           "apply_report", "follow", "ingest_lines"]
 
 UNREACHABLE = (OSError, OperationalError, InterfaceError)
-# The log position is written at most this often while lines flow; after IDLE_SECONDS without a line, every
-# line logged before then has been applied (the journal hands lines on within milliseconds).
-POSITION_SAVE_SECONDS = 1.0
+# The lines read within BATCH_SECONDS (at most BATCH_LINES) are applied in one transaction; after IDLE_SECONDS
+# without a line, every line logged before then has been applied (the journal hands lines on within milliseconds).
+BATCH_SECONDS = 0.5
+BATCH_LINES = 2000
 IDLE_SECONDS = 5.0
 _T = TypeVar("_T")
 _END = object()
@@ -77,23 +78,52 @@ async def _apply(conn: AsyncConnection, record: MessageIdSeen | Accepted | Deliv
     return False
 
 
-async def _record_position(engine: AsyncEngine, mail_host: str, logged_through: datetime) -> None:
+@dataclass(frozen=True)
+class JournalEntry:
+    """A log line read from the journal, with the journal's cursor of it (where a restart resumes after)."""
+
+    line: str
+    cursor: str
+
+
+@dataclass
+class _Batch:
+    """The lines read within one window: their records, the last time they carry, the last cursor."""
+
+    records: list[MessageIdSeen | Accepted | Delivery] = field(default_factory=list)
+    position: datetime | None = None
+    cursor: str | None = None
+    lines: int = 0
+
+    def add(self, line: str, cursor: str | None = None) -> None:
+        if (record := parse_line(line)) is not None:
+            self.records.append(record)
+        self.position = logged_at(line) or self.position
+        self.cursor = cursor or self.cursor
+        self.lines += 1
+
+
+async def _apply_batch(engine: AsyncEngine, batch: _Batch, mail_host: str) -> int:
+    """Apply the batch's records in order and record its log position, in one transaction; how many records
+    concerned our emails. Most lines (connections, queue removals) carry no record and cost nothing here."""
+    if not batch.records and batch.position is None:
+        return 0
+    applied = 0
     async with engine.begin() as conn:
-        await repository.record_log_position(conn, mail_host, logged_through)
+        for record in batch.records:
+            applied += await _apply(conn, record)
+        if batch.position is not None:
+            await repository.record_log_position(conn, mail_host, batch.position)
+    return applied
 
 
 async def ingest_lines(engine: AsyncEngine, lines: Iterable[str], mail_host: str | None = None) -> int:
-    """Apply log lines in order, each in its own transaction, then record the last one's time (when the lines
-    carry one) as `mail_host`'s log position; returns how many concerned our emails."""
-    applied, position = 0, None
+    """Apply log lines in order, in one transaction that also records the last one's time (when the lines carry
+    one) as `mail_host`'s log position; returns how many concerned our emails."""
+    batch = _Batch()
     for line in lines:
-        position = logged_at(line) or position
-        if (record := parse_line(line)) is not None:
-            async with engine.begin() as conn:
-                applied += await _apply(conn, record)
-    if position is not None:
-        await _record_position(engine, mail_host or mail_host_name(), position)
-    return applied
+        batch.add(line)
+    return await _apply_batch(engine, batch, mail_host or mail_host_name())
 
 
 async def _retrying(work: Callable[[], Awaitable[_T]], retry_delay: float) -> _T:
@@ -101,62 +131,63 @@ async def _retrying(work: Callable[[], Awaitable[_T]], retry_delay: float) -> _T
         try:
             return await work()
         except UNREACHABLE:
-            logger.warning("database unreachable; retrying the log line")
+            logger.warning("database unreachable; retrying the log lines")
             await asyncio.sleep(retry_delay)
 
 
-async def _next_line(lines: AsyncIterator[str]) -> object:
+async def _next_line(lines: AsyncIterator[str | JournalEntry]) -> object:
     try:
         return await anext(lines)
     except StopAsyncIteration:
         return _END
 
 
-async def _lines_or_idle(lines: AsyncIterator[str], idle_seconds: float) -> AsyncIterator[str | None]:
-    """The lines, and None each time `idle_seconds` pass without one. The next line is asked for only once the
-    consumer is done with the last (the journal reader saves its cursor then)."""
+async def follow(engine: AsyncEngine, lines: AsyncIterator[str | JournalEntry], retry_delay: float = 5.0,
+                 mail_host: str | None = None, idle_seconds: float = IDLE_SECONDS,
+                 batch_seconds: float = BATCH_SECONDS, committed: Callable[[str], None] | None = None) -> int:
+    """Apply a stream of log lines (e.g. `journalctl -f -u postfix@-`) until it ends; retries DB errors.
+
+    The lines read within `batch_seconds` of a batch's first (at most BATCH_LINES of them) are applied in one
+    transaction, which also records how far the log has been applied, as `mail_host`'s log position (see
+    app/domain/emails/outbox.py): the time of the batch's last line that carries one. Once that transaction
+    has committed, `committed` gets the batch's last journal cursor, so that a stop or crash at any moment
+    replays at most the batch in flight (applying is idempotent) and skips nothing. Once the stream has been
+    quiet for `idle_seconds`, the position is the start of that quiet time.
+    """
+    mail_host = mail_host or mail_host_name()
+    applied, batch, opened = 0, _Batch(), 0.0
+
+    async def flush() -> None:
+        nonlocal applied, batch
+        applied += await _retrying(partial(_apply_batch, engine, batch, mail_host), retry_delay)
+        if committed is not None and batch.cursor is not None:
+            committed(batch.cursor)
+        batch = _Batch()
+
     pending = asyncio.ensure_future(_next_line(lines))
     try:
         while True:
-            done, _ = await asyncio.wait({pending}, timeout=idle_seconds)
+            wait = batch_seconds - (time.monotonic() - opened) if batch.lines else idle_seconds
+            done, _ = await asyncio.wait({pending}, timeout=max(wait, 0.0))
             if not done:
-                yield None
+                if not batch.lines:  # quiet: every line logged before then has been applied
+                    batch.position = datetime.now(UTC) - timedelta(seconds=idle_seconds)
+                await flush()
                 continue
-            if (line := pending.result()) is _END:
-                return
-            yield str(line)
+            if (item := pending.result()) is _END:
+                await flush()
+                return applied
+            if not batch.lines:
+                opened = time.monotonic()
+            if isinstance(item, JournalEntry):
+                batch.add(item.line, item.cursor)
+            else:
+                batch.add(str(item))
             pending = asyncio.ensure_future(_next_line(lines))
+            if batch.lines >= BATCH_LINES or time.monotonic() - opened >= batch_seconds:
+                await flush()
     finally:
         pending.cancel()
-
-
-async def follow(engine: AsyncEngine, lines: AsyncIterator[str], retry_delay: float = 5.0,
-                 mail_host: str | None = None, idle_seconds: float = IDLE_SECONDS) -> int:
-    """Apply a stream of log lines (e.g. `journalctl -f -u postfix@-`) until it ends; retries DB errors.
-
-    Also records how far the log has been applied, as `mail_host`'s log position (see
-    app/domain/emails/outbox.py): the time of the last line applied (lines that carry their time), and, once
-    the stream has been quiet for `idle_seconds`, the start of that quiet time.
-    """
-    mail_host = mail_host or mail_host_name()
-    applied, position, saved_at = 0, None, 0.0
-    async for line in _lines_or_idle(lines, idle_seconds):
-        if line is None:
-            position = datetime.now(UTC) - timedelta(seconds=idle_seconds)
-        # Most lines (connections, queue removals) are about no message's fate: no transaction for them.
-        elif (record := parse_line(line)) is not None:
-            applied += await _retrying(partial(_apply_in_transaction, engine, record), retry_delay)
-        if line is not None:
-            position = logged_at(line) or position
-        if position is not None and (line is None or time.monotonic() - saved_at >= POSITION_SAVE_SECONDS):
-            await _retrying(partial(_record_position, engine, mail_host, position), retry_delay)
-            saved_at, position = time.monotonic(), None
-    return applied
-
-
-async def _apply_in_transaction(engine: AsyncEngine, record: MessageIdSeen | Accepted | Delivery) -> bool:
-    async with engine.begin() as conn:
-        return await _apply(conn, record)
 
 
 @dataclass(frozen=True)

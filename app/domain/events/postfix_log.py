@@ -7,8 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["Accepted", "Delivery", "MessageIdSeen", "logged_at", "parse_line"]
+__all__ = ["DELIVERY_AGENTS", "Accepted", "Delivery", "MessageIdSeen", "logged_at", "parse_line"]
 
+# The Postfix programs whose delivery lines become events.
+DELIVERY_AGENTS = ("smtp", "lmtp", "local", "virtual", "error", "pipe", "discard")
 _PREFIX = r"postfix(?:/[\w.-]+)*/(?P<daemon>[\w.-]+)\[\d+\]: (?P<qid>[0-9A-Za-z]{6,20}): "
 _DELIVERY = re.compile(
     _PREFIX + r"to=<(?P<to>[^>]*)>,(?: orig_to=<[^>]*>,)? relay=(?P<relay>[^,]+), (?:conn_use=\d+, )?"
@@ -74,7 +76,7 @@ def parse_line(line: str) -> MessageIdSeen | Accepted | Delivery | None:
     if "postfix" not in line:
         return None
     match = _DELIVERY.search(line)
-    if match and match.group("daemon") in ("smtp", "lmtp", "local", "virtual", "error", "pipe", "discard"):
+    if match and match.group("daemon") in DELIVERY_AGENTS:
         return Delivery(queue_id=match.group("qid"), recipient=match.group("to").lower(),
                         status=match.group("status"), dsn=match.group("dsn"), relay=match.group("relay"),
                         reply=(match.group("reply") or "")[:1000])

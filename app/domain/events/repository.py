@@ -13,7 +13,7 @@ from sqlalchemy import Row, text
 from app.db.executor import Executor
 
 __all__ = [
-    "INSERT_EVENTS_PARAMETERS", "delete_ignored_reports_older_than", "email_by_id", "email_by_queue_id",
+    "AFTER_SENT", "INSERT_EVENTS_PARAMETERS", "delete_ignored_reports_older_than", "email_by_id", "email_by_queue_id",
     "event_recorded", "ignored_report_totals", "insert_events", "insert_ignored_report", "record_log_position",
     "record_mta_acceptance", "record_queue_id",
 ]
@@ -25,9 +25,11 @@ _EMAIL_BY_ID = text(_EMAIL + "WHERE id = :email_id")
 # Postfix's cleanup logs the Message-ID with the queue id it gave the message.
 _RECORD_QUEUE_ID = text("UPDATE emails SET queue_id = :queue_id WHERE message_id = :message_id "
                         "AND state IN ('sending', 'queued', 'sent') AND (queue_id IS NULL OR state = 'sending')")
-# qmgr logs the sender once the queue file is committed: Postfix has the message.
+# qmgr logs the sender once the queue file is committed: Postfix has the message. The worker usually recorded
+# that with `sent` already: then the row is not written again.
 _RECORD_MTA_ACCEPTANCE = text("UPDATE emails SET mta_accepted = true "
-                              "WHERE queue_id = :queue_id AND lower(envelope_from) = lower(:sender)")
+                              "WHERE queue_id = :queue_id AND lower(envelope_from) = lower(:sender) "
+                              "AND NOT mta_accepted")
 # How far the log follower of a mail host has applied its Postfix log (see app/domain/emails/outbox.py).
 _RECORD_LOG_POSITION = text("""
 INSERT INTO postfix_log_positions AS p (mail_host, logged_through) VALUES (:mail_host, :logged_through)
@@ -37,6 +39,9 @@ ON CONFLICT (mail_host) DO UPDATE SET logged_through = greatest(p.logged_through
 _EVENT_RECORDED = text("SELECT 1 FROM email_events WHERE email_id = :email_id AND type = :type "
                        "AND recipient IS NOT DISTINCT FROM :recipient LIMIT 1")
 
+# The events Postfix's log or a report can record before the worker records `sent`: `sent` does not replace them
+# as an email's last event.
+AFTER_SENT = "('delivered', 'delivery_delayed', 'bounced', 'complained')"
 _INSERT_EVENTS = """
 WITH {first_step}recorded AS (
     INSERT INTO email_events (id, team_id, email_id, type, recipient, detail)
@@ -50,7 +55,7 @@ WITH {first_step}recorded AS (
     FROM unnest(CAST(:last_event_email_ids AS uuid[]), CAST(:last_event_types AS text[])) AS l(email, type)
     WHERE emails.id = l.email
       -- Postfix can deliver (and the log follower record it) before the worker records `sent`.
-      AND NOT (l.type = 'sent' AND emails.last_event IN ('delivered', 'delivery_delayed', 'bounced', 'complained'))
+      AND NOT (l.type = 'sent' AND emails.last_event IN {AFTER_SENT})
 )
 INSERT INTO webhook_deliveries (id, team_id, webhook_id, message_id, event_type, payload)
 SELECT gen_random_uuid(), w.team_id, w.id, 'msg_' || replace(CAST(gen_random_uuid() AS text), '-', ''),
@@ -58,7 +63,7 @@ SELECT gen_random_uuid(), w.team_id, w.id, 'msg_' || replace(CAST(gen_random_uui
 FROM unnest(CAST(:team_ids AS uuid[]), CAST(:types AS text[]), CAST(:payloads AS text[])) AS e(team, type, payload)
 JOIN webhooks w ON w.team_id = e.team AND w.status = 'enabled' AND ('email.' || e.type) = ANY(w.events)
 """
-_INSERT_EVENTS_ONLY = text(_INSERT_EVENTS.format(first_step=""))
+_INSERT_EVENTS_ONLY = text(_INSERT_EVENTS.format(first_step="", AFTER_SENT=AFTER_SENT))
 INSERT_EVENTS_PARAMETERS = frozenset({"team_ids", "email_ids", "types", "recipients", "details", "payloads",
                                       "last_event_email_ids", "last_event_types"})
 
@@ -91,7 +96,7 @@ async def record_queue_id(conn: Executor, message_id: str, queue_id: str) -> boo
 
 
 async def record_mta_acceptance(conn: Executor, queue_id: str, sender: str) -> bool:
-    """Mark the email queued under this id and sender as accepted by Postfix; whether there was one."""
+    """Mark the email queued under this id and sender as accepted by Postfix; whether one was not yet marked."""
     return bool((await conn.execute(_RECORD_MTA_ACCEPTANCE, {"queue_id": queue_id, "sender": sender})).rowcount)
 
 
@@ -119,7 +124,7 @@ async def insert_events(db: Executor, *, team_ids: Sequence[uuid.UUID], email_id
         raise ValueError("parameter names taken by insert_events: "
                          f"{sorted(INSERT_EVENTS_PARAMETERS & first_step[1].keys())}")
     statement = _INSERT_EVENTS_ONLY if first_step is None else text(
-        _INSERT_EVENTS.format(first_step=f"inserted AS ({first_step[0]}), "))
+        _INSERT_EVENTS.format(first_step=f"inserted AS ({first_step[0]}), ", AFTER_SENT=AFTER_SENT))
     await db.execute(statement, {
         **(first_step[1] if first_step else {}), "team_ids": list(team_ids), "email_ids": list(email_ids),
         "types": list(types), "recipients": list(recipients), "details": list(details), "payloads": list(payloads),
