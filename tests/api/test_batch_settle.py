@@ -190,3 +190,19 @@ async def test_the_log_follower_saves_no_cursor_for_lines_whose_transaction_fail
     finally:
         await refused.dispose()
     assert saved == []
+
+
+async def test_an_email_sent_and_then_delivered_stays_in_its_page(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    ids = await _send(client, team, sender, 10)
+    await drain(settings, owner_engine)
+
+    def pages() -> str:
+        return db(postgres, f"SELECT string_agg((ctid::text::point)[0]::text, ',' ORDER BY id) FROM emails "
+                            f"WHERE id IN ({_ids(ids)})")
+
+    sent = pages()
+    rows = db(postgres, f"SELECT queue_id, recipients[1] FROM emails WHERE id IN ({_ids(ids)})").splitlines()
+    await ingest_lines(owner_engine, [_delivery(*row.split("|")) for row in rows])
+    assert db(postgres, f"SELECT count(*) FROM emails WHERE id IN ({_ids(ids)}) AND last_event = 'delivered'") == "10"
+    assert pages() == sent
