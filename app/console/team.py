@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, get_args
 from urllib.parse import quote, urlencode
 
@@ -15,7 +14,7 @@ from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.console.auth import ConsoleUser, CurrentUser, TeamPrincipal
-from app.console.forms import form_data, parse_form
+from app.console.forms import day_bounds, form_data, parse_days, parse_form
 from app.console.render import redirect, render, render_error
 from app.domain.audit import services as audit
 from app.domain.teams import changes, invites, services
@@ -49,19 +48,10 @@ class AuditQuery:
                                   ("until", self.until)) if v}
 
     def audit_filter(self) -> audit.AuditFilter:
-        """The service's filter; `until` is the last day included. 422 for a date that is not YYYY-MM-DD."""
-        last = _day(self.until, "until")
-        return audit.AuditFilter(action=self.action or None, actor_id=self.actor or None,
-                                 since=_day(self.since, "since"), until=last + timedelta(days=1) if last else None)
-
-
-def _day(value: str, field: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.combine(date.fromisoformat(value), time(), UTC)
-    except ValueError:
-        raise ApiError(422, "validation_error", f"{field}: Expected a date as YYYY-MM-DD") from None
+        """The service's filter; `until` is the last day included. 422 for a date that is not YYYY-MM-DD, or
+        since after until."""
+        since, until = day_bounds(*parse_days(self.since, self.until))
+        return audit.AuditFilter(action=self.action or None, actor_id=self.actor or None, since=since, until=until)
 
 
 def _defaults(request: Request[Any, Any, Any]) -> dict[str, int]:
