@@ -14,14 +14,14 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from msgspec import UNSET
 
-from app.console import system_status
 from app.console.actions import Done, run_change
 from app.console.auth import ConsoleUser, CurrentUser
 from app.console.forms import form_data, parse_form
 from app.console.render import render, render_error
 from app.domain.accounts.services import normalise_email
-from app.domain.operators import services
+from app.domain.operators import services, system_status
 from app.domain.operators.schemas import Quotas, Suspension, TeamInviteCreate
+from app.domain.operators.status_checks import summary
 from app.domain.teams.invites import invite_status
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
@@ -201,13 +201,13 @@ async def revoke_invite(request: Request[Any, Any, Any], invite_id: FromPath[str
 
 @get("/operator/status", name="console:operator-status")
 async def status(request: Request[Any, Any, Any], console_user: CurrentUser, db_session: DbSession) -> Response[Any]:
-    """The system's status as this API host sees it: database, Redis, certificates, mail queue per mail host,
-    backups, disk and release."""
+    """The system's status: what this API host sees (database, Redis, certificates, mail queue per mail host,
+    release), then each host's own report (services, disks, certificates, reverse DNS, Postfix's queue, backups)."""
     _operator(console_user)
     svc = app_services(request)
-    checks = await system_status.run_checks(db_session, svc.redis, svc.settings.database_url)
-    return await render(request, console_user, "operator_status.html.j2", title="System status", checks=checks,
-                        counts=system_status.summary(checks))
+    found = await system_status.run_checks(db_session, svc.redis, svc.settings.database_url)
+    return await render(request, console_user, "operator_status.html.j2", title="System status", checks=found.checks,
+                        hosts=found.hosts, counts=summary(found.all_checks))
 
 
 OPERATOR_HANDLERS = [teams, team, suspend, resume, approve, set_quotas, invite_team, revoke_invite, status]
