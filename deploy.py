@@ -14,6 +14,7 @@ from roles import (
     base,
     dovecot,
     firewall,
+    host_report,
     luks,
     mail_services,
     opendkim,
@@ -56,3 +57,5 @@ if "mail_services" in wanted:
     mail_services.deploy_mail_services()
 if "api" in wanted:
     api.deploy_api()
+if "host_report" in wanted:
+    host_report.deploy_host_report()

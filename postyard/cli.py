@@ -148,7 +148,8 @@ def exposure_markdown() -> str:
     """The exposure table for humans (the README embeds this output)."""
     lines = ["| port | service | groups | reachable from | notes |", "|---|---|---|---|---|"]
     for row in EXPOSURE:
-        reach = "public" if row.public else f"private network, from {' and '.join(row.clients)} hosts"
+        clients = " and ".join(filter(None, (", ".join(row.clients[:-1]), row.clients[-1] if row.clients else "")))
+        reach = "public" if row.public else f"private network, from {clients} hosts"
         if row.enabled_by:
             reach += f" (only with `{row.enabled_by}`)"
         lines.append(

@@ -48,8 +48,8 @@ EXPOSURE: tuple[Exposure, ...] = (
              summary="submission, STARTTLS required before AUTH"),
     Exposure(993, "tcp", "imaps", "dovecot", ("mail",), True, enabled_by="mailboxes_enabled",
              summary="IMAPS, only when mailboxes are enabled"),
-    Exposure(5432, "tcp", "postgresql", "postgresql", ("db",), False, clients=("api", "mail"),
-             summary="PostgreSQL, TLS + scram-sha-256"),
+    Exposure(5432, "tcp", "postgresql", "postgresql", ("db",), False, clients=("api", "mail", "cache"),
+             summary="PostgreSQL, TLS + scram-sha-256; cache hosts only for their status report"),
     Exposure(6379, "tcp", "redis", "redis", ("cache",), False, clients=("api",),
              summary="Redis, ACL auth, TLS where it crosses hosts"),
 )

@@ -9,8 +9,10 @@ __all__ = ["GROUPS", "GROUP_ROLES", "SCHEMA_GROUP", "TOPOLOGIES", "HostPlan", "h
 
 GROUPS: tuple[str, ...] = ("mail", "db", "cache", "api")
 
-# Roles every host gets, then the roles of each group, in the order deploy.py applies them.
+# Roles every host gets first, then the roles of each group, then the roles every host gets last (its status
+# report needs the database role and schema the others set up), in the order deploy.py applies them.
 COMMON_ROLES: tuple[str, ...] = ("base", "firewall")
+FINAL_ROLES: tuple[str, ...] = ("host_report",)
 GROUP_ROLES: dict[str, tuple[str, ...]] = {
     "db": ("luks", "postgresql", "postgresql_backup"),
     "cache": ("redis",),
@@ -24,12 +26,12 @@ SCHEMA_GROUP = "mail"
 
 
 def roles_for_groups(groups: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """The roles a host in these groups gets, common ones first, each once."""
+    """The roles a host in these groups gets, common ones first and final ones last, each once."""
     ordered: list[str] = list(COMMON_ROLES)
     for group in GROUP_ROLES:
         if group in groups:
             ordered.extend(role for role in GROUP_ROLES[group] if role not in ordered)
-    return tuple(ordered)
+    return (*ordered, *FINAL_ROLES)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from roles.support.peers import peers_by_group
 from roles.support.stamps import unpack_once_for
 
 __all__ = [
-    "APP_ROOT", "VENV", "LAUNCHER", "APP_ENV", "OWNER_ENV", "release_digest", "CONTROL_ONLY", "app_settings",
+    "APP_ROOT", "VENV", "LAUNCHER", "APP_ENV", "OWNER_ENV", "code_version", "release_digest", "CONTROL_ONLY",
+    "app_settings",
     "render_env", "app_requirements", "pinned_requirements", "wheelhouse", "wheel_archive", "code_archive",
     "deploy_app_runtime",
 ]
@@ -118,6 +119,11 @@ def _code_digest() -> str:
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+def code_version() -> str:
+    """A digest of the code and wheels alone, the same on every host of one release (hosts' reports name it)."""
+    return _code_digest()[:16]
 
 
 def release_digest() -> str:

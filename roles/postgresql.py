@@ -63,6 +63,7 @@ DATABASE_ROLES: tuple[DatabaseRole, ...] = (
     DatabaseRole(db_roles.BOUNCE, ("mail",), "bounces and complaints piped from Postfix"),
     DatabaseRole(db_roles.INTAKE, ("mail",), "mail submitted over SMTP becomes emails"),
     DatabaseRole(db_roles.WEBHOOKS, ("mail",), "the webhook dispatcher"),
+    DatabaseRole(db_roles.REPORTER, ("cache", "mail", "api"), "every host's status report: one function only"),
 )
 
 

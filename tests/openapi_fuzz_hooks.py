@@ -137,6 +137,7 @@ RULES: dict[str, Callable[[Any], bool]] = {
                                                              if isinstance(case.body, dict) else None),
     "POST /operator/teams/{team_id}/suspend": _printable_reason,
     "POST /auth/2fa/enable": _negative_only,
+    "POST /auth/password-reset/confirm": _negative_only,  # nor a reset link's token
 }
 WEBHOOK_WRITES = frozenset({"POST /webhooks", "PATCH /webhooks/{webhook_id}"})
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
+from app.console.actions import Done, run_change
 from app.console.auth import CurrentUser, TeamPrincipal
 from app.console.forms import form_data, parse_form
-from app.console.render import redirect, render, render_error
+from app.console.render import render, render_error
 from app.domain.domains import changes, services
 from app.domain.domains.schemas import DomainCreate, DomainUpdate
 from app.lib.auth import Principal
@@ -55,6 +57,13 @@ async def _detail(request: Request[Any, Any, Any], console_user: CurrentUser, pr
     return await render(request, console_user, "domain.html.j2", **context)
 
 
+async def _change(request: Request[Any, Any, Any], console_user: CurrentUser, principal: Principal,
+                  db_session: DbSession, domain_id: str, change: Callable[[], Awaitable[Done]]) -> Response[Any]:
+    """`change` to the domain, then where it says; a refusal shows the domain's page with the API's message."""
+    return await run_change(request, console_user, db_session, change,
+                            lambda exc: _detail(request, console_user, principal, db_session, domain_id, exc))
+
+
 @get("/domains", name="console:domains")
 async def list_domains(request: Request[Any, Any, Any], console_user: CurrentUser, principal: TeamPrincipal,
                        db_session: DbSession) -> Response[Any]:
@@ -67,14 +76,14 @@ async def create_domain(request: Request[Any, Any, Any], console_user: CurrentUs
                         db_session: DbSession) -> Response[Any]:
     """Add a domain like `POST /domains`: a DKIM key and an ownership token; then its records to publish."""
     data = await form_data(request)
-    try:
-        async with db_session.begin_nested():  # a refusal undoes only this change
-            domain, _ = await changes.add_domain(db_session, principal, parse_form(data, DomainCreate),
-                                                 app_services(request).keyring)
-    except ApiError as exc:
-        return await _list(request, console_user, principal, db_session, exc, data)
-    return await redirect(request, console_user, db_session, _page(domain.id),
-                          flash=f"Domain {domain.name} added. Publish its records, then check them.")
+
+    async def add() -> Done:
+        domain, _ = await changes.add_domain(db_session, principal, parse_form(data, DomainCreate),
+                                             app_services(request).keyring)
+        return Done(_page(domain.id), f"Domain {domain.name} added. Publish its records, then check them.")
+
+    return await run_change(request, console_user, db_session, add,
+                            lambda exc: _list(request, console_user, principal, db_session, exc, data))
 
 
 @get("/domains/{domain_id:str}", name="console:domain")
@@ -88,55 +97,48 @@ async def show_domain(request: Request[Any, Any, Any], domain_id: FromPath[str],
 async def verify_domain(request: Request[Any, Any, Any], domain_id: FromPath[str], console_user: CurrentUser,
                         principal: TeamPrincipal, db_session: DbSession) -> Response[Any]:
     """Check every record in DNS now, like `POST /domains/{id}/verify`; the page then shows each result."""
-    try:
-        async with db_session.begin_nested():  # a refusal undoes only this change
-            domain, _ = await changes.check_domain(db_session, principal, parse_id(domain_id, "Domain"),
-                                                   app_services(request).settings)
-    except ApiError as exc:
-        return await _detail(request, console_user, principal, db_session, domain_id, exc)
-    return await redirect(request, console_user, db_session, _page(domain.id),
-                          flash=f"Records checked: {domain.status.replace('_', ' ')}.")
+    async def check() -> Done:
+        domain, _ = await changes.check_domain(db_session, principal, parse_id(domain_id, "Domain"),
+                                               app_services(request).settings)
+        return Done(_page(domain.id), f"Records checked: {domain.status.replace('_', ' ')}.")
+
+    return await _change(request, console_user, principal, db_session, domain_id, check)
 
 
 @post("/domains/{domain_id:str}/dkim/rotate", name="console:domain-rotate")
 async def rotate_dkim(request: Request[Any, Any, Any], domain_id: FromPath[str], console_user: CurrentUser,
                       principal: TeamPrincipal, db_session: DbSession) -> Response[Any]:
     """Add a new DKIM key beside the current one, like `POST /domains/{id}/dkim/rotate`."""
-    try:
-        async with db_session.begin_nested():  # a refusal undoes only this change
-            choice = parse_form(await form_data(request), DkimChoice)
-            domain, _ = await changes.rotate_domain_dkim(db_session, principal, parse_id(domain_id, "Domain"),
-                                                         app_services(request).keyring, choice.algorithm)
-    except ApiError as exc:
-        return await _detail(request, console_user, principal, db_session, domain_id, exc)
-    return await redirect(request, console_user, db_session, _page(domain.id),
-                          flash="A new DKIM key was added. Publish its record; a check makes it the active key.")
+    async def rotate() -> Done:
+        choice = parse_form(await form_data(request), DkimChoice)
+        domain, _ = await changes.rotate_domain_dkim(db_session, principal, parse_id(domain_id, "Domain"),
+                                                     app_services(request).keyring, choice.algorithm)
+        return Done(_page(domain.id), "A new DKIM key was added. Publish its record; a check makes it the active key.")
+
+    return await _change(request, console_user, principal, db_session, domain_id, rotate)
 
 
 @post("/domains/{domain_id:str}/tls", name="console:domain-tls")
 async def set_tls(request: Request[Any, Any, Any], domain_id: FromPath[str], console_user: CurrentUser,
                   principal: TeamPrincipal, db_session: DbSession) -> Response[Any]:
     """Change the TLS mode (opportunistic or enforced), like `PATCH /domains/{id}`."""
-    try:
-        async with db_session.begin_nested():  # a refusal undoes only this change
-            update = parse_form(await form_data(request), DomainUpdate)
-            domain = await changes.set_tls_mode(db_session, principal, parse_id(domain_id, "Domain"), update.tls)
-    except ApiError as exc:
-        return await _detail(request, console_user, principal, db_session, domain_id, exc)
-    return await redirect(request, console_user, db_session, _page(domain.id), flash=f"TLS is {domain.tls_mode}.")
+    async def tls() -> Done:
+        update = parse_form(await form_data(request), DomainUpdate)
+        domain = await changes.set_tls_mode(db_session, principal, parse_id(domain_id, "Domain"), update.tls)
+        return Done(_page(domain.id), f"TLS is {domain.tls_mode}.")
+
+    return await _change(request, console_user, principal, db_session, domain_id, tls)
 
 
 @post("/domains/{domain_id:str}/delete", name="console:domain-delete")
 async def delete_domain(request: Request[Any, Any, Any], domain_id: FromPath[str], console_user: CurrentUser,
                         principal: TeamPrincipal, db_session: DbSession) -> Response[Any]:
     """Delete the domain and its DKIM keys, like `DELETE /domains/{id}`."""
-    try:
-        async with db_session.begin_nested():  # a refusal undoes only this change
-            domain = await changes.remove_domain(db_session, principal, parse_id(domain_id, "Domain"))
-            name = domain.name
-    except ApiError as exc:
-        return await _detail(request, console_user, principal, db_session, domain_id, exc)
-    return await redirect(request, console_user, db_session, LIST, flash=f"Domain {name} deleted.")
+    async def delete() -> Done:
+        domain = await changes.remove_domain(db_session, principal, parse_id(domain_id, "Domain"))
+        return Done(LIST, f"Domain {domain.name} deleted.")
+
+    return await _change(request, console_user, principal, db_session, domain_id, delete)
 
 
 DOMAIN_HANDLERS = [list_domains, create_domain, show_domain, verify_domain, rotate_dkim, set_tls, delete_domain]

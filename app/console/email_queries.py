@@ -7,12 +7,13 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.console.forms import day_bounds, parse_days
 from app.domain.events.recorder import EVENT_TYPES
 from app.lib.errors import ApiError
 
@@ -31,15 +32,6 @@ _CONTENT = text("SELECT state, scheduled_at, html, mime, purged_at FROM emails "
 
 def _refuse(message: str) -> ApiError:
     return ApiError(422, "validation_error", message)
-
-
-def _date(value: str, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _refuse(f"{name} must be a date (YYYY-MM-DD)") from None
 
 
 def _tag(value: str) -> dict[str, str]:
@@ -76,9 +68,7 @@ class EmailFilters:
             raise _refuse(f"status must be one of {', '.join(EVENT_TYPES)}")
         if values["tag"]:
             _tag(values["tag"])
-        since, until = _date(values["since"], "since"), _date(values["until"], "until")
-        if since and until and since > until:
-            raise _refuse("since must not be after until")
+        since, until = parse_days(values["since"], values["until"])
         return cls(recipient=values["recipient"], status=values["status"], tag=values["tag"],
                    domain=values["domain"].lower(), since=since, until=until)
 
@@ -102,12 +92,13 @@ class EmailFilters:
         if self.domain:
             conditions.append("domain_id IN (SELECT id FROM domains WHERE team_id = :team_id AND name = :domain)")
             parameters["domain"] = self.domain
-        if self.since:
+        start, end = day_bounds(self.since, self.until)
+        if start:
             conditions.append("created_at >= :since")
-            parameters["since"] = datetime.combine(self.since, time(), UTC)
-        if self.until:
+            parameters["since"] = start
+        if end:
             conditions.append("created_at < :until")
-            parameters["until"] = datetime.combine(self.until + timedelta(days=1), time(), UTC)
+            parameters["until"] = end
         return "".join(f" AND {c}" for c in conditions), parameters
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -11,7 +12,7 @@ from litestar import Request
 
 from app.lib.errors import ApiError
 
-__all__ = ["form_data", "form_list", "parse_form", "safe_next"]
+__all__ = ["day_bounds", "form_data", "form_list", "parse_days", "parse_form", "safe_next"]
 
 T = TypeVar("T")
 _AT = re.compile(r"^(?P<message>.*) - at `\$\.(?P<field>[^`\[]+)[^`]*`$")
@@ -43,6 +44,31 @@ def parse_form(data: dict[str, str], schema: type[T]) -> T:
         return msgspec.convert(present, schema, strict=False)
     except msgspec.ValidationError as exc:
         raise ApiError(422, "validation_error", _message(exc)) from None
+
+
+def _day(value: str, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(422, "validation_error", f"{name} must be a date (YYYY-MM-DD)") from None
+
+
+def parse_days(since: str, until: str) -> tuple[date | None, date | None]:
+    """The first and last day a filter form asks for (YYYY-MM-DD; an empty field leaves that end open); 422 for a
+    value that is not a date, or since after until."""
+    first, last = _day(since, "since"), _day(until, "until")
+    if first and last and first > last:
+        raise ApiError(422, "validation_error", "since must not be after until")
+    return first, last
+
+
+def day_bounds(first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
+    """Whole UTC days from `first` to `last`, both included, as instants: from the start of `first` (inclusive)
+    to the start of the day after `last` (exclusive)."""
+    return (None if first is None else datetime.combine(first, time(), UTC),
+            None if last is None else datetime.combine(last + timedelta(days=1), time(), UTC))
 
 
 def safe_next(target: str | None) -> str:

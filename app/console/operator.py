@@ -3,7 +3,10 @@ invite a team; and the system's status. The same services, audit and refusals as
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -11,13 +14,14 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from msgspec import UNSET
 
-from app.console import system_status
+from app.console.actions import Done, run_change
 from app.console.auth import ConsoleUser, CurrentUser
 from app.console.forms import form_data, parse_form
-from app.console.render import redirect, render, render_error
+from app.console.render import render, render_error
 from app.domain.accounts.services import normalise_email
-from app.domain.operators import services
+from app.domain.operators import services, system_status
 from app.domain.operators.schemas import Quotas, Suspension, TeamInviteCreate
+from app.domain.operators.status_checks import summary
 from app.domain.teams.invites import invite_status
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
@@ -105,54 +109,60 @@ async def team(request: Request[Any, Any, Any], team_id: FromPath[str], console_
     return await _team_page(request, console_user, db_session, team_id)
 
 
+async def _change_team(request: Request[Any, Any, Any], user: ConsoleUser, db_session: DbSession, team_id: str,
+                       change: Callable[[services.Actor, uuid.UUID], Awaitable[services.TeamSummary]],
+                       said: Callable[[str], str]) -> Response[Any]:
+    """`change` made by the acting operator to the team, then the team's page with `said(its name)`; a refusal
+    shows the team's page with the API's message."""
+    actor = _operator(user)
+
+    async def made() -> Done:
+        changed = await change(actor, parse_id(team_id, "Team"))
+        return Done(f"{HOME}/teams/{team_id}", said(changed.team.name))
+
+    return await run_change(request, user, db_session, made,
+                            lambda exc: _team_page(request, user, db_session, team_id, exc))
+
+
 @post("/operator/teams/{team_id:str}/suspend", name="console:operator-suspend")
 async def suspend(request: Request[Any, Any, Any], team_id: FromPath[str], console_user: CurrentUser,
                   db_session: DbSession) -> Response[Any]:
     """Suspend the team with a reason it sees, like `POST /operator/teams/{id}/suspend`."""
-    actor = _operator(console_user)
-    try:
+    async def with_reason(actor: services.Actor, team: uuid.UUID) -> services.TeamSummary:
         reason = parse_form(await form_data(request), Suspension).reason
-        async with db_session.begin_nested():
-            summary = await services.suspend_team(db_session, actor, parse_id(team_id, "Team"), reason)
-    except ApiError as exc:
-        return await _team_page(request, console_user, db_session, team_id, exc)
-    return await redirect(request, console_user, db_session, f"{HOME}/teams/{team_id}",
-                          flash=f"{summary.team.name} is suspended.")
+        return await services.suspend_team(db_session, actor, team, reason)
+
+    return await _change_team(request, console_user, db_session, team_id, with_reason,
+                              lambda name: f"{name} is suspended.")
 
 
 @post("/operator/teams/{team_id:str}/resume", name="console:operator-resume")
 async def resume(request: Request[Any, Any, Any], team_id: FromPath[str], console_user: CurrentUser,
                  db_session: DbSession) -> Response[Any]:
     """Lift the team's suspension, like `POST /operator/teams/{id}/resume`."""
-    summary = await services.resume_team(db_session, _operator(console_user), parse_id(team_id, "Team"))
-    return await redirect(request, console_user, db_session, f"{HOME}/teams/{team_id}",
-                          flash=f"{summary.team.name} is resumed; its held mail goes out.")
+    return await _change_team(request, console_user, db_session, team_id, partial(services.resume_team, db_session),
+                              lambda name: f"{name} is resumed; its held mail goes out.")
 
 
 @post("/operator/teams/{team_id:str}/approve", name="console:operator-approve")
 async def approve(request: Request[Any, Any, Any], team_id: FromPath[str], console_user: CurrentUser,
                   db_session: DbSession) -> Response[Any]:
     """Let the team send, like `POST /operator/teams/{id}/approve`."""
-    summary = await services.approve_team(db_session, _operator(console_user), parse_id(team_id, "Team"))
-    return await redirect(request, console_user, db_session, f"{HOME}/teams/{team_id}",
-                          flash=f"{summary.team.name} is approved.")
+    return await _change_team(request, console_user, db_session, team_id, partial(services.approve_team, db_session),
+                              lambda name: f"{name} is approved.")
 
 
 @post("/operator/teams/{team_id:str}/quotas", name="console:operator-quotas")
 async def set_quotas(request: Request[Any, Any, Any], team_id: FromPath[str], console_user: CurrentUser,
                      db_session: DbSession) -> Response[Any]:
     """Set both quotas, like `PATCH /operator/teams/{id}/quotas`; an empty field is unlimited."""
-    actor = _operator(console_user)
-    try:
+    async def both(actor: services.Actor, team: uuid.UUID) -> services.TeamSummary:
         quotas = parse_form(await form_data(request), Quotas)
-        async with db_session.begin_nested():
-            summary = await services.set_quotas(db_session, actor, parse_id(team_id, "Team"),
-                                                daily=None if quotas.daily is UNSET else quotas.daily,
-                                                monthly=None if quotas.monthly is UNSET else quotas.monthly)
-    except ApiError as exc:
-        return await _team_page(request, console_user, db_session, team_id, exc)
-    return await redirect(request, console_user, db_session, f"{HOME}/teams/{team_id}",
-                          flash=f"Quotas of {summary.team.name} saved.")
+        return await services.set_quotas(db_session, actor, team, daily=None if quotas.daily is UNSET else quotas.daily,
+                                         monthly=None if quotas.monthly is UNSET else quotas.monthly)
+
+    return await _change_team(request, console_user, db_session, team_id, both,
+                              lambda name: f"Quotas of {name} saved.")
 
 
 @post("/operator/invites", name="console:operator-invite")
@@ -180,23 +190,24 @@ async def revoke_invite(request: Request[Any, Any, Any], invite_id: FromPath[str
                         db_session: DbSession) -> Response[Any]:
     """Revoke an unused invite to start a team, like `DELETE /operator/invites/{id}`."""
     actor = _operator(console_user)
-    try:
-        async with db_session.begin_nested():
-            await services.revoke_new_team_invite(db_session, actor, parse_id(invite_id, "Invite"))
-    except ApiError as exc:
-        return await _teams_page(request, console_user, db_session, exc)
-    return await redirect(request, console_user, db_session, HOME, flash="The invite is revoked.")
+
+    async def revoke() -> Done:
+        await services.revoke_new_team_invite(db_session, actor, parse_id(invite_id, "Invite"))
+        return Done(HOME, "The invite is revoked.")
+
+    return await run_change(request, console_user, db_session, revoke,
+                            lambda exc: _teams_page(request, console_user, db_session, exc))
 
 
 @get("/operator/status", name="console:operator-status")
 async def status(request: Request[Any, Any, Any], console_user: CurrentUser, db_session: DbSession) -> Response[Any]:
-    """The system's status as this API host sees it: database, Redis, certificates, mail queue per mail host,
-    backups, disk and release."""
+    """The system's status: what this API host sees (database, Redis, certificates, mail queue per mail host,
+    release), then each host's own report (services, disks, certificates, reverse DNS, Postfix's queue, backups)."""
     _operator(console_user)
     svc = app_services(request)
-    checks = await system_status.run_checks(db_session, svc.redis, svc.settings.database_url)
-    return await render(request, console_user, "operator_status.html.j2", title="System status", checks=checks,
-                        counts=system_status.summary(checks))
+    found = await system_status.run_checks(db_session, svc.redis, svc.settings.database_url)
+    return await render(request, console_user, "operator_status.html.j2", title="System status", checks=found.checks,
+                        hosts=found.hosts, counts=summary(found.all_checks))
 
 
 OPERATOR_HANDLERS = [teams, team, suspend, resume, approve, set_quotas, invite_team, revoke_invite, status]

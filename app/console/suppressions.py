@@ -10,9 +10,10 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.console.actions import Done, run_change
 from app.console.auth import ConsoleUser, CurrentUser, TeamPrincipal
 from app.console.forms import form_data, parse_form
-from app.console.render import redirect, render, render_error
+from app.console.render import render, render_error
 from app.domain.suppressions import services
 from app.domain.suppressions.schemas import Reason, SuppressionCreate
 from app.lib.auth import Principal
@@ -65,27 +66,30 @@ async def add(request: Request[Any, Any, Any], console_user: CurrentUser, princi
               db_session: DbSession) -> Response[Any]:
     """Suppress an address like `POST /suppressions` (an address already listed keeps its first reason)."""
     data = await form_data(request)
-    try:
+
+    async def suppress() -> Done:
         principal.require_write()
         form = parse_form({k: data.get(k, "") for k in ("email", "reason")}, SuppressionCreate)
         await services.add(db_session, principal.team_id, [form.email], form.reason)
-    except ApiError as exc:
-        return await _list(request, console_user, principal, db_session, exc, add_email=data.get("email", ""),
-                           add_reason=data.get("reason", "manual"))
-    return await redirect(request, console_user, db_session, LIST, flash=f"{form.email.lower()} is suppressed.")
+        return Done(LIST, f"{form.email.lower()} is suppressed.")
+
+    return await run_change(request, console_user, db_session, suppress, lambda exc: _list(
+        request, console_user, principal, db_session, exc, add_email=data.get("email", ""),
+        add_reason=data.get("reason", "manual")))
 
 
 @post("/suppressions/{suppression_id:str}/remove", name="console:suppression-remove")
 async def remove(request: Request[Any, Any, Any], suppression_id: FromPath[str], console_user: CurrentUser,
                  principal: TeamPrincipal, db_session: DbSession) -> Response[Any]:
     """Remove a suppression like `DELETE /suppressions/{id}`: mail to the address is sent again."""
-    try:
+    async def unsuppress() -> Done:
         principal.require_write()
         row = await services.find(db_session, principal.team_id, str(parse_id(suppression_id, "Suppression")))
         await services.remove(db_session, principal.team_id, [str(row.id)])
-    except ApiError as exc:
-        return await _list(request, console_user, principal, db_session, exc)
-    return await redirect(request, console_user, db_session, LIST, flash=f"{row.email} is no longer suppressed.")
+        return Done(LIST, f"{row.email} is no longer suppressed.")
+
+    return await run_change(request, console_user, db_session, unsuppress,
+                            lambda exc: _list(request, console_user, principal, db_session, exc))
 
 
 SUPPRESSION_HANDLERS = [suppressions, add, remove]

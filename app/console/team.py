@@ -1,11 +1,11 @@
-"""The team page: members with their roles and two-factor status, role changes and removal, invites, the
-retention setting and the audit log, on the services /team and /audit-logs use."""
+"""The team page: members with their roles and two-factor status, role changes and removal, invites (with their
+validity), the team's name, rate limits and retention, and the audit log, on the services /team and /audit-logs
+use."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, get_args
 from urllib.parse import quote, urlencode
 
@@ -14,7 +14,7 @@ from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.console.auth import ConsoleUser, CurrentUser, TeamPrincipal
-from app.console.forms import form_data, parse_form
+from app.console.forms import day_bounds, form_data, parse_days, parse_form
 from app.console.render import redirect, render, render_error
 from app.domain.audit import services as audit
 from app.domain.teams import changes, invites, services
@@ -48,19 +48,17 @@ class AuditQuery:
                                   ("until", self.until)) if v}
 
     def audit_filter(self) -> audit.AuditFilter:
-        """The service's filter; `until` is the last day included. 422 for a date that is not YYYY-MM-DD."""
-        last = _day(self.until, "until")
-        return audit.AuditFilter(action=self.action or None, actor_id=self.actor or None,
-                                 since=_day(self.since, "since"), until=last + timedelta(days=1) if last else None)
+        """The service's filter; `until` is the last day included. 422 for a date that is not YYYY-MM-DD, or
+        since after until."""
+        since, until = day_bounds(*parse_days(self.since, self.until))
+        return audit.AuditFilter(action=self.action or None, actor_id=self.actor or None, since=since, until=until)
 
 
-def _day(value: str, field: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.combine(date.fromisoformat(value), time(), UTC)
-    except ValueError:
-        raise ApiError(422, "validation_error", f"{field}: Expected a date as YYYY-MM-DD") from None
+def _defaults(request: Request[Any, Any, Any]) -> dict[str, int]:
+    """The instance's settings the team page shows: rate limits a team has not set, and an invite's validity."""
+    settings = app_services(request).settings
+    return {"rate_limit": settings.rate_limit, "api_key_rate_limit": settings.api_key_rate_limit,
+            "window": settings.rate_limit_window, "invite_hours": settings.invite_ttl_hours}
 
 
 def _invite_link(request: Request[Any, Any, Any], token: str) -> str:
@@ -98,7 +96,8 @@ async def _team_page(request: Request[Any, Any, Any], user: ConsoleUser, princip
                      "details": _details(e.details)} for e in entries],
         "newest": f"{TEAM}?{urlencode(query.params())}#audit" if cursor else None,
         "query": query, "actors": sorted(emails.items(), key=lambda item: item[1]), "following": following,
-        "per_page": per_page, "roles": ROLES, "invite_email": "", "invite_role": "member", **form,
+        "per_page": per_page, "roles": ROLES, "invite_email": "", "invite_role": "member",
+        "defaults": _defaults(request), "invite_hours": "", **form,
     }
     if exc is not None:
         return await render_error(request, user, "team.html.j2", exc, **context)
@@ -120,15 +119,16 @@ async def team(request: Request[Any, Any, Any], console_user: CurrentUser, princ
 @post("/team/settings", name="console:team-settings")
 async def team_settings(request: Request[Any, Any, Any], console_user: CurrentUser, principal: TeamPrincipal,
                         db_session: DbSession) -> Response[Any]:
-    """Set the retention period of message bodies like `PATCH /team`."""
+    """Rename the team, set its rate limits or the retention period of message bodies like `PATCH /team` (an
+    empty field leaves its setting as it is)."""
     try:
         principal.require_write()
         data = await form_data(request)
-        await changes.update_team(db_session, principal,
-                                     parse_form({"retention_days": data.get("retention_days", "")}, TeamUpdate))
+        fields = {k: data.get(k, "") for k in TeamUpdate.__struct_fields__}
+        await changes.update_team(db_session, principal, parse_form(fields, TeamUpdate))
     except ApiError as exc:
         return await _team_page(request, console_user, principal, db_session, exc)
-    return await redirect(request, console_user, db_session, TEAM, flash="The retention period is saved.")
+    return await redirect(request, console_user, db_session, TEAM, flash="The team's settings are saved.")
 
 
 @post("/team/members/{member_id:str}/role", name="console:member-role")
@@ -159,16 +159,18 @@ async def member_remove(request: Request[Any, Any, Any], member_id: FromPath[str
 @post("/team/invites", name="console:invite-create")
 async def invite_create(request: Request[Any, Any, Any], console_user: CurrentUser, principal: TeamPrincipal,
                         db_session: DbSession) -> Response[Any]:
-    """Invite someone like `POST /team/invites`; the link with its token is shown on this answer only."""
+    """Invite someone like `POST /team/invites` (valid for `expires_in_hours`, else the instance's default); the
+    link with its token is shown on this answer only."""
     data = await form_data(request)
     try:
         principal.require_write()
-        form = parse_form({k: data.get(k, "") for k in ("email", "role")}, InviteCreate)
-        invite, token = await changes.create_invite(db_session, principal, form.email, form.role,
-                                                       app_services(request).settings.invite_ttl_hours)
+        form = parse_form({k: data.get(k, "") for k in InviteCreate.__struct_fields__}, InviteCreate)
+        ttl = form.expires_in_hours or app_services(request).settings.invite_ttl_hours
+        invite, token = await changes.create_invite(db_session, principal, form.email, form.role, ttl)
     except ApiError as exc:
         return await _team_page(request, console_user, principal, db_session, exc,
-                                invite_email=data.get("email", ""), invite_role=data.get("role", "member"))
+                                invite_email=data.get("email", ""), invite_role=data.get("role", "member"),
+                                invite_hours=data.get("expires_in_hours", ""))
     return await render(request, console_user, "team_invite.html.j2", title="Invite", invite=InviteOut.of(invite),
                         link=_invite_link(request, token))
 

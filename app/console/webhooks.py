@@ -1,5 +1,5 @@
-"""The webhooks pages: endpoints and their events, adding one (its secret shown once), a delivery log with replay,
-rotating the secret, enabling, disabling and deleting, on the services /webhooks uses."""
+"""The webhooks pages: endpoints and their events, adding one (its secret shown once), changing its URL and events,
+a delivery log with replay, rotating the secret, enabling, disabling and deleting, on the services /webhooks uses."""
 
 from __future__ import annotations
 
@@ -75,15 +75,48 @@ async def create_webhook(request: Request[Any, Any, Any], console_user: CurrentU
     return await _secret(request, console_user, webhook, secret, created=True)
 
 
+async def _detail(request: Request[Any, Any, Any], user: ConsoleUser, principal: Principal, db: AsyncSession,
+                  webhook_id: uuid.UUID, exc: ApiError | None = None, **context: Any) -> Response[Any]:
+    """One endpoint's page; with `exc`, its message and status (the edit form keeps what was typed)."""
+    webhook = await services.get(db, principal.team_id, webhook_id)
+    context = {"title": webhook.endpoint, "webhook": webhook, "log_size": DELIVERY_LOG_SIZE, "events": EVENTS,
+               "deliveries": await services.deliveries(db, principal.team_id, webhook_id, DELIVERY_LOG_SIZE),
+               "endpoint": webhook.endpoint, "chosen": list(webhook.events), **context}
+    if exc is not None:
+        return await render_error(request, user, "webhook.html.j2", exc, **context)
+    return await render(request, user, "webhook.html.j2", **context)
+
+
 @get("/webhooks/{webhook_id:str}", name="console:webhook")
 async def webhook_page(request: Request[Any, Any, Any], webhook_id: FromPath[str], console_user: CurrentUser,
                        principal: TeamPrincipal, db_session: DbSession) -> Response[Any]:
     """One endpoint, its newest deliveries (event, state, response code, attempts, time) and its actions."""
-    wid = parse_id(webhook_id, "Webhook")
-    webhook = await services.get(db_session, principal.team_id, wid)
-    deliveries = await services.deliveries(db_session, principal.team_id, wid, DELIVERY_LOG_SIZE)
-    return await render(request, console_user, "webhook.html.j2", title=webhook.endpoint, webhook=webhook,
-                        deliveries=deliveries, log_size=DELIVERY_LOG_SIZE)
+    return await _detail(request, console_user, principal, db_session, parse_id(webhook_id, "Webhook"))
+
+
+@post("/webhooks/{webhook_id:str}/edit", name="console:webhook-edit")
+async def edit_webhook(request: Request[Any, Any, Any], webhook_id: FromPath[str], console_user: CurrentUser,
+                       principal: TeamPrincipal, db_session: DbSession) -> Response[Any]:
+    """Change the endpoint's URL and events like `PATCH /webhooks/{id}` with `endpoint` and `events`."""
+    data = await form_data(request)
+    chosen = await form_list(request, "events")
+    try:
+        principal.require_write()
+        wid = parse_id(webhook_id, "Webhook")
+        await services.get(db_session, principal.team_id, wid)
+    except ApiError as exc:
+        return await _list(request, console_user, principal, db_session, exc)
+    try:
+        fields = {"endpoint": data.get("endpoint", ""), "events": chosen}
+        form = parse_form(fields, WebhookUpdate)  # type: ignore[arg-type]
+        if form.endpoint is None:
+            raise ApiError(422, "validation_error", "endpoint: required")
+        await changes.change(db_session, principal, wid, form.endpoint, list(form.events or ()), None,
+                             app_services(request).settings)
+    except ApiError as exc:
+        return await _detail(request, console_user, principal, db_session, wid, exc,
+                             endpoint=data.get("endpoint", ""), chosen=chosen)
+    return await redirect(request, console_user, db_session, _page_of(wid), flash="The endpoint is saved.")
 
 
 @post("/webhooks/{webhook_id:str}/status", name="console:webhook-status")
@@ -145,4 +178,5 @@ async def replay(request: Request[Any, Any, Any], webhook_id: FromPath[str], del
     return await redirect(request, console_user, db_session, _page_of(wid), flash="The event is queued again.")
 
 
-WEBHOOK_HANDLERS = [webhooks, create_webhook, webhook_page, set_status, rotate_secret, delete_webhook, replay]
+WEBHOOK_HANDLERS = [webhooks, create_webhook, webhook_page, edit_webhook, set_status, rotate_secret, delete_webhook,
+                    replay]

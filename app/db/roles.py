@@ -8,8 +8,8 @@ security policies of their own, on exactly the tables they use.
 from __future__ import annotations
 
 __all__ = [
-    "APP", "BOUNCE", "DOVECOT", "INTAKE", "LOG_FOLLOWER", "MAIL", "OWNER", "ROLES", "SERVICE_ROLES", "WEBHOOKS",
-    "WORKER",
+    "APP", "BOUNCE", "DOVECOT", "INTAKE", "LOG_FOLLOWER", "MAIL", "OWNER", "REPORTER", "ROLES", "SERVICE_ROLES",
+    "WEBHOOKS", "WORKER",
 ]
 
 OWNER = "postyard_owner"
@@ -21,6 +21,7 @@ LOG_FOLLOWER = "postyard_log_follower"  # Postfix's log becomes events
 BOUNCE = "postyard_bounce"  # bounces and complaints piped from Postfix
 INTAKE = "postyard_intake"  # mail submitted over SMTP becomes emails
 WEBHOOKS = "postyard_webhooks"  # the webhook dispatcher
+REPORTER = "postyard_reporter"  # every host's status report; may only call postyard_report_host (migration 0012)
 
 SERVICE_ROLES = (WORKER, LOG_FOLLOWER, BOUNCE, INTAKE, WEBHOOKS)
-ROLES = (OWNER, APP, MAIL, DOVECOT, *SERVICE_ROLES)
+ROLES = (OWNER, APP, MAIL, DOVECOT, *SERVICE_ROLES, REPORTER)

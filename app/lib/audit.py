@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import AuditLog
+from app.lib.auth import Principal
 
-__all__ = ["record"]
+__all__ = ["record", "record_by"]
 
 
 async def record(
@@ -36,3 +37,10 @@ async def record(
         details=details or {},
         created_at=datetime.now(UTC),
     ))
+
+
+async def record_by(db: AsyncSession, principal: Principal, action: str, resource_type: str, resource_id: object,
+                    details: dict[str, Any] | None = None) -> None:
+    """Append the entry for a change `principal` made to its team: its team, actor and address."""
+    await record(db, team_id=principal.team_id, actor=principal.actor, action=action, resource_type=resource_type,
+                 resource_id=resource_id, ip=principal.ip, details=details)

@@ -36,7 +36,8 @@ from postyard.testbed.commands import CommandError, run
 
 __all__ = [
     "ZONE", "TSIG_NAME", "MX_NAME", "MX_DOMAIN", "REJECTED_RECIPIENT", "ACME_DIRECTORY", "configure", "configure_dns",
-    "zone_file", "upstream_resolvers", "wait_for_dns", "update", "acme_root_pem", "MAILDIR",
+    "reverse_zone", "reverse_zone_file", "zone_file", "upstream_resolvers", "wait_for_dns", "update", "acme_root_pem",
+    "MAILDIR",
 ]
 
 ZONE = "test"
@@ -67,6 +68,21 @@ def zone_file(ns_address: str, records: dict[str, str]) -> str:
         f"mx.remote IN A {ns_address}",
     ]
     lines += [f"{name} IN A {address}" for name, address in sorted(records.items())]
+    return "\n".join(lines) + "\n"
+
+
+def reverse_zone(ns_address: str) -> str:
+    """The in-addr.arpa zone of the public /24 the testbed's hosts live in."""
+    return ".".join(reversed(ns_address.split(".")[:3])) + ".in-addr.arpa"
+
+
+def reverse_zone_file(ns_address: str, records: dict[str, str]) -> str:
+    """PTR records naming each host of the zone file, as a hosting provider sets them (Hetzner's `dns_ptr`)."""
+    zone = reverse_zone(ns_address)
+    lines = ["$TTL 60", f"@ IN SOA ns.{ZONE}. hostmaster.{ZONE}. ( 1 60 60 3600 60 )", f"@ IN NS ns.{ZONE}."]
+    for name, address in sorted(records.items(), key=lambda item: ipaddress.ip_address(item[1])):
+        if ipaddress.ip_address(address).reverse_pointer.endswith(f".{zone}"):
+            lines.append(f"{ipaddress.ip_address(address).reverse_pointer}. IN PTR {name}.{ZONE}.")
     return "\n".join(lines) + "\n"
 
 
@@ -102,14 +118,16 @@ def configure_dns(root: Path, ns_address: str, clients: list[str], records: dict
     (root / "etc/bind/postyard-tsig.key").write_text(
         f'key "{TSIG_NAME}" {{ algorithm hmac-sha256; secret "{secret}"; }};\n'
     )
+    reverse = reverse_zone(ns_address)
     (root / "etc/bind/named.conf.local").write_text(
         'include "/etc/bind/postyard-tsig.key";\n'
-        f'zone "{ZONE}" {{ type master; file "/var/lib/bind/db.{ZONE}"; '
-        f'allow-update {{ key "{TSIG_NAME}"; }}; }};\n'
+        + "".join(f'zone "{name}" {{ type master; file "/var/lib/bind/db.{name}"; '
+                  f'allow-update {{ key "{TSIG_NAME}"; }}; }};\n' for name in (ZONE, reverse))
     )
-    zone = root / f"var/lib/bind/db.{ZONE}"
-    zone.write_text(zone_file(ns_address, records))
-    os.chown(zone, *_owner(root, "bind"))
+    for name, text in ((ZONE, zone_file(ns_address, records)), (reverse, reverse_zone_file(ns_address, records))):
+        zone = root / f"var/lib/bind/db.{name}"
+        zone.write_text(text)
+        os.chown(zone, *_owner(root, "bind"))
 
 
 def wait_for_dns(address: str, timeout: float = 120) -> None:
@@ -126,10 +144,11 @@ def wait_for_dns(address: str, timeout: float = 120) -> None:
     raise CommandError(f"the testbed's DNS at {address} did not answer within {timeout:.0f} s")
 
 
-def update(address: str, secret: str, name: str, rdtype: str, values: list[str], ttl: int = 60) -> None:
-    """Replace the records of one name (relative to `test.`, or absolute) by TSIG-signed update."""
+def update(address: str, secret: str, name: str, rdtype: str, values: list[str], ttl: int = 60,
+           zone: str = ZONE) -> None:
+    """Replace the records of one name (relative to `zone`, or absolute) by TSIG-signed update."""
     keyring = dns.tsigkeyring.from_text({TSIG_NAME: secret})
-    message = dns.update.UpdateMessage(f"{ZONE}.", keyring=keyring, keyalgorithm="hmac-sha256")
+    message = dns.update.UpdateMessage(f"{zone}.", keyring=keyring, keyalgorithm="hmac-sha256")
     if values:
         message.replace(name, ttl, rdtype, *values)
     else:

@@ -374,6 +374,12 @@ def test_an_operator_suspends_a_team_its_sends_are_refused_then_resumes_it(conso
     assert refused.status_code == 403 and "browser test" in refused.text, refused.text
     browser.submit(browser.form("/console/operator/", contains=f"{story.team_id}/resume"))
     assert send(sender, story.domain, f"inbox@{internet.MX_DOMAIN}", "resumed").status_code == 200
+    require_page(browser, "/console/operator/status")
+    host = browser.driver.find_elements(By.CSS_SELECTOR, "section[data-host]")
+    assert host, "the status page shows no host's report"
+    services = host[0].find_element(By.CSS_SELECTOR, "tr[data-check='Services'] span[data-status]")
+    assert services.get_attribute("data-status") == "ok", host[0].text
+    browser.screenshot("operator-status")
 
 
 # -- over every page

@@ -89,10 +89,21 @@ def test_mail_host_reaches_postgresql_with_its_own_role(netns, db, ca):
     assert result.returncode == 0, result.stderr
 
 
-def test_postgresql_port_is_closed_to_hosts_that_are_not_its_clients(netns, db, ca):
-    result = psql(netns["cache1"], db, ca, "postyard_app", db.secrets().get("postgresql-postyard_app"))
-    assert result.returncode != 0
-    assert "timeout" in result.stderr or "timed out" in result.stderr
+def test_the_cache_host_reaches_postgresql_only_as_its_status_reporter(netns, db, ca):
+    app = psql(netns["cache1"], db, ca, "postyard_app", db.secrets().get("postgresql-postyard_app"))
+    reporter = psql(netns["cache1"], db, ca, "postyard_reporter", db.secrets().get("postgresql-postyard_reporter"))
+    assert app.returncode != 0 and "pg_hba.conf rejects connection" in app.stderr
+    assert reporter.returncode == 0, reporter.stderr
+
+
+def test_the_reporter_role_reads_no_table(netns, db, ca):
+    dsn = (f"host={db.private_address} port=5432 dbname=postyard user=postyard_reporter "
+           f"sslmode=verify-full sslrootcert={ca} connect_timeout=5")
+    password = db.secrets().get("postgresql-postyard_reporter")
+    for table in ("emails", "users", "api_keys", "host_reports"):
+        result = run_in(netns["cache1"], ["psql", dsn, "-XAtc", f"SELECT count(*) FROM {table}"],
+                        {"PGPASSWORD": password})
+        assert result.returncode != 0 and "permission denied" in result.stderr, (table, result.stderr)
 
 
 def test_redis_answers_the_app_user_over_tls(netns, cache, ca):

@@ -37,10 +37,10 @@ def test_no_sources_gives_no_match_at_all():
 
 
 def test_private_port_opens_only_to_peers_in_its_client_groups():
-    peers = {"api": ["10.0.1.3", "10.0.1.4"], "mail": ["10.0.1.5"], "cache": ["10.0.1.6"]}
+    peers = {"api": ["10.0.1.3", "10.0.1.4"], "mail": ["10.0.1.5"], "cache": ["10.0.1.6"], "db": ["10.0.1.7"]}
     rendered = context(("db",), roles=BASE_ROLES + ("postgresql",), peers=peers)
     assert rendered["private_openings"] == [
-        Opening(5432, "tcp", "postgresql", "ip saddr { 10.0.1.3, 10.0.1.4, 10.0.1.5 }")
+        Opening(5432, "tcp", "postgresql", "ip saddr { 10.0.1.3, 10.0.1.4, 10.0.1.5, 10.0.1.6 }")
     ]
 
 

@@ -1,4 +1,4 @@
-"""Routes of /auth: register, login (with TOTP), logout, password change, 2FA setup."""
+"""Routes of /auth: register, login (with TOTP), logout, password change and reset by email, 2FA setup."""
 
 from __future__ import annotations
 
@@ -13,13 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Membership, Session, User
-from app.domain.accounts import own_account, registration, services
+from app.domain.accounts import own_account, password_reset, registration, services
 from app.domain.accounts.current_user import SessionUser, provide_session_user
 from app.domain.accounts.login import password_login, second_factor_login
 from app.domain.accounts.schemas import (
     BackupCodes,
     Login,
     PasswordChange,
+    PasswordReset,
+    PasswordResetAccepted,
+    PasswordResetRequest,
     Register,
     SessionInfo,
     TotpCode,
@@ -136,6 +139,29 @@ class AuthController(Controller):
         user = await _user_of(account, db_session)
         await own_account.change_password(db_session, svc, user, data.current_password, data.new_password,
                                           account.team_id, account.ip)
+        return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+
+    @post("/password-reset", status_code=202, operation_id="auth/password-reset")
+    async def request_password_reset(
+        self, request: Request[Any, Any, Any], data: JSONBody[PasswordResetRequest], db_session: DbSession,
+    ) -> PasswordResetAccepted:
+        """Email a single-use link, valid 30 minutes, to the account of `email` if there is one (from the
+        instance's system sender; 404 while that is not set). The answer is the same whether or not there is:
+        the link opens the console's form, or its token goes to `/auth/password-reset/confirm`."""
+        await limit_per_ip(request, "password-reset")
+        await password_reset.request_reset(db_session, app_services(request), data.email, request.url.netloc,
+                                           client_ip(request))
+        return PasswordResetAccepted()
+
+    @post("/password-reset/confirm", status_code=204, operation_id="auth/password-reset-confirm")
+    async def confirm_password_reset(
+        self, request: Request[Any, Any, Any], data: JSONBody[PasswordReset], db_session: DbSession,
+    ) -> Response[None]:
+        """Set a new password with a reset link's token (used up); every session of the user is revoked, and
+        none is opened: log in with the new password (and the second factor). 410 for a used, expired or
+        unknown token."""
+        await limit_per_ip(request, "password-reset-confirm")
+        await password_reset.reset_password(db_session, data.token, data.new_password, client_ip(request))
         return Response(None, status_code=204, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
 
     @post("/2fa/setup", status_code=200, operation_id="auth/2fa-setup",

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import msgspec
 
-__all__ = ["BackupCodes", "Login", "PasswordChange", "PasswordReset", "PasswordResetRequest", "Register",
-           "SessionInfo", "TotpCode", "TotpDisable", "TotpSetup"]
+__all__ = ["BackupCodes", "Login", "PasswordChange", "PasswordReset", "PasswordResetAccepted", "PasswordResetRequest",
+           "Register", "SessionInfo", "TotpCode", "TotpDisable", "TotpSetup"]
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, extra_json_schema={"format": "email"})]
 Password = Annotated[str, msgspec.Meta(min_length=12, max_length=256)]
@@ -55,6 +55,13 @@ class PasswordResetRequest(msgspec.Struct, kw_only=True):
     """The address of the account whose password is forgotten."""
 
     email: Email
+
+
+class PasswordResetAccepted(msgspec.Struct):
+    """The answer to a reset request, the same whether or not the address has an account."""
+
+    message: str = "If an account exists for that address, we sent it a link"
+    object: str = "password_reset"
 
 
 class PasswordReset(msgspec.Struct, kw_only=True):

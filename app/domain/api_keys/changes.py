@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import ApiKey
 from app.domain.api_keys import services
 from app.domain.api_keys.schemas import ApiKeyCreate
-from app.lib.audit import record
+from app.lib.audit import record_by
 from app.lib.auth import Principal
 
 __all__ = ["issue_key", "withdraw_key"]
@@ -20,9 +20,8 @@ async def issue_key(db: AsyncSession, principal: Principal, data: ApiKeyCreate) 
     """Create a key; returns it with its token, which is never available again."""
     principal.require_write()
     key, token = await services.create_key(db, principal.team_id, data)
-    await record(db, team_id=principal.team_id, actor=principal.actor, action="api_key.created",
-                 resource_type="api_key", resource_id=key.id, ip=principal.ip,
-                 details={"name": key.name, "permission": key.permission, "mode": key.mode})
+    await record_by(db, principal, "api_key.created", "api_key", key.id,
+                    {"name": key.name, "permission": key.permission, "mode": key.mode})
     return key, token
 
 
@@ -30,6 +29,5 @@ async def withdraw_key(db: AsyncSession, principal: Principal, key_id: uuid.UUID
     """Revoke a key; it stops authenticating at once."""
     principal.require_write()
     key = await services.revoke_key(db, principal.team_id, key_id)
-    await record(db, team_id=principal.team_id, actor=principal.actor, action="api_key.revoked",
-                 resource_type="api_key", resource_id=key.id, ip=principal.ip)
+    await record_by(db, principal, "api_key.revoked", "api_key", key.id)
     return key

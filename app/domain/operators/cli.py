@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db.engines import create_engine
 from app.domain.accounts.services import normalise_email
-from app.domain.operators import services
+from app.domain.operators import host_reports, services
 from app.domain.operators.schemas import OperatorOut, TeamStatus
 from app.domain.teams.schemas import InviteOut
 from app.lib.errors import ApiError
@@ -69,6 +69,9 @@ def add_admin_commands(sub: Any) -> None:
     commands.add_parser("operators", help="list the operators")
     remove = commands.add_parser("remove-operator", help="take the operator role from an account")
     remove.add_argument("email")
+    commands.add_parser("hosts", help="list the hosts that report their status, and when each last did")
+    forget = commands.add_parser("forget-host", help="remove the status reports of a host taken out of service")
+    forget.add_argument("host", help="the host's name, as `hosts` lists it")
 
 
 async def in_owner_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -152,10 +155,22 @@ async def _remove_operator(args: argparse.Namespace, settings: Settings, db: Asy
     return [f"{user.email} is no longer an operator"]
 
 
+async def _hosts(args: argparse.Namespace, settings: Settings, db: AsyncSession) -> list[str]:
+    found = await host_reports.list_reports(db)
+    return [f"{r.host_name}  from {r.address}  reported {r.reported_at.isoformat(timespec='seconds')}"
+            for r in found] or ["no host has reported"]
+
+
+async def _forget_host(args: argparse.Namespace, settings: Settings, db: AsyncSession) -> list[str]:
+    count = await host_reports.forget_host(db, args.host)
+    return [f"{args.host}: {count} report{'s' if count != 1 else ''} removed"]
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, AsyncSession], Awaitable[list[str]]]] = {
     "teams": _teams, "suspend": _suspend, "resume": _resume, "approve": _approve, "set-quota": _set_quota,
     "invite-team": _invite_team, "invites": _invites, "revoke-invite": _revoke_invite,
     "create-operator": _create_operator, "operators": _operators, "remove-operator": _remove_operator,
+    "hosts": _hosts, "forget-host": _forget_host,
 }
 
 

@@ -11,13 +11,14 @@ from litestar.params import FromPath, JSONBody
 
 from app.domain.accounts.current_user import SessionUser
 from app.domain.accounts.services import normalise_email
-from app.domain.operators import services
+from app.domain.operators import services, system_status
 from app.domain.operators.access import provide_operator
 from app.domain.operators.schemas import (
     OperatorList,
     OperatorOut,
     Quotas,
     Suspension,
+    SystemStatusOut,
     TeamInviteCreate,
     TeamList,
     TeamStatus,
@@ -96,6 +97,15 @@ class OperatorController(Controller):
     ) -> None:
         """Revoke an unused invite to start a team."""
         await services.revoke_new_team_invite(db_session, _actor(operator), parse_id(invite_id, "Invite"))
+
+    @get("/status", operation_id="operator/status")
+    async def status(self, request: Request[Any, Any, Any], operator: NamedDependency[SessionUser],
+                     db_session: DbSession) -> SystemStatusOut:
+        """The system's status, as on the console's status page: the API host's checks (database, schema, mail
+        queue per mail host, Redis, certificates, release), then each host's from its last report (services,
+        disks, certificates, reverse DNS of sending addresses, Postfix's queue, backups)."""
+        svc = app_services(request)
+        return SystemStatusOut.of(await system_status.run_checks(db_session, svc.redis, svc.settings.database_url))
 
     @get("/operators", operation_id="operator/operators-list")
     async def list_operators(self, operator: NamedDependency[SessionUser], db_session: DbSession) -> OperatorList:

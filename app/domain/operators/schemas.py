@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from app.db.models import User
 from app.domain.operators.services import TeamSummary
+from app.domain.operators.status_checks import Check, HostStatus, summary
+from app.domain.operators.system_status import SystemStatus
 
-__all__ = ["OperatorList", "OperatorOut", "Quotas", "Suspension", "TeamInviteCreate", "TeamList", "TeamStatus"]
+__all__ = [
+    "CheckOut", "HostStatusOut", "OperatorList", "OperatorOut", "Quotas", "Suspension", "SystemStatusOut",
+    "TeamInviteCreate", "TeamList", "TeamStatus",
+]
 
 Quota = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 
@@ -94,3 +99,42 @@ class OperatorList(msgspec.Struct):
 
     data: list[OperatorOut]
     object: str = "list"
+
+
+class CheckOut(msgspec.Struct):
+    """One status check: what was checked, its state and why."""
+
+    name: str
+    status: Literal["ok", "warning", "error", "unknown"]
+    reason: str
+
+    @classmethod
+    def of(cls, check: Check) -> CheckOut:
+        return cls(name=check.name, status=check.status, reason=check.reason)  # type: ignore[arg-type]
+
+
+class HostStatusOut(msgspec.Struct):
+    """One host's checks, from the report it sent at `reported_at` (its address is where the report came from)."""
+
+    name: str
+    address: str
+    reported_at: str
+    checks: list[CheckOut]
+
+    @classmethod
+    def of(cls, host: HostStatus) -> HostStatusOut:
+        return cls(name=host.name, address=host.address, reported_at=host.reported_at.isoformat(),
+                   checks=[CheckOut.of(c) for c in host.checks])
+
+
+class SystemStatusOut(msgspec.Struct):
+    """The system's status: how many checks are in each state, the API host's own checks, then each host's."""
+
+    summary: dict[str, int]
+    checks: list[CheckOut]
+    hosts: list[HostStatusOut]
+
+    @classmethod
+    def of(cls, found: SystemStatus) -> SystemStatusOut:
+        return cls(summary=summary(found.all_checks), checks=[CheckOut.of(c) for c in found.checks],
+                   hosts=[HostStatusOut.of(h) for h in found.hosts])

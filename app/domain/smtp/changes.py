@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import SmtpCredential
 from app.domain.smtp import services
 from app.domain.smtp.schemas import SmtpCredentialCreate
-from app.lib.audit import record
+from app.lib.audit import record_by
 from app.lib.auth import Principal
 
 __all__ = ["issue_credential", "withdraw_credential"]
@@ -21,9 +21,8 @@ async def issue_credential(db: AsyncSession, principal: Principal,
     """Create a login; returns it with its password, which is never available again."""
     principal.require_write()
     credential, password = await services.create_credential(db, principal.team_id, data.name, data.domain_id)
-    await record(db, team_id=principal.team_id, actor=principal.actor, action="smtp_credential.created",
-                 resource_type="smtp_credential", resource_id=credential.id, ip=principal.ip,
-                 details={"username": credential.username})
+    await record_by(db, principal, "smtp_credential.created", "smtp_credential", credential.id,
+                    {"username": credential.username})
     return credential, password
 
 
@@ -31,6 +30,5 @@ async def withdraw_credential(db: AsyncSession, principal: Principal, credential
     """Revoke a login; it leaves the mail views at once."""
     principal.require_write()
     credential = await services.revoke_credential(db, principal.team_id, credential_id)
-    await record(db, team_id=principal.team_id, actor=principal.actor, action="smtp_credential.revoked",
-                 resource_type="smtp_credential", resource_id=credential.id, ip=principal.ip)
+    await record_by(db, principal, "smtp_credential.revoked", "smtp_credential", credential.id)
     return credential

@@ -59,6 +59,8 @@ EXTRA_ERRORS: dict[str, frozenset[int]] = {
     "auth/register": frozenset({403}),  # sign-up closed, or an invite needed or refused
     "auth/login": frozenset({401}),
     "auth/login-totp": frozenset({401}),
+    "auth/password-reset": frozenset({404}),  # password reset by email is off (no system sender)
+    "auth/password-reset-confirm": frozenset({410}),  # the link was used, has expired or is unknown
     "invites/accept": frozenset({404, 429}),  # the invite token names no invite; limited per address
     "system/security-txt": frozenset({404}),  # no security contact configured
 }
@@ -68,6 +70,7 @@ ERROR_DESCRIPTIONS = {
          "a missing role or CSRF token",
     404: "No such resource (for this team)",
     409: "Conflicts with what is stored: a duplicate, or a change the resource's state forbids",
+    410: "A single-use link that was used already, has expired or was never issued",
     413: "The request body is larger than this route accepts",
     422: "A parameter or the body is malformed or fails validation",
     429: "Too many requests: retry after Retry-After seconds",

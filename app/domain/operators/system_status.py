@@ -1,19 +1,18 @@
-"""The operators' status checks: what the API host can tell by itself, each ok, warning or error with a reason,
-each bounded in time so that a slow dependency cannot hold the page."""
+"""The operators' status checks: what the API host can tell by itself, and each host's own report (host_checks),
+each ok, warning or error with a reason, each bounded in time so that a slow dependency cannot hold the page."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import ssl
 import struct
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import anyio
 from alembic.script import ScriptDirectory
@@ -24,26 +23,28 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.migrate import alembic_config
+from app.domain.operators.host_checks import host_status
+from app.domain.operators.status_checks import ERROR, OK, UNKNOWN, WARNING, Check, HostStatus, days_left
 from app.host_layout import API_CERTIFICATE
 
-__all__ = ["ERROR", "OK", "UNKNOWN", "WARNING", "Check", "run_checks", "summary"]
+__all__ = ["CHECK_TIMEOUT", "SystemStatus", "run_checks"]
 
-OK, WARNING, ERROR, UNKNOWN = "ok", "warning", "error", "unknown"
 CHECK_TIMEOUT = 2.0  # seconds any one check may take
-CERTIFICATE_WARNING_DAYS, CERTIFICATE_ERROR_DAYS = 21, 7
-DISK_WARNING_FREE, DISK_ERROR_FREE = 0.15, 0.05  # fractions of the disk
 # A live log follower records its position at least every few seconds, even with nothing to read.
 FOLLOWER_STALE = timedelta(minutes=5)
 _PG_SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # PostgreSQL's SSLRequest message
 
 
 @dataclass(frozen=True)
-class Check:
-    """One line of the status page: what was checked, its state (ok, warning, error, unknown) and why."""
+class SystemStatus:
+    """The API host's own checks, then every host's from its last report."""
 
-    name: str
-    status: str
-    reason: str
+    checks: list[Check]
+    hosts: list[HostStatus]
+
+    @property
+    def all_checks(self) -> list[Check]:
+        return self.checks + [check for host in self.hosts for check in host.checks]
 
 
 async def _bounded(name: str, check: Callable[[], Awaitable[list[Check]]]) -> list[Check]:
@@ -56,25 +57,13 @@ async def _bounded(name: str, check: Callable[[], Awaitable[list[Check]]]) -> li
         return [Check(name, ERROR, f"check failed: {type(exc).__name__}")]
 
 
-def _days_left(name: str, not_after: datetime, now: datetime) -> Check:
-    days = (not_after - now).days
-    until = f"until {not_after:%Y-%m-%d}"
-    if not_after <= now:
-        return Check(name, ERROR, f"expired on {not_after:%Y-%m-%d}")
-    if days < CERTIFICATE_ERROR_DAYS:
-        return Check(name, ERROR, f"{days} days left ({until})")
-    if days < CERTIFICATE_WARNING_DAYS:
-        return Check(name, WARNING, f"{days} days left ({until})")
-    return Check(name, OK, f"{days} days left ({until})")
-
-
 def _certificate_file(name: str, path: str, now: datetime) -> Check:
     """Days left on the first certificate of a PEM file (a chain starts with the leaf)."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         return Check(name, UNKNOWN, f"{path} is not readable here ({exc.strerror or type(exc).__name__})")
-    return _days_left(name, x509.load_pem_x509_certificate(data).not_valid_after_utc, now)
+    return days_left(name, x509.load_pem_x509_certificate(data).not_valid_after_utc, now)
 
 
 async def _file_certificates(now: datetime) -> list[Check]:
@@ -105,7 +94,7 @@ async def _postgres_certificate(database_url: str, now: datetime) -> list[Check]
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     finally:
         writer.close()
-    return [_days_left(name, x509.load_der_x509_certificate(der).not_valid_after_utc, now)]
+    return [days_left(name, x509.load_der_x509_certificate(der).not_valid_after_utc, now)]
 
 
 @cache
@@ -162,18 +151,6 @@ async def _redis(redis: Redis) -> list[Check]:
     return [Check("Redis", OK, "answers")]
 
 
-def _disk() -> list[Check]:
-    usage = shutil.disk_usage("/")
-    free = usage.free / usage.total
-    reason = f"{usage.free / 2**30:.1f} GiB free of {usage.total / 2**30:.1f} GiB ({free:.0%})"
-    status = ERROR if free < DISK_ERROR_FREE else WARNING if free < DISK_WARNING_FREE else OK
-    return [Check("Disk of the API host", status, reason)]
-
-
-async def _disk_check() -> list[Check]:
-    return await anyio.to_thread.run_sync(_disk)
-
-
 async def _release() -> list[Check]:
     release = os.environ.get("POSTYARD_RELEASE")
     if not release:
@@ -181,29 +158,37 @@ async def _release() -> list[Check]:
     return [Check("Release", OK, f"{release} deployed")]
 
 
-async def _backups() -> list[Check]:
-    return [Check("Backups", UNKNOWN, "not visible from the API host: the database host makes and keeps them")]
+async def _host_reports(db: AsyncSession, now: datetime) -> tuple[list[Check], list[HostStatus]]:
+    """Each host's status from its last report (operators only, `postyard_host_reports()`)."""
+    async with db.begin_nested():
+        rows = (await db.execute(text("SELECT * FROM postyard_host_reports()"))).mappings().all()
+    if not rows:
+        return [Check("Host reports", WARNING, "no host has reported yet: each host's postyard-host-report.service "
+                                                "reports every minute once deployed")], []
+    # The release most hosts run: a host on another missed a deploy, or is ahead of the others.
+    releases = Counter(row["report"].get("release") for row in rows if row["report"].get("release"))
+    usual = releases.most_common(1)[0][0] if releases else None
+    hosts = [host_status(row["host_name"], str(row["address"]), row["report"], row["reported_at"], now, usual)
+             for row in rows]
+    return [Check("Host reports", OK, f"{len(hosts)} hosts have reported")], hosts
 
 
-async def run_checks(db: AsyncSession, redis: Redis, database_url: str) -> list[Check]:
+async def run_checks(db: AsyncSession, redis: Redis, database_url: str) -> SystemStatus:
     """Every check: the database's (one at a time, on the request's transaction, each in a savepoint under a
     statement timeout) and the others at once."""
     now = datetime.now(UTC)
     await db.execute(text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(int(CHECK_TIMEOUT * 1000))})
     checks = [*await _bounded("Database", lambda: _database(db)),
               *await _bounded("Mail queue", lambda: _mail_queue(db, now))]
+    try:
+        reported, hosts = await asyncio.wait_for(_host_reports(db, now), CHECK_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - any failure is what the check reports
+        reported, hosts = [Check("Host reports", ERROR, f"could not be read: {type(exc).__name__}")], []
     others: list[tuple[str, Callable[[], Awaitable[list[Check]]]]] = [
         ("Redis", lambda: _redis(redis)),
         ("Certificates", lambda: _file_certificates(now)),
         ("PostgreSQL certificate", lambda: _postgres_certificate(database_url, now)),
-        ("Backups", _backups),
-        ("Disk of the API host", _disk_check),
         ("Release", _release),
     ]
     results: list[list[Check]] = await asyncio.gather(*(_bounded(name, check) for name, check in others))
-    return checks + [check for group in results for check in group]
-
-
-def summary(checks: list[Check]) -> dict[str, Any]:
-    """How many checks are in each state."""
-    return {status: sum(1 for c in checks if c.status == status) for status in (OK, WARNING, ERROR, UNKNOWN)}
+    return SystemStatus(checks + reported + [check for group in results for check in group], hosts)
