@@ -11,7 +11,7 @@ fillfactor 70. New pages follow the setting; existing ones keep their layout.
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
