@@ -7,7 +7,8 @@ Starts its own PostgreSQL 15 and Redis on loopback, migrates, and seeds two team
 (as the database owner, `INSERT ... SELECT generate_series`): each with `--emails` emails spread over 30
 days with about four events each, three webhooks (two with a delivery per delivered or bounced email),
 suppressions and audit entries, so that row-level security and the team filters have another team's rows to
-leave out; the measured team also has two domains, API keys and SMTP logins, made through the API. Then
+leave out; the measured team also has two domains, API keys and SMTP logins, made through the API; five hosts
+have reported their status (the operators' status page shows each). Then
 `VACUUM ANALYZE`, as autovacuum would have done by then. `--drop-index` measures without an index (e.g. one
 of migration 0011's, for the figures before it). It serves the app with granian (one worker), signs in through
 `/console/login` as the team's owner and as an operator, and requests each page one after another
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -131,6 +133,37 @@ def seed_extras(stack: Stack, team: str) -> None:
     """)
 
 
+def host_report(n: int) -> dict[str, object]:
+    """A split deployment's host report as app/host_report.py sends it: 60 units, disks, certificates, and a
+    mail host's reverse DNS and queue or a db host's backups."""
+    now = datetime.now(UTC)
+    report: dict[str, object] = {
+        "host": f"host{n}.bench.test", "groups": ["mail" if n == 1 else "db" if n == 2 else "api"],
+        "release": "bench", "collected_at": now.isoformat(),
+        "units": [{"Id": f"unit{u}.service", "Type": "simple", "ActiveState": "active", "SubState": "running",
+                   "UnitFileState": "enabled", "Result": "success", "ConditionResult": "yes"} for u in range(60)],
+        "disks": [{"path": "/", "total": 80 * 2**30, "free": 60 * 2**30}],
+        "certificates": [{"name": f"internal: service{c}", "path": f"/etc/postyard/tls/service{c}/server.crt",
+                          "not_after": (now + timedelta(days=300)).isoformat()} for c in range(4)],
+    }
+    if n == 1:
+        report["reverse_dns"] = [{"address": "203.0.113.1", "expected": "host1.bench.test",
+                                  "ptr": "host1.bench.test", "forward_confirmed": True}]
+        report["postfix_queue"] = {"maildrop": 0, "incoming": 0, "active": 3, "deferred": 12, "hold": 0}
+    if n == 2:
+        report["backups"] = {"count": 14, "total_bytes": 14 * 2**30, "remote": "backup.bench.test:postyard",
+                             "newest": {"name": "postyard.dump.age", "bytes": 2**30, "at": now.isoformat()},
+                             "last_run": {"result": "success", "exit_status": "0", "ended": "today"}}
+    return report
+
+
+def seed_host_reports(stack: Stack, hosts: int = 5) -> None:
+    """The reports of a split deployment's hosts, as the status page reads them."""
+    values = ", ".join(f"('10.0.0.{n}', 'host{n}.bench.test', '{json.dumps(host_report(n))}', now())"
+                       for n in range(1, hosts + 1))
+    stack.owner_sql(f"INSERT INTO host_reports (address, host_name, report, reported_at) VALUES {values}")
+
+
 def sign_in(client: httpx.Client, email: str, password: str) -> dict[str, str]:
     """Sign in through the console's form; returns the session cookie header (it is Secure, so sent by hand)."""
     response = client.post("/console/login", data={"email": email, "password": password, "next": "/console/"},
@@ -173,6 +206,7 @@ def prepare(stack: Stack, env: dict[str, str], base: str, emails: int) -> tuple[
     seed_emails(stack, teams[1], emails, [], "other")
     for team in teams:
         seed_extras(stack, team)
+    seed_host_reports(stack)
     stack.owner_sql("VACUUM ANALYZE")  # as autovacuum would have by the time a team has sent this much
     ids = {
         "email": stack.owner_sql(f"SELECT id FROM emails WHERE team_id = '{teams[0]}' AND last_event = 'bounced' "

@@ -379,6 +379,7 @@ def test_an_operator_suspends_a_team_its_sends_are_refused_then_resumes_it(conso
     assert host, "the status page shows no host's report"
     services = host[0].find_element(By.CSS_SELECTOR, "tr[data-check='Services'] span[data-status]")
     assert services.get_attribute("data-status") == "ok", host[0].text
+    browser.driver.execute_script("arguments[0].scrollIntoView()", host[0])
     browser.screenshot("operator-status")
 
 

@@ -170,7 +170,8 @@ async def _host_reports(db: AsyncSession, now: datetime) -> tuple[list[Check], l
     usual = releases.most_common(1)[0][0] if releases else None
     hosts = [host_status(row["host_name"], str(row["address"]), row["report"], row["reported_at"], now, usual)
              for row in rows]
-    return [Check("Host reports", OK, f"{len(hosts)} hosts have reported")], hosts
+    reported = "1 host has" if len(hosts) == 1 else f"{len(hosts)} hosts have"
+    return [Check("Host reports", OK, f"{reported} reported")], hosts
 
 
 async def run_checks(db: AsyncSession, redis: Redis, database_url: str) -> SystemStatus:
