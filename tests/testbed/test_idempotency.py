@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from postyard.deployer import REPO, run_deploy
+from postyard.deployer import REPO, DeployError, run_deploy
 from postyard.ssh import ssh_run
 
 INVENTORY = REPO / "inventory" / "testbed.py"
@@ -21,15 +21,28 @@ def main_pid(host, unit: str) -> str:
     return ssh_run(host, ["systemctl", "show", "--property=MainPID", "--value", unit]).strip()
 
 
+def deploy_past_the_cgroup_quirk(node, data: dict[str, str] | None = None) -> None:
+    """A deploy, run once more when it failed only because a unit it restarted could not be started in its
+    cgroup (status 219/CGROUP): systemd inside nspawn cannot always remove a stopped unit's cgroup before the
+    unit starts again (docs/testbed.md). Any other failure fails the test."""
+    env = {"POSTYARD_TESTBED": os.environ["POSTYARD_TESTBED"]}
+    since = ssh_run(node, ["date", "+%Y-%m-%d %H:%M:%S"]).strip()
+    try:
+        run_deploy(INVENTORY, env=env, echo=False, data=data)
+    except DeployError:
+        if "status=219/CGROUP" not in ssh_run(node, ["journalctl", "--no-pager", "--since", since, "-o", "cat"]):
+            raise
+        run_deploy(INVENTORY, env=env, echo=False, data=data)
+
+
 def test_a_changed_redis_setting_restarts_redis_and_nothing_else(session_hosts):
     node = session_hosts["node1"]
     units = ("redis-server.service", "postgresql@15-main.service", "ssh.service")
     before = {unit: main_pid(node, unit) for unit in units}
-    env = {"POSTYARD_TESTBED": os.environ["POSTYARD_TESTBED"]}
     try:
-        run_deploy(INVENTORY, env=env, echo=False, data={"redis_maxmemory": "80mb"})
+        deploy_past_the_cgroup_quirk(node, {"redis_maxmemory": "80mb"})
         after = {unit: main_pid(node, unit) for unit in units}
     finally:
-        run_deploy(INVENTORY, env=env, echo=False)
+        deploy_past_the_cgroup_quirk(node)
     assert after["redis-server.service"] != before["redis-server.service"]
     assert {u: after[u] for u in units[1:]} == {u: before[u] for u in units[1:]}
