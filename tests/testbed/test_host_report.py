@@ -77,6 +77,14 @@ def operator_api(bed: MailTestbed, monkeypatch_module) -> Iterator[httpx.Client]
         yield client
 
 
+def test_a_stranger_gets_no_system_status(bed, operator_api):
+    """Without an operator's session the deployed API answers 401 and shows no host."""
+    with httpx.Client(base_url=bed.api_url, timeout=30,
+                      verify=ssl.create_default_context(cadata=bed.acme_root_pem())) as stranger:
+        refused = stranger.get("/operator/status")
+    assert refused.status_code == 401 and bed.db.fqdn not in refused.text
+
+
 def _host_checks(client: httpx.Client, host: HostRecord) -> dict[str, dict[str, str]]:
     body = client.get("/operator/status").raise_for_status().json()
     [found] = [h for h in body["hosts"] if h["name"] == host.fqdn]
