@@ -136,7 +136,7 @@ async def test_the_status_judges_each_hosts_report(client, settings):
     assert "down: postyard-webhooks.service" in bad["Services"]["reason"]
     assert "backup" not in bad["Services"]["reason"] and "e2scrub" not in bad["Services"]["reason"]
     assert "timesyncd" not in bad["Services"]["reason"]
-    assert bad["Release"]["status"] == "warning" and "most hosts run code-1" in bad["Release"]["reason"]
+    assert bad["Code"]["status"] == "warning" and "most hosts run code-1" in bad["Code"]["reason"]
     assert bad["Disk: /"]["status"] == "error"
     assert bad["Reverse DNS: 10.77.1.13"]["status"] == "error" and "static.example.net" in \
         bad["Reverse DNS: 10.77.1.13"]["reason"]

@@ -35,10 +35,10 @@ def _freshness(reported_at: datetime, now: datetime) -> Check:
 def _release(report: Mapping[str, Any], usual: str | None) -> Check:
     release = report.get("release")
     if not release:
-        return Check("Release", UNKNOWN, "the report names no release")
+        return Check("Code", UNKNOWN, "the report names no release")
     if usual and release != usual:
-        return Check("Release", WARNING, f"code {release} deployed; most hosts run {usual}")
-    return Check("Release", OK, f"code {release} deployed")
+        return Check("Code", WARNING, f"code {release} deployed; most hosts run {usual}")
+    return Check("Code", OK, f"code {release} deployed")
 
 
 def _services(units: Any) -> Check:
