@@ -12,11 +12,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from test_emails import message
-from test_outbox import db, drain
+from test_outbox import _read_log_past_the_grace, _settle, db, drain
 
 from app.domain.emails.outbox import Outbox
 from app.domain.emails.submission import Submitter
@@ -98,7 +99,7 @@ async def test_a_worker_killed_between_submitting_and_settling_leaves_its_batch_
                              "AND lease_until > now()")
 
     # The lease lapses; the log follower had read Postfix's cleanup lines (the Message-IDs) but not yet qmgr's.
-    db(postgres, f"UPDATE emails SET lease_until = now() - interval '1 second' WHERE id IN ({_ids(ids)})")
+    db(postgres, f"UPDATE emails SET lease_until = now() WHERE id IN ({_ids(ids)})")
     await ingest_lines(owner_engine, _log_lines(smtp_sink, "cleanup"))
     await Outbox(settings, owner_engine).recover_expired()
     waiting = db(postgres, f"SELECT count(*) FROM emails WHERE id IN ({_ids(ids)}) AND state = 'sending' "
@@ -106,10 +107,15 @@ async def test_a_worker_killed_between_submitting_and_settling_leaves_its_batch_
     await ingest_lines(owner_engine, _log_lines(smtp_sink, "qmgr"))
     await Outbox(settings, owner_engine).recover_expired()
     await drain(settings, owner_engine)
+    submitted_before_the_log_was_read_past_the_grace = [smtp_sink.submitted(f"<{i}@{sender}>") for i in ids]
+    settings = msgspec.structs.replace(settings, worker_outcome_grace_seconds=1.0)
+    await _read_log_past_the_grace(settings, smtp_sink, owner_engine)
+    await _settle(settings, owner_engine)
 
     fetched = [(await client.get(f"/emails/{i}", headers=team.headers)).json() for i in accepted]
     assert 2 <= len(accepted) < len(ids) and unsettled == str(len(ids))
-    assert waiting == str(len(accepted))
+    assert waiting == str(len(ids))
+    assert submitted_before_the_log_was_read_past_the_grace == [int(i in accepted) for i in ids]
     assert [smtp_sink.submitted(f"<{i}@{sender}>") for i in ids] == [1] * len(ids)
     assert db(postgres, f"SELECT count(*) FROM emails WHERE id IN ({_ids(ids)}) AND state = 'sent'") == str(len(ids))
     assert all(f["events"][-1]["detail"].get("recovered") is True for f in fetched)

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import msgspec
@@ -136,9 +137,18 @@ async def test_a_worker_killed_mid_batch_and_restarted_beside_another_delivers_e
     await asyncio.sleep(0.3)  # the sink finishes the transaction the worker died in, as Postfix would
     with smtp_sink.lock:
         lines = list(smtp_sink.log_lines)
-    await ingest_lines(owner_engine, lines)  # what the log follower does on the mail host
+    stopped = asyncio.Event()
 
-    workers = [_start_worker(env), _start_worker(env)]  # restarted, and a second one beside it
+    async def postfix_log() -> AsyncIterator[str]:  # what Postfix logged, then a quiet log
+        for line in lines:
+            yield line
+        await stopped.wait()
+
+    # The log follower of the mail host, and the worker restarted with a second one beside it: the emails the
+    # dead worker held go out again once the log shows Postfix never took them.
+    following = asyncio.create_task(follow(owner_engine, postfix_log(), idle_seconds=0.2))
+    impatient = {**env, "POSTYARD_WORKER_OUTCOME_GRACE_SECONDS": "0.5"}
+    workers = [_start_worker(impatient), _start_worker(impatient)]
     try:
         await _wait(lambda: len(delivered()) == total)
         await _wait(lambda: db(postgres, f"SELECT count(*) FROM emails WHERE team_id = '{team.team_id}' "
@@ -147,6 +157,8 @@ async def test_a_worker_killed_mid_batch_and_restarted_beside_another_delivers_e
         for worker in workers:
             worker.terminate()
             worker.wait(10)
+        stopped.set()
+        await following
     counts = delivered()
     assert killed_at < total
     assert set(counts) == wanted and max(counts.values()) == 1
@@ -156,7 +168,7 @@ async def _die_after_postfix_accepted(postgres, settings, email_id: str, submit:
     """What a worker killed between Postfix's 250 and its own commit leaves behind."""
     row = db(postgres, f"SELECT envelope_from, array_to_string(recipients, ','), encode(mime, 'hex') FROM emails "
                        f"WHERE id = '{email_id}'").split("|")
-    db(postgres, f"UPDATE emails SET state = 'sending', attempts = 1, lease_until = now() - interval '1 second', "
+    db(postgres, f"UPDATE emails SET state = 'sending', attempts = 1, lease_until = now(), "
                  f"submitted_on = '{mail_host_name()}' WHERE id = '{email_id}'")
     if submit:
         submitter = Submitter(settings)
@@ -179,13 +191,30 @@ async def test_an_email_postfix_logged_as_queued_is_not_submitted_again_after_a_
     assert fetched["events"][-1]["detail"] == {"queue_id": received[0].queue_id, "recovered": True}
 
 
-async def test_an_email_postfix_never_logged_is_submitted_again_after_a_crash(
+async def test_an_email_whose_worker_died_waits_for_the_log_and_is_submitted_again_once_it_shows_nothing(
         client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    settings = _impatient(settings)
     email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
     await _die_after_postfix_accepted(postgres, settings, email_id, submit=False)
-    await Outbox(settings, owner_engine).recover_expired()
-    await drain(settings, owner_engine)
+    await _settle(settings, owner_engine)  # the database was back before the log follower had read anything
+    waiting = db(postgres, f"SELECT state, lease_until IS NULL, outcome_unknown_since IS NOT NULL "
+                           f"FROM emails WHERE id = '{email_id}'")
+    submitted_while_waiting = smtp_sink.submitted(f"<{email_id}@{sender}>")
+    await _read_log_past_the_grace(settings, smtp_sink, owner_engine)
+    await _settle(settings, owner_engine)
+    assert (waiting, submitted_while_waiting) == ("sending|t|t", 0)
     assert len(smtp_sink.for_message_id(f"<{email_id}@{sender}>")) == 1
+
+
+async def test_a_test_email_whose_worker_died_goes_back_to_the_queue_at_once(
+        client, settings, owner_engine, smtp_sink, postgres):
+    team_id, token = await create_team(settings, "test-mode-crash", mode="test")
+    test_team = TeamKey(team_id, token)
+    domain = await verified_domain(client, test_team, postgres)
+    email_id = (await client.post("/emails", json=message(domain["name"]), headers=test_team.headers)).json()["id"]
+    await _die_after_postfix_accepted(postgres, settings, email_id, submit=False)
+    await _settle(settings, owner_engine)  # a test email never reaches Postfix: nothing for the log to show
+    assert db(postgres, f"SELECT state, last_event FROM emails WHERE id = '{email_id}'") == "sent|sent"
 
 
 async def test_a_waiting_worker_is_woken_by_a_new_email_rather_than_its_poll(client, team, sender, env, smtp_sink):
@@ -284,6 +313,13 @@ async def _settle(settings, owner_engine) -> None:
     await drain(settings, owner_engine)
 
 
+async def _read_log_past_the_grace(settings, smtp_sink, owner_engine) -> None:
+    """The log follower reads a line Postfix logged more than the outcome grace from now (nothing about any email)."""
+    await asyncio.sleep(settings.worker_outcome_grace_seconds + 0.5)
+    smtp_sink.log("postfix/anvil[4301]: statistics: max connection rate 1/60s for (smtp:127.0.0.1) at now")
+    await _follow_log(smtp_sink, owner_engine)
+
+
 @pytest.mark.parametrize("how", list(STALLS))
 async def test_an_email_whose_data_went_unanswered_is_not_submitted_again_while_the_log_has_not_shown_its_fate(
         how, client, team, sender, settings, owner_engine, smtp_sink, postgres):
@@ -355,9 +391,7 @@ async def test_a_worker_that_died_after_postfix_logged_the_message_id_leaves_it_
     await _follow_log(smtp_sink, owner_engine)
     await _settle(settings, owner_engine)
     waiting = db(postgres, f"SELECT state, outcome_unknown_since IS NOT NULL FROM emails WHERE id = '{email_id}'")
-    await asyncio.sleep(settings.worker_outcome_grace_seconds + 0.5)
-    smtp_sink.log("postfix/anvil[4301]: statistics: max connection rate 1/60s for (smtp:127.0.0.1) at now")
-    await _follow_log(smtp_sink, owner_engine)
+    await _read_log_past_the_grace(settings, smtp_sink, owner_engine)
     await _settle(settings, owner_engine)
     assert waiting == "sending|t"
     assert smtp_sink.submitted(f"<{email_id}@{sender}>") == 1

@@ -7,21 +7,21 @@ Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGK
    (`POSTYARD_WORKER_LEASE_SECONDS`; before each SMTP transaction the worker renews the leases of the
    batch's remaining messages once half the lease has passed, and skips any it no longer holds).
    Only a 250 reply to
-   DATA moves it to `sent`. If the worker dies, the lease expires and any worker puts the message back
-   to `queued`, so it is submitted again.
-2. No message is handed to Postfix twice, except in one window. The only ambiguous moment is between
+   DATA moves it to `sent`. If the worker dies, the lease expires and the message waits for the log of its
+   mail host (2.): once that shows Postfix never took it, it goes back to `queued` and is submitted again.
+2. No message is handed to Postfix twice on a guess. The one ambiguous moment is between
    Postfix accepting the message (it commits its queue file, then sends 250) and the worker committing
    `sent`, which it does for its whole batch in one transaction: at the batch's end, and before each lease
    renewal. So the window is a batch wide: a kill there leaves each message of the batch that Postfix
    accepted since the last settle a leased `sending` row whose fate the worker cannot know. The Postfix
    log follower resolves it: `cleanup` logs the message's Message-ID with its queue id, and `qmgr` logs
    `from=<...>` once the queue file is committed; the follower records both on the email. When the
-   lease expires, a message whose acceptance was logged becomes `sent` (with that queue id) instead of
-   being submitted again. So a message is submitted twice only if a worker dies inside that window AND
-   the log follower has not ingested Postfix's lines before the lease expires (follower down or lagging
-   by more than the lease). In normal operation (no crash) each message is submitted exactly once.
+   lease expires, a message whose acceptance was logged becomes `sent` (with that queue id); any other
+   waits, as an unknown outcome since the lease's end, until the follower has read the log far enough to
+   tell. The worker is not guessing, then, even when it died while the database was down too, or the
+   follower lags: no message is submitted twice unless Postfix's journal lost its lines.
    A message whose DATA went out without a final reply (a timeout or a lost connection), or whose lease
-   expired after `cleanup` logged its Message-ID, has an unknown outcome: it stays `sending`, without a
+   expired without its acceptance logged, has an unknown outcome: it stays `sending`, without a
    lease, and is not submitted again until the log follower of the mail host it went to has shown what
    Postfix did: its acceptance (`sent`), or no acceptance in Postfix's log up to
    `POSTYARD_WORKER_OUTCOME_GRACE_SECONDS` past that moment (`queued` again). Claims skip any email whose
@@ -151,8 +151,8 @@ class Outbox:
         return len(rows)
 
     async def recover_expired(self) -> int:
-        """Settle emails whose worker vanished (`sent` if Postfix logged their acceptance, unknown if it logged
-        their Message-ID, else `queued`) and those whose unknown outcome Postfix's log has since shown."""
+        """Settle emails whose worker vanished (`sent` if Postfix logged their acceptance, else an unknown outcome)
+        and those whose unknown outcome Postfix's log has since shown."""
         async with self.engine.begin() as conn:
             rows = await repository.recover_expired(conn)
             rows += await repository.resolve_unknown_outcomes(conn, self.settings.worker_outcome_grace_seconds)

@@ -128,13 +128,15 @@ RETURNING e.id, e.team_id, e.mode, e.envelope_from, e.recipients, e.mime, e.atte
 """)
 _RENEW_LEASES = text("UPDATE emails SET lease_until = now() + make_interval(secs => :lease_seconds) "
                      "WHERE id = ANY(:email_ids) AND state = 'sending' RETURNING id")
-# A queue id on an unsettled claim means Postfix's cleanup saw the message: DATA went out, so an email not
-# (yet) seen accepted waits for the log follower (outcome unknown) rather than going back to the queue.
+# An expired lease is an outcome nobody knows: its worker may have handed the email to Postfix just before it
+# died. So it is `sent` if Postfix's acceptance was logged, and otherwise waits, unleased, for the log of its
+# mail host to be read past the lease's end (see _RESOLVE_UNKNOWN_OUTCOMES); only a test email, which never
+# reaches Postfix, goes straight back to the queue.
 _RECOVER_EXPIRED = text("""
-UPDATE emails e SET state = CASE WHEN e.mta_accepted THEN 'sent' WHEN e.queue_id IS NOT NULL THEN 'sending'
-                                 ELSE 'queued' END,
+UPDATE emails e SET state = CASE WHEN e.mta_accepted THEN 'sent' WHEN e.mode = 'test' THEN 'queued'
+                                 ELSE 'sending' END,
        sent_at = CASE WHEN e.mta_accepted THEN now() END,
-       outcome_unknown_since = CASE WHEN NOT e.mta_accepted AND e.queue_id IS NOT NULL THEN now() END,
+       outcome_unknown_since = CASE WHEN NOT e.mta_accepted AND e.mode <> 'test' THEN e.lease_until END,
        next_attempt_at = now(), lease_until = NULL, updated_at = now()
 FROM (SELECT id FROM emails WHERE state = 'sending' AND lease_until < now() FOR UPDATE SKIP LOCKED) expired
 WHERE e.id = expired.id
@@ -288,8 +290,8 @@ async def renew_leases(conn: Executor, email_ids: Sequence[uuid.UUID], lease_sec
 
 
 async def recover_expired(conn: Executor) -> list[Row[Any]]:
-    """Settle emails whose lease expired: `sent` if Postfix accepted them, outcome unknown if Postfix logged
-    their Message-ID, else `queued` again."""
+    """Settle emails whose lease expired: `sent` if Postfix's acceptance was logged, else outcome unknown since
+    the lease's end (a test email: `queued` again)."""
     return list((await conn.execute(_RECOVER_EXPIRED)).all())
 
 
