@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from test_emails import message
@@ -212,3 +213,40 @@ async def test_an_email_sent_and_then_delivered_stays_in_its_page(
     await ingest_lines(owner_engine, [_delivery(*row.split("|")) for row in rows])
     assert db(postgres, f"SELECT count(*) FROM emails WHERE id IN ({_ids(ids)}) AND last_event = 'delivered'") == "10"
     assert pages() == sent
+
+
+async def test_the_log_follower_applies_many_emails_lines_with_as_many_statements_as_one_emails(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    async def statements_to_apply(emails: int) -> int:
+        ids = await _send(client, team, sender, emails)
+        smtp_sink.reset()
+        await drain(settings, owner_engine)
+        rows = db(postgres, f"SELECT queue_id, recipients[1] FROM emails WHERE id IN ({_ids(ids)})").splitlines()
+        lines = [*_log_lines(smtp_sink, "cleanup", "qmgr"), *(_delivery(*row.split("|")) for row in rows)]
+        statements.clear()
+        event.listen(owner_engine.sync_engine, "before_cursor_execute", count)
+        try:
+            applied = await ingest_lines(owner_engine, lines)
+        finally:
+            event.remove(owner_engine.sync_engine, "before_cursor_execute", count)
+        assert applied == emails
+        assert db(postgres, f"SELECT count(*) FROM emails WHERE id IN ({_ids(ids)}) AND last_event = 'delivered'"
+                  ) == str(emails)
+        return len(statements)
+
+    assert await statements_to_apply(20) == await statements_to_apply(1)
+
+
+async def test_a_delivery_logged_twice_in_one_window_is_recorded_once(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    ids = await _send(client, team, sender, 1)
+    await drain(settings, owner_engine)
+    queue_id, to = db(postgres, f"SELECT queue_id, recipients[1] FROM emails WHERE id = '{ids[0]}'").split("|")
+    await ingest_lines(owner_engine, [_delivery(queue_id, to), _delivery(queue_id, to)])
+    await ingest_lines(owner_engine, [_delivery(queue_id, to)])
+    assert db(postgres, f"SELECT count(*) FROM email_events WHERE email_id = '{ids[0]}' AND type = 'delivered'") == "1"

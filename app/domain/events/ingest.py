@@ -53,29 +53,34 @@ def _summary(row: Any) -> EmailSummary:
                         tags=list(row.tags or []))
 
 
-async def _delivery(conn: AsyncConnection, record: Delivery) -> bool:
-    row = await repository.email_by_queue_id(conn, record.queue_id)
-    if row is None:
-        return False
+def _delivery_event(row: Any, record: Delivery) -> Event:
     detail = {"dsn": record.dsn, "relay": record.relay, "reply": record.reply, "status": record.dsn}
     if record.event == "bounced":
         detail |= {"type": "hard" if record.hard_bounce else "soft", "diagnostic": record.reply}
-    await record_events(conn, [Event(_summary(row), record.event, recipient=record.recipient, detail=detail,
-                                     unique=record.event != "delivery_delayed")])
-    if record.hard_bounce:
-        await suppressions.add(conn, row.team_id, [record.recipient], "hard_bounce", row.id, validate=False)
-    return True
+    return Event(_summary(row), record.event, recipient=record.recipient, detail=detail,
+                 unique=record.event != "delivery_delayed")
 
 
-async def _apply(conn: AsyncConnection, record: MessageIdSeen | Accepted | Delivery) -> bool:
-    """Apply one parsed Postfix log line; returns whether it concerned one of our emails."""
-    if isinstance(record, MessageIdSeen):
-        return await repository.record_queue_id(conn, record.message_id, record.queue_id)
-    if isinstance(record, Accepted):
-        return await repository.record_mta_acceptance(conn, record.queue_id, record.sender)
-    if isinstance(record, Delivery):
-        return await _delivery(conn, record)
-    return False
+async def _deliveries(conn: AsyncConnection, records: list[Delivery]) -> int:
+    """Record the delivery results of our emails as events (hard bounces also suppress); how many were ours."""
+    emails = await repository.emails_by_queue_id(conn, sorted({r.queue_id for r in records}))
+    ours = [(emails[r.queue_id], r) for r in records if r.queue_id in emails]
+    await record_events(conn, [_delivery_event(row, record) for row, record in ours])
+    for row, record in ours:
+        if record.hard_bounce:
+            await suppressions.add(conn, row.team_id, [record.recipient], "hard_bounce", row.id, validate=False)
+    return len(ours)
+
+
+async def _apply(conn: AsyncConnection, records: list[MessageIdSeen | Accepted | Delivery]) -> int:
+    """Apply parsed Postfix log lines with one statement per kind, in the order Postfix logs a message's lines:
+    cleanup's queue ids, then qmgr's acceptances, then the delivery results. Returns how many concerned our
+    emails."""
+    queue_ids = {r.message_id: r.queue_id for r in records if isinstance(r, MessageIdSeen)}  # a Message-ID's last
+    accepted = {(r.queue_id, r.sender.lower()) for r in records if isinstance(r, Accepted)}
+    applied = await repository.record_queue_ids(conn, queue_ids)
+    applied += await repository.record_mta_acceptances(conn, accepted)
+    return applied + await _deliveries(conn, [r for r in records if isinstance(r, Delivery)])
 
 
 @dataclass(frozen=True)
@@ -104,14 +109,12 @@ class _Batch:
 
 
 async def _apply_batch(engine: AsyncEngine, batch: _Batch, mail_host: str) -> int:
-    """Apply the batch's records in order and record its log position, in one transaction; how many records
-    concerned our emails. Most lines (connections, queue removals) carry no record and cost nothing here."""
+    """Apply the batch's records and record its log position, in one transaction; how many records concerned our
+    emails. Most lines (connections, queue removals) carry no record and cost nothing here."""
     if not batch.records and batch.position is None:
         return 0
-    applied = 0
     async with engine.begin() as conn:
-        for record in batch.records:
-            applied += await _apply(conn, record)
+        applied = await _apply(conn, batch.records)
         if batch.position is not None:
             await repository.record_log_position(conn, mail_host, batch.position)
     return applied

@@ -58,6 +58,21 @@ def _payload(event: Event, at: datetime) -> str:
                       separators=(",", ":"))
 
 
+async def _not_yet_recorded(db: Executor, events: Sequence[Event]) -> list[Event]:
+    """The events without the unique ones already recorded, or already among the earlier ones (one query)."""
+    unique = [(e.email.id, e.type, e.recipient) for e in events if e.unique]
+    seen = await repository.events_recorded(db, unique)
+    kept = []
+    for event in events:
+        if event.unique:
+            key = (event.email.id, event.type, event.recipient)
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(event)
+    return kept
+
+
 async def record_events(db: Executor, events: Sequence[Event], *, set_last_event: bool = True,
                         before: tuple[str, dict[str, Any]] | None = None) -> int:
     """Insert the events, move each email's `last_event`, and queue one delivery per subscribed webhook.
@@ -67,8 +82,7 @@ async def record_events(db: Executor, events: Sequence[Event], *, set_last_event
     step, e.g. the email the events belong to. Unique events already present are skipped; returns how
     many were recorded.
     """
-    events = [e for e in events
-              if not (e.unique and await repository.event_recorded(db, e.email.id, e.type, e.recipient))]
+    events = await _not_yet_recorded(db, events)
     if not events:
         return 0
     now = datetime.now(UTC)

@@ -13,31 +13,43 @@ from sqlalchemy import Row, text
 from app.db.executor import Executor
 
 __all__ = [
-    "AFTER_SENT", "INSERT_EVENTS_PARAMETERS", "delete_ignored_reports_older_than", "email_by_id", "email_by_queue_id",
-    "event_recorded", "ignored_report_totals", "insert_events", "insert_ignored_report", "record_log_position",
-    "record_mta_acceptance", "record_queue_id",
+    "AFTER_SENT", "INSERT_EVENTS_PARAMETERS", "delete_ignored_reports_older_than", "email_by_id", "emails_by_queue_id",
+    "events_recorded", "ignored_report_totals", "insert_events", "insert_ignored_report", "record_log_position",
+    "record_mta_acceptances", "record_queue_ids",
 ]
 
 _EMAIL = ("SELECT id, team_id, from_address, to_addresses, subject, created_at, tags, envelope_from, message_id, "
           "recipients FROM emails ")
-_EMAIL_BY_QUEUE_ID = text(_EMAIL + "WHERE queue_id = :queue_id ORDER BY created_at DESC LIMIT 1")
+# The newest email Postfix queued under each id.
+_EMAILS_BY_QUEUE_ID = text(_EMAIL.replace("SELECT ", "SELECT DISTINCT ON (queue_id) queue_id, ", 1)
+                           + "WHERE queue_id = ANY(:queue_ids) ORDER BY queue_id, created_at DESC")
 _EMAIL_BY_ID = text(_EMAIL + "WHERE id = :email_id")
 # Postfix's cleanup logs the Message-ID with the queue id it gave the message.
-_RECORD_QUEUE_ID = text("UPDATE emails SET queue_id = :queue_id WHERE message_id = :message_id "
-                        "AND state IN ('sending', 'queued', 'sent') AND (queue_id IS NULL OR state = 'sending')")
+_RECORD_QUEUE_IDS = text("""
+UPDATE emails e SET queue_id = s.queue_id
+FROM unnest(CAST(:message_ids AS text[]), CAST(:queue_ids AS text[])) AS s(message_id, queue_id)
+WHERE e.message_id = s.message_id AND e.state IN ('sending', 'queued', 'sent')
+  AND (e.queue_id IS NULL OR e.state = 'sending')
+""")
 # qmgr logs the sender once the queue file is committed: Postfix has the message. The worker usually recorded
 # that with `sent` already: then the row is not written again.
-_RECORD_MTA_ACCEPTANCE = text("UPDATE emails SET mta_accepted = true "
-                              "WHERE queue_id = :queue_id AND lower(envelope_from) = lower(:sender) "
-                              "AND NOT mta_accepted")
+_RECORD_MTA_ACCEPTANCES = text("""
+UPDATE emails e SET mta_accepted = true
+FROM unnest(CAST(:queue_ids AS text[]), CAST(:senders AS text[])) AS s(queue_id, sender)
+WHERE e.queue_id = s.queue_id AND lower(e.envelope_from) = s.sender AND NOT e.mta_accepted
+""")
 # How far the log follower of a mail host has applied its Postfix log (see app/domain/emails/outbox.py).
 _RECORD_LOG_POSITION = text("""
 INSERT INTO postfix_log_positions AS p (mail_host, logged_through) VALUES (:mail_host, :logged_through)
 ON CONFLICT (mail_host) DO UPDATE SET logged_through = greatest(p.logged_through, EXCLUDED.logged_through),
                                       updated_at = now()
 """)
-_EVENT_RECORDED = text("SELECT 1 FROM email_events WHERE email_id = :email_id AND type = :type "
-                       "AND recipient IS NOT DISTINCT FROM :recipient LIMIT 1")
+_EVENTS_RECORDED = text("""
+SELECT ev.email_id, ev.type, ev.recipient FROM email_events ev
+JOIN unnest(CAST(:email_ids AS uuid[]), CAST(:types AS text[]), CAST(:recipients AS text[]))
+     AS k(email_id, type, recipient)
+  ON ev.email_id = k.email_id AND ev.type = k.type AND ev.recipient IS NOT DISTINCT FROM k.recipient
+""")
 
 # The events Postfix's log or a report can record before the worker records `sent`: `sent` does not replace them
 # as an email's last event.
@@ -80,9 +92,10 @@ _DELETE_IGNORED_REPORTS = text("DELETE FROM ignored_reports WHERE received_at < 
 _IGNORED_REPORT_TOTALS = text("SELECT reason, count FROM ignored_report_totals ORDER BY reason")
 
 
-async def email_by_queue_id(conn: Executor, queue_id: str) -> Row[Any] | None:
-    """The newest email Postfix queued under this id."""
-    return (await conn.execute(_EMAIL_BY_QUEUE_ID, {"queue_id": queue_id})).first()
+async def emails_by_queue_id(conn: Executor, queue_ids: Sequence[str]) -> dict[str, Row[Any]]:
+    """The newest email Postfix queued under each of these ids, by queue id (ids of no email are left out)."""
+    rows = (await conn.execute(_EMAILS_BY_QUEUE_ID, {"queue_ids": list(queue_ids)})).all() if queue_ids else []
+    return {row.queue_id: row for row in rows}
 
 
 async def email_by_id(conn: Executor, email_id: uuid.UUID) -> Row[Any] | None:
@@ -90,14 +103,21 @@ async def email_by_id(conn: Executor, email_id: uuid.UUID) -> Row[Any] | None:
     return (await conn.execute(_EMAIL_BY_ID, {"email_id": email_id})).first()
 
 
-async def record_queue_id(conn: Executor, message_id: str, queue_id: str) -> bool:
-    """Give the email with this Message-ID Postfix's queue id; whether one was ours (and unsettled)."""
-    return bool((await conn.execute(_RECORD_QUEUE_ID, {"queue_id": queue_id, "message_id": message_id})).rowcount)
+async def record_queue_ids(conn: Executor, queue_ids: dict[str, str]) -> int:
+    """Give each email with one of these Message-IDs its Postfix queue id; how many were ours (and unsettled)."""
+    if not queue_ids:
+        return 0
+    return int((await conn.execute(_RECORD_QUEUE_IDS, {"message_ids": list(queue_ids),
+                                                       "queue_ids": list(queue_ids.values())})).rowcount or 0)
 
 
-async def record_mta_acceptance(conn: Executor, queue_id: str, sender: str) -> bool:
-    """Mark the email queued under this id and sender as accepted by Postfix; whether one was not yet marked."""
-    return bool((await conn.execute(_RECORD_MTA_ACCEPTANCE, {"queue_id": queue_id, "sender": sender})).rowcount)
+async def record_mta_acceptances(conn: Executor, accepted: set[tuple[str, str]]) -> int:
+    """Mark the emails queued under these (queue id, lowercased sender) pairs as accepted by Postfix; how many
+    were not yet marked."""
+    if not accepted:
+        return 0
+    return int((await conn.execute(_RECORD_MTA_ACCEPTANCES, {"queue_ids": [q for q, _ in accepted],
+                                                             "senders": [s for _, s in accepted]})).rowcount or 0)
 
 
 async def record_log_position(conn: Executor, mail_host: str, logged_through: datetime) -> None:
@@ -105,10 +125,14 @@ async def record_log_position(conn: Executor, mail_host: str, logged_through: da
     await conn.execute(_RECORD_LOG_POSITION, {"mail_host": mail_host, "logged_through": logged_through})
 
 
-async def event_recorded(db: Executor, email_id: uuid.UUID, type_: str, recipient: str | None) -> bool:
-    """Whether the email already has an event of this type for this recipient."""
-    return (await db.execute(_EVENT_RECORDED, {"email_id": email_id, "type": type_, "recipient": recipient})
-            ).first() is not None
+async def events_recorded(db: Executor, keys: Sequence[tuple[uuid.UUID, str, str | None]]
+                          ) -> set[tuple[uuid.UUID, str, str | None]]:
+    """Which of these (email id, type, recipient) events are already recorded."""
+    if not keys:
+        return set()
+    rows = await db.execute(_EVENTS_RECORDED, {"email_ids": [k[0] for k in keys], "types": [k[1] for k in keys],
+                                               "recipients": [k[2] for k in keys]})
+    return {(row.email_id, row.type, row.recipient) for row in rows}
 
 
 async def insert_events(db: Executor, *, team_ids: Sequence[uuid.UUID], email_ids: Sequence[uuid.UUID],
