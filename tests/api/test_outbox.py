@@ -135,17 +135,21 @@ async def test_a_worker_killed_mid_batch_and_restarted_beside_another_delivers_e
         worker.wait(10)
     killed_at = sum(delivered().values())
     await asyncio.sleep(0.3)  # the sink finishes the transaction the worker died in, as Postfix would
-    with smtp_sink.lock:
-        lines = list(smtp_sink.log_lines)
     stopped = asyncio.Event()
 
-    async def postfix_log() -> AsyncIterator[str]:  # what Postfix logged, then a quiet log
-        for line in lines:
-            yield line
-        await stopped.wait()
+    async def postfix_log() -> AsyncIterator[str]:  # what Postfix logs, as it logs it (journalctl --follow)
+        read = 0
+        while not stopped.is_set():
+            with smtp_sink.lock:
+                lines = smtp_sink.log_lines[read:]
+            read += len(lines)
+            for line in lines:
+                yield line
+            await asyncio.sleep(0.05)
 
     # The log follower of the mail host, and the worker restarted with a second one beside it: the emails the
-    # dead worker held go out again once the log shows Postfix never took them.
+    # dead worker held go out again once the log shows Postfix never took them, and one a slow worker handed
+    # over after its lease had run out is settled by the log too.
     following = asyncio.create_task(follow(owner_engine, postfix_log(), idle_seconds=0.2))
     impatient = {**env, "POSTYARD_WORKER_OUTCOME_GRACE_SECONDS": "0.5"}
     workers = [_start_worker(impatient), _start_worker(impatient)]
