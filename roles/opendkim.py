@@ -26,8 +26,8 @@ from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_c
 from roles.support.staging import install_validated_template, jinja_options
 from roles.support.systemd_units import install_unit, start_unit
 
-__all__ = ["DEFAULTS", "Instance", "INSTANCES", "MILTER_SOCKETS", "SYNC_UNIT", "deploy_opendkim",
-           "sync_env_context"]
+__all__ = ["DEFAULTS", "Instance", "INSTANCES", "MILTER_SOCKETS", "SYNC_ENV", "SYNC_UNIT", "SYNC_USER",
+           "deploy_opendkim", "sync_env_context"]
 
 DEFAULTS: dict[str, Any] = {
     # One syslog line per signed message; off by default: it costs throughput and says little.
@@ -55,6 +55,8 @@ INSTANCES: tuple[Instance, ...] = (
 )
 MILTER_SOCKETS = ",".join(f"unix:{i.socket}" for i in INSTANCES)
 SYNC_ENV = "/etc/postyard/dkim-sync.env"
+# The mail-host sync runs as OpenDKIM's user and owns what it writes.
+SYNC_USER = "opendkim"
 SYNC_UNIT = f"{DKIM_SYNC_SERVICE}.service"
 
 
@@ -72,7 +74,7 @@ def deploy_opendkim() -> None:
     files.directory(name="Create the current key set", path=f"{DKIM_DIR}/current", user="opendkim",
                     group="opendkim", mode="700")
     # The sync's own; Postfix reads the maps in it, and the Postfix role writes empty ones before it starts.
-    files.directory(name=f"Create {POSTFIX_MAPS_DIR}", path=POSTFIX_MAPS_DIR, user="opendkim", group="opendkim",
+    files.directory(name=f"Create {POSTFIX_MAPS_DIR}", path=POSTFIX_MAPS_DIR, user=SYNC_USER, group=SYNC_USER,
                     mode="755")
     for instance in host.loop(INSTANCES):
         for table in host.loop(("KeyTable", "SigningTable")):

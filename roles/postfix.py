@@ -2,7 +2,9 @@
 outbound path for the app's worker (loopback), with DKIM signing by OpenDKIM.
 
 main.cf and master.cf are owned whole, rendered to a staging directory and checked with
-`postfix -c <dir> check` (no warnings allowed) before they replace the live files.
+`postfix -c <dir> check` (no warnings allowed) before they replace the live files. The routing tables
+(relay and transport of the return-path domains, sender logins, enforced TLS) are local cdb maps the
+mail-host sync writes from the database (app/mailhost/postfix_maps.py); Postfix never connects to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from app.host_layout import (
 )
 from app.mailhost import postfix_maps
 from roles import app_runtime
-from roles.opendkim import MILTER_SOCKETS, SYNC_ENV
+from roles.opendkim import MILTER_SOCKETS, SYNC_ENV, SYNC_USER
 from roles.support.inventory_secrets import install_internal_ca
 from roles.support.mail_certificate import certificate_paths
 from roles.support.staging import STAGING_DIR, jinja_options
@@ -67,8 +69,7 @@ MASTER_ANSWERS = "postfix status >/dev/null 2>&1"
 MASTER_PID_FILE = "/var/spool/postfix/pid/master.pid"
 # Lets systemd track the master and start it again when it dies (templates/postfix/postyard-restart.conf.j2).
 RESTART_DROP_IN = f"{UNIT_DIR}/{INSTANCE_UNIT}.d/postyard-restart.conf"
-# Postfix's routing maps, written by the mail-host sync (app/mailhost/postfix_maps.py) as user opendkim.
-MAPS_OWNER = "opendkim"
+# Postfix's routing maps are written by the mail-host sync (app/mailhost/postfix_maps.py).
 MAP_PARAMETERS: dict[str, str] = {
     "relay_domains": postfix_maps.BOUNCE_DOMAINS,
     "transport_maps": postfix_maps.BOUNCE_TRANSPORT,
@@ -169,11 +170,11 @@ def _maps_if_absent() -> OperationMeta:
     """Where a map is missing (a fresh host, or one that used the PostgreSQL lookups), one round of the
     mail-host sync writes them all from the database before Postfix reads them; the maps it keeps writing
     are left as they are."""
-    created = [files.file(name=f"Create {map_path(name)} if absent", path=map_path(name), user=MAPS_OWNER,
-                          group=MAPS_OWNER, mode="644") for name in MAP_PARAMETERS.values()]
+    created = [files.file(name=f"Create {map_path(name)} if absent", path=map_path(name), user=SYNC_USER,
+                          group=SYNC_USER, mode="644") for name in MAP_PARAMETERS.values()]
     return server.shell(
         name="Write Postfix's maps from the database",
-        commands=[f"systemd-run --wait --pipe --quiet --collect --uid={MAPS_OWNER} --gid={MAPS_OWNER} "
+        commands=[f"systemd-run --wait --pipe --quiet --collect --uid={SYNC_USER} --gid={SYNC_USER} "
                   f"-p EnvironmentFile={SYNC_ENV} -E PYTHONPATH={app_runtime.SOURCE} "
                   f"{app_runtime.VENV}/bin/python -m app.cli dkim-sync --once"],
         _if=any_changed(*created),
