@@ -20,6 +20,7 @@ from app.host_layout import (
     OPENDKIM_PID_FILE,
     POLICY_SOCKET,
     POSTFIX_JOURNAL_CURSOR,
+    POSTFIX_MAPS_DIR,
 )
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -119,10 +120,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The per-login submission rate policy (app/mailhost/rate_policy.py): its socket and its limit.
     policy_socket: str = POLICY_SOCKET
     submission_messages_per_minute: int = 600
-    # The DKIM key sync (app/mailhost/dkim_sync.py): its database role (postyard_mail), the directory it
-    # writes, the pid files of the OpenDKIM instances it reloads (comma-separated), how often it re-reads.
+    # The mail-host sync (app/mailhost/dkim_sync.py): its database role (postyard_mail), the directory of
+    # OpenDKIM's keys and that of Postfix's maps (empty: no maps), the pid files of the OpenDKIM instances it
+    # reloads (comma-separated), how often it re-reads.
     dkim_database_url: str = ""
     dkim_dir: str = DKIM_DIR
+    postfix_maps_dir: str = POSTFIX_MAPS_DIR
     opendkim_pid: str = OPENDKIM_PID_FILE
     dkim_poll_seconds: float = 60.0
     webhook_allowed_networks: str = ""

@@ -13,7 +13,7 @@ __all__ = [
     "INTAKE_SERVICE", "INTAKE_SOCKET", "INTERNAL_LISTENER", "INTERNAL_SMTP_HOST", "INTERNAL_SMTP_PORT",
     "MILTER_COMMAND_TIMEOUT", "MILTER_CONNECT_TIMEOUT", "MILTER_CONTENT_TIMEOUT",
     "OPENDKIM_PID_FILE", "POLICY_RUNTIME_DIRECTORY", "POLICY_SERVICE", "POLICY_SOCKET", "POSTFIX_EVENTS_SERVICE",
-    "POSTFIX_JOURNAL_CURSOR", "STATE_DIR", "WEBHOOKS_SERVICE", "WORKER_SERVICE",
+    "POSTFIX_JOURNAL_CURSOR", "POSTFIX_MAPS_DIR", "STATE_DIR", "WEBHOOKS_SERVICE", "WORKER_SERVICE",
     "mail_host_name", "postfix_milter_wait",
 ]
 
@@ -33,6 +33,8 @@ POLICY_SOCKET = f"/run/{POLICY_RUNTIME_DIRECTORY}/policy.sock"
 STATE_DIR = "/var/lib/postyard"
 # The DKIM sync writes OpenDKIM's key tables and keys here (a `current` set swapped in whole).
 DKIM_DIR = f"{STATE_DIR}/dkim"
+# The mail-host sync writes Postfix's routing maps here (cdb; app/mailhost/postfix_maps.py).
+POSTFIX_MAPS_DIR = f"{STATE_DIR}/postfix-maps"
 # The OpenDKIM process the DKIM sync reloads when no pid files are named.
 OPENDKIM_PID_FILE = "/run/opendkim/opendkim.pid"
 

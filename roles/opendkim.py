@@ -2,7 +2,8 @@
 
 Keys live AES-256-GCM encrypted in PostgreSQL; `postyard-dkim-sync` (app/mailhost/dkim_sync.py)
 decrypts them into a directory only the opendkim user can read, swaps the set in atomically and
-reloads OpenDKIM (SIGUSR1). Postfix is never restarted for a key change.
+reloads OpenDKIM (SIGUSR1). Postfix is never restarted for a key change. The same service writes
+Postfix's routing maps into a directory of its own (app/mailhost/postfix_maps.py, roles/postfix.py).
 
 OpenDKIM 2.11 signs with one algorithm per process, so RSA keys are signed by Debian's opendkim
 service and Ed25519 keys by a second instance; Postfix passes each message through both.
@@ -18,15 +19,15 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server
 
 from app.db import roles as db_roles
-from app.host_layout import DKIM_DIR, DKIM_SYNC_SERVICE, OPENDKIM_PID_FILE
+from app.host_layout import DKIM_DIR, DKIM_SYNC_SERVICE, OPENDKIM_PID_FILE, POSTFIX_MAPS_DIR
 from roles import app_runtime
 from roles.support.database_client import data_keys, database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
 from roles.support.staging import install_validated_template, jinja_options
 from roles.support.systemd_units import install_unit, start_unit
 
-__all__ = ["DEFAULTS", "Instance", "INSTANCES", "MILTER_SOCKETS", "deploy_opendkim",
-           "sync_env_context"]
+__all__ = ["DEFAULTS", "Instance", "INSTANCES", "MILTER_SOCKETS", "SYNC_ENV", "SYNC_UNIT", "SYNC_USER",
+           "deploy_opendkim", "sync_env_context"]
 
 DEFAULTS: dict[str, Any] = {
     # One syslog line per signed message; off by default: it costs throughput and says little.
@@ -54,12 +55,14 @@ INSTANCES: tuple[Instance, ...] = (
 )
 MILTER_SOCKETS = ",".join(f"unix:{i.socket}" for i in INSTANCES)
 SYNC_ENV = "/etc/postyard/dkim-sync.env"
+# The mail-host sync runs as OpenDKIM's user and owns what it writes.
+SYNC_USER = "opendkim"
 SYNC_UNIT = f"{DKIM_SYNC_SERVICE}.service"
 
 
 def sync_env_context(database_url: str, keys: str) -> dict[str, Any]:
     return {"database_url": database_url, "data_keys": keys, "dkim_dir": DKIM_DIR, "ca_path": INTERNAL_CA_PATH,
-            "pid_files": ",".join(i.pid_file for i in INSTANCES)}
+            "pid_files": ",".join(i.pid_file for i in INSTANCES), "postfix_maps_dir": POSTFIX_MAPS_DIR}
 
 
 @deploy("OpenDKIM", data_defaults=DEFAULTS)
@@ -70,6 +73,9 @@ def deploy_opendkim() -> None:
     # An empty key set until the sync writes one, so OpenDKIM can start on a fresh host.
     files.directory(name="Create the current key set", path=f"{DKIM_DIR}/current", user="opendkim",
                     group="opendkim", mode="700")
+    # The sync's own; Postfix reads the maps in it, and the Postfix role writes empty ones before it starts.
+    files.directory(name=f"Create {POSTFIX_MAPS_DIR}", path=POSTFIX_MAPS_DIR, user=SYNC_USER, group=SYNC_USER,
+                    mode="755")
     for instance in host.loop(INSTANCES):
         for table in host.loop(("KeyTable", "SigningTable")):
             files.file(name=f"Create an empty {table}{instance.suffix}",
@@ -103,6 +109,7 @@ def deploy_opendkim() -> None:
     server.user(name="Let Postfix use the OpenDKIM sockets", user="postfix", groups=["opendkim"], append=True)
     install_unit(
         SYNC_UNIT, "templates/opendkim/postyard-dkim-sync.service.j2", restart_on=[env, ca],
-        label="the DKIM key sync", env_file=SYNC_ENV, source=app_runtime.SOURCE,
-        python=f"{app_runtime.VENV}/bin/python", dkim_dir=DKIM_DIR, release=app_runtime.release_digest(),
+        label="the mail-host sync", env_file=SYNC_ENV, source=app_runtime.SOURCE,
+        python=f"{app_runtime.VENV}/bin/python", dkim_dir=DKIM_DIR, postfix_maps_dir=POSTFIX_MAPS_DIR,
+        release=app_runtime.release_digest(),
     )

@@ -2,7 +2,9 @@
 outbound path for the app's worker (loopback), with DKIM signing by OpenDKIM.
 
 main.cf and master.cf are owned whole, rendered to a staging directory and checked with
-`postfix -c <dir> check` (no warnings allowed) before they replace the live files.
+`postfix -c <dir> check` (no warnings allowed) before they replace the live files. The routing tables
+(relay and transport of the return-path domains, sender logins, enforced TLS) are local cdb maps the
+mail-host sync writes from the database (app/mailhost/postfix_maps.py); Postfix never connects to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from app import tls_policy
-from app.db import roles as db_roles
 from app.host_layout import (
     INTAKE_SOCKET,
     INTERNAL_LISTENER,
@@ -27,19 +28,19 @@ from app.host_layout import (
     POLICY_RUNTIME_DIRECTORY,
     POLICY_SERVICE,
     POLICY_SOCKET,
+    POSTFIX_MAPS_DIR,
 )
+from app.mailhost import postfix_maps
 from roles import app_runtime
-from roles.opendkim import MILTER_SOCKETS
-from roles.support.database_client import DatabaseLogin, database_login
-from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
+from roles.opendkim import MILTER_SOCKETS, SYNC_ENV, SYNC_USER
+from roles.support.inventory_secrets import install_internal_ca
 from roles.support.mail_certificate import certificate_paths
 from roles.support.staging import STAGING_DIR, jinja_options
 from roles.support.systemd_units import UNIT_DIR, install_unit, reload_units
 
 __all__ = [
-    "DEFAULTS", "LOOKUPS", "LOOKUP_WATCH_UNIT", "MASTER_PID_FILE", "POLICY_UNIT", "REACHABLE", "RESTART_DROP_IN",
-    "Lookup", "main_context", "master_context", "policy_context", "lookup_context", "lookup_watch_context",
-    "restart_context", "deploy_postfix",
+    "DEFAULTS", "MAP_PARAMETERS", "MASTER_PID_FILE", "POLICY_UNIT", "RESTART_DROP_IN", "RETIRED_WATCH_UNIT",
+    "main_context", "map_path", "master_context", "policy_context", "restart_context", "deploy_postfix",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -68,36 +69,22 @@ MASTER_ANSWERS = "postfix status >/dev/null 2>&1"
 MASTER_PID_FILE = "/var/spool/postfix/pid/master.pid"
 # Lets systemd track the master and start it again when it dies (templates/postfix/postyard-restart.conf.j2).
 RESTART_DROP_IN = f"{UNIT_DIR}/{INSTANCE_UNIT}.d/postyard-restart.conf"
-PGSQL_DIR = "/etc/postfix/pgsql"
-# The lookups' password, out of their URLs (Postfix logs the URL of each failed lookup): one file for
-# proxymap (user postfix), one for the lookup watcher's probe (root without capabilities reads only its own).
-PGPASS = f"{PGSQL_DIR}/pgpass"
-PROBE_PGPASS = f"{PGSQL_DIR}/pgpass.probe"
-# Reloads Postfix once PostgreSQL answers again after a failed lookup (templates/postfix/postyard-postfix-lookups.*).
-LOOKUP_WATCH_UNIT = "postyard-postfix-lookups.service"
-LOOKUP_WATCH_SCRIPT = "/usr/local/sbin/postyard-postfix-lookups"
+# Postfix's routing maps are written by the mail-host sync (app/mailhost/postfix_maps.py).
+MAP_PARAMETERS: dict[str, str] = {
+    "relay_domains": postfix_maps.BOUNCE_DOMAINS,
+    "transport_maps": postfix_maps.BOUNCE_TRANSPORT,
+    "smtpd_sender_login_maps": postfix_maps.SENDER_LOGINS,
+    "sender_dependent_default_transport_maps": postfix_maps.SENDER_TLS_TRANSPORT,
+}
+# What earlier releases installed for Postfix's PostgreSQL lookups, removed from existing hosts.
+RETIRED_LOOKUP_DIR = "/etc/postfix/pgsql"
+RETIRED_WATCH_UNIT = "postyard-postfix-lookups.service"
+RETIRED_WATCH_SCRIPT = "/usr/local/sbin/postyard-postfix-lookups"
 
 
-class Lookup:
-    """One Postfix table backed by a SQL view."""
-
-    def __init__(self, name: str, purpose: str, query: str) -> None:
-        self.name, self.purpose, self.query = name, purpose, query
-
-
-LOOKUPS: tuple[Lookup, ...] = (
-    Lookup("bounce_domains", "Domains accepted on port 25: the sending domains' return-path domains.",
-           "SELECT bounce_domain FROM mail_bounce_domains WHERE bounce_domain = '%s'"),
-    Lookup("bounce_transport", "Mail to a return-path domain goes to the app's bounce pipe.",
-           "SELECT 'postyard-bounce:' FROM mail_bounce_domains WHERE bounce_domain = '%s'"),
-    Lookup("sender_logins", "SMTP logins allowed to use a sender domain (their team owns it, verified).",
-           "SELECT username FROM mail_sender_logins WHERE sender_domain = '%d'"),
-    Lookup("sender_tls_transport", "Sending domains that require TLS for delivery use the enforced transport.",
-           "SELECT 'postyard-enforced:' FROM mail_bounce_domains WHERE tls_mode = 'enforced' "
-           "AND (domain = '%d' OR bounce_domain = '%d') LIMIT 1"),
-)
-# Not a table of main.cf: it answers `ok` whenever PostgreSQL answers, for the lookup watcher.
-REACHABLE = Lookup("reachable", "Answers ok whenever PostgreSQL answers (the lookup watcher's probe).", "SELECT 'ok'")
+def map_path(name: str) -> str:
+    """A map's text source; Postfix opens `cdb:<path>`, that is <path>.cdb."""
+    return f"{POSTFIX_MAPS_DIR}/{name}"
 
 
 def main_context(data: Any, hostname: str, certificate: str, private_key: str) -> dict[str, Any]:
@@ -108,6 +95,7 @@ def main_context(data: Any, hostname: str, certificate: str, private_key: str) -
         "certificate": certificate,
         "private_key": private_key,
         "tls_policy": tls_policy.POSTFIX,
+        "maps": {parameter: f"cdb:{map_path(name)}" for parameter, name in MAP_PARAMETERS.items()},
         "mta_sts": bool(data.postfix_mta_sts),
         "milter_timeouts": {"connect": MILTER_CONNECT_TIMEOUT, "command": MILTER_COMMAND_TIMEOUT,
                             "content": MILTER_CONTENT_TIMEOUT},
@@ -163,21 +151,6 @@ def policy_context(data: Any, release: str) -> dict[str, Any]:
     }
 
 
-def lookup_context(lookup: Lookup, login: DatabaseLogin) -> dict[str, Any]:
-    return {
-        "purpose": lookup.purpose,
-        # With a URI, Postfix takes the login from the URI alone (user/password are then ignored).
-        "hosts": login.libpq_url(PROBE_PGPASS if lookup is REACHABLE else PGPASS) + f"&sslrootcert={INTERNAL_CA_PATH}",
-        "database": login.database,
-        "query": lookup.query,
-    }
-
-
-def lookup_watch_context() -> dict[str, Any]:
-    return {"postfix_unit": INSTANCE_UNIT, "probe_table": f"{PGSQL_DIR}/{REACHABLE.name}.cf", "probe_seconds": 1,
-            "reload_spacing": 10, "script": LOOKUP_WATCH_SCRIPT}
-
-
 def restart_context() -> dict[str, Any]:
     return {"pid_file": MASTER_PID_FILE, "restart_seconds": 2}
 
@@ -193,24 +166,41 @@ def _template(src: str, dest: str, mode: str = "644", group: str = "root", **con
                           jinja_env_kwargs=jinja_options(), **context)
 
 
+def _maps_if_absent() -> OperationMeta:
+    """Where a map is missing (a fresh host, or one that used the PostgreSQL lookups), one round of the
+    mail-host sync writes them all from the database before Postfix reads them; the maps it keeps writing
+    are left as they are."""
+    created = [files.file(name=f"Create {map_path(name)} if absent", path=map_path(name), user=SYNC_USER,
+                          group=SYNC_USER, mode="644") for name in MAP_PARAMETERS.values()]
+    return server.shell(
+        name="Write Postfix's maps from the database",
+        commands=[f"systemd-run --wait --pipe --quiet --collect --uid={SYNC_USER} --gid={SYNC_USER} "
+                  f"-p EnvironmentFile={SYNC_ENV} -E PYTHONPATH={app_runtime.SOURCE} "
+                  f"{app_runtime.VENV}/bin/python -m app.cli dkim-sync --once"],
+        _if=any_changed(*created),
+    )
+
+
+def _retire_database_lookups() -> None:
+    """Remove the PostgreSQL lookups and their watcher that earlier releases installed."""
+    systemd.service(name="Stop the retired Postfix lookup watcher", service=RETIRED_WATCH_UNIT, running=False,
+                    enabled=False)
+    unit = files.file(name=f"Remove {RETIRED_WATCH_UNIT}", path=f"{UNIT_DIR}/{RETIRED_WATCH_UNIT}", present=False)
+    reload_units(unit)
+    files.file(name=f"Remove {RETIRED_WATCH_SCRIPT}", path=RETIRED_WATCH_SCRIPT, present=False)
+    files.directory(name=f"Remove {RETIRED_LOOKUP_DIR}", path=RETIRED_LOOKUP_DIR, present=False)
+    apt.packages(name="Remove postfix-pgsql", packages=["postfix-pgsql"], present=False)
+
+
 @deploy("Postfix", data_defaults=DEFAULTS)
 def deploy_postfix() -> None:
-    packages = ["postfix", "postfix-pgsql"] + (["postfix-mta-sts-resolver"] if host.data.postfix_mta_sts else [])
+    packages = ["postfix", "postfix-cdb"] + (["postfix-mta-sts-resolver"] if host.data.postfix_mta_sts else [])
     apt.packages(name="Install Postfix", packages=packages, no_recommends=True)
     restart_drop_in = _template("templates/postfix/postyard-restart.conf.j2", RESTART_DROP_IN, **restart_context())
     reload_units(restart_drop_in)
     ca = install_internal_ca()
     certificate, private_key = certificate_paths()
-    login = database_login(db_roles.MAIL)
-    files.directory(name=f"Create {PGSQL_DIR}", path=PGSQL_DIR, user="root", group="postfix", mode="750")
-    for path, owner in ((PGPASS, "postfix"), (PROBE_PGPASS, "root")):
-        files.put(name=f"Upload {path}", src=StringIO(login.pgpass_line()), dest=path, user=owner, group=owner,
-                  mode="600")
-    lookups = [
-        _template("templates/postfix/pgsql.cf.j2", f"{PGSQL_DIR}/{lookup.name}.cf", mode="640", group="postfix",
-                  **lookup_context(lookup, login))
-        for lookup in (*LOOKUPS, REACHABLE)
-    ]
+    _maps_if_absent()
     header_cleanup = _template("templates/postfix/submission_header_cleanup.j2",
                                "/etc/postfix/submission_header_cleanup")
 
@@ -253,18 +243,16 @@ def deploy_postfix() -> None:
         )],
         _if=restart_needed,
     )
-    # The master rereads main.cf and the lookup tables on SIGHUP, which `postfix reload` sends it directly;
-    # a restart above already read them. A master found stopped is started instead.
+    # The master rereads main.cf on SIGHUP, which `postfix reload` sends it directly; a restart above already
+    # read it. A master found stopped is started instead. A new map needs neither: a daemon that opened the
+    # replaced one restarts itself.
     server.shell(
         name="Reload Postfix",
         commands=[_or_show_journal(
             f"if {MASTER_ANSWERS}; then postfix reload; else systemctl restart postfix.service && "
             f"timeout 60 sh -c 'until {MASTER_ANSWERS}; do sleep 0.2; done'; fi"
         )],
-        _if=[any_changed(live_main, header_cleanup, *lookups), lambda: not restart_needed()],
+        _if=[any_changed(live_main, header_cleanup), lambda: not restart_needed()],
     )
     systemd.service(name="Enable Postfix", service="postfix.service", running=True, enabled=True)
-    watch_script = _template("templates/postfix/postyard-postfix-lookups.sh.j2", LOOKUP_WATCH_SCRIPT, mode="755",
-                             **lookup_watch_context())
-    install_unit(LOOKUP_WATCH_UNIT, "templates/postfix/postyard-postfix-lookups.service.j2", restart_on=[watch_script],
-                 label="the Postfix lookup watcher", **lookup_watch_context())
+    _retire_database_lookups()  # once Postfix reads the maps instead

@@ -24,7 +24,8 @@ def add_mailhost_commands(sub: Any) -> None:
     bounce.add_argument("recipient", nargs="?", default=None, help="the envelope recipient (${recipient})")
     sub.add_parser("smtp-intake", help="store mail submitted on 465/587 (Postfix's before-queue proxy filter)")
     sub.add_parser("rate-policy", help="limit messages per minute per SMTP login (Postfix policy service)")
-    sub.add_parser("dkim-sync", help="write OpenDKIM's keys from the database and reload it on each change")
+    sync = sub.add_parser("dkim-sync", help="write OpenDKIM's keys and Postfix's maps from the database on each change")
+    sync.add_argument("--once", action="store_true", help="one round, then exit (nonzero if a write failed)")
 
 
 def run_mailhost(args: argparse.Namespace, settings: Settings) -> int:
@@ -58,5 +59,5 @@ def run_mailhost(args: argparse.Namespace, settings: Settings) -> int:
     else:
         from app.mailhost import dkim_sync
 
-        dkim_sync.main(settings)
+        return dkim_sync.main(settings, once=args.once)
     return 0

@@ -1,4 +1,5 @@
-"""DKIM key sync: writes the signing keys OpenDKIM reads, from the `mail_dkim_keys` view.
+"""Mail-host sync: writes the signing keys OpenDKIM reads, from the `mail_dkim_keys` view, and Postfix's
+routing maps (app/mailhost/postfix_maps.py).
 
 The view holds the keys of verified domain entries only. Several teams may add the same domain name,
 but at most one entry per name is verified, so each domain has the keys of exactly one team and a
@@ -8,8 +9,8 @@ Runs on every mail host as the `opendkim` user. Private keys arrive AES-256-GCM 
 (app/lib/crypto.py); the plaintext exists only in the key directory, mode 0600. Every change is
 written to a fresh directory and swapped in with one rename, so OpenDKIM never reads a half-written
 set; it is then told to reload (SIGUSR1), which Postfix does not notice. The service wakes on
-`NOTIFY mail_dkim_keys_changed` and also re-reads every `poll_seconds`, so a missed notification
-costs at most one interval.
+`NOTIFY mail_dkim_keys_changed` or `mail_routes_changed`, syncs both, and also re-reads every
+`poll_seconds`, so a missed notification costs at most one interval.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ import asyncpg
 from app.config import Settings
 from app.db.engines import connect
 from app.lib.crypto import Keyring, dkim_associated_data
+from app.mailhost import postfix_maps
+from app.mailhost.postfix_maps import MapDirectory
 
 __all__ = ["ALGORITHMS", "SigningKey", "fetch_keys", "main", "render_key_table", "render_signing_table",
-           "render_tables", "run", "sync_once", "write_key_set"]
+           "render_tables", "run", "run_once", "sync_once", "write_key_set"]
 
 log = logging.getLogger("postyard.dkim_sync")
 NOTIFY_CHANNEL = "mail_dkim_keys_changed"
@@ -157,23 +160,26 @@ async def sync_once(connection: asyncpg.Connection, keyring: Keyring, root: Path
 
 
 async def _serve(connection: asyncpg.Connection, keyring: Keyring, root: Path, pid_file: Iterable[Path] | None,
-                 poll_seconds: float) -> None:
+                 poll_seconds: float, maps: MapDirectory | None) -> None:
     woken = asyncio.Event()
     connection.add_termination_listener(lambda *_: woken.set())  # a lost connection fails the next sync
-    await connection.add_listener(NOTIFY_CHANNEL, lambda *_: woken.set())
+    for channel in (NOTIFY_CHANNEL, postfix_maps.NOTIFY_CHANNEL):
+        await connection.add_listener(channel, lambda *_: woken.set())
     while True:
+        woken.clear()  # a change committed from here on wakes the next round
         await sync_once(connection, keyring, root, pid_file)
+        if maps is not None:
+            await maps.sync(connection)
         try:
             await asyncio.wait_for(woken.wait(), timeout=poll_seconds)
         except TimeoutError:
             pass
-        woken.clear()
 
 
 async def run(dsn: str, keyring: Keyring, root: Path, pid_file: Iterable[Path] | None,
-              poll_seconds: float = 60, settings: Settings | None = None) -> None:
+              poll_seconds: float = 60, settings: Settings | None = None, maps: MapDirectory | None = None) -> None:
     """Sync now, then on every notification and every poll_seconds, until cancelled; while the database is
-    unreachable, connect again every RECONNECT_SECONDS (the keys written last stay in use)."""
+    unreachable, connect again every RECONNECT_SECONDS (the keys and maps written last stay in use)."""
     bounds = settings or Settings()
     while True:
         try:
@@ -184,7 +190,7 @@ async def run(dsn: str, keyring: Keyring, root: Path, pid_file: Iterable[Path] |
             await asyncio.sleep(RECONNECT_SECONDS)
             continue
         try:
-            await _serve(connection, keyring, root, pid_file, poll_seconds)
+            await _serve(connection, keyring, root, pid_file, poll_seconds, maps)
         except _UNREACHABLE as error:
             log.warning("database connection lost (%s); connecting again", type(error).__name__)
         finally:
@@ -192,11 +198,29 @@ async def run(dsn: str, keyring: Keyring, root: Path, pid_file: Iterable[Path] |
                 await connection.close(timeout=bounds.database_connect_timeout)
 
 
-def main(settings: Settings) -> None:
-    """Run the service on `dkim_database_url` (the postyard_mail role) until stopped."""
+async def run_once(dsn: str, keyring: Keyring, root: Path, pid_file: Iterable[Path] | None, settings: Settings,
+                   maps: MapDirectory | None) -> bool:
+    """One round, as the deploy runs it before Postfix first reads the maps; False when a map was not written."""
+    connection = await connect(dsn, settings, "postyard-dkim-sync")
+    try:
+        await sync_once(connection, keyring, root, pid_file)
+        return maps is None or await maps.sync(connection) is not None
+    finally:
+        await connection.close(timeout=settings.database_connect_timeout)
+
+
+def main(settings: Settings, once: bool = False) -> int:
+    """Run the service on `dkim_database_url` (the postyard_mail role) until stopped, or one round with once;
+    with `postfix_maps_dir` set, it writes Postfix's maps there too."""
     if not settings.dkim_database_url:
         raise SystemExit("POSTYARD_DKIM_DATABASE_URL is not set")
-    asyncio.run(run(
-        settings.dkim_database_url, Keyring(settings.data_keys, settings.active_data_key_id), Path(settings.dkim_dir),
-        [Path(p) for p in settings.opendkim_pid.split(",") if p], settings.dkim_poll_seconds, settings,
-    ))
+    keyring = Keyring(settings.data_keys, settings.active_data_key_id)
+    pid_files = [Path(p) for p in settings.opendkim_pid.split(",") if p]
+    maps = MapDirectory(Path(settings.postfix_maps_dir)) if settings.postfix_maps_dir else None
+    if once:
+        written = asyncio.run(run_once(settings.dkim_database_url, keyring, Path(settings.dkim_dir), pid_files,
+                                       settings, maps))
+        return 0 if written else 1
+    asyncio.run(run(settings.dkim_database_url, keyring, Path(settings.dkim_dir), pid_files,
+                    settings.dkim_poll_seconds, settings, maps))
+    return 0

@@ -13,10 +13,10 @@ from app.host_layout import DKIM_DIR, DKIM_SYNC_SERVICE
 from postyard.probe import BELOW_TLS_1_2, Vantage, accepted_suites
 from roles.mail_services import mail_units
 from roles.opendkim import INSTANCES
-from roles.postfix import LOOKUP_WATCH_UNIT, POLICY_UNIT
+from roles.postfix import POLICY_UNIT
 
-SERVICES = ("postfix", "dovecot", DKIM_SYNC_SERVICE, "fail2ban", POLICY_UNIT, LOOKUP_WATCH_UNIT,
-            *(i.unit for i in INSTANCES), *(u.unit for u in mail_units()))
+SERVICES = ("postfix", "dovecot", DKIM_SYNC_SERVICE, "fail2ban", POLICY_UNIT, *(i.unit for i in INSTANCES),
+            *(u.unit for u in mail_units()))
 
 
 @pytest.fixture(scope="session")

@@ -6,17 +6,23 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
+from app.host_layout import POSTFIX_MAPS_DIR
+from app.mailhost.postfix_maps import SENDER_LOGINS
 from postyard.appliance_client import TestbedAppliance
 from postyard.deployer import REPO
 from postyard.testbed import internet
 
-__all__ = ["Sender", "MailTestbed", "make_message"]
+__all__ = ["ROUTES_WITHIN", "Sender", "MailTestbed", "make_message"]
+
+# From a domain's verification until Postfix's sender-login map on the mail host names its login.
+ROUTES_WITHIN = 10.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,17 @@ class MailTestbed(TestbedAppliance):
         domain = f"s{uuid.uuid4().hex[:10]}.test"
         made = json.loads(self._run_as_app(["-m", "tests.testbed.mail_sender", domain, algorithm]))
         assert made["status"] == "verified", made
+        self.wait_for_sender_login(made["domain"], made["username"])
         return Sender(made["domain"], made["username"], made["password"], made["records"], made["api_key"])
+
+    def wait_for_sender_login(self, domain: str, username: str) -> float:
+        """Seconds until Postfix's sender-login map (written by the mail-host sync) lets username send as domain."""
+        lookup = f"postmap -q @{domain} cdb:{POSTFIX_MAPS_DIR}/{SENDER_LOGINS}; true"
+        started = time.monotonic()
+        while username not in self.on_mail_host(lookup).strip().split(","):
+            assert time.monotonic() - started < ROUTES_WITHIN, f"{domain} not in Postfix's maps in {ROUTES_WITHIN} s"
+            time.sleep(0.2)
+        return time.monotonic() - started
 
     def submit(self, port: int, sender: Sender, message: EmailMessage, mail_from: str | None = None,
                rcpt_to: str | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from app import tls_policy
-from app.host_layout import API_SERVICE, DKIM_DIR, WEBHOOKS_SERVICE
+from app.host_layout import API_SERVICE, DKIM_DIR, INTERNAL_LISTENER, POSTFIX_MAPS_DIR, WEBHOOKS_SERVICE
 from roles import (
     api,
     base,
@@ -66,14 +66,11 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "backup/postyard-backup.timer.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
     "postfix/main.cf.j2": postfix.main_context(MAIL_DATA, "mail.example.net", *CERTIFICATE),
     "postfix/master.cf.j2": postfix.master_context(MAIL_DATA),
-    "postfix/pgsql.cf.j2": postfix.lookup_context(postfix.LOOKUPS[0], MAIL_LOGIN),
     "postfix/submission_header_cleanup.j2": {},
     "app/service.j2": {"unit": api.api_units(2)[0], "env_file": "/etc/postyard/app.env",
                        "release": "0123abcd"},
     "postfix/postyard-rate-policy.service.j2": postfix.policy_context(MAIL_DATA, "0123abcd"),
     "postfix/postyard-restart.conf.j2": postfix.restart_context(),
-    "postfix/postyard-postfix-lookups.sh.j2": postfix.lookup_watch_context(),
-    "postfix/postyard-postfix-lookups.service.j2": postfix.lookup_watch_context(),
     "host_report/postyard-host-report.service.j2": host_report.unit_context(),
     "dovecot/dovecot.conf.j2": dovecot.dovecot_context(MAIL_DATA, *CERTIFICATE),
     "dovecot/postyard-sql.conf.ext.j2": {"conninfo": MAIL_LOGIN.conninfo()},
@@ -86,7 +83,8 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "opendkim/dkim-sync.env.j2": opendkim.sync_env_context(MAIL_LOGIN.libpq_url(), "k1:AAAA"),
     "opendkim/postyard-dkim-sync.service.j2": {
         "env_file": "/etc/postyard/dkim-sync.env", "source": "/opt/postyard/src",
-        "python": "/opt/postyard/venv/bin/python", "dkim_dir": DKIM_DIR, "release": "0123abcd",
+        "python": "/opt/postyard/venv/bin/python", "dkim_dir": DKIM_DIR, "postfix_maps_dir": POSTFIX_MAPS_DIR,
+        "release": "0123abcd",
     },
     "tls/deploy-hook.sh.j2": tls.hook_context(("mail", "api")),
     "tls/certbot-ca.conf.j2": tls.ca_drop_in_context(),
@@ -176,6 +174,27 @@ def test_postfix_port_25_offers_no_auth_and_relays_nothing():
     assert "smtpd_sasl_auth_enable = no" in main
     assert "reject_unauth_destination" in main.split("smtpd_relay_restrictions = ")[1].splitlines()[0]
     assert "\nsmtp      inet  n       -       n       -       -       smtpd\n" in render("postfix/master.cf.j2")
+
+
+def test_postfix_reads_its_routing_tables_from_the_syncs_local_cdb_maps():
+    main = render("postfix/main.cf.j2")
+    settings = dict(line.split(" = ", 1) for line in main.splitlines() if " = " in line and line[0] != "#")
+    for parameter, name in postfix.MAP_PARAMETERS.items():
+        assert settings[parameter] == f"cdb:{POSTFIX_MAPS_DIR}/{name}"
+    assert "pgsql" not in main and "proxy:" not in main
+
+
+def test_the_internal_listener_asks_no_table_about_recipients():
+    master = render("postfix/master.cf.j2")
+    internal = master.split(f"\n{INTERNAL_LISTENER} inet")[1].split("\n# ")[0].split("\npickup ")[0]
+    assert "-o smtpd_reject_unlisted_recipient=no" in internal
+    assert "-o smtpd_recipient_restrictions=\n" in internal and "-o smtpd_sender_restrictions=\n" in internal
+
+
+def test_the_sync_may_write_the_postfix_maps_directory():
+    unit = render("opendkim/postyard-dkim-sync.service.j2")
+    assert f"\nReadWritePaths={DKIM_DIR} {POSTFIX_MAPS_DIR}\n" in unit
+    assert f"\nPOSTYARD_POSTFIX_MAPS_DIR={POSTFIX_MAPS_DIR}\n" in render("opendkim/dkim-sync.env.j2")
 
 
 def test_postfix_offers_only_ecdhe_aead_suites_for_tls_1_2():

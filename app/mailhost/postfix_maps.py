@@ -1,0 +1,153 @@
+"""Postfix's routing tables as local cdb maps, written from the mail views by the mail-host sync.
+
+Postfix used to ask PostgreSQL for these through `proxy:pgsql` tables, several times per message: each
+message's distinct VERP sender defeats Postfix's caches, so every message cost about 21 queries. Now the
+sync (app/mailhost/dkim_sync.py) renders them from `mail_bounce_domains` and `mail_sender_logins` when
+`NOTIFY mail_routes_changed` wakes it and on every poll, and swaps in each map whose content changed:
+postmap builds a pending cdb beside the live one, which a rename replaces. A Postfix daemon notices that a
+table it opened was replaced and restarts itself before its next request, so no reload is needed. While
+PostgreSQL is down Postfix keeps the maps written last.
+
+Keys follow Postfix's lookup of each parameter: relay_domains and transport_maps look up the recipient's
+domain; smtpd_sender_login_maps and sender_dependent_default_transport_maps look up the sender's full address,
+then `@domain`, and every address of a domain shares its entry, so those keys are `@domain`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+__all__ = ["BOUNCE_DOMAINS", "BOUNCE_TRANSPORT", "MAP_NAMES", "NOTIFY_CHANNEL", "SENDER_LOGINS",
+           "SENDER_TLS_TRANSPORT", "BounceDomain", "MapDirectory", "SenderLogin", "postmap_cdb", "render_maps",
+           "write_maps"]
+
+log = logging.getLogger("postyard.postfix_maps")
+NOTIFY_CHANNEL = "mail_routes_changed"
+
+# Map names (file names in the map directory; Postfix opens `cdb:<directory>/<name>`).
+BOUNCE_DOMAINS = "bounce_domains"  # relay_domains: the return-path domains accepted on port 25
+BOUNCE_TRANSPORT = "bounce_transport"  # transport_maps: mail to them goes to the app's bounce pipe
+SENDER_LOGINS = "sender_logins"  # smtpd_sender_login_maps: the SMTP logins that may use a sender domain
+SENDER_TLS_TRANSPORT = "sender_tls_transport"  # sender_dependent_default_transport_maps: enforced TLS
+MAP_NAMES = (BOUNCE_DOMAINS, BOUNCE_TRANSPORT, SENDER_LOGINS, SENDER_TLS_TRANSPORT)
+
+BOUNCE_TRANSPORT_NEXTHOP = "postyard-bounce:"
+ENFORCED_TLS_TRANSPORT = "postyard-enforced:"
+MAP_MODE = 0o644  # read by every Postfix daemon
+
+BOUNCE_QUERY = "SELECT bounce_domain, domain, tls_mode FROM mail_bounce_domains"
+LOGIN_QUERY = "SELECT sender_domain, username FROM mail_sender_logins"
+
+
+@dataclass(frozen=True)
+class BounceDomain:
+    """A verified sending domain, its return-path (bounce) domain and its outbound TLS mode."""
+
+    bounce_domain: str
+    domain: str
+    tls_mode: str
+
+
+@dataclass(frozen=True)
+class SenderLogin:
+    sender_domain: str
+    username: str
+
+
+def _table(entries: dict[str, str]) -> str:
+    """postmap's source format, sorted so that the same rows always give the same bytes."""
+    return "".join(f"{key} {value}\n" for key, value in sorted(entries.items()))
+
+
+def render_maps(bounce_domains: Iterable[BounceDomain], sender_logins: Iterable[SenderLogin]) -> dict[str, str]:
+    """Every map's source text, by map name."""
+    domains = list(bounce_domains)
+    logins: dict[str, set[str]] = {}
+    for login in sender_logins:
+        logins.setdefault(f"@{login.sender_domain.lower()}", set()).add(login.username)
+    enforced = {f"@{name.lower()}": ENFORCED_TLS_TRANSPORT
+                for d in domains if d.tls_mode == "enforced" for name in (d.domain, d.bounce_domain)}
+    return {
+        BOUNCE_DOMAINS: _table({d.bounce_domain.lower(): d.domain.lower() for d in domains}),
+        BOUNCE_TRANSPORT: _table({d.bounce_domain.lower(): BOUNCE_TRANSPORT_NEXTHOP for d in domains}),
+        SENDER_LOGINS: _table({key: ",".join(sorted(names)) for key, names in logins.items()}),
+        SENDER_TLS_TRANSPORT: _table(enforced),
+    }
+
+
+def postmap_cdb(source: Path) -> None:
+    """Build <source>.cdb from the text file source."""
+    subprocess.run(["postmap", f"cdb:{source}"], check=True, capture_output=True, timeout=60)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, MAP_MODE)
+    with os.fdopen(descriptor, "w") as handle:
+        os.fchmod(handle.fileno(), MAP_MODE)  # the service's umask would take read access from Postfix
+        handle.write(text)
+
+
+def _is_current(directory: Path, name: str, text: str) -> bool:
+    source = directory / name
+    return (directory / f"{name}.cdb").is_file() and source.is_file() and source.read_text() == text
+
+
+def write_maps(maps: dict[str, str], directory: Path, index: Callable[[Path], None] = postmap_cdb) -> list[str]:
+    """Swap in every map whose text differs from the one in place; the names of those written."""
+    written = []
+    for name, text in maps.items():
+        if _is_current(directory, name, text):
+            continue
+        pending = directory / f".{name}.pending-{os.getpid()}"  # the service and a deploy's round may overlap
+        pending_cdb = pending.with_name(pending.name + ".cdb")
+        try:
+            _write_text(pending, text)
+            index(pending)
+            os.chmod(pending_cdb, MAP_MODE)
+            os.rename(pending_cdb, directory / f"{name}.cdb")
+            # The source last: it only ever names the content of the cdb in place.
+            os.rename(pending, directory / name)
+        finally:
+            for leftover in (pending, pending_cdb):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+        written.append(name)
+    return written
+
+
+@dataclass(frozen=True)
+class MapDirectory:
+    """Where the sync keeps Postfix's maps, and how it indexes one (postmap, or a stand-in in tests)."""
+
+    path: Path
+    index: Callable[[Path], None] = field(default=postmap_cdb)
+
+    async def sync(self, connection: asyncpg.Connection) -> list[str] | None:
+        """Read the views and swap in the maps that changed; the names of those written, or None when one
+        could not be written: that is logged and the map left as it was, to be tried again on the next wake."""
+        domains = [BounceDomain(r["bounce_domain"], r["domain"], r["tls_mode"])
+                   for r in await connection.fetch(BOUNCE_QUERY)]
+        logins = [SenderLogin(r["sender_domain"], r["username"]) for r in await connection.fetch(LOGIN_QUERY)]
+        maps = render_maps(domains, logins)
+        try:
+            written = await asyncio.to_thread(write_maps, maps, self.path, self.index)
+        except (OSError, subprocess.SubprocessError) as error:
+            detail = getattr(error, "stderr", b"") or b""
+            log.error("Postfix maps not written (%s): %s", type(error).__name__,
+                      detail.decode(errors="replace").strip() or error)
+            return None
+        if written:
+            log.info("Postfix maps written: %s (%d bounce domain(s), %d sender domain(s))", ", ".join(written),
+                     len(domains), len({login.sender_domain for login in logins}))
+        return written
