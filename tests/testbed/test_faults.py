@@ -326,9 +326,9 @@ def test_every_accepted_email_arrives_exactly_once_through_every_fault(single_te
     started = time.monotonic()
     threads = start_load(ledger, [api_a, api_b, smtp])
     try:
-        # The database faults and the reboot first: mail Postfix took while its lookups failed waits for its
-        # next queue run (300 s), and an email the worker was handing over at the reboot for its lease and the
-        # outcome grace (120 s each); both then end while the other faults run rather than after them.
+        # The database faults and the reboot first: an email the worker was handing over when one struck waits
+        # for its lease and the outcome grace (120 s each), which then end while the other faults run rather
+        # than after them.
         run.inject("SIGKILL of PostgreSQL", sigkill(mail, POSTGRES_UNIT))
         run.inject(f"PostgreSQL stopped for {POSTGRES_OUTAGE:.0f} s (> the lease)",
                    outage(mail, POSTGRES_UNIT, POSTGRES_OUTAGE))
