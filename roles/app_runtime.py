@@ -24,6 +24,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
 from app.db import roles as db_roles
+from app.mailhost.cli import COMMANDS as MAILHOST_COMMANDS
 from postyard.topology import host_groups
 from roles.support.archives import directory_archive, skip_bytecode
 from roles.support.database_client import data_keys, database_login
@@ -41,6 +42,9 @@ __all__ = [
 REPO = Path(__file__).resolve().parents[1]
 APP_ROOT = "/opt/postyard"
 VENV = f"{APP_ROOT}/venv"
+PYTHON = f"{VENV}/bin/python"
+# A mail-host process (app/mailhost/cli.py): loads only its own modules.
+MAILHOST_PROCESS = f"{PYTHON} -m app.mailhost"
 SOURCE = f"{APP_ROOT}/src"
 WHEELHOUSE = f"{APP_ROOT}/wheelhouse"
 LAUNCHER = "/usr/local/bin/postyard-api"
@@ -61,7 +65,10 @@ LAUNCHER_SCRIPT = f"""#!/bin/sh
 if [ -r {APP_ENV} ]; then set -a; . {APP_ENV}; set +a; fi
 if [ -r {OWNER_ENV} ]; then set -a; . {OWNER_ENV}; set +a; fi
 export PYTHONPATH={SOURCE}
-exec {VENV}/bin/python -m app.cli "$@"
+case "$1" in
+    {"|".join(MAILHOST_COMMANDS)}) exec {MAILHOST_PROCESS} "$@" ;;
+esac
+exec {PYTHON} -m app.cli "$@"
 """
 
 

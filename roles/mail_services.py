@@ -20,7 +20,8 @@ from app.host_layout import (
     WEBHOOKS_SERVICE,
     WORKER_SERVICE,
 )
-from roles.support.app_units import PYTHON, SOURCE_ENV, AppUnit, install_app_units
+from roles.app_runtime import MAILHOST_PROCESS
+from roles.support.app_units import SOURCE_ENV, AppUnit, install_app_units
 
 __all__ = ["WEBHOOKS_MEMORY_MAX", "deploy_mail_services", "mail_units"]
 
@@ -33,15 +34,15 @@ def mail_units() -> tuple[AppUnit, ...]:
     return (
         # Group postfix: Postfix's smtpd (user postfix) connects to the socket in its runtime directory.
         AppUnit(INTAKE_SERVICE, "Postyard SMTP intake: mail submitted on 465/587 becomes an email",
-                f"{PYTHON} -m app.cli smtp-intake", group="postfix", runtime_directory=INTAKE_RUNTIME_DIRECTORY,
+                f"{MAILHOST_PROCESS} smtp-intake", group="postfix", runtime_directory=INTAKE_RUNTIME_DIRECTORY,
                 runtime_directory_mode="0750", database_role=db_roles.INTAKE,
                 environment=(SOURCE_ENV, f"POSTYARD_SMTP_INTAKE_SOCKET={INTAKE_SOCKET}")),
         AppUnit(WORKER_SERVICE, "Postyard outbox worker: hands mail to Postfix",
-                f"{PYTHON} -m app.cli worker", after=("postfix.service",), database_role=db_roles.WORKER),
+                f"{MAILHOST_PROCESS} worker", after=("postfix.service",), database_role=db_roles.WORKER),
         AppUnit(WEBHOOKS_SERVICE, "Postyard webhooks: signed deliveries to the teams' endpoints",
-                f"{PYTHON} -m app.cli webhooks", memory_max=WEBHOOKS_MEMORY_MAX, database_role=db_roles.WEBHOOKS),
+                f"{MAILHOST_PROCESS} webhooks", memory_max=WEBHOOKS_MEMORY_MAX, database_role=db_roles.WEBHOOKS),
         AppUnit(POSTFIX_EVENTS_SERVICE, "Postyard: Postfix delivery results from the journal become events",
-                f"{PYTHON} -m app.cli follow-postfix-log --journal", after=("postfix.service",),
+                f"{MAILHOST_PROCESS} follow-postfix-log --journal", after=("postfix.service",),
                 supplementary_groups=("systemd-journal",), state_directory=EVENTS_STATE_DIRECTORY,
                 restart="always", proc_subset_pid=False, protect_kernel_views=False,
                 database_role=db_roles.LOG_FOLLOWER,

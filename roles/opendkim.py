@@ -110,6 +110,6 @@ def deploy_opendkim() -> None:
     install_unit(
         SYNC_UNIT, "templates/opendkim/postyard-dkim-sync.service.j2", restart_on=[env, ca],
         label="the mail-host sync", env_file=SYNC_ENV, source=app_runtime.SOURCE,
-        python=f"{app_runtime.VENV}/bin/python", dkim_dir=DKIM_DIR, postfix_maps_dir=POSTFIX_MAPS_DIR,
+        mailhost=app_runtime.MAILHOST_PROCESS, dkim_dir=DKIM_DIR, postfix_maps_dir=POSTFIX_MAPS_DIR,
         release=app_runtime.release_digest(),
     )

@@ -143,7 +143,7 @@ def master_context(data: Any) -> dict[str, Any]:
 def policy_context(data: Any, release: str) -> dict[str, Any]:
     return {
         "source": app_runtime.SOURCE,
-        "python": f"{app_runtime.VENV}/bin/python",
+        "mailhost": app_runtime.MAILHOST_PROCESS,
         "socket": POLICY_SOCKET,
         "runtime_directory": POLICY_RUNTIME_DIRECTORY,
         "messages_per_minute": data.postfix_user_message_rate,
@@ -176,7 +176,7 @@ def _maps_if_absent() -> OperationMeta:
         name="Write Postfix's maps from the database",
         commands=[f"systemd-run --wait --pipe --quiet --collect --uid={SYNC_USER} --gid={SYNC_USER} "
                   f"-p EnvironmentFile={SYNC_ENV} -E PYTHONPATH={app_runtime.SOURCE} "
-                  f"{app_runtime.VENV}/bin/python -m app.cli dkim-sync --once"],
+                  f"{app_runtime.MAILHOST_PROCESS} dkim-sync --once"],
         _if=any_changed(*created),
     )
 

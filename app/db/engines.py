@@ -19,15 +19,11 @@ Each connection gets, from Settings:
 - a bounded wait for a free pooled connection;
 - the process's name as `application_name`, so pg_stat_activity shows who holds what.
 """
-
 from __future__ import annotations
 
 import contextlib
 import logging
-import socket
-from typing import Any
 
-import asyncpg
 from advanced_alchemy.utils.serialization import decode_json, encode_json
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
@@ -37,71 +33,16 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.util import await_
 
 from app.config import Settings
+from app.db.connections import bound_socket, connect_arguments
 
-__all__ = ["KEEPALIVE_PROBES", "connect", "connect_arguments", "create_engine", "server_settings"]
+__all__ = ["create_engine"]
 
 logger = logging.getLogger("postyard.db")
-
-# A dead idle connection is noticed after keepalive_idle + KEEPALIVE_PROBES * (keepalive_idle / 3) seconds.
-KEEPALIVE_PROBES = 3
-
-
-def _keepalive_interval(settings: Settings) -> int:
-    return max(1, settings.database_keepalive_idle // KEEPALIVE_PROBES)
-
-
-def _milliseconds(seconds: float) -> str:
-    return str(int(seconds * 1000))
-
-
-def server_settings(settings: Settings, application: str, statements: bool = True) -> dict[str, str]:
-    """The session settings PostgreSQL applies to each connection (0 disables a timeout)."""
-    return {
-        "application_name": application,
-        "statement_timeout": _milliseconds(settings.database_statement_timeout if statements else 0),
-        "idle_in_transaction_session_timeout": _milliseconds(settings.database_idle_in_transaction_timeout),
-        "tcp_keepalives_idle": str(settings.database_keepalive_idle),
-        "tcp_keepalives_interval": str(_keepalive_interval(settings)),
-        "tcp_keepalives_count": str(KEEPALIVE_PROBES),
-        "tcp_user_timeout": _milliseconds(settings.database_tcp_user_timeout),
-    }
-
-
-def connect_arguments(settings: Settings, application: str, statements: bool = True) -> dict[str, Any]:
-    """asyncpg.connect's keyword arguments: connect timeout, client-side command timeout, session settings."""
-    command_timeout = settings.database_statement_timeout + settings.database_connect_timeout
-    return {
-        "timeout": settings.database_connect_timeout,
-        "command_timeout": command_timeout if statements and settings.database_statement_timeout else None,
-        "server_settings": server_settings(settings, application, statements),
-    }
-
-
-def _bound_socket(connection: asyncpg.Connection, settings: Settings) -> None:
-    """Keepalives and TCP_USER_TIMEOUT on the connection's TCP socket (a unix socket needs neither)."""
-    transport = getattr(connection, "_transport", None)  # asyncpg exposes no public accessor for its socket
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for option, value in (("TCP_KEEPIDLE", settings.database_keepalive_idle),
-                          ("TCP_KEEPINTVL", _keepalive_interval(settings)),
-                          ("TCP_KEEPCNT", KEEPALIVE_PROBES),
-                          ("TCP_USER_TIMEOUT", int(settings.database_tcp_user_timeout * 1000))):
-        if hasattr(socket, option):  # Linux has them all; elsewhere keepalives keep the system's timing
-            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 def _drop(dbapi_connection: DBAPIConnection | PoolProxiedConnection) -> None:
     """Close a connection at once: SQLAlchemy would first wait 2 s for a server that no longer answers."""
     dbapi_connection.driver_connection.terminate()  # type: ignore[union-attr]
-
-
-async def connect(dsn: str, settings: Settings, application: str) -> asyncpg.Connection:
-    """A plain asyncpg connection (for LISTEN-driven services) with the same bounds as the engines'."""
-    connection = await asyncpg.connect(dsn, **connect_arguments(settings, application))
-    _bound_socket(connection, settings)
-    return connection
 
 
 def create_engine(url: str, settings: Settings, application: str, *, pool_size: int = 5, max_overflow: int = 10,
@@ -120,7 +61,7 @@ def create_engine(url: str, settings: Settings, application: str, *, pool_size: 
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
-        _bound_socket(dbapi_connection.driver_connection, settings)  # type: ignore[attr-defined]
+        bound_socket(dbapi_connection.driver_connection, settings)  # type: ignore[attr-defined]
         record.info["fresh"] = True
 
     @event.listens_for(engine.sync_engine, "checkout")

@@ -8,9 +8,10 @@ import logging
 import sys
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+if TYPE_CHECKING:  # the mail-host processes log through this module without loading Litestar
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["JsonFormatter", "configure_logging", "request_id_middleware", "request_id"]
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import asyncpg
 
 from app.config import Settings
-from app.db.engines import connect
+from app.db.connections import connect
 from app.lib.crypto import Keyring, dkim_associated_data
 from app.mailhost import postfix_maps
 from app.mailhost.postfix_maps import MapDirectory

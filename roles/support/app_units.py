@@ -20,7 +20,7 @@ from roles.support.systemd_units import install_unit
 
 __all__ = ["PYTHON", "SOURCE_ENV", "AppUnit", "install_app_units", "role_env_file"]
 
-PYTHON = f"{app_runtime.VENV}/bin/python"
+PYTHON = app_runtime.PYTHON
 SOURCE_ENV = f"PYTHONPATH={app_runtime.SOURCE}"
 
 

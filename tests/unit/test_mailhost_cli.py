@@ -1,4 +1,5 @@
-"""Every mail-host process starts through one CLI, with settings read through app/config.py."""
+"""Every mail-host process starts through one CLI (`python -m app.mailhost`, which loads only its own modules),
+with settings read through app/config.py."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import argparse
 import base64
 import re
 import shlex
+import subprocess
+import sys
 
 from test_templates import MAIL_DATA, MAIL_LOGIN, render
 
@@ -13,7 +16,7 @@ from app.config import Settings
 from app.host_layout import DKIM_DIR, POLICY_SOCKET
 from app.mailhost.cli import COMMANDS, add_mailhost_commands
 from roles import mail_services, opendkim, postfix
-from roles.app_runtime import LAUNCHER
+from roles.app_runtime import LAUNCHER, LAUNCHER_SCRIPT, MAILHOST_PROCESS
 from roles.support.app_units import PYTHON
 
 DATA_KEYS = "k1:" + base64.b64encode(bytes(32)).decode()
@@ -33,13 +36,28 @@ def _started_commands() -> list[list[str]]:
     started = []
     for line in lines:
         words = shlex.split(line)
-        assert words[:3] == [PYTHON, "-m", "app.cli"], line
+        assert words[:3] == [PYTHON, "-m", "app.mailhost"], line
         started.append(words[3:])
     pipe = re.search(r"argv=(.*)$", render("postfix/master.cf.j2", postfix.master_context(MAIL_DATA)),
                      re.MULTILINE).group(1)  # type: ignore[union-attr]
     words = shlex.split(pipe)
     assert words[0] == LAUNCHER
     return [*started, words[1:]]
+
+
+def test_the_launcher_hands_each_mail_host_command_to_the_mail_host_entry():
+    dispatched = re.search(r"^ +([\w|-]+)\) exec (.*) \"\$@\" ;;$", LAUNCHER_SCRIPT, re.MULTILINE)
+    assert dispatched is not None
+    assert sorted(dispatched.group(1).split("|")) == sorted(COMMANDS)
+    assert dispatched.group(2) == MAILHOST_PROCESS
+
+
+def test_a_mail_host_process_loads_neither_the_web_framework_nor_the_orm():
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, app.mailhost.cli; from app.mailhost import rate_policy, dkim_sync; "
+                               "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert not {"litestar", "advanced_alchemy", "sqlalchemy"} & set(loaded), loaded
 
 
 def _environment(rendered: str) -> dict[str, str]:
