@@ -83,7 +83,8 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "opendkim/dkim-sync.env.j2": opendkim.sync_env_context(MAIL_LOGIN.libpq_url(), "k1:AAAA"),
     "opendkim/postyard-dkim-sync.service.j2": {
         "env_file": "/etc/postyard/dkim-sync.env", "source": "/opt/postyard/src",
-        "mailhost": "/opt/postyard/venv/bin/python -m app.mailhost", "dkim_dir": DKIM_DIR, "postfix_maps_dir": POSTFIX_MAPS_DIR,
+        "mailhost": "/opt/postyard/venv/bin/python -m app.mailhost", "dkim_dir": DKIM_DIR,
+        "postfix_maps_dir": POSTFIX_MAPS_DIR,
         "release": "0123abcd",
     },
     "tls/deploy-hook.sh.j2": tls.hook_context(("mail", "api")),
