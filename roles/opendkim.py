@@ -73,7 +73,7 @@ def deploy_opendkim() -> None:
     # An empty key set until the sync writes one, so OpenDKIM can start on a fresh host.
     files.directory(name="Create the current key set", path=f"{DKIM_DIR}/current", user="opendkim",
                     group="opendkim", mode="700")
-    # The sync's own; Postfix reads the maps in it, and the Postfix role writes empty ones before it starts.
+    # The sync's own; Postfix reads the maps in it, which the Postfix role has the sync write before Postfix uses them.
     files.directory(name=f"Create {POSTFIX_MAPS_DIR}", path=POSTFIX_MAPS_DIR, user=SYNC_USER, group=SYNC_USER,
                     mode="755")
     for instance in host.loop(INSTANCES):

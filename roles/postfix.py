@@ -15,6 +15,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -166,18 +167,18 @@ def _template(src: str, dest: str, mode: str = "644", group: str = "root", **con
                           jinja_env_kwargs=jinja_options(), **context)
 
 
-def _maps_if_absent() -> OperationMeta:
-    """Where a map is missing (a fresh host, or one that used the PostgreSQL lookups), one round of the
-    mail-host sync writes them all from the database before Postfix reads them; the maps it keeps writing
-    are left as they are."""
-    created = [files.file(name=f"Create {map_path(name)} if absent", path=map_path(name), user=SYNC_USER,
-                          group=SYNC_USER, mode="644") for name in MAP_PARAMETERS.values()]
-    return server.shell(
+def _maps_if_absent() -> None:
+    """Where a map Postfix opens is missing (a fresh host, one that used the PostgreSQL lookups, or one whose
+    first round failed), one round of the mail-host sync writes them all from the database before Postfix
+    reads them; a failed round fails the deploy, and the next deploy tries again. Maps in place are the
+    sync's to keep."""
+    if all(host.get_fact(File, path=f"{map_path(name)}.cdb") for name in MAP_PARAMETERS.values()):
+        return
+    server.shell(
         name="Write Postfix's maps from the database",
         commands=[f"systemd-run --wait --pipe --quiet --collect --uid={SYNC_USER} --gid={SYNC_USER} "
                   f"-p EnvironmentFile={SYNC_ENV} -E PYTHONPATH={app_runtime.SOURCE} "
                   f"{app_runtime.MAILHOST_PROCESS} dkim-sync --once"],
-        _if=any_changed(*created),
     )
 
 

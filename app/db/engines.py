@@ -19,6 +19,7 @@ Each connection gets, from Settings:
 - a bounded wait for a free pooled connection;
 - the process's name as `application_name`, so pg_stat_activity shows who holds what.
 """
+
 from __future__ import annotations
 
 import contextlib

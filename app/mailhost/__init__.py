@@ -1,1 +1,1 @@
-"""The mail-host processes, each started by a command of `postyard-api` (app/mailhost/cli.py)."""
+"""The mail-host processes, each started as `python -m app.mailhost COMMAND` (app/mailhost/cli.py)."""

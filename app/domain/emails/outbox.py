@@ -19,7 +19,9 @@ Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGK
    lease expires, a message whose acceptance was logged becomes `sent` (with that queue id); any other
    waits, as an unknown outcome since the lease's end, until the follower has read the log far enough to
    tell. The worker is not guessing, then, even when it died while the database was down too, or the
-   follower lags: no message is submitted twice unless Postfix's journal lost its lines.
+   follower lags: no message is submitted twice unless Postfix's journal lost its lines, or the mail host's
+   clock is behind the database's by more than the grace. A worker whose lease lapsed under it no longer
+   holds the email: its renewal matches only a row still leased under the attempt it claimed.
    A message whose DATA went out without a final reply (a timeout or a lost connection), or whose lease
    expired without its acceptance logged, has an unknown outcome: it stays `sending`, without a
    lease, and is not submitted again until the log follower of the mail host it went to has shown what
@@ -89,10 +91,10 @@ class Outbox:
                                               self.settings.worker_lease_seconds, self.settings.dkim_settle_seconds,
                                               self.mail_host)
 
-    async def _renew(self, email_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        """Extend the leases; returns the ids still held (a lapsed one may have gone back to the queue)."""
+    async def _renew(self, claimed: list[Any]) -> set[uuid.UUID]:
+        """Extend the leases; returns the ids still held (a lapsed one is left to the log, or claimed again)."""
         async with self.engine.begin() as conn:
-            return await repository.renew_leases(conn, email_ids, self.settings.worker_lease_seconds)
+            return await repository.renew_leases(conn, claimed, self.settings.worker_lease_seconds)
 
     async def _settle(self, done: list[tuple[Any, Outcome]]) -> None:
         """Record what became of the submitted emails, in one transaction: the accepted ones `sent` with one
@@ -137,7 +139,7 @@ class Outbox:
                 await self._settle(done)
                 done = []
                 leased_at = time.monotonic()
-                held = await self._renew([r.id for r in rows[index:]])
+                held = await self._renew(rows[index:])
             if row.id not in held:
                 continue
             if row.mode == "test":

@@ -126,8 +126,14 @@ WHERE e.id = due.id
 RETURNING e.id, e.team_id, e.mode, e.envelope_from, e.recipients, e.mime, e.attempts, e.from_address,
           e.to_addresses, e.subject, e.created_at, e.tags
 """)
-_RENEW_LEASES = text("UPDATE emails SET lease_until = now() + make_interval(secs => :lease_seconds) "
-                     "WHERE id = ANY(:email_ids) AND state = 'sending' RETURNING id")
+# A claim is held while its row is still leased under the attempt that claimed it: not once the lease lapsed
+# and recovery left the row to the log (no lease), nor once another worker claimed it again (a later attempt).
+_RENEW_LEASES = text("""
+UPDATE emails e SET lease_until = now() + make_interval(secs => :lease_seconds)
+FROM unnest(CAST(:email_ids AS uuid[]), CAST(:attempts AS integer[])) AS held(id, attempts)
+WHERE e.id = held.id AND e.attempts = held.attempts AND e.state = 'sending' AND e.lease_until IS NOT NULL
+RETURNING e.id
+""")
 # An expired lease is an outcome nobody knows: its worker may have handed the email to Postfix just before it
 # died. So it is `sent` if Postfix's acceptance was logged, and otherwise waits, unleased, for the log of its
 # mail host to be read past the lease's end (see _RESOLVE_UNKNOWN_OUTCOMES); only a test email, which never
@@ -283,10 +289,11 @@ async def claim_due(conn: Executor, limit: int, lease_seconds: float, settle_sec
         "mail_host": mail_host})).all())
 
 
-async def renew_leases(conn: Executor, email_ids: Sequence[uuid.UUID], lease_seconds: float) -> set[uuid.UUID]:
-    """Extend the leases of the emails still `sending`; returns their ids."""
-    return set((await conn.execute(_RENEW_LEASES, {"email_ids": list(email_ids), "lease_seconds": lease_seconds})
-                ).scalars())
+async def renew_leases(conn: Executor, claimed: Sequence[Any], lease_seconds: float) -> set[uuid.UUID]:
+    """Extend the leases of the claimed rows (their `id` and `attempts` as claimed) still held; their ids."""
+    return set((await conn.execute(_RENEW_LEASES, {"email_ids": [r.id for r in claimed],
+                                                   "attempts": [r.attempts for r in claimed],
+                                                   "lease_seconds": lease_seconds})).scalars())
 
 
 async def recover_expired(conn: Executor) -> list[Row[Any]]:

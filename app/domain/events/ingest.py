@@ -77,7 +77,7 @@ async def _apply(conn: AsyncConnection, records: list[MessageIdSeen | Accepted |
     cleanup's queue ids, then qmgr's acceptances, then the delivery results. Returns how many concerned our
     emails."""
     queue_ids = {r.message_id: r.queue_id for r in records if isinstance(r, MessageIdSeen)}  # a Message-ID's last
-    accepted = {(r.queue_id, r.sender.lower()) for r in records if isinstance(r, Accepted)}
+    accepted = {(r.queue_id, r.sender) for r in records if isinstance(r, Accepted)}
     applied = await repository.record_queue_ids(conn, queue_ids)
     applied += await repository.record_mta_acceptances(conn, accepted)
     return applied + await _deliveries(conn, [r for r in records if isinstance(r, Delivery)])

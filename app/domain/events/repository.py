@@ -18,11 +18,12 @@ __all__ = [
     "record_mta_acceptances", "record_queue_ids",
 ]
 
-_EMAIL = ("SELECT id, team_id, from_address, to_addresses, subject, created_at, tags, envelope_from, message_id, "
-          "recipients FROM emails ")
+_EMAIL_COLUMNS = ("id, team_id, from_address, to_addresses, subject, created_at, tags, envelope_from, message_id, "
+                  "recipients")
+_EMAIL = f"SELECT {_EMAIL_COLUMNS} FROM emails "
 # The newest email Postfix queued under each id.
-_EMAILS_BY_QUEUE_ID = text(_EMAIL.replace("SELECT ", "SELECT DISTINCT ON (queue_id) queue_id, ", 1)
-                           + "WHERE queue_id = ANY(:queue_ids) ORDER BY queue_id, created_at DESC")
+_EMAILS_BY_QUEUE_ID = text(f"SELECT DISTINCT ON (queue_id) queue_id, {_EMAIL_COLUMNS} FROM emails "
+                           "WHERE queue_id = ANY(:queue_ids) ORDER BY queue_id, created_at DESC")
 _EMAIL_BY_ID = text(_EMAIL + "WHERE id = :email_id")
 # Postfix's cleanup logs the Message-ID with the queue id it gave the message.
 _RECORD_QUEUE_IDS = text("""
@@ -36,7 +37,7 @@ WHERE e.message_id = s.message_id AND e.state IN ('sending', 'queued', 'sent')
 _RECORD_MTA_ACCEPTANCES = text("""
 UPDATE emails e SET mta_accepted = true
 FROM unnest(CAST(:queue_ids AS text[]), CAST(:senders AS text[])) AS s(queue_id, sender)
-WHERE e.queue_id = s.queue_id AND lower(e.envelope_from) = s.sender AND NOT e.mta_accepted
+WHERE e.queue_id = s.queue_id AND lower(e.envelope_from) = lower(s.sender) AND NOT e.mta_accepted
 """)
 # How far the log follower of a mail host has applied its Postfix log (see app/domain/emails/outbox.py).
 _RECORD_LOG_POSITION = text("""
@@ -112,8 +113,8 @@ async def record_queue_ids(conn: Executor, queue_ids: dict[str, str]) -> int:
 
 
 async def record_mta_acceptances(conn: Executor, accepted: set[tuple[str, str]]) -> int:
-    """Mark the emails queued under these (queue id, lowercased sender) pairs as accepted by Postfix; how many
-    were not yet marked."""
+    """Mark the emails queued under these (queue id, sender) pairs as accepted by Postfix; how many were not yet
+    marked."""
     if not accepted:
         return 0
     return int((await conn.execute(_RECORD_MTA_ACCEPTANCES, {"queue_ids": [q for q, _ in accepted],
