@@ -20,6 +20,7 @@ from pyinfra.operations import apt, files, server
 
 from app.db import roles as db_roles
 from app.host_layout import DKIM_DIR, DKIM_SYNC_SERVICE, OPENDKIM_PID_FILE, POSTFIX_MAPS_DIR
+from app.mailhost.postfix_maps import DIRECTORY_MODE
 from roles import app_runtime
 from roles.support.database_client import data_keys, database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
@@ -75,7 +76,7 @@ def deploy_opendkim() -> None:
                     group="opendkim", mode="700")
     # The sync's own; Postfix reads the maps in it, which the Postfix role has the sync write before Postfix uses them.
     files.directory(name=f"Create {POSTFIX_MAPS_DIR}", path=POSTFIX_MAPS_DIR, user=SYNC_USER, group=SYNC_USER,
-                    mode="755")
+                    mode=f"{DIRECTORY_MODE:o}")
     for instance in host.loop(INSTANCES):
         for table in host.loop(("KeyTable", "SigningTable")):
             files.file(name=f"Create an empty {table}{instance.suffix}",

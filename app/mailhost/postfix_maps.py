@@ -26,7 +26,8 @@ from pathlib import Path
 
 import asyncpg
 
-__all__ = ["BOUNCE_DOMAINS", "BOUNCE_TRANSPORT", "MAP_NAMES", "NOTIFY_CHANNEL", "SENDER_LOGINS",
+__all__ = ["BOUNCE_DOMAINS", "BOUNCE_TRANSPORT", "DIRECTORY_MODE", "MAP_MODE", "MAP_NAMES", "NOTIFY_CHANNEL",
+           "SENDER_LOGINS", "SOURCE_MODE",
            "SENDER_TLS_TRANSPORT", "BounceDomain", "MapDirectory", "SenderLogin", "postmap_cdb", "render_maps",
            "write_maps"]
 
@@ -42,7 +43,11 @@ MAP_NAMES = (BOUNCE_DOMAINS, BOUNCE_TRANSPORT, SENDER_LOGINS, SENDER_TLS_TRANSPO
 
 BOUNCE_TRANSPORT_NEXTHOP = "postyard-bounce:"
 ENFORCED_TLS_TRANSPORT = "postyard-enforced:"
-MAP_MODE = 0o644  # read by every Postfix daemon
+# Postfix's daemons open their tables as root, before they drop privileges; the maps hold the teams' SMTP
+# login names and domains, so no other user reads them.
+MAP_MODE = 0o640
+SOURCE_MODE = 0o600  # read by the sync and postmap alone
+DIRECTORY_MODE = 0o750
 
 BOUNCE_QUERY = "SELECT bounce_domain, domain, tls_mode FROM mail_bounce_domains"
 LOGIN_QUERY = "SELECT sender_domain, username FROM mail_sender_logins"
@@ -92,9 +97,9 @@ def postmap_cdb(source: Path) -> None:
 def _write_text(path: Path, text: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, MAP_MODE)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SOURCE_MODE)
     with os.fdopen(descriptor, "w") as handle:
-        os.fchmod(handle.fileno(), MAP_MODE)  # the service's umask would take read access from Postfix
+        os.fchmod(handle.fileno(), SOURCE_MODE)
         handle.write(text)
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 from app.mailhost.postfix_maps import (
     BOUNCE_DOMAINS,
     BOUNCE_TRANSPORT,
+    MAP_MODE,
     MAP_NAMES,
     SENDER_LOGINS,
     SENDER_TLS_TRANSPORT,
+    SOURCE_MODE,
     BounceDomain,
     SenderLogin,
     render_maps,
@@ -56,7 +58,7 @@ def copy_index(source: Path) -> None:
     shutil.copyfile(source, source.with_name(source.name + ".cdb"))
 
 
-def test_only_changed_maps_are_swapped_in_readable_by_postfix_and_nothing_is_left_behind(tmp_path):
+def test_only_changed_maps_are_swapped_in_readable_by_postfix_alone_and_nothing_is_left_behind(tmp_path):
     maps = render_maps(DOMAINS, LOGINS)
     assert write_maps(maps, tmp_path, copy_index) == list(MAP_NAMES)
     assert write_maps(maps, tmp_path, copy_index) == []
@@ -64,7 +66,8 @@ def test_only_changed_maps_are_swapped_in_readable_by_postfix_and_nothing_is_lef
     assert write_maps(changed, tmp_path, copy_index) == [SENDER_LOGINS]
     assert (tmp_path / f"{SENDER_LOGINS}.cdb").read_text() == "@shop.test pyd_b\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*MAP_NAMES, *(f"{n}.cdb" for n in MAP_NAMES)])
-    assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in tmp_path.iterdir())
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {
+        **{name: SOURCE_MODE for name in MAP_NAMES}, **{f"{name}.cdb": MAP_MODE for name in MAP_NAMES}}
 
 
 def test_a_failed_index_keeps_the_map_in_place_and_is_tried_again(tmp_path):
