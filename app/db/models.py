@@ -129,6 +129,7 @@ class Domain(UUIDAuditBase):
     return_path: Mapped[str] = mapped_column(String(63))
     record_status: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    tls_mode_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class DkimKey(UUIDAuditBase):

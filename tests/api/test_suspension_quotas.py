@@ -288,3 +288,16 @@ async def test_mail_of_a_domain_verified_moments_ago_waits_for_its_key_to_reach_
     await drain(settings, owner_engine)  # the settling time passed (0 in this suite)
     assert held == "queued:0"
     assert len(smtp_sink.for_message_id(f"<{queued}@{sender}>")) == 1
+
+
+async def test_mail_of_a_domain_whose_tls_mode_changed_moments_ago_waits_for_postfixs_maps(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    domain_id = db(postgres, f"SELECT id FROM domains WHERE team_id = '{team.team_id}' AND name = '{sender}'")
+    changed = await client.patch(f"/domains/{domain_id}", json={"tls": "enforced"}, headers=team.headers)
+    queued = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    await drain(msgspec.structs.replace(settings, dkim_settle_seconds=60), owner_engine)
+    held = db(postgres, f"SELECT state || ':' || attempts FROM emails WHERE id = '{queued}'")
+    await drain(settings, owner_engine)  # the settling time passed (0 in this suite)
+    assert changed.status_code == 200
+    assert held == "queued:0"
+    assert len(smtp_sink.for_message_id(f"<{queued}@{sender}>")) == 1

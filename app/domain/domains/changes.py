@@ -4,6 +4,7 @@ write role and is recorded in the team's audit log."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,6 +60,7 @@ async def set_tls_mode(db: AsyncSession, principal: Principal, domain_id: uuid.U
     if tls is not None and tls != domain.tls_mode:
         await _audit(db, principal, "domain.updated", domain.id, {"tls": tls, "was": domain.tls_mode})
         domain.tls_mode = tls
+        domain.tls_mode_changed_at = datetime.now(UTC)  # its mail waits for Postfix's maps
     return domain
 
 

@@ -39,7 +39,9 @@ Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGK
    passed to another team, or a re-verification failed): Postfix would neither sign it with the
    team's key nor apply its TLS mode. It goes out once the entry is verified again, and not before
    `POSTYARD_DKIM_SETTLE_SECONDS` after a first verification, the time its new key takes to reach
-   OpenDKIM (the key sync writes it and signals a reload), so that no mail leaves unsigned.
+   OpenDKIM (the key sync writes it and signals a reload), so that no mail leaves unsigned; and as long
+   after a change of its TLS mode, which reaches Postfix through the sync's maps, so that none leaves
+   under the old mode.
 
 Transient failures (connection errors before DATA, 4xx) are retried with exponential backoff (30 s doubling, capped
 at one hour) up to `POSTYARD_WORKER_MAX_ATTEMPTS`; permanent refusals (5xx) mark the email `failed`.

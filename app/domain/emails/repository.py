@@ -119,7 +119,7 @@ FROM (SELECT id FROM emails WHERE state = 'queued' AND next_attempt_at <= now() 
         AND team_id <> ALL(ARRAY(SELECT id FROM teams WHERE suspended_at IS NOT NULL))
         AND (mode = 'test' OR EXISTS (SELECT 1 FROM domains d WHERE d.id = emails.domain_id
                                       AND d.team_id = emails.team_id AND d.status = 'verified'
-                                      AND coalesce(d.verified_at, '-infinity')
+                                      AND greatest(d.verified_at, d.tls_mode_changed_at, '-infinity')
                                           <= now() - make_interval(secs => :settle_seconds)))
       ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED) due
 WHERE e.id = due.id
