@@ -184,7 +184,7 @@ def test_no_api_host_holds_the_owner_credential(split_testbed, session_hosts, db
     password = db.secrets().get("postgresql-postyard_owner")
     found = ssh_run(
         session_hosts[api_host],
-        f"grep -rlsF {shlex.quote(password)} /etc /opt /var/lib /root /home /proc/[0-9]*/environ || true")
+        f"grep -rlsF -e {shlex.quote(password)} /etc /opt /var/lib /root /home /proc/[0-9]*/environ || true")
     assert found.strip() == ""
     # the check can see it: the schema host has it, in a file only root reads
-    assert ssh_run(session_hosts["mail1"], f"grep -lsF {shlex.quote(password)} /etc/postyard/migrate.env").strip()
+    assert ssh_run(session_hosts["mail1"], f"grep -lsF -e {shlex.quote(password)} /etc/postyard/migrate.env").strip()
