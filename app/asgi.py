@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import (
@@ -32,6 +33,7 @@ from app.lib.crypto import Keyring
 from app.lib.errors import exception_handlers
 from app.lib.headers import DOCS_PATH, security_headers_hook
 from app.lib.logs import configure_logging, request_id_middleware
+from app.lib.lookups import Lookups
 from app.lib.metrics import metrics_middleware
 from app.lib.openapi import SwaggerUIPlugin, document_api
 from app.lib.ratelimit import SlidingWindowLimiter
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis=redis,
         limiter=SlidingWindowLimiter(redis),
         credential_limiter=SlidingWindowLimiter(credential_redis, prefix="rl-cred"),
+        lookups=Lookups(settings),
     )
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=create_engine(settings.database_url, settings, "postyard-api", pool_size=10),
@@ -65,7 +68,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # The scope key is only known once the config exists: each app in a process gets its own.
     db_config.before_send_handler = commit_before_send(db_config.session_scope_key)
 
+    stop_following = asyncio.Event()
+    following: list[asyncio.Task[None]] = []
+
+    async def follow_lookup_changes(_: Any = None) -> None:
+        following.append(asyncio.create_task(services.lookups.follow(db_config.get_engine(), stop_following)))
+
     async def close_connections(_: Any = None) -> None:
+        stop_following.set()
+        await asyncio.gather(*following)
         await redis.aclose()
         await credential_redis.aclose()
         # advanced-alchemy disposes its engine only under the default state key, which only the first app of
@@ -84,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_request=refuse_unstorable_text,
         request_max_body_size=settings.max_body_bytes,
         state=State({"services": services}),
+        on_startup=[follow_lookup_changes],
         on_shutdown=[close_connections],
         openapi_config=OpenAPIConfig(
             title="Postyard API",

@@ -75,6 +75,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_failure_window: int = 900
     credential_limit_timeout: float = 5.0
     session_ttl: int = 86400
+    # How long an API process keeps an API key or a team's sending policy it read; a change drops it at once
+    # (NOTIFY api_lookups_changed), and nothing is kept while that notification cannot be heard.
+    lookup_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     # Who may create an account: `invite` (with a one-time invite), `open` (anyone; new teams send only
     # once an operator approves them) or `closed` (nobody; operators make teams with the CLI).
     signup: Literal["invite", "open", "closed"] = "invite"

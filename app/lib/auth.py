@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import time
 import uuid
@@ -13,22 +14,22 @@ from litestar import Request
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Membership, Session, Team
+from app.db.models import Membership, Session
 from app.db.tenancy import scope_to_team, scope_to_user
 from app.lib.api_keys import is_well_formed
 from app.lib.dependencies import DbSession
 from app.lib.errors import ApiError
 from app.lib.hashing import same, sha256
+from app.lib.lookups import TeamPolicy
 from app.lib.state import Services
 
-__all__ = ["Principal", "SESSION_COOKIE", "client_ip", "forget_team_limits", "provide_principal",
+__all__ = ["Principal", "SESSION_COOKIE", "client_ip", "provide_principal",
            "provide_sending_principal", "services"]
 
 SESSION_COOKIE = "postyard_session"
 CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _WRITE_ROLES = frozenset({"owner", "admin"})
-_LIMIT_CACHE: dict[uuid.UUID, tuple[float, int | None, int | None]] = {}
 _LAST_USED: dict[uuid.UUID, float] = {}
 
 
@@ -44,6 +45,8 @@ class Principal:
     session_id: uuid.UUID | None = None
     mode: str = "live"
     domain_id: uuid.UUID | None = None
+    # The team's sending policy as read when authenticating (cached for seconds, app/lib/lookups.py).
+    policy: TeamPolicy | None = None
 
     @property
     def actor(self) -> tuple[str, str]:
@@ -78,10 +81,11 @@ def _ip_allowed(ip: str, allowlist: list[str] | None) -> bool:
     return any(address in ipaddress.ip_network(entry, strict=False) for entry in allowlist)
 
 
-async def _from_api_key(token: str, db: AsyncSession, ip: str, sending: bool = False) -> Principal:
+async def _from_api_key(request: Request[Any, Any, Any], token: str, db: AsyncSession, ip: str,
+                        sending: bool = False) -> Principal:
     if not is_well_formed(token):
         raise ApiError(403, "invalid_api_key", "API key is invalid")
-    row = (await db.execute(text("SELECT * FROM postyard_api_key_lookup(:h)"), {"h": sha256(token)})).first()
+    row = await services(request).lookups.api_key(db, sha256(token))
     now = datetime.now(UTC)
     if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise ApiError(403, "invalid_api_key", "API key is invalid")
@@ -114,16 +118,6 @@ async def _from_session(request: Request[Any, Any, Any], token: str, db: AsyncSe
     return Principal(team_id=session.team_id, ip=ip, user_id=session.user_id, role=role, session_id=session.id)
 
 
-async def _team_limits(db: AsyncSession, team_id: uuid.UUID) -> tuple[int | None, int | None]:
-    cached = _LIMIT_CACHE.get(team_id)
-    if cached and time.monotonic() - cached[0] < 30:
-        return cached[1], cached[2]
-    row = (await db.execute(select(Team.rate_limit, Team.api_key_rate_limit).where(Team.id == team_id))).first()
-    limits = (row[0], row[1]) if row else (None, None)
-    _LIMIT_CACHE[team_id] = (time.monotonic(), *limits)
-    return limits
-
-
 async def provide_principal(request: Request[Any, Any, Any], db_session: DbSession) -> Principal:
     """Authenticate, scope the transaction to the caller's team, and apply its rate limits."""
     return await _authenticate(request, db_session, sending=False)
@@ -143,23 +137,20 @@ async def _authenticate(request: Request[Any, Any, Any], db_session: AsyncSessio
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "missing_api_key", "Missing API key in the authorization header")
-        principal = await _from_api_key(token.strip(), db_session, ip, sending)
+        principal = await _from_api_key(request, token.strip(), db_session, ip, sending)
     elif cookie:
         principal = await _from_session(request, cookie, db_session, ip)
     else:
         raise ApiError(401, "missing_api_key", "Missing API key in the authorization header")
-    team_limit, key_limit = await _team_limits(db_session, principal.team_id)
-    keys, limits = [f"team:{principal.team_id}"], [team_limit or svc.settings.rate_limit]
+    policy = await svc.lookups.team_policy(db_session, principal.team_id)
+    principal = dataclasses.replace(principal, policy=policy)
+    keys, limits = [f"team:{principal.team_id}"], [policy.rate_limit or svc.settings.rate_limit]
     if principal.api_key_id is not None:
         keys.append(f"key:{principal.api_key_id}")
-        limits.append(key_limit or svc.settings.api_key_rate_limit)
+        limits.append(policy.api_key_rate_limit or svc.settings.api_key_rate_limit)
     decision = await svc.limiter.hit(keys, limits, svc.settings.rate_limit_window)
     request.state.ratelimit = decision
     if not decision.allowed:
         raise ApiError(429, "rate_limit_exceeded", "Too many requests", headers=decision.headers())
     return principal
 
-
-def forget_team_limits(team_id: uuid.UUID) -> None:
-    """Drop the cached limits of a team after they change."""
-    _LIMIT_CACHE.pop(team_id, None)

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from app.config import Settings
 from app.lib.crypto import Keyring
+from app.lib.lookups import Lookups
 from app.lib.ratelimit import SlidingWindowLimiter
 
 __all__ = ["Services"]
@@ -15,10 +16,11 @@ __all__ = ["Services"]
 
 @dataclass
 class Services:
-    """Settings, data keys, Redis and the rate limiters of one running app."""
+    """Settings, data keys, Redis, the rate limiters and the cached lookups of one running app."""
 
     settings: Settings
     keyring: Keyring
     redis: Redis
     limiter: SlidingWindowLimiter
     credential_limiter: SlidingWindowLimiter
+    lookups: Lookups

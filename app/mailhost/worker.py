@@ -12,10 +12,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from app.config import Settings
 from app.db.engines import create_engine
+from app.db.notifications import follow_notifications
 from app.domain.accounts.session_retention import purge_dead_sessions
 from app.domain.audit.retention import purge_old_entries
 from app.domain.emails.outbox import Outbox
@@ -49,33 +48,6 @@ async def _loop(stop: asyncio.Event, idle: float, step: Callable[[], Awaitable[i
                 wake.clear()
 
 
-async def _first(*events: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in pending:
-        waiter.cancel()
-
-
-async def _listen(engine: AsyncEngine, wake: asyncio.Event, stop: asyncio.Event, retry: float) -> None:
-    """LISTEN for `postyard_outbox` (sent when emails are inserted or rescheduled) until stopped, again after
-    the connection is lost (a database restart or outage); polling goes on meanwhile."""
-    lost = asyncio.Event()
-    while not stop.is_set():
-        lost.clear()
-        try:
-            async with engine.connect() as conn:
-                raw = (await conn.get_raw_connection()).driver_connection
-                raw.add_termination_listener(lambda *_: lost.set())
-                await raw.add_listener("postyard_outbox", lambda *_: wake.set())
-                wake.set()  # whatever was inserted while nobody listened
-                await _first(stop, lost)
-                await conn.invalidate()  # a LISTENing connection never goes back to the pool
-        except Exception:  # noqa: BLE001 - without notifications the worker still polls
-            logger.warning("LISTEN postyard_outbox failed; polling until it is back", exc_info=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=retry)
-
-
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (SIGTERM or SIGINT set it when run from the CLI)."""
     stop = stop or asyncio.Event()
@@ -88,7 +60,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     submitters = [Submitter(settings) for _ in range(settings.worker_concurrency)]
     poll = settings.worker_poll_interval
     wake = asyncio.Event()
-    listener = asyncio.create_task(_listen(engine, wake, stop, _RELISTEN_SECONDS))
+
+    def listening(now: bool) -> None:
+        if now:
+            wake.set()  # whatever was inserted while nobody listened
+
+    listener = asyncio.create_task(follow_notifications(engine, {"postyard_outbox": wake.set}, listening, stop,
+                                                        _RELISTEN_SECONDS))
     tasks = [asyncio.create_task(_loop(stop, poll, lambda s=s: outbox.drain_once(s), "drain", wake))
              for s in submitters]
     tasks += [

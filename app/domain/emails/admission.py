@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.db.models import Team
 from app.domain.emails import repository
 from app.lib.errors import ApiError
+from app.lib.lookups import TeamPolicy, read_team_policy
 
 __all__ = ["Quotas", "SendingRefused", "admit", "check", "count", "period_starts", "resets_at"]
 
@@ -76,10 +75,10 @@ def resets_at(now: datetime, period: Period) -> datetime:
     return datetime(end.year, end.month, end.day, tzinfo=UTC)
 
 
-async def check(db: AsyncSession | AsyncConnection, team_id: uuid.UUID) -> Quotas:
-    """Refuse a suspended team (with the operator's reason) or one awaiting approval; its quotas otherwise."""
-    team = (await db.execute(select(Team.approved_at, Team.suspended_at, Team.suspension_reason, Team.daily_quota,
-                                    Team.monthly_quota).where(Team.id == team_id))).one()
+async def check(db: AsyncSession | AsyncConnection, team_id: uuid.UUID, policy: TeamPolicy | None = None) -> Quotas:
+    """Refuse a suspended team (with the operator's reason) or one awaiting approval; its quotas otherwise.
+    `policy` is the team's as the API read it when authenticating; without it, it is read now."""
+    team = policy or await read_team_policy(db, team_id)
     if team.suspended_at is not None:
         reason = f": {team.suspension_reason}" if team.suspension_reason else ""
         raise SendingRefused("team_suspended", f"This team is suspended and cannot send{reason}")

@@ -42,7 +42,7 @@ async def accept(
     db: AsyncSession, principal: Principal, drafts: Sequence[Draft], ids: Sequence[uuid.UUID], settings: Settings
 ) -> None:
     """Render and store the drafts as emails with their first events, in the caller's transaction."""
-    quotas = await admission.check(db, principal.team_id)
+    quotas = await admission.check(db, principal.team_id, principal.policy)
     domains, suppressed = await _domains_and_suppressed(db, principal, drafts)
     now = datetime.now(UTC)
     rows, events = [], []

@@ -13,7 +13,7 @@ from app.domain.accounts.services import normalise_email
 from app.domain.teams import invites, services
 from app.domain.teams.schemas import TeamUpdate
 from app.lib.audit import record
-from app.lib.auth import Principal, forget_team_limits
+from app.lib.auth import Principal
 from app.lib.errors import ApiError
 
 __all__ = ["change_role", "create_invite", "require_grantable", "remove_member", "revoke_invite",
@@ -44,7 +44,6 @@ async def update_team(db: AsyncSession, principal: Principal, data: TeamUpdate) 
     for field, value in changes.items():
         setattr(team, field, value)
     if changes:
-        forget_team_limits(team.id)
         await record(db, team_id=team.id, actor=principal.actor, action="team.updated", resource_type="team",
                      resource_id=team.id, ip=principal.ip, details=changes)
     return team
