@@ -118,6 +118,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # accepted, before the email is sent again (docs/sending.md#when-postfixs-answer-is-lost).
     worker_outcome_grace_seconds: float = 120.0
     worker_poll_interval: float = 1.0
+    # How long a claim waits for more mail when the last one found less than a batch (app/mailhost/drains.py).
+    worker_gather_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.05
     dkim_settle_seconds: float = 5.0
     postfix_journal_cursor: str = POSTFIX_JOURNAL_CURSOR
     # The per-login submission rate policy (app/mailhost/rate_policy.py): its socket and its limit.

@@ -9,18 +9,11 @@ from collections.abc import Callable, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.lib.signals import first_of
+
 __all__ = ["follow_notifications"]
 
 logger = logging.getLogger("postyard.notifications")
-
-
-async def _first(*events: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 async def follow_notifications(engine: AsyncEngine, channels: Mapping[str, Callable[[], None]],
@@ -39,7 +32,7 @@ async def follow_notifications(engine: AsyncEngine, channels: Mapping[str, Calla
                     await raw.add_listener(channel, lambda *_, c=callback: c())
                 on_state(True)
                 try:
-                    await _first(stop, lost)
+                    await first_of(stop, lost)
                 finally:
                     on_state(False)
                     await conn.invalidate()  # a LISTENing connection never goes back to the pool

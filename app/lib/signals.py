@@ -1,4 +1,4 @@
-"""Running a long-lived service until SIGTERM (systemd's stop) or SIGINT."""
+"""Running a long-lived service until SIGTERM (systemd's stop) or SIGINT, and waiting on its events."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable
 
-__all__ = ["run_until_stopped"]
+__all__ = ["first_of", "run_until_stopped"]
 
 
 def run_until_stopped(service: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -20,3 +20,13 @@ def run_until_stopped(service: Callable[[asyncio.Event], Awaitable[None]]) -> No
         await service(stop)
 
     asyncio.run(_run())
+
+
+async def first_of(*events: asyncio.Event, timeout: float | None = None) -> None:
+    """Wait until any of `events` is set, or `timeout` seconds have passed."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

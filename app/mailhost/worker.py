@@ -21,7 +21,8 @@ from app.domain.emails.outbox import Outbox
 from app.domain.emails.retention import purge_expired_bodies, purge_old_emails
 from app.domain.emails.submission import Submitter
 from app.domain.events.ignored import purge_ignored_reports
-from app.lib.signals import run_until_stopped
+from app.lib.signals import first_of, run_until_stopped
+from app.mailhost.drains import Drains
 
 __all__ = ["main", "run_worker"]
 
@@ -30,9 +31,8 @@ _RETENTION_INTERVAL = 3600.0
 _RELISTEN_SECONDS = 1.0
 
 
-async def _loop(stop: asyncio.Event, idle: float, step: Callable[[], Awaitable[int]], name: str,
-                wake: asyncio.Event | None = None) -> None:
-    """Run `step` until stopped; when it found nothing, sleep `idle` seconds or until woken."""
+async def _loop(stop: asyncio.Event, idle: float, step: Callable[[], Awaitable[int]], name: str) -> None:
+    """Run `step` until stopped; when it found nothing, sleep `idle` seconds."""
     while not stop.is_set():
         try:
             busy = await step()
@@ -40,12 +40,7 @@ async def _loop(stop: asyncio.Event, idle: float, step: Callable[[], Awaitable[i
             logger.exception("worker step failed", extra={"step": name})
             busy = 0
         if not busy:
-            waiters = [asyncio.ensure_future(stop.wait())] + ([asyncio.ensure_future(wake.wait())] if wake else [])
-            _, pending = await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in pending:
-                waiter.cancel()
-            if wake is not None:
-                wake.clear()
+            await first_of(stop, timeout=idle)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -67,8 +62,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 
     listener = asyncio.create_task(follow_notifications(engine, {"postyard_outbox": wake.set}, listening, stop,
                                                         _RELISTEN_SECONDS))
-    tasks = [asyncio.create_task(_loop(stop, poll, lambda s=s: outbox.drain_once(s), "drain", wake))
-             for s in submitters]
+    drains = Drains(settings, outbox, wake, stop)
+    tasks = [asyncio.create_task(_loop(stop, poll, lambda s=s: drains.drain(s), "drain")) for s in submitters]
     tasks += [
         asyncio.create_task(_loop(stop, poll, outbox.recover_expired, "recover")),
         asyncio.create_task(_loop(stop, _RETENTION_INTERVAL, lambda: _purge(settings, housekeeping), "retention")),

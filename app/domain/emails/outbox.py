@@ -87,7 +87,8 @@ class Outbox:
     engine: AsyncEngine
     mail_host: str = field(default_factory=mail_host_name)
 
-    async def _claim(self) -> list[Any]:
+    async def claim(self) -> list[Any]:
+        """Lease a batch of due emails (at most `worker_batch_size`) to this mail host."""
         async with self.engine.begin() as conn:
             return await repository.claim_due(conn, self.settings.worker_batch_size,
                                               self.settings.worker_lease_seconds, self.settings.dkim_settle_seconds,
@@ -127,13 +128,16 @@ class Outbox:
             await record_events(conn, events, set_last_event=False)
 
     async def drain_once(self, submitter: Submitter) -> int:
-        """Claim one batch, submit it, and settle it; returns how many were claimed.
+        """Claim one batch, submit it, and settle it; returns how many were claimed."""
+        leased_at = time.monotonic()
+        return await self.deliver(await self.claim(), submitter, leased_at)
+
+    async def deliver(self, rows: list[Any], submitter: Submitter, leased_at: float) -> int:
+        """Submit a claimed batch (leased at `leased_at`, monotonic) and settle it; returns its size.
 
         The batch is settled in one transaction at its end, and before each renewal of its leases, so that
         no email waits unsettled for longer than half a lease plus one SMTP transaction.
         """
-        leased_at = time.monotonic()
-        rows = await self._claim()
         held = {row.id for row in rows}
         done: list[tuple[Any, Outcome]] = []
         for index, row in enumerate(rows):

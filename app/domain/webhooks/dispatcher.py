@@ -32,6 +32,7 @@ from app.domain.webhooks.signing import associated_data, signed_headers
 from app.domain.webhooks.slots import Slots
 from app.domain.webhooks.ssrf import UnsafeUrl, vet_url
 from app.lib.crypto import Keyring
+from app.lib.signals import first_of
 
 __all__ = ["Dispatcher"]
 
@@ -175,7 +176,7 @@ class Dispatcher:
                     running.add(task)
                     task.add_done_callback(finished)
                 if not rows:
-                    await _first_of(stop, freed, poll_interval)
+                    await first_of(stop, freed, timeout=poll_interval)
                     freed.clear()
         finally:
             await asyncio.gather(*running, return_exceptions=True)
@@ -183,11 +184,3 @@ class Dispatcher:
     async def close(self) -> None:
         """Close the HTTP client."""
         await self.client.aclose()
-
-
-async def _first_of(stop: asyncio.Event, freed: asyncio.Event, timeout: float) -> None:
-    """Wait until `stop` or `freed` is set, or `timeout` seconds have passed."""
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(freed.wait())]
-    _, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in pending:
-        waiter.cancel()
