@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.console.auth import ConsoleUser
 from app.console.render import redirect
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 
 __all__ = ["Done", "Refused", "run_change"]
 

@@ -14,9 +14,9 @@ from app.console.render import redirect, render, render_error
 from app.domain.api_keys import changes, services
 from app.domain.api_keys.schemas import ApiKeyCreate
 from app.domain.domains.services import list_domains
+from app.lib.api_error import ApiError
 from app.lib.auth import Principal
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
 __all__ = ["API_KEY_HANDLERS", "allowlist_entries"]

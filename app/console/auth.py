@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Membership, Session, Team, User
 from app.db.tenancy import scope_to_team, scope_to_user
 from app.domain.accounts.current_user import count_user_request
+from app.lib.api_error import ApiError
 from app.lib.auth import SESSION_COOKIE, Principal, client_ip, services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.hashing import same, sha256
 
 __all__ = ["CSRF_FIELD", "ConsoleUser", "CurrentUser", "NotSignedIn", "TeamPrincipal", "check_csrf", "check_origin",

@@ -15,10 +15,10 @@ from app.console.forms import form_data, parse_form
 from app.console.render import render, render_error
 from app.domain.domains import changes, services
 from app.domain.domains.schemas import DomainCreate, DomainUpdate
+from app.lib.api_error import ApiError
 from app.lib.auth import Principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
 __all__ = ["DOMAIN_HANDLERS"]

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.console.forms import day_bounds, parse_days
 from app.domain.events.recorder import EVENT_TYPES
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 
 __all__ = ["FILTER_FIELDS", "PAGE_SIZE", "EmailFilters", "Page", "email_page", "stored_content", "team_domains"]
 

@@ -19,9 +19,9 @@ from app.console.render import redirect, render, render_error
 from app.domain.emails import services
 from app.domain.emails.schemas import EmailUpdate
 from app.domain.events.recorder import EVENT_TYPES
+from app.lib.api_error import ApiError
 from app.lib.auth import Principal
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.headers import EMAIL_PREVIEW_CSP
 from app.lib.ids import parse_id
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import msgspec
 from litestar import Request
 
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 
 __all__ = ["day_bounds", "form_data", "form_list", "parse_days", "parse_form", "safe_next"]
 

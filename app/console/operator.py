@@ -23,9 +23,9 @@ from app.domain.operators import services, system_status
 from app.domain.operators.schemas import Quotas, Suspension, TeamInviteCreate
 from app.domain.operators.status_checks import summary
 from app.domain.teams.invites import invite_status
+from app.lib.api_error import ApiError
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
 __all__ = ["OPERATOR_HANDLERS", "TeamRow", "team_state"]

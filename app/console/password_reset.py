@@ -14,10 +14,10 @@ from app.console.render import redirect, render, render_error
 from app.domain.accounts import password_reset
 from app.domain.accounts.schemas import PasswordReset, PasswordResetRequest
 from app.lib.anonymous_limits import limit_per_ip
+from app.lib.api_error import ApiError
 from app.lib.auth import SESSION_COOKIE, client_ip
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 
 __all__ = ["PASSWORD_RESET_HANDLERS"]
 

@@ -32,10 +32,10 @@ from app.domain.accounts.schemas import Login, PasswordChange, Register, TotpCod
 from app.domain.teams import acceptance
 from app.domain.teams.schemas import InviteAccept
 from app.lib.anonymous_limits import limit_per_ip
+from app.lib.api_error import ApiError
 from app.lib.auth import SESSION_COOKIE, client_ip
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 
 __all__ = ["SIGN_IN_HANDLERS"]
 

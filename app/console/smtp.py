@@ -13,10 +13,10 @@ from app.console.render import redirect, render, render_error
 from app.domain.domains.services import list_domains
 from app.domain.smtp import changes, services
 from app.domain.smtp.schemas import SmtpCredentialCreate
+from app.lib.api_error import ApiError
 from app.lib.auth import Principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
 __all__ = ["SMTP_HANDLERS"]

@@ -16,9 +16,9 @@ from app.console.forms import form_data, parse_form
 from app.console.render import render, render_error
 from app.domain.suppressions import services
 from app.domain.suppressions.schemas import Reason, SuppressionCreate
+from app.lib.api_error import ApiError
 from app.lib.auth import Principal
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
 __all__ = ["REASONS", "SUPPRESSION_HANDLERS"]

@@ -19,10 +19,10 @@ from app.console.render import redirect, render, render_error
 from app.domain.audit import services as audit
 from app.domain.teams import changes, invites, services
 from app.domain.teams.schemas import InviteCreate, InviteOut, MemberRole, Role, TeamOut, TeamUpdate
+from app.lib.api_error import ApiError
 from app.lib.auth import Principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
 __all__ = ["ROLES", "TEAM_HANDLERS", "AuditQuery"]

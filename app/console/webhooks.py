@@ -15,10 +15,10 @@ from app.console.forms import form_data, form_list, parse_form
 from app.console.render import redirect, render, render_error
 from app.domain.webhooks import changes, services
 from app.domain.webhooks.schemas import EventName, WebhookCreate, WebhookUpdate
+from app.lib.api_error import ApiError
 from app.lib.auth import Principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
 __all__ = ["DELIVERY_LOG_SIZE", "EVENTS", "WEBHOOK_HANDLERS"]

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from advanced_alchemy.utils.serialization import decode_json, encode_json
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
 from sqlalchemy.exc import DisconnectionError
@@ -35,6 +34,7 @@ from sqlalchemy.util import await_
 
 from app.config import Settings
 from app.db.connections import bound_socket, connect_arguments
+from app.db.json_columns import decode_json, encode_json
 
 __all__ = ["create_engine"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from litestar import Request
 
+from app.lib.api_error import ApiError
 from app.lib.auth import client_ip, services
-from app.lib.errors import ApiError
 
 __all__ = ["limit_per_ip", "subject_of"]
 

@@ -15,12 +15,12 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Membership, Session
+from app.db.team_policy import TeamPolicy
 from app.db.tenancy import scope_to_team, scope_to_user
+from app.lib.api_error import ApiError
 from app.lib.api_keys import is_well_formed
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.hashing import same, sha256
-from app.lib.lookups import TeamPolicy
 from app.lib.state import Services
 
 __all__ = ["Principal", "SESSION_COOKIE", "client_ip", "provide_principal",

@@ -17,8 +17,9 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from app.lib.api_error import ApiError, database_unavailable
 
 __all__ = ["RETRY_AFTER_SECONDS", "ApiError", "ErrorBody", "database_unavailable", "exception_handlers"]
 
@@ -47,14 +48,6 @@ class ErrorBody(msgspec.Struct):
     message: str
 
 
-class ApiError(HTTPException):
-    """An error with a machine-readable name."""
-
-    def __init__(self, status_code: int, name: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(status_code=status_code, detail=message, headers=headers)
-        self.name = name
-
-
 def _body(status: int, name: str, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(
         content=ErrorBody(statusCode=status, name=name, message=message),
@@ -70,7 +63,7 @@ def _validation_message(exc: ValidationException) -> str:
     return "; ".join(parts) or str(exc.detail) or "Invalid input"
 
 
-def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def _http(request: Request[Any, Any, Any], exc: HTTPException | ApiError) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, ValidationException) or status == 400:
         return _body(422, "validation_error", _validation_message(exc) if isinstance(exc, ValidationException)
@@ -83,23 +76,7 @@ def _integrity(request: Request[Any, Any, Any], exc: IntegrityError) -> Response
     return _body(409, "conflict", "A resource with these values already exists")
 
 
-# SQLSTATE classes of a database that is unreachable for now: connection exceptions (08), insufficient
-# resources (53, e.g. too many connections), operator intervention (57P: shutting down, starting up) and
-# a statement cancelled by POSTYARD_DATABASE_STATEMENT_TIMEOUT (57014: the database is overloaded).
-_UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "57014")
 RETRY_AFTER_SECONDS = 5
-
-
-def database_unavailable(exc: Exception) -> bool:
-    """Whether `exc` says the database is down or restarting, not that the request or the code is wrong."""
-    # Refused, or timed out connecting or waiting for an answer (TimeoutError is an OSError); no pooled
-    # connection free within POSTYARD_DATABASE_POOL_TIMEOUT; a pooled connection lost and not replaced.
-    if isinstance(exc, OSError | PoolTimeout | DisconnectionError):
-        return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-    return exc.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 # SQLSTATE class 22, data exception: the database refuses a value of the request (a NUL or an unpaired
@@ -134,6 +111,7 @@ def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 
 exception_handlers: dict[Any, Any] = {
+    ApiError: _http,
     HTTPException: _http,
     NotFoundException: _http,
     NotAuthorizedException: _http,

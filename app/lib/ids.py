@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 
 __all__ = ["parse_id"]
 

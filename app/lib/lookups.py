@@ -14,16 +14,17 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import event, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 
 from app.config import Settings
 from app.db.models import ApiKey, Domain, Team
 from app.db.notifications import follow_notifications
+from app.db.team_policy import TeamPolicy, read_team_policy
 from app.lib.notified_cache import NotifiedCache
 
-__all__ = ["NOTIFY_CHANNEL", "ApiKeyRow", "Lookups", "TeamPolicy", "read_team_policy"]
+__all__ = ["NOTIFY_CHANNEL", "ApiKeyRow", "Lookups"]
 
 NOTIFY_CHANNEL = "api_lookups_changed"
 # What deleting or changing these rows can change: a key, a team's policy, a domain a key is bound to.
@@ -43,27 +44,6 @@ class ApiKeyRow:
     allowed_ips: list[str] | None
     expires_at: datetime | None
     revoked_at: datetime | None
-
-
-@dataclass(frozen=True)
-class TeamPolicy:
-    """What decides whether and how fast a team may send."""
-
-    approved_at: datetime | None
-    suspended_at: datetime | None
-    suspension_reason: str | None
-    daily_quota: int | None
-    monthly_quota: int | None
-    rate_limit: int | None
-    api_key_rate_limit: int | None
-
-
-async def read_team_policy(db: AsyncSession | AsyncConnection, team_id: uuid.UUID) -> TeamPolicy:
-    """The team's policy from the database."""
-    row = (await db.execute(select(
-        Team.approved_at, Team.suspended_at, Team.suspension_reason, Team.daily_quota, Team.monthly_quota,
-        Team.rate_limit, Team.api_key_rate_limit).where(Team.id == team_id))).one()
-    return TeamPolicy(*row)
 
 
 class Lookups:

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request
 from litestar.exceptions import SerializationException
 
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 
 __all__ = ["refuse_unstorable_text", "unstorable"]
 

@@ -31,7 +31,7 @@ from app.domain.emails.admission import SendingRefused
 from app.domain.emails.intake import Refused, Submission, accept_submission
 from app.domain.emails.rules import Violation
 from app.domain.events.ingest import UNREACHABLE
-from app.lib.errors import database_unavailable
+from app.lib.api_error import database_unavailable
 from app.lib.signals import run_until_stopped
 
 __all__ = ["IGNORED_PARAMETERS", "IntakeHandler", "IntakeSMTP", "serve"]

@@ -60,6 +60,23 @@ def test_a_mail_host_process_loads_neither_the_web_framework_nor_the_orm():
     assert not {"litestar", "advanced_alchemy", "sqlalchemy"} & set(loaded), loaded
 
 
+def _loaded_by(module: str) -> set[str]:
+    return set(subprocess.run(
+        [sys.executable, "-c",
+         f"import sys, {module}; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"],
+        capture_output=True, text=True, check=True).stdout.split())
+
+
+def test_the_database_services_of_the_mail_host_load_neither_the_web_framework_nor_its_orm_layer():
+    """They use SQLAlchemy's engine, but not Litestar, advanced-alchemy, pydantic nor the ORM models (about
+    25 MiB a process)."""
+    for module in ("app.mailhost.worker", "app.mailhost.log_follower", "app.mailhost.webhooks",
+                   "app.mailhost.smtp_intake", "app.mailhost.bounce_pipe"):
+        loaded = _loaded_by(module)
+        assert "sqlalchemy" in loaded, module
+        assert not {"litestar", "advanced_alchemy", "pydantic", "jinja2"} & loaded, (module, loaded)
+
+
 def _environment(rendered: str) -> dict[str, str]:
     """The variables an environment file or a unit's Environment= lines set."""
     pairs = [line.removeprefix("Environment=") for line in rendered.splitlines()

@@ -30,10 +30,10 @@ from app.domain.accounts.schemas import (
     TotpSetup,
 )
 from app.lib.anonymous_limits import limit_per_ip
+from app.lib.api_error import ApiError
 from app.lib.auth import SESSION_COOKIE, client_ip
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.hashing import verify_password
 
 __all__ = ["AuthController"]

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from app.db.models import Session, User
 from app.db.tenancy import scope_to_user
+from app.lib.api_error import ApiError
 from app.lib.auth import _SAFE_METHODS, CSRF_HEADER, SESSION_COOKIE, client_ip, services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.hashing import same, sha256
 
 __all__ = ["SessionUser", "count_user_request", "provide_session_user"]

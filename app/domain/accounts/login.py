@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Session, User
 from app.db.tenancy import scope_to_team
 from app.domain.accounts import services
+from app.lib.api_error import ApiError
 from app.lib.audit import record
-from app.lib.errors import ApiError
 from app.lib.metrics import LOGIN_FAILURES
 from app.lib.state import Services
 

@@ -14,7 +14,7 @@ from app.domain.accounts import services
 from app.domain.accounts.own_account import record_account_change
 from app.domain.emails.system_mail import send_system_mail, system_sender
 from app.lib.anonymous_limits import subject_of
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 from app.lib.hashing import hash_password, random_token, sha256
 from app.lib.state import Services
 

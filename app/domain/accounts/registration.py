@@ -21,8 +21,8 @@ from app.db.models import User
 from app.domain.accounts.services import release_attempt, reserve_attempt
 from app.domain.teams.invites import claim_invite
 from app.domain.teams.services import start_team, use_invite
+from app.lib.api_error import ApiError
 from app.lib.audit import record
-from app.lib.errors import ApiError
 from app.lib.hashing import hash_password, verify_password
 from app.lib.state import Services
 

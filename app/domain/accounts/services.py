@@ -18,8 +18,8 @@ from app.config import Settings
 from app.db.models import BackupCode, Membership, Session, User
 from app.db.tenancy import scope_to_user
 from app.lib.anonymous_limits import subject_of
+from app.lib.api_error import ApiError
 from app.lib.crypto import Keyring
-from app.lib.errors import ApiError
 from app.lib.hashing import DUMMY_PASSWORD_HASH, hash_password, random_token, sha256, verify_password
 from app.lib.ratelimit import Reservation, SlidingWindowLimiter
 

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import ApiKey, Domain
 from app.domain.api_keys.schemas import ApiKeyCreate, ApiKeyItem
+from app.lib.api_error import ApiError
 from app.lib.api_keys import generate_api_key
-from app.lib.errors import ApiError
 from app.lib.hashing import sha256
 from app.lib.timefmt import iso
 

@@ -31,8 +31,8 @@ from app.domain.domains.dns import (
     published_tokens,
 )
 from app.domain.domains.schemas import DomainCreate, DomainOut, RecordOut
+from app.lib.api_error import ApiError
 from app.lib.crypto import Keyring, dkim_associated_data
-from app.lib.errors import ApiError
 from app.lib.timefmt import iso
 
 __all__ = ["create_domain", "delete_domain", "expected_records", "get_domain", "list_domains",

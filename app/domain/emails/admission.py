@@ -17,9 +17,9 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.db.team_policy import TeamPolicy, read_team_policy
 from app.domain.emails import repository
-from app.lib.errors import ApiError
-from app.lib.lookups import TeamPolicy, read_team_policy
+from app.lib.api_error import ApiError
 
 __all__ = ["Quotas", "SendingRefused", "admit", "check", "count", "period_starts", "resets_at"]
 

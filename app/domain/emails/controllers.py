@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.emails import idempotency, services
 from app.domain.emails.schemas import BatchSent, EmailList, EmailOut, EmailRef, EmailSent, EmailUpdate, SendEmail
 from app.domain.emails.validation import Draft, draft_from_request
+from app.lib.api_error import ApiError
 from app.lib.auth import Principal, provide_principal, provide_sending_principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 from app.lib.ids import parse_id
 
 __all__ = ["EmailController", "EMAIL_REQUEST_MAX_BYTES"]

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.emails import repository
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 
 __all__ = ["MAX_KEY_LENGTH", "TTL_HOURS", "claim", "request_hash"]
 

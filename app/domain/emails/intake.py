@@ -19,11 +19,10 @@ from email.parser import BytesParser
 from email.utils import format_datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
-from app.db.models import Domain
 from app.domain.emails import repository, rules
 from app.domain.emails.admission import admit
 from app.domain.emails.mime import message_id_for, verp_address
@@ -100,12 +99,15 @@ def _body(message: EmailMessage, subtype: str) -> str | None:
     return body
 
 
+_VERIFIED_DOMAIN = text(
+    "SELECT id, team_id, name, return_path FROM domains WHERE name = :name AND status = 'verified'")
+
+
 async def _team_domain(conn: AsyncConnection, sender_domain: str, from_domain: str) -> Any:
     if from_domain != sender_domain:
         raise Refused(550, "5.7.1", f"The From address's domain ({from_domain}) must be the envelope sender's "
                                     f"domain ({sender_domain})")
-    row = (await conn.execute(select(Domain.id, Domain.team_id, Domain.name, Domain.return_path).where(
-        Domain.name == sender_domain, Domain.status == "verified"))).first()
+    row = (await conn.execute(_VERIFIED_DOMAIN, {"name": sender_domain})).first()
     if row is None:
         raise Refused(550, "5.7.1", f"The {sender_domain} domain is not verified")
     return row

@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 
 __all__ = ["CONTROL_CLASS", "FIELD_NAME", "MALFORMED", "NOT_ALLOWED", "RESERVED_FIELDS", "SINGLE_FIELDS",
            "TOO_MANY_RECIPIENTS", "Violation", "check_field", "check_fields", "check_recipient_count", "check_text",

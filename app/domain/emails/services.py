@@ -16,8 +16,8 @@ from app.domain.emails.repository import NewEmail
 from app.domain.emails.schemas import EmailEventOut, EmailOut, Tag
 from app.domain.emails.validation import Draft, parse_schedule
 from app.domain.events.recorder import EmailSummary, Event, record_events
+from app.lib.api_error import ApiError
 from app.lib.auth import Principal
-from app.lib.errors import ApiError
 from app.lib.timefmt import iso
 
 __all__ = ["accept", "cancel", "get_email", "list_emails", "reschedule", "to_out"]

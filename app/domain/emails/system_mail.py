@@ -14,8 +14,8 @@ from app.config import Settings
 from app.db.tenancy import scope_to_team
 from app.domain.emails import services
 from app.domain.emails.validation import Draft, check_address
+from app.lib.api_error import ApiError
 from app.lib.auth import Principal
-from app.lib.errors import ApiError
 
 __all__ = ["SYSTEM_TAG", "send_system_mail", "system_sender"]
 

@@ -13,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from app.domain.emails.rules import RESERVED_FIELDS, check_field, check_recipient_count, check_text
 from app.domain.emails.schemas import SendEmail
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 
 __all__ = ["FORBIDDEN_HEADERS", "AttachmentData", "Draft", "check_address", "draft_from_request",
            "parse_schedule"]

@@ -7,8 +7,8 @@ from typing import Any
 from litestar import Request
 
 from app.domain.accounts.current_user import SessionUser, provide_session_user
+from app.lib.api_error import ApiError
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 
 __all__ = ["provide_operator"]
 

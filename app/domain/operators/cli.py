@@ -22,7 +22,7 @@ from app.domain.accounts.services import normalise_email
 from app.domain.operators import host_reports, services
 from app.domain.operators.schemas import OperatorOut, TeamStatus
 from app.domain.teams.schemas import InviteOut
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 from app.lib.ids import parse_id
 
 __all__ = ["add_admin_commands", "in_owner_transaction", "run_admin"]

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 
 __all__ = ["StoredReport", "forget_host", "list_reports"]
 

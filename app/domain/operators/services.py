@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Invite, Membership, Team, User
 from app.domain.emails.admission import period_starts
 from app.domain.teams import invites
+from app.lib.api_error import ApiError
 from app.lib.audit import record
-from app.lib.errors import ApiError
 from app.lib.hashing import hash_password
 
 __all__ = [

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Domain, SmtpCredential
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 from app.lib.hashing import bcrypt_2y
 
 __all__ = ["create_credential", "list_credentials", "revoke_credential"]

@@ -21,9 +21,9 @@ from app.domain.suppressions.schemas import (
     SuppressionRemoved,
     SuppressionsRemoved,
 )
+from app.lib.api_error import ApiError
 from app.lib.auth import Principal, provide_principal
 from app.lib.dependencies import DbSession
-from app.lib.errors import ApiError
 
 __all__ = ["SuppressionController"]
 

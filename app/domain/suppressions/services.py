@@ -9,7 +9,7 @@ from app.db.executor import Executor
 from app.domain.emails.validation import check_address
 from app.domain.suppressions import repository
 from app.domain.suppressions.schemas import SuppressionOut
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 from app.lib.timefmt import iso
 
 __all__ = ["ORIGINS", "add", "find", "page", "remove", "to_out"]

@@ -12,9 +12,9 @@ from app.db.models import Invite, Membership, Team, User
 from app.domain.accounts.services import normalise_email
 from app.domain.teams import invites, services
 from app.domain.teams.schemas import TeamUpdate
+from app.lib.api_error import ApiError
 from app.lib.audit import record
 from app.lib.auth import Principal
-from app.lib.errors import ApiError
 
 __all__ = ["change_role", "create_invite", "require_grantable", "remove_member", "revoke_invite",
            "two_factor_by_user", "update_team"]

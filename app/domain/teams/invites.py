@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Invite
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 from app.lib.hashing import sha256
 
 __all__ = [

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Membership, Team, User
 from app.db.tenancy import scope_to_team
 from app.domain.teams.invites import ClaimedInvite
+from app.lib.api_error import ApiError
 from app.lib.audit import record
-from app.lib.errors import ApiError
 
 __all__ = ["get_member", "get_team", "join_team", "list_members", "owners_left", "start_team", "use_invite"]
 

@@ -13,8 +13,8 @@ from app.domain.webhooks import repository
 from app.domain.webhooks.schemas import DeliveryOut, WebhookOut
 from app.domain.webhooks.signing import associated_data, new_secret
 from app.domain.webhooks.ssrf import UnsafeUrl, check_url
+from app.lib.api_error import ApiError
 from app.lib.crypto import Keyring
-from app.lib.errors import ApiError
 from app.lib.timefmt import iso
 
 __all__ = ["check_endpoint", "create", "delete", "deliveries", "get", "list_all", "replay", "rotate", "secret_of",
