@@ -22,15 +22,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 from figures import command_line, markdown_table, write_section
-from stack import ROOT, SinkServer, Stack, free_port, local_stack, serve, unlimited_team
+from stack import ROOT, SinkServer, Stack, free_port, local_stack, postgres_cpu, serve, unlimited_team
 
 from postyard.local_stack.postgres import PG_BIN
-
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -58,24 +55,6 @@ def _durable(stack: Stack) -> None:
     assert pg.psql("SHOW fsync").strip() == "on"
 
 
-def _cpu_seconds(pid: int, children: bool) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
-    return ticks / _TICKS
-
-
-def _postgres_cpu(stack: Stack) -> float:
-    """The postmaster's CPU with its reaped children's, plus its live children's."""
-    postmaster = int((stack.pg.root / "data" / "postmaster.pid").read_text().split()[0])
-    total = _cpu_seconds(postmaster, children=True)
-    for child in Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split():
-        try:
-            total += _cpu_seconds(int(child), children=True)
-        except FileNotFoundError:
-            pass
-    return total
-
-
 _own_commits = 0  # the harness's own queries, one transaction each, taken off the figures
 
 
@@ -92,7 +71,7 @@ def _counters(stack: Stack) -> Counters:
                       "FROM pg_stat_database d, pg_stat_user_tables t "
                       "WHERE d.datname = 'postyard' AND t.relname = 'emails'")
     commits, writes, wal, updates, hot = (int(float(v)) for v in row.split("|"))
-    return Counters(commits - _own_commits, writes, wal, updates, hot, _postgres_cpu(stack))
+    return Counters(commits - _own_commits, writes, wal, updates, hot, postgres_cpu(stack))
 
 
 def _process_cpu(proc: subprocess.Popen) -> float:

@@ -79,6 +79,27 @@ def local_stack() -> Iterator[Stack]:
         subprocess.run(["rm", "-rf", str(root)], check=False)
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int, children: bool) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / _TICKS
+
+
+def postgres_cpu(stack: Stack) -> float:
+    """The postmaster's CPU with its reaped children's, plus its live children's."""
+    postmaster = int((stack.pg.root / "data" / "postmaster.pid").read_text().split()[0])
+    total = _cpu_seconds(postmaster, children=True)
+    for child in Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split():
+        try:
+            total += _cpu_seconds(int(child), children=True)
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def unlimited_team(stack: Stack, env: dict[str, str]) -> str:
     """A team whose rate limits never interfere; returns its full-access API key."""
     team_id, key = asyncio.run(create_team(Settings.from_env(env), "bench"))
