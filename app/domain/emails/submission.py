@@ -99,7 +99,10 @@ class Submitter:
             await self._smtp.connect()
             self._opened = time.monotonic()
         if self._smtp.is_ehlo_or_helo_needed:
-            await self._smtp.ehlo()
+            try:
+                await self._smtp.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await self._smtp.helo()  # a server without ESMTP: one command at a time, as `sendmail` would
         return self._smtp
 
     async def submit(self, envelope_from: str, recipients: list[str], message: bytes) -> Outcome:
