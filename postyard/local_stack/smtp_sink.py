@@ -49,6 +49,8 @@ class Received:
 class Sink:
     """The handler: records messages and log lines; recipients can be refused with a given reply.
 
+    Its EHLO offers PIPELINING, as Postfix's does, unless `pipelining` is off.
+
     After a message's data it waits `data_delay` seconds (Postfix's milters), then accepts it, or refuses
     it with `data_reply` when set (Postfix's cleanup logged its Message-ID all the same); with
     `drop_after_data` it then closes the connection without a reply. `submissions` holds every message
@@ -62,7 +64,12 @@ class Sink:
     data_delay: float = 0.0
     data_reply: str | None = None
     drop_after_data: bool = False
+    pipelining: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if address in self.refuse:
@@ -118,7 +125,7 @@ class Sink:
     def reset(self) -> None:
         """Back to accepting every message at once."""
         self.refuse.clear()
-        self.data_delay, self.data_reply, self.drop_after_data = 0.0, None, False
+        self.data_delay, self.data_reply, self.drop_after_data, self.pipelining = 0.0, None, False, True
 
 
 class SinkServer:

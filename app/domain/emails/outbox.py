@@ -22,7 +22,7 @@ Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGK
    follower lags: no message is submitted twice unless Postfix's journal lost its lines, or the mail host's
    clock is behind the database's by more than the grace. A worker whose lease lapsed under it no longer
    holds the email: its renewal matches only a row still leased under the attempt it claimed.
-   A message whose DATA went out without a final reply (a timeout or a lost connection), or whose lease
+   A message whose content went out without a final reply (a timeout or a lost connection), or whose lease
    expired without its acceptance logged, has an unknown outcome: it stays `sending`, without a
    lease, and is not submitted again until the log follower of the mail host it went to has shown what
    Postfix did: its acceptance (`sent`), or no acceptance in Postfix's log up to
@@ -43,8 +43,9 @@ Delivery guarantee (what holds when a worker is killed at any instant, e.g. SIGK
    after a change of its TLS mode, which reaches Postfix through the sync's maps, so that none leaves
    under the old mode.
 
-Transient failures (connection errors before DATA, 4xx) are retried with exponential backoff (30 s doubling, capped
-at one hour) up to `POSTYARD_WORKER_MAX_ATTEMPTS`; permanent refusals (5xx) mark the email `failed`.
+Transient failures (connection errors before the content was sent, 4xx) are retried with exponential backoff
+(30 s doubling, capped at one hour) up to `POSTYARD_WORKER_MAX_ATTEMPTS`; permanent refusals (5xx) mark the email
+`failed`.
 Emails of `sk_test_` keys are marked sent without any SMTP transaction.
 """
 
