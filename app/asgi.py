@@ -76,7 +76,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def close_connections(_: Any = None) -> None:
         stop_following.set()
-        await asyncio.gather(*following)
+        for task in following:
+            task.cancel()  # also when it is still trying to reach the database
+        await asyncio.gather(*following, return_exceptions=True)
         await redis.aclose()
         await credential_redis.aclose()
         # advanced-alchemy disposes its engine only under the default state key, which only the first app of
