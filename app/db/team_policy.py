@@ -28,6 +28,7 @@ class TeamPolicy:
     api_key_rate_limit: int | None
 
 
-async def read_team_policy(db: AsyncSession | AsyncConnection, team_id: uuid.UUID) -> TeamPolicy:
-    """The team's policy from the database."""
-    return TeamPolicy(*(await db.execute(_READ, {"id": team_id})).one())
+async def read_team_policy(db: AsyncSession | AsyncConnection, team_id: uuid.UUID) -> TeamPolicy | None:
+    """The team's policy from the database; None once the team is gone."""
+    row = (await db.execute(_READ, {"id": team_id})).first()
+    return None if row is None else TeamPolicy(*row)

@@ -143,6 +143,10 @@ async def _authenticate(request: Request[Any, Any, Any], db_session: AsyncSessio
     else:
         raise ApiError(401, "missing_api_key", "Missing API key in the authorization header")
     policy = await svc.lookups.team_policy(db_session, principal.team_id)
+    if policy is None:  # the team was deleted after its key or session was read
+        if principal.api_key_id is not None:
+            raise ApiError(403, "invalid_api_key", "API key is invalid")
+        raise ApiError(401, "unauthorized", "Session is missing or expired")
     principal = dataclasses.replace(principal, policy=policy)
     keys, limits = [f"team:{principal.team_id}"], [policy.rate_limit or svc.settings.rate_limit]
     if principal.api_key_id is not None:

@@ -68,14 +68,15 @@ class Lookups:
         self.api_keys.put(token_hash, key, generation)
         return key
 
-    async def team_policy(self, db: AsyncSession, team_id: uuid.UUID) -> TeamPolicy:
-        """The team's policy, from the cache when fresh."""
+    async def team_policy(self, db: AsyncSession, team_id: uuid.UUID) -> TeamPolicy | None:
+        """The team's policy, from the cache when fresh; None once the team is gone (never kept)."""
         found = self.teams.get(team_id)
         if found is not None:
             return found
         generation = self.teams.generation
         policy = await read_team_policy(db, team_id)
-        self.teams.put(team_id, policy, generation)
+        if policy is not None:
+            self.teams.put(team_id, policy, generation)
         return policy
 
     def changed(self) -> None:

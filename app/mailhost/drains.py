@@ -42,6 +42,8 @@ class Drains:
                     self._wake.clear()
                 if self._found < s.worker_batch_size:
                     await first_of(self._stop, timeout=s.worker_gather_seconds)
+                if self._stop.is_set():
+                    break  # no new claim once stopping: it would be submitted during the stop
                 self._found = 0  # a failed claim counts as finding nothing
                 leased_at = time.monotonic()
                 rows = await self._outbox.claim()

@@ -76,3 +76,27 @@ async def test_without_gathering_each_claim_finds_what_one_request_sent(client, 
     """The control for the test above: the same sends, claimed at once, take a claim each or nearly."""
     claims = await _send_one_by_one(client, team, sender, settings, owner_engine, smtp_sink, gather=0.0)
     assert len([c for c in claims if c]) > EMAILS // 3, claims
+
+
+async def test_a_stopping_worker_claims_nothing_more(client, team, sender, settings, owner_engine, smtp_sink):
+    """Stopped while waiting for its turn's mail, a task claims no new batch: it would be submitted during
+    the stop, and left to its lease if the stop ended first."""
+    settings = msgspec.structs.replace(settings, worker_gather_seconds=0.2, worker_poll_interval=60.0)
+    stop, wake = asyncio.Event(), asyncio.Event()
+    outbox = CountingOutbox(settings, owner_engine)
+    drains = Drains(settings, outbox, wake, stop)
+    submitter = Submitter(settings)
+    try:
+        email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+        wake.set()
+        turn = asyncio.create_task(drains.drain(submitter))
+        await asyncio.sleep(0.05)  # the task is gathering
+        stop.set()
+        assert await turn == 0
+        assert outbox.claims == []
+        assert not smtp_sink.for_message_id(f"<{email_id}@{sender}>")
+        # still queued, not lost: the next worker sends it
+        assert await Outbox(settings, owner_engine).drain_once(submitter) >= 1
+    finally:
+        await submitter.close()
+    assert len(smtp_sink.for_message_id(f"<{email_id}@{sender}>")) == 1

@@ -31,6 +31,7 @@ class Server(Sink):
     data_command_reply: str | None = None
     drop_at_rcpt: bool = False
     stall_at_rcpt: float = 0.0
+    close_after_data_command: bool = False
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
         if self.mail_reply:
@@ -57,6 +58,10 @@ class _Session(SMTP):
         super().data_received(data)
 
     async def smtp_DATA(self, arg: str) -> None:  # noqa: N802
+        if self.event_handler.close_after_data_command:  # as a server past its error limit: 421, then closed
+            await self.push("421 4.7.0 Error: too many errors")
+            self.transport.close()
+            return
         if self.event_handler.data_command_reply and self.envelope.rcpt_tos:
             await self.push(self.event_handler.data_command_reply)
             return
@@ -88,7 +93,7 @@ async def submitter(server: tuple[Server, int], settings: Settings) -> AsyncIter
 async def _accepted_afterwards(submitter: Submitter, handler: Server) -> None:
     """The session was left clean: the next email goes through with its own envelope alone."""
     handler.mail_reply = handler.data_command_reply = None
-    handler.drop_at_rcpt, handler.stall_at_rcpt = False, 0.0
+    handler.drop_at_rcpt, handler.stall_at_rcpt, handler.close_after_data_command = False, 0.0, False
     handler.refuse.clear()
     outcome = await submitter.submit("bounce+2@send.example.test", ["next@example.org"], MESSAGE)
     assert outcome.accepted, outcome
@@ -196,4 +201,17 @@ async def test_a_timeout_before_the_content_is_transient_not_unknown(submitter, 
     handler.stall_at_rcpt = 1.5
     outcome = await submitter.submit(SENDER, ["one@example.org"], MESSAGE)
     assert not outcome.accepted and not outcome.unknown and not outcome.permanent
+    await _accepted_afterwards(submitter, handler)
+
+
+async def test_replies_that_came_before_the_server_closed_the_connection_still_decide_the_outcome(submitter, server):
+    """The recipient's 550 arrived, then the 421 to DATA and the close: the refusal counts, as it would one
+    command at a time, and the email is not retried as if the connection had been lost."""
+    handler, _ = server
+    handler.refuse["gone@example.org"] = "550 5.1.1 <gone@example.org>: Recipient address rejected"
+    handler.close_after_data_command = True
+    outcome = await submitter.submit(SENDER, ["gone@example.org"], MESSAGE)
+    assert outcome == Outcome(accepted=False, permanent=True,
+                              reply="gone@example.org: 550 5.1.1 <gone@example.org>: Recipient address rejected")
+    assert not handler.submissions
     await _accepted_afterwards(submitter, handler)

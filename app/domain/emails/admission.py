@@ -79,6 +79,8 @@ async def check(db: AsyncSession | AsyncConnection, team_id: uuid.UUID, policy: 
     """Refuse a suspended team (with the operator's reason) or one awaiting approval; its quotas otherwise.
     `policy` is the team's as the API read it when authenticating; without it, it is read now."""
     team = policy or await read_team_policy(db, team_id)
+    if team is None:
+        raise SendingRefused("team_not_found", "This team no longer exists and cannot send")
     if team.suspended_at is not None:
         reason = f": {team.suspension_reason}" if team.suspension_reason else ""
         raise SendingRefused("team_suspended", f"This team is suspended and cannot send{reason}")

@@ -32,14 +32,12 @@ class PipeliningProtocol(SMTPProtocol):
 
     async def read_response(self, timeout: float | None = None) -> SMTPResponse:
         waiter = self._response_waiter
-        if self._buffer and waiter is not None and not waiter.done():
-            try:
-                response = self._read_response_from_buffer()
-            except Exception as error:  # noqa: BLE001 - a malformed reply, raised when awaited as upstream does
-                self._set_response_exception(waiter, error)
-            else:
-                if response is not None:
-                    waiter.set_result(response)
+        if (waiter is None or not waiter.done()) and self._buffer:
+            # A reply that came with an earlier one is read from the buffer, also once the server has closed
+            # the connection behind it (after a 421, or its error limit).
+            response = self._read_response_from_buffer()
+            if response is not None:
+                return response
         return await super().read_response(timeout)
 
     def send(self, data: bytes) -> None:
