@@ -88,6 +88,7 @@ postfix reload >/dev/null 2>&1
     finally:
         mail_bench.on_mail(appliance, f"""
 rm -f {LIMIT_DROP_IN}
+rmdir --ignore-fail-on-non-empty {Path(LIMIT_DROP_IN).parent}
 systemctl daemon-reload
 systemctl restart {POLICY_SERVICE}
 postconf -MX '{DIRECT}/inet'
