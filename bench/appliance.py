@@ -50,7 +50,7 @@ from bench import dkim as mail_bench  # noqa: E402
 from bench import submission  # noqa: E402
 from bench.dkim import Route, Run  # noqa: E402
 from bench.figures import command_line, markdown_table, write_section  # noqa: E402
-from postyard.appliance_client import ApiAccess, TestbedAppliance  # noqa: E402
+from postyard.appliance_client import ApiAccess, Team, TestbedAppliance  # noqa: E402
 from postyard.deployer import REPO, DeployResult, run_deploy  # noqa: E402
 from postyard.testbed import bed, internet  # noqa: E402
 
@@ -299,10 +299,13 @@ def submitted(appliance: TestbedAppliance, login: submission.Login, target: str,
 
 def prepare(appliance: TestbedAppliance, log: Log) -> tuple[ApiAccess, str]:
     """A team whose rate limits never interfere, and a domain it verified; the sink routed."""
-    api, team, domain = mail_bench.open_sender(appliance)
-    limit = 100_000_000
-    unlimited = f"UPDATE teams SET rate_limit = {limit}, api_key_rate_limit = {limit} WHERE id = '{team.id}'"
-    mail_bench.on_mail(appliance, f'runuser -u postgres -- psql -qAt -d postyard -c "{unlimited}"')
+
+    def unlimited(team: Team) -> None:
+        limit = 100_000_000
+        update = f"UPDATE teams SET rate_limit = {limit}, api_key_rate_limit = {limit} WHERE id = '{team.id}'"
+        mail_bench.on_mail(appliance, f'runuser -u postgres -- psql -qAt -d postyard -c "{update}"')
+
+    api, _, domain = mail_bench.open_sender(appliance, on_team=unlimited)
     log(f"sender domain {domain} (verified through the API, key synced)")
     mail_bench.start_sink(appliance)
     mail_bench.route_to_sink(appliance)
