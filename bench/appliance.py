@@ -1,10 +1,11 @@
 """Benchmark: the appliance on one host, every figure beside a baseline from the same run.
 
     .venv/bin/python bench/appliance.py [--messages 5000] [--concurrency 16] [--sessions 10]
-                                        [--batch 100] [--keep] [--no-deploy]
+                                        [--batch 100] [--only submission] [--testbed bnch2]
+                                        [--keep] [--no-deploy]
 
-On a testbed of its own (`bnch2`, single topology: booted, deployed, removed at the end unless
---keep):
+On a testbed of its own (`bnch2` unless --testbed names another, single topology: booted, deployed,
+removed at the end unless --keep):
 
 1. pipeline: N emails through `POST /emails` (HTTPS on 443, the team's API key, N concurrent
    clients) until all of them have reached smtp-sink on the internet host (the worker hands them to
@@ -14,10 +15,17 @@ On a testbed of its own (`bnch2`, single topology: booted, deployed, removed at 
 2. `POST /emails` latency (p50, p99) during that load; then the same N through `POST /emails/batch`;
 3. the fresh deploy against `apt-get install` of the same Debian packages on another fresh host
    (a second testbed, `bnch3`, booted and removed), and the no-op redeploy;
-4. memory: the proportional set size (PSS) of the appliance's services, idle and under the load.
+4. memory: the proportional set size (PSS) of the appliance's services, idle and under the load;
+5. SMTP submission: N messages submitted on 587 (STARTTLS, AUTH with the team's SMTP login) through
+   the SMTP intake, the outbox and the worker to the sink, against the same client with the same
+   login into a bench-only twin of 587 whose mail Postfix queues itself, signs and relays (no intake).
+   The client (bench/submission_client.py) runs on the mail host, over loopback like smtp-source;
+   the per-login rate limit is raised while it runs. `--only submission` measures this alone.
 
-The bench routes `sink.test` to the sink at runtime (bench/dkim.py's helpers), on its own testbed only.
-Its figures replace its section of docs/benchmarks.md.
+The bench routes `sink.test` to the sink at runtime (bench/dkim.py's helpers), adds the twin of 587
+and raises the per-login limit at runtime, on its own testbed only, and takes the last two away
+after. Its figures replace its sections of docs/benchmarks.md (`--only submission`: the submission
+section alone).
 """
 
 from __future__ import annotations
@@ -39,13 +47,14 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import dkim as mail_bench  # noqa: E402
+from bench import submission  # noqa: E402
 from bench.dkim import Route, Run  # noqa: E402
 from bench.figures import command_line, markdown_table, write_section  # noqa: E402
-from postyard.appliance_client import ApiAccess, TestbedAppliance  # noqa: E402
+from postyard.appliance_client import ApiAccess, Team, TestbedAppliance  # noqa: E402
 from postyard.deployer import REPO, DeployResult, run_deploy  # noqa: E402
 from postyard.testbed import bed, internet  # noqa: E402
 
-NAME = "bnch2"
+NAME = "bnch2"  # unless --testbed names another
 APT_NAME = "bnch3"
 INVENTORY = REPO / "inventory" / "testbed.py"
 SINK_RECIPIENT = f"someone@{mail_bench.SINK_DOMAIN}"
@@ -113,6 +122,19 @@ class Pipeline:
         return statistics.quantiles(self.latencies_ms, n=100)[cut - 1]
 
 
+@dataclass(frozen=True)
+class Submission:
+    messages: int
+    seconds: float  # the client's first session to the last arrival at the sink
+    accepted_seconds: float  # the client's first session to the last answer
+    cpu: dict[str, float]  # CPU seconds per unit on the host
+    client_cpu: float  # CPU seconds of the submission client (on the mail host, outside the appliance's units)
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
 @dataclass
 class Deploy:
     fresh: DeployResult
@@ -170,11 +192,11 @@ def manual_packages(appliance: TestbedAppliance) -> set[str]:
     return set(mail_bench.on_mail(appliance, "apt-mark showmanual").split())
 
 
-def deploy_figures(appliance: TestbedAppliance, log: Log) -> Deploy:
-    """Fresh and no-op deploy of `bnch2`, then apt-get of the packages that deploy added, on `bnch3`."""
-    fresh = run_deploy(INVENTORY, env={"POSTYARD_TESTBED": NAME}, echo=False)
+def deploy_figures(appliance: TestbedAppliance, name: str, log: Log) -> Deploy:
+    """Fresh and no-op deploy of testbed `name`, then apt-get of the packages that deploy added, on `bnch3`."""
+    fresh = run_deploy(INVENTORY, env={"POSTYARD_TESTBED": name}, echo=False)
     log(f"fresh deploy {fresh.seconds:.1f} s; no-op redeploy")
-    noop = run_deploy(INVENTORY, env={"POSTYARD_TESTBED": NAME}, echo=False)
+    noop = run_deploy(INVENTORY, env={"POSTYARD_TESTBED": name}, echo=False)
     figures = Deploy(fresh, noop)
     deployed = manual_packages(appliance)
     log(f"testbed {APT_NAME!r}: booting, for apt-get alone")
@@ -261,12 +283,29 @@ def pipeline(api: ApiAccess, appliance: TestbedAppliance, domain: str, messages:
                     cpu_used(appliance, before), client_cpu)
 
 
+def submitted(appliance: TestbedAppliance, login: submission.Login, target: str, domain: str, messages: int,
+              sessions: int) -> Submission:
+    """`messages` submitted by the client into `target` until all of them have reached the sink."""
+    expected = mail_bench.sink_count(appliance) + messages
+    before = cpu_seconds(appliance)
+    sent = submission.submit(appliance, login, target, f"app@{domain}", SINK_RECIPIENT, messages, sessions)
+    wait_for_sink(appliance, expected)
+    arrived = time.time()  # the client's clock: the testbed's hosts are containers on this machine's kernel
+    cpu = cpu_used(appliance, before)
+    if mail_bench.sink_count(appliance) != expected:
+        raise RuntimeError("the sink received more messages than were sent")
+    return Submission(messages, arrived - sent.started, sent.seconds, cpu, sent.client_cpu)
+
+
 def prepare(appliance: TestbedAppliance, log: Log) -> tuple[ApiAccess, str]:
     """A team whose rate limits never interfere, and a domain it verified; the sink routed."""
-    api, team, domain = mail_bench.open_sender(appliance)
-    limit = 100_000_000
-    unlimited = f"UPDATE teams SET rate_limit = {limit}, api_key_rate_limit = {limit} WHERE id = '{team.id}'"
-    mail_bench.on_mail(appliance, f'runuser -u postgres -- psql -qAt -d postyard -c "{unlimited}"')
+
+    def unlimited(team: Team) -> None:
+        limit = 100_000_000
+        update = f"UPDATE teams SET rate_limit = {limit}, api_key_rate_limit = {limit} WHERE id = '{team.id}'"
+        mail_bench.on_mail(appliance, f'runuser -u postgres -- psql -qAt -d postyard -c "{update}"')
+
+    api, _, domain = mail_bench.open_sender(appliance, on_team=unlimited)
     log(f"sender domain {domain} (verified through the API, key synced)")
     mail_bench.start_sink(appliance)
     mail_bench.route_to_sink(appliance)
@@ -285,21 +324,51 @@ class Figures:
     baseline_cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per unit on the host
     pipeline: Pipeline | None = None
     batched: Pipeline | None = None
+    direct: Submission | None = None  # the client into 587's twin without the intake: the baseline
+    submission: Submission | None = None  # the client into 587, through the intake
 
 
 def measure(args: argparse.Namespace, log: Log) -> Figures:
     figures = Figures()
     if not args.no_deploy:
-        bed.down(NAME, log=lambda _line: None)
-    testbed = bed.up(NAME, "single", log=lambda _line: None)
+        bed.down(args.testbed, log=lambda _line: None)
+    testbed = bed.up(args.testbed, "single", log=lambda _line: None)
     appliance = TestbedAppliance(testbed)
     if not args.no_deploy:
-        log(f"testbed {NAME!r} booted; fresh deploy")
-        figures.deploy = deploy_figures(appliance, log)
+        log(f"testbed {args.testbed!r} booted; fresh deploy")
+        if args.only:
+            run_deploy(INVENTORY, env={"POSTYARD_TESTBED": args.testbed}, echo=False)
+        else:
+            figures.deploy = deploy_figures(appliance, args.testbed, log)
     api, domain = prepare(appliance, log)
     message, figures.signed = sample_message(api, appliance, domain)
     figures.message_bytes = len(message.encode())
     mail_bench.upload(appliance, mail_bench.MESSAGE_FILE, message)
+    if args.only != "submission":
+        measure_api(appliance, api, domain, figures, args, log)
+    measure_submission(appliance, api, domain, figures, args, log)
+    return figures
+
+
+def measure_submission(appliance: TestbedAppliance, api: ApiAccess, domain: str, figures: Figures,
+                       args: argparse.Namespace, log: Log) -> None:
+    """The same client and login into 587's twin without the intake, then into 587 through it."""
+    login = submission.smtp_login(api, appliance, domain)
+    with submission.raised_limit_and_direct_twin(appliance):
+        log(f"SMTP login {login.username}, per-login limit raised; warm-up of {submission.DIRECT} and 587")
+        for target in (submission.DIRECT, submission.SUBMISSION):
+            submitted(appliance, login, target, domain, min(200, args.messages), args.sessions)
+        log(f"baseline: the client into {submission.DIRECT}, queued by Postfix")
+        figures.direct = submitted(appliance, login, submission.DIRECT, domain, args.messages, args.sessions)
+        log(f"{figures.direct.rate:.0f} msg/s; the client into 587 through the SMTP intake")
+        figures.submission = submitted(appliance, login, submission.SUBMISSION, domain, args.messages,
+                                       args.sessions)
+        log(f"{figures.submission.rate:.0f} msg/s")
+
+
+def measure_api(appliance: TestbedAppliance, api: ApiAccess, domain: str, figures: Figures,
+                args: argparse.Namespace, log: Log) -> None:
+    """POST /emails and /emails/batch against smtp-source into the internal listener, with memory."""
     log(f"message of {figures.message_bytes} bytes; warm-up")
     pipeline(api, appliance, domain, min(200, args.messages), args.concurrency)
     mail_bench.send(appliance, Route("warm-up", mail_bench.SIGNING, relayed=True), domain, 200, args.sessions)
@@ -323,7 +392,6 @@ def measure(args: argparse.Namespace, log: Log) -> Figures:
         sampler.stopped.set()
         sampler.join()
     figures.load, figures.load_samples = sampler.peak, sampler.samples
-    return figures
 
 
 def mib(kb: int) -> str:
@@ -366,45 +434,96 @@ def rows(figures: Figures, args: argparse.Namespace) -> list[tuple[str, str]]:
     ]
 
 
-def print_cpu(figures: Figures, messages: int, width: int) -> None:
-    """CPU ms per message by unit (and the bench's own HTTPS clients), each pipeline against the baseline."""
-    runs = [r for r in (figures.pipeline, figures.batched) if r is not None]
-    columns = [r.cpu for r in runs] + [figures.baseline_cpu]
-    names = " | ".join(["POST /emails", "batch"][:len(runs)] + ["baseline"])
-    print(f"\nCPU ms per message on the host, {names}:")
-
-    def line(label: str, values: list[float]) -> None:
-        print(f"  {label:<{width - 2}}  " + " | ".join(f"{v * 1000 / messages:6.2f}" for v in values))
-
-    for unit in sorted(set().union(*columns), key=lambda u: -columns[0].get(u, 0.0)):
-        values = [c.get(unit, 0.0) for c in columns]
-        if max(values) * 1000 / messages >= 0.05:
-            line(unit, values)
-    line("all of the appliance", [sum(c.values()) for c in columns])
-    line("the bench's HTTPS clients (same machine)", [r.client_cpu for r in runs])
+def submission_rows(figures: Figures) -> list[tuple[str, str]]:
+    through, direct = figures.submission, figures.direct
+    assert through is not None and direct is not None
+    return [
+        ("submission: 587 (STARTTLS, AUTH) -> SMTP intake -> worker -> Postfix + OpenDKIM -> sink",
+         f"{through.rate:.0f} msg/s"),
+        ("  submissions answered (all accepted)", f"{through.messages / through.accepted_seconds:.0f} msg/s"),
+        (f"baseline: the same client and login -> {submission.DIRECT} (587 without the intake; OpenDKIM) -> sink",
+         f"{direct.rate:.0f} msg/s"),
+        ("  submissions answered (all accepted)", f"{direct.messages / direct.accepted_seconds:.0f} msg/s"),
+        ("submission / baseline (aim >= 0.7)", f"{through.rate / direct.rate:.2f}"),
+    ]
 
 
-def report(figures: Figures, args: argparse.Namespace) -> None:
+def cpu_rows(columns: list[dict[str, float]], clients: tuple[str, list[float]],
+             messages: int) -> list[tuple[str, list[float]]]:
+    """CPU ms per message, one value per column: each unit that used 0.05 ms or more in one, the appliance's
+    total, and the bench's own client (beside the appliance, on the same cores)."""
+    per_message = [{unit: seconds * 1000 / messages for unit, seconds in c.items()} for c in columns]
+    units = sorted(set().union(*per_message), key=lambda u: -per_message[0].get(u, 0.0))
+    found = [(unit, [c.get(unit, 0.0) for c in per_message]) for unit in units]
+    return [(unit, values) for unit, values in found if max(values) >= 0.05] + [
+        ("all of the appliance", [sum(c.values()) for c in per_message]),
+        (clients[0], [seconds * 1000 / messages for seconds in clients[1]]),
+    ]
+
+
+def print_cpu(names: list[str], found: list[tuple[str, list[float]]], width: int) -> None:
+    print(f"\nCPU ms per message on the host, {' | '.join(names)}:")
+    for label, values in found:
+        print(f"  {label:<{width - 2}}  " + " | ".join(f"{v:6.2f}" for v in values))
+
+
+def print_table(table: list[tuple[str, str]], width: int) -> None:
+    for label, value in table:
+        print(f"{label:<{width}}  {value}")
+
+
+def report_api(figures: Figures, args: argparse.Namespace, verdict: str) -> None:
     print(f"\n{args.messages} messages of {figures.message_bytes} bytes to smtp-sink, RSA-2048 DKIM, "
           f"{args.concurrency} API clients, {args.sessions} smtp-source sessions")
     table = rows(figures, args)
     width = max(len(label) for label, _ in table)
-    for label, value in table:
-        print(f"{label:<{width}}  {value}")
+    print_table(table, width)
     idle, load = figures.idle.units, figures.load.units
     print("\nPSS per unit, idle -> under load:")
     for unit in sorted(set(idle) | set(load), key=lambda u: -load.get(u, (0, 0))[0]):
         before, after = idle.get(unit, (0, 0))[0], load.get(unit, (0, 0))[0]
         print(f"  {unit:<{width - 2}}  {mib(before):>8} -> {mib(after)}")
-    print_cpu(figures, args.messages, width)
+    runs = [r for r in (figures.pipeline, figures.batched) if r is not None]
+    print_cpu(["POST /emails", "batch"][:len(runs)] + ["baseline"],
+              cpu_rows([r.cpu for r in runs] + [figures.baseline_cpu],
+                       ("the bench's HTTPS clients (same machine)", [r.client_cpu for r in runs]), args.messages),
+              width)
     if figures.deploy is not None:
         print(f"\npackages: {' '.join(figures.deploy.packages)}")
-    verdict = "verifies" if figures.signed else "DOES NOT verify"
-    print(f"sample through the API relayed to the remote MX: DKIM signature {verdict}")
     write_section("appliance", f"{command_line()}: {args.messages} messages of {figures.message_bytes} bytes to "
                                f"smtp-sink, RSA-2048 DKIM, {args.concurrency} API clients, {args.sessions} smtp-source "
                                f"sessions; a sample through the API relayed to the remote MX: its DKIM signature "
                                f"{verdict}.\n\n" + markdown_table(["figure", "measured"], table))
+
+
+def report_submission(figures: Figures, args: argparse.Namespace) -> None:
+    through, direct = figures.submission, figures.direct
+    assert through is not None and direct is not None
+    setting = (f"{args.messages} messages of {figures.message_bytes} bytes to smtp-sink, RSA-2048 DKIM, "
+               f"{args.sessions} sessions of bench/submission_client.py on the mail host over loopback (aiosmtplib: "
+               f"STARTTLS, AUTH PLAIN, then one message after another, no pipelining), the per-login limit raised")
+    print(f"\n{setting}")
+    table = submission_rows(figures)
+    width = max(len(label) for label, _ in table)
+    print_table(table, width)
+    names = ["through the intake", "baseline"]
+    found = cpu_rows([through.cpu, direct.cpu],
+                     ("the submission client (on the mail host)", [through.client_cpu, direct.client_cpu]),
+                     args.messages)
+    print_cpu(names, found, width)
+    cpu_table = markdown_table(["CPU ms per message", *names],
+                               [(label, *(f"{v:.2f}" for v in values)) for label, values in found])
+    write_section("submission", f"{command_line()}: {setting}.\n\n" + markdown_table(["figure", "measured"], table)
+                  + "\n\n" + cpu_table)
+
+
+def report(figures: Figures, args: argparse.Namespace) -> None:
+    verdict = "verifies" if figures.signed else "DOES NOT verify"
+    if figures.pipeline is not None:
+        report_api(figures, args, verdict)
+    if figures.submission is not None:
+        report_submission(figures, args)
+    print(f"sample through the API relayed to the remote MX: DKIM signature {verdict}")
 
 
 def main() -> int:
@@ -412,9 +531,13 @@ def main() -> int:
     options.add_argument("--messages", type=int, default=5000,
                          help="messages through the pipeline and the baseline")
     options.add_argument("--concurrency", type=int, default=16, help="concurrent API clients")
-    options.add_argument("--sessions", type=int, default=10, help="concurrent SMTP sessions of smtp-source")
+    options.add_argument("--sessions", type=int, default=10,
+                         help="concurrent SMTP sessions of smtp-source, and of the submission client")
     options.add_argument("--batch", type=int, default=100,
                          help="then the same through POST /emails/batch, this many a request (1: skip)")
+    options.add_argument("--only", choices=["submission"],
+                         help="measure this alone: SMTP submission through the intake against its baseline")
+    options.add_argument("--testbed", default=NAME, help="the testbed's name (booted unless --no-deploy)")
     options.add_argument("--keep", action="store_true", help="leave the testbed up afterwards")
     options.add_argument("--no-deploy", action="store_true",
                          help="reuse the testbed as it is deployed (no deploy figures)")
@@ -424,7 +547,7 @@ def main() -> int:
         figures = measure(args, log)
     finally:
         if not args.keep:
-            bed.down(NAME, log=lambda _line: None)
+            bed.down(args.testbed, log=lambda _line: None)
     report(figures, args)
     return 0 if figures.signed else 1
 

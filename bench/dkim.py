@@ -28,6 +28,7 @@ import socket
 import statistics
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +78,16 @@ def on_internet(appliance: TestbedAppliance, script: str, timeout: float = 60) -
     return appliance.on_internet_host("bash -s", input="set -euo pipefail\n" + script, timeout=timeout)
 
 
-def open_sender(appliance: TestbedAppliance) -> tuple[ApiAccess, Team, str]:
-    """A new team and a domain it verified through the API (an RSA-2048 key), its key signing on the mail host."""
+def open_sender(appliance: TestbedAppliance,
+                on_team: Callable[[Team], object] | None = None) -> tuple[ApiAccess, Team, str]:
+    """A new team and a domain it verified through the API (an RSA-2048 key), its key signing on the mail host.
+
+    `on_team` runs once the team exists and before the API first sees it (the API caches a team's limits).
+    """
     socket.getaddrinfo = name_resolver(appliance.host_names())  # type: ignore[assignment]
     team, api = appliance.open_team(f"bench-{uuid.uuid4().hex[:6]}")
+    if on_team is not None:
+        on_team(team)
     return api, team, appliance.verified_domain(api, prefix="b")
 
 

@@ -17,7 +17,7 @@ from test_outbox import db, drain
 
 from app.config import Settings
 from app.domain.emails.intake import without_header
-from app.mailhost.smtp_intake import serve
+from app.mailhost.smtp_intake import CONNECTIONS, serve
 
 
 @asynccontextmanager
@@ -147,3 +147,19 @@ async def test_an_unreachable_database_is_a_temporary_failure(sender):
 def test_without_header_drops_every_line_of_the_field_and_keeps_the_body():
     raw = b"Subject: hi\r\nMessage-ID:\r\n <a@b>\r\nTo: x@y\r\n\r\nMessage-ID: body line\r\n"
     assert without_header(raw, "message-id") == b"Subject: hi\r\nTo: x@y\r\n\r\nMessage-ID: body line\r\n"
+
+
+async def test_the_intake_keeps_the_database_connections_a_burst_of_submissions_opened(intake, sender, postgres):
+    async def burst() -> list[tuple[int, str]]:
+        return await asyncio.gather(*(_submit(intake, f"orders@{sender}", ["buyer@example.org"], _message(sender))
+                                      for _ in range(CONNECTIONS)))
+
+    def backends() -> set[str]:
+        return set(postgres.psql("SELECT pid FROM pg_stat_activity WHERE application_name = 'postyard-smtp-intake'",
+                                 database="postyard").split())
+
+    assert all(code == 250 for code, _ in await burst())
+    kept = backends()
+    assert all(code == 250 for code, _ in await burst())
+    # More than a handful overlapped, and every one of them is still there: none was closed and opened again.
+    assert len(kept) > 4 and backends() == kept
