@@ -9,7 +9,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import Command
-from pyinfra.operations import apt, files, postgres, server, systemd
+from pyinfra.operations import files, postgres, server, systemd
 from pyinfra.operations.util import any_changed
 
 from app import tls_policy
@@ -21,7 +21,7 @@ from roles.support.staging import jinja_options
 from roles.support.systemd_units import UNIT_DIR, reload_units
 
 __all__ = [
-    "DEFAULTS", "DATABASE_ROLES", "HbaRule", "hba_rules", "memory_settings", "deploy_postgresql",
+    "DEFAULTS", "DATABASE_ROLES", "HbaRule", "hba_rules", "memory_settings", "packages", "deploy_postgresql",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -74,6 +74,11 @@ class HbaRule:
     address: str
 
 
+def packages(data: Any) -> tuple[str, ...]:
+    """The Debian packages this role needs; the packages role installs them with every other role's."""
+    return ("postgresql",)
+
+
 def hba_rules(database: str, peers: Mapping[str, Iterable[str]]) -> list[HbaRule]:
     """hostssl rules: every platform role from loopback, and from its client groups' addresses."""
     rules = []
@@ -104,7 +109,6 @@ def _host_memory_mb() -> int:
 
 @deploy("PostgreSQL", data_defaults=DEFAULTS)
 def deploy_postgresql() -> None:
-    apt.packages(name="Install PostgreSQL", packages=["postgresql"], no_recommends=True)
     tls = install_internal_tls("postgresql", owner="postgres")
 
     listen = ["127.0.0.1", "::1"] + ([host.data.private_address] if host.data.get("private_address") else [])
