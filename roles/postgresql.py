@@ -15,7 +15,7 @@ from pyinfra.operations.util import any_changed
 from app import tls_policy
 from app.db import roles as db_roles
 from postyard.topology import SCHEMA_GROUP, host_groups
-from roles.support.inventory_secrets import install_internal_tls, record_applied_secret, secret
+from roles.support.inventory_secrets import install_internal_tls, record_applied_secrets, secret
 from roles.support.peers import first_address_in_environment, peers_by_group
 from roles.support.staging import jinja_options
 from roles.support.systemd_units import UNIT_DIR, reload_units
@@ -147,13 +147,13 @@ def deploy_postgresql() -> None:
     reload_units(restart_drop_in)
     systemd.service(name="Enable PostgreSQL", service=UNIT, running=True, enabled=True)
 
+    passwords = {role.name: secret(f"postgresql-{role.name}") for role in DATABASE_ROLES}
+    applied = record_applied_secrets({f"postgresql-{name}": password for name, password in passwords.items()})
     for role in DATABASE_ROLES:
-        password = secret(f"postgresql-{role.name}")
         created = postgres.role(name=f"Create role {role.name}", role=role.name, login=True, **PSQL)
-        applied = record_applied_secret(f"postgresql-{role.name}", password)
         postgres.role(
-            name=f"Set the password of {role.name}", role=role.name, login=True, password=password,
-            _if=any_changed(created, applied), **PSQL,
+            name=f"Set the password of {role.name}", role=role.name, login=True, password=passwords[role.name],
+            _if=any_changed(created, applied[f"postgresql-{role.name}"]), **PSQL,
         )
 
     database = host.data.postgresql_database
