@@ -18,6 +18,7 @@ from roles import (
     luks,
     mail_services,
     opendkim,
+    packages,
     postfix,
     postgresql,
     postgresql_backup,
@@ -35,6 +36,8 @@ if "firewall" in wanted:
     firewall.deploy_firewall()
 if "luks" in wanted:
     luks.deploy_luks()
+if "packages" in wanted:
+    packages.deploy_packages()
 if "postgresql" in wanted:
     postgresql.deploy_postgresql()
 if "postgresql_backup" in wanted:

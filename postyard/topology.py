@@ -13,11 +13,14 @@ GROUPS: tuple[str, ...] = ("mail", "db", "cache", "api")
 # report needs the database role and schema the others set up), in the order deploy.py applies them.
 COMMON_ROLES: tuple[str, ...] = ("base", "firewall")
 FINAL_ROLES: tuple[str, ...] = ("host_report",)
+# "packages" installs the Debian packages of all the host's roles in one transaction (roles/packages.py): after the
+# firewall, so no daemon a package starts listens unfirewalled, and after "luks" mounts the volume where
+# PostgreSQL's package creates its cluster.
 GROUP_ROLES: dict[str, tuple[str, ...]] = {
-    "db": ("luks", "postgresql", "postgresql_backup"),
-    "cache": ("redis",),
-    "mail": ("tls", "app_runtime", "opendkim", "schema", "dovecot", "postfix", "mail_services"),
-    "api": ("tls", "app_runtime", "api"),
+    "db": ("luks", "packages", "postgresql", "postgresql_backup"),
+    "cache": ("packages", "redis"),
+    "mail": ("packages", "tls", "app_runtime", "opendkim", "schema", "dovecot", "postfix", "mail_services"),
+    "api": ("packages", "tls", "app_runtime", "api"),
 }
 
 # The first host of this group, by name, runs the migrations and the operators' commands: the only host

@@ -16,12 +16,13 @@ import tomllib
 from functools import lru_cache
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import File
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import files, server
 
 from app.db import roles as db_roles
 from app.mailhost.cli import COMMANDS as MAILHOST_COMMANDS
@@ -31,12 +32,13 @@ from roles.support.database_client import data_keys, database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, secret
 from roles.support.peers import peers_by_group
 from roles.support.stamps import unpack_once_for
+from roles.support.system_users import declare_users
 
 __all__ = [
     "APP_ROOT", "VENV", "LAUNCHER", "APP_ENV", "OWNER_ENV", "code_version", "release_digest", "CONTROL_ONLY",
     "app_settings",
     "render_env", "app_requirements", "pinned_requirements", "wheelhouse", "wheel_archive", "code_archive",
-    "deploy_app_runtime",
+    "deploy_app_runtime", "packages",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +72,11 @@ case "$1" in
 esac
 exec {PYTHON} -m app.cli "$@"
 """
+
+
+def packages(data: Any) -> tuple[str, ...]:
+    """The Debian packages this role needs; the packages role installs them with every other role's."""
+    return ("python3-venv",)
 
 
 def _requirement_name(requirement: str) -> str:
@@ -159,9 +166,8 @@ def code_archive() -> bytes:
 
 @deploy("App runtime")
 def deploy_app_runtime() -> None:
-    apt.packages(name="Install Python's venv", packages=["python3-venv"], no_recommends=True)
-    server.user(name="Create the postyard user", user="postyard", system=True, home=APP_ROOT,
-                shell="/usr/sbin/nologin", create_home=False, ensure_home=False)
+    # The app's system user (sysusers.d(5): name, uid, description, home, shell).
+    declare_users("postyard-app", [f"u postyard - - {APP_ROOT} /usr/sbin/nologin"])
     files.directory(name=f"Create {APP_ROOT}", path=APP_ROOT, user="root", group="root", mode="755")
     venv_missing = host.get_fact(File, path=f"{VENV}/bin/python") is None
     server.shell(

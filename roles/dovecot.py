@@ -11,7 +11,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from app import tls_policy
@@ -21,7 +21,7 @@ from roles.support.inventory_secrets import install_internal_ca
 from roles.support.mail_certificate import certificate_paths
 from roles.support.staging import install_validated_template, jinja_options
 
-__all__ = ["DEFAULTS", "dovecot_context", "jail_context", "deploy_dovecot"]
+__all__ = ["DEFAULTS", "dovecot_context", "packages", "jail_context", "deploy_dovecot"]
 
 DEFAULTS: dict[str, Any] = {
     # Optional row of the exposure table (IMAPS on 993); not available yet, see above.
@@ -32,6 +32,11 @@ DEFAULTS: dict[str, Any] = {
     "fail2ban_findtime": "10m",
     "fail2ban_bantime": "1h",
 }
+
+
+def packages(data: Any) -> tuple[str, ...]:
+    """The Debian packages this role needs; the packages role installs them with every other role's."""
+    return ("dovecot-core", "dovecot-pgsql", "fail2ban", "python3-systemd")
 
 
 def dovecot_context(data: Any, certificate: str, private_key: str) -> dict[str, Any]:
@@ -56,8 +61,6 @@ def deploy_dovecot() -> None:
     if host.data.mailboxes_enabled:
         raise DeployError(f"{host.name}: mailboxes_enabled is set, but mailboxes (IMAPS, LMTP) are not "
                           "available in this release; unset it")
-    apt.packages(name="Install Dovecot and fail2ban",
-                 packages=["dovecot-core", "dovecot-pgsql", "fail2ban", "python3-systemd"], no_recommends=True)
     ca = install_internal_ca()
     sql = files.template(
         name="Upload Dovecot's SQL passdb settings", src="templates/dovecot/postyard-sql.conf.ext.j2",

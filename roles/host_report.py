@@ -10,7 +10,7 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files
+from pyinfra.operations import files
 
 from app.db import roles as db_roles
 from postyard.topology import host_groups
@@ -19,7 +19,9 @@ from roles.support.database_client import database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, INTERNAL_TLS_DIR
 from roles.support.systemd_units import install_unit
 
-__all__ = ["BACKUP_UNIT", "SCRIPT", "SETTINGS", "UNIT", "deploy_host_report", "report_settings", "unit_context"]
+__all__ = [
+    "BACKUP_UNIT", "SCRIPT", "SETTINGS", "UNIT", "deploy_host_report", "packages", "report_settings", "unit_context",
+]
 
 SCRIPT = "/usr/local/lib/postyard/host-report.py"
 SETTINGS = "/etc/postyard/host-report.json"
@@ -29,6 +31,11 @@ BACKUP_UNIT = "postyard-backup.service"
 SOURCE = Path(__file__).resolve().parents[1] / "app" / "host_report.py"
 # File systems worth watching where they exist: the database's, the backups', Postfix's queue.
 DATA_PATHS = ("/var/lib/postgresql", "/var/spool/postfix")
+
+
+def packages(data: Any) -> tuple[str, ...]:
+    """The Debian packages this role needs; the packages role installs them with every other role's."""
+    return ("python3", "postgresql-client", "openssl", "bind9-host")
 
 
 def _remote_without_user(remote: str | None) -> str | None:
@@ -65,8 +72,6 @@ def unit_context() -> dict[str, str]:
 
 @deploy("Host report")
 def deploy_host_report() -> None:
-    apt.packages(name="Install what the host report runs",
-                 packages=["python3", "postgresql-client", "openssl", "bind9-host"], no_recommends=True)
     files.directory(name="Create /usr/local/lib/postyard", path="/usr/local/lib/postyard", mode="755")
     changed = [
         files.put(name=f"Upload {SCRIPT}", src=str(SOURCE), dest=SCRIPT, mode="644"),

@@ -16,7 +16,7 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import files
 
 from app.db import roles as db_roles
 from app.host_layout import DKIM_DIR, DKIM_SYNC_SERVICE, OPENDKIM_PID_FILE, POSTFIX_MAPS_DIR
@@ -25,10 +25,11 @@ from roles import app_runtime
 from roles.support.database_client import data_keys, database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
 from roles.support.staging import install_validated_template, jinja_options
+from roles.support.system_users import declare_users
 from roles.support.systemd_units import install_unit, start_unit
 
 __all__ = ["DEFAULTS", "Instance", "INSTANCES", "MILTER_SOCKETS", "SYNC_ENV", "SYNC_UNIT", "SYNC_USER",
-           "deploy_opendkim", "sync_env_context"]
+           "deploy_opendkim", "packages", "sync_env_context"]
 
 DEFAULTS: dict[str, Any] = {
     # One syslog line per signed message; off by default: it costs throughput and says little.
@@ -61,6 +62,11 @@ SYNC_USER = "opendkim"
 SYNC_UNIT = f"{DKIM_SYNC_SERVICE}.service"
 
 
+def packages(data: Any) -> tuple[str, ...]:
+    """The Debian packages this role needs; the packages role installs them with every other role's."""
+    return ("opendkim",)
+
+
 def sync_env_context(database_url: str, keys: str) -> dict[str, Any]:
     return {"database_url": database_url, "data_keys": keys, "dkim_dir": DKIM_DIR, "ca_path": INTERNAL_CA_PATH,
             "pid_files": ",".join(i.pid_file for i in INSTANCES), "postfix_maps_dir": POSTFIX_MAPS_DIR}
@@ -68,7 +74,6 @@ def sync_env_context(database_url: str, keys: str) -> dict[str, Any]:
 
 @deploy("OpenDKIM", data_defaults=DEFAULTS)
 def deploy_opendkim() -> None:
-    apt.packages(name="Install OpenDKIM", packages=["opendkim"], no_recommends=True)
     ca = install_internal_ca()
     files.directory(name=f"Create {DKIM_DIR}", path=DKIM_DIR, user="opendkim", group="opendkim", mode="700")
     # An empty key set until the sync writes one, so OpenDKIM can start on a fresh host.
@@ -107,7 +112,8 @@ def deploy_opendkim() -> None:
         user="opendkim", group="opendkim", mode="600", jinja_env_kwargs=jinja_options(),
         **sync_env_context(database_login(db_roles.MAIL).libpq_url(), data_keys()),
     )
-    server.user(name="Let Postfix use the OpenDKIM sockets", user="postfix", groups=["opendkim"], append=True)
+    # Postfix uses the OpenDKIM sockets.
+    declare_users("postyard-opendkim", ["m postfix opendkim"])
     install_unit(
         SYNC_UNIT, "templates/opendkim/postyard-dkim-sync.service.j2", restart_on=[env, ca],
         label="the mail-host sync", env_file=SYNC_ENV, source=app_runtime.SOURCE,

@@ -41,7 +41,7 @@ from roles.support.systemd_units import UNIT_DIR, install_unit, reload_units
 
 __all__ = [
     "DEFAULTS", "MAP_PARAMETERS", "MASTER_PID_FILE", "POLICY_UNIT", "RESTART_DROP_IN", "RETIRED_WATCH_UNIT",
-    "main_context", "map_path", "master_context", "policy_context", "restart_context", "deploy_postfix",
+    "main_context", "map_path", "master_context", "packages", "policy_context", "restart_context", "deploy_postfix",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -81,6 +81,12 @@ MAP_PARAMETERS: dict[str, str] = {
 RETIRED_LOOKUP_DIR = "/etc/postfix/pgsql"
 RETIRED_WATCH_UNIT = "postyard-postfix-lookups.service"
 RETIRED_WATCH_SCRIPT = "/usr/local/sbin/postyard-postfix-lookups"
+
+
+def packages(data: Any) -> tuple[str, ...]:
+    """The Debian packages this role needs; the packages role installs them with every other role's."""
+    mta_sts = data.get("postfix_mta_sts", DEFAULTS["postfix_mta_sts"])
+    return ("postfix", "postfix-cdb") + (("postfix-mta-sts-resolver",) if mta_sts else ())
 
 
 def map_path(name: str) -> str:
@@ -195,8 +201,6 @@ def _retire_database_lookups() -> None:
 
 @deploy("Postfix", data_defaults=DEFAULTS)
 def deploy_postfix() -> None:
-    packages = ["postfix", "postfix-cdb"] + (["postfix-mta-sts-resolver"] if host.data.postfix_mta_sts else [])
-    apt.packages(name="Install Postfix", packages=packages, no_recommends=True)
     restart_drop_in = _template("templates/postfix/postyard-restart.conf.j2", RESTART_DROP_IN, **restart_context())
     reload_units(restart_drop_in)
     ca = install_internal_ca()

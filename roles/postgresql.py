@@ -9,19 +9,19 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import Command
-from pyinfra.operations import apt, files, postgres, server, systemd
+from pyinfra.operations import files, postgres, server, systemd
 from pyinfra.operations.util import any_changed
 
 from app import tls_policy
 from app.db import roles as db_roles
 from postyard.topology import SCHEMA_GROUP, host_groups
-from roles.support.inventory_secrets import install_internal_tls, record_applied_secret, secret
+from roles.support.inventory_secrets import install_internal_tls, record_applied_secrets, secret
 from roles.support.peers import first_address_in_environment, peers_by_group
 from roles.support.staging import jinja_options
 from roles.support.systemd_units import UNIT_DIR, reload_units
 
 __all__ = [
-    "DEFAULTS", "DATABASE_ROLES", "HbaRule", "hba_rules", "memory_settings", "deploy_postgresql",
+    "DEFAULTS", "DATABASE_ROLES", "HbaRule", "hba_rules", "memory_settings", "packages", "deploy_postgresql",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -74,6 +74,11 @@ class HbaRule:
     address: str
 
 
+def packages(data: Any) -> tuple[str, ...]:
+    """The Debian packages this role needs; the packages role installs them with every other role's."""
+    return ("postgresql",)
+
+
 def hba_rules(database: str, peers: Mapping[str, Iterable[str]]) -> list[HbaRule]:
     """hostssl rules: every platform role from loopback, and from its client groups' addresses."""
     rules = []
@@ -104,7 +109,6 @@ def _host_memory_mb() -> int:
 
 @deploy("PostgreSQL", data_defaults=DEFAULTS)
 def deploy_postgresql() -> None:
-    apt.packages(name="Install PostgreSQL", packages=["postgresql"], no_recommends=True)
     tls = install_internal_tls("postgresql", owner="postgres")
 
     listen = ["127.0.0.1", "::1"] + ([host.data.private_address] if host.data.get("private_address") else [])
@@ -143,13 +147,13 @@ def deploy_postgresql() -> None:
     reload_units(restart_drop_in)
     systemd.service(name="Enable PostgreSQL", service=UNIT, running=True, enabled=True)
 
+    passwords = {role.name: secret(f"postgresql-{role.name}") for role in DATABASE_ROLES}
+    applied = record_applied_secrets({f"postgresql-{name}": password for name, password in passwords.items()})
     for role in DATABASE_ROLES:
-        password = secret(f"postgresql-{role.name}")
         created = postgres.role(name=f"Create role {role.name}", role=role.name, login=True, **PSQL)
-        applied = record_applied_secret(f"postgresql-{role.name}", password)
         postgres.role(
-            name=f"Set the password of {role.name}", role=role.name, login=True, password=password,
-            _if=any_changed(created, applied), **PSQL,
+            name=f"Set the password of {role.name}", role=role.name, login=True, password=passwords[role.name],
+            _if=any_changed(created, applied[f"postgresql-{role.name}"]), **PSQL,
         )
 
     database = host.data.postgresql_database

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.operations import apt, files
+from pyinfra.operations import files
 
 from roles.postgresql import DEFAULTS as POSTGRESQL_DEFAULTS
 from roles.support.inventory_secrets import secret_store
@@ -24,7 +24,7 @@ from roles.support.systemd_units import start_unit
 
 __all__ = [
     "DEFAULTS", "BACKUP_SCRIPT", "age_identity", "age_recipient", "backup_context", "backup_ssh_key",
-    "public_key_line",
+    "public_key_line", "packages",
     "deploy_postgresql_backup",
 ]
 
@@ -50,6 +50,12 @@ BACKUP_SCRIPT = "/usr/local/sbin/postyard-backup"
 IDENTITY_SECRET = "backup-age-identity"
 SSH_KEY_SECRET = "backup-ssh-key"
 SSH_DIR = "/etc/postyard/backup"
+
+
+def packages(data: Any) -> tuple[str, ...]:
+    """The Debian packages this role needs; the packages role installs them with every other role's."""
+    remote = data.get("backup_remote", DEFAULTS["backup_remote"])
+    return ("age",) + (("rsync", "openssh-client") if remote else ())
 
 
 def _generate_ssh_key() -> bytes:
@@ -102,7 +108,6 @@ def backup_context(data: Any, recipient: str) -> dict[str, Any]:
 
 @deploy("PostgreSQL backups", data_defaults=DEFAULTS)
 def deploy_postgresql_backup() -> None:
-    apt.packages(name="Install age", packages=["age"], no_recommends=True)
     files.directory(
         name=f"Create {host.data.backup_dir}", path=host.data.backup_dir,
         user="postgres", group="postgres", mode="700",
@@ -129,7 +134,6 @@ def deploy_postgresql_backup() -> None:
 def _remote_copy_credentials() -> None:
     if not host.data.backup_remote_host_key:
         raise DeployError("backup_remote is set: set backup_remote_host_key to the remote's known_hosts line")
-    apt.packages(name="Install rsync", packages=["rsync", "openssh-client"], no_recommends=True)
     private, public = backup_ssh_key()
     files.directory(name=f"Create {SSH_DIR}", path=SSH_DIR, user="postgres", group="postgres", mode="700")
     files.put(

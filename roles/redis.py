@@ -8,7 +8,7 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from app import tls_policy
@@ -16,7 +16,8 @@ from roles.support.inventory_secrets import install_internal_tls, secret
 from roles.support.peers import peers_by_group
 from roles.support.staging import jinja_options
 
-__all__ = ["DEFAULTS", "APP_USER", "ADMIN_USER", "DENIED_TO_APP", "acl_context", "config_context", "deploy_redis"]
+__all__ = ["DEFAULTS", "APP_USER", "ADMIN_USER", "DENIED_TO_APP", "acl_context", "config_context", "deploy_redis",
+           "packages"]
 
 DEFAULTS: dict[str, Any] = {
     # Memory cap and what to evict at the cap: counters all carry a TTL, so the ones closest to
@@ -37,6 +38,11 @@ DENIED_TO_APP = (
     "flushall", "flushdb", "config", "debug", "shutdown", "keys", "module", "acl", "monitor",
     "replicaof", "slaveof", "save", "bgsave", "bgrewriteaof", "migrate", "restore", "sync", "psync",
 )
+
+
+def packages(data: Any) -> tuple[str, ...]:
+    """The Debian packages this role needs; the packages role installs them with every other role's."""
+    return ("redis-server",)
 
 
 def acl_context(app_password: str, admin_password: str) -> dict[str, Any]:
@@ -63,7 +69,6 @@ def config_context(data: Any, bind: list[str], tls: bool) -> dict[str, Any]:
 
 @deploy("Redis", data_defaults=DEFAULTS)
 def deploy_redis() -> None:
-    apt.packages(name="Install Redis", packages=["redis-server"], no_recommends=True)
     use_tls = host.data.redis_tls if host.data.redis_tls is not None else bool(peers_by_group().get("api"))
     bind = ["127.0.0.1", "-::1"]
     tls_changes = []

@@ -13,7 +13,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import Sha1File
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
 from app.host_layout import API_SERVICE
 from postyard.topology import GROUPS, host_groups
@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULTS", "LETS_ENCRYPT", "CERT_NAME", "CERT_DIR", "FULLCHAIN_PATH", "PRIVKEY_PATH", "HOOK_PATH",
     "CA_DROP_IN_PATH", "RELOADED_UNITS", "reloaded_units", "tls_names", "check_settings",
     "certbot_command", "request_record", "hook_context", "ca_drop_in_context", "deploy_tls",
+    "packages",
 ]
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
@@ -54,6 +55,11 @@ RELOADED_UNITS: dict[str, tuple[str, ...]] = {
     "mail": ("postfix.service", "dovecot.service"),
     "api": (f"{API_SERVICE}.service",),
 }
+
+
+def packages(data: Any) -> tuple[str, ...]:
+    """The Debian packages this role needs; the packages role installs them with every other role's."""
+    return ("certbot",)
 
 
 def reloaded_units(groups: Iterable[str]) -> tuple[str, ...]:
@@ -130,7 +136,6 @@ def deploy_tls() -> None:
     names = tls_names(host.data, host.name)
     trust_internal = bool(host.data.acme_trust_internal_ca)
 
-    apt.packages(name="Install certbot", packages=["certbot"], no_recommends=True)
     files.template(
         name=f"Upload {HOOK_PATH}", src="templates/tls/deploy-hook.sh.j2", dest=HOOK_PATH,
         mode="755", jinja_env_kwargs=jinja_options(), **hook_context(host_groups(host.groups)),

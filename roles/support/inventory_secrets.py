@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from io import StringIO
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from postyard.secrets import SecretStore
 
 __all__ = [
     "INTERNAL_CA_PATH", "secret", "secret_store", "install_internal_ca", "install_internal_tls",
-    "internal_certificate_path", "record_applied_secret",
+    "internal_certificate_path", "record_applied_secrets",
 ]
 
 INTERNAL_TLS_DIR = "/etc/postyard/tls"
@@ -37,16 +38,24 @@ def secret(name: str) -> str:
     return secret_store().get(name)
 
 
-def record_applied_secret(name: str, value: str) -> OperationMeta:
-    """A fingerprint of a secret on the host: changes exactly when the secret does.
+def record_applied_secrets(secrets: Mapping[str, str]) -> dict[str, OperationMeta]:
+    """A fingerprint of each secret on the host, by name: each changes exactly when its secret does.
 
-    Lets a role apply a password only when it is new (pyinfra cannot read one back).
+    Lets a role apply a password only when it is new (pyinfra cannot read one back). Their directory is
+    created once, before them, rather than checked for each.
     """
-    fingerprint = hashlib.sha256(f"{name}\0{value}".encode()).hexdigest()
-    return files.put(
-        name=f"Record the applied {name}", src=StringIO(fingerprint + "\n"),
-        dest=f"{APPLIED_DIR}/{name}.sha256", mode="600",
-    )
+    files.directory(name=f"Create {APPLIED_DIR}", path=APPLIED_DIR)
+    return {
+        name: files.put(
+            name=f"Record the applied {name}", src=StringIO(_fingerprint(name, value) + "\n"),
+            dest=f"{APPLIED_DIR}/{name}.sha256", mode="600", create_remote_dir=False,
+        )
+        for name, value in secrets.items()
+    }
+
+
+def _fingerprint(name: str, value: str) -> str:
+    return hashlib.sha256(f"{name}\0{value}".encode()).hexdigest()
 
 
 def internal_tls_names() -> list[str]:

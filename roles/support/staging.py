@@ -29,7 +29,8 @@ def install_validated_template(
     """Render src to a staging copy, run validate on it ({path} is the staged file), then install.
 
     A staging copy that fails validation is removed, so the next run validates it again
-    instead of installing it; the live file is only ever replaced by a validated render.
+    instead of installing it; the live file is only ever replaced by a validated render. The live file's
+    directory is its package's, whose program validated the copy: pyinfra need not check it exists.
     """
     staged = str(STAGING_DIR / dest.lstrip("/"))
     stage = files.template(
@@ -43,6 +44,6 @@ def install_validated_template(
         _if=stage.did_change,
     )
     return files.template(
-        name=f"Install {dest}", src=src, dest=dest, mode=mode,
+        name=f"Install {dest}", src=src, dest=dest, mode=mode, create_remote_dir=False,
         jinja_env_kwargs=jinja_options(), **context,
     )

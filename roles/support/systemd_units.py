@@ -41,8 +41,9 @@ def install_unit(
 ) -> OperationMeta:
     """Render the template src as /etc/systemd/system/<unit> (mode 644), then start_unit.
 
-    unit and src are positional-only, so the template's context may have names of the same spelling."""
+    unit and src are positional-only, so the template's context may have names of the same spelling; UNIT_DIR
+    is systemd's, so pyinfra need not check it exists."""
     installed = files.template(name=f"Install {unit}", src=src, dest=f"{UNIT_DIR}/{unit}", mode="644",
-                               jinja_env_kwargs=jinja_options(), **context)
+                               create_remote_dir=False, jinja_env_kwargs=jinja_options(), **context)
     start_unit(unit, (installed,), restart_on, label)
     return installed
