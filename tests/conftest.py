@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from postyard.deployer import REPO, run_deploy
+from postyard.deployer import REPO
+from postyard.inventory_hosts import load_hosts
 from postyard.testbed import bed
+from postyard.testbed.cgroup_quirk import deploy_past_the_cgroup_quirk
 from postyard.testbed.state import testbed_dir as bed_directory
 from postyard.testbed.suites import SESSION_TESTBEDS
 
@@ -38,7 +40,9 @@ def pytest_configure(config: pytest.Config) -> None:
             bed.up(name, topology, log=log)
         log(f"hosts up in {time.monotonic() - started:.1f} s")
         log_path = bed_directory(next(iter(SESSION_TESTBEDS))) / "deploy.log"
-        result = run_deploy(inventory, env={"POSTYARD_TESTBED": names}, echo=False, log_path=log_path)
+        os.environ["POSTYARD_TESTBED"] = names
+        result = deploy_past_the_cgroup_quirk(inventory, {"POSTYARD_TESTBED": names}, load_hosts(inventory),
+                                              log_path=log_path)
     except BaseException:
         if not config.getoption("--keep-testbed"):
             for name in SESSION_TESTBEDS:
