@@ -52,14 +52,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     migration_database_url: str = ""
     # Bounds on every database connection (app/db/engines.py), in seconds: opening one (and a pooled one's
     # ping), a statement (0: none; housekeeping and migrations have none), a transaction left idle, idle
-    # time before TCP keepalive probes, data left unacknowledged (a network that drops packets) and the
-    # wait for a free pooled connection.
+    # time before TCP keepalive probes, data left unacknowledged (a network that drops packets), the
+    # wait for a free pooled connection, and a pooled connection left unused (PostgreSQL closes it, and
+    # frees its backend's memory; 0: never).
     database_connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 3.0
     database_statement_timeout: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     database_idle_in_transaction_timeout: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     database_keepalive_idle: Annotated[int, msgspec.Meta(ge=1)] = 30
     database_tcp_user_timeout: Annotated[float, msgspec.Meta(ge=0)] = 15.0
     database_pool_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    database_idle_session_timeout: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     data_keys: dict[str, bytes] = msgspec.field(default_factory=dict)
     active_data_key_id: str = ""
     dns_nameserver: str = ""

@@ -15,7 +15,9 @@ removed at the end unless --keep):
 2. `POST /emails` latency (p50, p99) during that load; then the same N through `POST /emails/batch`;
 3. the fresh deploy against `apt-get install` of the same Debian packages on another fresh host
    (a second testbed, `bnch3`, booted and removed), and the no-op redeploy;
-4. memory: the proportional set size (PSS) of the appliance's services, idle and under the load;
+4. memory: the proportional set size (PSS) of the appliance's services just after a warm-up, at rest
+   (a quiet minute later: PostgreSQL has closed the pooled connections left unused, Postfix's idle
+   daemons have exited), and under the load;
 5. SMTP submission: N messages submitted on 587 (STARTTLS, AUTH with the team's SMTP login) through
    the SMTP intake, the outbox and the worker to the sink, against the same client with the same
    login into a bench-only twin of 587 whose mail Postfix queues itself, signs and relays (no intake).
@@ -59,6 +61,9 @@ APT_NAME = "bnch3"
 INVENTORY = REPO / "inventory" / "testbed.py"
 SINK_RECIPIENT = f"someone@{mail_bench.SINK_DOMAIN}"
 ARRIVAL_TIMEOUT = 900
+# Quiet time before the at-rest sample: PostgreSQL's idle_session_timeout for pooled connections
+# (Settings.database_idle_session_timeout, 60 s) and Postfix's max_idle (100 s), with a margin.
+AT_REST_SECONDS = 110
 # systemd units (by name prefix) whose processes make up the appliance on a host.
 APPLIANCE_UNITS = ("postgresql", "redis", "postfix", "dovecot", "opendkim", "postyard-", "fail2ban")
 # Trace headers the relay and the remote MX added; the rest is the message as the worker submitted it.
@@ -317,7 +322,8 @@ class Figures:
     message_bytes: int = 0
     signed: bool = False
     deploy: Deploy | None = None
-    idle: Memory = field(default_factory=lambda: Memory({}))
+    warm: Memory = field(default_factory=lambda: Memory({}))  # 5 s after the warm-up
+    idle: Memory = field(default_factory=lambda: Memory({}))  # at rest, AT_REST_SECONDS after it
     load: Memory = field(default_factory=lambda: Memory({}))
     load_samples: int = 0
     baseline: Run | None = None
@@ -373,6 +379,9 @@ def measure_api(appliance: TestbedAppliance, api: ApiAccess, domain: str, figure
     pipeline(api, appliance, domain, min(200, args.messages), args.concurrency)
     mail_bench.send(appliance, Route("warm-up", mail_bench.SIGNING, relayed=True), domain, 200, args.sessions)
     time.sleep(5)
+    figures.warm = memory(appliance)
+    log(f"{mib(figures.warm.pss)} just after the warm-up; at rest in {AT_REST_SECONDS} s")
+    time.sleep(AT_REST_SECONDS - 5)
     figures.idle = memory(appliance)
     log(f"baseline: smtp-source into {mail_bench.SIGNING}")
     before = cpu_seconds(appliance)
@@ -427,7 +436,8 @@ def rows(figures: Figures, args: argparse.Namespace) -> list[tuple[str, str]]:
              f"{deploy.noop.seconds:.1f} s"),
         ]
     return found + [
-        ("appliance memory idle, PSS (RSS) (aim < 1 GiB)",
+        ("appliance memory 5 s after the warm-up, PSS (RSS)", f"{mib(figures.warm.pss)} ({mib(figures.warm.rss)})"),
+        (f"appliance memory at rest ({AT_REST_SECONDS} s later), PSS (RSS) (aim < 600 MiB)",
          f"{mib(figures.idle.pss)} ({mib(figures.idle.rss)})"),
         (f"appliance memory under load, peak of {figures.load_samples} samples, PSS (RSS)",
          f"{mib(figures.load.pss)} ({mib(figures.load.rss)})"),
@@ -479,7 +489,7 @@ def report_api(figures: Figures, args: argparse.Namespace, verdict: str) -> None
     width = max(len(label) for label, _ in table)
     print_table(table, width)
     idle, load = figures.idle.units, figures.load.units
-    print("\nPSS per unit, idle -> under load:")
+    print("\nPSS per unit, at rest -> under load:")
     for unit in sorted(set(idle) | set(load), key=lambda u: -load.get(u, (0, 0))[0]):
         before, after = idle.get(unit, (0, 0))[0], load.get(unit, (0, 0))[0]
         print(f"  {unit:<{width - 2}}  {mib(before):>8} -> {mib(after)}")

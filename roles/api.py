@@ -55,8 +55,8 @@ def api_units(workers: int, tls_protocol_min: str = DEFAULTS["api_tls_protocol_m
     copy = "+/usr/bin/install -m 0600 -o postyard -g postyard"
     return (
         AppUnit(API_SERVICE, "Postyard API (granian, HTTPS)",
-                f"{PYTHON} -m granian --interface asgi --factory --host 0.0.0.0 --port {API_PORT} --workers {workers} "
-                f"--no-ws --ssl-certificate {API_CERTIFICATE} --ssl-keyfile {API_KEY_FILE} "
+                f"{PYTHON} -m app.api_server --interface asgi --factory --host 0.0.0.0 --port {API_PORT} "
+                f"--workers {workers} --no-ws --ssl-certificate {API_CERTIFICATE} --ssl-keyfile {API_KEY_FILE} "
                 f"--ssl-protocol-min {tls_protocol_min} --no-access-log app.asgi:create_app",
                 exec_start_pre=(f"{copy} {FULLCHAIN_PATH} {API_CERTIFICATE}",
                                 f"{copy} {PRIVKEY_PATH} {API_KEY_FILE}"),

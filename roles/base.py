@@ -11,6 +11,7 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
 from roles.support.staging import install_validated_template, jinja_options
+from roles.support.systemd_units import enabled_and_running
 
 __all__ = ["DEFAULTS", "deploy_base", "hosts_context", "sshd_context", "journald_context", "unattended_context"]
 
@@ -33,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # adduser: packages that create their service users (postfix, dovecot) make system users with it.
+# Package lists younger than this (seconds) are not refreshed, and installed packages not upgraded.
+PACKAGE_LISTS_MAX_AGE = 3600
 BASE_PACKAGES = ["openssh-server", "systemd-timesyncd", "unattended-upgrades", "ca-certificates", "adduser"]
 
 
@@ -74,8 +77,11 @@ def deploy_base() -> None:
         jinja_env_kwargs=jinja_options(), **hosts_context(fqdn),
     )
 
-    apt.update(name="Refresh package lists", cache_time=3600)
-    apt.upgrade(name="Upgrade installed packages")
+    refresh = apt.update(name="Refresh package lists", cache_time=PACKAGE_LISTS_MAX_AGE)
+    # Upgrade against lists this run refreshes: a deploy within the hour after one that upgraded has nothing
+    # new to apply (unattended-upgrades applies security updates meanwhile), and apt's dry run costs 0.4 s.
+    if refresh.will_change:
+        apt.upgrade(name="Upgrade installed packages")
     apt.packages(name="Install base packages", packages=BASE_PACKAGES, no_recommends=True)
 
     _unattended_upgrades()
@@ -95,7 +101,7 @@ def _unattended_upgrades() -> None:
             jinja_env_kwargs=jinja_options(), **unattended_context(host.data),
         )
     for timer in ("apt-daily.timer", "apt-daily-upgrade.timer"):
-        systemd.service(name=f"Enable {timer}", service=timer, running=True, enabled=True)
+        enabled_and_running(name=f"Enable {timer}", service=timer)
 
 
 def _time_sync() -> None:
@@ -138,4 +144,4 @@ def _sshd() -> None:
         validate="/usr/sbin/sshd -t -f {path}", **sshd_context(host.data),
     )
     systemd.service(name="Reload sshd", service="ssh.service", reloaded=True, _if=config.did_change)
-    systemd.service(name="Enable sshd", service="ssh.service", running=True, enabled=True)
+    enabled_and_running(name="Enable sshd", service="ssh.service")

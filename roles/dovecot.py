@@ -20,6 +20,7 @@ from roles.support.database_client import database_login
 from roles.support.inventory_secrets import install_internal_ca
 from roles.support.mail_certificate import certificate_paths
 from roles.support.staging import install_validated_template, jinja_options
+from roles.support.systemd_units import enabled_and_running
 
 __all__ = ["DEFAULTS", "dovecot_context", "packages", "jail_context", "deploy_dovecot"]
 
@@ -74,7 +75,7 @@ def deploy_dovecot() -> None:
     )
     systemd.service(name="Restart Dovecot", service="dovecot.service", restarted=True,
                     _if=any_changed(config, sql, ca))
-    systemd.service(name="Enable Dovecot", service="dovecot.service", running=True, enabled=True)
+    enabled_and_running(name="Enable Dovecot", service="dovecot.service")
 
     jail = files.template(
         name="Upload the fail2ban jails", src="templates/dovecot/jail.local.j2", dest="/etc/fail2ban/jail.local",
@@ -86,4 +87,4 @@ def deploy_dovecot() -> None:
     )
     systemd.service(name="Restart fail2ban", service="fail2ban.service", restarted=True,
                     _if=any_changed(jail, postfix_filter))
-    systemd.service(name="Enable fail2ban", service="fail2ban.service", running=True, enabled=True)
+    enabled_and_running(name="Enable fail2ban", service="fail2ban.service")

@@ -14,6 +14,7 @@ from postyard.exposure import Exposure, exposures_for_host
 from postyard.topology import host_groups, roles_for_groups
 from roles.support.peers import peers_by_group
 from roles.support.staging import install_validated_template
+from roles.support.systemd_units import enabled_and_running
 
 __all__ = ["DEFAULTS", "Opening", "deploy_firewall", "firewall_context"]
 
@@ -109,6 +110,4 @@ def deploy_firewall() -> None:
         name="Load the firewall", service="nftables.service",
         reloaded=True, _if=ruleset.did_change,
     )
-    systemd.service(
-        name="Enable the firewall at boot", service="nftables.service", running=True, enabled=True,
-    )
+    enabled_and_running(name="Enable the firewall at boot", service="nftables.service")

@@ -37,7 +37,7 @@ from roles.opendkim import MILTER_SOCKETS, SYNC_ENV, SYNC_USER
 from roles.support.inventory_secrets import install_internal_ca
 from roles.support.mail_certificate import certificate_paths
 from roles.support.staging import STAGING_DIR, jinja_options
-from roles.support.systemd_units import UNIT_DIR, install_unit, reload_units
+from roles.support.systemd_units import UNIT_DIR, enabled_and_running, install_unit, reload_units
 
 __all__ = [
     "DEFAULTS", "MAP_PARAMETERS", "MASTER_PID_FILE", "POLICY_UNIT", "RESTART_DROP_IN", "RETIRED_WATCH_UNIT",
@@ -226,8 +226,7 @@ def deploy_postfix() -> None:
               src=StringIO((host.data.get("hostname") or host.name) + "\n"), dest="/etc/mailname", mode="644")
 
     if host.data.postfix_mta_sts:
-        systemd.service(name="Enable the MTA-STS resolver", service="postfix-mta-sts-resolver.service",
-                        running=True, enabled=True)
+        enabled_and_running(name="Enable the MTA-STS resolver", service="postfix-mta-sts-resolver.service")
     install_unit(POLICY_UNIT, "templates/postfix/postyard-rate-policy.service.j2",
                  label="the rate limit policy service", user="root", group="root",
                  **policy_context(host.data, app_runtime.release_digest()))
@@ -259,5 +258,5 @@ def deploy_postfix() -> None:
         )],
         _if=[any_changed(live_main, header_cleanup), lambda: not restart_needed()],
     )
-    systemd.service(name="Enable Postfix", service="postfix.service", running=True, enabled=True)
+    enabled_and_running(name="Enable Postfix", service="postfix.service")
     _retire_database_lookups()  # once Postfix reads the maps instead

@@ -17,8 +17,9 @@ from app.db import roles as db_roles
 from postyard.topology import SCHEMA_GROUP, host_groups
 from roles.support.inventory_secrets import install_internal_tls, record_applied_secrets, secret
 from roles.support.peers import first_address_in_environment, peers_by_group
+from roles.support.postgres_roles import login_roles
 from roles.support.staging import jinja_options
-from roles.support.systemd_units import UNIT_DIR, reload_units
+from roles.support.systemd_units import UNIT_DIR, enabled_and_running, reload_units
 
 __all__ = [
     "DEFAULTS", "DATABASE_ROLES", "HbaRule", "hba_rules", "memory_settings", "packages", "deploy_postgresql",
@@ -145,12 +146,12 @@ def deploy_postgresql() -> None:
     restart_drop_in = files.put(name=f"Install {RESTART_DROP_IN}", src="templates/postgresql/postyard-restart.conf",
                                 dest=RESTART_DROP_IN, mode="644")
     reload_units(restart_drop_in)
-    systemd.service(name="Enable PostgreSQL", service=UNIT, running=True, enabled=True)
+    enabled_and_running(name="Enable PostgreSQL", service=UNIT)
 
     passwords = {role.name: secret(f"postgresql-{role.name}") for role in DATABASE_ROLES}
     applied = record_applied_secrets({f"postgresql-{name}": password for name, password in passwords.items()})
+    created = login_roles(name="Create the login roles", roles=[role.name for role in DATABASE_ROLES], **PSQL)
     for role in DATABASE_ROLES:
-        created = postgres.role(name=f"Create role {role.name}", role=role.name, login=True, **PSQL)
         postgres.role(
             name=f"Set the password of {role.name}", role=role.name, login=True, password=passwords[role.name],
             _if=any_changed(created, applied[f"postgresql-{role.name}"]), **PSQL,

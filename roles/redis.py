@@ -15,6 +15,7 @@ from app import tls_policy
 from roles.support.inventory_secrets import install_internal_tls, secret
 from roles.support.peers import peers_by_group
 from roles.support.staging import jinja_options
+from roles.support.systemd_units import enabled_and_running
 
 __all__ = ["DEFAULTS", "APP_USER", "ADMIN_USER", "DENIED_TO_APP", "acl_context", "config_context", "deploy_redis",
            "packages"]
@@ -94,5 +95,5 @@ def deploy_redis() -> None:
         name="Restart Redis", service="redis-server.service", restarted=True,
         _if=any_changed(config, acl, *tls_changes),
     )
-    systemd.service(name="Enable Redis", service="redis-server.service", running=True, enabled=True)
+    enabled_and_running(name="Enable Redis", service="redis-server.service")
 

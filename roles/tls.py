@@ -13,13 +13,13 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import Sha1File
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 
 from app.host_layout import API_SERVICE
 from postyard.topology import GROUPS, host_groups
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
 from roles.support.staging import jinja_options
-from roles.support.systemd_units import reload_units
+from roles.support.systemd_units import enabled_and_running, reload_units
 
 __all__ = [
     "DEFAULTS", "LETS_ENCRYPT", "CERT_NAME", "CERT_DIR", "FULLCHAIN_PATH", "PRIVKEY_PATH", "HOOK_PATH",
@@ -165,4 +165,4 @@ def deploy_tls() -> None:
         name=f"Record the request in {REQUEST_RECORD_PATH}", src=StringIO(record),
         dest=REQUEST_RECORD_PATH, mode="644",
     )
-    systemd.service(name="Enable certbot.timer", service="certbot.timer", running=True, enabled=True)
+    enabled_and_running(name="Enable certbot.timer", service="certbot.timer")

@@ -25,12 +25,15 @@ def _milliseconds(seconds: float) -> str:
     return str(int(seconds * 1000))
 
 
-def server_settings(settings: Settings, application: str, statements: bool = True) -> dict[str, str]:
-    """The session settings PostgreSQL applies to each connection (0 disables a timeout)."""
+def server_settings(settings: Settings, application: str, statements: bool = True,
+                    pooled: bool = True) -> dict[str, str]:
+    """The session settings PostgreSQL applies to each connection (0 disables a timeout). A pooled one is
+    closed by the server after `database_idle_session_timeout` unused; a LISTENing one never is."""
     return {
         "application_name": application,
         "statement_timeout": _milliseconds(settings.database_statement_timeout if statements else 0),
         "idle_in_transaction_session_timeout": _milliseconds(settings.database_idle_in_transaction_timeout),
+        "idle_session_timeout": _milliseconds(settings.database_idle_session_timeout if pooled else 0),
         "tcp_keepalives_idle": str(settings.database_keepalive_idle),
         "tcp_keepalives_interval": str(_keepalive_interval(settings)),
         "tcp_keepalives_count": str(KEEPALIVE_PROBES),
@@ -38,13 +41,14 @@ def server_settings(settings: Settings, application: str, statements: bool = Tru
     }
 
 
-def connect_arguments(settings: Settings, application: str, statements: bool = True) -> dict[str, Any]:
+def connect_arguments(settings: Settings, application: str, statements: bool = True,
+                      pooled: bool = True) -> dict[str, Any]:
     """asyncpg.connect's keyword arguments: connect timeout, client-side command timeout, session settings."""
     command_timeout = settings.database_statement_timeout + settings.database_connect_timeout
     return {
         "timeout": settings.database_connect_timeout,
         "command_timeout": command_timeout if statements and settings.database_statement_timeout else None,
-        "server_settings": server_settings(settings, application, statements),
+        "server_settings": server_settings(settings, application, statements, pooled),
     }
 
 
@@ -65,6 +69,6 @@ def bound_socket(connection: asyncpg.Connection, settings: Settings) -> None:
 
 async def connect(dsn: str, settings: Settings, application: str) -> asyncpg.Connection:
     """A plain asyncpg connection (for LISTEN-driven services) with the same bounds as the engines'."""
-    connection = await asyncpg.connect(dsn, **connect_arguments(settings, application))
+    connection = await asyncpg.connect(dsn, **connect_arguments(settings, application, pooled=False))
     bound_socket(connection, settings)
     return connection

@@ -13,6 +13,8 @@ Each connection gets, from Settings:
 - TCP keepalives and `TCP_USER_TIMEOUT` on both ends: the client's socket options notice a vanished server
   (an idle LISTEN connection included) and PostgreSQL's `tcp_*` settings a vanished client. Unacknowledged
   data for `database_tcp_user_timeout` seconds drops the connection whatever the statement's timeout;
+- `idle_session_timeout` on pooled connections, so PostgreSQL closes one left unused (and frees its backend)
+  once load has passed; the checkout below replaces a closed one quietly;
 - a ping of every pooled connection on checkout, bounded by the connect timeout, so a connection the
   network lost is replaced (or the caller told the database is unavailable) within seconds;
 - a connection that timed out dropped at once, never reused (asyncpg leaves it waiting for its cancel);
@@ -54,7 +56,8 @@ def create_engine(url: str, settings: Settings, application: str, *, pool_size: 
     (housekeeping, migrations); every other bound stays.
     """
     # JSON columns are read and written as the API's advanced-alchemy engine always did (msgspec).
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+    # LIFO: a steady trickle reuses the same few connections, so the rest stay unused and the server closes them.
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_use_lifo=True,
                                  pool_timeout=settings.database_pool_timeout,
                                  json_serializer=encode_json, json_deserializer=decode_json,
                                  connect_args=connect_arguments(settings, application, statements))
@@ -70,6 +73,9 @@ def create_engine(url: str, settings: Settings, application: str, *, pool_size: 
         # SQLAlchemy's pool_pre_ping would wait the whole command timeout on a server that stopped answering.
         if record.info.pop("fresh", False):
             return
+        if dbapi_connection.driver_connection.is_closed():  # type: ignore[attr-defined]
+            # PostgreSQL closed it after database_idle_session_timeout unused: expected, so quietly replaced.
+            raise DisconnectionError("closed by the server while idle")
         try:
             await_(dbapi_connection.driver_connection.fetchval("SELECT 1", timeout=ping_timeout))  # type: ignore[attr-defined]
         except Exception as error:  # noqa: BLE001 - a connection that cannot answer SELECT 1 is of no use

@@ -27,6 +27,7 @@ async def follow_notifications(engine: AsyncEngine, channels: Mapping[str, Calla
         try:
             async with engine.connect() as conn:
                 raw = (await conn.get_raw_connection()).driver_connection
+                await raw.execute("SET idle_session_timeout = 0")  # idle is what a LISTENing connection is
                 raw.add_termination_listener(lambda *_: lost.set())
                 for channel, callback in channels.items():
                     await raw.add_listener(channel, lambda *_, c=callback: c())

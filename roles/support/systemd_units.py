@@ -3,18 +3,48 @@ unit when its files or settings changed, enable and start it. A second run chang
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
+from pyinfra import host
+from pyinfra.api import StringCommand, operation
 from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from roles.support.staging import jinja_options
 
-__all__ = ["UNIT_DIR", "install_unit", "reload_units", "start_unit"]
+__all__ = ["UNIT_DIR", "enabled_and_running", "install_unit", "reload_units", "start_unit"]
 
 UNIT_DIR = "/etc/systemd/system"
+
+
+class UnitStates(SystemdStatus):
+    """Whether a unit is active and whether it is enabled, from one `systemctl show` (pyinfra's
+    `systemd.service` runs one for each, about 10 ms apiece on a no-op deploy)."""
+
+    def command(self, unit: str) -> StringCommand:  # type: ignore[override]
+        return StringCommand("systemctl", "show", "--all", "--property", "Id", "--property", "SubState",
+                             "--property", "UnitFileState", unit)
+
+    def process(self, output: list[str]) -> dict[str, tuple[bool, bool]]:  # type: ignore[override]
+        lines = list(output)
+        active = SystemdStatus().process([line for line in lines if not line.startswith("UnitFileState=")])
+        enabled = SystemdEnabled().process([line for line in lines if not line.startswith("SubState=")])
+        return {unit: (active[unit], enabled.get(unit, False)) for unit in active}
+
+
+@operation(is_idempotent=True)
+def enabled_and_running(service: str) -> Generator[str, None, None]:
+    """Start the unit if it is not active and enable it if it is not enabled, as pyinfra's
+    `systemd.service(running=True, enabled=True)` does."""
+    service = service if "." in service else f"{service}.service"
+    active, enabled = host.get_fact(UnitStates, unit=service).get(service, (False, False))
+    if not active:
+        yield f"systemctl start {service}"
+    if not enabled:
+        yield f"systemctl enable {service}"
 
 
 def reload_units(*unit_files: OperationMeta) -> None:
@@ -33,7 +63,7 @@ def start_unit(
     if restart:
         systemd.service(name=f"Restart {label}", service=unit, restarted=True,
                         _if=any_changed(*unit_files, *restart_on))
-    systemd.service(name=f"Enable {label}", service=unit, running=True, enabled=True)
+    enabled_and_running(name=f"Enable {label}", service=unit)
 
 
 def install_unit(
