@@ -414,15 +414,15 @@ def rows(figures: Figures, args: argparse.Namespace) -> list[tuple[str, str]]:
         ("pipeline: POST /emails -> worker -> Postfix + OpenDKIM -> sink", f"{run.rate:.0f} msg/s"),
         ("  POST /emails answered (all accepted)", f"{args.messages / run.accepted_seconds:.0f} req/s"),
         (f"baseline: smtp-source -> {mail_bench.SIGNING} (OpenDKIM) -> sink", f"{base.rate:.0f} msg/s"),
-        ("pipeline / baseline (aim >= 0.8)", f"{run.rate / base.rate:.2f}"),
-        ("POST /emails latency under that load, p50 / p99",
+        ("pipeline / baseline (aim >= 0.6)", f"{run.rate / base.rate:.2f}"),
+        ("POST /emails latency under that load, p50 / p99 (aim p99 <= 250 ms)",
          f"{run.percentile(50):.0f} / {run.percentile(99):.0f} ms"),
     ]
     if (batched := figures.batched) is not None:
         found += [
             (f"pipeline by POST /emails/batch ({batched.batch} a request)", f"{batched.rate:.0f} msg/s"),
             ("  batches answered (all accepted)", f"{args.messages / batched.accepted_seconds:.0f} msg/s"),
-            ("batch pipeline / baseline", f"{batched.rate / base.rate:.2f}"),
+            ("batch pipeline / baseline (aim >= 0.8)", f"{batched.rate / base.rate:.2f}"),
         ]
     if (deploy := figures.deploy) is not None:
         apt = deploy.apt_update_seconds + deploy.apt_install_seconds
@@ -431,8 +431,8 @@ def rows(figures: Figures, args: argparse.Namespace) -> list[tuple[str, str]]:
              f"{deploy.fresh.seconds:.1f} s"),
             (f"apt-get update + install of its {len(deploy.packages)} packages on a fresh host",
              f"{apt:.1f} s ({deploy.apt_update_seconds:.1f} + {deploy.apt_install_seconds:.1f})"),
-            ("fresh deploy / apt-get (aim <= 2)", f"{deploy.fresh.seconds / apt:.2f}"),
-            (f"no-op redeploy ({deploy.noop.changed} of {deploy.noop.operations} changed; aim < 20 s)",
+            ("fresh deploy / apt-get (aim <= 1.3)", f"{deploy.fresh.seconds / apt:.2f}"),
+            (f"no-op redeploy ({deploy.noop.changed} of {deploy.noop.operations} changed; aim < 3 s)",
              f"{deploy.noop.seconds:.1f} s"),
         ]
     return found + [
