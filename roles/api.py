@@ -15,7 +15,7 @@ from pyinfra.operations import files
 from app import tls_policy
 from app.host_layout import API_CERTIFICATE, API_KEY_FILE, API_PORT, API_SERVICE
 from roles import app_runtime
-from roles.support.app_units import PYTHON, AppUnit, install_app_units
+from roles.support.app_units import AppUnit, install_app_units
 from roles.support.inventory_secrets import secret
 from roles.tls import FULLCHAIN_PATH, PRIVKEY_PATH, tls_names
 
@@ -55,13 +55,13 @@ def api_units(workers: int, tls_protocol_min: str = DEFAULTS["api_tls_protocol_m
     copy = "+/usr/bin/install -m 0600 -o postyard -g postyard"
     return (
         AppUnit(API_SERVICE, "Postyard API (granian, HTTPS)",
-                f"{PYTHON} -m app.api_server --interface asgi --factory --host 0.0.0.0 --port {API_PORT} "
+                f"{app_runtime.PYTHON} -m app.api_server --interface asgi --factory --host 0.0.0.0 --port {API_PORT} "
                 f"--workers {workers} --no-ws --ssl-certificate {API_CERTIFICATE} --ssl-keyfile {API_KEY_FILE} "
                 f"--ssl-protocol-min {tls_protocol_min} --no-access-log app.asgi:create_app",
                 exec_start_pre=(f"{copy} {FULLCHAIN_PATH} {API_CERTIFICATE}",
                                 f"{copy} {PRIVKEY_PATH} {API_KEY_FILE}"),
                 # systemd calls the unit active once the API answers, not when granian's process starts.
-                exec_start_post=(f"{PYTHON} -m app.wait_ready --port {API_PORT}",),
+                exec_start_post=(f"{app_runtime.PYTHON} -m app.wait_ready --port {API_PORT}",),
                 runtime_directory=API_SERVICE, capabilities=("CAP_NET_BIND_SERVICE",), extra_env_files=(API_ENV,)),
     )
 

@@ -57,7 +57,7 @@ INSTANCES: tuple[Instance, ...] = (
 )
 MILTER_SOCKETS = ",".join(f"unix:{i.socket}" for i in INSTANCES)
 SYNC_ENV = "/etc/postyard/dkim-sync.env"
-# The mail-host sync runs as OpenDKIM's user and owns what it writes.
+# OpenDKIM's user: OpenDKIM runs as it, and the mail-host sync too, owning what it writes.
 SYNC_USER = "opendkim"
 SYNC_UNIT = f"{DKIM_SYNC_SERVICE}.service"
 
@@ -75,17 +75,17 @@ def sync_env_context(database_url: str, keys: str) -> dict[str, Any]:
 @deploy("OpenDKIM", data_defaults=DEFAULTS)
 def deploy_opendkim() -> None:
     ca = install_internal_ca()
-    files.directory(name=f"Create {DKIM_DIR}", path=DKIM_DIR, user="opendkim", group="opendkim", mode="700")
+    files.directory(name=f"Create {DKIM_DIR}", path=DKIM_DIR, user=SYNC_USER, group=SYNC_USER, mode="700")
     # An empty key set until the sync writes one, so OpenDKIM can start on a fresh host.
-    files.directory(name="Create the current key set", path=f"{DKIM_DIR}/current", user="opendkim",
-                    group="opendkim", mode="700")
+    files.directory(name="Create the current key set", path=f"{DKIM_DIR}/current", user=SYNC_USER,
+                    group=SYNC_USER, mode="700")
     # The sync's own; Postfix reads the maps in it, which the Postfix role has the sync write before Postfix uses them.
     files.directory(name=f"Create {POSTFIX_MAPS_DIR}", path=POSTFIX_MAPS_DIR, user=SYNC_USER, group=SYNC_USER,
                     mode=f"{DIRECTORY_MODE:o}")
     for instance in host.loop(INSTANCES):
         for table in host.loop(("KeyTable", "SigningTable")):
             files.file(name=f"Create an empty {table}{instance.suffix}",
-                       path=f"{DKIM_DIR}/current/{table}{instance.suffix}", user="opendkim", group="opendkim",
+                       path=f"{DKIM_DIR}/current/{table}{instance.suffix}", user=SYNC_USER, group=SYNC_USER,
                        mode="600")
 
     for instance in host.loop(INSTANCES):
@@ -103,13 +103,13 @@ def deploy_opendkim() -> None:
         units.append(files.template(
             name=f"Sandbox {instance.unit}", src="templates/opendkim/sandbox.conf.j2",
             dest=f"/etc/systemd/system/{instance.unit}.d/postyard-sandbox.conf", mode="644",
-            jinja_env_kwargs=jinja_options(),
+            jinja_env_kwargs=jinja_options(), service_user=SYNC_USER,
         ))
         start_unit(instance.unit, units, restart_on=[config])
 
     env = files.template(
         name=f"Upload {SYNC_ENV}", src="templates/opendkim/dkim-sync.env.j2", dest=SYNC_ENV,
-        user="opendkim", group="opendkim", mode="600", jinja_env_kwargs=jinja_options(),
+        user=SYNC_USER, group=SYNC_USER, mode="600", jinja_env_kwargs=jinja_options(),
         **sync_env_context(database_login(db_roles.MAIL).libpq_url(), data_keys()),
     )
     # Postfix uses the OpenDKIM sockets.
@@ -118,5 +118,5 @@ def deploy_opendkim() -> None:
         SYNC_UNIT, "templates/opendkim/postyard-dkim-sync.service.j2", restart_on=[env, ca],
         label="the mail-host sync", env_file=SYNC_ENV, source=app_runtime.SOURCE,
         mailhost=app_runtime.MAILHOST_PROCESS, dkim_dir=DKIM_DIR, postfix_maps_dir=POSTFIX_MAPS_DIR,
-        release=app_runtime.release_digest(),
+        release=app_runtime.release_digest(), service_user=SYNC_USER,
     )

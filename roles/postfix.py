@@ -71,12 +71,7 @@ MASTER_PID_FILE = "/var/spool/postfix/pid/master.pid"
 # Lets systemd track the master and start it again when it dies (templates/postfix/postyard-restart.conf.j2).
 RESTART_DROP_IN = f"{UNIT_DIR}/{INSTANCE_UNIT}.d/postyard-restart.conf"
 # Postfix's routing maps are written by the mail-host sync (app/mailhost/postfix_maps.py).
-MAP_PARAMETERS: dict[str, str] = {
-    "relay_domains": postfix_maps.BOUNCE_DOMAINS,
-    "transport_maps": postfix_maps.BOUNCE_TRANSPORT,
-    "smtpd_sender_login_maps": postfix_maps.SENDER_LOGINS,
-    "sender_dependent_default_transport_maps": postfix_maps.SENDER_TLS_TRANSPORT,
-}
+MAP_PARAMETERS = postfix_maps.MAP_PARAMETERS
 # What earlier releases installed for Postfix's PostgreSQL lookups, removed from existing hosts.
 RETIRED_LOOKUP_DIR = "/etc/postfix/pgsql"
 RETIRED_WATCH_UNIT = "postyard-postfix-lookups.service"

@@ -16,8 +16,9 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.console.auth import CSRF_FIELD, ConsoleUser
+from app.lib.api_error import ApiError
 from app.lib.auth import services
-from app.lib.errors import ApiError, ErrorBody, exception_handlers
+from app.lib.errors import ErrorBody, exception_handlers
 
 __all__ = ["NAV", "NavItem", "api_error", "page", "redirect", "render", "render_error"]
 

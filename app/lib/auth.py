@@ -21,6 +21,7 @@ from app.lib.api_error import ApiError
 from app.lib.api_keys import is_well_formed
 from app.lib.dependencies import DbSession
 from app.lib.hashing import same, sha256
+from app.lib.lookups import Lookups
 from app.lib.state import Services
 
 __all__ = ["Principal", "SESSION_COOKIE", "client_ip", "provide_principal",
@@ -81,11 +82,10 @@ def _ip_allowed(ip: str, allowlist: list[str] | None) -> bool:
     return any(address in ipaddress.ip_network(entry, strict=False) for entry in allowlist)
 
 
-async def _from_api_key(request: Request[Any, Any, Any], token: str, db: AsyncSession, ip: str,
-                        sending: bool = False) -> Principal:
+async def _from_api_key(lookups: Lookups, token: str, db: AsyncSession, ip: str, sending: bool = False) -> Principal:
     if not is_well_formed(token):
         raise ApiError(403, "invalid_api_key", "API key is invalid")
-    row = await services(request).lookups.api_key(db, sha256(token))
+    row = await lookups.api_key(db, sha256(token))
     now = datetime.now(UTC)
     if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise ApiError(403, "invalid_api_key", "API key is invalid")
@@ -137,7 +137,7 @@ async def _authenticate(request: Request[Any, Any, Any], db_session: AsyncSessio
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "missing_api_key", "Missing API key in the authorization header")
-        principal = await _from_api_key(request, token.strip(), db_session, ip, sending)
+        principal = await _from_api_key(svc.lookups, token.strip(), db_session, ip, sending)
     elif cookie:
         principal = await _from_session(request, cookie, db_session, ip)
     else:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.lib.api_error import ApiError, database_unavailable
 
-__all__ = ["RETRY_AFTER_SECONDS", "ApiError", "ErrorBody", "database_unavailable", "exception_handlers"]
+__all__ = ["RETRY_AFTER_SECONDS", "ErrorBody", "exception_handlers"]
 
 logger = logging.getLogger("postyard.errors")
 

@@ -167,7 +167,10 @@ async def _serve(connection: asyncpg.Connection, keyring: Keyring, root: Path, p
         await connection.add_listener(channel, lambda *_: woken.set())
     while True:
         woken.clear()  # a change committed from here on wakes the next round
-        await sync_once(connection, keyring, root, pid_file)
+        try:
+            await sync_once(connection, keyring, root, pid_file)
+        except OSError as error:  # a full or read-only disk: the keys in place stay in use, the maps still sync
+            log.error("DKIM keys not written (%s: %s); tried again on the next wake", type(error).__name__, error)
         if maps is not None:
             await maps.sync(connection)
         try:

@@ -20,16 +20,18 @@ import contextlib
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 
-__all__ = ["BOUNCE_DOMAINS", "BOUNCE_TRANSPORT", "DIRECTORY_MODE", "MAP_MODE", "MAP_NAMES", "NOTIFY_CHANNEL",
+__all__ = ["BOUNCE_DOMAINS", "BOUNCE_TRANSPORT", "DIRECTORY_MODE", "MAP_MODE", "MAP_NAMES", "MAP_PARAMETERS",
+           "NOTIFY_CHANNEL",
            "SENDER_LOGINS", "SOURCE_MODE",
-           "SENDER_TLS_TRANSPORT", "BounceDomain", "MapDirectory", "SenderLogin", "postmap_cdb", "render_maps",
-           "write_maps"]
+           "SENDER_TLS_TRANSPORT", "STALE_PENDING_SECONDS", "BounceDomain", "MapDirectory", "SenderLogin",
+           "postmap_cdb", "remove_stale_pending", "render_maps", "write_maps"]
 
 log = logging.getLogger("postyard.postfix_maps")
 NOTIFY_CHANNEL = "mail_routes_changed"
@@ -39,7 +41,14 @@ BOUNCE_DOMAINS = "bounce_domains"  # relay_domains: the return-path domains acce
 BOUNCE_TRANSPORT = "bounce_transport"  # transport_maps: mail to them goes to the app's bounce pipe
 SENDER_LOGINS = "sender_logins"  # smtpd_sender_login_maps: the SMTP logins that may use a sender domain
 SENDER_TLS_TRANSPORT = "sender_tls_transport"  # sender_dependent_default_transport_maps: enforced TLS
-MAP_NAMES = (BOUNCE_DOMAINS, BOUNCE_TRANSPORT, SENDER_LOGINS, SENDER_TLS_TRANSPORT)
+# The Postfix parameter each map is named in (roles/postfix.py renders them into main.cf).
+MAP_PARAMETERS: dict[str, str] = {
+    "relay_domains": BOUNCE_DOMAINS,
+    "transport_maps": BOUNCE_TRANSPORT,
+    "smtpd_sender_login_maps": SENDER_LOGINS,
+    "sender_dependent_default_transport_maps": SENDER_TLS_TRANSPORT,
+}
+MAP_NAMES = tuple(MAP_PARAMETERS.values())
 
 BOUNCE_TRANSPORT_NEXTHOP = "postyard-bounce:"
 ENFORCED_TLS_TRANSPORT = "postyard-enforced:"
@@ -47,6 +56,8 @@ ENFORCED_TLS_TRANSPORT = "postyard-enforced:"
 # login names and domains, so no other user reads them.
 MAP_MODE = 0o640
 SOURCE_MODE = 0o600  # read by the sync and postmap alone
+# A pending file this old is a dead writer's: postmap itself is given 60 s.
+STALE_PENDING_SECONDS = 600
 DIRECTORY_MODE = 0o750
 
 BOUNCE_QUERY = "SELECT bounce_domain, domain, tls_mode FROM mail_bounce_domains"
@@ -108,8 +119,22 @@ def _is_current(directory: Path, name: str, text: str) -> bool:
     return (directory / f"{name}.cdb").is_file() and source.is_file() and source.read_text() == text
 
 
+def remove_stale_pending(directory: Path, older_than: float = STALE_PENDING_SECONDS) -> list[str]:
+    """Remove what a writer that died mid-swap left (its pending source, cdb or postmap's temporary file);
+    a writer still at work is far younger. The names removed."""
+    removed = []
+    cutoff = time.time() - older_than
+    for leftover in directory.glob(".*.pending-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+                removed.append(leftover.name)
+    return removed
+
+
 def write_maps(maps: dict[str, str], directory: Path, index: Callable[[Path], None] = postmap_cdb) -> list[str]:
     """Swap in every map whose text differs from the one in place; the names of those written."""
+    remove_stale_pending(directory)
     written = []
     for name, text in maps.items():
         if _is_current(directory, name, text):

@@ -18,9 +18,8 @@ from roles import app_runtime
 from roles.support.database_client import database_login
 from roles.support.systemd_units import install_unit
 
-__all__ = ["PYTHON", "SOURCE_ENV", "AppUnit", "install_app_units", "role_env_file"]
+__all__ = ["SOURCE_ENV", "AppUnit", "install_app_units", "role_env_file"]
 
-PYTHON = app_runtime.PYTHON
 SOURCE_ENV = f"PYTHONPATH={app_runtime.SOURCE}"
 
 

@@ -83,6 +83,18 @@ async def test_a_hard_bounce_in_the_log_suppresses_the_recipient(client, team, s
     assert suppression["source_id"] == email_id
 
 
+async def test_hard_bounces_of_one_address_in_one_read_suppress_it_once_from_its_first_email(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    rcpt = f"gone{uuid.uuid4().hex[:6]}@example.org"
+    first, first_qid = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    second, second_qid = await _sent_email(client, team, sender, settings, owner_engine, postgres, rcpt)
+    bounce = LOG["bounced"].replace("Bob@example.org", rcpt).replace("bob@example.org", rcpt)
+    applied = await ingest_lines(owner_engine, [bounce.replace(QID, first_qid), bounce.replace(QID, second_qid)])
+    suppression = (await client.get(f"/suppressions/{rcpt}", headers=team.headers)).json()
+    assert applied == 2 and suppression["source_id"] == first
+    assert db(postgres, f"SELECT count(*) FROM suppressions WHERE email = '{rcpt}'") == "1"
+
+
 def _sample(name: str, email_id: str, domain: str, rcpt: str, edits: dict[str, str] | None = None) -> bytes:
     """A sample report about the email, its placeholders filled; `edits` replace text before that."""
     text = (SAMPLES / name).read_text()

@@ -23,7 +23,7 @@ from app.domain.emails.mime import render
 from app.domain.emails.rules import header_fields
 from app.domain.emails.schemas import SendEmail
 from app.domain.emails.validation import Draft, draft_from_request
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 
 # Every character that ends a line somewhere: CR, LF, Python's compat32 folding (VT, FF, FS, GS, RS),
 # str.splitlines (NEL, LS, PS); and other controls that have no place in a header.

@@ -210,6 +210,20 @@ async def test_an_email_whose_worker_died_waits_for_the_log_and_is_submitted_aga
     assert len(smtp_sink.for_message_id(f"<{email_id}@{sender}>")) == 1
 
 
+async def test_an_email_whose_lease_ended_long_ago_is_counted_once_when_recovery_settles_it(
+        client, team, sender, settings, owner_engine, postgres):
+    outbox = Outbox(settings, owner_engine)
+    await outbox.recover_expired()  # whatever earlier tests left
+    email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    db(postgres, f"UPDATE emails SET state = 'sending', attempts = 1, lease_until = now() - interval '1 hour', "
+                 f"submitted_on = '{mail_host_name()}' WHERE id = '{email_id}'")
+    db(postgres, f"INSERT INTO postfix_log_positions (mail_host, logged_through) VALUES ('{mail_host_name()}', now()) "
+                 f"ON CONFLICT (mail_host) DO UPDATE SET logged_through = now()")
+    assert await outbox.recover_expired() == 1  # expired, then found unsent in the log read past it
+    settled = db(postgres, f"SELECT state, outcome_unknown_since IS NULL FROM emails WHERE id = '{email_id}'")
+    assert settled == "queued|t"
+
+
 async def test_a_test_email_whose_worker_died_goes_back_to_the_queue_at_once(
         client, settings, owner_engine, smtp_sink, postgres):
     team_id, token = await create_team(settings, "test-mode-crash", mode="test")

@@ -4,6 +4,7 @@ domain or an SMTP credential (NOTIFY mail_routes_changed), and writes nothing wh
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,8 +22,10 @@ from app.mailhost.postfix_maps import (
     MAP_NAMES,
     SENDER_LOGINS,
     SENDER_TLS_TRANSPORT,
+    STALE_PENDING_SECONDS,
     MapDirectory,
     postmap_cdb,
+    remove_stale_pending,
 )
 
 KEYRING = Keyring({DATA_KEY_ID: DATA_KEY}, DATA_KEY_ID)
@@ -119,3 +122,29 @@ async def test_a_change_to_nothing_the_maps_hold_writes_nothing(client, team, dn
     await asyncio.sleep(1.5)
     assert index.built == built
     assert {p.name: p.stat().st_mtime_ns for p in maps_dir.iterdir()} == stamps
+
+
+def test_a_dead_writers_pending_files_are_removed_and_a_live_ones_kept(tmp_path) -> None:
+    old, fresh = tmp_path / ".bounce_domains.pending-41.cdb.tmp", tmp_path / ".bounce_domains.pending-42"
+    for path in (old, fresh):
+        path.write_text("x")
+    stale = time.time() - STALE_PENDING_SECONDS - 60
+    os.utime(old, (stale, stale))
+    assert remove_stale_pending(tmp_path) == [old.name]
+    assert fresh.exists() and not old.exists()
+
+
+async def test_keys_that_cannot_be_written_leave_the_maps_syncing(client, team, dns_zone, postgres, tmp_path) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")  # the DKIM root lies under a file: every write of the keys fails
+    maps_dir = tmp_path / "maps"
+    maps_dir.mkdir()
+    dsn = postgres.url("postyard_mail").replace("+asyncpg", "")
+    service = asyncio.create_task(run(dsn, KEYRING, blocked / "dkim", None, poll_seconds=3600,
+                                      maps=MapDirectory(maps_dir, RecordingIndex())))
+    try:
+        await until(lambda: all((maps_dir / f"{name}.cdb").exists() for name in MAP_NAMES), "the first maps")
+        assert not service.done()
+    finally:
+        service.cancel()
+        await asyncio.gather(service, return_exceptions=True)

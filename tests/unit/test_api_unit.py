@@ -5,7 +5,8 @@ from __future__ import annotations
 from app import tls_policy
 from app.host_layout import API_PORT
 from roles import api, mail_services
-from roles.support.app_units import PYTHON, AppUnit
+from roles.app_runtime import PYTHON
+from roles.support.app_units import AppUnit
 from tests.unit.test_templates import render
 
 

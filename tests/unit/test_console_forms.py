@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from app.console.forms import day_bounds, parse_days
-from app.lib.errors import ApiError
+from app.lib.api_error import ApiError
 
 
 def test_since_and_until_are_whole_utc_days_with_until_included():

@@ -16,8 +16,7 @@ from app.config import Settings
 from app.host_layout import DKIM_DIR, POLICY_SOCKET
 from app.mailhost.cli import COMMANDS, add_mailhost_commands
 from roles import mail_services, opendkim, postfix
-from roles.app_runtime import LAUNCHER, LAUNCHER_SCRIPT, MAILHOST_PROCESS
-from roles.support.app_units import PYTHON
+from roles.app_runtime import LAUNCHER, LAUNCHER_SCRIPT, MAILHOST_PROCESS, PYTHON
 
 DATA_KEYS = "k1:" + base64.b64encode(bytes(32)).decode()
 # Set in the units to restart them on a new release; no setting of the app.

@@ -163,9 +163,11 @@ class Outbox:
         """Settle emails whose worker vanished (`sent` if Postfix logged their acceptance, else an unknown outcome)
         and those whose unknown outcome Postfix's log has since shown."""
         async with self.engine.begin() as conn:
-            rows = await repository.recover_expired(conn)
-            rows += await repository.resolve_unknown_outcomes(conn, self.settings.worker_outcome_grace_seconds)
+            expired = await repository.recover_expired(conn)
+            resolved = await repository.resolve_unknown_outcomes(conn, self.settings.worker_outcome_grace_seconds)
+            # An email whose lease ended long ago may be settled by both statements: its last row is its state.
+            settled = {r.id: r for r in [*expired, *resolved]}
             sent = [Event(_summary(r), "sent", detail={"queue_id": r.queue_id, "recovered": True})
-                    for r in rows if r.state == "sent"]
+                    for r in settled.values() if r.state == "sent"]
             await record_events(conn, sent)
-        return len(rows)
+        return len(settled)

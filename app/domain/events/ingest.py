@@ -29,6 +29,7 @@ from app.domain.events.integrity import (
 from app.domain.events.postfix_log import Accepted, Delivery, MessageIdSeen, logged_at, parse_line
 from app.domain.events.recorder import EmailSummary, Event, record_events
 from app.domain.events.reports import RecipientStatus, Report, parse_report
+from app.domain.suppressions import repository as suppression_list
 from app.domain.suppressions import services as suppressions
 from app.host_layout import mail_host_name
 
@@ -66,9 +67,9 @@ async def _deliveries(conn: AsyncConnection, records: list[Delivery]) -> int:
     emails = await repository.emails_by_queue_id(conn, sorted({r.queue_id for r in records}))
     ours = [(emails[r.queue_id], r) for r in records if r.queue_id in emails]
     await record_events(conn, [_delivery_event(row, record) for row, record in ours])
-    for row, record in ours:
-        if record.hard_bounce:
-            await suppressions.add(conn, row.team_id, [record.recipient], "hard_bounce", row.id, validate=False)
+    await suppression_list.insert_suppressions(conn, [
+        suppression_list.NewSuppression(row.team_id, record.recipient.lower(), "hard_bounce", row.id)
+        for row, record in ours if record.hard_bounce])
     return len(ours)
 
 

@@ -4,29 +4,50 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, text
 
 from app.db.executor import Executor
 
-__all__ = ["delete_suppression", "find_suppression", "insert_suppression", "suppressed_among", "suppression_page"]
+__all__ = ["NewSuppression", "delete_suppression", "find_suppression", "insert_suppressions", "suppressed_among",
+           "suppression_page"]
 
 
-_INSERT = text("INSERT INTO suppressions (id, team_id, email, reason, source_id) "
-               "VALUES (:suppression_id, :team_id, :email, :reason, :source_id) "
-               "ON CONFLICT (team_id, email) DO UPDATE SET email = EXCLUDED.email RETURNING id")
+_INSERT = text("""
+INSERT INTO suppressions (id, team_id, email, reason, source_id)
+SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:team_ids AS uuid[]), CAST(:emails AS text[]),
+                     CAST(:reasons AS text[]), CAST(:source_ids AS uuid[]))
+ON CONFLICT (team_id, email) DO UPDATE SET email = EXCLUDED.email RETURNING id, team_id, email""")
 _BY_ID = text("SELECT * FROM suppressions WHERE team_id = :team_id AND id = :suppression_id")
 _BY_EMAIL = text("SELECT * FROM suppressions WHERE team_id = :team_id AND email = :email")
 _DELETE = text("DELETE FROM suppressions WHERE id = :suppression_id")
 _SUPPRESSED_AMONG = text("SELECT email FROM suppressions WHERE team_id = :team_id AND email = ANY(:addresses)")
 
 
-async def insert_suppression(db: Executor, team_id: uuid.UUID, email: str, reason: str,
-                             source_id: uuid.UUID | None) -> uuid.UUID:
-    """Suppress the address; an address already listed keeps its first reason. Returns its entry's id."""
-    return (await db.execute(_INSERT, {"suppression_id": uuid.uuid4(), "team_id": team_id, "email": email,
-                                       "reason": reason, "source_id": source_id})).one().id
+@dataclass(frozen=True)
+class NewSuppression:
+    """An address (lowercase) to suppress for a team, why, and the email that caused it."""
+
+    team_id: uuid.UUID
+    email: str
+    reason: str
+    source_id: uuid.UUID | None = None
+
+
+async def insert_suppressions(db: Executor,
+                              entries: Sequence[NewSuppression]) -> dict[tuple[uuid.UUID, str], uuid.UUID]:
+    """Suppress the addresses in one statement; an address already listed keeps its first reason. Each
+    (team, address)'s entry id; of the same pair given twice, the first counts."""
+    unique = list({(e.team_id, e.email): e for e in reversed(entries)}.values())
+    if not unique:
+        return {}
+    rows = await db.execute(_INSERT, {
+        "ids": [uuid.uuid4() for _ in unique], "team_ids": [e.team_id for e in unique],
+        "emails": [e.email for e in unique], "reasons": [e.reason for e in unique],
+        "source_ids": [e.source_id for e in unique]})
+    return {(r.team_id, r.email): r.id for r in rows}
 
 
 async def find_suppression(db: Executor, team_id: uuid.UUID, *, suppression_id: uuid.UUID | None = None,

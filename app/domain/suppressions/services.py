@@ -26,9 +26,10 @@ def to_out(row: Any) -> SuppressionOut:
 async def add(db: Executor, team_id: uuid.UUID, emails: list[str], reason: str,
               source_id: uuid.UUID | None = None, validate: bool = True) -> list[uuid.UUID]:
     """Suppress the addresses (lowercased); an address already listed keeps its first reason. Returns ids."""
-    addresses = [(check_address(e, "email") if validate else e).lower() for e in emails]
-    return [await repository.insert_suppression(db, team_id, address, reason, source_id)
-            for address in dict.fromkeys(addresses)]
+    addresses = list(dict.fromkeys((check_address(e, "email") if validate else e).lower() for e in emails))
+    ids = await repository.insert_suppressions(
+        db, [repository.NewSuppression(team_id, address, reason, source_id) for address in addresses])
+    return [ids[(team_id, address)] for address in addresses]
 
 
 async def find(db: Executor, team_id: uuid.UUID, key: str) -> Any:

@@ -16,9 +16,10 @@ from sqlalchemy import text
 
 from app.domain.events.ignored import ignored_report_metrics
 from app.host_layout import API_LIVENESS_PATH
+from app.lib.api_error import ApiError
 from app.lib.auth import services
 from app.lib.dependencies import DbSession
-from app.lib.errors import RETRY_AFTER_SECONDS, ApiError
+from app.lib.errors import RETRY_AFTER_SECONDS
 from app.lib.hashing import same
 
 __all__ = ["Health", "Liveness", "SystemController", "security_txt_body"]
