@@ -18,6 +18,7 @@ import msgspec
 import pytest
 from conftest import TeamKey, verified_domain
 from test_emails import message
+from test_operators import _admin
 
 from app.cli import create_team
 from app.domain.emails.outbox import Outbox
@@ -457,3 +458,24 @@ async def test_the_log_follower_moves_its_position_on_while_postfixs_log_is_quie
     await following
     assert db(postgres, f"SELECT logged_through > '{logged}' FROM postfix_log_positions WHERE mail_host = '{host}'"
               ) == "t"
+
+
+async def test_an_operator_queues_again_the_unknown_outcomes_of_a_mail_host_lost_for_good(
+        client, team, sender, env, settings, owner_engine, smtp_sink, postgres):
+    lost = f"lost-{uuid.uuid4().hex[:6]}.test"
+    waiting, leased, accepted = [
+        (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"] for _ in range(3)]
+    db(postgres, f"UPDATE emails SET state = 'sending', attempts = 1, submitted_on = '{lost}', "
+                 f"lease_until = NULL, outcome_unknown_since = now() - interval '1 hour' WHERE id = '{waiting}'")
+    db(postgres, f"UPDATE emails SET state = 'sending', attempts = 1, submitted_on = '{lost}', "
+                 f"lease_until = now() + interval '1 hour' WHERE id = '{leased}'")
+    db(postgres, f"UPDATE emails SET state = 'sending', attempts = 1, submitted_on = '{lost}', mta_accepted = true, "
+                 f"lease_until = NULL, outcome_unknown_since = now() - interval '1 hour' WHERE id = '{accepted}'")
+    released = _admin(env, "release-mail-host", lost)
+    states = ",".join(db(postgres, f"SELECT state FROM emails WHERE id = '{email_id}'")
+                      for email_id in (waiting, leased, accepted))
+    assert released.returncode == 0, released.stderr
+    assert f"{lost}: 1 email queued again" in released.stdout and f"{lost}: 1 still leased" in released.stdout
+    assert states == "queued,sending,sending"  # the accepted one is the follower's to settle as sent
+    await drain(settings, owner_engine)
+    assert len(smtp_sink.for_message_id(f"<{waiting}@{sender}>")) == 1

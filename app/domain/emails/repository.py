@@ -167,6 +167,15 @@ FROM (SELECT x.id FROM emails x
 WHERE e.id = resolved.id
 RETURNING e.id, e.team_id, e.state, e.queue_id, e.from_address, e.to_addresses, e.subject, e.created_at, e.tags
 """)
+# A mail host lost for good: its emails whose outcome its log can no longer show go back to the queue.
+_RELEASE_MAIL_HOST = text("""
+UPDATE emails SET state = 'queued', outcome_unknown_since = NULL, lease_until = NULL, next_attempt_at = now(),
+       updated_at = now()
+WHERE submitted_on = :mail_host AND state = 'sending' AND NOT mta_accepted
+  AND (lease_until IS NULL OR lease_until < now())
+RETURNING id""")
+_STILL_LEASED = text("SELECT count(*) FROM emails WHERE submitted_on = :mail_host AND state = 'sending' "
+                     "AND lease_until >= now()")
 # A batch's accepted emails in one statement, each row written once: its state and its last event together.
 _MARK_SENT = text(f"""
 UPDATE emails e SET state = 'sent', queue_id = coalesce(s.queue_id, e.queue_id), mta_accepted = true, sent_at = now(),
@@ -310,6 +319,13 @@ async def mark_outcome_unknown(conn: Executor, email_id: uuid.UUID, error: str) 
 async def resolve_unknown_outcomes(conn: Executor, grace_seconds: float) -> list[Row[Any]]:
     """Settle the emails whose outcome the log follower has shown: `sent` if accepted, else `queued`."""
     return list((await conn.execute(_RESOLVE_UNKNOWN_OUTCOMES, {"grace_seconds": grace_seconds})).all())
+
+
+async def release_mail_host(conn: Executor, mail_host: str) -> tuple[int, int]:
+    """Queue again the emails a lost mail host was submitting whose outcome is unknown (its log will never
+    show it): how many were released, and how many that host still holds a lease on."""
+    released = len((await conn.execute(_RELEASE_MAIL_HOST, {"mail_host": mail_host})).all())
+    return released, int((await conn.execute(_STILL_LEASED, {"mail_host": mail_host})).scalar_one())
 
 
 @dataclass(frozen=True)

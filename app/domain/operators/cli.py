@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db.engines import create_engine
 from app.domain.accounts.services import normalise_email
+from app.domain.emails import repository as emails_repository
 from app.domain.operators import host_reports, services
 from app.domain.operators.schemas import OperatorOut, TeamStatus
 from app.domain.teams.schemas import InviteOut
@@ -72,6 +73,10 @@ def add_admin_commands(sub: Any) -> None:
     commands.add_parser("hosts", help="list the hosts that report their status, and when each last did")
     forget = commands.add_parser("forget-host", help="remove the status reports of a host taken out of service")
     forget.add_argument("host", help="the host's name, as `hosts` lists it")
+    release = commands.add_parser(
+        "release-mail-host", help="queue again the emails a mail host lost for good was submitting, whose "
+                                  "outcome its log can no longer show (each may then be sent twice)")
+    release.add_argument("host", help="the mail host's name (its host name, as its worker records it)")
 
 
 async def in_owner_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -166,11 +171,20 @@ async def _forget_host(args: argparse.Namespace, settings: Settings, db: AsyncSe
     return [f"{args.host}: {count} report{'s' if count != 1 else ''} removed"]
 
 
+async def _release_mail_host(args: argparse.Namespace, settings: Settings, db: AsyncSession) -> list[str]:
+    released, leased = await emails_repository.release_mail_host(db, args.host)
+    lines = [f"{args.host}: {released} email{'s' if released != 1 else ''} queued again"]
+    if leased:
+        lines.append(f"{args.host}: {leased} still leased; run this again once the lease has ended "
+                     f"({settings.worker_lease_seconds:g} s)")
+    return lines
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, AsyncSession], Awaitable[list[str]]]] = {
     "teams": _teams, "suspend": _suspend, "resume": _resume, "approve": _approve, "set-quota": _set_quota,
     "invite-team": _invite_team, "invites": _invites, "revoke-invite": _revoke_invite,
     "create-operator": _create_operator, "operators": _operators, "remove-operator": _remove_operator,
-    "hosts": _hosts, "forget-host": _forget_host,
+    "hosts": _hosts, "forget-host": _forget_host, "release-mail-host": _release_mail_host,
 }
 
 
