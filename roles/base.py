@@ -3,10 +3,12 @@ hardened sshd and bounded journald, on every host."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api import deploy, operation
+from pyinfra.facts.apt import SimulateOperationWillChange, noninteractive_apt
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
@@ -36,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
 # adduser: packages that create their service users (postfix, dovecot) make system users with it.
 # Package lists younger than this (seconds) are not refreshed, and installed packages not upgraded.
 PACKAGE_LISTS_MAX_AGE = 3600
+# What apt.update touches, and reads for that age (pyinfra's, as APT::Periodic's).
+PACKAGE_LISTS_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 BASE_PACKAGES = ["openssh-server", "systemd-timesyncd", "unattended-upgrades", "ca-certificates", "adduser"]
 
 
@@ -68,6 +72,18 @@ def runs_in_container() -> bool:
     return virt.strip() not in ("", "none")
 
 
+@operation()
+def upgrade_or_refresh_again() -> Generator[str, None, None]:
+    """`apt-get upgrade` when a dry run says it would change something. If it fails, the package lists'
+    stamp goes with it, so that the next deploy refreshes the lists and upgrades again rather than skip the
+    upgrade for the lists' hour."""
+    changes = host.get_fact(SimulateOperationWillChange, "upgrade")
+    if changes and not any(changes[k] for k in ("upgraded", "newly_installed", "removed", "not_upgraded")):
+        host.noop("no package to upgrade")
+        return
+    yield f"{noninteractive_apt('upgrade')} || {{ rm -f {PACKAGE_LISTS_STAMP}; exit 1; }}"
+
+
 @deploy("Base", data_defaults=DEFAULTS)
 def deploy_base() -> None:
     fqdn = host.data.hostname or host.name
@@ -81,7 +97,7 @@ def deploy_base() -> None:
     # Upgrade against lists this run refreshes: a deploy within the hour after one that upgraded has nothing
     # new to apply (unattended-upgrades applies security updates meanwhile), and apt's dry run costs 0.4 s.
     if refresh.will_change:
-        apt.upgrade(name="Upgrade installed packages")
+        upgrade_or_refresh_again(name="Upgrade installed packages")
     apt.packages(name="Install base packages", packages=BASE_PACKAGES, no_recommends=True)
 
     _unattended_upgrades()

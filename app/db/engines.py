@@ -14,7 +14,7 @@ Each connection gets, from Settings:
   (an idle LISTEN connection included) and PostgreSQL's `tcp_*` settings a vanished client. Unacknowledged
   data for `database_tcp_user_timeout` seconds drops the connection whatever the statement's timeout;
 - `idle_session_timeout` on pooled connections, so PostgreSQL closes one left unused (and frees its backend)
-  once load has passed; the checkout below replaces a closed one quietly;
+  once load has passed; the checkout below replaces a closed one, quietly when it was left unused that long;
 - a ping of every pooled connection on checkout, bounded by the connect timeout, so a connection the
   network lost is replaced (or the caller told the database is unavailable) within seconds;
 - a connection that timed out dropped at once, never reused (asyncpg leaves it waiting for its cancel);
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
@@ -68,13 +69,21 @@ def create_engine(url: str, settings: Settings, application: str, *, pool_size: 
         bound_socket(dbapi_connection.driver_connection, settings)  # type: ignore[attr-defined]
         record.info["fresh"] = True
 
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        record.info["checked_in"] = time.monotonic()
+
     @event.listens_for(engine.sync_engine, "checkout")
     def _ping(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, _: PoolProxiedConnection) -> None:
         # SQLAlchemy's pool_pre_ping would wait the whole command timeout on a server that stopped answering.
         if record.info.pop("fresh", False):
             return
         if dbapi_connection.driver_connection.is_closed():  # type: ignore[attr-defined]
-            # PostgreSQL closed it after database_idle_session_timeout unused: expected, so quietly replaced.
+            idle = time.monotonic() - record.info.get("checked_in", time.monotonic())
+            if not settings.database_idle_session_timeout or idle < settings.database_idle_session_timeout:
+                # Not the idle timeout: a restart, or an operator ending sessions. Worth a line in the log.
+                logger.warning("pooled database connection closed by the server after %.0f s idle; replacing it",
+                               idle)
             raise DisconnectionError("closed by the server while idle")
         try:
             await_(dbapi_connection.driver_connection.fetchval("SELECT 1", timeout=ping_timeout))  # type: ignore[attr-defined]

@@ -149,9 +149,15 @@ def reload_opendkim(pid_files: Iterable[Path]) -> None:
 
 
 async def sync_once(connection: asyncpg.Connection, keyring: Keyring, root: Path,
-                    pid_file: Iterable[Path] | None) -> bool:
+                    pid_file: Iterable[Path] | None) -> bool | None:
+    """Write the key set if it changed (and reload OpenDKIM): whether it changed, or None when it could not be
+    written (logged; the set in place stays in use)."""
     keys = await fetch_keys(connection, keyring)
-    changed = write_key_set(keys, root)
+    try:
+        changed = write_key_set(keys, root)
+    except OSError as error:  # a full or read-only disk: the keys in place stay in use, the maps still sync
+        log.error("DKIM keys not written (%s: %s); tried again on the next wake", type(error).__name__, error)
+        return None
     if changed:
         log.info("DKIM keys written: %d key(s) for %d domain(s)", len(keys), len({k.domain for k in keys}))
         if pid_file is not None:
@@ -167,10 +173,7 @@ async def _serve(connection: asyncpg.Connection, keyring: Keyring, root: Path, p
         await connection.add_listener(channel, lambda *_: woken.set())
     while True:
         woken.clear()  # a change committed from here on wakes the next round
-        try:
-            await sync_once(connection, keyring, root, pid_file)
-        except OSError as error:  # a full or read-only disk: the keys in place stay in use, the maps still sync
-            log.error("DKIM keys not written (%s: %s); tried again on the next wake", type(error).__name__, error)
+        await sync_once(connection, keyring, root, pid_file)
         if maps is not None:
             await maps.sync(connection)
         try:
@@ -203,11 +206,12 @@ async def run(dsn: str, keyring: Keyring, root: Path, pid_file: Iterable[Path] |
 
 async def run_once(dsn: str, keyring: Keyring, root: Path, pid_file: Iterable[Path] | None, settings: Settings,
                    maps: MapDirectory | None) -> bool:
-    """One round, as the deploy runs it before Postfix first reads the maps; False when a map was not written."""
+    """One round, as the deploy runs it before Postfix first reads the maps; False when the keys or a map were
+    not written."""
     connection = await connect(dsn, settings, "postyard-dkim-sync")
     try:
-        await sync_once(connection, keyring, root, pid_file)
-        return maps is None or await maps.sync(connection) is not None
+        keys_written = await sync_once(connection, keyring, root, pid_file) is not None
+        return keys_written and (maps is None or await maps.sync(connection) is not None)
     finally:
         await connection.close(timeout=settings.database_connect_timeout)
 

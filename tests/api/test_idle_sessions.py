@@ -8,6 +8,7 @@ import logging
 
 import msgspec
 import pytest
+from api_support import Postgres
 from sqlalchemy import text
 
 from app.config import Settings
@@ -52,6 +53,24 @@ async def test_idle_pooled_connections_are_closed_and_replaced_quietly(
                 assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
         assert not [r for r in caplog.records if r.name == "postyard.db"]
         assert await backends(owner_engine, "postyard-idle-test") == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_ended_by_an_operator_is_replaced_with_a_warning(
+    settings: Settings, postgres: Postgres, caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine = create_engine(settings.database_url, settings, "postyard-ended-test", pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        postgres.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE application_name = 'postyard-ended-test'")
+        await asyncio.sleep(0.2)
+        with caplog.at_level(logging.WARNING, logger="postyard.db"):
+            async with engine.connect() as conn:
+                assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+        assert any("closed by the server" in r.getMessage() for r in caplog.records if r.name == "postyard.db")
     finally:
         await engine.dispose()
 

@@ -471,7 +471,11 @@ async def test_an_operator_queues_again_the_unknown_outcomes_of_a_mail_host_lost
                  f"lease_until = now() + interval '1 hour' WHERE id = '{leased}'")
     db(postgres, f"UPDATE emails SET state = 'sending', attempts = 1, submitted_on = '{lost}', mta_accepted = true, "
                  f"lease_until = NULL, outcome_unknown_since = now() - interval '1 hour' WHERE id = '{accepted}'")
+    db(postgres, f"INSERT INTO postfix_log_positions (mail_host, logged_through) VALUES ('{lost}', now())")
+    refused = _admin(env, "release-mail-host", lost)  # its log follower wrote just now: not lost
+    db(postgres, f"UPDATE postfix_log_positions SET updated_at = now() - interval '1 hour' WHERE mail_host = '{lost}'")
     released = _admin(env, "release-mail-host", lost)
+    assert refused.returncode == 1 and "is not lost" in refused.stderr
     states = ",".join(db(postgres, f"SELECT state FROM emails WHERE id = '{email_id}'")
                       for email_id in (waiting, leased, accepted))
     assert released.returncode == 0, released.stderr

@@ -174,8 +174,10 @@ UPDATE emails SET state = 'queued', outcome_unknown_since = NULL, lease_until = 
 WHERE submitted_on = :mail_host AND state = 'sending' AND NOT mta_accepted
   AND (lease_until IS NULL OR lease_until < now())
 RETURNING id""")
+_LOG_SILENT_SECONDS = text("SELECT extract(epoch FROM now() - updated_at) FROM postfix_log_positions "
+                           "WHERE mail_host = :mail_host")
 _STILL_LEASED = text("SELECT count(*) FROM emails WHERE submitted_on = :mail_host AND state = 'sending' "
-                     "AND lease_until >= now()")
+                     "AND NOT mta_accepted AND lease_until >= now()")
 # A batch's accepted emails in one statement, each row written once: its state and its last event together.
 _MARK_SENT = text(f"""
 UPDATE emails e SET state = 'sent', queue_id = coalesce(s.queue_id, e.queue_id), mta_accepted = true, sent_at = now(),
@@ -319,6 +321,12 @@ async def mark_outcome_unknown(conn: Executor, email_id: uuid.UUID, error: str) 
 async def resolve_unknown_outcomes(conn: Executor, grace_seconds: float) -> list[Row[Any]]:
     """Settle the emails whose outcome the log follower has shown: `sent` if accepted, else `queued`."""
     return list((await conn.execute(_RESOLVE_UNKNOWN_OUTCOMES, {"grace_seconds": grace_seconds})).all())
+
+
+async def log_silent_seconds(conn: Executor, mail_host: str) -> float | None:
+    """How long ago the mail host's log follower last recorded its position (None: it never did)."""
+    found = (await conn.execute(_LOG_SILENT_SECONDS, {"mail_host": mail_host})).scalar_one_or_none()
+    return None if found is None else float(found)
 
 
 async def release_mail_host(conn: Executor, mail_host: str) -> tuple[int, int]:

@@ -42,6 +42,10 @@ def _quota(text: str) -> int | None:
     return value
 
 
+# A mail host whose log follower wrote more recently than this is not taken for lost without --force.
+LOST_AFTER_SECONDS = 600
+
+
 def add_admin_commands(sub: Any) -> None:
     """Add `admin` and its commands to the CLI's subparsers."""
     admin = sub.add_parser("admin", help="operator commands: teams, suspension, quotas, invites, operators")
@@ -77,6 +81,8 @@ def add_admin_commands(sub: Any) -> None:
         "release-mail-host", help="queue again the emails a mail host lost for good was submitting, whose "
                                   "outcome its log can no longer show (each may then be sent twice)")
     release.add_argument("host", help="the mail host's name (its host name, as its worker records it)")
+    release.add_argument("--force", action="store_true",
+                         help=f"even though its log follower wrote within {LOST_AFTER_SECONDS // 60} minutes")
 
 
 async def in_owner_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -172,6 +178,11 @@ async def _forget_host(args: argparse.Namespace, settings: Settings, db: AsyncSe
 
 
 async def _release_mail_host(args: argparse.Namespace, settings: Settings, db: AsyncSession) -> list[str]:
+    silent = await emails_repository.log_silent_seconds(db, args.host)
+    if silent is not None and silent < LOST_AFTER_SECONDS and not args.force:
+        raise ApiError(409, "mail_host_alive",
+                       f"{args.host}'s log follower wrote {silent:.0f} s ago: the host is not lost, and its log "
+                       "will settle its emails (--force to release them anyway)")
     released, leased = await emails_repository.release_mail_host(db, args.host)
     lines = [f"{args.host}: {released} email{'s' if released != 1 else ''} queued again"]
     if leased:
