@@ -39,6 +39,8 @@ __all__ = ["ALGORITHMS", "SigningKey", "fetch_keys", "main", "render_key_table",
 log = logging.getLogger("postyard.dkim_sync")
 NOTIFY_CHANNEL = "mail_dkim_keys_changed"
 RECONNECT_SECONDS = 5.0
+# After a key set or a map could not be written.
+RETRY_SECONDS = 5.0
 # Refused, timed out, lost, or the server shutting down or starting up (SQLSTATE classes 08 and 57).
 _UNREACHABLE = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
                 asyncpg.exceptions.OperatorInterventionError)
@@ -173,11 +175,11 @@ async def _serve(connection: asyncpg.Connection, keyring: Keyring, root: Path, p
         await connection.add_listener(channel, lambda *_: woken.set())
     while True:
         woken.clear()  # a change committed from here on wakes the next round
-        await sync_once(connection, keyring, root, pid_file)
+        written = await sync_once(connection, keyring, root, pid_file) is not None
         if maps is not None:
-            await maps.sync(connection)
-        try:
-            await asyncio.wait_for(woken.wait(), timeout=poll_seconds)
+            written = await maps.sync(connection) is not None and written
+        try:  # what could not be written is tried again soon, not on the next change or poll
+            await asyncio.wait_for(woken.wait(), timeout=poll_seconds if written else RETRY_SECONDS)
         except TimeoutError:
             pass
 

@@ -13,6 +13,7 @@ import email
 import email.policy
 import ipaddress
 import re
+import shlex
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -24,6 +25,7 @@ import pyotp
 import pytest
 
 from app.config import Settings
+from app.host_layout import POSTFIX_MAPS_DIR
 from postyard.secrets import SecretStore
 from postyard.testbed import internet
 from roles.api import METRICS_TOKEN_SECRET
@@ -177,7 +179,10 @@ def deliver_report(mail_bed: MailTestbed, verp: str, report: str) -> None:
     """Send a report to the VERP address over port 25 and wait until the app has read it."""
     session = mail_bed.outside.smtp(host=mail_bed.mail.public_address, port=25, tls="starttls", mail_from="",
                                     rcpt_to=verp, message=report)
-    assert session["rcpt"][0] == 250 and session["data"][0] == 250, session
+    if not (session["rcpt"][0] == 250 and session["data"][0] == 250):  # what the mail host knew, to diagnose
+        listed = f"grep -c {shlex.quote(verp.split('@')[1])} {POSTFIX_MAPS_DIR}/bounce_domains || true"
+        sync = mail_bed.on_mail_host(f"journalctl -u postyard-dkim-sync -n 15 --no-pager -o cat; {listed}")
+        pytest.fail(f"port 25 refused the report: {session['rcpt']} {session.get('data')}\n{sync}")
     wait_for_report_pipe(mail_bed, session["data"][1].rsplit(" ", 1)[-1])
 
 
