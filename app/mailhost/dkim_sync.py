@@ -158,7 +158,8 @@ async def sync_once(connection: asyncpg.Connection, keyring: Keyring, root: Path
     try:
         changed = write_key_set(keys, root)
     except OSError as error:  # a full or read-only disk: the keys in place stay in use, the maps still sync
-        log.error("DKIM keys not written (%s: %s); tried again on the next wake", type(error).__name__, error)
+        log.error("DKIM keys not written (%s: %s); tried again within %s s", type(error).__name__, error,
+                  RETRY_SECONDS)
         return None
     if changed:
         log.info("DKIM keys written: %d key(s) for %d domain(s)", len(keys), len({k.domain for k in keys}))

@@ -165,7 +165,7 @@ class MapDirectory:
 
     async def sync(self, connection: asyncpg.Connection) -> list[str] | None:
         """Read the views and swap in the maps that changed; the names of those written, or None when one
-        could not be written: that is logged and the map left as it was, to be tried again on the next wake."""
+        could not be written: that is logged, the map left as it was, and the sync tries again within seconds."""
         domains = [BounceDomain(r["bounce_domain"], r["domain"], r["tls_mode"])
                    for r in await connection.fetch(BOUNCE_QUERY)]
         logins = [SenderLogin(r["sender_domain"], r["username"]) for r in await connection.fetch(LOGIN_QUERY)]
