@@ -40,8 +40,10 @@ from roles.support.staging import STAGING_DIR, jinja_options
 from roles.support.systemd_units import UNIT_DIR, enabled_and_running, install_unit, reload_units
 
 __all__ = [
-    "DEFAULTS", "MAP_PARAMETERS", "MASTER_PID_FILE", "POLICY_UNIT", "RESTART_DROP_IN", "RETIRED_WATCH_UNIT",
-    "main_context", "map_path", "master_context", "packages", "policy_context", "restart_context", "deploy_postfix",
+    "DEFAULTS", "MAPS_PATH_UNIT", "MAPS_RELOAD_UNIT", "MAP_PARAMETERS", "MASTER_PID_FILE", "POLICY_UNIT",
+    "RESTART_DROP_IN", "RETIRED_WATCH_UNIT",
+    "main_context", "map_path", "maps_path_context", "maps_reload_context", "master_context", "packages",
+    "policy_context", "restart_context", "deploy_postfix",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -72,6 +74,10 @@ MASTER_PID_FILE = "/var/spool/postfix/pid/master.pid"
 RESTART_DROP_IN = f"{UNIT_DIR}/{INSTANCE_UNIT}.d/postyard-restart.conf"
 # Postfix's routing maps are written by the mail-host sync (app/mailhost/postfix_maps.py).
 MAP_PARAMETERS = postfix_maps.MAP_PARAMETERS
+# `postfix reload` whenever the sync rewrites its swap stamp: trivial-rewrite would otherwise notice a
+# replaced map only within 10 s (app/mailhost/postfix_maps.py).
+MAPS_RELOAD_UNIT = "postyard-postfix-maps.service"
+MAPS_PATH_UNIT = "postyard-postfix-maps.path"
 # What earlier releases installed for Postfix's PostgreSQL lookups, removed from existing hosts.
 RETIRED_LOOKUP_DIR = "/etc/postfix/pgsql"
 RETIRED_WATCH_UNIT = "postyard-postfix-lookups.service"
@@ -183,6 +189,22 @@ def _maps_if_absent() -> None:
     )
 
 
+def maps_reload_context() -> dict[str, Any]:
+    return {"path_unit": MAPS_PATH_UNIT, "postfix_unit": INSTANCE_UNIT}
+
+
+def maps_path_context() -> dict[str, Any]:
+    return {"stamp": map_path(postfix_maps.SWAP_STAMP), "service": MAPS_RELOAD_UNIT}
+
+
+def _reload_on_swapped_maps() -> None:
+    service = _template("templates/postfix/postyard-postfix-maps.service.j2", f"{UNIT_DIR}/{MAPS_RELOAD_UNIT}",
+                        **maps_reload_context())
+    reload_units(service)
+    install_unit(MAPS_PATH_UNIT, "templates/postfix/postyard-postfix-maps.path.j2", label="the map reload trigger",
+                 **maps_path_context())
+
+
 def _retire_database_lookups() -> None:
     """Remove the PostgreSQL lookups and their watcher that earlier releases installed."""
     systemd.service(name="Stop the retired Postfix lookup watcher", service=RETIRED_WATCH_UNIT, running=False,
@@ -243,8 +265,7 @@ def deploy_postfix() -> None:
         _if=restart_needed,
     )
     # The master rereads main.cf on SIGHUP, which `postfix reload` sends it directly; a restart above already
-    # read it. A master found stopped is started instead. A new map needs neither: a daemon that opened the
-    # replaced one restarts itself.
+    # read it. A master found stopped is started instead. A new map needs neither: the path unit reloads.
     server.shell(
         name="Reload Postfix",
         commands=[_or_show_journal(
@@ -254,4 +275,5 @@ def deploy_postfix() -> None:
         _if=[any_changed(live_main, header_cleanup), lambda: not restart_needed()],
     )
     enabled_and_running(name="Enable Postfix", service="postfix.service")
+    _reload_on_swapped_maps()
     _retire_database_lookups()  # once Postfix reads the maps instead

@@ -4,9 +4,12 @@ Postfix used to ask PostgreSQL for these through `proxy:pgsql` tables, several t
 message's distinct VERP sender defeats Postfix's caches, so every message cost about 21 queries. Now the
 sync (app/mailhost/dkim_sync.py) renders them from `mail_bounce_domains` and `mail_sender_logins` when
 `NOTIFY mail_routes_changed` wakes it and on every poll, and swaps in each map whose content changed:
-postmap builds a pending cdb beside the live one, which a rename replaces. A Postfix daemon notices that a
-table it opened was replaced and restarts itself before its next request, so no reload is needed. While
-PostgreSQL is down Postfix keeps the maps written last.
+postmap builds a pending cdb beside the live one, which a rename replaces. Then the sync rewrites the stamp
+`swapped`, which has systemd run `postfix reload` (roles/postfix.py): an smtpd notices a replaced table
+before its next connection, but trivial-rewrite, which answers relay_domains and the transports for every
+other daemon over long-lived connections, looks only every 10 s, and until then port 25 refuses a new
+return-path domain and mail from a domain just set to enforced TLS leaves without it. While PostgreSQL is
+down Postfix keeps the maps written last.
 
 Keys follow Postfix's lookup of each parameter: relay_domains and transport_maps look up the recipient's
 domain; smtpd_sender_login_maps and sender_dependent_default_transport_maps look up the sender's full address,
@@ -29,7 +32,7 @@ import asyncpg
 
 __all__ = ["BOUNCE_DOMAINS", "BOUNCE_TRANSPORT", "DIRECTORY_MODE", "MAP_MODE", "MAP_NAMES", "MAP_PARAMETERS",
            "NOTIFY_CHANNEL",
-           "SENDER_LOGINS", "SOURCE_MODE",
+           "SENDER_LOGINS", "SOURCE_MODE", "SWAP_STAMP",
            "SENDER_TLS_TRANSPORT", "STALE_PENDING_SECONDS", "BounceDomain", "MapDirectory", "SenderLogin",
            "postmap_cdb", "remove_stale_pending", "render_maps", "write_maps"]
 
@@ -59,6 +62,8 @@ SOURCE_MODE = 0o600  # read by the sync and postmap alone
 # A pending file this old is a dead writer's: postmap itself is given 60 s.
 STALE_PENDING_SECONDS = 600
 DIRECTORY_MODE = 0o750
+# Rewritten after every swap; its change has Postfix reload (a systemd path unit watches it).
+SWAP_STAMP = "swapped"
 
 BOUNCE_QUERY = "SELECT bounce_domain, domain, tls_mode FROM mail_bounce_domains"
 LOGIN_QUERY = "SELECT sender_domain, username FROM mail_sender_logins"
@@ -132,27 +137,36 @@ def remove_stale_pending(directory: Path, older_than: float = STALE_PENDING_SECO
     return removed
 
 
+def _swap_in(directory: Path, name: str, text: str, index: Callable[[Path], None]) -> None:
+    pending = directory / f".{name}.pending-{os.getpid()}"  # the service and a deploy's round may overlap
+    pending_cdb = pending.with_name(pending.name + ".cdb")
+    try:
+        _write_text(pending, text)
+        index(pending)
+        os.chmod(pending_cdb, MAP_MODE)
+        os.rename(pending_cdb, directory / f"{name}.cdb")
+        # The source last: it only ever names the content of the cdb in place.
+        os.rename(pending, directory / name)
+    finally:
+        for leftover in (pending, pending_cdb):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
 def write_maps(maps: dict[str, str], directory: Path, index: Callable[[Path], None] = postmap_cdb) -> list[str]:
     """Swap in every map whose text differs from the one in place; the names of those written."""
     remove_stale_pending(directory)
-    written = []
-    for name, text in maps.items():
-        if _is_current(directory, name, text):
-            continue
-        pending = directory / f".{name}.pending-{os.getpid()}"  # the service and a deploy's round may overlap
-        pending_cdb = pending.with_name(pending.name + ".cdb")
-        try:
-            _write_text(pending, text)
-            index(pending)
-            os.chmod(pending_cdb, MAP_MODE)
-            os.rename(pending_cdb, directory / f"{name}.cdb")
-            # The source last: it only ever names the content of the cdb in place.
-            os.rename(pending, directory / name)
-        finally:
-            for leftover in (pending, pending_cdb):
-                with contextlib.suppress(FileNotFoundError):
-                    leftover.unlink()
-        written.append(name)
+    written: list[str] = []
+    try:
+        for name, text in maps.items():
+            if _is_current(directory, name, text):
+                continue
+            _swap_in(directory, name, text, index)
+            written.append(name)
+    finally:
+        if written:  # also when a later map failed: those swapped in are live
+            # In place, not replaced: one close after writing is the change the path unit waits for.
+            (directory / SWAP_STAMP).write_text(f"{time.time():.3f} {' '.join(written)}\n")
     return written
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -67,14 +69,18 @@ class MailTestbed(TestbedAppliance):
         self.wait_for_sender_login(made["domain"], made["username"])
         return Sender(made["domain"], made["username"], made["password"], made["records"], made["api_key"])
 
-    def wait_for_sender_login(self, domain: str, username: str) -> float:
-        """Seconds until Postfix's sender-login map (written by the mail-host sync) lets username send as domain."""
-        lookup = f"postmap -q @{domain} cdb:{POSTFIX_MAPS_DIR}/{SENDER_LOGINS}; true"
+    def wait_for_map_entry(self, name: str, key: str, holds: Callable[[str], bool]) -> float:
+        """Seconds until the value of key in the Postfix map name (written by the mail-host sync) holds."""
+        lookup = f"postmap -q {shlex.quote(key)} cdb:{POSTFIX_MAPS_DIR}/{name}; true"
         started = time.monotonic()
-        while username not in self.on_mail_host(lookup).strip().split(","):
-            assert time.monotonic() - started < ROUTES_WITHIN, f"{domain} not in Postfix's maps in {ROUTES_WITHIN} s"
+        while not holds(self.on_mail_host(lookup).strip()):
+            assert time.monotonic() - started < ROUTES_WITHIN, f"{key} not in Postfix's {name} in {ROUTES_WITHIN} s"
             time.sleep(0.2)
         return time.monotonic() - started
+
+    def wait_for_sender_login(self, domain: str, username: str) -> float:
+        """Seconds until Postfix's sender-login map lets username send as domain."""
+        return self.wait_for_map_entry(SENDER_LOGINS, f"@{domain}", lambda found: username in found.split(","))
 
     def submit(self, port: int, sender: Sender, message: EmailMessage, mail_from: str | None = None,
                rcpt_to: str | None = None) -> dict[str, Any]:

@@ -10,10 +10,14 @@ import time
 import pytest
 
 from app import tls_policy
+from app.mailhost.postfix_maps import BOUNCE_DOMAINS
 from postyard.testbed import internet
 from tests.testbed.mail_support import MailTestbed, Sender, make_message
 
 REMOTE = f"inbox@{internet.MX_DOMAIN}"
+# From a new return-path domain's swap into Postfix's map until port 25 takes mail for it; Postfix's own
+# look at replaced maps, without the reload, comes only every 10 s.
+TAKEN_WITHIN = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +96,26 @@ def test_port_25_takes_mail_for_a_bounce_domain_and_hands_it_to_the_app(mail_bed
         assert time.monotonic() < deadline, log
         time.sleep(1)
     assert "relay=postyard-bounce" in log and "status=sent" in log, log
+
+
+def test_port_25_takes_a_new_return_path_domain_at_once_because_postfix_reloads_on_a_swap(mail_bed: MailTestbed):
+    # trivial-rewrite, which answers relay_domains, looks at its maps only every 10 s; the sync's swap stamp
+    # has systemd reload Postfix (roles/postfix.py).
+    since = time.time() - 1
+    fresh = mail_bed.new_sender()
+    bounce_domain = f"send.{fresh.domain}"
+    mail_bed.wait_for_map_entry(BOUNCE_DOMAINS, bounce_domain, lambda found: found == fresh.domain)
+    deadline = time.monotonic() + TAKEN_WITHIN
+    while True:
+        session = mail_bed.outside.smtp(host=mail_bed.mail.public_address, port=25, tls="starttls", mail_from="",
+                                        rcpt_to=f"bounce+{'0' * 32}@{bounce_domain}")
+        if session["rcpt"][0] == 250 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert session["rcpt"][0] == 250, f"port 25 refused {bounce_domain} {TAKEN_WITHIN} s after its swap: {session}"
+    reloads = mail_bed.on_mail_host(f"journalctl -q --no-pager -o cat --since @{since:.0f} -t postfix/master "
+                                    "-g 'reload -- version'")
+    assert reloads.strip(), "Postfix did not reload after the map swap"
 
 
 def test_port_25_relays_nothing_without_auth(mail_bed: MailTestbed, sender: Sender):

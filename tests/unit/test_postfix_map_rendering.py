@@ -14,6 +14,7 @@ from app.mailhost.postfix_maps import (
     SENDER_LOGINS,
     SENDER_TLS_TRANSPORT,
     SOURCE_MODE,
+    SWAP_STAMP,
     BounceDomain,
     SenderLogin,
     render_maps,
@@ -65,9 +66,41 @@ def test_only_changed_maps_are_swapped_in_readable_by_postfix_alone_and_nothing_
     changed = render_maps(DOMAINS, LOGINS[:1])
     assert write_maps(changed, tmp_path, copy_index) == [SENDER_LOGINS]
     assert (tmp_path / f"{SENDER_LOGINS}.cdb").read_text() == "@shop.test pyd_b\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*MAP_NAMES, *(f"{n}.cdb" for n in MAP_NAMES)])
-    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*MAP_NAMES, *(f"{n}.cdb" for n in MAP_NAMES),
+                                                                 SWAP_STAMP])
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir() if p.name != SWAP_STAMP} == {
         **{name: SOURCE_MODE for name in MAP_NAMES}, **{f"{name}.cdb": MAP_MODE for name in MAP_NAMES}}
+
+
+def test_the_stamp_postfix_reloads_on_changes_in_place_exactly_when_a_map_was_swapped_in(tmp_path):
+    stamp = tmp_path / SWAP_STAMP
+    maps = render_maps(DOMAINS, LOGINS)
+    write_maps(maps, tmp_path, copy_index)
+    first = stamp.read_text()
+    assert first.split()[1:] == list(MAP_NAMES)
+    inode = stamp.stat().st_ino
+    write_maps(maps, tmp_path, copy_index)
+    assert stamp.read_text() == first  # nothing swapped in, no reload
+    write_maps(render_maps(DOMAINS[:1], LOGINS), tmp_path, copy_index)
+    assert stamp.read_text().split()[1:] == [BOUNCE_DOMAINS, BOUNCE_TRANSPORT, SENDER_TLS_TRANSPORT]
+    assert stamp.stat().st_ino == inode  # rewritten, not replaced: the path unit watches this file
+
+
+def test_maps_swapped_in_before_a_failure_still_have_postfix_reload(tmp_path):
+    write_maps(render_maps(DOMAINS, LOGINS), tmp_path, copy_index)
+    calls: list[Path] = []
+
+    def fails_second(source: Path) -> None:
+        calls.append(source)
+        if len(calls) == 2:
+            raise OSError("postmap failed")
+        copy_index(source)
+
+    try:
+        write_maps(render_maps(DOMAINS[:1], LOGINS), tmp_path, fails_second)
+    except OSError:
+        pass
+    assert (tmp_path / SWAP_STAMP).read_text().split()[1:] == [BOUNCE_DOMAINS]
 
 
 def test_a_failed_index_keeps_the_map_in_place_and_is_tried_again(tmp_path):

@@ -71,6 +71,8 @@ CONTEXTS: dict[str, dict[str, Any]] = {
                        "release": "0123abcd"},
     "postfix/postyard-rate-policy.service.j2": postfix.policy_context(MAIL_DATA, "0123abcd"),
     "postfix/postyard-restart.conf.j2": postfix.restart_context(),
+    "postfix/postyard-postfix-maps.service.j2": postfix.maps_reload_context(),
+    "postfix/postyard-postfix-maps.path.j2": postfix.maps_path_context(),
     "host_report/postyard-host-report.service.j2": host_report.unit_context(),
     "dovecot/dovecot.conf.j2": dovecot.dovecot_context(MAIL_DATA, *CERTIFICATE),
     "dovecot/postyard-sql.conf.ext.j2": {"conninfo": MAIL_LOGIN.conninfo()},
