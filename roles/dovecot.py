@@ -16,13 +16,14 @@ from pyinfra.operations.util import any_changed
 
 from app import tls_policy
 from app.db import roles as db_roles
+from roles import postfix
 from roles.support.database_client import database_login
 from roles.support.inventory_secrets import install_internal_ca
 from roles.support.mail_certificate import certificate_paths
 from roles.support.staging import install_validated_template, jinja_options
 from roles.support.systemd_units import enabled_and_running
 
-__all__ = ["DEFAULTS", "dovecot_context", "packages", "jail_context", "deploy_dovecot"]
+__all__ = ["DEFAULTS", "dovecot_context", "packages", "jail_context", "postfix_filter_context", "deploy_dovecot"]
 
 DEFAULTS: dict[str, Any] = {
     # Optional row of the exposure table (IMAPS on 993); not available yet, see above.
@@ -47,6 +48,13 @@ def dovecot_context(data: Any, certificate: str, private_key: str) -> dict[str, 
         "private_key": private_key,
         "tls_policy": tls_policy.DOVECOT,
     }
+
+
+def postfix_filter_context() -> dict[str, Any]:
+    """The journal entries fail2ban's Postfix filter reads: the submission listeners' (journalctl's syntax)."""
+    # Postfix logs as <syslog_name>/<program>: the listeners' smtpd is postfix/submission/smtpd.
+    return {"journalmatch": " + ".join(f"_SYSTEMD_UNIT={postfix.INSTANCE_UNIT} SYSLOG_IDENTIFIER={name}/smtpd"
+                                       for name in postfix.SUBMISSION_SYSLOG_NAMES.values())}
 
 
 def jail_context(data: Any) -> dict[str, Any]:
@@ -84,6 +92,7 @@ def deploy_dovecot() -> None:
     postfix_filter = files.template(
         name="Point fail2ban's Postfix filter at the journal", src="templates/dovecot/postfix-filter.local.j2",
         dest="/etc/fail2ban/filter.d/postfix.local", mode="644", jinja_env_kwargs=jinja_options(),
+        **postfix_filter_context(),
     )
     systemd.service(name="Restart fail2ban", service="fail2ban.service", restarted=True,
                     _if=any_changed(jail, postfix_filter))

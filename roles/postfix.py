@@ -40,8 +40,8 @@ from roles.support.staging import STAGING_DIR, jinja_options
 from roles.support.systemd_units import UNIT_DIR, enabled_and_running, install_unit, reload_units
 
 __all__ = [
-    "DEFAULTS", "MAPS_PATH_UNIT", "MAPS_RELOAD_UNIT", "MAP_PARAMETERS", "MASTER_PID_FILE", "POLICY_UNIT",
-    "RESTART_DROP_IN", "RETIRED_WATCH_UNIT",
+    "DEFAULTS", "INSTANCE_UNIT", "MAPS_PATH_UNIT", "MAPS_RELOAD_UNIT", "MAP_PARAMETERS", "MASTER_PID_FILE",
+    "POLICY_UNIT", "RESTART_DROP_IN", "RETIRED_WATCH_UNIT", "SUBMISSION_SYSLOG_NAMES",
     "main_context", "map_path", "maps_path_context", "maps_reload_context", "master_context", "packages",
     "policy_context", "restart_context", "deploy_postfix",
 ]
@@ -117,6 +117,10 @@ def main_context(data: Any, hostname: str, certificate: str, private_key: str) -
     }
 
 
+# The submission listeners' names in the journal (SYSLOG_IDENTIFIER), where fail2ban reads their failed logins.
+SUBMISSION_SYSLOG_NAMES = {"submission": "postfix/submission", "submissions": "postfix/submissions"}
+
+
 def submission_options() -> str:
     options = [
         "smtpd_sasl_auth_enable=yes",
@@ -141,6 +145,7 @@ def master_context(data: Any) -> dict[str, Any]:
     hide = bool(data.postfix_hide_submission_client)
     return {
         "submission_options": submission_options(),
+        "syslog_names": SUBMISSION_SYSLOG_NAMES,
         "hide_submission_client": hide,
         "internal_listener": INTERNAL_LISTENER,
         "milters": MILTER_SOCKETS,

@@ -13,12 +13,13 @@ from tests.testbed.mail_support import MailTestbed
 def test_repeated_auth_failures_block_the_address_for_a_bounded_time(single_testbed):
     mail_bed = MailTestbed(single_testbed)
     address = mail_bed.mail.public_address
-    for _ in range(6):
-        mail_bed.outside.smtp(host=address, port=587, tls="starttls", auth=["nobody", "wrong"])
+    # Three on each listener: maxretry is 5, so a listener whose failures fail2ban did not read leaves no ban.
+    for port, tls in [(587, "starttls"), (465, "implicit")] * 3:
+        mail_bed.outside.smtp(host=address, port=port, tls=tls, auth=["nobody", "wrong"])
 
     deadline = time.monotonic() + 30
     while "connect_error" not in (probe := mail_bed.outside.smtp(host=address, port=587, timeout=3)):
-        assert time.monotonic() < deadline, "six failed logins did not block the address"
+        assert time.monotonic() < deadline, "six failed logins on 587 and 465 did not block the address"
         time.sleep(1)
     banned = mail_bed.on_mail_host("fail2ban-client status postfix-sasl")
     assert single_testbed.outside_address in banned

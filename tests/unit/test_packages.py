@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
 from pathlib import Path
 
 import pytest
 
 import roles
 from postyard.topology import GROUPS, TOPOLOGIES, roles_for_groups
-from roles.packages import ROLE_PACKAGES, host_packages
+from roles.packages import POLICY_RC_D, ROLE_PACKAGES, held_back_install, host_packages, policy_rc_d
 
 ROLES_DIR = Path(roles.__file__).parent
 # Roles that run before the packages role and install their own packages.
@@ -67,3 +68,21 @@ def test_settings_add_and_drop_packages():
 def test_an_api_host_gets_no_mail_or_database_server():
     packages = host_packages(roles_for_groups(("api",)), {})
     assert not {"postgresql", "postfix", "redis-server", "opendkim"} & set(packages)
+
+
+@pytest.mark.parametrize(("service", "allowed"), [
+    ("postgresql", True), ("postgresql.service", True), ("postgresql@15-main.service", True),
+    ("opendkim", False), ("postfix.service", False), ("redis-server", False), ("dovecot.service", False),
+])
+def test_only_postgresql_is_started_by_its_package_during_the_transaction(tmp_path, service, allowed):
+    script = tmp_path / "policy-rc.d"
+    script.write_text(policy_rc_d())
+    script.chmod(0o755)
+    status = subprocess.run([str(script), service, "start"], check=False).returncode
+    assert status == (0 if allowed else 101)  # 101: "action forbidden by policy" (invoke-rc.d(8))
+
+
+def test_the_held_back_install_removes_its_policy_however_apt_ends():
+    command = held_back_install(["postfix", "redis-server"])
+    assert command.startswith(f"trap 'rm -f {POLICY_RC_D}' EXIT && ")
+    assert command.endswith("install --no-install-recommends postfix redis-server")

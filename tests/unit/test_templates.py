@@ -77,7 +77,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "dovecot/dovecot.conf.j2": dovecot.dovecot_context(MAIL_DATA, *CERTIFICATE),
     "dovecot/postyard-sql.conf.ext.j2": {"conninfo": MAIL_LOGIN.conninfo()},
     "dovecot/jail.local.j2": dovecot.jail_context(MAIL_DATA),
-    "dovecot/postfix-filter.local.j2": {},
+    "dovecot/postfix-filter.local.j2": dovecot.postfix_filter_context(),
     "opendkim/opendkim.conf.j2": {"log_success": False, "dkim_dir": DKIM_DIR,
                                   "instance": opendkim.INSTANCES[1]},
     "opendkim/postyard-opendkim.service.j2": {"instance": opendkim.INSTANCES[1]},
