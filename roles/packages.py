@@ -23,6 +23,7 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.facts.apt import noninteractive_apt
 from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import FindInFile
 
 from postyard.topology import host_groups, roles_for_groups
 from roles import (
@@ -37,14 +38,15 @@ from roles import (
     tls,
 )
 
-__all__ = ["POLICY_RC_D", "ROLE_PACKAGES", "STARTED_BY_PACKAGES", "deploy_packages", "held_back_install",
-           "host_packages", "policy_rc_d"]
+__all__ = ["POLICY_MARKER", "POLICY_RC_D", "ROLE_PACKAGES", "STARTED_BY_PACKAGES", "deploy_packages", "held_back",
+           "held_back_install", "host_packages", "policy_rc_d"]
 
 # Debian's hook that invoke-rc.d and deb-systemd-invoke ask before a package starts a service (exit 101: no).
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
 # Started by their package all the same: the PostgreSQL role checks its new configuration on the running
 # server before it restarts it.
 STARTED_BY_PACKAGES = ("postgresql",)
+POLICY_MARKER = "# Written by postyard for one apt transaction."
 
 ROLE_PACKAGES: dict[str, Callable[[Any], tuple[str, ...]]] = {
     "postgresql": postgresql.packages,
@@ -71,26 +73,37 @@ def host_packages(roles: Iterable[str], data: Any) -> list[str]:
 def policy_rc_d() -> str:
     """The policy-rc.d of the transaction: the services in STARTED_BY_PACKAGES start, no other."""
     allowed = "|".join(f"{name}|{name}.service|{name}@*" for name in STARTED_BY_PACKAGES)
-    return "\n".join(("#!/bin/sh", "# Written by postyard for one apt transaction.",
-                      f'case "$1" in {allowed}) exit 0 ;; esac', "exit 101", ""))
+    return "\n".join((
+        "#!/bin/sh", POLICY_MARKER,
+        'while [ "${1#--}" != "$1" ]; do shift; done  # invoke-rc.d passes --quiet first',
+        f'case "$1" in {allowed}) exit 0 ;; esac', "exit 101", "",
+    ))
+
+
+def held_back(command: str, policy: str = POLICY_RC_D) -> str:
+    """Run command with policy_rc_d in place, removed again when it ends or the shell is signalled (dash
+    runs an EXIT trap only on exit). A policy-rc.d of the host's own is left as it is, and applies."""
+    return (f"if [ -e {policy} ]; then {command}; else "
+            f"trap 'rm -f {policy}' EXIT && trap 'exit 129' HUP INT TERM PIPE && "
+            f"printf %s {shlex.quote(policy_rc_d())} > {policy} && chmod 755 {policy} && {command}; fi")
 
 
 def held_back_install(packages: Iterable[str]) -> str:
-    """Install the packages with policy_rc_d in place, removed again however apt ends."""
-    return (f"trap 'rm -f {POLICY_RC_D}' EXIT && printf %s {shlex.quote(policy_rc_d())} > {POLICY_RC_D} && "
-            f"chmod 755 {POLICY_RC_D} && "
-            f"{noninteractive_apt('install --no-install-recommends ' + ' '.join(map(shlex.quote, packages)))}")
+    return held_back(noninteractive_apt("install --no-install-recommends " + " ".join(map(shlex.quote, packages))))
 
 
 @operation(is_idempotent=True)
 def packages_installed(packages: list[str]) -> Generator[str, None, None]:
-    """Install what is missing of the packages, in one transaction, their daemons held back."""
+    """Remove a policy-rc.d of ours that a killed deploy left behind (it would hold back the daemons of every
+    later upgrade), then install what is missing of the packages in one transaction, their daemons held back."""
+    if host.get_fact(FindInFile, path=POLICY_RC_D, pattern=POLICY_MARKER):
+        yield f"rm -f {POLICY_RC_D}"
     installed = host.get_fact(DebPackages)
     missing = [package for package in packages if package not in installed]
-    if not missing:
+    if missing:
+        yield held_back_install(missing)
+    else:
         host.noop("every package is installed")
-        return
-    yield held_back_install(missing)
 
 
 @deploy("Packages")

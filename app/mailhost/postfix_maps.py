@@ -4,11 +4,12 @@ Postfix used to ask PostgreSQL for these through `proxy:pgsql` tables, several t
 message's distinct VERP sender defeats Postfix's caches, so every message cost about 21 queries. Now the
 sync (app/mailhost/dkim_sync.py) renders them from `mail_bounce_domains` and `mail_sender_logins` when
 `NOTIFY mail_routes_changed` wakes it and on every poll, and swaps in each map whose content changed:
-postmap builds a pending cdb beside the live one, which a rename replaces. Then the sync rewrites the stamp
-`swapped`, which has systemd run `postfix reload` (roles/postfix.py): an smtpd notices a replaced table
-before its next connection, but trivial-rewrite, which answers relay_domains and the transports for every
-other daemon over long-lived connections, looks only every 10 s, and until then port 25 refuses a new
-return-path domain and mail from a domain just set to enforced TLS leaves without it. While PostgreSQL is
+postmap builds a pending cdb beside the live one, which a rename replaces. An smtpd notices a replaced
+table before its next connection, but trivial-rewrite, which answers relay_domains and the transports for
+every other daemon over long-lived connections, looks only every 10 s: until then port 25 would refuse a
+new return-path domain, and mail from a domain just set to enforced TLS would leave without it. So after
+swapping in one of those maps the sync rewrites the stamp `swapped`, whose change has systemd reload
+Postfix (roles/postfix.py). While PostgreSQL is
 down Postfix keeps the maps written last.
 
 Keys follow Postfix's lookup of each parameter: relay_domains and transport_maps look up the recipient's
@@ -32,7 +33,7 @@ import asyncpg
 
 __all__ = ["BOUNCE_DOMAINS", "BOUNCE_TRANSPORT", "DIRECTORY_MODE", "MAP_MODE", "MAP_NAMES", "MAP_PARAMETERS",
            "NOTIFY_CHANNEL",
-           "SENDER_LOGINS", "SOURCE_MODE", "SWAP_STAMP",
+           "RELOADED_FOR", "SENDER_LOGINS", "SOURCE_MODE", "SWAP_STAMP",
            "SENDER_TLS_TRANSPORT", "STALE_PENDING_SECONDS", "BounceDomain", "MapDirectory", "SenderLogin",
            "postmap_cdb", "remove_stale_pending", "render_maps", "write_maps"]
 
@@ -62,8 +63,10 @@ SOURCE_MODE = 0o600  # read by the sync and postmap alone
 # A pending file this old is a dead writer's: postmap itself is given 60 s.
 STALE_PENDING_SECONDS = 600
 DIRECTORY_MODE = 0o750
-# Rewritten after every swap; its change has Postfix reload (a systemd path unit watches it).
+# Rewritten after a swap of a map trivial-rewrite reads; its change has Postfix reload (a systemd path unit
+# watches it). smtpd, which alone reads sender_logins, opens a replaced map before its next connection.
 SWAP_STAMP = "swapped"
+RELOADED_FOR = (BOUNCE_DOMAINS, BOUNCE_TRANSPORT, SENDER_TLS_TRANSPORT)
 
 BOUNCE_QUERY = "SELECT bounce_domain, domain, tls_mode FROM mail_bounce_domains"
 LOGIN_QUERY = "SELECT sender_domain, username FROM mail_sender_logins"
@@ -164,9 +167,10 @@ def write_maps(maps: dict[str, str], directory: Path, index: Callable[[Path], No
             _swap_in(directory, name, text, index)
             written.append(name)
     finally:
-        if written:  # also when a later map failed: those swapped in are live
+        # Also when a later map failed: those swapped in are live.
+        if reloaded := [name for name in written if name in RELOADED_FOR]:
             # In place, not replaced: one close after writing is the change the path unit waits for.
-            (directory / SWAP_STAMP).write_text(f"{time.time():.3f} {' '.join(written)}\n")
+            (directory / SWAP_STAMP).write_text(f"{time.time():.3f} {' '.join(reloaded)}\n")
     return written
 
 

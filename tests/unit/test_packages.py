@@ -12,7 +12,15 @@ import pytest
 
 import roles
 from postyard.topology import GROUPS, TOPOLOGIES, roles_for_groups
-from roles.packages import POLICY_RC_D, ROLE_PACKAGES, held_back_install, host_packages, policy_rc_d
+from roles.packages import (
+    POLICY_MARKER,
+    POLICY_RC_D,
+    ROLE_PACKAGES,
+    held_back,
+    held_back_install,
+    host_packages,
+    policy_rc_d,
+)
 
 ROLES_DIR = Path(roles.__file__).parent
 # Roles that run before the packages role and install their own packages.
@@ -70,19 +78,42 @@ def test_an_api_host_gets_no_mail_or_database_server():
     assert not {"postgresql", "postfix", "redis-server", "opendkim"} & set(packages)
 
 
-@pytest.mark.parametrize(("service", "allowed"), [
-    ("postgresql", True), ("postgresql.service", True), ("postgresql@15-main.service", True),
-    ("opendkim", False), ("postfix.service", False), ("redis-server", False), ("dovecot.service", False),
+@pytest.mark.parametrize(("arguments", "allowed"), [
+    (["postgresql", "start"], True), (["--quiet", "postgresql", "start"], True),
+    (["postgresql.service", "start"], True), (["postgresql@15-main.service", "start"], True),
+    (["opendkim", "start"], False), (["--quiet", "opendkim", "start"], False), (["postfix.service", "start"], False),
+    (["redis-server", "start"], False), (["dovecot.service", "restart"], False),
 ])
-def test_only_postgresql_is_started_by_its_package_during_the_transaction(tmp_path, service, allowed):
+def test_only_postgresql_is_started_by_its_package_during_the_transaction(tmp_path, arguments, allowed):
     script = tmp_path / "policy-rc.d"
     script.write_text(policy_rc_d())
     script.chmod(0o755)
-    status = subprocess.run([str(script), service, "start"], check=False).returncode
+    status = subprocess.run([str(script), *arguments], check=False).returncode
     assert status == (0 if allowed else 101)  # 101: "action forbidden by policy" (invoke-rc.d(8))
 
 
-def test_the_held_back_install_removes_its_policy_however_apt_ends():
+def run_held_back(command: str, policy: Path) -> int:
+    return subprocess.run(["sh", "-c", held_back(command, str(policy))], check=False, timeout=30).returncode
+
+
+@pytest.mark.parametrize("command", ["true", "false", "kill -TERM $$", "kill -HUP $$"])
+def test_the_policy_is_in_place_for_the_install_and_gone_however_it_ends(tmp_path, command):
+    policy = tmp_path / "policy-rc.d"
+    seen = tmp_path / "seen"
+    status = run_held_back(f"{policy} --quiet opendkim start; echo $? > {seen}; {command}", policy)
+    assert seen.read_text().strip() == "101"
+    assert not policy.exists()
+    assert (status == 0) == (command == "true")
+
+
+def test_a_policy_of_the_hosts_own_is_left_as_it_is(tmp_path):
+    policy = tmp_path / "policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 0\n")
+    assert run_held_back("true", policy) == 0
+    assert policy.read_text() == "#!/bin/sh\nexit 0\n"
+
+
+def test_the_install_holds_back_daemons_of_the_packages_named_only():
     command = held_back_install(["postfix", "redis-server"])
-    assert command.startswith(f"trap 'rm -f {POLICY_RC_D}' EXIT && ")
-    assert command.endswith("install --no-install-recommends postfix redis-server")
+    assert POLICY_MARKER in policy_rc_d() and f"trap 'rm -f {POLICY_RC_D}' EXIT" in command
+    assert command.endswith("install --no-install-recommends postfix redis-server; fi")
