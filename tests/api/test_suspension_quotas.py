@@ -17,7 +17,7 @@ from conftest import TeamKey, verified_domain
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from test_emails import message
-from test_outbox import _start_worker, _wait, db, drain
+from test_outbox import FIRST_WITHIN, IDLE_POLL_SECONDS, WOKEN_WITHIN, _start_worker, _wait, db, drain
 from test_smtp_intake import _message, _submit, running_intake
 
 from app.cli import create_team
@@ -156,19 +156,19 @@ async def test_resuming_a_team_wakes_a_waiting_worker_rather_than_its_poll(
     other = (await verified_domain(client, other_team, postgres))["name"]
     held = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
     await _suspend(owner_engine, team)
-    worker = _start_worker({**env, "POSTYARD_WORKER_POLL_INTERVAL": "60"})
+    worker = _start_worker({**env, "POSTYARD_WORKER_POLL_INTERVAL": str(IDLE_POLL_SECONDS)})
     try:
         marker = (await client.post("/emails", json=message(other), headers=other_team.headers)).json()["id"]
-        await _wait(lambda: smtp_sink.for_message_id(f"<{marker}@{other}>") != [], timeout=30)
-        await asyncio.sleep(0.5)  # the worker is idle now, waiting up to 60 s, with the held email due
+        await _wait(lambda: smtp_sink.for_message_id(f"<{marker}@{other}>") != [], timeout=FIRST_WITHIN)
+        await asyncio.sleep(0.5)  # the worker is idle now, waiting for its poll, with the held email due
         assert smtp_sink.for_message_id(f"<{held}@{sender}>") == []
         started = time.monotonic()
         await _resume(owner_engine, team)
-        await _wait(lambda: smtp_sink.for_message_id(f"<{held}@{sender}>") != [], timeout=30)
+        await _wait(lambda: smtp_sink.for_message_id(f"<{held}@{sender}>") != [], timeout=WOKEN_WITHIN)
     finally:
         worker.terminate()
         worker.wait(10)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < WOKEN_WITHIN
 
 
 # Quotas

@@ -96,7 +96,8 @@ def run_held_back(command: str, policy: Path) -> int:
     return subprocess.run(["sh", "-c", held_back(command, str(policy))], check=False, timeout=30).returncode
 
 
-@pytest.mark.parametrize("command", ["true", "false", "kill -TERM $$", "kill -HUP $$"])
+# SIGTERM alone: a shell started under nohup, or in the background, ignores HUP or INT and cannot trap them.
+@pytest.mark.parametrize("command", ["true", "false", "kill -TERM $$"])
 def test_the_policy_is_in_place_for_the_install_and_gone_however_it_ends(tmp_path, command):
     policy = tmp_path / "policy-rc.d"
     seen = tmp_path / "seen"
