@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
+from functools import cached_property
 
 from aiosmtpd.controller import Controller
 
@@ -40,8 +41,10 @@ class Received:
     def message(self) -> Message:
         return email.message_from_bytes(self.content)
 
-    @property
+    @cached_property
     def message_id(self) -> str:
+        # Parsed once: tests poll the sink's whole history under its lock, and a session's sink holds
+        # thousands of messages; parsing each on every poll starved the sink's own thread for seconds.
         return str(self.message["Message-ID"])
 
 
