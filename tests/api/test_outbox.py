@@ -117,7 +117,7 @@ WOKEN_WITHIN = 30.0
 FIRST_WITHIN = IDLE_POLL_SECONDS + WOKEN_WITHIN
 
 
-async def _wait(predicate, timeout: float = 180.0) -> None:
+async def _wait(predicate, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
