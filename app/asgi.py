@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.config import Settings, get_settings
 from app.console import console_router
@@ -22,6 +23,7 @@ from app.domain.accounts.controllers import AuthController
 from app.domain.api_keys.controllers import ApiKeyController
 from app.domain.audit.controllers import AuditLogController
 from app.domain.domains.controllers import DomainController
+from app.domain.emails.accept_groups import AcceptGroups
 from app.domain.emails.controllers import EmailController
 from app.domain.operators.controllers import OperatorController
 from app.domain.smtp.controllers import SmtpCredentialController
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # The scope key is only known once the config exists: each app in a process gets its own.
     db_config.before_send_handler = commit_before_send(db_config.session_scope_key)
+    accept_groups = AcceptGroups(async_sessionmaker(db_config.get_engine(), expire_on_commit=False), settings)
 
     stop_following = asyncio.Event()
     following: list[asyncio.Task[None]] = []
@@ -96,7 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         before_request=refuse_unstorable_text,
         request_max_body_size=settings.max_body_bytes,
-        state=State({"services": services}),
+        state=State({"services": services, "accept_groups": accept_groups}),
         on_startup=[follow_lookup_changes],
         on_shutdown=[close_connections],
         openapi_config=OpenAPIConfig(

@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.emails import idempotency, services
+from app.domain.emails.accept_groups import AcceptGroups
 from app.domain.emails.schemas import BatchSent, EmailList, EmailOut, EmailRef, EmailSent, EmailUpdate, SendEmail
 from app.domain.emails.validation import Draft, draft_from_request
 from app.lib.api_error import ApiError
@@ -52,6 +53,11 @@ class EmailController(Controller):
             if stored is not None:
                 return stored
         ids = [uuid.UUID(item["id"]) for item in (response["data"] if "data" in response else [response])]
+        if key is None and "data" not in response:
+            # Stored in a transaction shared with concurrent requests, committed before this returns.
+            groups: AcceptGroups = request.app.state.accept_groups
+            await groups.accept(principal, drafts, ids)
+            return response
         await services.accept(db, principal, drafts, ids, app_services(request).settings)
         return response  # committed before the answer starts, or a 503 (app/lib/transactions.py)
 
