@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import msgspec
 import pytest
+from api_support import granian_app
 from conftest import TeamKey, verified_domain
 from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -111,6 +112,21 @@ async def test_a_quota_admits_the_first_requests_of_a_group_and_refuses_the_rest
     assert outcomes[:3] == [None] * 3
     assert all(isinstance(o, ApiError) and o.status_code == 429 for o in outcomes[3:])
     assert set(stored(postgres, ids)) == {str(i) for i in ids[:3]}
+    assert db(postgres, f"SELECT sent FROM team_send_counters WHERE team_id = '{team.team_id}' AND period = 'day'") \
+        == "3"
+
+
+async def test_stored_one_by_one_each_request_is_still_scoped_to_its_own_team(
+        groups, client, team, other_team, postgres):
+    mine, theirs = (await verified_domain(client, team, postgres))["name"], \
+        (await verified_domain(client, other_team, postgres))["name"]
+    unverified = (await client.post("/domains", json={"name": f"n{uuid.uuid4().hex[:8]}.example.test"},
+                                    headers=team.headers)).json()["name"]
+    sends = [(other_team, draft(theirs)), (team, draft(unverified)), (team, draft(mine)), (other_team, draft(theirs))]
+    ids, outcomes = await hand_over(groups, sends)
+    assert isinstance(outcomes[1], ApiError) and outcomes[1].status_code == 403
+    assert stored(postgres, ids) == {str(ids[0]): str(other_team.team_id), str(ids[2]): str(team.team_id),
+                                     str(ids[3]): str(other_team.team_id)}
 
 
 @pytest.fixture
@@ -180,3 +196,20 @@ async def verified_domain_on(server: str, team: TeamKey, postgres) -> str:
                                   headers=team.headers)).json()
     db(postgres, f"UPDATE domains SET status = 'verified' WHERE id = '{domain['id']}'")
     return domain["name"]
+
+
+def test_requests_whose_authentication_reads_the_database_do_not_starve_the_groups(env, settings, postgres):
+    """With no lookup cache every request reads its key and team in its own session; more of them than the
+    pool holds are sent at once, and each must still be stored (its session's connection is returned first)."""
+    team = server_team_of(settings, postgres, "uncached")
+    with granian_app({**env, "POSTYARD_LOOKUP_CACHE_SECONDS": "0"}) as url:
+        domain = asyncio.run(verified_domain_on(url, team, postgres))
+
+        async def send_all() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+                return await asyncio.gather(*[http.post("/emails", json=message(domain), headers=team.headers)
+                                              for _ in range(48)])
+
+        responses = asyncio.run(send_all())
+    assert [r.status_code for r in responses] == [200] * 48
+    assert len(stored(postgres, [uuid.UUID(r.json()["id"]) for r in responses])) == 48

@@ -5,26 +5,30 @@ row's commit, and a failed commit fails every request of the group (503, nothing
 transaction runs, the next requests queue; the next group takes them all, so no request waits on a timer.
 
 Within a group, the emails of one caller (team, key and mode) are accepted together: one admission check,
-one domain lookup, one insert. When any is refused, the group's transaction is rolled back and the group
-stored again with each request under a savepoint of its own, so every request gets the answer it would
-have had alone (a quota that admits some of them admits the first ones).
+one domain lookup, one insert. Teams are taken in the order of their ids, so two processes' groups lock the
+teams' quota counters in the same order and never deadlock. When a request is refused (a 4xx, or a value
+the database refuses), the group's transaction is rolled back and the group stored again with each request
+under a savepoint of its own, so every request gets the answer it would have had alone (a quota that admits
+some of a key's requests admits the first ones). An unavailable database fails the group at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.tenancy import scope_to_team
 from app.domain.emails.services import accept
 from app.domain.emails.validation import Draft
-from app.lib.api_error import ApiError
+from app.lib.api_error import ApiError, database_unavailable
 from app.lib.auth import Principal
 from app.lib.errors import RETRY_AFTER_SECONDS
 
@@ -44,9 +48,10 @@ class _Request:
     answer: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     @property
-    def caller(self) -> tuple[object, ...]:
+    def caller(self) -> tuple[str, ...]:
+        """Team first, so that callers sort by team."""
         p = self.principal
-        return (p.team_id, p.api_key_id, p.user_id, p.mode, p.domain_id)
+        return (str(p.team_id), str(p.api_key_id), str(p.user_id), p.mode, str(p.domain_id))
 
 
 class AcceptGroups:
@@ -63,16 +68,21 @@ class AcceptGroups:
         request = _Request(principal, drafts, ids)
         self._waiting.append(request)
         if self._storing is None or self._storing.done():
-            self._storing = asyncio.create_task(self._store_waiting())
-        # A request whose client goes away before its group starts is dropped from it, unstored.
+            # In a context of its own: its log lines belong to no one request.
+            self._storing = asyncio.create_task(self._store_waiting(), context=contextvars.Context())
         await request.answer
 
     async def _store_waiting(self) -> None:
         while self._waiting:
             group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
-            group = [r for r in group if not r.answer.done()]
-            if group:
+            group = [r for r in group if not r.answer.done()]  # a waiting handler cancelled meanwhile
+            try:
                 await self._store(group)
+            except Exception:
+                logger.exception("storing a group of %d requests failed", len(group))
+            finally:  # whatever escaped, no request of the group waits forever
+                for request in group:
+                    _answer(request, _unavailable())
 
     async def _store(self, group: list[_Request]) -> None:
         answers = await self._transaction(group, isolated=False)
@@ -96,13 +106,14 @@ class AcceptGroups:
                             await self._accept(db, requests)
                     committing = True
             except Exception as error:  # noqa: BLE001 - each request is answered with why it was not stored
-                reason = error
                 if committing:  # as for a request's own transaction (app/lib/transactions.py)
                     logger.warning("commit of %d emails failed", len(group) - len(refused), exc_info=True)
-                    reason = _unavailable()
-                elif not isolated and len(group) > 1:
+                    return {request: refused.get(request) or _unavailable() for request in group}
+                if not isolated and len(group) > 1 and _refusal(error):
                     return None
-                return {request: refused.get(request, reason) for request in group}
+                if database_unavailable(error):
+                    return {request: refused.get(request) or _unavailable() for request in group}
+                return {request: refused.get(request) or error for request in group}
         return refused
 
     async def _accept(self, db: AsyncSession, requests: list[_Request]) -> None:
@@ -111,22 +122,33 @@ class AcceptGroups:
                      [i for r in requests for i in r.ids], self._settings)
 
     async def _accept_each(self, db: AsyncSession, requests: list[_Request]) -> dict[_Request, Exception]:
+        """Each request under its own savepoint; the refused ones and why. Any other error ends the group."""
         refused: dict[_Request, Exception] = {}
         for request in requests:
             try:
                 async with db.begin_nested():
                     await accept(db, request.principal, request.drafts, request.ids, self._settings)
-            except Exception as error:  # noqa: BLE001 - this request's own answer (4xx, or what it raised)
+            except Exception as error:
+                if not _refusal(error):
+                    raise
                 refused[request] = error
         return refused
 
 
+def _refusal(error: Exception) -> bool:
+    """Whether `error` refuses this request (a 4xx, a value the database refuses), not the whole group."""
+    if isinstance(error, ApiError):
+        return True
+    return isinstance(error, DBAPIError) and not database_unavailable(error) and (
+        getattr(error.orig, "sqlstate", None) or "").startswith(("22", "23"))
+
+
 def _by_caller(group: list[_Request]) -> list[list[_Request]]:
-    """The group's requests by caller, each caller's in the order they came."""
-    callers: dict[tuple[object, ...], list[_Request]] = {}
+    """The group's requests by caller, teams in the order of their ids, each caller's in the order they came."""
+    callers: dict[tuple[str, ...], list[_Request]] = {}
     for request in group:
         callers.setdefault(request.caller, []).append(request)
-    return list(callers.values())
+    return [callers[caller] for caller in sorted(callers)]
 
 
 def _unavailable() -> ApiError:
@@ -135,7 +157,7 @@ def _unavailable() -> ApiError:
 
 
 def _answer(request: _Request, error: Exception | None) -> None:
-    if request.answer.done():  # its client went away meanwhile
+    if request.answer.done():  # answered already, or its handler was cancelled
         return
     if error is None:
         request.answer.set_result(None)

@@ -54,7 +54,11 @@ class EmailController(Controller):
                 return stored
         ids = [uuid.UUID(item["id"]) for item in (response["data"] if "data" in response else [response])]
         if key is None and "data" not in response:
-            # Stored in a transaction shared with concurrent requests, committed before this returns.
+            # Stored in a transaction shared with concurrent requests, committed before this returns. What
+            # authenticating wrote or read is committed first: nothing is stored if that fails, and no
+            # waiting request holds a pooled connection the groups need.
+            if db.in_transaction():
+                await db.commit()
             groups: AcceptGroups = request.app.state.accept_groups
             await groups.accept(principal, drafts, ids)
             return response
