@@ -330,6 +330,7 @@ class Figures:
     baseline_cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per unit on the host
     pipeline: Pipeline | None = None
     batched: Pipeline | None = None
+    emails_per_commit: float = 0.0  # of POST /emails: how many emails each transaction stored, on average
     direct: Submission | None = None  # the client into 587's twin without the intake: the baseline
     submission: Submission | None = None  # the client into 587, through the intake
 
@@ -372,6 +373,16 @@ def measure_submission(appliance: TestbedAppliance, api: ApiAccess, domain: str,
         log(f"{figures.submission.rate:.0f} msg/s")
 
 
+def emails_per_commit(appliance: TestbedAppliance, messages: int) -> float:
+    """How many of the last `messages` emails each transaction stored, on average (group commit).
+
+    Counted on their first events, which are written with them and never updated (an email's own row
+    is updated by the worker, so its xmin no longer names the transaction that stored it)."""
+    query = ("SELECT count(*)::float / count(DISTINCT xmin::text) FROM (SELECT xmin FROM email_events "
+             f"WHERE type = 'queued' ORDER BY created_at DESC LIMIT {messages}) e")
+    return float(mail_bench.on_mail(appliance, f'runuser -u postgres -- psql -qAt -d postyard -c "{query}"'))
+
+
 def measure_api(appliance: TestbedAppliance, api: ApiAccess, domain: str, figures: Figures,
                 args: argparse.Namespace, log: Log) -> None:
     """POST /emails and /emails/batch against smtp-source into the internal listener, with memory."""
@@ -393,7 +404,8 @@ def measure_api(appliance: TestbedAppliance, api: ApiAccess, domain: str, figure
     sampler.start()
     try:
         figures.pipeline = pipeline(api, appliance, domain, args.messages, args.concurrency)
-        log(f"{figures.pipeline.rate:.0f} msg/s")
+        figures.emails_per_commit = emails_per_commit(appliance, args.messages)
+        log(f"{figures.pipeline.rate:.0f} msg/s, {figures.emails_per_commit:.1f} emails per commit")
         if args.batch > 1:
             log(f"pipeline: {args.messages} emails by POST /emails/batch, {args.batch} a request")
             figures.batched = pipeline(api, appliance, domain, args.messages, args.concurrency, args.batch)
@@ -417,6 +429,7 @@ def rows(figures: Figures, args: argparse.Namespace) -> list[tuple[str, str]]:
         ("pipeline / baseline (aim >= 0.6)", f"{run.rate / base.rate:.2f}"),
         ("POST /emails latency under that load, p50 / p99 (aim p99 <= 250 ms)",
          f"{run.percentile(50):.0f} / {run.percentile(99):.0f} ms"),
+        ("  emails stored per commit, mean (group commit)", f"{figures.emails_per_commit:.1f}"),
     ]
     if (batched := figures.batched) is not None:
         found += [
