@@ -308,7 +308,7 @@ def prepare(appliance: TestbedAppliance, log: Log) -> tuple[ApiAccess, str]:
     def unlimited(team: Team) -> None:
         limit = 100_000_000
         update = f"UPDATE teams SET rate_limit = {limit}, api_key_rate_limit = {limit} WHERE id = '{team.id}'"
-        mail_bench.on_mail(appliance, f'runuser -u postgres -- psql -qAt -d postyard -c "{update}"')
+        psql(appliance, update)
 
     api, _, domain = mail_bench.open_sender(appliance, on_team=unlimited)
     log(f"sender domain {domain} (verified through the API, key synced)")
@@ -380,7 +380,12 @@ def emails_per_commit(appliance: TestbedAppliance, messages: int) -> float:
     is updated by the worker, so its xmin no longer names the transaction that stored it)."""
     query = ("SELECT count(*)::float / count(DISTINCT xmin::text) FROM (SELECT xmin FROM email_events "
              f"WHERE type = 'queued' ORDER BY created_at DESC LIMIT {messages}) e")
-    return float(mail_bench.on_mail(appliance, f'runuser -u postgres -- psql -qAt -d postyard -c "{query}"'))
+    return float(psql(appliance, query))
+
+
+def psql(appliance: TestbedAppliance, sql: str) -> str:
+    """One statement on the appliance's database, as its superuser; the rows, unaligned."""
+    return mail_bench.on_mail(appliance, f'runuser -u postgres -- psql -qAt -d postyard -c "{sql}"')
 
 
 def measure_api(appliance: TestbedAppliance, api: ApiAccess, domain: str, figures: Figures,

@@ -21,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.lib.errors import RETRY_AFTER_SECONDS, ErrorBody
 
-__all__ = ["commit_before_send"]
+__all__ = ["NOT_STORED", "commit_before_send"]
 
 logger = logging.getLogger("postyard.transactions")
 _FAILED = "postyard_commit_failed"
-_UNAVAILABLE = msgspec.json.encode(ErrorBody(
-    statusCode=503, name="service_unavailable", message="The change could not be stored; try again"))
+NOT_STORED = "The change could not be stored; try again"
+"""The 503's message when a commit fails (here, and for `POST /emails`' shared commits)."""
+_UNAVAILABLE = msgspec.json.encode(ErrorBody(statusCode=503, name="service_unavailable", message=NOT_STORED))
 _REPLACED = {b"content-type", b"content-length", b"retry-after"}
 
 

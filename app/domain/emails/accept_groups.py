@@ -31,6 +31,7 @@ from app.domain.emails.validation import Draft
 from app.lib.api_error import ApiError, database_unavailable
 from app.lib.auth import Principal
 from app.lib.errors import RETRY_AFTER_SECONDS
+from app.lib.transactions import NOT_STORED
 
 __all__ = ["AcceptGroups"]
 
@@ -106,14 +107,13 @@ class AcceptGroups:
                             await self._accept(db, requests)
                     committing = True
             except Exception as error:  # noqa: BLE001 - each request is answered with why it was not stored
+                if not committing and not isolated and len(group) > 1 and _refusal(error):
+                    return None
                 if committing:  # as for a request's own transaction (app/lib/transactions.py)
                     logger.warning("commit of %d emails failed", len(group) - len(refused), exc_info=True)
-                    return {request: refused.get(request) or _unavailable() for request in group}
-                if not isolated and len(group) > 1 and _refusal(error):
-                    return None
-                if database_unavailable(error):
-                    return {request: refused.get(request) or _unavailable() for request in group}
-                return {request: refused.get(request) or error for request in group}
+                unavailable = committing or database_unavailable(error)
+                return {request: refused.get(request) or (_unavailable() if unavailable else error)
+                        for request in group}
         return refused
 
     async def _accept(self, db: AsyncSession, requests: list[_Request]) -> None:
@@ -152,8 +152,7 @@ def _by_caller(group: list[_Request]) -> list[list[_Request]]:
 
 
 def _unavailable() -> ApiError:
-    return ApiError(503, "service_unavailable", "The change could not be stored; try again",
-                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return ApiError(503, "service_unavailable", NOT_STORED, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _answer(request: _Request, error: Exception | None) -> None:
