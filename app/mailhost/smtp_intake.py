@@ -18,17 +18,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import uuid
 from email.errors import MessageError
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.config import Settings
 from app.db.engines import create_engine
+from app.db.group_commit import GroupCommit, NotStored
 from app.domain.emails.admission import SendingRefused
-from app.domain.emails.intake import Refused, Submission, accept_submission
+from app.domain.emails.intake import ParsedSubmission, Refused, Submission, parse_submission, store_submission
 from app.domain.emails.rules import Violation
 from app.domain.events.ingest import UNREACHABLE
 from app.lib.api_error import database_unavailable
@@ -46,11 +48,10 @@ UNPARSABLE = "554 5.6.0 The message could not be parsed"
 FAILED = "554 5.3.0 The message could not be accepted"
 # What the email package raises on a message it cannot read.
 _PARSE_ERRORS = (MessageError, LookupError, UnicodeError, ValueError)
-# Database connections, all kept once opened: Postfix relays each submission in progress over a proxy
-# session of its own, each awaiting its own transaction, and a connection opened beyond a pool's size
-# would be closed again on its return, so under a steady load every few messages would pay a new TLS
-# connection, its authentication and asyncpg's type introspection (bench/appliance.py --only submission).
-CONNECTIONS = 14
+# Database connections: the messages are stored a group per transaction, one transaction at a time, so one
+# connection does, kept open (a new one would cost a TLS handshake, its authentication and asyncpg's type
+# introspection).
+CONNECTIONS = 1
 
 
 class IntakeSMTP(SMTP):
@@ -62,17 +63,23 @@ class IntakeSMTP(SMTP):
 
 
 class IntakeHandler:
-    """aiosmtpd handler: one committed email per DATA, or a refusal."""
+    """aiosmtpd handler: one committed email per DATA, or a refusal.
+
+    Each message is parsed in its own session's turn; the messages of concurrent sessions are then stored
+    a group per transaction (app/db/group_commit.py), each answered after the commit that holds it.
+    """
 
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine, self.settings = engine, settings
+        self.groups: GroupCommit[AsyncConnection, ParsedSubmission, uuid.UUID] = GroupCommit(
+            engine.begin, _store_together, store_submission,
+            refusals=(Refused, Violation, SendingRefused, *_PARSE_ERRORS))
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         content = envelope.original_content or b""
         submission = Submission(envelope.mail_from or "", list(envelope.rcpt_tos), content)
         try:
-            async with self.engine.begin() as conn:
-                email_id = await accept_submission(conn, submission, self.settings)
+            email_id = await self.groups.submit(parse_submission(submission, self.settings))
         except Refused as refused:
             log.info("refused: %s", refused.reply, extra={"sender": submission.envelope_from})
             return refused.reply
@@ -83,8 +90,8 @@ class IntakeHandler:
         except SendingRefused as refused:  # suspended or awaiting approval (554 5.7.1), over quota (450 4.7.1)
             log.info("refused: %s", refused.smtp_reply, extra={"sender": submission.envelope_from})
             return refused.smtp_reply
-        except UNREACHABLE:
-            log.warning("database unreachable; the client will retry")
+        except (NotStored, *UNREACHABLE):
+            log.warning("not stored (database unreachable or commit failed); the client will retry")
             return TEMPORARY_FAILURE
         except Exception as error:  # answered 5xx: the client returns the message to its sender
             if database_unavailable(error):
@@ -96,6 +103,10 @@ class IntakeHandler:
             log.exception("intake failed")
             return FAILED
         return f"250 2.0.0 Ok: queued as {email_id}"
+
+
+async def _store_together(conn: AsyncConnection, group: list[ParsedSubmission]) -> list[uuid.UUID]:
+    return [await store_submission(conn, parsed) for parsed in group]
 
 
 async def serve(socket_path: Path, settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -17,12 +17,14 @@ import httpx
 import pytest
 from api_support import ROLES, DnsServer, Postgres, Zone, free_port, granian_app, wait_for_port
 from litestar.testing import AsyncTestClient
+from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.asgi import create_app
 from app.cli import create_team
 from app.config import Settings
 from app.db import migrate
+from app.db.roles import APP
 from app.domain.operators.cli import in_owner_transaction
 from postyard.local_stack.smtp_sink import Sink, SinkServer
 
@@ -224,3 +226,33 @@ async def sign_up(client: AsyncTestClient, email: str, password: str, team_name:
     invite = await new_team_invite(settings)
     return await client.post("/auth/register", json={"email": email, "password": password, "team_name": team_name,
                                                      "invite": invite})
+
+
+FAIL_AT_COMMIT = "refused at commit"
+
+
+@pytest.fixture
+def commits() -> Iterator[list[object]]:
+    """The database commits this process makes during the test (every engine's)."""
+    made: list[object] = []
+
+    def count(connection: object) -> None:
+        made.append(connection)
+
+    event.listen(Engine, "commit", count)
+    yield made
+    event.remove(Engine, "commit", count)
+
+
+@pytest.fixture
+def failing_commit(postgres: Postgres) -> Iterator[None]:
+    """A deferred trigger that makes the commit of any transaction holding an email of that subject fail."""
+    postgres.psql(f"""
+        CREATE FUNCTION test_fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.subject = '{FAIL_AT_COMMIT}' THEN RAISE EXCEPTION 'refused at commit'; END IF; RETURN NULL; END $$;
+        GRANT EXECUTE ON FUNCTION test_fail_at_commit() TO {APP};
+        CREATE CONSTRAINT TRIGGER test_fail_at_commit AFTER INSERT ON emails DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW EXECUTE FUNCTION test_fail_at_commit();""", user="postyard_owner", database="postyard")
+    yield
+    postgres.psql("DROP TRIGGER test_fail_at_commit ON emails; DROP FUNCTION test_fail_at_commit();",
+                  user="postyard_owner", database="postyard")

@@ -8,26 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import msgspec
 import pytest
 from api_support import granian_app
-from conftest import TeamKey, verified_domain
-from sqlalchemy import Engine, event
+from conftest import FAIL_AT_COMMIT, TeamKey, verified_domain
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.cli import create_team
 from app.db.engines import create_engine
-from app.db.roles import APP
 from app.domain.emails.accept_groups import AcceptGroups
 from app.domain.emails.schemas import SendEmail
 from app.domain.emails.validation import Draft, draft_from_request
 from app.lib.api_error import ApiError
 from app.lib.auth import Principal
-
-FAIL_AT_COMMIT = "refused at commit"
 
 
 def message(domain: str, subject: str = "Hi") -> dict:
@@ -48,19 +44,6 @@ def stored(postgres, ids: list[uuid.UUID]) -> dict[str, str]:
     listed = ",".join(f"'{i}'" for i in ids)
     rows = db(postgres, f"SELECT id, team_id FROM emails WHERE id IN ({listed})")
     return dict(r.split("|") for r in rows.splitlines() if r)
-
-
-@pytest.fixture
-def commits() -> Iterator[list[object]]:
-    """The database commits this process makes during the test (every engine's)."""
-    made: list[object] = []
-
-    def count(connection: object) -> None:
-        made.append(connection)
-
-    event.listen(Engine, "commit", count)
-    yield made
-    event.remove(Engine, "commit", count)
 
 
 @pytest.fixture
@@ -127,19 +110,6 @@ async def test_stored_one_by_one_each_request_is_still_scoped_to_its_own_team(
     assert isinstance(outcomes[1], ApiError) and outcomes[1].status_code == 403
     assert stored(postgres, ids) == {str(ids[0]): str(other_team.team_id), str(ids[2]): str(team.team_id),
                                      str(ids[3]): str(other_team.team_id)}
-
-
-@pytest.fixture
-def failing_commit(postgres):
-    """A deferred trigger that makes the commit of any transaction holding an email of that subject fail."""
-    db(postgres, f"""
-        CREATE FUNCTION test_fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN IF NEW.subject = '{FAIL_AT_COMMIT}' THEN RAISE EXCEPTION 'refused at commit'; END IF; RETURN NULL; END $$;
-        GRANT EXECUTE ON FUNCTION test_fail_at_commit() TO {APP};
-        CREATE CONSTRAINT TRIGGER test_fail_at_commit AFTER INSERT ON emails DEFERRABLE INITIALLY DEFERRED
-            FOR EACH ROW EXECUTE FUNCTION test_fail_at_commit();""")
-    yield
-    db(postgres, "DROP TRIGGER test_fail_at_commit ON emails; DROP FUNCTION test_fail_at_commit();")
 
 
 async def test_a_failed_commit_answers_503_to_every_request_of_its_group_and_stores_none(

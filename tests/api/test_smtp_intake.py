@@ -13,11 +13,14 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+from aiosmtpd.smtp import Envelope
+from conftest import FAIL_AT_COMMIT
 from test_outbox import db, drain
 
 from app.config import Settings
+from app.db.engines import create_engine
 from app.domain.emails.intake import without_header
-from app.mailhost.smtp_intake import CONNECTIONS, serve
+from app.mailhost.smtp_intake import CONNECTIONS, TEMPORARY_FAILURE, IntakeHandler, serve
 
 
 @asynccontextmanager
@@ -137,6 +140,63 @@ async def test_a_message_the_platform_will_not_send_is_refused_with_a_reason(
     assert db(postgres, "SELECT count(*) FROM emails") == count
 
 
+@pytest.fixture
+async def handler(settings: Settings) -> AsyncIterator[IntakeHandler]:
+    engine = create_engine(settings.system_database_url, settings, "postyard-smtp-intake", pool_size=CONNECTIONS,
+                           max_overflow=0)
+    yield IntakeHandler(engine, settings)
+    await engine.dispose()
+
+
+async def _hand_over(handler: IntakeHandler, sends: list[tuple[str, EmailMessage]]) -> list[str]:
+    """DATA of each (envelope sender, message) handed over in one turn of the loop, as concurrent sessions
+    reach it: one group. Each one's reply."""
+    def envelope(mail_from: str, message: EmailMessage) -> Envelope:
+        e = Envelope()
+        e.mail_from, e.rcpt_tos, e.original_content = (
+            mail_from, ["buyer@example.org"], message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
+        return e
+
+    return list(await asyncio.gather(*(handler.handle_DATA(None, None, envelope(f, m))  # type: ignore[arg-type]
+                                       for f, m in sends)))
+
+
+def _stored(postgres, replies: list[str]) -> set[str]:
+    ids = [r.rsplit(" ", 1)[1] for r in replies if r.startswith("250 ")]
+    listed = ",".join(f"'{i}'" for i in ids) or "NULL"
+    return set(db(postgres, f"SELECT id FROM emails WHERE id::text IN ({listed})").split())
+
+
+async def test_a_refused_message_in_a_group_gets_its_own_reply_and_the_others_are_stored_in_one_commit(
+        handler, sender, postgres, commits):
+    unverified = f"u{uuid.uuid4().hex[:8]}.example.test"
+    sends = [(f"orders@{sender}", _message(sender))] * 2 + [(f"orders@{unverified}", _message(unverified))] + \
+        [(f"orders@{sender}", _message(sender))] * 2
+    commits.clear()
+    replies = await _hand_over(handler, sends)
+    assert replies[2] == f"550 5.7.1 The {unverified} domain is not verified"
+    assert all(r.startswith("250 2.0.0 Ok: queued as ") for r in replies[:2] + replies[3:])
+    assert len(_stored(postgres, replies)) == 4 and len(commits) == 1
+
+
+async def test_a_quota_admits_the_first_messages_of_a_group_and_defers_the_rest(handler, team, sender, postgres):
+    db(postgres, f"UPDATE teams SET daily_quota = 2 WHERE id = '{team.team_id}'")
+    replies = await _hand_over(handler, [(f"orders@{sender}", _message(sender))] * 4)
+    assert [r[:9] for r in replies] == ["250 2.0.0"] * 2 + ["450 4.7.1"] * 2
+    assert len(_stored(postgres, replies)) == 2
+    assert db(postgres, f"SELECT sent FROM team_send_counters WHERE team_id = '{team.team_id}' AND period = 'day'") \
+        == "2"
+
+
+async def test_a_failed_commit_is_a_temporary_failure_for_every_message_of_its_group(
+        handler, sender, postgres, failing_commit):
+    sends = [(f"orders@{sender}", _message(sender)), (f"orders@{sender}", _message(sender, Subject=FAIL_AT_COMMIT)),
+             (f"orders@{sender}", _message(sender))]
+    count = db(postgres, "SELECT count(*) FROM emails")
+    assert await _hand_over(handler, sends) == [TEMPORARY_FAILURE] * 3
+    assert db(postgres, "SELECT count(*) FROM emails") == count
+
+
 async def test_an_unreachable_database_is_a_temporary_failure(sender):
     unreachable = Settings.from_env({"POSTYARD_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
     async with running_intake(unreachable) as path:
@@ -149,17 +209,21 @@ def test_without_header_drops_every_line_of_the_field_and_keeps_the_body():
     assert without_header(raw, "message-id") == b"Subject: hi\r\nTo: x@y\r\n\r\nMessage-ID: body line\r\n"
 
 
-async def test_the_intake_keeps_the_database_connections_a_burst_of_submissions_opened(intake, sender, postgres):
+async def test_a_burst_of_submissions_shares_transactions_on_one_kept_connection(intake, sender, postgres):
     async def burst() -> list[tuple[int, str]]:
         return await asyncio.gather(*(_submit(intake, f"orders@{sender}", ["buyer@example.org"], _message(sender))
-                                      for _ in range(CONNECTIONS)))
+                                      for _ in range(16)))
 
     def backends() -> set[str]:
         return set(postgres.psql("SELECT pid FROM pg_stat_activity WHERE application_name = 'postyard-smtp-intake'",
                                  database="postyard").split())
 
-    assert all(code == 250 for code, _ in await burst())
+    first = await burst()
     kept = backends()
-    assert all(code == 250 for code, _ in await burst())
-    # More than a handful overlapped, and every one of them is still there: none was closed and opened again.
-    assert len(kept) > 4 and backends() == kept
+    second = await burst()
+    assert all(code == 250 for code, _ in first + second)
+    assert len(kept) == CONNECTIONS and backends() == kept  # none closed and opened again
+    listed = ",".join(f"'{reply.rsplit(' ', 1)[1]}'" for _, reply in first + second)
+    transactions = int(db(postgres, "SELECT count(DISTINCT xmin::text) FROM email_events "
+                                    f"WHERE type = 'queued' AND email_id IN ({listed})"))
+    assert transactions < 16  # each answered after a commit shared with other submissions

@@ -9,13 +9,14 @@ delivery results, bounces and complaints as events and webhooks.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email import policy
 from email.errors import MessageError
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.policy import EmailPolicy
 from email.utils import format_datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ from app.domain.emails.repository import NewEmail
 from app.domain.events.recorder import EmailSummary, Event, record_events
 from app.domain.suppressions import repository as suppressions
 
-__all__ = ["Refused", "Submission", "accept_submission", "without_header"]
+__all__ = ["ParsedSubmission", "Refused", "Submission", "parse_submission", "store_submission", "without_header"]
 
 
 class Refused(Exception):
@@ -52,6 +53,27 @@ class Submission:
     envelope_from: str
     recipients: list[str]
     content: bytes
+
+
+class _HeadersParsedOnce(EmailPolicy):
+    """`email.policy.default`, parsing each header value once: the package parses a header again on every
+    access, and reading a message's body reads its Content-Type nine times."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name") or len(value) > _CACHED_HEADER_CHARS:
+            return super().header_fetch_parse(name, value)
+        return _parsed_header(self, name, value)
+
+
+_CACHED_HEADER_CHARS = 998  # RFC 5322's line limit: longer values are parsed on each access, not kept
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_header(policy: EmailPolicy, name: str, value: str) -> Any:
+    return EmailPolicy.header_fetch_parse(policy, name, value)
+
+
+_POLICY = _HeadersParsedOnce()
 
 
 def without_header(raw: bytes, name: str) -> bytes:
@@ -113,14 +135,6 @@ async def _team_domain(conn: AsyncConnection, sender_domain: str, from_domain: s
     return row
 
 
-async def _message_id(conn: AsyncConnection, message: EmailMessage) -> str | None:
-    """The client's Message-ID if it has a unique one; None when ours must replace it."""
-    given = str(message.get("Message-ID", "") or "").strip()
-    if not given.startswith("<") or not given.endswith(">"):
-        return None
-    return None if await repository.message_id_taken(conn, given) else given
-
-
 def _obey_rules(raw: bytes, recipients: list[str], max_recipients: int) -> None:
     """The rules of `POST /emails` (app/domain/emails/rules.py): header fields, recipient count."""
     if b"\0" in raw:
@@ -129,11 +143,26 @@ def _obey_rules(raw: bytes, recipients: list[str], max_recipients: int) -> None:
     rules.check_recipient_count(len(recipients), max_recipients)
 
 
-async def accept_submission(conn: AsyncConnection, submission: Submission, settings: Settings) -> uuid.UUID:
-    """Store the message as a queued email with its first events, in the caller's transaction.
+@dataclass(frozen=True, eq=False)
+class ParsedSubmission:
+    """A submission that passed the checks needing no database: what storing it reads from the message."""
 
-    Raises `Refused`, or a `rules.Violation` of the rules every message obeys (its `smtp` is the reply).
-    """
+    submission: Submission
+    sender_domain: str
+    from_name: str
+    from_address: str
+    given_message_id: str | None
+    dated: bool
+    to: list[str]
+    cc: list[str]
+    reply_to: list[str]
+    subject: str
+    html: str | None
+    text_body: str | None
+
+
+def parse_submission(submission: Submission, settings: Settings) -> ParsedSubmission:
+    """Check and parse the message, before any transaction; raises `Refused` or a `rules.Violation`."""
     raw = submission.content
     if len(raw) > settings.max_message_bytes:
         raise Refused(552, "5.3.4", f"The message is {len(raw)} bytes; the limit is {settings.max_message_bytes}")
@@ -141,38 +170,52 @@ async def accept_submission(conn: AsyncConnection, submission: Submission, setti
     if not sender_domain:
         raise Refused(550, "5.7.1", "A sender address on a verified domain is required")
     _obey_rules(raw, submission.recipients, settings.max_recipients)
-    message: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[assignment]
+    message: EmailMessage = BytesParser(policy=_POLICY).parsebytes(raw)  # type: ignore[assignment]
     from_name, from_address = _one_address(message, "From")
-    domain = await _team_domain(conn, sender_domain, from_address.rpartition("@")[2].lower())
+    given = str(message.get("Message-ID", "") or "").strip()
+    return ParsedSubmission(
+        submission=submission, sender_domain=sender_domain, from_name=from_name, from_address=from_address,
+        given_message_id=given if given.startswith("<") and given.endswith(">") else None,
+        dated=message["Date"] is not None, to=_addresses(message, "To"), cc=_addresses(message, "Cc"),
+        reply_to=_addresses(message, "Reply-To"),
+        subject=rules.check_text(str(message.get("Subject", "") or ""), "the Subject header"),
+        html=_body(message, "html"), text_body=_body(message, "plain"))
 
+
+async def store_submission(conn: AsyncConnection, parsed: ParsedSubmission) -> uuid.UUID:
+    """Store the message as a queued email with its first events, in the caller's transaction.
+
+    Raises `Refused` for a sender it may not send as, or `SendingRefused` from the team's admission.
+    """
+    domain = await _team_domain(conn, parsed.sender_domain, parsed.from_address.rpartition("@")[2].lower())
     email_id, now = uuid.uuid4(), datetime.now(UTC)
-    message_id = await _message_id(conn, message)
-    added = b""
+    raw, added = parsed.submission.content, b""
+    message_id = parsed.given_message_id
+    if message_id is not None and await repository.message_id_taken(conn, message_id):
+        message_id = None  # ours replaces a Message-ID that is not unique
     if message_id is None:
         message_id = message_id_for(email_id, domain.name)
         raw = without_header(raw, "Message-ID")
         added += f"Message-ID: {message_id}\r\n".encode()
-    if message["Date"] is None:
+    if not parsed.dated:
         added += f"Date: {format_datetime(now)}\r\n".encode()
     raw = added + raw
 
-    envelope = [r for r in submission.recipients if r]
+    envelope = [r for r in parsed.submission.recipients if r]
     suppressed = await suppressions.suppressed_among(conn, domain.team_id, sorted({r.lower() for r in envelope}))
     recipients = [r for r in envelope if r.lower() not in suppressed]
-    to, cc = _addresses(message, "To"), _addresses(message, "Cc")
-    listed = {a.lower() for a in to + cc}
-    subject = rules.check_text(str(message.get("Subject", "") or ""), "the Subject header")
-    summary = EmailSummary(id=email_id, team_id=domain.team_id, from_address=from_address, to_addresses=to,
-                           subject=subject, created_at=now)
+    listed = {a.lower() for a in parsed.to + parsed.cc}
+    summary = EmailSummary(id=email_id, team_id=domain.team_id, from_address=parsed.from_address,
+                           to_addresses=parsed.to, subject=parsed.subject, created_at=now)
     events = [Event(summary, "queued", detail={"via": "smtp"})]
     events += [Event(summary, "suppressed", recipient=r, detail={"reason": "on the suppression list"})
                for r in envelope if r.lower() in suppressed]
+    from_address = f"{parsed.from_name} <{parsed.from_address}>" if parsed.from_name else parsed.from_address
     email = NewEmail(
         email_id=email_id, team_id=domain.team_id, api_key_id=None, mode="live", domain_id=domain.id,
-        from_address=f"{from_name} <{from_address}>" if from_name else from_address, to_addresses=to,
-        cc_addresses=cc, bcc_addresses=[r for r in envelope if r.lower() not in listed],
-        reply_to=_addresses(message, "Reply-To"), subject=subject, html=_body(message, "html"),
-        text_body=_body(message, "plain"), message_id=message_id,
+        from_address=from_address, to_addresses=parsed.to, cc_addresses=parsed.cc,
+        bcc_addresses=[r for r in envelope if r.lower() not in listed], reply_to=parsed.reply_to,
+        subject=parsed.subject, html=parsed.html, text_body=parsed.text_body, message_id=message_id,
         envelope_from=verp_address(email_id, domain.return_path, domain.name), envelope_recipients=recipients,
         mime=raw, state="queued" if recipients else "suppressed",
         last_event="queued" if recipients else "suppressed", scheduled_at=None, next_attempt_at=now, now=now,
