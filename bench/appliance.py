@@ -333,6 +333,7 @@ class Figures:
     emails_per_commit: float = 0.0  # of POST /emails: how many emails each transaction stored, on average
     direct: Submission | None = None  # the client into 587's twin without the intake: the baseline
     submission: Submission | None = None  # the client into 587, through the intake
+    submissions_per_commit: float = 0.0  # of the intake: how many emails each transaction stored, on average
 
 
 def measure(args: argparse.Namespace, log: Log) -> Figures:
@@ -370,7 +371,8 @@ def measure_submission(appliance: TestbedAppliance, api: ApiAccess, domain: str,
         log(f"{figures.direct.rate:.0f} msg/s; the client into 587 through the SMTP intake")
         figures.submission = submitted(appliance, login, submission.SUBMISSION, domain, args.messages,
                                        args.sessions)
-        log(f"{figures.submission.rate:.0f} msg/s")
+        figures.submissions_per_commit = emails_per_commit(appliance, args.messages)
+        log(f"{figures.submission.rate:.0f} msg/s, {figures.submissions_per_commit:.1f} emails per commit")
 
 
 def emails_per_commit(appliance: TestbedAppliance, messages: int) -> float:
@@ -469,6 +471,7 @@ def submission_rows(figures: Figures) -> list[tuple[str, str]]:
         ("submission: 587 (STARTTLS, AUTH) -> SMTP intake -> worker -> Postfix + OpenDKIM -> sink",
          f"{through.rate:.0f} msg/s"),
         ("  submissions answered (all accepted)", f"{through.messages / through.accepted_seconds:.0f} msg/s"),
+        ("  emails stored per commit, mean (group commit)", f"{figures.submissions_per_commit:.1f}"),
         (f"baseline: the same client and login -> {submission.DIRECT} (587 without the intake; OpenDKIM) -> sink",
          f"{direct.rate:.0f} msg/s"),
         ("  submissions answered (all accepted)", f"{direct.messages / direct.accepted_seconds:.0f} msg/s"),

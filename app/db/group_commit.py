@@ -5,9 +5,14 @@ row's commit. While one group's transaction runs, the next jobs queue; the next 
 no job waits on a timer. A failed commit fails every job of the group (nothing is stored), and so does an
 unavailable database.
 
-A group is first stored without savepoints. When a job is refused (a refusal the caller names, or a value
-the database refuses), the transaction is rolled back and the group stored again with each job under a
-savepoint of its own, so every job gets the answer it would have had alone, in the group's order.
+A group is first stored without savepoints. When a job fails (a refusal, a value the database refuses, or
+any other error of its own), the transaction is rolled back and the group stored again with each job under
+a savepoint of its own, so every job gets the answer it would have had alone, in the group's order. Only
+an unavailable database, a deadlock or serialization failure, or a failed commit fails the whole group.
+
+A caller that goes away before its group starts is left out of it. One that goes away while its group
+is stored may still have its work committed: the window an SMTP client has between sending a message
+and reading its reply (RFC 1047), here as long as the group's transaction.
 """
 
 from __future__ import annotations
@@ -60,16 +65,14 @@ class GroupCommit(Generic[C, T, R]):
     - `together(tx, jobs)` stores a whole group, returning each job's result in order;
     - `alone(tx, job)` stores one job (under a savepoint the group commit sets);
     - `sort_key(work)` orders a group, so that every process takes its locks in the same order;
-    - `refusals` are the errors that refuse one job, not the group;
     - `unavailable()` is what every job of a group gets when its commit fails.
     """
 
     def __init__(self, transaction: Callable[[], AbstractAsyncContextManager[C]],
                  together: Callable[[C, list[T]], Awaitable[list[R]]], alone: Callable[[C, T], Awaitable[R]],
-                 refusals: tuple[type[Exception], ...], unavailable: Callable[[], Exception] = NotStored,
-                 sort_key: Callable[[T], Any] | None = None) -> None:
+                 unavailable: Callable[[], Exception] = NotStored, sort_key: Callable[[T], Any] | None = None) -> None:
         self._transaction, self._together, self._alone = transaction, together, alone
-        self._refusals, self._unavailable, self._sort_key = refusals, unavailable, sort_key
+        self._unavailable, self._sort_key = unavailable, sort_key
         self._waiting: list[Job[T, R]] = []
         self._storing: asyncio.Task[None] | None = None
 
@@ -81,13 +84,6 @@ class GroupCommit(Generic[C, T, R]):
             # In a context of its own: its log lines belong to no one caller.
             self._storing = asyncio.create_task(self._store_waiting(), context=contextvars.Context())
         return await job.answer
-
-    def refused(self, error: Exception) -> bool:
-        """Whether `error` refuses one job (its own fault), not the whole group."""
-        if isinstance(error, self._refusals):
-            return True
-        return isinstance(error, DBAPIError) and not database_unavailable(error) and (
-            getattr(error.orig, "sqlstate", None) or "").startswith(("22", "23"))
 
     async def _store_waiting(self) -> None:
         while self._waiting:
@@ -105,9 +101,9 @@ class GroupCommit(Generic[C, T, R]):
 
     async def _store(self, group: list[Job[T, R]]) -> None:
         outcomes = await self._transaction_of(group, isolated=False)
-        if outcomes is None:  # one of them was refused: again, each under a savepoint of its own
+        if outcomes is None:  # one of them failed: again, each under a savepoint of its own
             outcomes = await self._transaction_of(group, isolated=True)
-        for job, outcome in zip(group, outcomes, strict=True):
+        for job, outcome in zip(group, outcomes or [], strict=True):
             _answer(job, outcome)
 
     async def _transaction_of(self, group: list[Job[T, R]], isolated: bool) -> list[Any] | None:
@@ -122,23 +118,27 @@ class GroupCommit(Generic[C, T, R]):
                     outcomes = await self._together(tx, [job.work for job in group])
                 committing = True
         except Exception as error:  # noqa: BLE001 - each job is answered with why it was not stored
-            if not committing and not isolated and len(group) > 1 and self.refused(error):
-                return None
             if committing:
                 logger.warning("commit of a group of %d jobs failed", len(group), exc_info=True)
-            elif not (database_unavailable(error) or _transient(error)):
-                return [error] * len(group)
+            elif not _group_failure(error):
+                return None if len(group) > 1 and not isolated else [error] * len(group)
             return [self._unavailable() for _ in group]
         return outcomes
 
     async def _alone_under_savepoint(self, tx: C, work: T) -> R | Exception:
+        """The job's result, or its own error; what fails the whole transaction is raised."""
         try:
             async with tx.begin_nested():
                 return await self._alone(tx, work)
-        except Exception as error:
-            if not self.refused(error):
+        except Exception as error:  # noqa: BLE001 - the job's own answer, its savepoint rolled back
+            if _group_failure(error):
                 raise
             return error
+
+
+def _group_failure(error: Exception) -> bool:
+    """Whether `error` fails the transaction itself rather than one job: the same work may succeed later."""
+    return database_unavailable(error) or _transient(error)
 
 
 def _transient(error: Exception) -> bool:

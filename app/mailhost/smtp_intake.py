@@ -9,8 +9,9 @@ and answers for it, and Postfix passes the answer to the client:
   team is suspended or awaiting approval, 450 4.7.1 while it is over a sending quota. The rules of
   `POST /emails` hold here too (app/domain/emails/rules.py): 550 5.5.3 over the recipient cap, 554 5.6.0
   for a malformed header block (a second From, a control character) or a message that cannot be parsed;
-- 451 4.3.0 only while the database is unreachable, so the client keeps the message and retries.
-  Anything else is answered 5xx: retrying the same message could only fail the same way.
+- 451 4.3.0 when the message was not stored for a reason outside it (the database unreachable, its
+  group's commit failed), so the client keeps the message and retries. Anything else is answered 5xx:
+  retrying the same message could only fail the same way.
 """
 
 from __future__ import annotations
@@ -72,8 +73,7 @@ class IntakeHandler:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine, self.settings = engine, settings
         self.groups: GroupCommit[AsyncConnection, ParsedSubmission, uuid.UUID] = GroupCommit(
-            engine.begin, _store_together, store_submission,
-            refusals=(Refused, Violation, SendingRefused, *_PARSE_ERRORS))
+            engine.begin, _store_together, store_submission)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         content = envelope.original_content or b""

@@ -229,6 +229,7 @@ async def sign_up(client: AsyncTestClient, email: str, password: str, team_name:
 
 
 FAIL_AT_COMMIT = "refused at commit"
+FAIL_AT_INSERT = "refused at insert"
 
 
 @pytest.fixture
@@ -244,15 +245,28 @@ def commits() -> Iterator[list[object]]:
     event.remove(Engine, "commit", count)
 
 
+def _failing_trigger(postgres: Postgres, subject: str, deferred: bool) -> Iterator[None]:
+    """A trigger that fails (SQLSTATE P0001, as an unforeseen error would) the insert of an email with that
+    subject, or the commit of the transaction holding it."""
+    timing = "DEFERRABLE INITIALLY DEFERRED" if deferred else ""
+    postgres.psql(f"""
+        CREATE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.subject = '{subject}' THEN RAISE EXCEPTION '{subject}'; END IF; RETURN NULL; END $$;
+        GRANT EXECUTE ON FUNCTION test_fail() TO {APP};
+        CREATE CONSTRAINT TRIGGER test_fail AFTER INSERT ON emails {timing}
+            FOR EACH ROW EXECUTE FUNCTION test_fail();""", user="postyard_owner", database="postyard")
+    yield
+    postgres.psql("DROP TRIGGER test_fail ON emails; DROP FUNCTION test_fail();", user="postyard_owner",
+                  database="postyard")
+
+
 @pytest.fixture
 def failing_commit(postgres: Postgres) -> Iterator[None]:
-    """A deferred trigger that makes the commit of any transaction holding an email of that subject fail."""
-    postgres.psql(f"""
-        CREATE FUNCTION test_fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN IF NEW.subject = '{FAIL_AT_COMMIT}' THEN RAISE EXCEPTION 'refused at commit'; END IF; RETURN NULL; END $$;
-        GRANT EXECUTE ON FUNCTION test_fail_at_commit() TO {APP};
-        CREATE CONSTRAINT TRIGGER test_fail_at_commit AFTER INSERT ON emails DEFERRABLE INITIALLY DEFERRED
-            FOR EACH ROW EXECUTE FUNCTION test_fail_at_commit();""", user="postyard_owner", database="postyard")
-    yield
-    postgres.psql("DROP TRIGGER test_fail_at_commit ON emails; DROP FUNCTION test_fail_at_commit();",
-                  user="postyard_owner", database="postyard")
+    """The commit of any transaction holding an email whose subject is FAIL_AT_COMMIT fails."""
+    yield from _failing_trigger(postgres, FAIL_AT_COMMIT, deferred=True)
+
+
+@pytest.fixture
+def failing_insert(postgres: Postgres) -> Iterator[None]:
+    """The insert of an email whose subject is FAIL_AT_INSERT fails with an error no rule foresaw."""
+    yield from _failing_trigger(postgres, FAIL_AT_INSERT, deferred=False)

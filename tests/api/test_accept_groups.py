@@ -14,7 +14,7 @@ import httpx
 import msgspec
 import pytest
 from api_support import granian_app
-from conftest import FAIL_AT_COMMIT, TeamKey, verified_domain
+from conftest import FAIL_AT_COMMIT, FAIL_AT_INSERT, TeamKey, verified_domain
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.cli import create_team
@@ -86,6 +86,15 @@ async def test_a_refused_request_gets_its_own_error_and_the_rest_of_its_group_is
     assert isinstance(refused, ApiError) and refused.status_code == 403 and unverified in refused.detail
     assert outcomes[:2] + outcomes[3:] == [None] * 3
     assert set(stored(postgres, ids)) == {str(ids[0]), str(ids[1]), str(ids[3])} and len(commits) == 1
+
+
+async def test_an_unforeseen_error_of_one_request_fails_that_request_alone(groups, client, team, postgres,
+                                                                         failing_insert):
+    mine = (await verified_domain(client, team, postgres))["name"]
+    ids, outcomes = await hand_over(groups, [(team, draft(mine)), (team, draft(mine, FAIL_AT_INSERT)),
+                                             (team, draft(mine))])
+    assert outcomes[::2] == [None, None] and not isinstance(outcomes[1], ApiError | None)
+    assert set(stored(postgres, ids)) == {str(ids[0]), str(ids[2])}
 
 
 async def test_a_quota_admits_the_first_requests_of_a_group_and_refuses_the_rest(groups, client, team, postgres):

@@ -14,13 +14,13 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 from aiosmtpd.smtp import Envelope
-from conftest import FAIL_AT_COMMIT
+from conftest import FAIL_AT_COMMIT, FAIL_AT_INSERT
 from test_outbox import db, drain
 
 from app.config import Settings
 from app.db.engines import create_engine
 from app.domain.emails.intake import without_header
-from app.mailhost.smtp_intake import CONNECTIONS, TEMPORARY_FAILURE, IntakeHandler, serve
+from app.mailhost.smtp_intake import CONNECTIONS, FAILED, TEMPORARY_FAILURE, IntakeHandler, serve
 
 
 @asynccontextmanager
@@ -177,6 +177,14 @@ async def test_a_refused_message_in_a_group_gets_its_own_reply_and_the_others_ar
     assert replies[2] == f"550 5.7.1 The {unverified} domain is not verified"
     assert all(r.startswith("250 2.0.0 Ok: queued as ") for r in replies[:2] + replies[3:])
     assert len(_stored(postgres, replies)) == 4 and len(commits) == 1
+
+
+async def test_an_unforeseen_error_of_one_message_fails_that_message_alone(handler, sender, postgres, failing_insert):
+    sends = [(f"orders@{sender}", _message(sender)), (f"orders@{sender}", _message(sender, Subject=FAIL_AT_INSERT)),
+             (f"orders@{sender}", _message(sender))]
+    replies = await _hand_over(handler, sends)
+    assert replies[1] == FAILED and all(r.startswith("250 2.0.0 Ok: queued as ") for r in replies[::2])
+    assert len(_stored(postgres, replies)) == 2
 
 
 async def test_a_quota_admits_the_first_messages_of_a_group_and_defers_the_rest(handler, team, sender, postgres):

@@ -1,10 +1,11 @@
 """Group commit for `POST /emails` (app/db/group_commit.py): concurrent requests share a transaction.
 
-Within a group, the emails of one caller (team, key and mode) are accepted together: one admission check,
-one domain lookup, one insert. Teams are taken in the order of their ids, so two processes' groups lock the
-teams' quota counters in the same order and never deadlock. A refused request (a 4xx, or a value the
-database refuses) gets its own error and the rest of its group is stored; a quota that admits some of a
-key's requests admits the first ones. A failed commit answers 503 with Retry-After to the whole group.
+Within a group, the emails of one caller (team, key and mode) are accepted together: one admission
+check, one domain lookup, one insert. Teams are taken in the order of their ids, so two API processes'
+groups lock the teams' quota counters in the same order and never deadlock with each other. A refused
+request (a 4xx, a value the database refuses, any error of its own) gets its own error and the rest of
+its group is stored; a quota that admits some of a key's requests admits the first ones. A failed commit
+answers 503 with Retry-After to the whole group.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ class AcceptGroups:
         self._sessions = sessions
         self._settings = settings
         self._groups: GroupCommit[AsyncSession, _Request, None] = GroupCommit(
-            self._transaction, self._accept_together, self._accept_alone, refusals=(ApiError,),
-            unavailable=_unavailable, sort_key=lambda request: request.caller)
+            self._transaction, self._accept_together, self._accept_alone, unavailable=_unavailable,
+            sort_key=lambda request: request.caller)
 
     async def accept(self, principal: Principal, drafts: Sequence[Draft], ids: Sequence[uuid.UUID]) -> None:
         """Store the drafts as emails; returns once they are committed, raises what storing them raised."""

@@ -2,7 +2,8 @@
 
 Postfix's submission listeners hand each authenticated message to the intake service
 (`app/mailhost/smtp_intake.py`) before they answer the client (a before-queue proxy filter), so the
-client's 250 comes only after this module committed the email and its first events. From there the
+client's 250 comes only after the email and its first events are committed (in a transaction shared with
+concurrent submissions: app/mailhost/smtp_intake.py, app/db/group_commit.py). From there the
 outbox worker sends it like any other email: VERP return path, DKIM on the internal listener, and
 delivery results, bounces and complaints as events and webhooks.
 """
@@ -125,10 +126,7 @@ _VERIFIED_DOMAIN = text(
     "SELECT id, team_id, name, return_path FROM domains WHERE name = :name AND status = 'verified'")
 
 
-async def _team_domain(conn: AsyncConnection, sender_domain: str, from_domain: str) -> Any:
-    if from_domain != sender_domain:
-        raise Refused(550, "5.7.1", f"The From address's domain ({from_domain}) must be the envelope sender's "
-                                    f"domain ({sender_domain})")
+async def _verified_domain(conn: AsyncConnection, sender_domain: str) -> Any:
     row = (await conn.execute(_VERIFIED_DOMAIN, {"name": sender_domain})).first()
     if row is None:
         raise Refused(550, "5.7.1", f"The {sender_domain} domain is not verified")
@@ -172,6 +170,9 @@ def parse_submission(submission: Submission, settings: Settings) -> ParsedSubmis
     _obey_rules(raw, submission.recipients, settings.max_recipients)
     message: EmailMessage = BytesParser(policy=_POLICY).parsebytes(raw)  # type: ignore[assignment]
     from_name, from_address = _one_address(message, "From")
+    if (from_domain := from_address.rpartition("@")[2].lower()) != sender_domain:
+        raise Refused(550, "5.7.1", f"The From address's domain ({from_domain}) must be the envelope sender's "
+                                    f"domain ({sender_domain})")
     given = str(message.get("Message-ID", "") or "").strip()
     return ParsedSubmission(
         submission=submission, sender_domain=sender_domain, from_name=from_name, from_address=from_address,
@@ -187,7 +188,7 @@ async def store_submission(conn: AsyncConnection, parsed: ParsedSubmission) -> u
 
     Raises `Refused` for a sender it may not send as, or `SendingRefused` from the team's admission.
     """
-    domain = await _team_domain(conn, parsed.sender_domain, parsed.from_address.rpartition("@")[2].lower())
+    domain = await _verified_domain(conn, parsed.sender_domain)
     email_id, now = uuid.uuid4(), datetime.now(UTC)
     raw, added = parsed.submission.content, b""
     message_id = parsed.given_message_id
