@@ -102,6 +102,9 @@ def run_schemathesis(schema_url: str, credentials: Credentials, workdir: Path, *
         "--config-file", str(config), "run", schema_url, "--checks", "all", "--workers", "1",
         "--max-examples", str(max_examples), "--seed", str(SEED), "--generation-database", "none",
         "--no-color", "--report", "ndjson", "--report-dir", str(workdir), "--request-timeout", "30",
+        # A kept-alive connection the server closes as the next request goes out fails at the network level; the
+        # same request is sent again on a new one. A request that breaks the server breaks it each time.
+        "--request-retries", "2",
         # How fast hypothesis generates bodies on a loaded 2-core machine, and how many of the bodies it draws
         # for a deeply nested schema (POST /emails/batch) it throws away, are not what is tested here.
         "--suppress-health-check", "too_slow,filter_too_much",

@@ -136,10 +136,17 @@ def spool_restore(host: Host, worker_unit: str, timeout: float = 120) -> None:
         queued = f"find {' '.join(f'{SPOOL}/{queue}' for queue in ('incoming', 'active', 'deferred', 'maildrop'))} " \
                  "-type f | wc -l"
         wait_until(lambda: host.run(queued).strip() == "0", timeout, "Postfix's queue on the tmpfs empty", interval=2)
-        host.run(f"set -e; systemctl stop {POSTFIX_UNIT}; umount {SPOOL}; umount {SPOOL_TMPFS}; "
+        # The host report's `postqueue -j` may be in the spool for a moment: each unmount is tried again.
+        host.run(f"set -e; systemctl stop {POSTFIX_UNIT}; {_unmount(SPOOL)}; {_unmount(SPOOL_TMPFS)}; "
                  f"systemctl start {POSTFIX_UNIT}")
     finally:
         host.run(f"systemctl start {worker_unit}")
+
+
+def _unmount(path: str, attempts: int = 20) -> str:
+    """A shell step that unmounts `path`, trying again for a while when it is busy, and fails if it never could."""
+    return (f"for i in $(seq {attempts}); do umount {path} && break; sleep 0.5; done; "
+            f"if mountpoint -q {path}; then echo '{path} still mounted' >&2; exit 1; fi")
 
 
 # -- packets to the database dropped --------------------------------------------------------------------
