@@ -62,16 +62,17 @@ class GroupCommit(Generic[C, T, R]):
     """Stores the jobs of concurrent callers, a group per transaction, one transaction at a time.
 
     - `transaction()` opens a transaction (committed on a clean exit) on a connection or session;
-    - `together(tx, jobs)` stores a whole group, returning each job's result in order;
-    - `alone(tx, job)` stores one job (under a savepoint the group commit sets);
+    - `alone(tx, job)` stores one job (under a savepoint the group commit sets when a group is stored again);
+    - `together(tx, jobs)` stores a whole group, returning each job's result in order (by default, `alone`
+      on each job in turn);
     - `sort_key(work)` orders a group, so that every process takes its locks in the same order;
     - `unavailable()` is what every job of a group gets when its commit fails.
     """
 
-    def __init__(self, transaction: Callable[[], AbstractAsyncContextManager[C]],
-                 together: Callable[[C, list[T]], Awaitable[list[R]]], alone: Callable[[C, T], Awaitable[R]],
+    def __init__(self, transaction: Callable[[], AbstractAsyncContextManager[C]], alone: Callable[[C, T], Awaitable[R]],
+                 together: Callable[[C, list[T]], Awaitable[list[R]]] | None = None,
                  unavailable: Callable[[], Exception] = NotStored, sort_key: Callable[[T], Any] | None = None) -> None:
-        self._transaction, self._together, self._alone = transaction, together, alone
+        self._transaction, self._alone, self._together = transaction, alone, together or self._each_in_turn
         self._unavailable, self._sort_key = unavailable, sort_key
         self._waiting: list[Job[T, R]] = []
         self._storing: asyncio.Task[None] | None = None
@@ -124,6 +125,9 @@ class GroupCommit(Generic[C, T, R]):
                 return None if len(group) > 1 and not isolated else [error] * len(group)
             return [self._unavailable() for _ in group]
         return outcomes
+
+    async def _each_in_turn(self, tx: C, works: list[T]) -> list[R]:
+        return [await self._alone(tx, work) for work in works]
 
     async def _alone_under_savepoint(self, tx: C, work: T) -> R | Exception:
         """The job's result, or its own error; what fails the whole transaction is raised."""

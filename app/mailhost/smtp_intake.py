@@ -34,7 +34,6 @@ from app.domain.emails.admission import SendingRefused
 from app.domain.emails.intake import ParsedSubmission, Refused, Submission, parse_submission, store_submission
 from app.domain.emails.rules import Violation
 from app.domain.events.ingest import UNREACHABLE
-from app.lib.api_error import database_unavailable
 from app.lib.signals import run_until_stopped
 
 __all__ = ["CONNECTIONS", "IGNORED_PARAMETERS", "IntakeHandler", "IntakeSMTP", "serve"]
@@ -73,7 +72,7 @@ class IntakeHandler:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine, self.settings = engine, settings
         self.groups: GroupCommit[AsyncConnection, ParsedSubmission, uuid.UUID] = GroupCommit(
-            engine.begin, _store_together, store_submission)
+            engine.begin, store_submission)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         content = envelope.original_content or b""
@@ -94,19 +93,12 @@ class IntakeHandler:
             log.warning("not stored (database unreachable or commit failed); the client will retry")
             return TEMPORARY_FAILURE
         except Exception as error:  # answered 5xx: the client returns the message to its sender
-            if database_unavailable(error):
-                log.warning("database unavailable; the client will retry")
-                return TEMPORARY_FAILURE
             if isinstance(error, _PARSE_ERRORS):
                 log.info("refused: %s (%r)", UNPARSABLE, error, extra={"sender": submission.envelope_from})
                 return UNPARSABLE
             log.exception("intake failed")
             return FAILED
         return f"250 2.0.0 Ok: queued as {email_id}"
-
-
-async def _store_together(conn: AsyncConnection, group: list[ParsedSubmission]) -> list[uuid.UUID]:
-    return [await store_submission(conn, parsed) for parsed in group]
 
 
 async def serve(socket_path: Path, settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -51,7 +51,7 @@ class AcceptGroups:
         self._sessions = sessions
         self._settings = settings
         self._groups: GroupCommit[AsyncSession, _Request, None] = GroupCommit(
-            self._transaction, self._accept_together, self._accept_alone, unavailable=_unavailable,
+            self._transaction, self._accept_alone, self._accept_together, unavailable=_unavailable,
             sort_key=lambda request: request.caller)
 
     async def accept(self, principal: Principal, drafts: Sequence[Draft], ids: Sequence[uuid.UUID]) -> None:
@@ -67,9 +67,8 @@ class AcceptGroups:
         """Each caller's requests in one go (they come sorted by caller)."""
         for _, same_caller in itertools.groupby(requests, key=lambda request: request.caller):
             mine = list(same_caller)
-            await scope_to_team(db, mine[0].principal.team_id)
-            await accept(db, mine[0].principal, [d for r in mine for d in r.drafts], [i for r in mine for i in r.ids],
-                         self._settings)
+            await self._accept_alone(db, _Request(mine[0].principal, [d for r in mine for d in r.drafts],
+                                                  [i for r in mine for i in r.ids]))
         return [None] * len(requests)
 
     async def _accept_alone(self, db: AsyncSession, request: _Request) -> None:
