@@ -19,6 +19,7 @@ from roles import (
     mail_services,
     opendkim,
     packages,
+    pgbackrest,
     postfix,
     postgresql,
     postgresql_backup,
@@ -42,6 +43,8 @@ if "postgresql" in wanted:
     postgresql.deploy_postgresql()
 if "postgresql_backup" in wanted:
     postgresql_backup.deploy_postgresql_backup()
+if "pgbackrest" in wanted:
+    pgbackrest.deploy_pgbackrest()
 if "redis" in wanted:
     redis.deploy_redis()
 if "tls" in wanted:

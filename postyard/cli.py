@@ -13,6 +13,7 @@ from postyard.backup import backup_public_key, list_backups, restore_backup
 from postyard.deployer import REPO, DeployError, run_deploy
 from postyard.exposure import EXPOSURE
 from postyard.inventory_hosts import load_hosts
+from postyard.pitr import parse_target_time, restore_to
 from postyard.ssh import SshError, ssh_run
 from postyard.targets import Target, TargetError, make_target
 from postyard.testbed.commands import CommandError
@@ -112,6 +113,10 @@ def cmd_backups(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     host = _db_host(_target(args), args.host)
+    if args.to:
+        aside = restore_to(host, parse_target_time(args.to), say)
+        say(f"restored; once it is checked, remove the cluster it replaced: rm -r {aside} (on {host.name})")
+        return 0
     backup = args.backup
     if backup == "latest":
         found = list_backups(host)
@@ -188,10 +193,13 @@ def parser() -> argparse.ArgumentParser:
                         help="also ask each host over SSH which systemd units have failed (exit 1 if any)")
     backups = add("backups", cmd_backups, "list the encrypted database backups")
     backups.add_argument("--host", help="the db host (needed when there are several)")
-    restore = add("restore", cmd_restore, "restore a backup into a new database on its db host")
+    restore = add("restore", cmd_restore, "restore the cluster to a point in time, or a dump into a new database")
     restore.add_argument("--host", help="the db host (needed when there are several)")
-    restore.add_argument("--backup", default="latest", help="a path from `backups`, or latest")
-    restore.add_argument("--database", required=True, help="name of the new database to restore into")
+    into = restore.add_mutually_exclusive_group(required=True)
+    into.add_argument("--to", metavar="TIME",
+                      help="replace the cluster with its state at this ISO 8601 time (2026-12-01T14:03:00Z)")
+    into.add_argument("--database", help="restore a dump into a new database of this name")
+    restore.add_argument("--backup", default="latest", help="with --database: a path from `backups`, or latest")
     backup_key = add("backup-key", cmd_backup_key, "print the SSH key to authorise on the backup remote")
     backup_key.add_argument("--host", help="the db host (needed when there are several)")
     admin = add("admin", cmd_admin, "an operator command on the API host: teams, suspend, resume, approve, "

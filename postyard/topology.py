@@ -17,7 +17,7 @@ FINAL_ROLES: tuple[str, ...] = ("host_report",)
 # firewall, so no daemon a package starts listens unfirewalled, and after "luks" mounts the volume where
 # PostgreSQL's package creates its cluster.
 GROUP_ROLES: dict[str, tuple[str, ...]] = {
-    "db": ("luks", "packages", "postgresql", "postgresql_backup"),
+    "db": ("luks", "packages", "postgresql", "postgresql_backup", "pgbackrest"),
     "cache": ("packages", "redis"),
     "mail": ("packages", "tls", "app_runtime", "opendkim", "schema", "dovecot", "postfix", "mail_services"),
     "api": ("packages", "tls", "app_runtime", "api"),

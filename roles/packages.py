@@ -31,6 +31,7 @@ from roles import (
     dovecot,
     host_report,
     opendkim,
+    pgbackrest,
     postfix,
     postgresql,
     postgresql_backup,
@@ -50,6 +51,7 @@ POLICY_MARKER = "# Written by postyard for one apt transaction."
 
 ROLE_PACKAGES: dict[str, Callable[[Any], tuple[str, ...]]] = {
     "postgresql": postgresql.packages,
+    "pgbackrest": pgbackrest.packages,
     "postgresql_backup": postgresql_backup.packages,
     "redis": redis.packages,
     "tls": tls.packages,

@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
 
 VERSION = "15"
 CONFIG_DIR = f"/etc/postgresql/{VERSION}/main"
+DATA_DIR = f"/var/lib/postgresql/{VERSION}/main"
 UNIT = f"postgresql@{VERSION}-main.service"
 PSQL = {"_su_user": "postgres"}
 # Starts a postmaster that died again (templates/postgresql/postyard-restart.conf).

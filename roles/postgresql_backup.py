@@ -24,7 +24,7 @@ from roles.support.systemd_units import start_unit
 
 __all__ = [
     "DEFAULTS", "BACKUP_SCRIPT", "age_identity", "age_recipient", "backup_context", "backup_ssh_key",
-    "public_key_line", "packages",
+    "public_key_line", "packages", "remote_shell",
     "deploy_postgresql_backup",
 ]
 
@@ -93,12 +93,17 @@ def age_recipient(identity: str) -> str:
     raise ValueError("the age identity has no public key line")
 
 
+def remote_shell(data: Any) -> str:
+    """The ssh command line rsync reaches backup_remote with: this role's key, the remote's host key checked."""
+    return (f"ssh -p {data.backup_remote_port} -i {SSH_DIR}/ssh_key -o UserKnownHostsFile={SSH_DIR}/known_hosts"
+            " -o StrictHostKeyChecking=yes -o BatchMode=yes")
+
+
 def backup_context(data: Any, recipient: str) -> dict[str, Any]:
     return {
         "recipient": recipient,
         "remote": data.backup_remote or "",
-        "remote_port": data.backup_remote_port,
-        "ssh_dir": SSH_DIR,
+        "rsh": remote_shell(data),
         "backup_dir": data.backup_dir,
         "keep_days": data.backup_keep_days,
         "schedule": data.backup_schedule,

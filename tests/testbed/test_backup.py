@@ -9,10 +9,13 @@ import pytest
 from postyard.backup import backup_public_key, list_backups, restore_backup
 from postyard.deployer import REPO, run_deploy
 from postyard.ssh import ssh_run
+from roles.pgbackrest import DEFAULTS as PITR_DEFAULTS
+from roles.pgbackrest import MIRROR_UNIT, STANZA
 
 INVENTORY = REPO / "inventory" / "testbed.py"
 
 ROWS = 1234
+REPOSITORY = PITR_DEFAULTS["pitr_repository"]
 
 
 def psql(host, query: str, database: str = "postyard") -> str:
@@ -78,3 +81,15 @@ def test_backup_is_copied_off_the_host_encrypted(remote_box):
     assert copied
     assert ssh_run(box, ["head", "-c", "21", copied[-1]]) == "age-encryption.org/v1"
     assert set(ssh_run(box, ["ls", "/var/backups/remote"]).split()) == {path.rsplit("/", 1)[1] for path in copied}
+
+
+def test_the_point_in_time_repository_is_mirrored_off_the_host_encrypted(remote_box):
+    box, db = remote_box
+    ssh_run(db, ["systemctl", "start", f"{MIRROR_UNIT}.service"])
+    mirror = "/var/backups/remote/pgbackrest"
+    assert ssh_run(box, ["test", "-e", f"{mirror}/backup/{STANZA}/backup.info"]) == ""
+    local = ssh_run(db, ["find", REPOSITORY, "-type", "f", "-printf", "%P\\n"]).split()
+    copied = ssh_run(box, ["find", mirror, "-type", "f", "-printf", "%P\\n"]).split()
+    assert copied and set(copied) == set(local)
+    heads = ssh_run(box, ["sh", "-c", f"find {mirror} -type f -exec head -c 8 {{}} \\; -exec echo \\;"]).split()
+    assert set(heads) == {"Salted__"}

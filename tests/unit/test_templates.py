@@ -22,6 +22,7 @@ from roles import (
     host_report,
     mail_services,
     opendkim,
+    pgbackrest,
     postfix,
     postgresql,
     postgresql_backup,
@@ -35,6 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 BASE_DATA = SimpleNamespace(**base.DEFAULTS)
 REDIS_DATA = SimpleNamespace(**redis.DEFAULTS)
 BACKUP_DATA = SimpleNamespace(**postgresql_backup.DEFAULTS)
+PITR_DATA = SimpleNamespace(**pgbackrest.DEFAULTS)
 MAIL_DATA = SimpleNamespace(**postfix.DEFAULTS, **dovecot.DEFAULTS, **opendkim.DEFAULTS)
 MAIL_LOGIN = DatabaseLogin("10.0.1.2", "postyard", "postyard_mail", "mail-password")
 CERTIFICATE = ("/etc/letsencrypt/live/postyard/fullchain.pem", "/etc/letsencrypt/live/postyard/privkey.pem")
@@ -64,6 +66,13 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "backup/postyard-backup.sh.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
     "backup/postyard-backup.service.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
     "backup/postyard-backup.timer.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),
+    "pgbackrest/archiving.conf.j2": pgbackrest.archiving_context(PITR_DATA),
+    "pgbackrest/backup.service.j2": pgbackrest.unit_context(PITR_DATA, "diff"),
+    "pgbackrest/backup.timer.j2": pgbackrest.unit_context(PITR_DATA, "full"),
+    "pgbackrest/mirror.service.j2": pgbackrest.mirror_context(
+        SimpleNamespace(**pgbackrest.DEFAULTS, **{**postgresql_backup.DEFAULTS, "backup_remote": "u1@box.example:p"})),
+    "pgbackrest/mirror.timer.j2": pgbackrest.mirror_context(
+        SimpleNamespace(**pgbackrest.DEFAULTS, **{**postgresql_backup.DEFAULTS, "backup_remote": "u1@box.example:p"})),
     "postfix/main.cf.j2": postfix.main_context(MAIL_DATA, "mail.example.net", *CERTIFICATE),
     "postfix/master.cf.j2": postfix.master_context(MAIL_DATA),
     "postfix/submission_header_cleanup.j2": {},

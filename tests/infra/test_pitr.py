@@ -1,0 +1,54 @@
+"""Point-in-time recovery on each db host: WAL archived, backups scheduled, the repository encrypted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from roles.pgbackrest import BACKUP_KINDS, CONFIG, DEFAULTS, STANZA
+
+REPOSITORY = DEFAULTS["pitr_repository"]
+# pgBackRest's aes-256-cbc files carry OpenSSL's header.
+ENCRYPTED_HEADER = "Salted__"
+
+
+def pgbackrest(db, *arguments: str) -> str:
+    return db.check_output("runuser -u postgres -- pgbackrest --stanza=%s " + " ".join(["%s"] * len(arguments)),
+                           STANZA, *arguments)
+
+
+def test_wal_is_archived_to_pgbackrest(db):
+    assert db.check_output("runuser -u postgres -- psql -XAtc 'SHOW archive_mode'") == "on"
+    pgbackrest(db, "check")  # fails unless a WAL switch reaches the repository
+    assert db.check_output("runuser -u postgres -- psql -XAtc 'SELECT archived_count > 0 FROM pg_stat_archiver'") == "t"
+
+
+def test_the_repository_holds_a_full_backup(db):
+    info = json.loads(pgbackrest(db, "--output=json", "info"))
+    assert info[0]["status"]["code"] == 0, info[0]["status"]
+    assert "full" in {backup["type"] for backup in info[0]["backup"]}
+
+
+@pytest.mark.parametrize("kind", BACKUP_KINDS)
+def test_backups_are_scheduled(db, kind):
+    timer = db.service(f"postyard-pitr-{kind}.timer")
+    assert timer.is_enabled and timer.is_running
+
+
+def test_the_repository_is_encrypted(db):
+    heads = db.check_output(
+        f"find {REPOSITORY}/archive {REPOSITORY}/backup -type f -exec head -c {len(ENCRYPTED_HEADER)} {{}} \\; "
+        "-exec echo \\;").splitlines()
+    assert heads and set(heads) == {ENCRYPTED_HEADER}
+
+
+def test_only_postgres_reads_the_repository_and_its_passphrase(db):
+    config = db.file(CONFIG)
+    assert (config.user, config.mode) == ("postgres", 0o600)
+    repository = db.file(REPOSITORY)
+    assert repository.user == "postgres" and repository.mode & 0o007 == 0
+
+
+def test_the_pgbackrest_server_is_not_running(db):
+    assert not db.service("pgbackrest").is_running

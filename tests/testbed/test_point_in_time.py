@@ -1,0 +1,98 @@
+"""The restore drill on the one-host testbed: a differential backup under its systemd sandbox, two batches of
+emails through the API, and a restore to a time between them. The restored cluster replaces the live one, the
+appliance runs from it, the first batch is there and the second is not, and WAL archiving goes on."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from datetime import datetime
+
+import httpx
+import pytest
+
+from postyard.appliance_client import ApiAccess, name_resolver
+from postyard.inventory_hosts import InfraHost, load_hosts
+from postyard.pitr import RestoreError, restore_to
+from postyard.ssh import ssh_run
+from postyard.testbed import state as testbed_state
+from roles.pgbackrest import STANZA
+from tests.testbed.conftest import INVENTORY
+from tests.testbed.mail_support import MailTestbed
+
+BATCH = 3
+# From the restore's end until the API reads the restored cluster (its pools reconnect).
+API_BACK_WITHIN = 60.0
+
+
+@pytest.fixture(scope="module")
+def drill(single_testbed: testbed_state.TestbedState,
+          monkeypatch_module) -> tuple[InfraHost, MailTestbed, ApiAccess, str]:
+    mail_bed = MailTestbed(single_testbed)
+    monkeypatch_module.setattr(socket, "getaddrinfo", name_resolver(mail_bed.host_names()))
+    host = next(h for h in load_hosts(INVENTORY) if h.fqdn == mail_bed.db.fqdn)
+    _, api = mail_bed.open_team(f"pitr-{uuid.uuid4().hex[:6]}")
+    return host, mail_bed, api, mail_bed.verified_domain(api, prefix="pitr")
+
+
+def send_batch(client: httpx.Client, domain: str, label: str) -> list[str]:
+    emails = [{"from": f"drill@{domain}", "to": [f"inbox{n}@{domain}"], "subject": f"{label} {n}", "text": label}
+              for n in range(BATCH)]
+    return [item["id"] for item in client.post("/emails/batch", json=emails).raise_for_status().json()["data"]]
+
+
+def host_time(host: InfraHost) -> datetime:
+    return datetime.fromisoformat(ssh_run(host, ["date", "-u", "+%Y-%m-%dT%H:%M:%S.%6NZ"]).strip())
+
+
+def status_once_back(client: httpx.Client, email_id: str) -> int:
+    deadline = time.monotonic() + API_BACK_WITHIN
+    while True:
+        try:
+            status = client.get(f"/emails/{email_id}").status_code
+        except httpx.TransportError:
+            status = 0
+        if status in (200, 404) or time.monotonic() > deadline:
+            return status
+        time.sleep(0.5)
+
+
+def test_a_restore_between_two_batches_keeps_the_first_and_not_the_second(drill):
+    host, _, api, domain = drill
+    started = time.monotonic()
+    ssh_run(host, ["systemctl", "start", "postyard-pitr-diff.service"])
+    backed_up = time.monotonic()
+    with api.client() as client:
+        first = send_batch(client, domain, "first")
+        time.sleep(1)
+        between = host_time(host)
+        time.sleep(1)
+        second = send_batch(client, domain, "second")
+
+        aside = restore_to(host, between, print)
+        restored = time.monotonic()
+        try:
+            assert [status_once_back(client, email_id) for email_id in first] == [200] * BATCH
+            assert [client.get(f"/emails/{email_id}").status_code for email_id in second] == [404] * BATCH
+            back = time.monotonic()
+            # the appliance takes new mail on the restored cluster
+            assert len(send_batch(client, domain, "after")) == BATCH
+        finally:
+            ssh_run(host, ["rm", "-rf", "--", aside])
+    ssh_run(host, ["runuser", "-u", "postgres", "--", "pgbackrest", f"--stanza={STANZA}", "check"])
+    print(f"\ndiff backup {backed_up - started:.1f} s, restore {restored - backed_up:.1f} s, "
+          f"API reading the restored cluster {back - restored:.1f} s later")
+
+
+def test_a_restore_to_a_time_to_come_is_refused_and_changes_nothing(drill):
+    host = drill[0]
+    later = datetime.fromisoformat("2999-01-01T00:00:00+00:00")
+    with pytest.raises(RestoreError, match="not in the past"):
+        restore_to(host, later, print)
+    assert ssh_run(host, ["systemctl", "is-active", "postgresql@15-main"]).strip() == "active"
+
+
+def test_a_restore_to_before_the_oldest_backup_is_refused(drill):
+    with pytest.raises(RestoreError, match="oldest backup"):
+        restore_to(drill[0], datetime.fromisoformat("2000-01-01T00:00:00+00:00"), print)
