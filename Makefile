@@ -57,7 +57,7 @@ admin: deps
 
 test: deps
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest --testbed -v
+	$(PY) -m pytest --testbed -v --durations=60
 
 test-fast: deps
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,5 @@
 """Every host's status report: what the host alone can see (its units, disks, certificates, reverse DNS, mail
-queue and backups), collected once a minute and handed to the database for the operators' status page.
+queue, backups and WAL archiving), collected once a minute and handed to the database for the operators' status page.
 
 It runs on every host, the database and cache hosts included, which have no virtualenv: it uses only
 Python's standard library and Debian's `psql`, `openssl`, `host`, `systemctl` and `postqueue`. It only collects;
@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
-    "REPORT_FUNCTION", "backups", "certificates", "collect", "disks", "main", "parse_enddate", "parse_host_answers",
-    "parse_postqueue", "parse_units", "postfix_queue", "report_once", "reverse_dns", "send", "units",
+    "REPORT_FUNCTION", "backups", "certificates", "collect", "disks", "last_run", "main", "parse_enddate",
+    "parse_host_answers", "parse_postqueue", "parse_units", "point_in_time", "postfix_queue", "report_once",
+    "reverse_dns", "send", "units",
 ]
 
 REPORT_FUNCTION = "postyard_report_host"  # migration 0012
@@ -160,14 +161,34 @@ def backups(directory: str, unit: str, remote: str | None) -> dict[str, Any]:
     if dumps:
         mtime, size, name = max(dumps)
         report["newest"] = {"name": name, "bytes": size, "at": datetime.fromtimestamp(mtime, UTC).isoformat()}
+    report["last_run"] = last_run(unit)
+    return report
+
+
+def last_run(unit: str) -> dict[str, str]:
+    """How a oneshot unit's last run since the host started ended (`ended` empty: it has not run)."""
     try:
         shown = _run(["systemctl", "show", "--no-pager", "--property=Result,ExecMainExitTimestamp,ExecMainStatus",
                       unit])
-        fields = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
-        report["last_run"] = {"result": fields.get("Result", ""), "exit_status": fields.get("ExecMainStatus", ""),
-                              "ended": fields.get("ExecMainExitTimestamp", "")}
     except (OSError, subprocess.SubprocessError) as exc:
-        report["last_run"] = _failure(exc)
+        return _failure(exc)
+    fields = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+    return {"result": fields.get("Result", ""), "exit_status": fields.get("ExecMainStatus", ""),
+            "ended": fields.get("ExecMainExitTimestamp", "")}
+
+
+def point_in_time(archive_status: str, units: list[str]) -> dict[str, Any]:
+    """The WAL segments PostgreSQL has not yet archived (the oldest's age), and the last run of each pgBackRest
+    unit (backups, the off-host mirror)."""
+    waiting = []
+    for path in glob.glob(os.path.join(archive_status, "*.ready")):
+        try:
+            waiting.append(os.stat(path).st_mtime)
+        except OSError:
+            continue
+    report: dict[str, Any] = {"waiting": len(waiting), "runs": {unit: last_run(unit) for unit in units}}
+    if waiting:
+        report["oldest_waiting"] = datetime.fromtimestamp(min(waiting), UTC).isoformat()
     return report
 
 
@@ -190,6 +211,9 @@ def collect(settings: dict[str, Any]) -> dict[str, Any]:
     if settings.get("backups"):
         backup = settings["backups"]
         report["backups"] = backups(backup["directory"], backup["unit"], backup.get("remote"))
+    if settings.get("point_in_time"):
+        pitr = settings["point_in_time"]
+        report["point_in_time"] = point_in_time(pitr["archive_status"], pitr["units"])
     return report
 
 

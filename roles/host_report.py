@@ -14,7 +14,7 @@ from pyinfra.operations import files
 
 from app.db import roles as db_roles
 from postyard.topology import host_groups
-from roles import app_runtime, postgresql_backup, tls
+from roles import app_runtime, pgbackrest, postgresql, postgresql_backup, tls
 from roles.support.database_client import database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, INTERNAL_TLS_DIR
 from roles.support.systemd_units import install_unit
@@ -63,6 +63,8 @@ def report_settings() -> dict[str, Any]:
     if "db" in groups:
         settings["backups"] = {"directory": backup_dir, "unit": BACKUP_UNIT,
                                "remote": _remote_without_user(host.data.get("backup_remote"))}
+        settings["point_in_time"] = {"archive_status": f"{postgresql.DATA_DIR}/pg_wal/archive_status",
+                                     "units": pgbackrest.unit_names(bool(host.data.get("backup_remote")))}
     return settings
 
 

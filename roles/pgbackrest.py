@@ -25,7 +25,7 @@ from roles.support.staging import jinja_options
 from roles.support.systemd_units import UNIT_DIR, install_unit, reload_units
 
 __all__ = ["BACKUP_KINDS", "CIPHER_SECRET", "CONFIG", "DEFAULTS", "MIRROR_UNIT", "STANZA", "archiving_context",
-           "mirror_context", "packages", "pgbackrest_config", "unit_context", "deploy_pgbackrest"]
+           "mirror_context", "packages", "pgbackrest_config", "unit_context", "unit_names", "deploy_pgbackrest"]
 
 DEFAULTS: dict[str, Any] = {
     # The repository on the host, and for how many days a point in time stays restorable.
@@ -54,6 +54,11 @@ MIRROR_UNIT = "postyard-pitr-mirror"
 def packages(data: Any) -> tuple[str, ...]:
     """The Debian packages this role needs; the packages role installs them with every other role's."""
     return ("pgbackrest",)
+
+
+def unit_names(mirrored: bool) -> list[str]:
+    """The oneshot services of the backups, and of the off-host mirror when there is one."""
+    return [f"postyard-pitr-{kind}.service" for kind in BACKUP_KINDS] + ([f"{MIRROR_UNIT}.service"] if mirrored else [])
 
 
 def pgbackrest_config(data: Any, cipher: str) -> str:
@@ -136,13 +141,6 @@ def deploy_pgbackrest() -> None:
     # archive_mode takes a restart; it happens once, when archiving is first turned on.
     systemd.service(name="Restart PostgreSQL to archive WAL", service=POSTGRESQL_UNIT, restarted=True,
                     _if=archiving.did_change)
-    if not _has_stanza(repository):
-        server.shell(
-            name="Create the repository and take the first full backup",
-            commands=[f"pgbackrest --stanza={STANZA} stanza-create", f"pgbackrest --stanza={STANZA} check",
-                      f"pgbackrest --stanza={STANZA} --type=full backup"],
-            _su_user="postgres",
-        )
     for kind in BACKUP_KINDS:
         service = files.template(
             name=f"Install postyard-pitr-{kind}.service", src="templates/pgbackrest/backup.service.j2",
@@ -155,3 +153,8 @@ def deploy_pgbackrest() -> None:
         _mirror_off_the_host()
     else:
         _no_mirror()
+    if not _has_stanza(repository):
+        server.shell(name="Create the repository", _su_user="postgres",
+                     commands=[f"pgbackrest --stanza={STANZA} stanza-create", f"pgbackrest --stanza={STANZA} check"])
+        # through its unit, so the host report shows how it went
+        server.shell(name="Take the first full backup", commands=["systemctl start postyard-pitr-full.service"])

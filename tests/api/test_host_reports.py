@@ -106,6 +106,9 @@ async def test_the_status_judges_each_hosts_report(client, settings):
                                "forward_confirmed": True}],
         postfix_queue={"maildrop": 0, "incoming": 0, "active": 1, "deferred": 2, "hold": 0},
         certificates=[{"name": "public (ACME)", "path": "/x", "not_after": (now + timedelta(days=60)).isoformat()}],
+        point_in_time={"waiting": 2, "oldest_waiting": (now - timedelta(minutes=1)).isoformat(),
+                       "runs": {"postyard-pitr-full.service": {"result": "success", "exit_status": "0",
+                                                               "ended": "Sun 2026-11-29 01:04:00 UTC"}}},
     ), "10.250.0.1")
     await _store(settings, broken, _report(
         broken, release="code-0",
@@ -121,6 +124,9 @@ async def test_the_status_judges_each_hosts_report(client, settings):
         backups={"count": 1, "total_bytes": 2**20, "remote": None,
                  "newest": {"name": "postyard-1.dump.age", "bytes": 2**20, "at": (now - timedelta(days=3)).isoformat()},
                  "last_run": {"result": "exit-code", "exit_status": "1", "ended": "Mon 2026-11-30 02:30:05 UTC"}},
+        point_in_time={"waiting": 7, "oldest_waiting": (now - timedelta(hours=1)).isoformat(),
+                       "runs": {"postyard-pitr-diff.service": {"result": "exit-code", "exit_status": "28",
+                                                               "ended": "Mon 2026-11-30 01:03:00 UTC"}}},
     ), "10.250.0.2")
     await _store(settings, silent, _report(silent), "10.250.0.3", age=timedelta(minutes=10))
     await _store(settings, f"also-{healthy}", _report(f"also-{healthy}"), "10.250.0.4")
@@ -145,8 +151,14 @@ async def test_the_status_judges_each_hosts_report(client, settings):
     assert bad["Backups: last run"]["status"] == "error" and "exit status 1" in bad["Backups: last run"]["reason"]
     assert bad["Backups: newest copy"]["status"] == "error"
     assert bad["Backups: off-host copy"]["status"] == "warning"
+    assert ok["Point-in-time recovery: WAL archive"]["reason"].startswith("2 WAL segments wait")
+    assert ok["Point-in-time recovery: full backup"]["reason"].startswith("succeeded")
+    archive = bad["Point-in-time recovery: WAL archive"]
+    assert archive["status"] == "error" and "7 WAL segments" in archive["reason"] and "fails" in archive["reason"]
+    assert bad["Point-in-time recovery: differential backup"]["status"] == "error"
+    assert "exit status 28" in bad["Point-in-time recovery: differential backup"]["reason"]
     assert gone["Reporting"]["status"] == "error" and "no report for 10 minutes" in gone["Reporting"]["reason"]
-    assert body["summary"]["error"] >= 8
+    assert body["summary"]["error"] >= 10
 
     page = Page((await client.get(STATUS)).text)
     sections = {section.attrs["data-host"] for section in page.find("section") if "data-host" in section.attrs}

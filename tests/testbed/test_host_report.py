@@ -143,11 +143,13 @@ def test_a_stopped_service_shows_as_down_until_it_runs_again(bed, operator_api):
     assert up["status"] == "ok", up
 
 
-def test_a_backup_run_shows_with_its_size_and_where_it_is_kept(bed, operator_api):
+def test_backup_runs_and_wal_archiving_show_with_where_backups_are_kept(bed, operator_api):
     db = bed.target(bed.db)
-    ssh_run(db, ["systemctl", "start", "postyard-backup.service"], timeout=300)
+    ssh_run(db, ["systemctl", "start", "postyard-backup.service", "postyard-pitr-diff.service"], timeout=300)
     _report_now(bed, bed.db)
     checks = _host_checks(operator_api, bed.db)
+    for name in ("WAL archive", "differential backup"):
+        assert checks[f"Point-in-time recovery: {name}"]["status"] == "ok", checks[f"Point-in-time recovery: {name}"]
     assert checks["Backups: last run"]["status"] == "ok", checks["Backups: last run"]
     assert checks["Backups: newest copy"]["status"] == "ok" and "MiB" in checks["Backups: newest copy"]["reason"]
     assert checks["Backups: off-host copy"]["status"] == "warning"  # the testbed sets no backup_remote

@@ -81,3 +81,17 @@ def test_the_answers_of_host_are_read_for_ptr_and_address_lookups():
     assert host_report.parse_host_answers(ptr, "domain name pointer") == ["mail1.postyard.test"]
     assert host_report.parse_host_answers(forward, "has address") == ["10.77.1.12", "10.77.1.99"]
     assert host_report.parse_host_answers(missing, "domain name pointer") == []
+
+
+def test_wal_segments_waiting_for_the_archive_are_counted_with_the_oldest(tmp_path):
+    status = tmp_path / "archive_status"
+    status.mkdir()
+    stamps = {"000000010000000000000011.ready": 1_700_000_300, "000000010000000000000010.ready": 1_700_000_000,
+              "00000001000000000000000F.done": 1_600_000_000}
+    for name, stamp in stamps.items():
+        (status / name).touch()
+        os.utime(status / name, (stamp, stamp))
+    found = host_report.point_in_time(str(status), [])
+    assert found["waiting"] == 2
+    assert found["oldest_waiting"] == datetime.fromtimestamp(1_700_000_000, UTC).isoformat()
+    assert host_report.point_in_time(str(tmp_path / "absent"), []) == {"waiting": 0, "runs": {}}

@@ -1,5 +1,6 @@
 """The status page's checks of each host, judged from the report the host last sent (app/host_report.py):
-its services, disks, certificates, the reverse DNS of its sending addresses, Postfix's queue and the backups."""
+its services, disks, certificates, the reverse DNS of its sending addresses, Postfix's queue, the backups and
+WAL archiving."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from typing import Any
 
 from app.domain.operators.status_checks import ERROR, OK, UNKNOWN, WARNING, Check, HostStatus, days_left, disk_space
 
-__all__ = ["BACKUP_STALE", "REPORT_STALE", "host_status"]
+__all__ = ["ARCHIVE_STALE", "BACKUP_STALE", "REPORT_STALE", "host_status"]
 
 # Hosts report every minute: three missed reports mean the host or its reporter is down.
 REPORT_STALE = timedelta(minutes=3)
 # Backups run nightly: a newest copy older than this means the last night's run did not write one.
 BACKUP_STALE = timedelta(hours=26)
+# PostgreSQL hands each finished WAL segment to pgBackRest at once: one still waiting after this is not being
+# archived.
+ARCHIVE_STALE = timedelta(minutes=10)
 DEFERRED_WARNING = 100  # messages Postfix holds for a retry before the queue counts as backed up
 RUNNING = ("active", "activating", "reloading")
 ENABLED = ("enabled", "enabled-runtime")
@@ -92,18 +96,20 @@ def _postfix_queue(queue: Mapping[str, Any]) -> Check:
     return Check(name, OK, reason)
 
 
-def _backups(backups: Mapping[str, Any], now: datetime) -> list[Check]:
-    last_run = backups.get("last_run", {})
-    newest = backups.get("newest")
+def _last_run(name: str, last_run: Mapping[str, Any]) -> Check:
     if "error" in last_run:
-        run = _failed("Backups: last run", last_run)
-    elif last_run.get("ended") and last_run.get("result") != "success":
-        run = Check("Backups: last run", ERROR, f"ended {last_run['ended']} with {last_run['result']} "
-                                                f"(exit status {last_run.get('exit_status')})")
-    elif last_run.get("ended"):
-        run = Check("Backups: last run", OK, f"succeeded, ended {last_run['ended']}")
-    else:
-        run = Check("Backups: last run", WARNING, "has not run since the host started")
+        return _failed(name, last_run)
+    if last_run.get("ended") and last_run.get("result") != "success":
+        return Check(name, ERROR, f"ended {last_run['ended']} with {last_run['result']} "
+                                  f"(exit status {last_run.get('exit_status')})")
+    if last_run.get("ended"):
+        return Check(name, OK, f"succeeded, ended {last_run['ended']}")
+    return Check(name, WARNING, "has not run since the host started")
+
+
+def _backups(backups: Mapping[str, Any], now: datetime) -> list[Check]:
+    run = _last_run("Backups: last run", backups.get("last_run", {}))
+    newest = backups.get("newest")
     if not newest:
         kept = Check("Backups: newest copy", WARNING, "no backup written yet")
     else:
@@ -115,6 +121,27 @@ def _backups(backups: Mapping[str, Any], now: datetime) -> list[Check]:
     off_host = (Check("Backups: off-host copy", OK, f"copied to {remote} by each run") if remote
                 else Check("Backups: off-host copy", WARNING, "kept on this host only: backup_remote is not set"))
     return [run, kept, off_host]
+
+
+# The units roles/pgbackrest.py installs, by what they do.
+_PITR_RUNS = {"postyard-pitr-full.service": "full backup", "postyard-pitr-diff.service": "differential backup",
+              "postyard-pitr-mirror.service": "off-host mirror"}
+
+
+def _point_in_time(pitr: Mapping[str, Any], now: datetime) -> list[Check]:
+    name = "Point-in-time recovery: WAL archive"
+    waiting = pitr.get("waiting", 0)
+    if not waiting:
+        archive = Check(name, OK, "every finished WAL segment is archived")
+    else:
+        oldest = datetime.fromisoformat(pitr["oldest_waiting"])
+        late = now - oldest > ARCHIVE_STALE
+        archive = Check(name, ERROR if late else OK,
+                        f"{waiting} WAL segments wait for the archive, the oldest since {oldest:%Y-%m-%d %H:%M} UTC"
+                        + ("; archiving fails (PostgreSQL's log says why) and they fill the disk" if late else ""))
+    runs = [_last_run(f"Point-in-time recovery: {_PITR_RUNS.get(unit, unit)}", last_run)
+            for unit, last_run in sorted(pitr.get("runs", {}).items())]
+    return [archive, *runs]
 
 
 def host_status(name: str, address: str, report: Mapping[str, Any], reported_at: datetime, now: datetime,
@@ -129,4 +156,6 @@ def host_status(name: str, address: str, report: Mapping[str, Any], reported_at:
         checks.append(_postfix_queue(report["postfix_queue"]))
     if "backups" in report:
         checks += _backups(report["backups"], now)
+    if "point_in_time" in report:
+        checks += _point_in_time(report["point_in_time"], now)
     return HostStatus(name, address, reported_at, checks)
