@@ -72,6 +72,28 @@ async def test_a_delivery_log_line_marks_the_email_delivered(client, team, sende
     assert fetched["events"][-1]["recipient"] == "bob@example.org"
 
 
+async def test_a_queue_id_is_matched_only_on_the_mail_host_that_submitted_the_email(
+        client, team, sender, settings, owner_engine, smtp_sink, postgres):
+    """Two mail hosts' Postfixes may give the same queue id: another host's lines change nothing of this email."""
+    email_id, qid = await _sent_email(client, team, sender, settings, owner_engine, postgres, "bob@example.org")
+    other = "mail2.other.test"
+    row = f"FROM emails WHERE id = '{email_id}'"
+    message_id, envelope_from = db(postgres, f"SELECT message_id || ' ' || envelope_from {row}").split()
+    cleanup = LOG["cleanup"].replace(QID, "0TH3RQ1D").replace("<abc@d.example.test>", message_id)
+    accepted_and_sent = [LOG["qmgr"].replace(QID, qid).replace("bounce+ab@send.d.example.test", envelope_from),
+                         LOG["sent"].replace(QID, qid)]
+
+    db(postgres, f"UPDATE emails SET state = 'sending', queue_id = NULL, mta_accepted = false WHERE id = '{email_id}'")
+    assert await ingest_lines(owner_engine, [cleanup], mail_host=other) == 0
+    assert db(postgres, f"SELECT coalesce(queue_id, 'none') {row}") == "none"
+
+    db(postgres, f"UPDATE emails SET state = 'sent', queue_id = '{qid}' WHERE id = '{email_id}'")
+    assert await ingest_lines(owner_engine, accepted_and_sent, mail_host=other) == 0
+    assert db(postgres, f"SELECT mta_accepted || ' ' || last_event {row}") == "false sent"
+    assert await ingest_lines(owner_engine, accepted_and_sent) == 2
+    assert db(postgres, f"SELECT mta_accepted || ' ' || last_event {row}") == "true delivered"
+
+
 async def test_a_hard_bounce_in_the_log_suppresses_the_recipient(client, team, sender, settings, owner_engine,
                                                                  smtp_sink, postgres):
     email_id, qid = await _sent_email(client, team, sender, settings, owner_engine, postgres, "bob@example.org")

@@ -62,9 +62,9 @@ def _delivery_event(row: Any, record: Delivery) -> Event:
                  unique=record.event != "delivery_delayed")
 
 
-async def _deliveries(conn: AsyncConnection, records: list[Delivery]) -> int:
+async def _deliveries(conn: AsyncConnection, mail_host: str, records: list[Delivery]) -> int:
     """Record the delivery results of our emails as events (hard bounces also suppress); how many were ours."""
-    emails = await repository.emails_by_queue_id(conn, sorted({r.queue_id for r in records}))
+    emails = await repository.emails_by_queue_id(conn, mail_host, sorted({r.queue_id for r in records}))
     ours = [(emails[r.queue_id], r) for r in records if r.queue_id in emails]
     await record_events(conn, [_delivery_event(row, record) for row, record in ours])
     await suppression_list.insert_suppressions(conn, [
@@ -73,15 +73,15 @@ async def _deliveries(conn: AsyncConnection, records: list[Delivery]) -> int:
     return len(ours)
 
 
-async def _apply(conn: AsyncConnection, records: list[MessageIdSeen | Accepted | Delivery]) -> int:
-    """Apply parsed Postfix log lines with one statement per kind, in the order Postfix logs a message's lines:
-    cleanup's queue ids, then qmgr's acceptances, then the delivery results. Returns how many concerned our
-    emails."""
+async def _apply(conn: AsyncConnection, mail_host: str, records: list[MessageIdSeen | Accepted | Delivery]) -> int:
+    """Apply `mail_host`'s parsed Postfix log lines with one statement per kind, in the order Postfix logs a
+    message's lines: cleanup's queue ids, then qmgr's acceptances, then the delivery results. Returns how many
+    concerned our emails."""
     queue_ids = {r.message_id: r.queue_id for r in records if isinstance(r, MessageIdSeen)}  # a Message-ID's last
     accepted = {(r.queue_id, r.sender) for r in records if isinstance(r, Accepted)}
-    applied = await repository.record_queue_ids(conn, queue_ids)
-    applied += await repository.record_mta_acceptances(conn, accepted)
-    return applied + await _deliveries(conn, [r for r in records if isinstance(r, Delivery)])
+    applied = await repository.record_queue_ids(conn, mail_host, queue_ids)
+    applied += await repository.record_mta_acceptances(conn, mail_host, accepted)
+    return applied + await _deliveries(conn, mail_host, [r for r in records if isinstance(r, Delivery)])
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ async def _apply_batch(engine: AsyncEngine, batch: _Batch, mail_host: str) -> in
     if not batch.records and batch.position is None:
         return 0
     async with engine.begin() as conn:
-        applied = await _apply(conn, batch.records)
+        applied = await _apply(conn, mail_host, batch.records)
         if batch.position is not None:
             await repository.record_log_position(conn, mail_host, batch.position)
     return applied

@@ -22,14 +22,16 @@ _EMAIL_COLUMNS = ("id, team_id, from_address, to_addresses, subject, created_at,
                   "recipients")
 _EMAIL = f"SELECT {_EMAIL_COLUMNS} FROM emails "
 # The newest email Postfix queued under each id.
+# A queue id is Postfix's on one mail host only: an email is matched on the host that submitted it.
 _EMAILS_BY_QUEUE_ID = text(f"SELECT DISTINCT ON (queue_id) queue_id, {_EMAIL_COLUMNS} FROM emails "
-                           "WHERE queue_id = ANY(:queue_ids) ORDER BY queue_id, created_at DESC")
+                           "WHERE submitted_on = :mail_host AND queue_id = ANY(:queue_ids) "
+                           "ORDER BY queue_id, created_at DESC")
 _EMAIL_BY_ID = text(_EMAIL + "WHERE id = :email_id")
 # Postfix's cleanup logs the Message-ID with the queue id it gave the message.
 _RECORD_QUEUE_IDS = text("""
 UPDATE emails e SET queue_id = s.queue_id
 FROM unnest(CAST(:message_ids AS text[]), CAST(:queue_ids AS text[])) AS s(message_id, queue_id)
-WHERE e.message_id = s.message_id AND e.state IN ('sending', 'queued', 'sent')
+WHERE e.message_id = s.message_id AND e.submitted_on = :mail_host AND e.state IN ('sending', 'queued', 'sent')
   AND (e.queue_id IS NULL OR e.state = 'sending')
 """)
 # qmgr logs the sender once the queue file is committed: Postfix has the message. The worker usually recorded
@@ -37,7 +39,8 @@ WHERE e.message_id = s.message_id AND e.state IN ('sending', 'queued', 'sent')
 _RECORD_MTA_ACCEPTANCES = text("""
 UPDATE emails e SET mta_accepted = true
 FROM unnest(CAST(:queue_ids AS text[]), CAST(:senders AS text[])) AS s(queue_id, sender)
-WHERE e.queue_id = s.queue_id AND lower(e.envelope_from) = lower(s.sender) AND NOT e.mta_accepted
+WHERE e.submitted_on = :mail_host AND e.queue_id = s.queue_id AND lower(e.envelope_from) = lower(s.sender)
+  AND NOT e.mta_accepted
 """)
 # How far the log follower of a mail host has applied its Postfix log (see app/domain/emails/outbox.py).
 _RECORD_LOG_POSITION = text("""
@@ -93,9 +96,11 @@ _DELETE_IGNORED_REPORTS = text("DELETE FROM ignored_reports WHERE received_at < 
 _IGNORED_REPORT_TOTALS = text("SELECT reason, count FROM ignored_report_totals ORDER BY reason")
 
 
-async def emails_by_queue_id(conn: Executor, queue_ids: Sequence[str]) -> dict[str, Row[Any]]:
-    """The newest email Postfix queued under each of these ids, by queue id (ids of no email are left out)."""
-    rows = (await conn.execute(_EMAILS_BY_QUEUE_ID, {"queue_ids": list(queue_ids)})).all() if queue_ids else []
+async def emails_by_queue_id(conn: Executor, mail_host: str, queue_ids: Sequence[str]) -> dict[str, Row[Any]]:
+    """The newest email `mail_host`'s Postfix queued under each of these ids, by queue id (ids of no email are
+    left out)."""
+    rows = (await conn.execute(_EMAILS_BY_QUEUE_ID, {"mail_host": mail_host, "queue_ids": list(queue_ids)})
+            ).all() if queue_ids else []
     return {row.queue_id: row for row in rows}
 
 
@@ -104,20 +109,22 @@ async def email_by_id(conn: Executor, email_id: uuid.UUID) -> Row[Any] | None:
     return (await conn.execute(_EMAIL_BY_ID, {"email_id": email_id})).first()
 
 
-async def record_queue_ids(conn: Executor, queue_ids: dict[str, str]) -> int:
-    """Give each email with one of these Message-IDs its Postfix queue id; how many were ours (and unsettled)."""
+async def record_queue_ids(conn: Executor, mail_host: str, queue_ids: dict[str, str]) -> int:
+    """Give each email `mail_host` submitted with one of these Message-IDs its Postfix queue id there; how many
+    were ours (and unsettled)."""
     if not queue_ids:
         return 0
-    return int((await conn.execute(_RECORD_QUEUE_IDS, {"message_ids": list(queue_ids),
+    return int((await conn.execute(_RECORD_QUEUE_IDS, {"mail_host": mail_host, "message_ids": list(queue_ids),
                                                        "queue_ids": list(queue_ids.values())})).rowcount or 0)
 
 
-async def record_mta_acceptances(conn: Executor, accepted: set[tuple[str, str]]) -> int:
-    """Mark the emails queued under these (queue id, sender) pairs as accepted by Postfix; how many were not yet
-    marked."""
+async def record_mta_acceptances(conn: Executor, mail_host: str, accepted: set[tuple[str, str]]) -> int:
+    """Mark the emails queued under these (queue id, sender) pairs on `mail_host` as accepted by its Postfix; how
+    many were not yet marked."""
     if not accepted:
         return 0
-    return int((await conn.execute(_RECORD_MTA_ACCEPTANCES, {"queue_ids": [q for q, _ in accepted],
+    return int((await conn.execute(_RECORD_MTA_ACCEPTANCES, {"mail_host": mail_host,
+                                                             "queue_ids": [q for q, _ in accepted],
                                                              "senders": [s for _, s in accepted]})).rowcount or 0)
 
 
