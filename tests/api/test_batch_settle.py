@@ -139,6 +139,12 @@ async def _entries(lines: list[str], then: asyncio.Event | None = None) -> Async
         await then.wait()
 
 
+def _submitted_on(postgres, ids: list[str], host: str) -> None:
+    """As if the worker of the mail host `host` had handed these emails to its Postfix (a host of the test's own,
+    so that its log position is the test's alone)."""
+    db(postgres, f"UPDATE emails SET submitted_on = '{host}' WHERE id IN ({_ids(ids)})")
+
+
 def _delivery(queue_id: str, to: str) -> str:
     return (f"{time.strftime('%Y-%m-%dT%H:%M:%S+00:00', time.gmtime())} mail postfix/smtp[4200]: {queue_id}: "
             f"to=<{to}>, relay=mx.example.org[203.0.113.25]:25, delay=1.2, delays=0.05/0.01/0.6/0.54, dsn=2.0.0, "
@@ -150,6 +156,7 @@ async def test_the_log_follower_applies_the_lines_of_its_window_in_one_transacti
     ids = await _send(client, team, sender, 3)
     await drain(settings, owner_engine)
     host = f"batch-{uuid.uuid4().hex[:8]}"
+    _submitted_on(postgres, ids, host)
     rows = db(postgres, f"SELECT queue_id, recipients[1] FROM emails WHERE id IN ({_ids(ids)})").splitlines()
     lines = [*_log_lines(smtp_sink, "cleanup", "qmgr"), *(_delivery(*row.split("|")) for row in rows)]
     saved: list[tuple[str, str]] = []
@@ -173,8 +180,10 @@ async def test_the_log_follower_applies_a_window_once_it_has_passed_while_the_lo
     queue_id, to = db(postgres, f"SELECT queue_id, recipients[1] FROM emails WHERE id = '{ids[0]}'").split("|")
     saved: list[str] = []
     more = asyncio.Event()
+    host = f"window-{uuid.uuid4().hex[:8]}"
+    _submitted_on(postgres, ids, host)
     following = asyncio.create_task(follow(owner_engine, _entries([_delivery(queue_id, to)], then=more),
-                                           mail_host=f"window-{uuid.uuid4().hex[:8]}", batch_seconds=0.2,
+                                           mail_host=host, batch_seconds=0.2,
                                            committed=saved.append))
     try:
         await _wait(lambda: saved != [], timeout=10)

@@ -438,6 +438,8 @@ async def test_a_worker_that_died_after_postfix_logged_the_message_id_leaves_it_
 async def test_an_email_queued_again_whose_acceptance_is_logged_late_is_not_claimed(
         client, team, sender, settings, owner_engine, smtp_sink, postgres):
     email_id = (await client.post("/emails", json=message(sender), headers=team.headers)).json()["id"]
+    # Queued again after this mail host's worker had handed it to its Postfix (its lease ran out first).
+    db(postgres, f"UPDATE emails SET submitted_on = '{mail_host_name()}' WHERE id = '{email_id}'")
     envelope_from = db(postgres, f"SELECT envelope_from FROM emails WHERE id = '{email_id}'")
     smtp_sink.log(f"postfix/cleanup[4400]: 5XyZabcDEF0123: message-id=<{email_id}@{sender}>")
     smtp_sink.log(f"postfix/qmgr[901]: 5XyZabcDEF0123: from=<{envelope_from}>, size=900, nrcpt=1 (queue active)")
