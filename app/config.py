@@ -24,8 +24,10 @@ from app.host_layout import (
 )
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The DNS-querying terms an SPF record may hold (RFC 7208 4.6.4): a return path's SPF has one per mail host.
+SPF_MAX_LOOKUPS = 10
 
-__all__ = ["IPNetwork", "Settings", "get_settings", "parse_data_keys"]
+__all__ = ["SPF_MAX_LOOKUPS", "IPNetwork", "Settings", "get_settings", "parse_data_keys"]
 
 
 def parse_data_keys(text: str) -> dict[str, bytes]:
@@ -67,7 +69,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dns_nameserver: str = ""
     dns_port: int = 53
     dns_timeout: float = 3.0
+    # This host's own name (the SMTP intake's greeting; on an API host, the first mail host's), and every mail
+    # host's name, comma-separated: customers' return-path MX records and SPF name each (empty: mail_hostname).
     mail_hostname: str = "mail.postyard.test"
+    mail_hostnames: str = ""
     rate_limit: int = 600
     api_key_rate_limit: int = 300
     rate_limit_window: int = 60
@@ -176,6 +181,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return frozenset(v.strip().lower() for v in self.console_hosts.split(",") if v.strip())
 
     @property
+    def mail_host_names(self) -> tuple[str, ...]:
+        """Every mail host of the deployment, sorted, so every host names them in one order (else mail_hostname)."""
+        names = {v.strip() for v in self.mail_hostnames.split(",") if v.strip()}
+        return tuple(sorted(names)) or (self.mail_hostname,)
+
+    @property
     def webhook_retry_delays(self) -> list[float]:
         """Seconds to wait before each retry of a webhook delivery."""
         return [float(v) for v in self.webhook_retry_schedule.split(",") if v.strip()]
@@ -201,6 +212,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         active = settings.active_data_key_id or (list(keys)[-1] if keys else "")
         if keys and active not in keys:
             raise ValueError("POSTYARD_ACTIVE_DATA_KEY_ID names no configured data key")
+        if len(settings.mail_host_names) > SPF_MAX_LOOKUPS:
+            raise ValueError(f"POSTYARD_MAIL_HOSTNAMES names more than {SPF_MAX_LOOKUPS} mail hosts, more `a:` "
+                             "terms than an SPF record may look up (RFC 7208 4.6.4)")
         return msgspec.structs.replace(settings, data_keys=keys, active_data_key_id=active)
 
 

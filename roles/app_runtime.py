@@ -203,7 +203,7 @@ def app_settings() -> dict[str, str]:
     """
     groups = host_groups(host.groups)
     settings = {"POSTYARD_DATA_KEYS": data_keys(), "POSTYARD_MAIL_HOSTNAME": mail_hostname(),
-                "PGSSLROOTCERT": INTERNAL_CA_PATH}
+                "POSTYARD_MAIL_HOSTNAMES": ",".join(mail_hostnames()), "PGSSLROOTCERT": INTERNAL_CA_PATH}
     if "api" in groups:
         settings["POSTYARD_DATABASE_URL"] = database_login(db_roles.APP).sqlalchemy_url()
         settings["POSTYARD_REDIS_URL"] = redis_url()
@@ -212,18 +212,30 @@ def app_settings() -> dict[str, str]:
     return {**settings, **{k: str(v) for k, v in (host.data.get("app_extra_settings") or {}).items()}}
 
 
+def _own_mail_hostname(data: Any, name: str) -> str:
+    """The name a mail host goes by (its greeting, its certificate's): `mail_hostname`, else its host name."""
+    return data.get("mail_hostname") or data.get("hostname") or name
+
+
 def mail_hostname() -> str:
-    """The name customers' return-path MX and SPF records point at: this host's when it is a mail
-    host, else the environment's first mail host's."""
-    if host.data.get("mail_hostname"):
-        return host.data.mail_hostname
-    if "mail" in host_groups(host.groups):
-        return host.data.get("hostname") or host.name
-    names = sorted(other.data.get("hostname") or other.name for other in inventory
-                   if other.data.get("environment") == host.data.get("environment") and "mail" in other.groups)
+    """`mail_hostname` when set, else this host's name when it is a mail host, else the environment's first
+    mail host's."""
+    if host.data.get("mail_hostname") or "mail" in host_groups(host.groups):
+        return _own_mail_hostname(host.data, host.name)
+    return mail_hostnames()[0]
+
+
+def mail_hostnames() -> list[str]:
+    """Every mail host's name in this host's environment, sorted: the names customers' return-path MX and
+    SPF records point at, the same list on every api and mail host of the environment."""
+    environment = host.data.get("environment")
+    names = sorted({_own_mail_hostname(other.data, other.name) for other in inventory
+                    if other.data.get("environment") == environment and "mail" in host_groups(other.groups)})
+    if not names and host.data.get("mail_hostname"):
+        return [host.data.mail_hostname]  # mail hosts outside this inventory, named by `mail_hostname`
     if not names:
         raise DeployError(f"{host.name}: its environment has no mail host; set mail_hostname")
-    return names[0]
+    return names
 
 
 def redis_url() -> str:

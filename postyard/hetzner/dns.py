@@ -1,4 +1,4 @@
-"""DNS records for the mail host and the first sending domain, as Cloud API rrsets."""
+"""DNS records for the mail hosts and the first sending domain, as Cloud API rrsets."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class MailDns:
 
     zone: str
     sending_domain: str
-    mail_hostname: str
+    mail_hostname: str  # the first mail host: mta-sts.<sending domain> points at its addresses
     host_addresses: Mapping[str, tuple[str, str]]  # fqdn -> (ipv4, ipv6)
     api_hostname: str | None
     api_addresses: tuple[str, str] | None
@@ -43,6 +43,12 @@ class MailDns:
     report_mailbox: str = ""
     mta_sts_mode: str = "testing"
     caa_issuer: str = "letsencrypt.org"
+    mail_hostnames: tuple[str, ...] = ()  # every mail host (mail_hostname among them)
+
+    @property
+    def mx_hosts(self) -> tuple[str, ...]:
+        """Every mail host, sorted: the sending domain's MX records and its MTA-STS policy name each."""
+        return tuple(sorted({*self.mail_hostnames, self.mail_hostname}))
 
 
 def _quote(chunk: bytes) -> str:
@@ -117,7 +123,7 @@ def mail_records(dns: MailDns) -> tuple[RRSet, ...]:
 
     mailbox = dns.report_mailbox or f"postmaster@{dns.sending_domain}"
     mail_addresses = dns.host_addresses[dns.mail_hostname]
-    policy_id = hashlib.sha256(mta_sts_policy(dns.mta_sts_mode, [dns.mail_hostname]).encode()).hexdigest()[:20]
+    policy_id = hashlib.sha256(mta_sts_policy(dns.mta_sts_mode, dns.mx_hosts).encode()).hexdigest()[:20]
     sets: list[RRSet] = []
     for fqdn, addresses in dns.host_addresses.items():
         sets += _address_sets(relative_name(fqdn, zone), addresses)
@@ -125,8 +131,8 @@ def mail_records(dns: MailDns) -> tuple[RRSet, ...]:
         sets += _address_sets(relative_name(dns.api_hostname, zone), dns.api_addresses)
     sets += _address_sets(relative_name(f"mta-sts.{dns.sending_domain}", zone), mail_addresses)
     sets += [
-        RRSet(domain, "MX", (f"10 {dns.mail_hostname}.",)),
-        RRSet(domain, "TXT", (txt_value("v=spf1 mx -all"),)),
+        RRSet(domain, "MX", tuple(f"10 {mx}." for mx in dns.mx_hosts)),
+        RRSet(domain, "TXT", (txt_value("v=spf1 mx -all"),)),  # every MX host, however many
         RRSet(under(f"{dns.dkim_selector}._domainkey"), "TXT",
               (txt_value(f"v=DKIM1; k=rsa; p={dns.dkim_public_key}"),)),
         RRSet(under("_dmarc"), "TXT",

@@ -323,7 +323,8 @@ class _Run:
             host_addresses=addresses, api_hostname=self.s.api_host_name, api_addresses=api_addresses,
             dkim_selector=self.s.dkim_selector,
             dkim_public_key=dkim_public_key(self.s.secrets, self.s.sending_domain, self.s.dkim_selector),
-            dmarc_policy=self.s.dmarc_policy, mta_sts_mode=self.s.mta_sts_mode))
+            dmarc_policy=self.s.dmarc_policy, mta_sts_mode=self.s.mta_sts_mode,
+            mail_hostnames=tuple(h.fqdn for h in self.result.hosts if "mail" in h.groups)))
         self.rrsets(self.zone(), records)
 
 

@@ -138,6 +138,20 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
         yield c
 
 
+# A deployment of two mail hosts, as POSTYARD_MAIL_HOSTNAMES names them (not sorted); this API host's
+# POSTYARD_MAIL_HOSTNAME is the first by name, as the deploy writes it.
+MAIL_HOSTS = ("mx2.postyard.test", "mx1.postyard.test")
+
+
+@pytest.fixture
+async def two_mail_hosts(env: dict[str, str]) -> AsyncIterator[AsyncTestClient]:
+    """The app of a deployment with two mail hosts, behind Litestar's AsyncTestClient like `client`."""
+    settings = Settings.from_env({**env, "POSTYARD_MAIL_HOSTNAME": min(MAIL_HOSTS),
+                                  "POSTYARD_MAIL_HOSTNAMES": ",".join(MAIL_HOSTS)})
+    async with AsyncTestClient(app=create_app(settings), base_url="https://testserver.local") as c:
+        yield c
+
+
 @dataclass
 class TeamKey:
     """A team and a full-access API key of it."""

@@ -105,6 +105,29 @@ async def test_checking_the_records_shows_each_ones_result(client, dns_zone, pos
     assert _db(postgres, f"SELECT status FROM domains WHERE id = '{domain_id}'") == "verified"
 
 
+async def test_with_two_mail_hosts_the_page_lists_an_mx_for_each_and_checks_each(two_mail_hosts, dns_zone):
+    client = two_mail_hosts
+    client.follow_redirects = False
+    owner = await console_owner(client)
+    path = await _add(client)
+    page = await console_page(client, path)
+    mx = [(r["value"], r["priority"]) for r in _records(page) if r["type"] == "MX"]
+    assert mx == [("mx1.postyard.test", "10"), ("mx2.postyard.test", "10")]
+    (spf,) = [r["value"] for r in _records(page) if r["type"] == "TXT" and r["name"].startswith("send.")]
+    assert spf == "v=spf1 a:mx1.postyard.test a:mx2.postyard.test -all"
+    labels = [b.attrs["aria-label"] for b in page.find("button", **{"class": "copy"})]
+    assert len(labels) == len(set(labels)) == 2 * len(_records(page))
+    domain_id = path.rsplit("/", 1)[1]
+    for record in (await client.get(f"/domains/{domain_id}", headers=_api(owner))).json()["records"]:
+        if record["value"] != "mx2.postyard.test":
+            dns_zone.publish(record)
+    await post_form(client, f"{path}/verify", {}, csrf_from=path)
+    page = await console_page(client, path)
+    assert page.text_of(role="status") == "Records checked: partially verified."
+    assert [(r["value"], r["status"]) for r in _records(page) if r["type"] == "MX"] == [
+        ("mx1.postyard.test", "verified"), ("mx2.postyard.test", "failed")]
+
+
 async def test_an_invalid_domain_name_shows_the_apis_message_and_adds_nothing(client, postgres):
     owner = await console_owner(client)
     response = await post_form(client, "/console/domains", {"name": "not a domain"}, csrf_from="/console/domains")

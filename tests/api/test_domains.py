@@ -48,6 +48,80 @@ async def test_creating_a_domain_returns_dkim_spf_dmarc_mx_mta_sts_and_tls_rpt_r
     assert records["Ownership"][0]["value"].startswith("postyard-verification=")
 
 
+def _return_path(domain: dict) -> tuple[list[tuple[str, int]], str]:
+    """The return path's MX records (host, priority) and its SPF value."""
+    spf = _by_record(domain)["SPF"]
+    mx = [(r["value"], r["priority"]) for r in spf if r["type"] == "MX"]
+    (txt,) = [r["value"] for r in spf if r["type"] == "TXT"]
+    return mx, txt
+
+
+async def _verify(client, team, domain: dict) -> dict:
+    return (await client.post(f"/domains/{domain['id']}/verify", headers=team.headers)).json()
+
+
+def _record_status(postgres, domain: dict) -> dict[str, str]:
+    """The statuses the last verification stored, by record key."""
+    rows = postgres.psql(f"SELECT key, value FROM domains, jsonb_each_text(record_status) "
+                         f"WHERE id = '{domain['id']}'", user="postyard_owner", database="postyard")
+    return dict(line.split("|") for line in rows.split())
+
+
+async def test_with_one_mail_host_the_return_path_records_are_unchanged(client, team, dns_zone, postgres):
+    domain = await _create(client, team)
+    assert _return_path(domain) == ([("mail.postyard.test", 10)], "v=spf1 a:mail.postyard.test -all")
+    for record in domain["records"]:
+        dns_zone.publish(record)
+    assert (await _verify(client, team, domain))["status"] == "verified"
+    stored = _record_status(postgres, domain)
+    assert stored["spf_mx"] == stored["spf_txt"] == "verified"  # the keys domains verified before carry
+    assert not [key for key in stored if key.startswith("spf_mx:")]
+
+
+async def test_with_two_mail_hosts_the_return_path_has_an_mx_for_each_and_an_spf_naming_both(two_mail_hosts,
+                                                                                           team):
+    domain = await _create(two_mail_hosts, team)
+    mx, spf = _return_path(domain)
+    assert mx == [("mx1.postyard.test", 10), ("mx2.postyard.test", 10)]
+    assert spf == "v=spf1 a:mx1.postyard.test a:mx2.postyard.test -all"
+    assert {r["name"] for r in _by_record(domain)["SPF"]} == {f"send.{domain['name']}"}
+    (cname,) = [r for r in _by_record(domain)["MTA-STS"] if r["type"] == "CNAME"]
+    assert cname["value"] == "mx1.postyard.test"
+
+
+async def test_with_two_mail_hosts_a_domain_verifies_only_once_both_mx_records_are_published(two_mail_hosts, team,
+                                                                                           dns_zone):
+    domain = await _create(two_mail_hosts, team)
+    second = next(r for r in domain["records"] if r["type"] == "MX" and r["value"] == "mx2.postyard.test")
+    for record in domain["records"]:
+        if record is not second:
+            dns_zone.publish(record)
+    checked = await _verify(two_mail_hosts, team, domain)
+    statuses = {r["value"]: r["status"] for r in checked["records"] if r["type"] == "MX"}
+    assert statuses == {"mx1.postyard.test": "verified", "mx2.postyard.test": "failed"}
+    assert checked["status"] == "partially_verified"
+    dns_zone.publish(second)
+    checked = await _verify(two_mail_hosts, team, domain)
+    assert checked["status"] == "verified"
+    assert {r["status"] for r in checked["records"]} == {"verified"}
+
+
+async def test_with_two_mail_hosts_an_spf_naming_one_of_them_does_not_verify(two_mail_hosts, team, dns_zone):
+    domain = await _create(two_mail_hosts, team)
+    for record in domain["records"]:
+        if record["type"] != "TXT" or record["record"] != "SPF":
+            dns_zone.publish(record)
+    spf = next(r for r in domain["records"] if r["record"] == "SPF" and r["type"] == "TXT")
+    one_host = {**spf, "value": "v=spf1 a:mx1.postyard.test -all"}  # the record of a single-host deployment
+    dns_zone.publish(one_host)
+    checked = await _verify(two_mail_hosts, team, domain)
+    assert checked["status"] == "partially_verified"
+    assert [r["status"] for r in checked["records"] if r["record"] == "SPF" and r["type"] == "TXT"] == ["failed"]
+    dns_zone.withdraw(one_host)
+    dns_zone.publish(spf)
+    assert (await _verify(two_mail_hosts, team, domain))["status"] == "verified"
+
+
 async def test_the_default_dkim_key_is_rsa_2048(client, team):
     value = _by_record(await _create(client, team))["DKIM"][0]["value"]
     public = serialization.load_der_public_key(base64.b64decode(value.split("p=")[1]))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from postyard.exposure import EXPOSURE
 from postyard.hetzner.client import ProvisionError
-from postyard.hetzner.dns import txt_text
+from postyard.hetzner.dns import mta_sts_policy, txt_text
 from postyard.hetzner.provision import provision
+from postyard.topology import GROUPS, TOPOLOGIES, HostPlan
 from tests.hetzner.conftest import make_settings
 
 SPLIT = {"ssh_keys": 1, "networks": 1, "firewalls": 1, "primary_ips": 10, "servers": 5, "volumes": 1,
@@ -142,6 +145,23 @@ def test_dns_records_point_mail_at_the_mail_host_and_publish_the_policies(fake, 
     assert txt_text(records[("_smtp._tls", "TXT")][0]) == "v=TLSRPTv1; rua=mailto:postmaster@example.com"
     assert records[("@", "CAA")] == ['0 issue "letsencrypt.org"']
     assert records[("mta-sts", "A")] == [mail.ipv4]
+    assert records[("_mta-sts", "TXT")] == ['"v=STSv1; id=c0a762642c8ff96deabc"']  # its policy names mail alone
+
+
+def test_with_two_mail_hosts_the_sending_domain_has_an_mx_for_each(fake, client, tmp_path, monkeypatch):
+    monkeypatch.setitem(TOPOLOGIES, "two-mail", (HostPlan("node1", GROUPS), HostPlan("mail2", ("mail",))))
+    result = provision(client, make_settings(tmp_path, "two-mail"))
+    first, second = (h for h in result.hosts if "mail" in h.groups)
+    assert (first.fqdn, second.fqdn) == ("mail.example.com", "mail2.example.com")
+    records = rrsets(fake)
+    assert sorted(records[("@", "MX")]) == ["10 mail.example.com.", "10 mail2.example.com."]
+    assert [txt_text(v) for v in records[("@", "TXT")]] == ["v=spf1 mx -all"]  # `mx`: every MX host
+    assert records[("mail2", "A")] == [second.ipv4] and records[("mta-sts", "A")] == [first.ipv4]
+    policy = mta_sts_policy("testing", ["mail.example.com", "mail2.example.com"])
+    policy_id = txt_text(records[("_mta-sts", "TXT")][0]).removeprefix("v=STSv1; id=")
+    assert policy_id == hashlib.sha256(policy.encode()).hexdigest()[:20]
+    again = provision(client, make_settings(tmp_path, "two-mail"))
+    assert (again.created, again.changed) == ([], [])
 
 
 def test_the_dkim_record_is_split_into_quoted_strings_of_at_most_255_bytes(fake, client, settings):

@@ -108,9 +108,14 @@ async def get_domain(db: AsyncSession, team_id: uuid.UUID, domain_id: uuid.UUID)
 
 
 def expected_records(domain: Domain, keys: list[DkimKey], settings: Settings) -> list[ExpectedRecord]:
-    """Ownership, DKIM (one per current key), SPF and MX of the return path, DMARC, MTA-STS and TLS-RPT."""
+    """Ownership, DKIM (one per current key), SPF and an MX per mail host of the return path, DMARC, MTA-STS
+    and TLS-RPT.
+
+    With one mail host the MX record's key and the SPF value are those of a single-host deployment, so the
+    statuses stored for them stay theirs; with several, each MX record is keyed by its host.
+    """
     rp = f"{domain.return_path}.{domain.name}"
-    mx = settings.mail_hostname
+    hosts = settings.mail_host_names
     records = [ExpectedRecord(OWNERSHIP_KEY, "Ownership", ownership_name(domain.name), "TXT",
                               f"{OWNERSHIP_PREFIX}{domain.verification_token}")]
     records += [
@@ -119,13 +124,16 @@ def expected_records(domain: Domain, keys: list[DkimKey], settings: Settings) ->
         for k in keys
     ]
     records += [
-        ExpectedRecord("spf_mx", "SPF", rp, "MX", mx, priority=10),
-        ExpectedRecord("spf_txt", "SPF", rp, "TXT", f"v=spf1 a:{mx} -all"),
+        ExpectedRecord("spf_mx" if len(hosts) == 1 else f"spf_mx:{mx}", "SPF", rp, "MX", mx, priority=10)
+        for mx in hosts
+    ]
+    records += [
+        ExpectedRecord("spf_txt", "SPF", rp, "TXT", f"v=spf1 {' '.join(f'a:{mx}' for mx in hosts)} -all"),
         ExpectedRecord("dmarc", "DMARC", f"_dmarc.{domain.name}", "TXT",
                        f"v=DMARC1; p=none; rua=mailto:dmarc@{domain.name}", required=False),
         ExpectedRecord("mta_sts", "MTA-STS", f"_mta-sts.{domain.name}", "TXT",
                        f"v=STSv1; id={domain.created_at:%Y%m%d%H%M%S}", required=False),
-        ExpectedRecord("mta_sts_host", "MTA-STS", f"mta-sts.{domain.name}", "CNAME", mx, required=False),
+        ExpectedRecord("mta_sts_host", "MTA-STS", f"mta-sts.{domain.name}", "CNAME", hosts[0], required=False),
         ExpectedRecord("tls_rpt", "TLS-RPT", f"_smtp._tls.{domain.name}", "TXT",
                        f"v=TLSRPTv1; rua=mailto:tls-reports@{domain.name}", required=False),
     ]
