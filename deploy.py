@@ -7,29 +7,32 @@ role needs a call site of its own.
 from pyinfra import host
 
 from postyard.connections import disable_nagle
-from postyard.topology import host_groups, roles_for_groups
 from roles import (
     api,
     app_runtime,
     base,
     dovecot,
+    etcd,
     firewall,
     host_report,
     luks,
     mail_services,
     opendkim,
     packages,
+    patroni,
     pgbackrest,
     postfix,
     postgresql,
     postgresql_backup,
+    postgresql_router,
     redis,
     schema,
     tls,
 )
+from roles.support.peers import host_roles
 
 disable_nagle(host)
-wanted = roles_for_groups(host_groups(host.groups))
+wanted = host_roles()
 
 if "base" in wanted:
     base.deploy_base()
@@ -39,6 +42,12 @@ if "luks" in wanted:
     luks.deploy_luks()
 if "packages" in wanted:
     packages.deploy_packages()
+if "postgresql_router" in wanted:
+    postgresql_router.deploy_postgresql_router()
+if "etcd" in wanted:
+    etcd.deploy_etcd()
+if "patroni" in wanted:
+    patroni.deploy_patroni()
 if "postgresql" in wanted:
     postgresql.deploy_postgresql()
 if "postgresql_backup" in wanted:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 __all__ = [
-    "DOVECOT", "GRANIAN_MIN_PROTOCOL", "MIN_PROTOCOL", "POSTFIX", "POSTGRESQL", "PROTOCOLS", "REDIS", "TLS12_CIPHERS",
-    "TLS12_CIPHER_CLASSES", "TLS12_SUITES", "TLS13_SUITES", "granian_protocol", "is_policy_tls12_suite",
+    "DOVECOT", "ETCD", "GRANIAN_MIN_PROTOCOL", "HAPROXY", "IANA_NAMES", "MIN_PROTOCOL", "POSTFIX", "POSTGRESQL",
+    "PROTOCOLS", "REDIS", "TLS12_CIPHERS", "TLS12_CIPHER_CLASSES", "TLS12_SUITES", "TLS13_SUITES", "granian_protocol",
+    "is_policy_tls12_suite",
 ]
 
 # OpenSSL's spelling of versions; Python's ssl reports a session's version the same way.
@@ -34,6 +35,20 @@ DOVECOT: Mapping[str, str] = {"min_protocol": MIN_PROTOCOL, "tls12_ciphers": TLS
 POSTGRESQL: Mapping[str, str] = {"min_protocol": MIN_PROTOCOL, "tls12_ciphers": TLS12_CIPHER_CLASSES}
 REDIS: Mapping[str, str] = {"protocols": " ".join(PROTOCOLS), "tls12_ciphers": TLS12_CIPHER_CLASSES,
                             "tls13_suites": ":".join(TLS13_SUITES)}
+# The same suites by their IANA names, which Go (etcd) uses.
+IANA_NAMES: Mapping[str, str] = {
+    "ECDHE-ECDSA-AES128-GCM-SHA256": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305": "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "ECDHE-RSA-CHACHA20-POLY1305": "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+}
+# etcd names only TLS 1.2 suites: naming only AEAD ones refuses TLS 1.0 and 1.1 too (Go servers accepted them
+# before Go 1.22); TLS 1.3 stays on, its suites fixed.
+ETCD: Mapping[str, str] = {"cipher_suites": ",".join(IANA_NAMES[suite] for suite in TLS12_SUITES)}
+# HAProxy's checks of Patroni's REST API, and any other HAProxy TLS.
+HAPROXY: Mapping[str, str] = {"min_protocol": MIN_PROTOCOL, "tls12_ciphers": TLS12_CIPHERS}
 
 
 def granian_protocol(version: str) -> str:

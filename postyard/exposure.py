@@ -50,6 +50,15 @@ EXPOSURE: tuple[Exposure, ...] = (
              summary="IMAPS, only when mailboxes are enabled"),
     Exposure(5432, "tcp", "postgresql", "postgresql", ("db",), False, clients=("api", "mail", "cache"),
              summary="PostgreSQL, TLS + scram-sha-256; cache hosts only for their status report"),
+    Exposure(5432, "tcp", "postgresql", "patroni", ("db",), False, clients=("api", "mail", "cache", "db"),
+             summary="PostgreSQL under Patroni (a clustered database): as above, and from the other db hosts "
+                     "(replication, pg_rewind, their status report)"),
+    Exposure(8008, "tcp", "patroni", "patroni", ("db",), False, clients=("api", "mail", "cache", "db"),
+             summary="Patroni's REST API, TLS: each host's HAProxy asks which member is the primary"),
+    Exposure(2379, "tcp", "etcd", "etcd", ("db",), False, clients=("db",),
+             summary="etcd for Patroni's leader lock, TLS with client certificates"),
+    Exposure(2380, "tcp", "etcd-peer", "etcd", ("db",), False, clients=("db",),
+             summary="etcd's members among themselves, TLS with client certificates"),
     Exposure(6379, "tcp", "redis", "redis", ("cache",), False, clients=("api",),
              summary="Redis, ACL auth, TLS where it crosses hosts"),
 )

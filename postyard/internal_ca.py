@@ -28,6 +28,9 @@ CA_LIFETIME = datetime.timedelta(days=3650)
 HOST_LIFETIME = datetime.timedelta(days=397)
 # A deploy renews a host certificate with fewer days left; the verification suite fails below it.
 RENEW_BEFORE_DAYS = 30
+# A host's certificate serves its services and, where one service calls another as a client that must show a
+# certificate (etcd's peers, Patroni to etcd), identifies the host.
+HOST_KEY_USAGES = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,13 @@ def days_left(certificate: x509.Certificate, now: datetime.datetime | None = Non
 
 
 def needs_renewal(certificate: x509.Certificate, names: list[str], now: datetime.datetime | None = None) -> bool:
-    """Whether a deploy must issue a new certificate: its names changed or expiry is near."""
-    return _names(certificate) != set(names) or days_left(certificate, now) < RENEW_BEFORE_DAYS
+    """Whether a deploy must issue a new certificate: its names or uses changed, or expiry is near."""
+    try:
+        usages = set(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        usages = set()
+    return (_names(certificate) != set(names) or usages != set(HOST_KEY_USAGES)
+            or days_left(certificate, now) < RENEW_BEFORE_DAYS)
 
 
 def _ca(store: SecretStore) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
@@ -135,7 +143,7 @@ def host_certificate(store: SecretStore, host: str, names: list[str]) -> HostCer
         .not_valid_after(_now() + HOST_LIFETIME)
         .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(list(HOST_KEY_USAGES)), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )

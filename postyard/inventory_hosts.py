@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,16 +93,18 @@ def _read_inventory(inventory_path: str) -> list[dict[str, Any]]:
 
     with ctx_state.use(State()):  # pyinfra reads inventory files inside a state context
         inventory = make_inventory(inventory_path, cwd=str(REPO))
+    db_hosts = Counter(host.data.get("environment") for host in inventory if "db" in host_groups(host.groups))
     hosts = []
     for host in inventory:
         groups = host_groups(host.groups)
         data = host.data
+        clustered = db_hosts[data.get("environment")] > 1
         hosts.append({
             "name": host.name,
             "fqdn": _value(data, "hostname", host.name),
             "address": _value(data, "ssh_hostname", host.name),
             "groups": list(groups),
-            "roles": list(roles_for_groups(groups)),
+            "roles": list(roles_for_groups(groups, clustered)),
             "flags": {flag: _value(data, flag, FIREWALL_DEFAULTS[flag]) for flag in FLAGS},
             "tls_names": list(_value(data, "tls_names", [_value(data, "hostname", host.name)])),
             "private_address": data.get("private_address"),

@@ -28,12 +28,25 @@ GROUP_ROLES: dict[str, tuple[str, ...]] = {
 SCHEMA_GROUP = "mail"
 
 
-def roles_for_groups(groups: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+# Where the database is clustered (several db hosts), Patroni runs PostgreSQL with etcd on the db hosts, and
+# every host reaches the primary through its own HAProxy (postgresql_router). Point-in-time recovery needs one
+# repository the members share, which the clustered database does not have yet.
+CLUSTERED_SUBSTITUTES: dict[str, tuple[str, ...]] = {
+    "packages": ("packages", "postgresql_router"),
+    "postgresql": ("etcd", "patroni"),
+    "pgbackrest": (),
+}
+
+
+def roles_for_groups(groups: tuple[str, ...] | list[str], clustered: bool = False) -> tuple[str, ...]:
     """The roles a host in these groups gets, common ones first and final ones last, each once."""
     ordered: list[str] = list(COMMON_ROLES)
     for group in GROUP_ROLES:
         if group in groups:
-            ordered.extend(role for role in GROUP_ROLES[group] if role not in ordered)
+            for role in GROUP_ROLES[group]:
+                for chosen in CLUSTERED_SUBSTITUTES.get(role, (role,)) if clustered else (role,):
+                    if chosen not in ordered:
+                        ordered.append(chosen)
     return (*ordered, *FINAL_ROLES)
 
 
@@ -49,6 +62,15 @@ TOPOLOGIES: dict[str, tuple[HostPlan, ...]] = {
     "single": (HostPlan("node1", GROUPS),),
     "split": (
         HostPlan("db1", ("db",)),
+        HostPlan("cache1", ("cache",)),
+        HostPlan("mail1", ("mail",)),
+        HostPlan("api1", ("api",)),
+        HostPlan("api2", ("api",)),
+    ),
+    "ha": (
+        HostPlan("db1", ("db",)),
+        HostPlan("db2", ("db",)),
+        HostPlan("db3", ("db",)),
         HostPlan("cache1", ("cache",)),
         HostPlan("mail1", ("mail",)),
         HostPlan("api1", ("api",)),

@@ -11,8 +11,8 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, systemd
 
 from postyard.exposure import Exposure, exposures_for_host
-from postyard.topology import host_groups, roles_for_groups
-from roles.support.peers import peers_by_group
+from postyard.topology import host_groups
+from roles.support.peers import host_roles, peers_by_group
 from roles.support.staging import install_validated_template
 from roles.support.systemd_units import enabled_and_running
 
@@ -95,7 +95,7 @@ def deploy_firewall() -> None:
     groups = host_groups(host.groups)
     context = firewall_context(
         groups=groups,
-        roles=roles_for_groups(groups),
+        roles=host_roles(),
         flags={key: host.data.get(key) for key in ("acme_http01", "mailboxes_enabled")},
         peers=peers_by_group(),
         public_interface=host.data.public_interface,

@@ -17,6 +17,7 @@ from postyard.topology import host_groups
 from roles import app_runtime, pgbackrest, postgresql, postgresql_backup, tls
 from roles.support.database_client import database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, INTERNAL_TLS_DIR
+from roles.support.peers import host_roles
 from roles.support.systemd_units import install_unit
 
 __all__ = [
@@ -63,6 +64,7 @@ def report_settings() -> dict[str, Any]:
     if "db" in groups:
         settings["backups"] = {"directory": backup_dir, "unit": BACKUP_UNIT,
                                "remote": _remote_without_user(host.data.get("backup_remote"))}
+    if "pgbackrest" in host_roles():
         settings["point_in_time"] = {"archive_status": f"{postgresql.DATA_DIR}/pg_wal/archive_status",
                                      "units": pgbackrest.unit_names(bool(host.data.get("backup_remote")))}
     return settings

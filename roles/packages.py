@@ -25,19 +25,22 @@ from pyinfra.facts.apt import noninteractive_apt
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FindInFile
 
-from postyard.topology import host_groups, roles_for_groups
 from roles import (
     app_runtime,
     dovecot,
+    etcd,
     host_report,
     opendkim,
+    patroni,
     pgbackrest,
     postfix,
     postgresql,
     postgresql_backup,
+    postgresql_router,
     redis,
     tls,
 )
+from roles.support.peers import host_roles
 
 __all__ = ["POLICY_MARKER", "POLICY_RC_D", "ROLE_PACKAGES", "STARTED_BY_PACKAGES", "deploy_packages", "held_back",
            "held_back_install", "host_packages", "policy_rc_d"]
@@ -52,6 +55,9 @@ POLICY_MARKER = "# Written by postyard for one apt transaction."
 ROLE_PACKAGES: dict[str, Callable[[Any], tuple[str, ...]]] = {
     "postgresql": postgresql.packages,
     "pgbackrest": pgbackrest.packages,
+    "etcd": etcd.packages,
+    "patroni": patroni.packages,
+    "postgresql_router": postgresql_router.packages,
     "postgresql_backup": postgresql_backup.packages,
     "redis": redis.packages,
     "tls": tls.packages,
@@ -110,5 +116,5 @@ def packages_installed(packages: list[str]) -> Generator[str, None, None]:
 
 @deploy("Packages")
 def deploy_packages() -> None:
-    packages = host_packages(roles_for_groups(host_groups(host.groups)), host.data)
+    packages = host_packages(host_roles(), host.data)
     packages_installed(name="Install the packages of every role", packages=packages)

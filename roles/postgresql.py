@@ -15,14 +15,21 @@ from pyinfra.operations.util import any_changed
 from app import tls_policy
 from app.db import roles as db_roles
 from postyard.topology import SCHEMA_GROUP, host_groups
-from roles.support.inventory_secrets import install_internal_tls, record_applied_secrets, secret
+from roles.support.inventory_secrets import (
+    install_internal_tls,
+    internal_certificate_path,
+    internal_key_path,
+    record_applied_secrets,
+    secret,
+)
 from roles.support.peers import first_address_in_environment, peers_by_group
 from roles.support.postgres_roles import login_roles
 from roles.support.staging import jinja_options
 from roles.support.systemd_units import UNIT_DIR, enabled_and_running, reload_units
 
 __all__ = [
-    "DEFAULTS", "DATABASE_ROLES", "HbaRule", "hba_rules", "memory_settings", "packages", "deploy_postgresql",
+    "DEFAULTS", "DATABASE_ROLES", "HbaRule", "hba_lines", "hba_rules", "host_memory_mb", "memory_settings",
+    "packages", "platform_hba_rules", "server_settings", "deploy_postgresql",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -38,6 +45,10 @@ VERSION = "15"
 CONFIG_DIR = f"/etc/postgresql/{VERSION}/main"
 DATA_DIR = f"/var/lib/postgresql/{VERSION}/main"
 UNIT = f"postgresql@{VERSION}-main.service"
+BIN_DIR = f"/usr/lib/postgresql/{VERSION}/bin"
+# On a clustered database: the role the replicas stream from the primary as, and the one pg_rewind connects as.
+REPLICATION_USER = "replicator"
+REWIND_USER = "rewind"
 PSQL = {"_su_user": "postgres"}
 # Starts a postmaster that died again (templates/postgresql/postyard-restart.conf).
 RESTART_DROP_IN = f"{UNIT_DIR}/{UNIT}.d/postyard-restart.conf"
@@ -65,7 +76,8 @@ DATABASE_ROLES: tuple[DatabaseRole, ...] = (
     DatabaseRole(db_roles.BOUNCE, ("mail",), "bounces and complaints piped from Postfix"),
     DatabaseRole(db_roles.INTAKE, ("mail",), "mail submitted over SMTP becomes emails"),
     DatabaseRole(db_roles.WEBHOOKS, ("mail",), "the webhook dispatcher"),
-    DatabaseRole(db_roles.REPORTER, ("cache", "mail", "api"), "every host's status report: one function only"),
+    # The other db hosts report too when the database is clustered, through the primary.
+    DatabaseRole(db_roles.REPORTER, ("cache", "mail", "api", "db"), "every host's status report: one function only"),
 )
 
 
@@ -81,6 +93,15 @@ def packages(data: Any) -> tuple[str, ...]:
     return ("postgresql",)
 
 
+def platform_hba_rules(database: str, db_members: Iterable[str] = ()) -> list[HbaRule]:
+    """This host's hba_rules, from its environment's hosts; db_members: every db host of a clustered database,
+    this one included (its own HAProxy connects from its private address)."""
+    peers = {**peers_by_group(), SCHEMA_PEER: first_address_in_environment(SCHEMA_GROUP)}
+    if db_members:
+        peers["db"] = list(db_members)
+    return hba_rules(database, peers)
+
+
 def hba_rules(database: str, peers: Mapping[str, Iterable[str]]) -> list[HbaRule]:
     """hostssl rules: every platform role from loopback, and from its client groups' addresses."""
     rules = []
@@ -89,6 +110,36 @@ def hba_rules(database: str, peers: Mapping[str, Iterable[str]]) -> list[HbaRule
         addresses += sorted({f"{a}/32" for g in role.client_groups for a in peers.get(g, ())})
         rules += [HbaRule(database, role.name, address) for address in addresses]
     return rules
+
+
+def hba_lines(rules: list[HbaRule], replication_peers: Iterable[str] = ()) -> list[str]:
+    """pg_hba.conf, first match wins: the postgres superuser over the local socket, each rule over TLS, and on a
+    clustered database the other members' replication and pg_rewind; anything else rejected."""
+    lines = ["local all postgres peer"]
+    lines += [f"hostssl {rule.database} {rule.role} {rule.address} scram-sha-256" for rule in rules]
+    # Patroni reads a replica's own timeline over a replication connection to itself.
+    for address in sorted({*replication_peers, "127.0.0.1"} if replication_peers else ()):
+        lines += [f"hostssl replication {REPLICATION_USER} {address}/32 scram-sha-256",
+                  f"hostssl postgres {REWIND_USER} {address}/32 scram-sha-256"]
+    return lines + ["local all all reject", "host all all 0.0.0.0/0 reject", "host all all ::/0 reject"]
+
+
+def server_settings(max_connections: int, memory: Mapping[str, str]) -> dict[str, str | int]:
+    """The server's settings besides where it listens: one host's, or each Patroni member's."""
+    return {
+        "max_connections": max_connections,
+        "ssl": "on",
+        "ssl_cert_file": internal_certificate_path("postgresql"),
+        "ssl_key_file": internal_key_path("postgresql"),
+        "ssl_min_protocol_version": tls_policy.POSTGRESQL["min_protocol"],
+        "ssl_ciphers": tls_policy.POSTGRESQL["tls12_ciphers"],
+        "ssl_prefer_server_ciphers": "on",
+        "password_encryption": "scram-sha-256",
+        **memory,
+        "log_connections": "on",
+        "log_disconnections": "off",
+        "log_line_prefix": "%m [%p] %q%u@%d from %h ",
+    }
 
 
 def memory_settings(memory_mb: int, max_connections: int) -> dict[str, str]:
@@ -101,7 +152,7 @@ def memory_settings(memory_mb: int, max_connections: int) -> dict[str, str]:
     }
 
 
-def _host_memory_mb() -> int:
+def host_memory_mb() -> int:
     if host.data.postgresql_memory_mb:
         return int(host.data.postgresql_memory_mb)
     total_kb = int(host.get_fact(Command, command="awk '/^MemTotal:/ {print $2}' /proc/meminfo"))
@@ -114,20 +165,19 @@ def deploy_postgresql() -> None:
     tls = install_internal_tls("postgresql", owner="postgres")
 
     listen = ["127.0.0.1", "::1"] + ([host.data.private_address] if host.data.get("private_address") else [])
+    max_connections = host.data.postgresql_max_connections
     settings = files.template(
         name=f"Upload {CONFIG_DIR}/conf.d/postyard.conf",
         src="templates/postgresql/postyard.conf.j2", dest=f"{CONFIG_DIR}/conf.d/postyard.conf",
         user="postgres", group="postgres", mode="644", jinja_env_kwargs=jinja_options(),
-        listen_addresses=listen, max_connections=host.data.postgresql_max_connections,
-        memory=memory_settings(_host_memory_mb(), host.data.postgresql_max_connections),
-        tls_policy=tls_policy.POSTGRESQL,
+        listen_addresses=listen,
+        settings=server_settings(max_connections, memory_settings(host_memory_mb(), max_connections)),
     )
     hba = files.template(
         name=f"Upload {CONFIG_DIR}/pg_hba.conf",
         src="templates/postgresql/pg_hba.conf.j2", dest=f"{CONFIG_DIR}/pg_hba.conf",
         user="postgres", group="postgres", mode="640", jinja_env_kwargs=jinja_options(),
-        rules=hba_rules(host.data.postgresql_database,
-                        {**peers_by_group(), SCHEMA_PEER: first_address_in_environment(SCHEMA_GROUP)}),
+        lines=hba_lines(platform_hba_rules(host.data.postgresql_database)),
     )
     server.shell(
         name="Check PostgreSQL's configuration files",

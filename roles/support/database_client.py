@@ -12,11 +12,15 @@ from pyinfra.api.exceptions import DeployError
 
 from postyard.topology import host_groups
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, secret, secret_store
-from roles.support.peers import peers_by_group
+from roles.support.peers import database_is_clustered, peers_by_group
 
 __all__ = ["DatabaseLogin", "database_login", "data_keys"]
 
 DATA_KEYS_SECRET = "app-data-keys"
+POSTGRESQL_PORT = 5432
+# roles/postgresql_router.py listens here; defined here, where clients are pointed at it, so that role (which
+# imports Patroni's) is not imported by every client of this module.
+ROUTER_PORT = 6432
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class DatabaseLogin:
     database: str
     user: str
     password: str
-    port: int = 5432
+    port: int = POSTGRESQL_PORT
 
     def libpq_url(self, passfile: str | None = None) -> str:
         """For libpq and asyncpg (root certificate from PGSSLROOTCERT); with a passfile (see pgpass_line), the
@@ -51,19 +55,23 @@ class DatabaseLogin:
                 f"password={self.password} sslmode=verify-full sslrootcert={INTERNAL_CA_PATH}")
 
 
-def database_address() -> str:
-    """Loopback when this host is the database host, else the db host's private address."""
+def database_endpoint() -> tuple[str, int]:
+    """Where this host reaches the primary: its own HAProxy where the database is clustered (roles/
+    postgresql_router.py), loopback on the database host, else the db host's private address."""
+    if database_is_clustered():
+        return "127.0.0.1", ROUTER_PORT
     if "db" in host_groups(host.groups):
-        return "127.0.0.1"
+        return "127.0.0.1", POSTGRESQL_PORT
     found = peers_by_group().get("db", [])
     if not found:
         raise DeployError(f"{host.name} needs the database, but its environment has no db host")
-    return found[0]
+    return found[0], POSTGRESQL_PORT
 
 
 def database_login(role: str) -> DatabaseLogin:
+    address, port = database_endpoint()
     return DatabaseLogin(
-        address=database_address(), database=host.data.get("postgresql_database", "postyard"),
+        address=address, port=port, database=host.data.get("postgresql_database", "postyard"),
         user=role, password=secret(f"postgresql-{role}"),
     )
 

@@ -17,7 +17,7 @@ from postyard.secrets import SecretStore
 
 __all__ = [
     "INTERNAL_CA_PATH", "secret", "secret_store", "install_internal_ca", "install_internal_tls",
-    "internal_certificate_path", "record_applied_secrets",
+    "internal_certificate_path", "internal_key_path", "record_applied_secrets",
 ]
 
 INTERNAL_TLS_DIR = "/etc/postyard/tls"
@@ -78,6 +78,10 @@ def internal_certificate_path(service: str) -> str:
     return f"{INTERNAL_TLS_DIR}/{service}/server.crt"
 
 
+def internal_key_path(service: str) -> str:
+    return f"{INTERNAL_TLS_DIR}/{service}/server.key"
+
+
 def install_internal_tls(service: str, owner: str) -> list[OperationMeta]:
     """This host's internal certificate for one service, under /etc/postyard/tls/<service>/.
 
@@ -95,6 +99,6 @@ def install_internal_tls(service: str, owner: str) -> list[OperationMeta]:
         ),
         files.put(
             name=f"Upload the {service} private key", src=StringIO(certificate.key_pem),
-            dest=f"{directory}/server.key", user=owner, group=owner, mode="600",
+            dest=internal_key_path(service), user=owner, group=owner, mode="600",
         ),
     ]

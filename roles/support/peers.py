@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pyinfra import host, inventory
 
-from postyard.topology import host_groups
+from postyard.topology import host_groups, roles_for_groups
 
-__all__ = ["first_address_in_environment", "first_in_environment", "peers_by_group"]
+__all__ = ["database_is_clustered", "environment_members", "first_address_in_environment", "first_in_environment",
+           "host_roles", "peers_by_group"]
 
 
 def peers_by_group() -> dict[str, list[str]]:
@@ -48,3 +49,23 @@ def first_address_in_environment(group: str) -> list[str]:
     if not hosts or hosts[0].name == host.name or not hosts[0].data.get("private_address"):
         return []
     return [hosts[0].data.private_address]
+
+
+def environment_members(group: str) -> list[tuple[str, str]]:
+    """(host name, private address) of every host of the group in this host's environment, this one included,
+    by name."""
+    environment = host.data.get("environment")
+    return sorted((other.data.get("hostname") or other.name, other.data.get("private_address") or "")
+                  for other in inventory
+                  if other.data.get("environment") == environment and group in host_groups(other.groups))
+
+
+def database_is_clustered() -> bool:
+    """Whether this host's environment has several db hosts: then Patroni runs them, with etcd, and every
+    other host reaches the primary through its own HAProxy."""
+    return len(environment_members("db")) > 1
+
+
+def host_roles() -> tuple[str, ...]:
+    """The roles this host gets, from its groups and whether its environment's database is clustered."""
+    return roles_for_groups(host_groups(host.groups), clustered=database_is_clustered())

@@ -33,7 +33,8 @@ HOST_FIXTURES: dict[str, str | None] = {
     "infra_host": None, "db_host": "db", "cache_host": "cache", "mail_host": "mail", "api_host": "api",
 }
 # fixture name -> the role whose hosts it runs on (a role can serve several groups)
-ROLE_FIXTURES: dict[str, str] = {"tls_host": "tls"}
+ROLE_FIXTURES: dict[str, str] = {"tls_host": "tls", "pitr_host": "pgbackrest", "patroni_host": "patroni",
+                                 "router_host": "postgresql_router"}
 
 
 def _parametrize(metafunc: pytest.Metafunc, fixture: str, hosts: list[InfraHost], missing: str) -> None:
@@ -100,7 +101,7 @@ def _connection_fixture(name: str, host_fixture: str):
 # testinfra connection fixture -> the host fixture it connects to
 CONNECTIONS: dict[str, str] = {
     "host": "infra_host", "db": "db_host", "cache": "cache_host", "mail": "mail_host", "api": "api_host",
-    "tls": "tls_host",
+    "tls": "tls_host", "pitr": "pitr_host", "patroni": "patroni_host", "router": "router_host",
 }
 globals().update({name: _connection_fixture(name, chosen) for name, chosen in CONNECTIONS.items()})
 

@@ -28,6 +28,7 @@ class Listener:
 
     starttls: str | None  # openssl s_client's -starttls protocol; None: TLS from the first byte
     internal: bool  # the internal CA's certificate, else the ACME one (or the operator's own)
+    private: bool = False  # it listens on the private address only, not on loopback
 
 
 LISTENERS: dict[str, Listener] = {
@@ -38,6 +39,9 @@ LISTENERS: dict[str, Listener] = {
     "imaps": Listener(None, internal=False),
     "postgresql": Listener("postgres", internal=True),
     "redis": Listener(None, internal=True),
+    "patroni": Listener(None, internal=True, private=True),
+    "etcd": Listener(None, internal=True, private=True),
+    "etcd-peer": Listener(None, internal=True, private=True),
 }
 WITHOUT_TLS = {"ssh", "http-acme"}
 TLS_ROWS = [row for row in EXPOSURE if row.service in LISTENERS]
@@ -47,6 +51,7 @@ HELD: dict[str, bool] = {
     INTERNAL_CA_PATH: True,
     internal_certificate_path("postgresql"): True,
     internal_certificate_path("redis"): True,
+    internal_certificate_path("etcd"): True,
     FULLCHAIN_PATH: False,
 }
 
@@ -73,8 +78,9 @@ def test_each_certificate_a_host_presents_has_enough_days_left(infra_host, host,
     listener = LISTENERS[row.service]
     starttls = f"-starttls {listener.starttls} " if listener.starttls else ""
     fetched = host.run(
-        f"timeout 20 openssl s_client {starttls}-connect 127.0.0.1:%s -servername %s </dev/null 2>/dev/null"
-        " | openssl x509", str(row.port), infra_host.fqdn,
+        f"timeout 20 openssl s_client {starttls}-connect %s:%s -servername %s </dev/null 2>/dev/null"
+        " | openssl x509", infra_host.private_address if listener.private else "127.0.0.1", str(row.port),
+        infra_host.fqdn,
     )
     assert fetched.rc == 0, f"no certificate from {row.service} on {row.port}: {fetched.stderr}"
     certificate = x509.load_pem_x509_certificate(fetched.stdout.encode())

@@ -13,42 +13,43 @@ REPOSITORY = DEFAULTS["pitr_repository"]
 ENCRYPTED_HEADER = "Salted__"
 
 
-def pgbackrest(db, *arguments: str) -> str:
-    return db.check_output("runuser -u postgres -- pgbackrest --stanza=%s " + " ".join(["%s"] * len(arguments)),
+def pgbackrest(pitr, *arguments: str) -> str:
+    return pitr.check_output("runuser -u postgres -- pgbackrest --stanza=%s " + " ".join(["%s"] * len(arguments)),
                            STANZA, *arguments)
 
 
-def test_wal_is_archived_to_pgbackrest(db):
-    assert db.check_output("runuser -u postgres -- psql -XAtc 'SHOW archive_mode'") == "on"
-    pgbackrest(db, "check")  # fails unless a WAL switch reaches the repository
-    assert db.check_output("runuser -u postgres -- psql -XAtc 'SELECT archived_count > 0 FROM pg_stat_archiver'") == "t"
+def test_wal_is_archived_to_pgbackrest(pitr):
+    assert pitr.check_output("runuser -u postgres -- psql -XAtc 'SHOW archive_mode'") == "on"
+    pgbackrest(pitr, "check")  # fails unless a WAL switch reaches the repository
+    archived = "SELECT archived_count > 0 FROM pg_stat_archiver"
+    assert pitr.check_output(f"runuser -u postgres -- psql -XAtc '{archived}'") == "t"
 
 
-def test_the_repository_holds_a_full_backup(db):
-    info = json.loads(pgbackrest(db, "--output=json", "info"))
+def test_the_repository_holds_a_full_backup(pitr):
+    info = json.loads(pgbackrest(pitr, "--output=json", "info"))
     assert info[0]["status"]["code"] == 0, info[0]["status"]
     assert "full" in {backup["type"] for backup in info[0]["backup"]}
 
 
 @pytest.mark.parametrize("kind", BACKUP_KINDS)
-def test_backups_are_scheduled(db, kind):
-    timer = db.service(f"postyard-pitr-{kind}.timer")
+def test_backups_are_scheduled(pitr, kind):
+    timer = pitr.service(f"postyard-pitr-{kind}.timer")
     assert timer.is_enabled and timer.is_running
 
 
-def test_the_repository_is_encrypted(db):
-    heads = db.check_output(
+def test_the_repository_is_encrypted(pitr):
+    heads = pitr.check_output(
         f"find {REPOSITORY}/archive {REPOSITORY}/backup -type f -exec head -c {len(ENCRYPTED_HEADER)} {{}} \\; "
         "-exec echo \\;").splitlines()
     assert heads and set(heads) == {ENCRYPTED_HEADER}
 
 
-def test_only_postgres_reads_the_repository_and_its_passphrase(db):
-    config = db.file(CONFIG)
+def test_only_postgres_reads_the_repository_and_its_passphrase(pitr):
+    config = pitr.file(CONFIG)
     assert (config.user, config.mode) == ("postgres", 0o600)
-    repository = db.file(REPOSITORY)
+    repository = pitr.file(REPOSITORY)
     assert repository.user == "postgres" and repository.mode & 0o007 == 0
 
 
-def test_the_pgbackrest_server_is_not_running(db):
-    assert not db.service("pgbackrest").is_running
+def test_the_pgbackrest_server_is_not_running(pitr):
+    assert not pitr.service("pgbackrest").is_running

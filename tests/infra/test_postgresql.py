@@ -18,10 +18,14 @@ def sql(db, query: str) -> str:
     return db.check_output("runuser -u postgres -- psql -XAtc %s", query)
 
 
-def test_postgresql_is_running_and_enabled(db):
-    service = db.service("postgresql@15-main")
+def test_postgresql_is_running_and_enabled(db, db_host):
+    """Debian's unit runs it, or Patroni where the database is clustered (and Debian's unit then does not)."""
+    clustered = "patroni" in db_host.roles
+    service = db.service("patroni" if clustered else "postgresql@15-main")
     assert service.is_running
     assert service.is_enabled
+    if clustered:
+        assert not db.service("postgresql@15-main").is_enabled
 
 
 @pytest.mark.parametrize("name, expected", sorted(SERVER_SETTINGS.items()))

@@ -23,9 +23,17 @@ def applied_roles() -> list[tuple[str, str, str]]:
     return found
 
 
+def _in_order(roles: tuple[str, ...], order: list[str]) -> bool:
+    """Whether roles come in this order (others may come between them)."""
+    rest = iter(order)
+    return all(role in rest for role in roles)
+
+
 def test_deploy_applies_every_role_of_the_topology_in_its_order():
-    every_role = roles_for_groups(tuple(GROUP_ROLES))
-    assert [role for role, _, _ in applied_roles()] == list(every_role)
+    applied = [role for role, _, _ in applied_roles()]
+    alone, clustered = roles_for_groups(tuple(GROUP_ROLES)), roles_for_groups(tuple(GROUP_ROLES), clustered=True)
+    assert set(applied) == set(alone) | set(clustered) and len(applied) == len(set(applied))
+    assert _in_order(alone, applied) and _in_order(clustered, applied)
 
 
 def test_each_role_is_applied_from_the_module_named_after_it():
@@ -36,5 +44,5 @@ def test_each_role_is_applied_from_the_module_named_after_it():
 def test_roles_holds_only_role_modules_and_the_support_package():
     package = Path(roles.__file__).parent
     modules = {p.stem for p in package.glob("*.py")} - {"__init__"}
-    assert modules == set(roles_for_groups(tuple(GROUP_ROLES)))
+    assert modules == set(roles_for_groups(tuple(GROUP_ROLES))) | set(roles_for_groups(tuple(GROUP_ROLES), True))
     assert {p.name for p in package.iterdir() if p.is_dir() and p.name != "__pycache__"} == {"support"}

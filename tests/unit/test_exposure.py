@@ -13,11 +13,14 @@ from postyard.topology import GROUPS, TOPOLOGIES, roles_for_groups
 from roles.firewall import DEFAULTS as FIREWALL_DEFAULTS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-PLANNED_ROLES = {"base", "firewall", "luks", "tls", "postfix", "dovecot", "postgresql", "redis", "api"}
+PLANNED_ROLES = {"base", "firewall", "luks", "tls", "postfix", "dovecot", "postgresql", "redis", "api", "patroni",
+                 "etcd"}
 
 
-def test_each_port_and_protocol_appears_once():
-    keys = [(row.port, row.protocol) for row in EXPOSURE]
+@pytest.mark.parametrize("clustered", [False, True])
+def test_each_port_and_protocol_opens_once_on_any_host(clustered):
+    roles = roles_for_groups(GROUPS, clustered)
+    keys = [(row.port, row.protocol) for row in EXPOSURE if row.role in roles]
     assert len(keys) == len(set(keys))
 
 

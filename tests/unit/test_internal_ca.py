@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from postyard import internal_ca
@@ -39,8 +39,9 @@ def _ca_certificate(store: SecretStore) -> x509.Certificate:
     return x509.load_pem_x509_certificate(store.path("internal-ca.crt").read_bytes())
 
 
-def _stored_host_certificate(store: SecretStore, days: int, names: list[str] = NAMES) -> bytes:
-    """Replace db-1's stored certificate with one the CA signed, expiring in days, for names."""
+def _stored_host_certificate(store: SecretStore, days: int, names: list[str] = NAMES,
+                             usages: tuple[x509.ObjectIdentifier, ...] = internal_ca.HOST_KEY_USAGES) -> bytes:
+    """Replace db-1's stored certificate with one the CA signed, expiring in days, for names and usages."""
     ca_key, host_key = _private_key(store, "internal-ca.key"), _private_key(store, "tls-db-1.key")
     alternative = alternative_names(names)
     certificate = (
@@ -53,6 +54,7 @@ def _stored_host_certificate(store: SecretStore, days: int, names: list[str] = N
         .not_valid_after(_now() + datetime.timedelta(days=days, hours=1))
         .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     pem = certificate.public_bytes(serialization.Encoding.PEM)
@@ -138,3 +140,12 @@ def test_a_host_certificate_verifies_against_the_ca_for_each_of_its_names(store)
     ca = x509.load_pem_x509_certificate(ca_certificate_pem(store).encode())
     for name in (x509.DNSName(NAMES[0]), x509.IPAddress(ipaddress.ip_address(NAMES[3]))):
         PolicyBuilder().store(Store([ca])).build_server_verifier(name).verify(certificate, [])
+
+
+def test_a_certificate_for_servers_only_is_reissued_to_identify_its_host_as_a_client_too(store):
+    host_certificate(store, "db-1", NAMES)
+    old = _stored_host_certificate(store, days=300, usages=(ExtendedKeyUsageOID.SERVER_AUTH,))
+    renewed = host_certificate(store, "db-1", NAMES)
+    assert renewed.certificate_pem.encode() != old
+    usages = _issued(renewed.certificate_pem).extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert set(usages) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}

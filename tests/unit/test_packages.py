@@ -55,7 +55,7 @@ def test_only_the_roles_before_the_packages_role_run_apt_themselves():
 
 
 def test_every_role_that_names_packages_is_in_the_packages_table():
-    named = {role for role in roles_for_groups(GROUPS)
+    named = {role for role in {*roles_for_groups(GROUPS), *roles_for_groups(GROUPS, clustered=True)}
              if callable(getattr(importlib.import_module(f"roles.{role}"), "packages", None))}
     assert named == set(ROLE_PACKAGES)
 

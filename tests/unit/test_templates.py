@@ -18,6 +18,7 @@ from roles import (
     api,
     base,
     dovecot,
+    etcd,
     firewall,
     host_report,
     mail_services,
@@ -26,6 +27,7 @@ from roles import (
     postfix,
     postgresql,
     postgresql_backup,
+    postgresql_router,
     redis,
     tls,
 )
@@ -55,12 +57,16 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         {"api": ["10.0.1.3"], "mail": ["10.0.1.4"]}, "eth0", "enp7s0", ["198.51.100.7", "2001:db8::/32"],
     ),
     "postgresql/postyard.conf.j2": {
-        "listen_addresses": ["127.0.0.1", "::1", "10.0.1.2"], "max_connections": 100,
-        "memory": postgresql.memory_settings(4096, 100), "tls_policy": tls_policy.POSTGRESQL,
+        "listen_addresses": ["127.0.0.1", "::1", "10.0.1.2"],
+        "settings": postgresql.server_settings(100, postgresql.memory_settings(4096, 100)),
     },
     "postgresql/pg_hba.conf.j2": {
-        "rules": postgresql.hba_rules("postyard", {"api": ["10.0.1.3"], "mail": ["10.0.1.4"]}),
+        "lines": postgresql.hba_lines(postgresql.hba_rules("postyard", {"api": ["10.0.1.3"], "mail": ["10.0.1.4"]})),
     },
+    "postgresql_router/haproxy.cfg.j2": postgresql_router.router_context(
+        [("db1.example.net", "10.0.1.2"), ("db2.example.net", "10.0.1.5")]),
+    "etcd/etcd.env.j2": etcd.config_context("db1.example.net", "10.0.1.2",
+                                            [("db1.example.net", "10.0.1.2"), ("db2.example.net", "10.0.1.5")]),
     "redis/redis.conf.j2": redis.config_context(REDIS_DATA, ["127.0.0.1", "-::1", "10.0.1.2"], True),
     "redis/users.acl.j2": redis.acl_context("app-password", "admin-password"),
     "backup/postyard-backup.sh.j2": postgresql_backup.backup_context(BACKUP_DATA, "age1example"),

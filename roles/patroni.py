@@ -1,0 +1,167 @@
+"""Patroni role: on a clustered database, each db host's PostgreSQL 15 run by Debian's Patroni, the leader lock
+kept in etcd (roles/etcd.py). Replicas stream from the primary synchronously, so a commit the primary
+acknowledged is on a second host before any client hears of it, and Patroni promotes only that replica.
+
+The settings, pg_hba.conf and TLS are the postgresql role's; the roles and the database are created on the
+primary, and reach the replicas by replication.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import yaml
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.server import Command
+from pyinfra.operations import files, server
+
+from app.db import roles as db_roles
+from roles import postgresql
+from roles.etcd import client_endpoints
+from roles.support.database_client import POSTGRESQL_PORT
+from roles.support.inventory_secrets import (
+    INTERNAL_CA_PATH,
+    install_internal_tls,
+    internal_certificate_path,
+    internal_key_path,
+    secret,
+)
+from roles.support.peers import environment_members
+from roles.support.systemd_units import enabled_and_running
+
+__all__ = ["DEFAULTS", "REST_PORT", "SCOPE", "TIMINGS", "deploy_patroni", "packages", "patroni_config", "setup_sql"]
+
+DEFAULTS: dict[str, Any] = postgresql.DEFAULTS
+SCOPE = "postyard"
+CONFIG = "/etc/patroni/config.yml"
+REST_PORT = 8008
+SETUP_SQL = "/etc/postyard/postgresql-setup.sql"
+# How long the deploy waits for this member to run (the first one initialises the cluster, the others copy it).
+RUNNING_WITHIN = 300
+# The leader lock lives `ttl` seconds; a lost primary is replaced about ttl + loop_wait after it last renewed it.
+TIMINGS = {"ttl": 20, "loop_wait": 5, "retry_timeout": 5}
+# Cluster-wide settings: Patroni keeps them in etcd, the same on every member.
+CLUSTER_SETTINGS = ("max_connections",)
+
+
+def packages(data: Any) -> tuple[str, ...]:
+    """The Debian packages this role needs; the packages role installs them with every other role's."""
+    return ("postgresql", "patroni", "curl")
+
+
+def patroni_config(name: str, address: str, members: list[tuple[str, str]], settings: dict[str, str | int],
+                   hba: list[str], passwords: dict[str, str]) -> dict[str, Any]:
+    """Patroni's configuration for one member."""
+    certificate, key = internal_certificate_path("postgresql"), internal_key_path("postgresql")
+    local = {k: v for k, v in settings.items() if k not in CLUSTER_SETTINGS}
+    return {
+        "scope": SCOPE,
+        "name": name,
+        "restapi": {
+            "listen": f"{address}:{REST_PORT}", "connect_address": f"{address}:{REST_PORT}",
+            "certfile": certificate, "keyfile": key,
+            "authentication": {"username": "patroni", "password": passwords["rest"]},
+        },
+        "etcd3": {"hosts": client_endpoints(members), "protocol": "https", "cacert": INTERNAL_CA_PATH,
+                  "cert": certificate, "key": key},
+        "bootstrap": {
+            "dcs": {
+                **TIMINGS,
+                "maximum_lag_on_failover": 1048576,
+                "synchronous_mode": True,
+                "postgresql": {
+                    "use_pg_rewind": True, "use_slots": True,
+                    "parameters": {**{k: settings[k] for k in CLUSTER_SETTINGS}, "wal_level": "replica",
+                                   "hot_standby": "on", "wal_log_hints": "on", "max_wal_senders": 10,
+                                   "max_replication_slots": 10},
+                },
+            },
+            "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
+        },
+        "postgresql": {
+            "listen": f"127.0.0.1,{address}:{POSTGRESQL_PORT}", "connect_address": f"{address}:{POSTGRESQL_PORT}",
+            "data_dir": postgresql.DATA_DIR, "bin_dir": postgresql.BIN_DIR,
+            "pgpass": "/var/lib/postgresql/.pgpass.patroni",
+            # its own connections over the local socket, as the postgres user (peer)
+            "use_unix_socket": True,
+            "authentication": {
+                "superuser": {"username": "postgres", "password": passwords["superuser"]},
+                "replication": {"username": postgresql.REPLICATION_USER, "password": passwords["replication"],
+                                "sslmode": "verify-full", "sslrootcert": INTERNAL_CA_PATH},
+                "rewind": {"username": postgresql.REWIND_USER, "password": passwords["rewind"],
+                           "sslmode": "verify-full", "sslrootcert": INTERNAL_CA_PATH},
+            },
+            "parameters": {**local, "unix_socket_directories": "/var/run/postgresql"},
+            "pg_hba": hba,
+        },
+    }
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def setup_sql(database: str, passwords: dict[str, str]) -> str:
+    """The platform's login roles, their passwords, the database and who may connect: run on the primary."""
+    names = ", ".join(_quoted(role.name) for role in postgresql.DATABASE_ROLES)
+    lines = [
+        f"SELECT format('CREATE ROLE %I LOGIN', name) FROM unnest(ARRAY[{names}]) AS name"
+        " WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) \\gexec",
+    ]
+    lines += [f'ALTER ROLE "{role.name}" LOGIN PASSWORD {_quoted(passwords[role.name])};'
+              for role in postgresql.DATABASE_ROLES]
+    lines += [
+        f"SELECT 'CREATE DATABASE \"{database}\" OWNER \"{db_roles.OWNER}\"'"
+        f" WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = {_quoted(database)}) \\gexec",
+        f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC;',
+    ]
+    lines += [f'GRANT CONNECT ON DATABASE "{database}" TO "{role.name}";' for role in postgresql.DATABASE_ROLES]
+    return "\n".join(lines) + "\n"
+
+
+def _has_debian_cluster() -> bool:
+    check = f"test -e {postgresql.CONFIG_DIR}/postgresql.conf && echo yes || echo no"
+    return host.get_fact(Command, command=check).strip() == "yes"
+
+
+@deploy("Patroni", data_defaults=DEFAULTS)
+def deploy_patroni() -> None:
+    install_internal_tls("postgresql", owner="postgres")
+    # Patroni creates the cluster: the one Debian's package made goes, before Patroni first starts.
+    if _has_debian_cluster():
+        server.shell(name="Drop the cluster Debian created", commands=[
+            f"pg_dropcluster --stop {postgresql.VERSION} main", f"systemctl disable --now {postgresql.UNIT}"])
+    members = environment_members("db")
+    address = host.data.private_address
+    max_connections = host.data.postgresql_max_connections
+    settings = postgresql.server_settings(
+        max_connections, postgresql.memory_settings(postgresql.host_memory_mb(), max_connections))
+    addresses = [peer for _, peer in members]
+    hba = postgresql.hba_lines(postgresql.platform_hba_rules(host.data.postgresql_database, addresses), addresses)
+    # str(): the YAML writer takes plain strings only
+    passwords = {kind: str(secret(f"patroni-{kind}")) for kind in ("superuser", "replication", "rewind", "rest")}
+    config = files.put(
+        name=f"Upload {CONFIG}", dest=CONFIG, user="postgres", group="postgres", mode="600",
+        src=StringIO(yaml.safe_dump(patroni_config(host.data.get("hostname") or host.name, address, members,
+                                                   settings, hba, passwords), sort_keys=False)),
+    )
+    # Patroni applies a changed configuration on SIGHUP; the first one starts it.
+    server.shell(name="Reload Patroni", commands=["systemctl reload-or-restart patroni"], _if=config.did_change)
+    enabled_and_running(name="Enable Patroni", service="patroni")
+
+    rest = f"https://{address}:{REST_PORT}"
+    logins = {role.name: secret(f"postgresql-{role.name}") for role in postgresql.DATABASE_ROLES}
+    setup = files.put(name=f"Upload {SETUP_SQL}", dest=SETUP_SQL, user="postgres", group="postgres", mode="600",
+                      src=StringIO(setup_sql(host.data.postgresql_database, logins)))
+    server.shell(
+        name="Create the platform's roles and database on the primary",
+        commands=[
+            f"timeout {RUNNING_WITHIN} sh -c 'until curl -sf --cacert {INTERNAL_CA_PATH} {rest}/health >/dev/null;"
+            " do sleep 1; done'",
+            f"if curl -sf --cacert {INTERNAL_CA_PATH} {rest}/primary >/dev/null; then"
+            f" runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -f {SETUP_SQL}; fi",
+        ],
+        _if=setup.did_change,
+    )
