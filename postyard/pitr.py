@@ -18,6 +18,11 @@ from roles.postgresql import DATA_DIR, UNIT
 
 __all__ = ["RestoreError", "parse_target_time", "restore_to", "restorable_since"]
 
+# Seconds the restored cluster may replay WAL before the restore counts as failed (and is undone).
+RECOVERY_WITHIN = 3000
+# The restore runs as a unit of its own, so a dropped SSH connection does not stop it halfway.
+RESTORE_UNIT = "postyard-restore"
+
 RESTORE_SCRIPT = rf"""
 set -euo pipefail
 cd /
@@ -32,18 +37,27 @@ if systemctl is-active --quiet {UNIT}; then
 fi
 systemctl stop {UNIT}
 mv {DATA_DIR} "$aside"
+put_back() {{
+    echo "the restore failed: putting back the cluster it was to replace" >&2
+    systemctl stop {UNIT} || true
+    rm -rf {DATA_DIR}
+    mv "$aside" {DATA_DIR}
+    systemctl start {UNIT}
+    exit 1
+}}
+trap put_back ERR
 install -d -o postgres -g postgres -m 700 {DATA_DIR}
 echo "the cluster it replaces is kept at $aside"
 as_postgres pgbackrest --stanza={STANZA} --type=time "--target=$target" --target-action=promote restore
 systemctl start {UNIT}
-for _ in $(seq 600); do
+for _ in $(seq {RECOVERY_WITHIN}); do
     if [ "$(as_postgres psql -XAtc 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; then
         exit 0
     fi
     sleep 1
 done
-echo "the restored cluster is still in recovery after 600 s" >&2
-exit 1
+echo "the restored cluster is still in recovery after {RECOVERY_WITHIN} s" >&2
+false
 """
 
 
@@ -82,11 +96,13 @@ def restore_to(host: InfraHost, when: datetime, log: Callable[[str], None]) -> s
     target = when.strftime("%Y-%m-%d %H:%M:%S.%f+00")
     aside = f"{DATA_DIR}.before-restore-{now.strftime('%Y%m%dT%H%M%SZ')}"
     log(f"restoring {host.name}'s cluster to {target}; the current one is kept at {aside}")
+    command = ["systemd-run", f"--unit={RESTORE_UNIT}", "--pipe", "--wait", "--collect", "--quiet",
+               "bash", "-c", RESTORE_SCRIPT, "restore", target, aside]
     try:
-        output = ssh_run(host, ["bash", "-c", RESTORE_SCRIPT, "restore", target, aside], timeout=3600)
+        output = ssh_run(host, command, timeout=RECOVERY_WITHIN + 600)
     except SshError as error:
-        raise SshError(error.host, f"restore to {target} (the replaced cluster is kept at {aside})",
-                       error.status, error.stderr) from None
+        raise SshError(error.host, f"restore to {target} (on failure it puts the replaced cluster back; if it "
+                                   f"could not, that cluster is at {aside})", error.status, error.stderr) from None
     for line in output.splitlines():
         log(line)
     return aside

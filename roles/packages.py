@@ -100,21 +100,30 @@ def held_back_install(packages: Iterable[str]) -> str:
     return held_back(noninteractive_apt("install --no-install-recommends " + " ".join(map(shlex.quote, packages))))
 
 
+# What a role runs right after the transaction that installs some of its packages, given the packages that
+# transaction installed.
+AFTER_INSTALL: dict[str, Callable[[list[str]], list[str]]] = {"patroni": patroni.after_install}
+
+
 @operation(is_idempotent=True)
-def packages_installed(packages: list[str]) -> Generator[str, None, None]:
+def packages_installed(packages: list[str], roles: tuple[str, ...] = ()) -> Generator[str, None, None]:
     """Remove a policy-rc.d of ours that a killed deploy left behind (it would hold back the daemons of every
-    later upgrade), then install what is missing of the packages in one transaction, their daemons held back."""
+    later upgrade), then install what is missing of the packages in one transaction, their daemons held back,
+    and run what the roles need right after it."""
     if host.get_fact(FindInFile, path=POLICY_RC_D, pattern=POLICY_MARKER):
         yield f"rm -f {POLICY_RC_D}"
     installed = host.get_fact(DebPackages)
     missing = [package for package in packages if package not in installed]
     if missing:
         yield held_back_install(missing)
+        for role in roles:
+            yield from AFTER_INSTALL.get(role, lambda _: [])(missing)
     else:
         host.noop("every package is installed")
 
 
 @deploy("Packages")
 def deploy_packages() -> None:
-    packages = host_packages(host_roles(), host.data)
-    packages_installed(name="Install the packages of every role", packages=packages)
+    roles = host_roles()
+    packages_installed(name="Install the packages of every role", packages=host_packages(roles, host.data),
+                       roles=roles)

@@ -8,14 +8,19 @@ primary, and reach the replicas by replication.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import shlex
 from io import StringIO
 from typing import Any
 
 import yaml
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server
+from pyinfra.operations.util import any_changed
 
 from app.db import roles as db_roles
 from roles import postgresql
@@ -29,17 +34,25 @@ from roles.support.inventory_secrets import (
     secret,
 )
 from roles.support.peers import environment_members
+from roles.support.scram import scram_verifier
+from roles.support.stamps import run_with_file_once_for
 from roles.support.systemd_units import enabled_and_running
 
-__all__ = ["DEFAULTS", "REST_PORT", "SCOPE", "TIMINGS", "deploy_patroni", "packages", "patroni_config", "setup_sql"]
+__all__ = ["DEFAULTS", "MIN_MEMBERS", "REST_PORT", "SCOPE", "TIMINGS", "after_install", "deploy_patroni", "packages",
+           "patroni_config", "setup_command", "setup_sql", "verifiers"]
 
 DEFAULTS: dict[str, Any] = postgresql.DEFAULTS
 SCOPE = "postyard"
 CONFIG = "/etc/patroni/config.yml"
 REST_PORT = 8008
 SETUP_SQL = "/etc/postyard/postgresql-setup.sql"
-# How long the deploy waits for this member to run (the first one initialises the cluster, the others copy it).
-RUNNING_WITHIN = 300
+SETUP_STAMP = "/etc/postyard/postgresql-setup.applied"
+SALT_SECRET = "postgresql-scram-salt"
+# Seconds the deploy waits for the setup to reach this member (the first member initialises the cluster, the
+# others copy it, then the primary runs the setup).
+SETUP_WITHIN = 300
+# etcd keeps a quorum through the loss of one member only from three up.
+MIN_MEMBERS = 3
 # The leader lock lives `ttl` seconds; a lost primary is replaced about ttl + loop_wait after it last renewed it.
 TIMINGS = {"ttl": 20, "loop_wait": 5, "retry_timeout": 5}
 # Cluster-wide settings: Patroni keeps them in etcd, the same on every member.
@@ -103,14 +116,15 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def setup_sql(database: str, passwords: dict[str, str]) -> str:
-    """The platform's login roles, their passwords, the database and who may connect: run on the primary."""
+def setup_sql(database: str, verifiers: dict[str, str]) -> tuple[str, str]:
+    """The platform's login roles with their SCRAM verifiers, the database and who may connect, run on the
+    primary; it ends by marking the database with its own digest, which the replicas wait to see."""
     names = ", ".join(_quoted(role.name) for role in postgresql.DATABASE_ROLES)
     lines = [
         f"SELECT format('CREATE ROLE %I LOGIN', name) FROM unnest(ARRAY[{names}]) AS name"
         " WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) \\gexec",
     ]
-    lines += [f'ALTER ROLE "{role.name}" LOGIN PASSWORD {_quoted(passwords[role.name])};'
+    lines += [f'ALTER ROLE "{role.name}" LOGIN PASSWORD {_quoted(verifiers[role.name])};'
               for role in postgresql.DATABASE_ROLES]
     lines += [
         f"SELECT 'CREATE DATABASE \"{database}\" OWNER \"{db_roles.OWNER}\"'"
@@ -118,7 +132,46 @@ def setup_sql(database: str, passwords: dict[str, str]) -> str:
         f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC;',
     ]
     lines += [f'GRANT CONNECT ON DATABASE "{database}" TO "{role.name}";' for role in postgresql.DATABASE_ROLES]
-    return "\n".join(lines) + "\n"
+    body = "\n".join(lines) + "\n"
+    mark = f"postyard setup {hashlib.sha256(body.encode()).hexdigest()[:16]}"
+    return body + f'COMMENT ON DATABASE "{database}" IS {_quoted(mark)};\n', mark
+
+
+def setup_command(database: str, rest: str, sql_path: str, mark: str) -> str:
+    """On every member: run the setup whenever this member is the primary, until this member's own copy of the
+    database carries the setup's mark (a replica, once the primary's run has reached it)."""
+    read_mark = (f"SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = "
+                 f"{_quoted(database)}")
+    script = f"""
+tries=0
+until [ "$(runuser -u postgres -- psql -XAtqc {shlex.quote(read_mark)} 2>/dev/null)" = {shlex.quote(mark)} ]; do
+    if curl -sf --cacert {INTERNAL_CA_PATH} {rest}/primary >/dev/null; then
+        runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -f {sql_path}
+    fi
+    tries=$((tries + 1))
+    if [ "$tries" -ge {SETUP_WITHIN} ]; then
+        echo "the platform's roles and database are not set up after {SETUP_WITHIN} s: is there a primary?" >&2
+        exit 1
+    fi
+    sleep 1
+done
+"""
+    return f"bash -c {shlex.quote(script)}"
+
+
+def verifiers(roles: list[str]) -> dict[str, str]:
+    """Each role's password as a SCRAM verifier, salted with a stored secret: the same on every deploy."""
+    salt_key = secret(SALT_SECRET).encode()
+    return {role: scram_verifier(secret(f"postgresql-{role}"),
+                                 hmac.new(salt_key, role.encode(), "sha256").digest()[:16]) for role in roles}
+
+
+def after_install(newly_installed: list[str]) -> list[str]:
+    """Commands for right after the apt transaction that installed these packages: Debian's package creates and
+    starts a cluster, and Patroni creates its own in the same place. Only a cluster that transaction made goes."""
+    if "postgresql" in newly_installed:
+        return [f"pg_dropcluster --stop {postgresql.VERSION} main"]
+    return []
 
 
 def _has_debian_cluster() -> bool:
@@ -128,12 +181,14 @@ def _has_debian_cluster() -> bool:
 
 @deploy("Patroni", data_defaults=DEFAULTS)
 def deploy_patroni() -> None:
-    install_internal_tls("postgresql", owner="postgres")
-    # Patroni creates the cluster: the one Debian's package made goes, before Patroni first starts.
-    if _has_debian_cluster():
-        server.shell(name="Drop the cluster Debian created", commands=[
-            f"pg_dropcluster --stop {postgresql.VERSION} main", f"systemctl disable --now {postgresql.UNIT}"])
     members = environment_members("db")
+    if len(members) < MIN_MEMBERS:
+        raise DeployError(f"a clustered database needs {MIN_MEMBERS} db hosts or more (etcd's quorum); this "
+                          f"environment has {len(members)}: a lost one of two would stop both")
+    if _has_debian_cluster():
+        raise DeployError(f"{host.name} runs a PostgreSQL cluster of its own: turning one database into a clustered "
+                          "one is not done by the deploy; dump it, and restore the dump into the new cluster")
+    tls = install_internal_tls("postgresql", owner="postgres")
     address = host.data.private_address
     max_connections = host.data.postgresql_max_connections
     settings = postgresql.server_settings(
@@ -147,21 +202,15 @@ def deploy_patroni() -> None:
         src=StringIO(yaml.safe_dump(patroni_config(host.data.get("hostname") or host.name, address, members,
                                                    settings, hba, passwords), sort_keys=False)),
     )
-    # Patroni applies a changed configuration on SIGHUP; the first one starts it.
-    server.shell(name="Reload Patroni", commands=["systemctl reload-or-restart patroni"], _if=config.did_change)
+    # Patroni applies a changed configuration, and PostgreSQL and the REST API a renewed certificate, on SIGHUP;
+    # the first one starts it.
+    server.shell(name="Reload Patroni", commands=["systemctl reload-or-restart patroni"],
+                 _if=any_changed(config, *tls))
     enabled_and_running(name="Enable Patroni", service="patroni")
 
-    rest = f"https://{address}:{REST_PORT}"
-    logins = {role.name: secret(f"postgresql-{role.name}") for role in postgresql.DATABASE_ROLES}
-    setup = files.put(name=f"Upload {SETUP_SQL}", dest=SETUP_SQL, user="postgres", group="postgres", mode="600",
-                      src=StringIO(setup_sql(host.data.postgresql_database, logins)))
-    server.shell(
-        name="Create the platform's roles and database on the primary",
-        commands=[
-            f"timeout {RUNNING_WITHIN} sh -c 'until curl -sf --cacert {INTERNAL_CA_PATH} {rest}/health >/dev/null;"
-            " do sleep 1; done'",
-            f"if curl -sf --cacert {INTERNAL_CA_PATH} {rest}/primary >/dev/null; then"
-            f" runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -f {SETUP_SQL}; fi",
-        ],
-        _if=setup.did_change,
+    database = host.data.postgresql_database
+    sql, mark = setup_sql(database, verifiers([role.name for role in postgresql.DATABASE_ROLES]))
+    run_with_file_once_for(
+        "Create the platform's roles and database on the primary", sql, SETUP_SQL,
+        setup_command(database, f"https://{address}:{REST_PORT}", SETUP_SQL, mark), SETUP_STAMP, owner="postgres",
     )

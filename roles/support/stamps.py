@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from io import BytesIO
+from io import BytesIO, StringIO
 from pathlib import Path
 
 from pyinfra import host
@@ -17,7 +17,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files, server
 
-__all__ = ["run_once_for", "unpack_once_for", "unpack_command"]
+__all__ = ["run_once_for", "run_with_file_once_for", "unpack_once_for", "unpack_command"]
 
 
 def _stamp_content(digest: str) -> str:
@@ -58,3 +58,14 @@ def unpack_once_for(
     files.put(name=f"Upload {name}", src=src, dest=uploaded, mode="600", _if=lambda: not done)
     command = unpack_command(uploaded, dest) + (f" && {then}" if then else "")
     return _run_unless(done, f"Unpack {name}", command, stamp, digest)
+
+
+def run_with_file_once_for(name: str, content: str, path: str, command: str, stamp: str,
+                           owner: str = "root") -> OperationMeta:
+    """Upload content as path (mode 600), run command, then remove the file: once per content. A failed run
+    leaves the file for the next deploy's try."""
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    done = _applied(stamp, digest)
+    files.put(name=f"Upload {path}", src=StringIO(content), dest=path, user=owner, group=owner, mode="600",
+              _if=lambda: not done)
+    return _run_unless(done, name, f"{command} && rm -f {shlex.quote(path)}", stamp, digest)
