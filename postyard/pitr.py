@@ -24,7 +24,7 @@ RECOVERY_WITHIN = 3000
 RESTORE_UNIT = "postyard-restore"
 
 RESTORE_SCRIPT = rf"""
-set -euo pipefail
+set -eEuo pipefail  # -E: a failure inside a function reaches the ERR trap too
 cd /
 target="$1"; aside="$2"
 as_postgres() {{ runuser -u postgres -- "$@"; }}
