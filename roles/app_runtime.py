@@ -18,7 +18,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
-from pyinfra import host, inventory
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import File
@@ -30,7 +30,7 @@ from postyard.topology import host_groups
 from roles.support.archives import directory_archive, skip_bytecode
 from roles.support.database_client import data_keys, database_login
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, secret
-from roles.support.peers import peers_by_group
+from roles.support.peers import environment_hosts, peers_by_group
 from roles.support.stamps import unpack_once_for
 from roles.support.system_users import declare_users
 
@@ -228,9 +228,7 @@ def mail_hostname() -> str:
 def mail_hostnames() -> list[str]:
     """Every mail host's name in this host's environment, sorted: the names customers' return-path MX and
     SPF records point at, the same list on every api and mail host of the environment."""
-    environment = host.data.get("environment")
-    names = sorted({_own_mail_hostname(other.data, other.name) for other in inventory
-                    if other.data.get("environment") == environment and "mail" in host_groups(other.groups)})
+    names = sorted({_own_mail_hostname(other.data, other.name) for other in environment_hosts("mail")})
     if not names and host.data.get("mail_hostname"):
         return [host.data.mail_hostname]  # mail hosts outside this inventory, named by `mail_hostname`
     if not names:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pyinfra import host, inventory
+from pyinfra.api.host import Host
 
 from postyard.topology import host_groups, roles_for_groups
 
-__all__ = ["database_is_clustered", "environment_members", "first_address_in_environment", "first_in_environment",
-           "host_roles", "peers_by_group"]
+__all__ = ["database_is_clustered", "environment_hosts", "environment_members", "first_address_in_environment",
+           "first_in_environment", "host_roles", "peers_by_group"]
 
 
 def peers_by_group() -> dict[str, list[str]]:
@@ -51,13 +52,18 @@ def first_address_in_environment(group: str) -> list[str]:
     return [hosts[0].data.private_address]
 
 
+def environment_hosts(group: str) -> list[Host]:
+    """Every inventory host of the group in this host's environment, this one included."""
+    environment = host.data.get("environment")
+    return [other for other in inventory
+            if other.data.get("environment") == environment and group in host_groups(other.groups)]
+
+
 def environment_members(group: str) -> list[tuple[str, str]]:
     """(host name, private address) of every host of the group in this host's environment, this one included,
     by name."""
-    environment = host.data.get("environment")
     return sorted((other.data.get("hostname") or other.name, other.data.get("private_address") or "")
-                  for other in inventory
-                  if other.data.get("environment") == environment and group in host_groups(other.groups))
+                  for other in environment_hosts(group))
 
 
 def database_is_clustered() -> bool:
