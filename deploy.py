@@ -9,12 +9,14 @@ from pyinfra import host
 from postyard.connections import disable_nagle
 from roles import (
     api,
+    api_proxy,
     app_runtime,
     base,
     dovecot,
     etcd,
     firewall,
     host_report,
+    load_balancer,
     luks,
     mail_services,
     opendkim,
@@ -56,6 +58,11 @@ if "pgbackrest" in wanted:
     pgbackrest.deploy_pgbackrest()
 if "redis" in wanted:
     redis.deploy_redis()
+# Before any api host asks ACME for the API's name, which ACME checks through the load balancer.
+if "load_balancer" in wanted:
+    load_balancer.deploy_load_balancer()
+if "api_proxy" in wanted:
+    api_proxy.deploy_api_proxy()
 if "tls" in wanted:
     tls.deploy_tls()
 if "app_runtime" in wanted:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from advanced_alchemy.extensions.litestar import (
     AsyncSessionConfig,
     SQLAlchemyAsyncConfig,
     SQLAlchemyPlugin,
 )
+from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -43,7 +45,11 @@ from app.lib.state import Services
 from app.lib.storable_text import refuse_unstorable_text
 from app.lib.transactions import commit_before_send
 
-__all__ = ["create_app"]
+__all__ = ["TRUSTED_PROXIES", "create_app", "create_served_app"]
+
+# Who may tell the API a request's client by X-Forwarded-For: the API proxy on the same host (roles/api_proxy.py),
+# which sets it to the address the load balancer's PROXY protocol named. Anyone else's header is ignored.
+TRUSTED_PROXIES = "127.0.0.1"
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the application from settings (read from the environment when not given)."""
@@ -116,3 +122,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Around routing, so that 404 and 405 for unknown paths carry a request id and are logged too.
     app.asgi_handler = request_id_middleware(app.asgi_handler)
     return app
+
+
+def create_served_app() -> ASGIApp:
+    """The application as granian serves it: the client of a request the API proxy passes on is the one it names."""
+    return cast("ASGIApp", wrap_asgi_with_proxy_headers(create_app(), trusted_hosts=TRUSTED_PROXIES))

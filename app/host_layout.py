@@ -7,7 +7,8 @@ from __future__ import annotations
 import socket
 
 __all__ = [
-    "API_CERTIFICATE", "API_KEY_FILE", "API_LIVENESS_PATH", "API_PORT", "API_RUNTIME_DIRECTORY", "API_SERVICE",
+    "ACME_STANDALONE_PORT", "API_CERTIFICATE", "API_KEY_FILE", "API_LIVENESS_PATH", "API_PORT", "API_PROXY_PORT",
+    "API_PROXY_SERVICE", "API_READINESS_PATH", "API_RUNTIME_DIRECTORY", "API_SERVICE",
     "DKIM_DIR", "DKIM_SYNC_SERVICE", "EVENTS_STATE_DIRECTORY",
     "INTAKE_RUNTIME_DIRECTORY",
     "INTAKE_SERVICE", "INTAKE_SOCKET", "INTERNAL_LISTENER", "INTERNAL_SMTP_HOST", "INTERNAL_SMTP_PORT",
@@ -65,9 +66,18 @@ def mail_host_name() -> str:
 # The API serves HTTPS here; its unit counts as started once this path answers on loopback (app/wait_ready.py).
 API_PORT = 443
 API_LIVENESS_PATH = "/health/live"
+# Readiness: the API and the database and cache it needs (the load balancer's health check).
+API_READINESS_PATH = "/health/ready"
 
 # systemd services (unit names without `.service`).
 API_SERVICE = "postyard-api"
+# Behind a load balancer, HAProxy in front of the API on each api host (roles/api_proxy.py).
+API_PROXY_SERVICE = "postyard-api-proxy"
+# Where the load balancer connects to it, on the private network, with the PROXY protocol.
+API_PROXY_PORT = 8443
+# certbot's own listener on an api host behind a load balancer, which every api host's proxy relays ACME's
+# HTTP-01 requests to (port 80 is the proxy's there).
+ACME_STANDALONE_PORT = 8402
 INTAKE_SERVICE = "postyard-smtp-intake"
 WORKER_SERVICE = "postyard-worker"
 WEBHOOKS_SERVICE = "postyard-webhooks"

@@ -10,7 +10,7 @@ from pathlib import Path
 from postyard.appliance_client import create_team
 from postyard.inventory_hosts import InfraHost
 from postyard.ssh import SshError, ssh_run
-from postyard.topology import SCHEMA_GROUP
+from postyard.topology import LB_GROUP, SCHEMA_GROUP
 
 __all__ = ["FIRST_OPERATOR_STAMP", "FIRST_TEAM_STAMP", "access_summary", "operator_email"]
 
@@ -20,6 +20,11 @@ FIRST_OPERATOR_STAMP = "first-operator-issued"
 
 def _first(hosts: list[InfraHost], group: str) -> InfraHost | None:
     return next((h for h in sorted(hosts, key=lambda h: h.name) if group in h.groups), None)
+
+
+def api_name(api: InfraHost) -> str:
+    """The name clients reach the API by: behind a load balancer, the name its certificate adds to the host's."""
+    return next((name for name in api.tls_names if name != api.fqdn), api.fqdn)
 
 
 def _first_team(mail: InfraHost, project: str) -> list[str]:
@@ -63,9 +68,10 @@ def _first_operator(api: InfraHost, schema: InfraHost) -> list[str]:
 def access_summary(hosts: list[InfraHost], project: str, trust: Path | None,
                    say: Callable[[str], None] = print) -> None:
     api, mail, schema = _first(hosts, "api"), _first(hosts, "mail"), _first(hosts, SCHEMA_GROUP)
+    balancer = _first(hosts, LB_GROUP)
     if api is not None:
-        say(f"API: https://{api.fqdn}  (RESEND_API_URL for Resend's SDKs; docs at /docs)")
-        say(f"console: https://{api.fqdn}/console/  (sign in as the first operator, or as a team's member)")
+        say(f"API: https://{api_name(api)}  (RESEND_API_URL for Resend's SDKs; docs at /docs)")
+        say(f"console: https://{api_name(api)}/console/  (sign in as the first operator, or as a team's member)")
         for line in _first_operator(api, schema or api):
             say(line)
     if trust is not None:
@@ -78,6 +84,8 @@ def access_summary(hosts: list[InfraHost], project: str, trust: Path | None,
     say("DNS records to publish:")
     for host in sorted(hosts, key=lambda h: h.name):
         say(f"    {host.fqdn}. A {host.address}")
+    if api is not None and balancer is not None:
+        say(f"    {api_name(api)}. A {balancer.address}  (the load balancer)")
     say(f"    PTR of {mail.address} -> {mail.fqdn}.  (set at the hosting provider)")
     say("    each sending domain: the records GET /domains/{id} lists (ownership, DKIM, the return path's MX and "
         "SPF, DMARC, MTA-STS, TLS-RPT; see docs/domains.md)")

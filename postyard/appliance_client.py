@@ -138,8 +138,12 @@ class TestbedAppliance:
         return f"https://{self.api.fqdn}"
 
     def host_names(self) -> dict[str, str]:
-        """{host name: address}: the API's certificate names the host, and no resolver here knows it."""
-        return {h.fqdn: h.public_address for h in self.bed.platform_hosts}
+        """{host name: address}: the API's certificate names the host (and the API's name, at the load balancer,
+        where there is one), and no resolver here knows them."""
+        names = {h.fqdn: h.public_address for h in self.bed.platform_hosts}
+        if self.bed.api_name and self.bed.load_balancer:
+            names[self.bed.api_name] = self.bed.load_balancer.public_address
+        return names
 
     def acme_root_pem(self) -> str:
         return internet.acme_root_pem(self.bed)

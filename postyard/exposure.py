@@ -10,11 +10,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from postyard.topology import GROUPS
+from app.host_layout import ACME_STANDALONE_PORT, API_PROXY_PORT
+from postyard.topology import INVENTORY_GROUPS, LB_GROUP
 
 __all__ = ["Exposure", "EXPOSURE", "exposures_for_host", "public_ports_open_on", "ALL_GROUPS"]
 
-ALL_GROUPS: tuple[str, ...] = GROUPS
+ALL_GROUPS: tuple[str, ...] = INVENTORY_GROUPS
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Exposure:
     enabled_by: str | None = None  # optional rows: the host data flag that turns them on
     on_demand: bool = False  # its listener runs only at times: between them the port is closed, not open
     summary: str = ""
+    replaced_by: str | None = None  # a host running this role has other rows for the port instead
 
 
 EXPOSURE: tuple[Exposure, ...] = (
@@ -39,9 +41,23 @@ EXPOSURE: tuple[Exposure, ...] = (
     Exposure(25, "tcp", "smtp", "postfix", ("mail",), True,
              summary="Postfix inbound MX: bounces and inbound mail, STARTTLS offered, no AUTH, no relay"),
     Exposure(80, "tcp", "http-acme", "tls", ("mail", "api"), True, enabled_by="acme_http01", on_demand=True,
-             summary="ACME HTTP-01 challenges only (certbot listens only while it validates)"),
+             summary="ACME HTTP-01 challenges only (certbot listens only while it validates)", replaced_by="api_proxy"),
     Exposure(443, "tcp", "https", "api", ("api",), True,
              summary="HTTP API (granian, TLS >= 1.2, HSTS)"),
+    Exposure(80, "tcp", "http-acme", "load_balancer", (LB_GROUP,), True, enabled_by="acme_http01",
+             summary="load balancer: ACME HTTP-01 for the API's name, passed on to the api hosts"),
+    Exposure(443, "tcp", "https", "load_balancer", (LB_GROUP,), True,
+             summary="load balancer: the API's name, TCP passed on to the api hosts with the PROXY protocol"),
+    Exposure(80, "tcp", "http-acme-relay", "api_proxy", ("api",), True, enabled_by="acme_http01",
+             summary="behind a load balancer: ACME HTTP-01 relayed to the api host whose certbot validates; "
+                     "anything else redirected to HTTPS"),
+    Exposure(80, "tcp", "http-acme-relay", "api_proxy", ("api",), False, clients=(LB_GROUP,),
+             enabled_by="acme_http01", summary="as above, from the load balancer (the API's name)"),
+    Exposure(ACME_STANDALONE_PORT, "tcp", "http-acme", "api_proxy", ("api",), False, clients=("api",),
+             enabled_by="acme_http01", on_demand=True,
+             summary="behind a load balancer: certbot, only while it validates, for the api hosts' relays"),
+    Exposure(API_PROXY_PORT, "tcp", "https-balanced", "api_proxy", ("api",), False, clients=(LB_GROUP,),
+             summary="HAProxy: the load balancer's connections (PROXY protocol), TLS; the API learns the client"),
     Exposure(465, "tcp", "submissions", "postfix", ("mail",), True,
              summary="submission, implicit TLS, AUTH required"),
     Exposure(587, "tcp", "submission", "postfix", ("mail",), True,
@@ -68,6 +84,7 @@ def _is_on(row: Exposure, groups: Iterable[str], roles: Iterable[str], flags: Ma
     return (
         bool(set(row.groups) & set(groups))
         and row.role in roles
+        and row.replaced_by not in roles
         and (row.enabled_by is None or bool(flags.get(row.enabled_by)))
     )
 

@@ -14,7 +14,7 @@ from postyard.deployer import REPO
 from postyard.exposure import Exposure, exposures_for_host
 from postyard.secrets import SecretStore
 from postyard.ssh import SshTarget
-from postyard.topology import host_groups, roles_for_groups
+from postyard.topology import LB_GROUP, host_groups, roles_for_groups
 from roles.firewall import DEFAULTS as FIREWALL_DEFAULTS
 
 __all__ = ["InfraHost", "load_hosts"]
@@ -94,17 +94,20 @@ def _read_inventory(inventory_path: str) -> list[dict[str, Any]]:
     with ctx_state.use(State()):  # pyinfra reads inventory files inside a state context
         inventory = make_inventory(inventory_path, cwd=str(REPO))
     db_hosts = Counter(host.data.get("environment") for host in inventory if "db" in host_groups(host.groups))
+    lb_hosts = Counter(host.data.get("environment") for host in inventory if LB_GROUP in host_groups(host.groups))
     hosts = []
     for host in inventory:
         groups = host_groups(host.groups)
         data = host.data
         clustered = db_hosts[data.get("environment")] > 1
+        # as roles/support/peers.py decides it on the host
+        balanced = lb_hosts[data.get("environment")] > 0 or bool(data.get("load_balancer_private_addresses"))
         hosts.append({
             "name": host.name,
             "fqdn": _value(data, "hostname", host.name),
             "address": _value(data, "ssh_hostname", host.name),
             "groups": list(groups),
-            "roles": list(roles_for_groups(groups, clustered)),
+            "roles": list(roles_for_groups(groups, clustered, balanced)),
             "flags": {flag: _value(data, flag, FIREWALL_DEFAULTS[flag]) for flag in FLAGS},
             "tls_names": list(_value(data, "tls_names", [_value(data, "hostname", host.name)])),
             "private_address": data.get("private_address"),

@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["GROUPS", "GROUP_ROLES", "SCHEMA_GROUP", "TOPOLOGIES", "HostPlan", "host_groups", "roles_for_groups"]
+__all__ = ["GROUPS", "GROUP_ROLES", "INVENTORY_GROUPS", "LB_GROUP", "SCHEMA_GROUP", "TOPOLOGIES", "HostPlan",
+           "host_groups", "roles_for_groups"]
 
+# The platform's groups: a single host is in all of them.
 GROUPS: tuple[str, ...] = ("mail", "db", "cache", "api")
+# The load balancer in front of several api hosts: Hetzner's own on Hetzner Cloud (no host of the inventory), a host
+# running HAProxy on the testbed, which stands in for it.
+LB_GROUP = "lb"
+INVENTORY_GROUPS: tuple[str, ...] = (*GROUPS, LB_GROUP)
 
 # Roles every host gets first, then the roles of each group, then the roles every host gets last (its status
 # report needs the database role and schema the others set up), in the order deploy.py applies them.
@@ -19,9 +25,15 @@ FINAL_ROLES: tuple[str, ...] = ("host_report",)
 GROUP_ROLES: dict[str, tuple[str, ...]] = {
     "db": ("luks", "packages", "postgresql", "postgresql_backup", "pgbackrest"),
     "cache": ("packages", "redis"),
+    # before any api host asks ACME for the API's name, which ACME checks through the load balancer
+    LB_GROUP: ("packages", "load_balancer"),
     "mail": ("packages", "tls", "app_runtime", "opendkim", "schema", "dovecot", "postfix", "mail_services"),
     "api": ("packages", "tls", "app_runtime", "api"),
 }
+
+# Behind a load balancer, each api host also runs the proxy that takes the balancer's connections, from before
+# its certificate is asked for: the proxy relays ACME's HTTP-01 requests to whichever api host's certbot asks.
+BALANCED_GROUP_ROLES: dict[str, tuple[str, ...]] = {"api": ("packages", "api_proxy", "tls", "app_runtime", "api")}
 
 # The first host of this group, by name, runs the migrations and the operators' commands: the only host
 # besides the db host that holds the database owner's credential (never an api host).
@@ -38,16 +50,23 @@ CLUSTERED_SUBSTITUTES: dict[str, tuple[str, ...]] = {
 }
 
 
-def roles_for_groups(groups: tuple[str, ...] | list[str], clustered: bool = False) -> tuple[str, ...]:
-    """The roles a host in these groups gets, common ones first and final ones last, each once."""
+def roles_for_groups(groups: tuple[str, ...] | list[str], clustered: bool = False,
+                     balanced: bool = False) -> tuple[str, ...]:
+    """The roles a host in these groups gets, common ones first and final ones last, each once.
+
+    A load balancer host gets neither the database router nor the status report: it holds no credential of the
+    database, as Hetzner's load balancer, which it stands in for, holds none."""
     ordered: list[str] = list(COMMON_ROLES)
     for group in GROUP_ROLES:
         if group in groups:
-            for role in GROUP_ROLES[group]:
-                for chosen in CLUSTERED_SUBSTITUTES.get(role, (role,)) if clustered else (role,):
+            wanted = BALANCED_GROUP_ROLES.get(group, GROUP_ROLES[group]) if balanced else GROUP_ROLES[group]
+            for role in wanted:
+                substitutes = CLUSTERED_SUBSTITUTES.get(role, (role,)) if clustered and group in GROUPS else (role,)
+                for chosen in substitutes:
                     if chosen not in ordered:
                         ordered.append(chosen)
-    return (*ordered, *FINAL_ROLES)
+    final = FINAL_ROLES if set(groups) & set(GROUPS) else ()
+    return (*ordered, *final)
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,7 @@ TOPOLOGIES: dict[str, tuple[HostPlan, ...]] = {
         HostPlan("mail1", ("mail",)),
         HostPlan("api1", ("api",)),
         HostPlan("api2", ("api",)),
+        HostPlan("lb1", (LB_GROUP,)),
     ),
     "ha": (
         HostPlan("db1", ("db",)),
@@ -75,11 +95,12 @@ TOPOLOGIES: dict[str, tuple[HostPlan, ...]] = {
         HostPlan("mail1", ("mail",)),
         HostPlan("api1", ("api",)),
         HostPlan("api2", ("api",)),
+        HostPlan("lb1", (LB_GROUP,)),
     ),
 }
 
 
 def host_groups(names: Iterable[str]) -> tuple[str, ...]:
-    """The platform groups among an inventory host's groups (inventories add their own)."""
+    """The platform's and the load balancer's groups among an inventory host's groups (inventories add their own)."""
     names = set(names)
-    return tuple(group for group in GROUPS if group in names)
+    return tuple(group for group in INVENTORY_GROUPS if group in names)

@@ -57,7 +57,7 @@ def api_units(workers: int, tls_protocol_min: str = DEFAULTS["api_tls_protocol_m
         AppUnit(API_SERVICE, "Postyard API (granian, HTTPS)",
                 f"{app_runtime.PYTHON} -m app.api_server --interface asgi --factory --host 0.0.0.0 --port {API_PORT} "
                 f"--workers {workers} --no-ws --ssl-certificate {API_CERTIFICATE} --ssl-keyfile {API_KEY_FILE} "
-                f"--ssl-protocol-min {tls_protocol_min} --no-access-log app.asgi:create_app",
+                f"--ssl-protocol-min {tls_protocol_min} --no-access-log app.asgi:create_served_app",
                 exec_start_pre=(f"{copy} {FULLCHAIN_PATH} {API_CERTIFICATE}",
                                 f"{copy} {PRIVKEY_PATH} {API_KEY_FILE}"),
                 # systemd calls the unit active once the API answers, not when granian's process starts.

@@ -26,10 +26,12 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FindInFile
 
 from roles import (
+    api_proxy,
     app_runtime,
     dovecot,
     etcd,
     host_report,
+    load_balancer,
     opendkim,
     patroni,
     pgbackrest,
@@ -66,6 +68,8 @@ ROLE_PACKAGES: dict[str, Callable[[Any], tuple[str, ...]]] = {
     "dovecot": dovecot.packages,
     "postfix": postfix.packages,
     "host_report": host_report.packages,
+    "load_balancer": load_balancer.packages,
+    "api_proxy": api_proxy.packages,
 }
 
 

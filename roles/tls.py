@@ -15,16 +15,17 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files, server
 
-from app.host_layout import API_SERVICE
+from app.host_layout import ACME_STANDALONE_PORT, API_PROXY_SERVICE, API_SERVICE
 from postyard.topology import GROUPS, host_groups
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, install_internal_ca
+from roles.support.peers import host_roles
 from roles.support.staging import jinja_options
 from roles.support.systemd_units import enabled_and_running, reload_units
 
 __all__ = [
     "DEFAULTS", "LETS_ENCRYPT", "CERT_NAME", "CERT_DIR", "FULLCHAIN_PATH", "PRIVKEY_PATH", "HOOK_PATH",
     "CA_DROP_IN_PATH", "RELOADED_UNITS", "reloaded_units", "tls_names", "check_settings",
-    "certbot_command", "request_record", "hook_context", "ca_drop_in_context", "deploy_tls",
+    "certbot_command", "http01_port", "request_record", "hook_context", "ca_drop_in_context", "deploy_tls",
     "packages",
 ]
 
@@ -53,7 +54,7 @@ REQUEST_RECORD_PATH = "/etc/postyard/tls/acme-request"
 # The services that present the certificate, by the group whose hosts run them.
 RELOADED_UNITS: dict[str, tuple[str, ...]] = {
     "mail": ("postfix.service", "dovecot.service"),
-    "api": (f"{API_SERVICE}.service",),
+    "api": (f"{API_SERVICE}.service", f"{API_PROXY_SERVICE}.service"),
 }
 
 
@@ -97,15 +98,16 @@ def check_settings(directory: str, email: str | None, http01: bool) -> None:
         )
 
 
-def certbot_command(directory: str, names: Sequence[str], email: str | None) -> str:
-    """certbot certonly for the one certificate, standalone HTTP-01 on port 80, ECDSA P-256.
+def certbot_command(directory: str, names: Sequence[str], email: str | None, port: int = 80) -> str:
+    """certbot certonly for the one certificate, standalone HTTP-01 on the port (80, or where the api host's proxy
+    relays it behind a load balancer), ECDSA P-256.
 
     Runs only when a new certificate is wanted, hence --force-renewal (a changed directory with
     the same names would otherwise keep the old certificate).
     """
     argv = [
         "certbot", "certonly", "--non-interactive", "--agree-tos",
-        "--standalone", "--preferred-challenges", "http-01", "--http-01-port", "80",
+        "--standalone", "--preferred-challenges", "http-01", "--http-01-port", str(port),
         "--server", directory, "--cert-name", CERT_NAME,
         "--key-type", "ecdsa", "--elliptic-curve", "secp256r1",
         "--force-renewal", "--deploy-hook", HOOK_PATH,
@@ -116,8 +118,16 @@ def certbot_command(directory: str, names: Sequence[str], email: str | None) -> 
     return shlex.join(argv)
 
 
-def request_record(directory: str, names: Sequence[str]) -> str:
-    return f"directory={directory}\nnames={','.join(names)}\n"
+def http01_port(roles: Iterable[str]) -> int:
+    """Where certbot listens while it validates: 80, or, behind a load balancer, where every api host's proxy
+    (which holds 80 there) relays the requests to."""
+    return ACME_STANDALONE_PORT if "api_proxy" in roles else 80
+
+
+def request_record(directory: str, names: Sequence[str], port: int = 80) -> str:
+    """What the certificate was issued for; certbot's renewals keep the port it validated on, so a new port asks
+    again (records of port 80 name none, as before there was another)."""
+    return f"directory={directory}\nnames={','.join(names)}\n" + (f"http01_port={port}\n" if port != 80 else "")
 
 
 def hook_context(groups: Iterable[str]) -> dict[str, Any]:
@@ -152,14 +162,18 @@ def deploy_tls() -> None:
 
     # Facts are read before anything runs: issue when there is no certificate or it was issued
     # for other names or another directory. The record is written only after certbot succeeded.
-    record = request_record(directory, names)
+    port = http01_port(host_roles())
+    record = request_record(directory, names, port)
     issued = host.get_fact(Sha1File, path=FULLCHAIN_PATH) is not None
     same_request = host.get_fact(Sha1File, path=REQUEST_RECORD_PATH) == hashlib.sha1(record.encode()).hexdigest()
     if not (issued and same_request):
         server.shell(
             name=f"Get the certificate for {', '.join(names)} from {directory}",
-            commands=[certbot_command(directory, names, host.data.acme_email)],
+            commands=[certbot_command(directory, names, host.data.acme_email, port)],
             _env={"REQUESTS_CA_BUNDLE": INTERNAL_CA_PATH} if trust_internal else {},
+            # One host at a time: ACME checks the API's name of several api hosts through the load balancer, and
+            # each api host's proxy relays the check to the one whose certbot is listening.
+            _serial=True,
         )
     files.put(
         name=f"Record the request in {REQUEST_RECORD_PATH}", src=StringIO(record),

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from hcloud import APIException, Client
 from hcloud.actions import BoundAction
 
-__all__ = ["ProvisionError", "TOKEN_VARIABLE", "ENDPOINT_VARIABLE", "make_client", "api_errors", "wait_for"]
+__all__ = ["ProvisionError", "TOKEN_VARIABLE", "ENDPOINT_VARIABLE", "api_errors", "delete_load_balancer", "make_client",
+           "wait_for"]
 
 TOKEN_VARIABLE = "HCLOUD_TOKEN"
 ENDPOINT_VARIABLE = "HCLOUD_ENDPOINT"  # only for tests against a fake API
@@ -82,3 +83,11 @@ def wait_for(client: Client, actions: Iterable[BoundAction | None], what: str,
                 commands = ", ".join(sorted({a.command or "?" for a in pending}))
                 raise ProvisionError(f"{what}: still running after {timeout:.0f} s ({commands})")
             time.sleep(interval)
+
+
+def delete_load_balancer(client: Client, balancer_id: int) -> BoundAction | None:
+    """Delete a load balancer: the published API answers 204 with no body, which hcloud's own `delete` cannot
+    read (it expects an action); an action, where one comes back, is returned to wait on."""
+    answer = client.request(method="DELETE", url=f"/load_balancers/{balancer_id}")
+    action = (answer or {}).get("action")
+    return client.actions.get_by_id(action["id"]) if action else None

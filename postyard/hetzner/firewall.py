@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ipaddress import ip_network
 
 from postyard.exposure import EXPOSURE, Exposure
+from postyard.topology import LB_GROUP
 
 __all__ = ["ANYWHERE", "InboundRule", "public_rows", "inbound_rules", "rules_payload"]
 
@@ -24,11 +25,13 @@ class InboundRule:
 
 
 def public_rows(flags: Mapping[str, object], table: Iterable[Exposure] = EXPOSURE) -> tuple[Exposure, ...]:
-    """Public rows of the table; optional rows only when their flag is on."""
-    return tuple(
-        row for row in table
-        if row.public and (row.enabled_by is None or bool(flags.get(row.enabled_by)))
-    )
+    """Public rows of the table on servers (Hetzner's load balancer stands in for the lb hosts), the first of each
+    port; optional rows only when their flag is on."""
+    rows: dict[tuple[int, str], Exposure] = {}
+    for row in table:
+        if row.public and set(row.groups) - {LB_GROUP} and (row.enabled_by is None or bool(flags.get(row.enabled_by))):
+            rows.setdefault((row.port, row.protocol), row)
+    return tuple(rows.values())
 
 
 def inbound_rules(

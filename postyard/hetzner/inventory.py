@@ -28,6 +28,9 @@ def host_entries(client: Client, settings: HetznerSettings,
     with api_errors("list the deployment's servers"):
         servers = client.servers.get_all(label_selector=L.selector({**base, L.ROLE: "server"}))
         volumes = client.volumes.get_all(label_selector=L.selector({**base, L.ROLE: "volume"}))
+        balancers = client.load_balancers.get_all(label_selector=L.selector({**base, L.ROLE: "load-balancer"}))
+    # The api hosts' proxies take connections from these alone, and the API's name is on their certificates.
+    balancer_addresses = sorted(net.ip for balancer in balancers for net in balancer.private_net or [])
     devices = {volume.labels.get(L.HOST): volume.linux_device for volume in volumes}
     ssh_config = None
     if bastion:
@@ -50,6 +53,10 @@ def host_entries(client: Client, settings: HetznerSettings,
             "secrets_dir": str(secrets),
             "environment": f"hetzner-{settings.project}-{settings.environment}",
         }
+        if balancer_addresses:
+            data["load_balancer_private_addresses"] = balancer_addresses
+            if "api" in L.groups_from_labels(server.labels, GROUPS):
+                data["tls_names"] = [server.name, settings.api_host_name]
         if ssh_config:
             data["ssh_config_file"] = str(ssh_config)
         if device := devices.get(server.labels.get(L.HOST)):

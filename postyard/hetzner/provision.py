@@ -24,8 +24,9 @@ from hcloud.servers import BoundServer, ServerCreatePublicNetwork
 from hcloud.ssh_keys import SSHKey
 from hcloud.zones import BoundZone, ZoneRecord
 
+from app.host_layout import API_PROXY_PORT
 from postyard.hetzner import labels as L
-from postyard.hetzner.client import ProvisionError, api_errors, wait_for
+from postyard.hetzner.client import ProvisionError, api_errors, delete_load_balancer, wait_for
 from postyard.hetzner.dns import MailDns, RRSet, mail_records
 from postyard.hetzner.firewall import inbound_rules, rules_payload
 from postyard.hetzner.secrets import dkim_public_key, secrets_directory, ssh_keypair
@@ -235,23 +236,47 @@ class _Run:
             self.changed(f"volume {volume.name}: attached to {host.fqdn}")
         return volume.linux_device
 
+    @staticmethod
+    def balancer_services() -> list[LoadBalancerService]:
+        # One check for both services: each api host's proxy holds 8443 and 80. A host that stops answering is
+        # out within about 10 s (Hetzner's balancer does not retry another target).
+        check = LoadBalancerHealthCheck(protocol="tcp", port=API_PROXY_PORT, interval=3, timeout=2, retries=2)
+        return [
+            # The PROXY protocol names the client to each api host's proxy (roles/api_proxy.py).
+            LoadBalancerService(protocol="tcp", listen_port=443, destination_port=API_PROXY_PORT,
+                                proxyprotocol=True, health_check=check),
+            # ACME HTTP-01 for the API's name, to the api hosts' relays.
+            LoadBalancerService(protocol="tcp", listen_port=80, destination_port=80, proxyprotocol=False,
+                                health_check=check),
+        ]
+
+    @staticmethod
+    def service_shapes(services) -> set[tuple[str, int, int, bool]]:
+        return {(s.protocol, s.listen_port, s.destination_port, bool(s.proxyprotocol)) for s in services or []}
+
     def load_balancer(self, network, location: str):
+        wanted = self.balancer_services()
         with api_errors("find the load balancer"):
             balancer = self.one(self.client.load_balancers.get_all(label_selector=self.select("load-balancer")),
                                 "the load balancer")
+        if balancer is not None and self.service_shapes(balancer.services) != self.service_shapes(wanted):
+            # One made before the PROXY protocol: made again (its address changes; the DNS records follow).
+            with api_errors("replace the load balancer"):
+                deleted = delete_load_balancer(self.client, balancer.id)
+            self.wait([deleted], "replace the load balancer")
+            self.changed(f"load balancer {balancer.name}: replaced, its services were another version's")
+            balancer = None
         if balancer is None:
             api = L.selector({**L.base_labels(self.s.project, self.s.environment), f"{L.GROUP_PREFIX}api": "yes"})
-            check = LoadBalancerHealthCheck(protocol="tcp", port=443, interval=15, timeout=10, retries=3)
             with api_errors("create the load balancer"):
                 response = self.client.load_balancers.create(
                     name=f"{self.name}-api", load_balancer_type=LoadBalancerType(name=self.s.load_balancer_type),
                     location=Location(name=location), network=network, labels=self.labels("load-balancer"),
-                    services=[LoadBalancerService(protocol="tcp", listen_port=443, destination_port=443,
-                                                  proxyprotocol=False, health_check=check)],
+                    services=wanted,
                     targets=[LoadBalancerTarget(type="label_selector", use_private_ip=True,
                                                 label_selector=LoadBalancerTargetLabelSelector(selector=api))])
             self.wait([response.action], "create the load balancer")
-            self.created(f"load balancer {self.name}-api (tcp 443 to the api hosts)")
+            self.created(f"load balancer {self.name}-api (tcp 443 to the api hosts' proxies, 80 for ACME)")
             balancer = self.client.load_balancers.get_by_id(response.load_balancer.id)
         return balancer
 

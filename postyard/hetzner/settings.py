@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from postyard.deployer import REPO
-from postyard.topology import GROUPS, TOPOLOGIES, HostPlan
+from postyard.topology import GROUPS, LB_GROUP, TOPOLOGIES, HostPlan
 
 __all__ = ["HetznerSettings", "PlannedHost", "load_settings", "plan_hosts", "default_secrets_dir"]
 
@@ -84,6 +84,8 @@ def plan_hosts(settings: HetznerSettings) -> tuple[PlannedHost, ...]:
     hosts, mail_named = [], False
     types, locations = settings.server_types, settings.locations
     for plan in plans:
+        if LB_GROUP in plan.groups:
+            continue  # Hetzner's own load balancer stands where the testbed runs a host
         if "mail" in plan.groups and not mail_named:
             fqdn, mail_named = settings.mail_host_name, True
         else:

@@ -10,7 +10,7 @@ from hcloud import Client
 from hcloud.firewalls import FirewallResource, FirewallResourceLabelSelector
 
 from postyard.hetzner import labels as L
-from postyard.hetzner.client import ProvisionError, api_errors, wait_for
+from postyard.hetzner.client import ProvisionError, api_errors, delete_load_balancer, wait_for
 from postyard.hetzner.settings import HetznerSettings
 
 __all__ = ["Inventory", "find_resources", "teardown"]
@@ -74,7 +74,8 @@ def teardown(client: Client, settings: HetznerSettings, found: Inventory, log: L
     for balancer in found.load_balancers:
         _ours(balancer, settings)
         with api_errors(f"delete load balancer {balancer.name}"):
-            client.load_balancers.delete(balancer)
+            deleted = delete_load_balancer(client, balancer.id)
+        wait([deleted], f"delete load balancer {balancer.name}")
         deleted += 1
     for server in found.servers:
         _ours(server, settings)

@@ -120,7 +120,7 @@ def build(bed: TestbedState, log: Log, cache_dir: Path) -> None:
             (root / "etc/resolv.conf").write_text("nameserver 127.0.0.1\n")  # its own bind
             internet.configure(
                 root, host.public_address, [bed.public_subnet, bed.private_subnet],
-                {f"{h.name}.postyard": h.public_address for h in bed.platform_hosts},
+                dns_records(bed),
                 SecretStore(bed.directory / "secrets"), resolv_conf,
             )
         else:
@@ -149,6 +149,16 @@ def build(bed: TestbedState, log: Log, cache_dir: Path) -> None:
         )
     )
     log(f"testbed {bed.name!r}: {len(bed.platform_hosts)} host(s) and its DNS up in {time.monotonic() - started:.1f} s")
+
+
+def dns_records(bed: TestbedState) -> dict[str, str]:
+    """Each platform host's name, and the API's name at the load balancer where there is one (relative to the
+    testbed's top-level zone)."""
+    zone = f".{internet.ZONE}"
+    records = {h.fqdn.removesuffix(zone): h.public_address for h in bed.platform_hosts}
+    if bed.api_name and bed.load_balancer:
+        records[bed.api_name.removesuffix(zone)] = bed.load_balancer.public_address
+    return records
 
 
 def boot_host(bed: TestbedState, host: HostRecord) -> int:

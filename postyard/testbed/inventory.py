@@ -6,7 +6,7 @@ from typing import Any
 
 from postyard.testbed import internet
 from postyard.testbed import state as testbed_state
-from postyard.topology import GROUPS
+from postyard.topology import INVENTORY_GROUPS
 
 __all__ = ["testbed_groups", "testbed_name"]
 
@@ -18,7 +18,7 @@ HostEntry = tuple[str, dict[str, Any]]
 def testbed_groups(names: str) -> dict[str, list[HostEntry]]:
     """{group: [(host name, host data)]} for the testbeds named (comma-separated), each its own
     environment; groups are empty for a testbed that is not up."""
-    groups: dict[str, list[HostEntry]] = {group: [] for group in GROUPS}
+    groups: dict[str, list[HostEntry]] = {group: [] for group in INVENTORY_GROUPS}
     for name in filter(None, (n.strip() for n in names.split(","))):
         bed = testbed_state.load(name)
         if bed is not None:
@@ -58,6 +58,9 @@ def _add_hosts(groups: dict[str, list[HostEntry]], bed: testbed_state.TestbedSta
             # Webhook receivers in tests listen on the outside host's own address, and only there.
             "app_extra_settings": {"POSTYARD_WEBHOOK_ALLOWED_NETWORKS": f"{bed.outside_address}/32"},
         }
+        if bed.api_name and "api" in record.groups:
+            # clients reach every api host by the one name, at the load balancer
+            data["tls_names"] = [record.fqdn, bed.api_name]
         for group in record.groups:
             if any(name == record.fqdn and other is not data for name, other in groups[group]):
                 raise ValueError(f"{record.fqdn} is in two of the testbeds named; use different topologies")

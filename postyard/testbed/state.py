@@ -8,10 +8,14 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from postyard.topology import LB_GROUP
+
 __all__ = ["HostRecord", "TestbedState", "STATE_ROOT", "CACHE_ROOT", "testbed_dir", "load", "save"]
 
 STATE_ROOT = Path(os.environ.get("POSTYARD_TESTBED_ROOT", "/var/lib/postyard/testbed"))
 CACHE_ROOT = Path(os.environ.get("POSTYARD_CACHE", "/var/cache/postyard"))
+# The API's name behind the load balancer, under the testbed's domain (Hetzner's default is the same label).
+API_NAME_LABEL = "api"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")
 
 
@@ -69,6 +73,16 @@ class TestbedState:
     @property
     def platform_hosts(self) -> list[HostRecord]:
         return [h for h in self.hosts if h.kind == "platform"]
+
+    @property
+    def load_balancer(self) -> HostRecord | None:
+        """The host standing in for Hetzner's load balancer, in topologies with several api hosts."""
+        return next((h for h in self.platform_hosts if LB_GROUP in h.groups), None)
+
+    @property
+    def api_name(self) -> str | None:
+        """The name clients reach the API by through the load balancer; None without one."""
+        return f"{API_NAME_LABEL}.{self.domain}" if self.load_balancer else None
 
     @property
     def internet_host(self) -> HostRecord | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pyinfra import host, inventory
 from pyinfra.api.host import Host
 
-from postyard.topology import host_groups, roles_for_groups
+from postyard.topology import LB_GROUP, host_groups, roles_for_groups
 
-__all__ = ["database_is_clustered", "environment_hosts", "environment_members", "first_address_in_environment",
-           "first_in_environment", "host_roles", "peers_by_group"]
+__all__ = ["behind_load_balancer", "database_is_clustered", "environment_hosts", "environment_members",
+           "first_address_in_environment", "first_in_environment", "host_roles", "load_balancer_addresses",
+           "peers_by_group"]
 
 
 def peers_by_group() -> dict[str, list[str]]:
@@ -26,6 +27,8 @@ def peers_by_group() -> dict[str, list[str]]:
             continue
         for group in host_groups(other.groups):
             peers.setdefault(group, []).append(other.data.private_address)
+    # Hetzner's load balancer is no host of the inventory: provisioning names its private address.
+    peers.setdefault(LB_GROUP, []).extend(host.data.get("load_balancer_private_addresses") or [])
     return peers
 
 
@@ -72,6 +75,20 @@ def database_is_clustered() -> bool:
     return len(environment_members("db")) > 1
 
 
+def load_balancer_addresses() -> list[str]:
+    """The private addresses the load balancer of this host's environment connects from: its lb hosts' (the
+    testbed's HAProxy) and those provisioning names (Hetzner's load balancer)."""
+    return [*(address for _, address in environment_members(LB_GROUP) if address),
+            *(host.data.get("load_balancer_private_addresses") or [])]
+
+
+def behind_load_balancer() -> bool:
+    """Whether a load balancer sends clients to this environment's api hosts."""
+    return bool(load_balancer_addresses())
+
+
 def host_roles() -> tuple[str, ...]:
-    """The roles this host gets, from its groups and whether its environment's database is clustered."""
-    return roles_for_groups(host_groups(host.groups), clustered=database_is_clustered())
+    """The roles this host gets, from its groups, whether its environment's database is clustered and whether a
+    load balancer is in front of its api hosts."""
+    return roles_for_groups(host_groups(host.groups), clustered=database_is_clustered(),
+                            balanced=behind_load_balancer())

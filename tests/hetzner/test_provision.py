@@ -6,9 +6,11 @@ import hashlib
 
 import pytest
 
+from app.host_layout import API_PROXY_PORT
 from postyard.exposure import EXPOSURE
 from postyard.hetzner.client import ProvisionError
 from postyard.hetzner.dns import mta_sts_policy, txt_text
+from postyard.hetzner.inventory import host_entries
 from postyard.hetzner.provision import provision
 from postyard.topology import GROUPS, TOPOLOGIES, HostPlan
 from tests.hetzner.conftest import make_settings
@@ -174,12 +176,16 @@ def test_the_dkim_record_is_split_into_quoted_strings_of_at_most_255_bytes(fake,
     assert key.stat().st_mode & 0o777 == 0o600
 
 
-def test_api_hosts_sit_behind_a_load_balancer_on_tcp_443_with_a_health_check(fake, client, split):
+def test_api_hosts_sit_behind_a_load_balancer_with_the_proxy_protocol_and_a_health_check(fake, client, split):
     provision(client, split)
     (balancer,) = fake.state.resources["load_balancers"].values()
-    (service,) = balancer["services"]
-    assert (service["protocol"], service["listen_port"], service["destination_port"]) == ("tcp", 443, 443)
-    assert service["health_check"]["protocol"] == "tcp" and service["health_check"]["port"] == 443
+    https, acme = sorted(balancer["services"], key=lambda service: -service["listen_port"])
+    assert (https["protocol"], https["listen_port"], https["destination_port"], https["proxyprotocol"]) == (
+        "tcp", 443, API_PROXY_PORT, True)
+    assert (acme["protocol"], acme["listen_port"], acme["destination_port"], acme["proxyprotocol"]) == (
+        "tcp", 80, 80, False)
+    for service in (https, acme):
+        assert service["health_check"]["protocol"] == "tcp" and service["health_check"]["port"] == API_PROXY_PORT
     targets = fake.api.balancer_view(balancer)["targets"][0]["targets"]
     assert len(targets) == 2
     assert rrsets(fake)[("api", "A")] == [balancer["public_net"]["ipv4"]["ip"]]
@@ -192,3 +198,36 @@ def test_an_unlabelled_record_in_the_way_is_not_overwritten(fake, client, settin
     mx.update(labels={}, records=[{"value": "10 other.example.net."}])
     with pytest.raises(ProvisionError, match="without postyard's labels"):
         provision(client, settings)
+
+
+def test_the_inventory_names_the_load_balancer_to_the_firewalls_and_the_api_name_to_the_certificates(
+        fake, client, split):
+    provision(client, split)
+    (balancer,) = fake.state.resources["load_balancers"].values()
+    (attachment,) = balancer["private_net"]
+    entries = dict((name, (groups, data)) for groups, (name, data) in host_entries(client, split))
+    assert len(entries) == 5
+    for name, (groups, data) in entries.items():
+        assert data["load_balancer_private_addresses"] == [attachment["ip"]]
+        if "api" in groups:
+            assert data["tls_names"] == [name, split.api_host_name]
+        else:
+            assert "tls_names" not in data
+
+
+def test_without_a_load_balancer_the_inventory_names_none(fake, client, settings):
+    provision(client, settings)
+    ((groups, (name, data)),) = host_entries(client, settings)
+    assert "load_balancer_private_addresses" not in data and "tls_names" not in data
+
+
+def test_a_load_balancer_of_an_earlier_version_is_replaced_and_the_api_record_follows(fake, client, split):
+    provision(client, split)
+    (old,) = fake.state.resources["load_balancers"].values()
+    old["services"] = [{**old["services"][0], "destination_port": 443, "proxyprotocol": False}]
+    provision(client, split)
+    (new,) = fake.state.resources["load_balancers"].values()
+    assert new["id"] != old["id"]
+    assert {(s["listen_port"], s["destination_port"], s["proxyprotocol"]) for s in new["services"]} == {
+        (443, API_PROXY_PORT, True), (80, 80, False)}
+    assert rrsets(fake)[("api", "A")] == [new["public_net"]["ipv4"]["ip"]]

@@ -9,12 +9,14 @@ from postyard.hetzner.dns import relative_name, txt_text, txt_value
 from postyard.hetzner.firewall import ANYWHERE, inbound_rules
 from postyard.hetzner.labels import groups_from_labels, is_ours, resource_labels, selector
 from postyard.hetzner.settings import HetznerSettings, plan_hosts
+from postyard.topology import LB_GROUP
 
 
 def test_inbound_rules_are_the_public_rows_without_optional_ones_by_default():
     rules = inbound_rules({})
     assert [(r.port, r.protocol) for r in rules] == [
-        (str(row.port), row.protocol) for row in EXPOSURE if row.public and row.enabled_by is None]
+        (str(row.port), row.protocol) for row in EXPOSURE
+        if row.public and row.enabled_by is None and row.groups != (LB_GROUP,)]
     assert all(r.source_ips == ANYWHERE for r in rules)
 
 
@@ -25,7 +27,14 @@ def test_optional_rows_open_only_with_their_flag():
 
 def test_private_rows_never_reach_the_cloud_firewall():
     ports = {r.port for r in inbound_rules({"acme_http01": True, "mailboxes_enabled": True})}
-    assert not ports & {str(row.port) for row in EXPOSURE if not row.public}
+    private_only = {str(row.port) for row in EXPOSURE if not row.public} - {str(row.port) for row in EXPOSURE
+                                                                           if row.public}
+    assert private_only and not ports & private_only
+
+
+def test_the_load_balancers_rows_are_hetzners_own_and_reach_no_server_rule():
+    rules = inbound_rules({"acme_http01": True})
+    assert len({(rule.port, rule.protocol) for rule in rules}) == len(rules)
 
 
 def test_ssh_allowlist_entries_become_networks():

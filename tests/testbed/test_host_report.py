@@ -19,6 +19,7 @@ from postyard.appliance_client import name_resolver
 from postyard.ssh import ssh_run
 from postyard.testbed import internet, state
 from postyard.testbed.state import HostRecord
+from postyard.topology import GROUPS
 from tests.testbed.mail_support import MailTestbed
 
 REPORT_NOW = ["systemctl", "kill", "--kill-who=main", "--signal=SIGUSR1", "postyard-host-report.service"]
@@ -99,7 +100,8 @@ def _report_address(bed: MailTestbed, host: HostRecord) -> str:
 
 
 def test_every_host_reports_from_its_own_address_within_a_minute(bed):
-    hosts = bed.bed.platform_hosts
+    # every host but the load balancer's, which holds no credential of the database (postyard/topology.py)
+    hosts = [h for h in bed.bed.platform_hosts if set(h.groups) & set(GROUPS)]
     found = _wait(lambda: (r := _reports(bed)) and all(h.fqdn in r and r[h.fqdn]["age"] < 90 for h in hosts) and r,
                   "every host's report")
     for host in hosts:

@@ -10,6 +10,7 @@ import pytest
 
 from postyard.testbed import bed, machine, rootfs
 from postyard.testbed.commands import CommandError
+from postyard.topology import TOPOLOGIES
 
 NAME = "life"
 
@@ -29,7 +30,7 @@ def reaches(netns: str, address: str, port: int) -> bool:
 
 def test_split_topology_hosts_reach_each_other_on_the_private_network(clean_slate):
     state = bed.up(NAME, "split", log=lambda _: None)
-    assert len(state.platform_hosts) == 5
+    assert [h.name for h in state.platform_hosts] == [plan.name for plan in TOPOLOGIES["split"]]
     db, api = state.platform_hosts[0], state.platform_hosts[3]
     assert reaches(api.netns, db.private_address, 22)
     assert not reaches(state.outside_netns, db.private_address, 22)  # the private bridge is not routed

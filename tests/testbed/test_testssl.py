@@ -1,6 +1,6 @@
 """testssl.sh (Debian's package) from the outside against every public TLS endpoint of each session
-testbed: 443 on each api host, 465 and, by STARTTLS, 587 and 25 on each mail host. No finding of
-severity MEDIUM or higher that the deployment controls.
+testbed: 443 on each api host and at the load balancer, 465 and, by STARTTLS, 587 and 25 on each mail host.
+No finding of severity MEDIUM or higher that the deployment controls.
 
 One testssl run per endpoint, all of a testbed's at once. The ACME test server's root is handed to
 testssl (`--add-ca`), so the chain is judged like a Let's Encrypt one in production; the few findings
@@ -65,6 +65,9 @@ def endpoints(bed) -> list[Endpoint]:
             found += [Endpoint(record.fqdn, record.public_address, 465, False),
                       Endpoint(record.fqdn, record.public_address, 587, True),
                       Endpoint(record.fqdn, record.public_address, 25, True)]
+    if bed.api_name and bed.load_balancer:
+        # through the load balancer to an api host's proxy, where TLS ends
+        found.append(Endpoint(bed.api_name, bed.load_balancer.public_address, 443, False))
     return found
 
 

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 import roles
-from postyard.topology import GROUP_ROLES, roles_for_groups
+from postyard.topology import GROUPS, LB_GROUP, TOPOLOGIES, roles_for_groups
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy.py"
 
@@ -29,11 +29,21 @@ def _in_order(roles: tuple[str, ...], order: list[str]) -> bool:
     return all(role in rest for role in roles)
 
 
+def every_variant() -> list[tuple[str, ...]]:
+    """The roles of a host in every group, alone and clustered, and of each host of every topology."""
+    variants = [roles_for_groups(GROUPS, clustered) for clustered in (False, True)]
+    for plans in TOPOLOGIES.values():
+        clustered = sum("db" in plan.groups for plan in plans) > 1
+        balanced = any(LB_GROUP in plan.groups for plan in plans)
+        variants += [roles_for_groups(plan.groups, clustered, balanced) for plan in plans]
+    return variants
+
+
 def test_deploy_applies_every_role_of_the_topology_in_its_order():
     applied = [role for role, _, _ in applied_roles()]
-    alone, clustered = roles_for_groups(tuple(GROUP_ROLES)), roles_for_groups(tuple(GROUP_ROLES), clustered=True)
-    assert set(applied) == set(alone) | set(clustered) and len(applied) == len(set(applied))
-    assert _in_order(alone, applied) and _in_order(clustered, applied)
+    variants = every_variant()
+    assert set(applied) == set().union(*variants) and len(applied) == len(set(applied))
+    assert all(_in_order(variant, applied) for variant in variants)
 
 
 def test_each_role_is_applied_from_the_module_named_after_it():
@@ -44,5 +54,5 @@ def test_each_role_is_applied_from_the_module_named_after_it():
 def test_roles_holds_only_role_modules_and_the_support_package():
     package = Path(roles.__file__).parent
     modules = {p.stem for p in package.glob("*.py")} - {"__init__"}
-    assert modules == set(roles_for_groups(tuple(GROUP_ROLES))) | set(roles_for_groups(tuple(GROUP_ROLES), True))
+    assert modules == set().union(*every_variant())
     assert {p.name for p in package.iterdir() if p.is_dir() and p.name != "__pycache__"} == {"support"}

@@ -7,28 +7,32 @@ from pathlib import Path
 
 import pytest
 
+from app.host_layout import ACME_STANDALONE_PORT
 from postyard.cli import exposure_markdown
 from postyard.exposure import EXPOSURE, exposures_for_host, public_ports_open_on
-from postyard.topology import GROUPS, TOPOLOGIES, roles_for_groups
+from postyard.topology import GROUPS, INVENTORY_GROUPS, LB_GROUP, TOPOLOGIES, roles_for_groups
 from roles.firewall import DEFAULTS as FIREWALL_DEFAULTS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 PLANNED_ROLES = {"base", "firewall", "luks", "tls", "postfix", "dovecot", "postgresql", "redis", "api", "patroni",
-                 "etcd"}
+                 "etcd", "load_balancer", "api_proxy"}
 
 
+@pytest.mark.parametrize("balanced", [False, True])
 @pytest.mark.parametrize("clustered", [False, True])
-def test_each_port_and_protocol_opens_once_on_any_host(clustered):
-    roles = roles_for_groups(GROUPS, clustered)
-    keys = [(row.port, row.protocol) for row in EXPOSURE if row.role in roles]
-    assert len(keys) == len(set(keys))
+def test_each_port_and_protocol_opens_once_on_each_side_of_any_host(clustered, balanced):
+    every_flag = {"acme_http01": True, "mailboxes_enabled": True}
+    for groups in (GROUPS, ("api",), (LB_GROUP,)):
+        roles = roles_for_groups(groups, clustered, balanced)
+        keys = [(row.port, row.protocol, row.public) for row in exposures_for_host(groups, roles, every_flag)]
+        assert len(keys) == len(set(keys))
 
 
 @pytest.mark.parametrize("row", EXPOSURE, ids=lambda row: row.service)
 def test_row_names_known_groups_and_roles(row):
     assert 0 < row.port < 65536
-    assert set(row.groups) <= set(GROUPS)
-    assert set(row.clients) <= set(GROUPS)
+    assert set(row.groups) <= set(INVENTORY_GROUPS)
+    assert set(row.clients) <= set(INVENTORY_GROUPS)
     assert row.role in PLANNED_ROLES
 
 
@@ -44,7 +48,7 @@ def test_optional_rows_are_off_by_default(row):
 
 def test_ssh_is_public_on_every_group():
     ssh = next(row for row in EXPOSURE if row.port == 22)
-    assert ssh.public and set(ssh.groups) == set(GROUPS)
+    assert ssh.public and set(ssh.groups) == set(INVENTORY_GROUPS)
 
 
 def test_only_ssh_opens_while_no_service_role_is_deployed():
@@ -65,7 +69,15 @@ def test_optional_row_opens_only_with_its_flag():
 @pytest.mark.parametrize("topology", sorted(TOPOLOGIES))
 def test_every_group_has_a_host_in_each_topology(topology):
     covered = {group for host in TOPOLOGIES[topology] for group in host.groups}
-    assert covered == set(GROUPS)
+    assert set(GROUPS) <= covered <= set(INVENTORY_GROUPS)
+
+
+@pytest.mark.parametrize("topology", sorted(TOPOLOGIES))
+def test_several_api_hosts_sit_behind_a_load_balancer(topology):
+    api_hosts = [host for host in TOPOLOGIES[topology] if "api" in host.groups]
+    balancers = [host for host in TOPOLOGIES[topology] if LB_GROUP in host.groups]
+    assert len(balancers) == (1 if len(api_hosts) > 1 else 0)
+    assert all(host.groups == (LB_GROUP,) for host in balancers)
 
 
 def test_roles_start_with_the_common_ones_and_repeat_none():
@@ -88,4 +100,4 @@ def test_deploy_calls_every_role_of_every_group():
 
 
 def test_only_the_acme_challenge_port_listens_on_demand():
-    assert [row.port for row in EXPOSURE if row.on_demand] == [80]
+    assert {row.port for row in EXPOSURE if row.on_demand} == {80, ACME_STANDALONE_PORT}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import roles
-from postyard.topology import GROUPS, TOPOLOGIES, roles_for_groups
+from postyard.topology import GROUPS, LB_GROUP, TOPOLOGIES, roles_for_groups
 from roles.packages import (
     POLICY_MARKER,
     POLICY_RC_D,
@@ -55,7 +55,9 @@ def test_only_the_roles_before_the_packages_role_run_apt_themselves():
 
 
 def test_every_role_that_names_packages_is_in_the_packages_table():
-    named = {role for role in {*roles_for_groups(GROUPS), *roles_for_groups(GROUPS, clustered=True)}
+    every_role = {*roles_for_groups(GROUPS), *roles_for_groups(GROUPS, clustered=True, balanced=True),
+                  *roles_for_groups((LB_GROUP,))}
+    named = {role for role in every_role
              if callable(getattr(importlib.import_module(f"roles.{role}"), "packages", None))}
     assert named == set(ROLE_PACKAGES)
 

@@ -13,14 +13,23 @@ import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from app import tls_policy
-from app.host_layout import API_SERVICE, DKIM_DIR, INTERNAL_LISTENER, POSTFIX_MAPS_DIR, WEBHOOKS_SERVICE
+from app.host_layout import (
+    API_PROXY_SERVICE,
+    API_SERVICE,
+    DKIM_DIR,
+    INTERNAL_LISTENER,
+    POSTFIX_MAPS_DIR,
+    WEBHOOKS_SERVICE,
+)
 from roles import (
     api,
+    api_proxy,
     base,
     dovecot,
     etcd,
     firewall,
     host_report,
+    load_balancer,
     mail_services,
     opendkim,
     pgbackrest,
@@ -63,6 +72,13 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "postgresql/pg_hba.conf.j2": {
         "lines": postgresql.hba_lines(postgresql.hba_rules("postyard", {"api": ["10.0.1.3"], "mail": ["10.0.1.4"]})),
     },
+    "load_balancer/haproxy.cfg.j2": load_balancer.balancer_context(
+        [("api1.example.net", "10.0.1.3"), ("api2.example.net", "10.0.1.6")], "api.example.net"),
+    "api_proxy/haproxy.cfg.j2": api_proxy.proxy_context(
+        "10.0.1.3", "api1.example.net", [("api1.example.net", "10.0.1.3"), ("api2.example.net", "10.0.1.6")]),
+    "api_proxy/postyard-api-proxy.service.j2": {
+        "config": api_proxy.CONFIG, "api_service": API_SERVICE, "runtime_directory": api_proxy.RUNTIME_DIRECTORY,
+        "join_pem": api_proxy.join_pem_command()},
     "postgresql_router/haproxy.cfg.j2": postgresql_router.router_context(
         [("db1.example.net", "10.0.1.2"), ("db2.example.net", "10.0.1.5")]),
     "etcd/etcd.env.j2": etcd.config_context("db1.example.net", "10.0.1.2",
@@ -234,7 +250,8 @@ def test_postfix_master_is_tracked_by_its_pid_file_and_restarted_when_it_dies():
 def test_deploy_hook_reloads_each_service_only_where_it_is_installed():
     hook = render("tls/deploy-hook.sh.j2")
     assert hook.startswith("#!/bin/sh\n")
-    assert f"for unit in postfix.service dovecot.service {API_SERVICE}.service; do" in hook
+    assert (f"for unit in postfix.service dovecot.service {API_SERVICE}.service {API_PROXY_SERVICE}.service; do"
+            in hook)
     assert 'systemctl try-reload-or-restart "$unit"' in hook
 
 

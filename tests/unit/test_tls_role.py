@@ -7,7 +7,7 @@ import shlex
 import pytest
 from pyinfra.api.exceptions import DeployError
 
-from app.host_layout import API_SERVICE
+from app.host_layout import ACME_STANDALONE_PORT, API_PROXY_SERVICE, API_SERVICE
 from postyard.testbed import inventory as testbed_inventory
 from roles import tls
 
@@ -19,12 +19,12 @@ def test_mail_hosts_reload_postfix_and_dovecot():
 
 
 def test_api_hosts_reload_the_api():
-    assert tls.reloaded_units(["api"]) == (f"{API_SERVICE}.service",)
+    assert tls.reloaded_units(["api"]) == (f"{API_SERVICE}.service", f"{API_PROXY_SERVICE}.service")
 
 
 def test_a_host_in_both_groups_reloads_all_three_once_and_others_none():
     assert tls.reloaded_units(["api", "db", "mail", "cache"]) == (
-        "postfix.service", "dovecot.service", f"{API_SERVICE}.service",
+        "postfix.service", "dovecot.service", f"{API_SERVICE}.service", f"{API_PROXY_SERVICE}.service",
     )
     assert tls.reloaded_units(["db", "cache"]) == ()
 
@@ -86,6 +86,14 @@ def test_request_record_changes_with_names_and_directory():
     record = tls.request_record(PEBBLE, ["a.example.com"])
     assert record != tls.request_record(tls.LETS_ENCRYPT, ["a.example.com"])
     assert record != tls.request_record(PEBBLE, ["a.example.com", "b.example.com"])
+    assert record == tls.request_record(PEBBLE, ["a.example.com"], 80)
+    assert record != tls.request_record(PEBBLE, ["a.example.com"], ACME_STANDALONE_PORT)
+
+
+def test_behind_a_load_balancer_certbot_listens_where_the_proxy_relays():
+    assert tls.http01_port(("tls", "api")) == 80
+    assert tls.http01_port(("api_proxy", "tls", "api")) == ACME_STANDALONE_PORT
+    assert f"--http-01-port {ACME_STANDALONE_PORT}" in tls.certbot_command(PEBBLE, ["a"], None, ACME_STANDALONE_PORT)
 
 
 def test_testbed_hosts_are_known_by_their_environment():

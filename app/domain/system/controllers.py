@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.domain.events.ignored import ignored_report_metrics
-from app.host_layout import API_LIVENESS_PATH
+from app.host_layout import API_LIVENESS_PATH, API_READINESS_PATH
 from app.lib.api_error import ApiError
 from app.lib.auth import services
 from app.lib.dependencies import DbSession
@@ -90,7 +90,7 @@ class SystemController(Controller):
         """Liveness: the process answers (it asks nothing of the database or Redis)."""
         return Liveness()
 
-    @get("/health/ready", operation_id="system/health-ready", responses=_READINESS_RESPONSES)
+    @get(API_READINESS_PATH, operation_id="system/health-ready", responses=_READINESS_RESPONSES)
     async def ready(self, request: Request[Any, Any, Any], db_session: DbSession) -> Response[Health]:
         """Readiness: 200 while the database answers (`degraded` lists what is down but done without, i.e.
         Redis), 503 with Retry-After when it does not."""
