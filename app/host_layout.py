@@ -7,8 +7,9 @@ from __future__ import annotations
 import socket
 
 __all__ = [
-    "ACME_STANDALONE_PORT", "API_CERTIFICATE", "API_KEY_FILE", "API_LIVENESS_PATH", "API_PORT", "API_PROXY_PORT",
-    "API_PROXY_SERVICE", "API_READINESS_PATH", "API_RUNTIME_DIRECTORY", "API_SERVICE",
+    "ACME_STANDALONE_PORT", "API_CERTIFICATE", "API_KEY_FILE", "API_LIVENESS_PATH", "API_PORT",
+    "API_PROXY_HEALTH_PATH", "API_PROXY_HEALTH_PORT", "API_PROXY_PORT", "API_PROXY_SERVICE", "API_READINESS_PATH",
+    "API_RUNTIME_DIRECTORY", "API_SERVICE",
     "DKIM_DIR", "DKIM_SYNC_SERVICE", "EVENTS_STATE_DIRECTORY",
     "INTAKE_RUNTIME_DIRECTORY",
     "INTAKE_SERVICE", "INTAKE_SOCKET", "INTERNAL_LISTENER", "INTERNAL_SMTP_HOST", "INTERNAL_SMTP_PORT",
@@ -75,6 +76,9 @@ API_SERVICE = "postyard-api"
 API_PROXY_SERVICE = "postyard-api-proxy"
 # Where the load balancer connects to it, on the private network, with the PROXY protocol.
 API_PROXY_PORT = 8443
+# The proxy's answer to the load balancer's health check: 200 while the API on this host is alive.
+API_PROXY_HEALTH_PORT = 8404
+API_PROXY_HEALTH_PATH = "/alive"
 # certbot's own listener on an api host behind a load balancer, which every api host's proxy relays ACME's
 # HTTP-01 requests to (port 80 is the proxy's there).
 ACME_STANDALONE_PORT = 8402

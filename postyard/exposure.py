@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from app.host_layout import ACME_STANDALONE_PORT, API_PROXY_PORT
+from app.host_layout import ACME_STANDALONE_PORT, API_PROXY_HEALTH_PORT, API_PROXY_PORT
 from postyard.topology import INVENTORY_GROUPS, LB_GROUP
 
 __all__ = ["Exposure", "EXPOSURE", "exposures_for_host", "public_ports_open_on", "ALL_GROUPS"]
@@ -58,6 +58,8 @@ EXPOSURE: tuple[Exposure, ...] = (
              summary="behind a load balancer: certbot, only while it validates, for the api hosts' relays"),
     Exposure(API_PROXY_PORT, "tcp", "https-balanced", "api_proxy", ("api",), False, clients=(LB_GROUP,),
              summary="HAProxy: the load balancer's connections (PROXY protocol), TLS; the API learns the client"),
+    Exposure(API_PROXY_HEALTH_PORT, "tcp", "api-health", "api_proxy", ("api",), False, clients=(LB_GROUP,),
+             summary="the API proxy's answer to the load balancer's health check: 200 while the host's API is alive"),
     Exposure(465, "tcp", "submissions", "postfix", ("mail",), True,
              summary="submission, implicit TLS, AUTH required"),
     Exposure(587, "tcp", "submission", "postfix", ("mail",), True,

@@ -25,7 +25,6 @@ FINAL_ROLES: tuple[str, ...] = ("host_report",)
 GROUP_ROLES: dict[str, tuple[str, ...]] = {
     "db": ("luks", "packages", "postgresql", "postgresql_backup", "pgbackrest"),
     "cache": ("packages", "redis"),
-    # before any api host asks ACME for the API's name, which ACME checks through the load balancer
     LB_GROUP: ("packages", "load_balancer"),
     "mail": ("packages", "tls", "app_runtime", "opendkim", "schema", "dovecot", "postfix", "mail_services"),
     "api": ("packages", "tls", "app_runtime", "api"),

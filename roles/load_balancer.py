@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import systemd
 
-from app import tls_policy
-from app.host_layout import API_PROXY_PORT, API_READINESS_PATH
+from app.host_layout import API_PROXY_HEALTH_PATH, API_PROXY_HEALTH_PORT, API_PROXY_PORT
 from roles.support.peers import environment_members
 from roles.support.staging import install_validated_template
 from roles.support.systemd_units import enabled_and_running
@@ -26,9 +24,9 @@ def packages(data: Any) -> tuple[str, ...]:
     return ("haproxy",)
 
 
-def balancer_context(api_hosts: list[tuple[str, str]], api_name: str) -> dict[str, Any]:
-    return {"api_hosts": api_hosts, "api_name": api_name, "proxy_port": API_PROXY_PORT,
-            "ready_path": API_READINESS_PATH, "tls_policy": tls_policy.HAPROXY}
+def balancer_context(api_hosts: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"api_hosts": api_hosts, "proxy_port": API_PROXY_PORT, "health_port": API_PROXY_HEALTH_PORT,
+            "health_path": API_PROXY_HEALTH_PATH}
 
 
 @deploy("Load balancer")
@@ -36,6 +34,6 @@ def deploy_load_balancer() -> None:
     api_hosts = environment_members("api")
     config = install_validated_template(
         "templates/load_balancer/haproxy.cfg.j2", CONFIG, validate="haproxy -c -q -f {path}",
-        **balancer_context(api_hosts, str(host.data.get("api_hostname") or host.name)))
+        **balancer_context(api_hosts))
     enabled_and_running(name="Enable HAProxy", service="haproxy")
     systemd.service(name="Reload HAProxy", service="haproxy", reloaded=True, _if=config.did_change)

@@ -25,7 +25,8 @@ from roles.support.systemd_units import enabled_and_running, reload_units
 __all__ = [
     "DEFAULTS", "LETS_ENCRYPT", "CERT_NAME", "CERT_DIR", "FULLCHAIN_PATH", "PRIVKEY_PATH", "HOOK_PATH",
     "CA_DROP_IN_PATH", "RELOADED_UNITS", "reloaded_units", "tls_names", "check_settings",
-    "certbot_command", "http01_port", "request_record", "hook_context", "ca_drop_in_context", "deploy_tls",
+    "certbot_command", "http01_port", "relay_wait_command",
+    "request_record", "hook_context", "ca_drop_in_context", "deploy_tls",
     "packages",
 ]
 
@@ -48,7 +49,7 @@ FULLCHAIN_PATH = f"{CERT_DIR}/fullchain.pem"
 PRIVKEY_PATH = f"{CERT_DIR}/privkey.pem"
 HOOK_PATH = f"/etc/letsencrypt/renewal-hooks/deploy/{CERT_NAME}"
 CA_DROP_IN_PATH = "/etc/systemd/system/certbot.service.d/postyard-ca.conf"
-# What the certificate was last issued for: the names and the ACME directory.
+# What the certificate was last issued for: the names, the ACME directory and (other than 80) certbot's port.
 REQUEST_RECORD_PATH = "/etc/postyard/tls/acme-request"
 
 # The services that present the certificate, by the group whose hosts run them.
@@ -124,6 +125,20 @@ def http01_port(roles: Iterable[str]) -> int:
     return ACME_STANDALONE_PORT if "api_proxy" in roles else 80
 
 
+# How long the deploy waits for the load balancer to take an api host's relay in (a few health checks).
+RELAY_WAIT_SECONDS = 60
+
+
+def relay_wait_command(name: str) -> str:
+    """Ask for a challenge through the load balancer until an api host's relay answers: the balancer takes a
+    relay in only once its health checks pass, and ACME would otherwise find nobody there."""
+    request = f"GET /.well-known/acme-challenge/postyard-probe HTTP/1.0\\r\\nHost: {name}\\r\\n\\r\\n"
+    probe = f"exec 3<>/dev/tcp/{name}/80 && printf '{request}' >&3 && head -c 8 <&3 | grep -q '^HTTP/1'"
+    return (f"for attempt in $(seq {RELAY_WAIT_SECONDS}); do timeout 3 bash -c {shlex.quote(probe)} && exit 0; "
+            f"sleep 1; done; echo 'no api host answers ACME requests for {name} through the load balancer' >&2; "
+            "exit 1")
+
+
 def request_record(directory: str, names: Sequence[str], port: int = 80) -> str:
     """What the certificate was issued for; certbot's renewals keep the port it validated on, so a new port asks
     again (records of port 80 name none, as before there was another)."""
@@ -161,12 +176,16 @@ def deploy_tls() -> None:
     reload_units(drop_in)
 
     # Facts are read before anything runs: issue when there is no certificate or it was issued
-    # for other names or another directory. The record is written only after certbot succeeded.
+    # for other names, another directory or another port. The record is written only after certbot succeeded.
     port = http01_port(host_roles())
     record = request_record(directory, names, port)
     issued = host.get_fact(Sha1File, path=FULLCHAIN_PATH) is not None
     same_request = host.get_fact(Sha1File, path=REQUEST_RECORD_PATH) == hashlib.sha1(record.encode()).hexdigest()
     if not (issued and same_request):
+        shared = [name for name in names if name != (host.data.get("hostname") or host.name)]
+        if port != 80 and shared:
+            server.shell(name=f"Wait until the load balancer passes ACME's requests for {shared[0]} on",
+                         commands=[relay_wait_command(shared[0])])
         server.shell(
             name=f"Get the certificate for {', '.join(names)} from {directory}",
             commands=[certbot_command(directory, names, host.data.acme_email, port)],

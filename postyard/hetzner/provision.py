@@ -12,6 +12,7 @@ from hcloud.images import Image
 from hcloud.load_balancer_types import LoadBalancerType
 from hcloud.load_balancers import (
     LoadBalancerHealthCheck,
+    LoadBalancerHealthCheckHttp,
     LoadBalancerService,
     LoadBalancerTarget,
     LoadBalancerTargetLabelSelector,
@@ -24,7 +25,7 @@ from hcloud.servers import BoundServer, ServerCreatePublicNetwork
 from hcloud.ssh_keys import SSHKey
 from hcloud.zones import BoundZone, ZoneRecord
 
-from app.host_layout import API_PROXY_PORT
+from app.host_layout import API_PROXY_HEALTH_PATH, API_PROXY_HEALTH_PORT, API_PROXY_PORT
 from postyard.hetzner import labels as L
 from postyard.hetzner.client import ProvisionError, api_errors, delete_load_balancer, wait_for
 from postyard.hetzner.dns import MailDns, RRSet, mail_records
@@ -236,18 +237,21 @@ class _Run:
             self.changed(f"volume {volume.name}: attached to {host.fqdn}")
         return volume.linux_device
 
-    @staticmethod
-    def balancer_services() -> list[LoadBalancerService]:
-        # One check for both services: each api host's proxy holds 8443 and 80. A host that stops answering is
-        # out within about 10 s (Hetzner's balancer does not retry another target).
-        check = LoadBalancerHealthCheck(protocol="tcp", port=API_PROXY_PORT, interval=3, timeout=2, retries=2)
+    def balancer_services(self) -> list[LoadBalancerService]:
+        # Every 3 s, out after two failures; Hetzner's balancer does not send a refused connection on to another.
+        timing = {"interval": 3, "timeout": 2, "retries": 2}
+        alive = LoadBalancerHealthCheck(
+            protocol="http", port=API_PROXY_HEALTH_PORT, **timing,
+            http=LoadBalancerHealthCheckHttp(domain=self.s.api_host_name, path=API_PROXY_HEALTH_PATH,
+                                             status_codes=["200"], tls=False))
         return [
-            # The PROXY protocol names the client to each api host's proxy (roles/api_proxy.py).
+            # The PROXY protocol names the client to each api host's proxy (roles/api_proxy.py); its health port
+            # answers 200 while the API on that host is alive.
             LoadBalancerService(protocol="tcp", listen_port=443, destination_port=API_PROXY_PORT,
-                                proxyprotocol=True, health_check=check),
-            # ACME HTTP-01 for the API's name, to the api hosts' relays.
+                                proxyprotocol=True, health_check=alive),
+            # ACME HTTP-01 for the API's name, to the api hosts' relays, which run before the API first does.
             LoadBalancerService(protocol="tcp", listen_port=80, destination_port=80, proxyprotocol=False,
-                                health_check=check),
+                                health_check=LoadBalancerHealthCheck(protocol="tcp", port=80, **timing)),
         ]
 
     @staticmethod
@@ -259,7 +263,7 @@ class _Run:
         with api_errors("find the load balancer"):
             balancer = self.one(self.client.load_balancers.get_all(label_selector=self.select("load-balancer")),
                                 "the load balancer")
-        if balancer is not None and self.service_shapes(balancer.services) != self.service_shapes(wanted):
+        if balancer is not None and not self.service_shapes(wanted) <= self.service_shapes(balancer.services):
             # One made before the PROXY protocol: made again (its address changes; the DNS records follow).
             with api_errors("replace the load balancer"):
                 deleted = delete_load_balancer(self.client, balancer.id)

@@ -74,8 +74,8 @@ def teardown(client: Client, settings: HetznerSettings, found: Inventory, log: L
     for balancer in found.load_balancers:
         _ours(balancer, settings)
         with api_errors(f"delete load balancer {balancer.name}"):
-            deleted = delete_load_balancer(client, balancer.id)
-        wait([deleted], f"delete load balancer {balancer.name}")
+            action = delete_load_balancer(client, balancer.id)
+        wait([action], f"delete load balancer {balancer.name}")
         deleted += 1
     for server in found.servers:
         _ours(server, settings)

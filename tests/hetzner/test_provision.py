@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from app.host_layout import API_PROXY_PORT
+from app.host_layout import API_PROXY_HEALTH_PATH, API_PROXY_HEALTH_PORT, API_PROXY_PORT
 from postyard.exposure import EXPOSURE
 from postyard.hetzner.client import ProvisionError
 from postyard.hetzner.dns import mta_sts_policy, txt_text
@@ -184,8 +184,10 @@ def test_api_hosts_sit_behind_a_load_balancer_with_the_proxy_protocol_and_a_heal
         "tcp", 443, API_PROXY_PORT, True)
     assert (acme["protocol"], acme["listen_port"], acme["destination_port"], acme["proxyprotocol"]) == (
         "tcp", 80, 80, False)
-    for service in (https, acme):
-        assert service["health_check"]["protocol"] == "tcp" and service["health_check"]["port"] == API_PROXY_PORT
+    alive = https["health_check"]
+    assert (alive["protocol"], alive["port"], alive["http"]["path"]) == (
+        "http", API_PROXY_HEALTH_PORT, API_PROXY_HEALTH_PATH)
+    assert (acme["health_check"]["protocol"], acme["health_check"]["port"]) == ("tcp", 80)
     targets = fake.api.balancer_view(balancer)["targets"][0]["targets"]
     assert len(targets) == 2
     assert rrsets(fake)[("api", "A")] == [balancer["public_net"]["ipv4"]["ip"]]

@@ -35,6 +35,16 @@ def test_teardown_removes_only_labelled_resources(fake, client, tmp_path):
     assert find_resources(client, settings).describe() == []
 
 
+def test_teardown_of_a_split_deployment_removes_its_load_balancer_and_everything_else(fake, client, tmp_path):
+    settings = make_settings(tmp_path, "split")
+    provision(client, settings)
+    assert fake.state.resources["load_balancers"]
+    teardown(client, settings, find_resources(client, settings))
+    assert all(not fake.state.resources[kind] for kind in ("load_balancers", "servers", "volumes", "networks",
+                                                           "firewalls", "ssh_keys", "zones", "primary_ips"))
+    assert find_resources(client, settings).describe() == []
+
+
 def test_teardown_refuses_a_resource_without_the_labels(fake, client, tmp_path):
     settings = make_settings(tmp_path, "single")
     response = client.servers.create(name="unlabelled.example.net", server_type=ServerType(name="cx23"),

@@ -43,7 +43,7 @@ LISTENERS: dict[str, Listener] = {
     "etcd": Listener(None, internal=True, private=True),
     "etcd-peer": Listener(None, internal=True, private=True),
 }
-WITHOUT_TLS = {"ssh", "http-acme", "http-acme-relay"}
+WITHOUT_TLS = {"ssh", "http-acme", "http-acme-relay", "api-health"}
 # Listeners that present a certificate another row's test already fetches, and cannot be asked directly.
 PRESENTED_ELSEWHERE = {
     # the API proxy speaks only after a PROXY protocol header; it presents the host's certificate of 443

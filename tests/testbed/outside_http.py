@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import ctypes
 import http.cookiejar
+import ipaddress
 import os
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-__all__ = ["OutsideHttp", "extra_address"]
+__all__ = ["OutsideHttp", "extra_address", "fresh_sources"]
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
@@ -48,6 +49,20 @@ def extra_address(netns: str, device: str, address: str) -> Iterator[str]:
         yield address.split("/")[0]
     finally:
         subprocess.run(["ip", "-n", netns, "addr", "del", address, "dev", device], check=False)
+
+
+@contextmanager
+def fresh_sources(netns: str, first: str) -> Iterator[Callable[[], str]]:
+    """A new address of the namespace's eth0 for each call, from `first` up, all removed afterwards."""
+    base = ipaddress.ip_address(first)
+    with ExitStack() as stack:
+        made: list[str] = []
+
+        def new() -> str:
+            made.append(stack.enter_context(extra_address(netns, "eth0", f"{base + len(made)}/24")))
+            return made[-1]
+
+        yield new
 
 
 class OutsideHttp:

@@ -16,7 +16,6 @@ import re
 import shlex
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +31,7 @@ from roles.api import METRICS_TOKEN_SECRET
 from tests.testbed.abuse_support import forged_arf, forged_dsn, operator, wait_for_report_pipe, wait_until
 from tests.testbed.appliance_support import Appliance, open_appliance, verified_domain
 from tests.testbed.mail_support import MailTestbed, Sender, make_message
-from tests.testbed.outside_http import OutsideHttp, extra_address
+from tests.testbed.outside_http import OutsideHttp, fresh_sources
 
 REMOTE = internet.MX_DOMAIN
 ENHANCED = re.compile(r"^([245])\.\d{1,3}\.\d{1,3}\b")
@@ -65,15 +64,7 @@ def domain(opened) -> str:
 @pytest.fixture(scope="module")
 def new_source(bed) -> Iterator[Callable[[], str]]:
     """A fresh address of the outside namespace for each call, removed after the module."""
-    base = ipaddress.ip_address(bed.outside_address)
-    with ExitStack() as stack:
-        made: list[str] = []
-
-        def new() -> str:
-            address = f"{base + len(made) + 1}/24"
-            made.append(stack.enter_context(extra_address(bed.outside_netns, "eth0", address)))
-            return made[-1]
-
+    with fresh_sources(bed.outside_netns, str(ipaddress.ip_address(bed.outside_address) + 1)) as new:
         yield new
 
 

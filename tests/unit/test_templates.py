@@ -73,12 +73,10 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "lines": postgresql.hba_lines(postgresql.hba_rules("postyard", {"api": ["10.0.1.3"], "mail": ["10.0.1.4"]})),
     },
     "load_balancer/haproxy.cfg.j2": load_balancer.balancer_context(
-        [("api1.example.net", "10.0.1.3"), ("api2.example.net", "10.0.1.6")], "api.example.net"),
+        [("api1.example.net", "10.0.1.3"), ("api2.example.net", "10.0.1.6")]),
     "api_proxy/haproxy.cfg.j2": api_proxy.proxy_context(
         "10.0.1.3", "api1.example.net", [("api1.example.net", "10.0.1.3"), ("api2.example.net", "10.0.1.6")]),
-    "api_proxy/postyard-api-proxy.service.j2": {
-        "config": api_proxy.CONFIG, "api_service": API_SERVICE, "runtime_directory": api_proxy.RUNTIME_DIRECTORY,
-        "join_pem": api_proxy.join_pem_command()},
+    "api_proxy/postyard-api-proxy.service.j2": api_proxy.unit_context(),
     "postgresql_router/haproxy.cfg.j2": postgresql_router.router_context(
         [("db1.example.net", "10.0.1.2"), ("db2.example.net", "10.0.1.5")]),
     "etcd/etcd.env.j2": etcd.config_context("db1.example.net", "10.0.1.2",

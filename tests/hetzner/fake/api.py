@@ -433,6 +433,11 @@ class FakeApi:
         for service in balancer["services"]:
             if service.get("http") is None:
                 service.pop("http", None)
+            check = service.get("health_check") or {}
+            if check.get("http") is not None:
+                # as the API answers: every field of an HTTP check, the defaults where the request left one out
+                check["http"] = {"domain": None, "response": "", "status_codes": ["2??", "3??"], "tls": False,
+                                 **check["http"]}
         return 201, {"load_balancer": self.balancer_view(balancer),
                      "action": self.state.action("create_load_balancer", (balancer["id"], "load_balancer"))}
 
