@@ -14,7 +14,7 @@ from postyard.deployer import REPO
 from postyard.exposure import Exposure, exposures_for_host
 from postyard.secrets import SecretStore
 from postyard.ssh import SshTarget
-from postyard.topology import LB_GROUP, host_groups, roles_for_groups
+from postyard.topology import LB_GROUP, host_groups, is_balanced, is_clustered, roles_for_groups
 from roles.firewall import DEFAULTS as FIREWALL_DEFAULTS
 
 __all__ = ["InfraHost", "load_hosts"]
@@ -99,9 +99,8 @@ def _read_inventory(inventory_path: str) -> list[dict[str, Any]]:
     for host in inventory:
         groups = host_groups(host.groups)
         data = host.data
-        clustered = db_hosts[data.get("environment")] > 1
-        # as roles/support/peers.py decides it on the host
-        balanced = lb_hosts[data.get("environment")] > 0 or bool(data.get("load_balancer_private_addresses"))
+        clustered = is_clustered(db_hosts[data.get("environment")])
+        balanced = is_balanced(lb_hosts[data.get("environment")], data.get("load_balancer_private_addresses"))
         hosts.append({
             "name": host.name,
             "fqdn": _value(data, "hostname", host.name),

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["GROUPS", "GROUP_ROLES", "INVENTORY_GROUPS", "LB_GROUP", "SCHEMA_GROUP", "TOPOLOGIES", "HostPlan",
-           "host_groups", "roles_for_groups"]
+           "host_groups", "is_balanced", "is_clustered", "roles_for_groups"]
 
 # The platform's groups: a single host is in all of them.
 GROUPS: tuple[str, ...] = ("mail", "db", "cache", "api")
@@ -47,6 +47,17 @@ CLUSTERED_SUBSTITUTES: dict[str, tuple[str, ...]] = {
     "postgresql": ("etcd", "patroni"),
     "pgbackrest": (),
 }
+
+
+def is_clustered(db_hosts: int) -> bool:
+    """Whether an environment with this many db hosts runs its database under Patroni."""
+    return db_hosts > 1
+
+
+def is_balanced(lb_hosts: int, balancer_addresses: object) -> bool:
+    """Whether a load balancer is in front of an environment's api hosts: lb hosts of its own (the testbed), or
+    addresses provisioning names (Hetzner's balancer)."""
+    return lb_hosts > 0 or bool(balancer_addresses)
 
 
 def roles_for_groups(groups: tuple[str, ...] | list[str], clustered: bool = False,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pyinfra import host, inventory
 from pyinfra.api.host import Host
 
-from postyard.topology import LB_GROUP, host_groups, roles_for_groups
+from postyard.topology import LB_GROUP, host_groups, is_balanced, is_clustered, roles_for_groups
 
 __all__ = ["behind_load_balancer", "database_is_clustered", "environment_hosts", "environment_members",
-           "first_address_in_environment", "first_in_environment", "host_roles", "load_balancer_addresses",
+           "first_address_in_environment", "first_in_environment", "host_roles",
            "peers_by_group"]
 
 
@@ -72,19 +72,12 @@ def environment_members(group: str) -> list[tuple[str, str]]:
 def database_is_clustered() -> bool:
     """Whether this host's environment has several db hosts: then Patroni runs them, with etcd, and every
     other host reaches the primary through its own HAProxy."""
-    return len(environment_members("db")) > 1
-
-
-def load_balancer_addresses() -> list[str]:
-    """The private addresses the load balancer of this host's environment connects from: its lb hosts' (the
-    testbed's HAProxy) and those provisioning names (Hetzner's load balancer)."""
-    return [*(address for _, address in environment_members(LB_GROUP) if address),
-            *(host.data.get("load_balancer_private_addresses") or [])]
+    return is_clustered(len(environment_members("db")))
 
 
 def behind_load_balancer() -> bool:
     """Whether a load balancer sends clients to this environment's api hosts."""
-    return bool(load_balancer_addresses())
+    return is_balanced(len(environment_members(LB_GROUP)), host.data.get("load_balancer_private_addresses"))
 
 
 def host_roles() -> tuple[str, ...]:
