@@ -43,10 +43,12 @@ class Vantage:
     def scan_hosts(self, addresses: list[str], ports: Iterable[int] | str) -> dict[str, dict[int, str]]:
         """One nmap run over several hosts: {address: {port: state}}."""
         spec = ports if isinstance(ports, str) else ",".join(str(p) for p in sorted(set(ports)))
-        # A SYN scan (root only) sweeps all 65535 ports in seconds; a connect scan takes minutes.
+        # A SYN scan (root only) sweeps all 65535 ports in seconds; a connect scan takes minutes. Most ports are
+        # dropped, so each probe is sent twice: the rate, not the answers, sets the time. Over the testbed's bridges
+        # 20,000 a second finds what 5,000 does, in a quarter of the time.
         scan_type = "-sS" if os.geteuid() == 0 else "-sT"
         result = self.run(
-            ["nmap", "-Pn", "-n", scan_type, "-T4", "--max-retries", "1", "--min-rate", "5000",
+            ["nmap", "-Pn", "-n", scan_type, "-T4", "--max-retries", "1", "--min-rate", "20000",
              "-p", spec, "-oX", "-", *addresses],
             timeout=600,
         )

@@ -16,9 +16,6 @@ from postyard.testbed.state import testbed_dir
 
 __all__ = ["Target", "TestbedTarget", "HetznerTarget", "make_target", "TargetError"]
 
-# Provisioning of the ha topology (placement groups, a volume per db host, the load balancer) is not built yet.
-HETZNER_TOPOLOGIES = ("single", "split")
-
 Log = Callable[[str], None]
 
 
@@ -112,9 +109,6 @@ class HetznerTarget:
         from postyard.hetzner.provision import provision
         from postyard.hetzner.ssh import wait_for_ssh
 
-        if topology not in HETZNER_TOPOLOGIES:
-            raise TargetError(f"the {topology} topology runs on the testbed only so far; on Hetzner choose "
-                              f"{' or '.join(HETZNER_TOPOLOGIES)}")
         settings = self._settings(topology)
         try:
             result = provision(self._client(settings), settings, log)

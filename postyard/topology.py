@@ -103,6 +103,7 @@ TOPOLOGIES: dict[str, tuple[HostPlan, ...]] = {
         HostPlan("db3", ("db",)),
         HostPlan("cache1", ("cache",)),
         HostPlan("mail1", ("mail",)),
+        HostPlan("mail2", ("mail",)),
         HostPlan("api1", ("api",)),
         HostPlan("api2", ("api",)),
         HostPlan("lb1", (LB_GROUP,)),

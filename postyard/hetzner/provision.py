@@ -19,6 +19,7 @@ from hcloud.load_balancers import (
 )
 from hcloud.locations import Location
 from hcloud.networks import NetworkSubnet
+from hcloud.placement_groups import BoundPlacementGroup
 from hcloud.primary_ips import BoundPrimaryIP
 from hcloud.server_types import ServerType
 from hcloud.servers import BoundServer, ServerCreatePublicNetwork
@@ -33,9 +34,12 @@ from postyard.hetzner.firewall import inbound_rules, rules_payload
 from postyard.hetzner.secrets import dkim_public_key, secrets_directory, ssh_keypair
 from postyard.hetzner.settings import HetznerSettings, PlannedHost, plan_hosts
 
-__all__ = ["ProvisionedHost", "Provisioned", "provision", "ipv6_host_address"]
+__all__ = ["ProvisionedHost", "Provisioned", "provision", "ipv6_host_address", "SPREAD_LIMIT"]
 
 Log = Callable[[str], None]
+
+# Hetzner puts each server of a spread placement group on a physical host of its own, for at most this many.
+SPREAD_LIMIT = 10
 
 
 def ipv6_host_address(network: str) -> str:
@@ -187,7 +191,28 @@ class _Run:
             self.created(f"primary {kind} {found.ip} for {host.fqdn}")
         return found
 
-    def server(self, host: PlannedHost, key, network, ipv4, ipv6) -> BoundServer:
+    def placement_group(self, hosts: tuple[PlannedHost, ...]) -> BoundPlacementGroup | None:
+        """With several servers, one spread group, so that one physical host's failure takes down one server:
+        one db member of three, one api host of two."""
+        if len(hosts) < 2:
+            return None
+        if len(hosts) > SPREAD_LIMIT:
+            raise ProvisionError(f"{len(hosts)} servers exceed a spread placement group's {SPREAD_LIMIT}")
+        with api_errors("find the placement group"):
+            group = self.one(self.client.placement_groups.get_all(label_selector=self.select("placement-group")),
+                             "the placement group")
+        if group is None:
+            with api_errors("create the placement group"):
+                response = self.client.placement_groups.create(
+                    name=self.name, type="spread", labels=self.labels("placement-group"))
+            if response.action:
+                self.wait([response.action], "create the placement group")
+            self.created(f"placement group {self.name} (spread: each server on a physical host of its own)")
+            group = response.placement_group
+        return group
+
+    def server(self, host: PlannedHost, key, network, ipv4, ipv6,
+               spread: BoundPlacementGroup | None = None) -> BoundServer:
         with api_errors(f"find server {host.fqdn}"):
             server = self.one(self.client.servers.get_all(label_selector=self.select("server", host.name)),
                               f"server {host.fqdn}")
@@ -196,7 +221,7 @@ class _Run:
                 response = self.client.servers.create(
                     name=host.fqdn, server_type=ServerType(name=host.server_type), image=Image(name=self.s.image),
                     ssh_keys=[SSHKey(name=key.name)], networks=[network], location=Location(name=host.location),
-                    labels=self.labels("server", host.name, host.groups),
+                    labels=self.labels("server", host.name, host.groups), placement_group=spread,
                     public_net=ServerCreatePublicNetwork(ipv4=ipv4, ipv6=ipv6))
             self.wait([response.action, *(response.next_actions or [])], f"create server {host.fqdn}")
             self.created(f"server {host.fqdn} ({host.server_type} in {host.location})")
@@ -207,6 +232,10 @@ class _Run:
             self.wait([action], f"attach {host.fqdn} to the network")
             self.changed(f"server {host.fqdn}: attached to the network")
             server = self.client.servers.get_by_id(server.id)
+        if spread is not None and (server.placement_group is None or server.placement_group.id != spread.id):
+            # Hetzner moves only a server that is off; provisioning never powers a running one off.
+            self.log(f"note: {host.fqdn} is outside placement group {spread.name}; to move it, power it off and "
+                     f"add it (hcloud server add-to-placement-group), then power it on")
         return server
 
     def reverse_dns(self, host: PlannedHost, ip: BoundPrimaryIP) -> None:
@@ -324,10 +353,11 @@ class _Run:
         key = self.ssh_key()
         network = self.network()
         self.firewall()
+        spread = self.placement_group(planned)
         servers: dict[str, BoundServer] = {}
         for host in planned:
             ipv4, ipv6 = self.primary_ip(host, "ipv4"), self.primary_ip(host, "ipv6")
-            server = self.server(host, key, network, ipv4, ipv6)
+            server = self.server(host, key, network, ipv4, ipv6, spread)
             servers[host.name] = server
             for ip in (ipv4, ipv6):
                 with api_errors(f"read the {ip.type} of {host.fqdn}"):

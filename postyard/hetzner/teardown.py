@@ -24,6 +24,7 @@ class Inventory:
 
     load_balancers: list[Any] = field(default_factory=list)
     servers: list[Any] = field(default_factory=list)
+    placement_groups: list[Any] = field(default_factory=list)
     volumes: list[Any] = field(default_factory=list)
     primary_ips: list[Any] = field(default_factory=list)
     firewalls: list[Any] = field(default_factory=list)
@@ -34,8 +35,8 @@ class Inventory:
 
     def describe(self) -> list[str]:
         lines = []
-        for kind in ("load_balancers", "servers", "volumes", "primary_ips", "firewalls", "networks", "ssh_keys",
-                     "zones"):
+        for kind in ("load_balancers", "servers", "placement_groups", "volumes", "primary_ips", "firewalls",
+                     "networks", "ssh_keys", "zones"):
             lines += [f"{kind[:-1].replace('_', ' ')} {item.name}" for item in getattr(self, kind)]
         lines += [f"DNS {item.type} {item.name}" for item in self.rrsets]
         return lines
@@ -49,7 +50,8 @@ def find_resources(client: Client, settings: HetznerSettings) -> Inventory:
     query = L.selector(L.base_labels(settings.project, settings.environment))
     found = Inventory()
     with api_errors("list the deployment's resources"):
-        for kind in ("load_balancers", "servers", "volumes", "primary_ips", "firewalls", "networks", "ssh_keys"):
+        for kind in ("load_balancers", "servers", "placement_groups", "volumes", "primary_ips", "firewalls",
+                     "networks", "ssh_keys"):
             getattr(found, kind).extend(getattr(client, kind).get_all(label_selector=query))
         found.zones = client.zones.get_all(label_selector=query)
         for zone in client.zones.get_all(name=settings.domain):
@@ -106,7 +108,7 @@ def teardown(client: Client, settings: HetznerSettings, found: Inventory, log: L
                 wait(client.firewalls.remove_from_resources(current, selectors), f"detach firewall {firewall.name}")
             client.firewalls.delete(firewall)
         deleted += 1
-    for kind in ("networks", "ssh_keys"):
+    for kind in ("placement_groups", "networks", "ssh_keys"):
         for item in getattr(found, kind):
             _ours(item, settings)
             with api_errors(f"delete {kind[:-1]} {item.name}"):

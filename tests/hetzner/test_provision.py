@@ -16,7 +16,9 @@ from postyard.topology import GROUPS, TOPOLOGIES, HostPlan
 from tests.hetzner.conftest import make_settings
 
 SPLIT = {"ssh_keys": 1, "networks": 1, "firewalls": 1, "primary_ips": 10, "servers": 5, "volumes": 1,
-         "load_balancers": 1, "zones": 1}
+         "load_balancers": 1, "zones": 1, "placement_groups": 1}
+# split's, with two more db hosts (each with its primary IPs and its volume) and a second mail host
+HA = {**SPLIT, "primary_ips": 16, "servers": 8, "volumes": 3}
 
 
 def counts(fake) -> dict[str, int]:
@@ -37,6 +39,7 @@ def test_provisioning_from_nothing_creates_exactly_the_planned_resources(fake, c
 def test_single_topology_has_one_server_and_no_load_balancer(fake, client, tmp_path):
     result = provision(client, make_settings(tmp_path, "single"))
     assert counts(fake)["servers"] == 1 and counts(fake)["load_balancers"] == 0
+    assert counts(fake)["placement_groups"] == 0  # one server has no physical host to share
     (host,) = result.hosts
     assert host.fqdn == "mail.example.com" and host.data_volume
 
@@ -233,3 +236,43 @@ def test_a_load_balancer_of_an_earlier_version_is_replaced_and_the_api_record_fo
     assert {(s["listen_port"], s["destination_port"], s["proxyprotocol"]) for s in new["services"]} == {
         (443, API_PROXY_PORT, True), (80, 80, False)}
     assert rrsets(fake)[("api", "A")] == [new["public_net"]["ipv4"]["ip"]]
+
+
+def test_ha_gives_every_db_host_a_volume_of_its_own_and_spreads_every_server_over_physical_hosts(fake, client,
+                                                                                                tmp_path):
+    settings = make_settings(tmp_path, "ha")
+    result = provision(client, settings)
+    assert counts(fake) == HA
+    db_hosts = [h for h in result.hosts if "db" in h.groups]
+    assert [h.name for h in db_hosts] == ["db1", "db2", "db3"]
+    devices = [h.data_volume for h in db_hosts]
+    assert all(devices) and len(set(devices)) == 3
+    volumes = {v["labels"]["postyard-host"]: v for v in fake.state.resources["volumes"].values()}
+    servers = {s["labels"]["postyard-host"]: s for s in fake.state.resources["servers"].values()}
+    assert {name: servers[name]["id"] for name in volumes} == {name: v["server"] for name, v in volumes.items()}
+    (group,) = fake.state.resources["placement_groups"].values()
+    assert group["type"] == "spread"
+    assert {s["_placement_group"] for s in servers.values()} == {group["id"]}
+    entries = dict(entry for _, entry in host_entries(client, settings))
+    assert sorted(data["data_volume"] for data in entries.values() if "data_volume" in data) == sorted(devices)
+
+
+def test_a_second_ha_run_creates_and_changes_nothing(fake, client, tmp_path):
+    settings = make_settings(tmp_path, "ha")
+    provision(client, settings)
+    again = provision(client, settings)
+    assert (again.created, again.changed) == ([], [])
+    assert counts(fake) == HA
+
+
+def test_a_server_made_before_the_placement_group_is_left_running_and_named(fake, client, tmp_path):
+    settings = make_settings(tmp_path, "split")
+    provision(client, settings)
+    (group,) = fake.state.resources["placement_groups"].values()
+    api2 = next(s for s in fake.state.resources["servers"].values() if s["labels"]["postyard-host"] == "api2")
+    api2["_placement_group"] = None  # as made by a version without placement groups
+    logged: list[str] = []
+    again = provision(client, settings, logged.append)
+    assert (again.created, again.changed) == ([], [])
+    assert api2["status"] == "running" and api2["_placement_group"] is None
+    assert any("api2.example.com is outside placement group" in line and "power it off" in line for line in logged)

@@ -35,13 +35,14 @@ def test_teardown_removes_only_labelled_resources(fake, client, tmp_path):
     assert find_resources(client, settings).describe() == []
 
 
-def test_teardown_of_a_split_deployment_removes_its_load_balancer_and_everything_else(fake, client, tmp_path):
-    settings = make_settings(tmp_path, "split")
+@pytest.mark.parametrize("topology", ["split", "ha"])
+def test_teardown_of_a_balanced_deployment_removes_its_load_balancer_and_everything_else(fake, client, tmp_path,
+                                                                                         topology):
+    settings = make_settings(tmp_path, topology)
     provision(client, settings)
-    assert fake.state.resources["load_balancers"]
+    assert fake.state.resources["load_balancers"] and fake.state.resources["placement_groups"]
     teardown(client, settings, find_resources(client, settings))
-    assert all(not fake.state.resources[kind] for kind in ("load_balancers", "servers", "volumes", "networks",
-                                                           "firewalls", "ssh_keys", "zones", "primary_ips"))
+    assert all(not items for items in fake.state.resources.values()), fake.state.resources
     assert find_resources(client, settings).describe() == []
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from postyard.testbed import bed, machine, rootfs
 from postyard.testbed.commands import CommandError
+from postyard.testbed.state import CACHE_ROOT
 from postyard.topology import TOPOLOGIES
 
 NAME = "life"
@@ -53,8 +54,10 @@ def test_teardown_after_a_crash_leaves_nothing_behind(clean_slate):
 
 
 def test_a_failed_bring_up_removes_what_it_created(clean_slate, tmp_path):
-    # a damaged root filesystem cache fails the first host, after bridges and NAT exist
+    # a damaged root filesystem cache fails the first host, after bridges, NAT and the internet host exist
     rootfs.cache_path(tmp_path).write_bytes(b"not a tarball")
+    internet = rootfs.ensure_cached_rootfs(CACHE_ROOT, log=lambda _: None, flavour="internet")
+    rootfs.cache_path(tmp_path, "internet").symlink_to(internet)  # built once already; not again here
     with pytest.raises(CommandError, match="tar"):
         bed.up(NAME, "single", log=lambda _: None, cache_dir=tmp_path)
     assert bed.leftovers(NAME) == {}

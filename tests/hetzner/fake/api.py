@@ -242,6 +242,39 @@ class FakeApi:
         del self.state.resources["primary_ips"][int(rid)]
         return 204, {}
 
+    # placement groups
+
+    SPREAD_LIMIT = 10
+
+    def placement_group_view(self, group: dict[str, Any]) -> dict[str, Any]:
+        members = [s["id"] for s in self.state.resources["servers"].values() if s["_placement_group"] == group["id"]]
+        return {**public(group), "servers": members}
+
+    @route("GET", "/placement_groups")
+    def list_placement_groups(self, query, body):
+        return self.page("placement_groups", [self.placement_group_view(g)
+                                              for g in self.state.resources["placement_groups"].values()], query)
+
+    @route("GET", "/placement_groups/(\\d+)")
+    def get_placement_group(self, query, body, rid):
+        return 200, {"placement_group": self.placement_group_view(self.state.get("placement_groups", int(rid)))}
+
+    @route("POST", "/placement_groups")
+    def create_placement_group(self, query, body):
+        if body["type"] != "spread":
+            raise ApiError(422, "invalid_input", f"placement group type {body['type']} is not spread")
+        group = self.new("placement_groups", {"name": body["name"], "type": body["type"],
+                                              "labels": body.get("labels", {}), "created": NOW})
+        return 201, {"placement_group": self.placement_group_view(group), "action": None}
+
+    @route("DELETE", "/placement_groups/(\\d+)")
+    def delete_placement_group(self, query, body, rid):
+        group = self.state.get("placement_groups", int(rid))
+        if self.placement_group_view(group)["servers"]:
+            raise ApiError(422, "resource_in_use", "placement group still has servers")
+        del self.state.resources["placement_groups"][group["id"]]
+        return 204, {}
+
     # servers
 
     def server_view(self, server: dict[str, Any]) -> dict[str, Any]:
@@ -262,7 +295,9 @@ class FakeApi:
         volumes = [v["id"] for v in self.state.resources["volumes"].values() if v["server"] == server["id"]]
         balancers = [b["id"] for b in self.state.resources["load_balancers"].values()
                      if server["id"] in self.balancer_server_ids(b)]
-        return {**public(server), "public_net": public_net, "volumes": volumes, "load_balancers": balancers}
+        group = self.state.resources["placement_groups"].get(server["_placement_group"])
+        return {**public(server), "public_net": public_net, "volumes": volumes, "load_balancers": balancers,
+                "placement_group": self.placement_group_view(group) if group else None}
 
     @route("GET", "/servers")
     def list_servers(self, query, body):
@@ -288,13 +323,18 @@ class FakeApi:
         self.limit("servers")
         self.state.unique("servers", body["name"])
         networks = [self.state.get("networks", n) for n in body.get("networks", [])]
-        server = self.new("servers", {
+        group = body.get("placement_group")
+        if group is not None:
+            members = self.placement_group_view(self.state.get("placement_groups", group))["servers"]
+            if len(members) >= self.SPREAD_LIMIT:
+                raise ApiError(412, "placement_error", f"spread placement group {group} is full")
+        server = self.new("servers", {"_placement_group": group,
             "name": body["name"], "status": "running", "created": NOW, "labels": body.get("labels", {}),
             "server_type": catalog.server_type(type_name), "datacenter": catalog.datacenter(loc),
             "location": catalog.location(loc), "image": catalog.image(body["image"]), "iso": None,
             "rescue_enabled": False, "locked": False, "backup_window": None, "outgoing_traffic": 0,
             "ingoing_traffic": 0, "included_traffic": 21990232555520, "primary_disk_size": 40,
-            "protection": {"delete": False, "rebuild": False}, "placement_group": None,
+            "protection": {"delete": False, "rebuild": False},
             "private_net": [{"network": n["id"], "ip": self.private_ip(n), "alias_ips": [],
                              "mac_address": "86:00:00:00:00:01"} for n in networks]})
         public_net = body.get("public_net", {})

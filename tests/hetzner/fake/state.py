@@ -48,7 +48,7 @@ class State:
 
     resources: dict[str, dict[int, dict[str, Any]]] = field(default_factory=lambda: {
         kind: {} for kind in ("servers", "networks", "firewalls", "primary_ips", "volumes",
-                              "load_balancers", "ssh_keys", "zones")})
+                              "load_balancers", "ssh_keys", "zones", "placement_groups")})
     rrsets: dict[int, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)
     actions: dict[int, dict[str, Any]] = field(default_factory=dict)
     action_polls: int = 1  # reads of an action before it reports success
