@@ -10,7 +10,7 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ from postyard.testbed.state import HostRecord, TestbedState
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["ApiAccess", "Team", "TestbedAppliance", "create_team", "name_resolver", "record_rdata"]
+__all__ = ["ApiAccess", "Team", "TestbedAppliance", "create_team", "name_resolver", "publish_records", "record_rdata"]
 
 # Runs on the internet host: every message in a Maildir, oldest first, as base64 in a JSON list.
 READ_MAILDIR = """
@@ -64,6 +64,16 @@ def record_rdata(record: Mapping[str, Any]) -> str:
     if record["type"] == "MX":
         return f"{record.get('priority') or 10} {record['value']}."
     return record["value"] + "."
+
+
+def publish_records(dns_address: str, tsig: str, records: Iterable[Mapping[str, Any]]) -> None:
+    """A domain's records in the testbed's DNS, as a DNS provider's API would publish them: each name and type
+    once, with all its values (with several mail hosts, a return-path name has an MX for each)."""
+    rrsets: dict[tuple[str, str], list[str]] = {}
+    for record in records:
+        rrsets.setdefault((record["name"] + ".", record["type"]), []).append(record_rdata(record))
+    for (name, rdtype), values in rrsets.items():
+        internet.update(dns_address, tsig, name, rdtype, values)
 
 
 def name_resolver(names: Mapping[str, str]) -> Callable[..., Any]:
@@ -158,9 +168,7 @@ class TestbedAppliance:
 
     def publish(self, records: list[dict[str, Any]]) -> None:
         """The records the API lists for a domain, in the testbed's DNS (as a DNS provider's API would)."""
-        secret = internet.tsig_secret(self.store)
-        for record in records:
-            internet.update(self.dns, secret, record["name"] + ".", record["type"], [record_rdata(record)])
+        publish_records(self.dns, internet.tsig_secret(self.store), records)
 
     def verified_domain(self, api: ApiAccess, prefix: str = "d", key_timeout: float = 30) -> str:
         """A new domain made, published and verified through the API, once its key signs on the mail host."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["GROUPS", "GROUP_ROLES", "INVENTORY_GROUPS", "LB_GROUP", "SCHEMA_GROUP", "TOPOLOGIES", "HostPlan",
-           "host_groups", "is_balanced", "is_clustered", "roles_for_groups"]
+__all__ = ["API_NAME_LABEL", "GROUPS", "GROUP_ROLES", "INVENTORY_GROUPS", "LB_GROUP", "SCHEMA_GROUP", "TOPOLOGIES",
+           "HostPlan", "host_groups", "is_balanced", "is_clustered", "roles_for_groups"]
 
 # The platform's groups: a single host is in all of them.
 GROUPS: tuple[str, ...] = ("mail", "db", "cache", "api")
@@ -14,6 +14,8 @@ GROUPS: tuple[str, ...] = ("mail", "db", "cache", "api")
 # running HAProxy on the testbed, which stands in for it.
 LB_GROUP = "lb"
 INVENTORY_GROUPS: tuple[str, ...] = (*GROUPS, LB_GROUP)
+# Behind a load balancer, clients reach the API by this name under the deployment's domain, on every target.
+API_NAME_LABEL = "api"
 
 # Roles every host gets first, then the roles of each group, then the roles every host gets last (its status
 # report needs the database role and schema the others set up), in the order deploy.py applies them.

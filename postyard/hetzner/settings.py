@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from postyard.deployer import REPO
-from postyard.topology import GROUPS, LB_GROUP, TOPOLOGIES, HostPlan
+from postyard.topology import API_NAME_LABEL, GROUPS, LB_GROUP, TOPOLOGIES, HostPlan
 
 __all__ = ["HetznerSettings", "PlannedHost", "load_settings", "plan_hosts", "default_secrets_dir"]
 
@@ -56,7 +56,7 @@ class HetznerSettings:
 
     @property
     def api_host_name(self) -> str:
-        return self.api_hostname or f"api.{self.domain}"
+        return self.api_hostname or f"{API_NAME_LABEL}.{self.domain}"
 
     @property
     def sending_domain(self) -> str:

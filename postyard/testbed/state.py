@@ -8,14 +8,13 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from postyard.topology import LB_GROUP
+from postyard.topology import API_NAME_LABEL, LB_GROUP
 
 __all__ = ["HostRecord", "TestbedState", "STATE_ROOT", "CACHE_ROOT", "testbed_dir", "load", "save"]
 
 STATE_ROOT = Path(os.environ.get("POSTYARD_TESTBED_ROOT", "/var/lib/postyard/testbed"))
 CACHE_ROOT = Path(os.environ.get("POSTYARD_CACHE", "/var/cache/postyard"))
 # The API's name behind the load balancer, under the testbed's domain (Hetzner's default is the same label).
-API_NAME_LABEL = "api"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")
 
 

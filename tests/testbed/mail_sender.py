@@ -19,8 +19,7 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from app.cli import create_team
 from app.config import Settings
-from postyard.appliance_client import record_rdata
-from postyard.testbed import internet
+from postyard.appliance_client import publish_records
 
 
 async def make_sender(settings: Settings, dns_address: str, tsig: str, domain_name: str, algorithm: str) -> dict:
@@ -31,8 +30,7 @@ async def make_sender(settings: Settings, dns_address: str, tsig: str, domain_na
                                     headers=headers)
         created.raise_for_status()
         domain = created.json()
-        for record in domain["records"]:
-            internet.update(dns_address, tsig, record["name"] + ".", record["type"], [record_rdata(record)])
+        publish_records(dns_address, tsig, domain["records"])
         verified = (await client.post(f"/domains/{domain['id']}/verify", headers=headers)).json()
         credential = (await client.post("/smtp-credentials", json={"name": "tests"}, headers=headers)).json()
     return {"domain": domain_name, "status": verified["status"], "records": domain["records"],
