@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
+from typing import IO
 
 import pytest
 
-from postyard.deployer import REPO, DeployResult
-from postyard.inventory_hosts import load_hosts
+from postyard.deployer import REPO
 from postyard.testbed import bed
-from postyard.testbed.cgroup_quirk import deploy_past_the_cgroup_quirk
 from postyard.testbed.state import testbed_dir as bed_directory
 from postyard.testbed.suites import SESSION_TESTBEDS
 
@@ -33,22 +35,18 @@ def log(line: str) -> None:
 
 # Suites that need no host run first, while the session's testbeds are deployed.
 HOSTLESS_SUITES = ("tests/unit/", "tests/hetzner/")
+DEPLOY_TIMEOUT = 1800  # seconds; a fresh deploy of both testbeds takes about 260
 
-_deploying: Future[DeployResult] | None = None
+_deploying: subprocess.Popen[str] | None = None
+_deploy_output: IO[str] | None = None  # a file, not a pipe: nobody reads it until the deploy ends
 
 
 def is_hostless(item: pytest.Item) -> bool:
     return item.nodeid.startswith(HOSTLESS_SUITES)
 
 
-def deploy_session_testbeds(inventory: Path, names: str) -> DeployResult:
-    log_path = bed_directory(next(iter(SESSION_TESTBEDS))) / "deploy.log"
-    return deploy_past_the_cgroup_quirk(inventory, {"POSTYARD_TESTBED": names}, load_hosts(inventory),
-                                        log_path=log_path)
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    global _deploying
+    global _deploying, _deploy_output
     if not config.getoption("--testbed"):
         return
     names = ",".join(SESSION_TESTBEDS)
@@ -63,12 +61,18 @@ def pytest_configure(config: pytest.Config) -> None:
     log(f"hosts up in {time.monotonic() - started:.1f} s; deploying while the suites that need no host run")
     os.environ["POSTYARD_TESTBED"] = names
     config.option.inventory = str(inventory)
-    _deploying = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deploy").submit(
-        deploy_session_testbeds, inventory, names)
+    log_path = bed_directory(next(iter(SESSION_TESTBEDS))) / "deploy.log"
+    # A process of its own, started with the environment as it is now: the host-less suites patch theirs.
+    _deploy_output = tempfile.TemporaryFile(mode="w+")
+    _deploying = subprocess.Popen(
+        [sys.executable, "-m", "postyard.testbed.session_deploy", str(inventory), names, str(log_path)],
+        cwd=REPO, env=dict(os.environ), stdout=_deploy_output, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)  # its own process group: stopped with pyinfra and everything it started
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: not is_hostless(item))  # stable: each group keeps its order
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--testbed"):
+        items.sort(key=lambda item: not is_hostless(item))  # stable: each group keeps its order
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -77,11 +81,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     deploying, _deploying = _deploying, None
     try:
-        result = deploying.result()
-    except Exception as error:
-        pytest.exit(f"deploying the session testbeds failed: {error}", returncode=1)
+        deploying.wait(timeout=DEPLOY_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(deploying.pid, signal.SIGKILL)
+        pytest.exit(f"deploying the session testbeds took more than {DEPLOY_TIMEOUT} s", returncode=1)
+    assert _deploy_output is not None
+    _deploy_output.seek(0)
+    output = _deploy_output.read().strip()
+    if deploying.returncode != 0:
+        pytest.exit(f"deploying the session testbeds failed: {output[-3000:]}", returncode=1)
+    result = json.loads(output.splitlines()[-1])
     with item.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
-        log(f"deployed: {result.changed} of {result.operations} operations changed in {result.seconds:.1f} s")
+        log(f"deployed: {result['changed']} of {result['operations']} operations changed "
+            f"in {result['seconds']:.1f} s")
 
 
 def take_down(config: pytest.Config) -> None:
@@ -93,9 +105,14 @@ def take_down(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if not config.getoption("--testbed"):
         return
-    take_down(config)  # a deploy still under way fails at once on hosts that are gone
-    if _deploying is not None:
-        _deploying.exception()
+    if _deploying is not None and _deploying.poll() is None:
+        log("the session ended before any test needed a host: the deploy is stopped unfinished")
+        os.killpg(_deploying.pid, signal.SIGTERM)
+        try:
+            _deploying.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(_deploying.pid, signal.SIGKILL)
+    take_down(config)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

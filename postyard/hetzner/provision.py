@@ -196,8 +196,6 @@ class _Run:
         one db member of three, one api host of two."""
         if len(hosts) < 2:
             return None
-        if len(hosts) > SPREAD_LIMIT:
-            raise ProvisionError(f"{len(hosts)} servers exceed a spread placement group's {SPREAD_LIMIT}")
         with api_errors("find the placement group"):
             group = self.one(self.client.placement_groups.get_all(label_selector=self.select("placement-group")),
                              "the placement group")
@@ -349,6 +347,8 @@ class _Run:
 
     def run(self) -> Provisioned:
         planned = plan_hosts(self.s)
+        if len(planned) > SPREAD_LIMIT:
+            raise ProvisionError(f"{len(planned)} servers exceed the {SPREAD_LIMIT} of a spread placement group")
         self.check_types(planned)
         key = self.ssh_key()
         network = self.network()

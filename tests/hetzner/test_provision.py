@@ -265,6 +265,20 @@ def test_a_second_ha_run_creates_and_changes_nothing(fake, client, tmp_path):
     assert counts(fake) == HA
 
 
+def test_every_server_of_split_sits_in_its_one_spread_placement_group(fake, client, split):
+    provision(client, split)
+    (group,) = fake.state.resources["placement_groups"].values()
+    assert fake.api.placement_group_view(group)["servers"] == sorted(fake.state.resources["servers"])
+
+
+def test_more_servers_than_a_spread_group_holds_are_refused_before_anything_is_created(fake, client, split,
+                                                                                      monkeypatch):
+    monkeypatch.setattr("postyard.hetzner.provision.SPREAD_LIMIT", 4)
+    with pytest.raises(ProvisionError, match="5 servers exceed the 4 of a spread placement group"):
+        provision(client, split)
+    assert not any(fake.state.resources.values())
+
+
 def test_a_server_made_before_the_placement_group_is_left_running_and_named(fake, client, tmp_path):
     settings = make_settings(tmp_path, "split")
     provision(client, settings)

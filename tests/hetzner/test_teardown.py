@@ -26,9 +26,11 @@ def test_teardown_removes_only_labelled_resources(fake, client, tmp_path):
     client.servers.create(name="staging.example.net", server_type=ServerType(name="cx23"),
                           image=Image(name="debian-12"),
                           labels={"postyard-project": "postyard", "postyard-environment": "staging"})
+    client.placement_groups.create(name="someone-elses", type="spread")
     teardown(client, settings, find_resources(client, settings))
     left = {s["name"] for s in fake.state.resources["servers"].values()}
     assert left == {"unlabelled.example.net", "staging.example.net"}
+    assert [g["name"] for g in fake.state.resources["placement_groups"].values()] == ["someone-elses"]
     assert all(not fake.state.resources[kind] for kind in ("networks", "firewalls", "volumes", "ssh_keys", "zones"))
     # the two survivors' automatic primary IPs are theirs, not ours
     assert len(fake.state.resources["primary_ips"]) == 4

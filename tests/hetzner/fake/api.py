@@ -262,7 +262,7 @@ class FakeApi:
     @route("POST", "/placement_groups")
     def create_placement_group(self, query, body):
         if body["type"] != "spread":
-            raise ApiError(422, "invalid_input", f"placement group type {body['type']} is not spread")
+            raise ApiError(400, "invalid_input", f"placement group type {body['type']} is not spread")
         group = self.new("placement_groups", {"name": body["name"], "type": body["type"],
                                               "labels": body.get("labels", {}), "created": NOW})
         return 201, {"placement_group": self.placement_group_view(group), "action": None}
@@ -327,7 +327,7 @@ class FakeApi:
         if group is not None:
             members = self.placement_group_view(self.state.get("placement_groups", group))["servers"]
             if len(members) >= self.SPREAD_LIMIT:
-                raise ApiError(412, "placement_error", f"spread placement group {group} is full")
+                raise ApiError(422, "service_error", f"placement group {group} contains already {len(members)} servers")
         server = self.new("servers", {"_placement_group": group,
             "name": body["name"], "status": "running", "created": NOW, "labels": body.get("labels", {}),
             "server_type": catalog.server_type(type_name), "datacenter": catalog.datacenter(loc),
