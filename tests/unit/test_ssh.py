@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from postyard.appliance_client import record_rdata
+from postyard.appliance_client import publish_records, record_rdata
 from postyard.ssh import SshError, SshTarget, ssh_argv, ssh_run
+from postyard.testbed import internet
 
 TARGET = SshTarget("node1.postyard.test", "10.77.0.10", "root", "/keys/id", "/keys/known_hosts")
 
@@ -70,3 +71,19 @@ def test_a_command_that_outlives_its_timeout_raises_the_same_error_without_a_sta
 ])
 def test_a_listed_record_becomes_zone_file_record_data(record, rdata):
     assert record_rdata(record) == rdata
+
+
+def test_a_name_with_several_records_of_one_type_is_published_once_with_all_of_them(monkeypatch):
+    updates: list[tuple[str, str, list[str]]] = []
+    monkeypatch.setattr(internet, "update", lambda address, secret, name, rdtype, values: updates.append(
+        (name, rdtype, values)))
+    spf = "v=spf1 a:mail1.postyard.test a:mail2.postyard.test -all"
+    publish_records("192.0.2.53", "secret", [
+        {"name": "send.example.test", "type": "MX", "value": "mail1.postyard.test", "priority": 10},
+        {"name": "send.example.test", "type": "MX", "value": "mail2.postyard.test", "priority": 10},
+        {"name": "send.example.test", "type": "TXT", "value": spf},
+    ])
+    assert updates == [
+        ("send.example.test.", "MX", ["10 mail1.postyard.test.", "10 mail2.postyard.test."]),
+        ("send.example.test.", "TXT", [f'"{spf}"']),
+    ]
