@@ -12,8 +12,9 @@ from postyard.hetzner.client import ProvisionError
 from postyard.hetzner.dns import mta_sts_policy, txt_text
 from postyard.hetzner.inventory import host_entries
 from postyard.hetzner.provision import provision
+from postyard.targets import make_target
 from postyard.topology import GROUPS, TOPOLOGIES, HostPlan
-from tests.hetzner.conftest import make_settings
+from tests.hetzner.conftest import TOKEN, make_settings
 
 SPLIT = {"ssh_keys": 1, "networks": 1, "firewalls": 1, "primary_ips": 10, "servers": 5, "volumes": 1,
          "load_balancers": 1, "zones": 1, "placement_groups": 1}
@@ -290,3 +291,21 @@ def test_a_server_made_before_the_placement_group_is_left_running_and_named(fake
     assert (again.created, again.changed) == ([], [])
     assert api2["status"] == "running" and api2["_placement_group"] is None
     assert any("api2.example.com is outside placement group" in line and "power it off" in line for line in logged)
+
+
+def test_up_on_hetzner_with_the_ha_topology_provisions_it_through_the_target(fake, tmp_path, monkeypatch):
+    fake.state.action_polls = 0  # the target polls every second; the fake's actions finish at once
+    for key, value in {"HCLOUD_TOKEN": TOKEN, "HCLOUD_ENDPOINT": fake.endpoint, "POSTYARD_DOMAIN": "example.com",
+                       "POSTYARD_SECRETS_DIR": str(tmp_path / "secrets")}.items():
+        monkeypatch.setenv(key, value)
+    target = make_target("hetzner")
+    target.wait_for_ssh = False
+    logged: list[str] = []
+    target.provision("ha", logged.append)
+    assert counts(fake) == HA
+    created = [line for line in logged if line.startswith("created ")]
+    reverse_dns = [line for line in logged if line.startswith("updated reverse DNS ")]
+    assert f"hetzner: {len(created)} created, {len(reverse_dns)} updated" in logged
+    assert len(reverse_dns) == 16  # every primary IPv4 and IPv6 of the eight servers
+    assert any(line.startswith("created placement group postyard-production (spread") for line in created)
+    assert sum(line.startswith("created volume ") for line in created) == 3
