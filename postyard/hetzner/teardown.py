@@ -17,6 +17,11 @@ __all__ = ["Inventory", "find_resources", "teardown"]
 
 Log = Callable[[str], None]
 
+# The kinds of resource found by the deployment's labels alone, in the order they are listed (zones and their
+# records are found by name as well, and listed apart).
+LABELLED_KINDS = ("load_balancers", "servers", "placement_groups", "volumes", "primary_ips", "firewalls", "networks",
+                  "ssh_keys")
+
 
 @dataclass
 class Inventory:
@@ -35,8 +40,7 @@ class Inventory:
 
     def describe(self) -> list[str]:
         lines = []
-        for kind in ("load_balancers", "servers", "placement_groups", "volumes", "primary_ips", "firewalls",
-                     "networks", "ssh_keys", "zones"):
+        for kind in (*LABELLED_KINDS, "zones"):
             lines += [f"{kind[:-1].replace('_', ' ')} {item.name}" for item in getattr(self, kind)]
         lines += [f"DNS {item.type} {item.name}" for item in self.rrsets]
         return lines
@@ -50,8 +54,7 @@ def find_resources(client: Client, settings: HetznerSettings) -> Inventory:
     query = L.selector(L.base_labels(settings.project, settings.environment))
     found = Inventory()
     with api_errors("list the deployment's resources"):
-        for kind in ("load_balancers", "servers", "placement_groups", "volumes", "primary_ips", "firewalls",
-                     "networks", "ssh_keys"):
+        for kind in LABELLED_KINDS:
             getattr(found, kind).extend(getattr(client, kind).get_all(label_selector=query))
         found.zones = client.zones.get_all(label_selector=query)
         for zone in client.zones.get_all(name=settings.domain):
