@@ -228,7 +228,8 @@ async def test_counts_start_again_each_utc_day_and_month(client, team, sender, p
     statuses = [(await client.post("/emails", json=message(sender), headers=team.headers)).status_code
                 for _ in range(3)]
     earlier = db(postgres, f"SELECT string_agg(sent::text, ',' ORDER BY period) FROM team_send_counters "
-                           f"WHERE team_id = '{team.team_id}' AND period_start IN ({yesterday}, {last_month})")
+                           f"WHERE team_id = '{team.team_id}' AND ((period = 'day' AND period_start = {yesterday}) "
+                           f"OR (period = 'month' AND period_start = {last_month}))")
     assert statuses == [200, 200, 429] and earlier == "2,10"
     assert (_counted(postgres, team, "day"), _counted(postgres, team, "month")) == ("2", "2")
 
