@@ -77,6 +77,8 @@ def patroni_config(name: str, address: str, members: list[tuple[str, str]], sett
             "certfile": certificate, "keyfile": key,
             "authentication": {"username": "patroni", "password": passwords["rest"]},
         },
+        # patronictl's calls to the members' REST API (a switchover, a restart) verify it against the internal CA.
+        "ctl": {"cacert": INTERNAL_CA_PATH},
         "etcd3": {"hosts": client_endpoints(members), "protocol": "https", "cacert": INTERNAL_CA_PATH,
                   "cert": certificate, "key": key},
         "bootstrap": {

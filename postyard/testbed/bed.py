@@ -14,7 +14,7 @@ from postyard.testbed.commands import CommandError, run
 from postyard.testbed.state import CACHE_ROOT, HostRecord, TestbedState
 from postyard.topology import TOPOLOGIES
 
-__all__ = ["up", "down", "reboot", "is_healthy", "leftovers"]
+__all__ = ["up", "down", "power_off", "power_on", "reboot", "is_healthy", "leftovers"]
 
 Log = Callable[[str], None]
 DOMAIN = "postyard.test"
@@ -208,18 +208,39 @@ def down(name: str = "main", log: Log = print) -> None:
     log(f"testbed {name!r} removed")
 
 
-def reboot(name: str, host_name: str, log: Log = print) -> HostRecord:
-    """Power one host off and boot it again, as a reboot of a real server would."""
+def _record(name: str, host_name: str) -> tuple[TestbedState, HostRecord]:
     bed = testbed_state.load(name)
     if bed is None:
         raise CommandError(f"testbed {name!r} is not up")
     record = next((h for h in bed.hosts if h.name == host_name), None)
     if record is None:
         raise CommandError(f"testbed {name!r} has no host {host_name!r}")
+    return bed, record
+
+
+def power_off(name: str, host_name: str, log: Log = print, cut: bool = False) -> None:
+    """Shut one host down, or with `cut` end every process of it at once, as when a server loses power."""
+    bed, record = _record(name, host_name)
     if record.nspawn_pid:
-        machine.power_off(record.nspawn_pid)
+        (machine.power_cut if cut else machine.power_off)(record.nspawn_pid)
+    record.nspawn_pid = None
+    testbed_state.save(bed)
+    log(f"{record.fqdn} {'lost its power' if cut else 'powered off'}")
+
+
+def power_on(name: str, host_name: str, log: Log = print) -> HostRecord:
+    """Boot a host that is off (powered off, or never booted); back once it answers on SSH."""
+    bed, record = _record(name, host_name)
     record.nspawn_pid = boot_host(bed, record)
     testbed_state.save(bed)
     machine.wait_for_ssh(record.public_address, nspawn_pid=record.nspawn_pid)
+    log(f"{record.fqdn} powered on")
+    return record
+
+
+def reboot(name: str, host_name: str, log: Log = print) -> HostRecord:
+    """Power one host off and boot it again, as a reboot of a real server would."""
+    power_off(name, host_name, log=lambda _: None)
+    record = power_on(name, host_name, log=lambda _: None)
     log(f"{record.fqdn} rebooted")
     return record

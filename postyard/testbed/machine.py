@@ -94,6 +94,25 @@ def power_off(nspawn_pid: int, timeout: float = 20) -> None:
     reap(nspawn_pid)
 
 
+def power_cut(nspawn_pid: int) -> None:
+    """SIGKILL the container's systemd: the kernel ends every process of its PID namespace at once, with no
+    shutdown, as when a server loses power."""
+    init_pid = container_init_pid(nspawn_pid)
+    if init_pid:
+        try:
+            os.kill(init_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 20
+    while is_running(nspawn_pid) and time.monotonic() < deadline:
+        reap(nspawn_pid)
+        time.sleep(0.2)
+    if is_running(nspawn_pid):
+        os.kill(nspawn_pid, signal.SIGKILL)
+        time.sleep(0.5)
+    reap(nspawn_pid)
+
+
 def nspawn_pids_for(machine_prefix: str) -> list[int]:
     """systemd-nspawn processes whose --machine= starts with machine_prefix (for sweeping)."""
     found = []

@@ -17,10 +17,12 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # What a Hetzner Debian 12 image has that pyinfra and sshd need; everything else is the roles' job.
 BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "iproute2")
-# The testbed's own internet services (postyard/testbed/internet.py) come preinstalled.
+# The testbed's own internet services (postyard/testbed/internet.py) come preinstalled, and rsync, with which the
+# internet host stands in for an off-site backup box.
 FLAVOURS: dict[str, tuple[str, ...]] = {
     "minbase": BASE_PACKAGES,
-    "internet": BASE_PACKAGES + ("bind9", "bind9-dnsutils", "postfix", "pebble", "ca-certificates"),
+    "internet": BASE_PACKAGES + ("bind9", "bind9-dnsutils", "postfix", "pebble", "ca-certificates",
+                             "rsync"),
 }
 
 

@@ -1,5 +1,8 @@
 """The testbeds `pytest --testbed` boots: every group on one host, and every group on its own host.
 
+An `ha` testbed (a clustered database, two mail hosts) is named the same way; the suites whose subject is the
+clustered topology run on it only when the session has one.
+
 POSTYARD_SESSION_TESTBEDS renames them (`name:topology,...`), so a second test run on the same
 machine does not collide with the first.
 """
@@ -8,7 +11,9 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["SESSION_TESTBEDS", "session_testbeds"]
+__all__ = ["SESSION_TESTBEDS", "SESSION_TOPOLOGIES", "session_testbeds"]
+
+SESSION_TOPOLOGIES = ("single", "split", "ha")
 
 
 def session_testbeds(spec: str | None) -> dict[str, str]:
@@ -16,8 +21,8 @@ def session_testbeds(spec: str | None) -> dict[str, str]:
     if not spec:
         return {"ci": "single", "cis": "split"}
     pairs = [item.split(":", 1) for item in spec.split(",") if item.strip()]
-    if any(len(pair) != 2 or pair[1] not in ("single", "split") for pair in pairs):
-        raise ValueError(f"POSTYARD_SESSION_TESTBEDS: expected name:single|split,... not {spec!r}")
+    if any(len(pair) != 2 or pair[1] not in SESSION_TOPOLOGIES for pair in pairs):
+        raise ValueError(f"POSTYARD_SESSION_TESTBEDS: expected name:{'|'.join(SESSION_TOPOLOGIES)},... not {spec!r}")
     return {name.strip(): topology for name, topology in pairs}
 
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from roles.etcd import CLIENT_PORT, PEER_PORT
-from roles.patroni import CONFIG, REST_PORT
+from roles.patroni import CONFIG, REST_PORT, SCOPE
 from roles.support.inventory_secrets import INTERNAL_CA_PATH, internal_certificate_path, internal_key_path
 
 ETCDCTL = f"etcdctl --endpoints=https://127.0.0.1:{CLIENT_PORT} --cacert={INTERNAL_CA_PATH}"
@@ -22,6 +22,14 @@ def test_one_leader_and_a_synchronous_standby_all_running(patroni, all_hosts):
     roles = [member["Role"] for member in members]
     assert roles.count("Leader") == 1 and roles.count("Sync Standby") == 1, members
     assert all(member["State"] in ("running", "streaming") for member in members), members
+
+
+def test_patronictl_reaches_every_members_rest_api_over_verified_tls(patroni, all_hosts):
+    # a switchover or a restart goes through the members' REST API, which patronictl verifies as any client would
+    reloaded = patroni.run(f"patronictl -c {CONFIG} reload {SCOPE} --force")
+    answers = [line for line in reloaded.stdout.splitlines() if "member" in line]
+    assert reloaded.rc == 0 and "Failed" not in reloaded.stdout, reloaded.stdout + reloaded.stderr
+    assert len(answers) == sum("patroni" in h.roles for h in all_hosts), reloaded.stdout
 
 
 def test_etcd_is_healthy_and_refuses_a_client_without_a_certificate(patroni, all_hosts):

@@ -7,20 +7,22 @@ from pathlib import Path
 
 import pytest
 
+from postyard.appliance_client import TestbedAppliance
 from postyard.deployer import REPO
 from postyard.inventory_hosts import InfraHost, load_hosts
 from postyard.testbed import state as testbed_state
 from postyard.testbed.suites import SESSION_TESTBEDS
+from tests.testbed.cluster_support import Cluster
 
 INVENTORY = REPO / "inventory" / "testbed.py"
 
 
-def _session_testbed(request: pytest.FixtureRequest, topology: str) -> testbed_state.TestbedState:
+def _session_testbed(request: pytest.FixtureRequest, *topologies: str) -> testbed_state.TestbedState:
     if not request.config.getoption("--testbed"):
         pytest.skip("needs --testbed")
-    name = next((name for name, kind in SESSION_TESTBEDS.items() if kind == topology), None)
+    name = next((name for name, kind in SESSION_TESTBEDS.items() if kind in topologies), None)
     if name is None:
-        pytest.skip(f"no {topology} testbed in this session (POSTYARD_SESSION_TESTBEDS)")
+        pytest.skip(f"no {' or '.join(topologies)} testbed in this session (POSTYARD_SESSION_TESTBEDS)")
     found = testbed_state.load(name)
     assert found is not None, f"testbed {name} is not up"
     return found
@@ -34,8 +36,19 @@ def single_testbed(request: pytest.FixtureRequest) -> testbed_state.TestbedState
 
 @pytest.fixture(scope="session")
 def split_testbed(request: pytest.FixtureRequest) -> testbed_state.TestbedState:
-    """The session's split testbed: db1, cache1, mail1, api1, api2 on a private network."""
-    return _session_testbed(request, "split")
+    """The session's testbed with every group on hosts of its own, on a private network: split (db1, cache1,
+    mail1, api1, api2, lb1), or ha, which adds db2, db3 and mail2 and clusters the database: then db1 leads, so
+    that the suites reaching the db host by name reach the primary."""
+    found = _session_testbed(request, "split", "ha")
+    if found.topology == "ha":
+        Cluster(TestbedAppliance(found)).lead_from_first_member()
+    return found
+
+
+@pytest.fixture(scope="session")
+def ha_testbed(request: pytest.FixtureRequest) -> testbed_state.TestbedState:
+    """The session's ha testbed: db1-db3 under Patroni, cache1, mail1, mail2, api1, api2, lb1."""
+    return _session_testbed(request, "ha")
 
 
 @pytest.fixture(scope="module", params=["single", "split"])

@@ -14,10 +14,10 @@ from postyard.appliance_client import TestbedAppliance
 from postyard.ssh import SshError, ssh_run
 from postyard.testbed import internet
 from postyard.testbed.state import HostRecord
-from tests.testbed.fault_load import Attempt, Ledger
+from tests.testbed.fault_load import ACCEPTED, Attempt, Ledger
 
-__all__ = ["Fault", "Host", "arrivals", "drop_database_packets", "email_rows", "fault_table", "release_database",
-           "spool_fill", "spool_free", "spool_on_tmpfs", "spool_restore", "wait_until"]
+__all__ = ["Fault", "Host", "arrivals", "client_downtime", "drop_database_packets", "email_rows", "fault_table",
+           "release_database", "spool_fill", "spool_free", "spool_on_tmpfs", "spool_restore", "wait_until"]
 
 POSTFIX_UNIT = "postfix@-.service"
 SPOOL = "/var/spool/postfix"
@@ -38,6 +38,8 @@ import json, pathlib, re, sys
 suffixes = tuple(f"@{d}>" for d in sys.argv[2:])
 found = []
 for folder in ("new", "cur"):
+    if not pathlib.Path(sys.argv[1], folder).is_dir():  # nothing delivered yet
+        continue
     for path in pathlib.Path(sys.argv[1], folder).iterdir():
         try:
             head = path.read_bytes()[:16384]
@@ -208,12 +210,28 @@ def _flow_back(fault: Fault, accepted: dict[str, Attempt], arrived: dict[str, li
     return min(times) if times else None
 
 
+def client_downtime(ledger: Ledger, channel: str, start: float, until: float) -> float:
+    """The longest time the channel's clients went unserved between start and until: from an answer that was not
+    an acceptance to the next acceptance (or to the last answer before `until`)."""
+    answers = sorted((a.at, a.answer == ACCEPTED) for a in list(ledger.attempts)
+                     if a.channel == channel and start <= a.at < until)
+    longest, failing_since = 0.0, None
+    for at, accepted in answers:
+        if not accepted and failing_since is None:
+            failing_since = at
+        elif accepted and failing_since is not None:
+            longest, failing_since = max(longest, at - failing_since), None
+    if failing_since is not None:
+        longest = max(longest, answers[-1][0] - failing_since)
+    return longest
+
+
 def fault_table(faults: list[Fault], ledger: Ledger, arrived: dict[str, list[float]]) -> tuple[str, int, int]:
-    """The printed table (one row per fault: in flight when injected; of those and of the emails accepted until
-    the next fault, how many were lost and how many duplicated; the recovery time), and the totals lost and
-    duplicated over every accepted email."""
+    """The printed table (one row per fault: in flight when injected; the longest time the API's clients went
+    unserved; of those in flight and of the emails accepted until the next fault, how many were lost and how
+    many duplicated; the recovery time), and the totals lost and duplicated over every accepted email."""
     accepted = ledger.accepted()
-    lines = [f"{'fault':<58} {'in flight':>9} {'lost':>5} {'dup':>5} {'recovery':>9}"]
+    lines = [f"{'fault':<58} {'in flight':>9} {'API down':>9} {'lost':>5} {'dup':>5} {'recovery':>9}"]
     for index, fault in enumerate(faults):
         until = faults[index + 1].injected if index + 1 < len(faults) else float("inf")
         window = fault.in_flight | {m for m, a in accepted.items() if fault.injected <= a.at < until}
@@ -221,9 +239,11 @@ def fault_table(faults: list[Fault], ledger: Ledger, arrived: dict[str, list[flo
         duplicated = sum(len(arrived.get(m, [])) > 1 for m in window)
         flow = _flow_back(fault, accepted, arrived)
         recovery = "never" if flow is None else f"{max(flow, fault.unit_back) - fault.released:.1f} s"
-        lines.append(f"{fault.name:<58} {len(fault.in_flight):>9} {lost:>5} {duplicated:>5} {recovery:>9}")
+        down = client_downtime(ledger, "api", fault.injected, until)
+        lines.append(f"{fault.name:<58} {len(fault.in_flight):>9} {down:>8.1f}s {lost:>5} {duplicated:>5} "
+                     f"{recovery:>9}")
     lost_total = sum(m not in arrived for m in accepted)
     duplicated_total = sum(len(arrived.get(m, [])) > 1 for m in accepted)
-    lines.append(f"{'all accepted emails (' + str(len(accepted)) + ')':<58} {'':>9} {lost_total:>5} "
+    lines.append(f"{'all accepted emails (' + str(len(accepted)) + ')':<58} {'':>9} {'':>9} {lost_total:>5} "
                  f"{duplicated_total:>5} {'':>9}")
     return "\n".join(lines), lost_total, duplicated_total

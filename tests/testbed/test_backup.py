@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from postyard.appliance_client import TestbedAppliance
 from postyard.backup import backup_public_key, list_backups, restore_backup
 from postyard.deployer import REPO, run_deploy
 from postyard.ssh import ssh_run
@@ -54,11 +55,12 @@ def test_the_host_holds_no_key_that_decrypts_backups(node):
 
 
 @pytest.fixture
-def remote_box(session_hosts, split_testbed):
-    """api1 stands in for a Storage Box: an SSH server with rsync that db1 copies backups to."""
-    box, db = session_hosts["api1"], session_hosts["db1"]
-    ssh_run(box, ["sh", "-c", "apt-get install -y -q rsync >/dev/null && mkdir -p /var/backups/remote"])
-    host_key = next(line for line in split_testbed.known_hosts.read_text().splitlines()
+def remote_box(session_hosts, single_testbed):
+    """The one-host testbed's internet host stands in for a Storage Box: an SSH server with rsync that node1, its
+    db host, copies backups to."""
+    box, db = TestbedAppliance(single_testbed).target(single_testbed.internet_host), session_hosts["node1"]
+    ssh_run(box, ["mkdir", "-p", "/var/backups/remote"])
+    host_key = next(line for line in single_testbed.known_hosts.read_text().splitlines()
                     if line.startswith(f"{box.address} "))
     overrides = {
         "backup_remote": f"root@{box.address}:/var/backups/remote",

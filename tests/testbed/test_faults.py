@@ -19,7 +19,6 @@ import json
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from hashlib import sha256
@@ -35,14 +34,22 @@ from postyard.testbed import bed as testbed
 from postyard.testbed import state as testbed_state
 from roles.opendkim import INSTANCES as OPENDKIM_INSTANCES
 from tests.testbed.appliance_support import Appliance, open_appliance, verified_domain
-from tests.testbed.fault_load import NO_ANSWER, ApiLoad, Ledger, SmtpLoad
+from tests.testbed.fault_load import ApiLoad, Ledger, SmtpLoad
+from tests.testbed.fault_run import (
+    ACCEPTABLE_STATUSES,
+    BURST,
+    SMTP_LOGINS,
+    FaultRun,
+    check_outcomes,
+    settle,
+    smtp_logins,
+    start_load,
+)
 from tests.testbed.fault_support import (
     POSTFIX_UNIT,
     Fault,
     Host,
-    arrivals,
     drop_database_packets,
-    email_rows,
     fault_table,
     release_database,
     spool_fill,
@@ -51,27 +58,17 @@ from tests.testbed.fault_support import (
     spool_restore,
     wait_until,
 )
-from tests.testbed.mail_support import MailTestbed
 
 DEFAULTS = Settings(database_url="")
 MESSAGES = 1000  # accepted over the whole run, at the least
-GAP = 3.0  # seconds of load between one fault's recovery and the next fault
 POSTGRES_OUTAGE = DEFAULTS.worker_lease_seconds + 10
 MILTER_STALL = DEFAULTS.smtp_submission_timeout + 10
 PACKET_DROP = 60.0
 SPOOL_FULL_HOLD = 20.0
-FLOW_TIMEOUT = 300.0  # from a fault's release until mail accepted after it arrives
-DRAIN_TIMEOUT = 420.0
-# What a client of the API may see: the accepted answer or "try again" (503); no answer at all while the
-# API's process is killed or the host reboots.
-ACCEPTABLE_STATUSES = {200, 503}
 POSTGRES_UNIT = "postgresql@15-main.service"
 REDIS_UNIT = "redis-server.service"
 SIGNING_MILTER = OPENDKIM_INSTANCES[0].unit
 GOOD_PORT, HANGING_PORT, HUGE_PORT = 8101, 8102, 8103
-BURST = 50  # emails sent in one batch right before each fault, so that each finds mail in flight
-# Logins the SMTP load takes in turn: the rate policy allows each a few messages a minute on the testbed.
-SMTP_LOGINS = 8
 EVENTS = ["email.sent", "email.delivered"]
 
 
@@ -115,12 +112,6 @@ def client_for(appliance: Appliance, key: str) -> httpx.Client:
                         verify=ssl.create_default_context(cafile=str(appliance.ca_bundle)))
 
 
-def smtp_logins(client: httpx.Client, count: int) -> list[tuple[str, str]]:
-    made = [client.post("/smtp-credentials", json={"name": f"faults {n}"}).raise_for_status().json()
-            for n in range(count)]
-    return [(credential["username"], credential["password"]) for credential in made]
-
-
 def subscribe(client: httpx.Client, endpoint: str) -> dict:
     return client.post("/webhooks", json={"endpoint": endpoint, "events": EVENTS}).raise_for_status().json()
 
@@ -136,36 +127,6 @@ def signed_by(secret: str, delivery: dict) -> bool:
 
 
 # -- the run ----------------------------------------------------------------------------------------
-
-
-class FaultRun:
-    """Faults injected one after the other while the load runs; each is recorded with what was in flight, and
-    the next waits until mail accepted after it has reached the remote MX."""
-
-    def __init__(self, bed: MailTestbed, ledger: Ledger, domains: list[str], burst: Callable[[], None]) -> None:
-        self.bed, self.ledger, self.domains, self.burst = bed, ledger, domains, burst
-        self.faults: list[Fault] = []
-
-    def arrived(self) -> dict[str, list[float]]:
-        return arrivals(self.bed, self.domains)
-
-    def inject(self, name: str, action: Callable[[Fault], None], channels: tuple[str, ...] = ("api", "smtp")) -> None:
-        time.sleep(GAP)
-        self.burst()
-        in_flight = set(self.ledger.accepted()) - set(self.arrived())
-        fault = Fault(name, time.time(), in_flight, channels=channels)
-        fault.released = fault.injected
-        print(f"[faults] {name}: {len(self.ledger.accepted())} accepted, {len(in_flight)} in flight", flush=True)
-        action(fault)
-        self.faults.append(fault)
-        wait_until(lambda: self._flowing(fault), FLOW_TIMEOUT, f"mail flowing again after the {name}", interval=2)
-        print(f"[faults] {name}: mail flows {time.time() - fault.released:.1f} s after "
-              f"{'the release' if fault.released > fault.injected else 'the fault'}", flush=True)
-
-    def _flowing(self, fault: Fault) -> bool:
-        arrived = self.arrived()
-        return any(m in arrived for m, a in self.ledger.accepted().items()
-                   if a.at >= max(fault.released, fault.flow_from) and a.channel in fault.channels)
 
 
 def sigkill(host: Host, *units: str) -> Callable[[Fault], None]:
@@ -223,61 +184,6 @@ def reboot(bed: testbed_state.TestbedState, host: Host) -> Callable[[Fault], Non
         fault.unit_back = fault.flow_from = time.time()
 
     return action
-
-
-def start_load(ledger: Ledger, loads: list[ApiLoad | SmtpLoad]) -> list[threading.Thread]:
-    threads = [threading.Thread(target=load.run, daemon=True) for load in loads]
-    for thread in threads:
-        thread.start()
-    return threads
-
-
-def settle(run: FaultRun, ledger: Ledger, threads: list[threading.Thread]) -> tuple[dict[str, list[float]], str]:
-    """Stop the load and wait until every accepted email arrived and nothing of the domains is left unsent;
-    what arrived, then, and what did not settle (empty when all did)."""
-    ledger.stop.set()
-    for thread in threads:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in threads), "the load did not stop"
-    accepted = set(ledger.accepted())
-
-    waiting: list[str] = []
-
-    def drained() -> bool:
-        arrived = run.arrived()
-        # Settled, and the log follower has recorded each delivery (it reads Postfix's log a moment later).
-        unsettled = [f"{email_id} {state}/{event}{' (arrived)' if message_id in arrived else ''}"
-                     for message_id, (email_id, state, event) in email_rows(run.bed, run.domains).items()
-                     if state in ("queued", "sending") or (event == "delivered") != (message_id in arrived)]
-        waiting[:] = [f"{len(accepted - set(arrived))} accepted emails not arrived", f"{len(unsettled)} unsettled",
-                      *unsettled[:5]]
-        return accepted <= set(arrived) and not unsettled
-
-    started = time.monotonic()
-    try:
-        wait_until(drained, DRAIN_TIMEOUT, "every accepted email at the remote MX, nothing left to send", interval=5)
-    except AssertionError as unsettled:
-        return run.arrived(), f"{unsettled}: {'; '.join(waiting)}"
-    print(f"[faults] drained {time.monotonic() - started:.0f} s after the load stopped", flush=True)
-    return run.arrived(), ""
-
-
-def check_outcomes(run: FaultRun, ledger: Ledger, arrived: dict[str, list[float]]) -> None:
-    """Accepted: exactly once. Anything else: at most once, and delivered in the database exactly when it
-    arrived. No more unaccepted emails stored than were left unanswered."""
-    accepted = ledger.accepted()
-    rows = email_rows(run.bed, run.domains)
-    assert set(accepted) <= set(rows), "an accepted email is not in the database"
-    for message_id, (email_id, state, event) in rows.items():
-        copies = len(arrived.get(message_id, []))
-        assert copies <= 1, f"{email_id} arrived {copies} times"
-        assert (event == "delivered") == (copies == 1), f"{email_id} is {state}/{event} and arrived {copies} times"
-    assert set(arrived) <= set(rows), "a message arrived that the database does not know"
-    unanswered = sum(a.count for a in ledger.attempts if a.answer == NO_ANSWER)
-    stored_unaccepted = set(rows) - set(accepted)
-    print(f"[faults] {len(stored_unaccepted)} emails stored without an accepting answer, "
-          f"{unanswered} left unanswered", flush=True)
-    assert len(stored_unaccepted) <= unanswered
 
 
 def check_webhooks(log: Path, secret: str, email_ids: set[str]) -> None:

@@ -11,6 +11,7 @@ def test_the_defaults_are_one_single_and_one_split_testbed():
 
 def test_the_override_names_testbeds_and_topologies():
     assert session_testbeds("dev:single, devs:split") == {"dev": "single", "devs": "split"}
+    assert session_testbeds("dev:single,devh:ha") == {"dev": "single", "devh": "ha"}
 
 
 @pytest.mark.parametrize("spec", ["dev", "dev:triple"])
