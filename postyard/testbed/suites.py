@@ -1,7 +1,6 @@
-"""The testbeds `pytest --testbed` boots: every group on one host, and every group on its own host.
-
-An `ha` testbed (a clustered database, two mail hosts) is named the same way; the suites whose subject is the
-clustered topology run on it only when the session has one.
+"""The testbeds `pytest --testbed` boots: every group on one host (single), and the ha topology, where every group
+has hosts of its own, the database is clustered and there are two mail hosts. The suites written for the split
+topology run on whichever of split and ha the session has.
 
 POSTYARD_SESSION_TESTBEDS renames them (`name:topology,...`), so a second test run on the same
 machine does not collide with the first.
@@ -19,7 +18,7 @@ SESSION_TOPOLOGIES = ("single", "split", "ha")
 def session_testbeds(spec: str | None) -> dict[str, str]:
     """Testbed names and topologies from `name:topology,...`; the defaults when unset."""
     if not spec:
-        return {"ci": "single", "cis": "split"}
+        return {"ci": "single", "cis": "ha"}
     pairs = [item.split(":", 1) for item in spec.split(",") if item.strip()]
     if any(len(pair) != 2 or pair[1] not in SESSION_TOPOLOGIES for pair in pairs):
         raise ValueError(f"POSTYARD_SESSION_TESTBEDS: expected name:{'|'.join(SESSION_TOPOLOGIES)},... not {spec!r}")

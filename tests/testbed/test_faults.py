@@ -303,7 +303,7 @@ def test_every_accepted_email_arrives_exactly_once_when_the_database_drops_packe
     threads = start_load(ledger, [api, smtp])
     try:
         time.sleep(20)
-        run.inject(f"packets to the database dropped for {PACKET_DROP:.0f} s (split)", drop)
+        run.inject(f"packets to the database dropped for {PACKET_DROP:.0f} s ({split_testbed.topology})", drop)
         time.sleep(10)
     finally:
         ledger.stop.set()
