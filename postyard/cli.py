@@ -17,7 +17,7 @@ from postyard.pitr import parse_target_time, restore_to
 from postyard.ssh import SshError, ssh_run
 from postyard.targets import Target, TargetError, make_target
 from postyard.testbed.commands import CommandError
-from postyard.topology import SCHEMA_GROUP, TOPOLOGIES
+from postyard.topology import SCHEMA_GROUP, TOPOLOGIES, is_clustered
 from postyard.unit_health import report_failed_units
 
 __all__ = ["main", "exposure_markdown"]
@@ -96,8 +96,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     return report_failed_units(load_hosts(target.inventory())) if args.units else 0
 
 
+def _db_hosts(target: Target):
+    return [h for h in load_hosts(target.inventory()) if "db" in h.groups]
+
+
 def _db_host(target: Target, name: str | None):
-    hosts = [h for h in load_hosts(target.inventory()) if "db" in h.groups]
+    hosts = _db_hosts(target)
     chosen = [h for h in hosts if name in (None, h.name, h.fqdn)]
     if len(chosen) != 1:
         names = ", ".join(h.name for h in hosts) or "none"
@@ -112,7 +116,11 @@ def cmd_backups(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    host = _db_host(_target(args), args.host)
+    target = _target(args)
+    if args.to and is_clustered(len(_db_hosts(target))):
+        raise TargetError("point-in-time recovery does not cover a clustered database yet; restore a nightly "
+                          "dump into a new database with --database (docs/operators.md)")
+    host = _db_host(target, args.host)
     if args.to:
         aside = restore_to(host, parse_target_time(args.to), say)
         say(f"restored; once it is checked, remove the cluster it replaced: rm -r {aside} (on {host.name})")

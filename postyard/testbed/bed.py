@@ -219,7 +219,7 @@ def _record(name: str, host_name: str) -> tuple[TestbedState, HostRecord]:
 
 
 def power_off(name: str, host_name: str, log: Log = print, cut: bool = False) -> None:
-    """Shut one host down, or with `cut` end every process of it at once, as when a server loses power."""
+    """Shut one host down, or with `cut` kill every process of it at once, with no shutdown."""
     bed, record = _record(name, host_name)
     if record.nspawn_pid:
         (machine.power_cut if cut else machine.power_off)(record.nspawn_pid)
@@ -231,6 +231,8 @@ def power_off(name: str, host_name: str, log: Log = print, cut: bool = False) ->
 def power_on(name: str, host_name: str, log: Log = print) -> HostRecord:
     """Boot a host that is off (powered off, or never booted); back once it answers on SSH."""
     bed, record = _record(name, host_name)
+    if record.nspawn_pid and machine.is_running(record.nspawn_pid):
+        raise CommandError(f"{record.fqdn} is running already")
     record.nspawn_pid = boot_host(bed, record)
     testbed_state.save(bed)
     machine.wait_for_ssh(record.public_address, nspawn_pid=record.nspawn_pid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from postyard.testbed.commands import CommandError
 
-__all__ = ["boot", "container_init_pid", "power_off", "wait_for_ssh", "nspawn_pids_for"]
+__all__ = ["boot", "container_init_pid", "power_cut", "power_off", "wait_for_ssh", "nspawn_pids_for"]
 
 POWER_OFF_SIGNAL = signal.SIGRTMIN + 4  # systemd's "poweroff" request
 
@@ -67,17 +68,14 @@ def container_init_pid(nspawn_pid: int) -> int | None:
     return int(children[0]) if children else None
 
 
-def power_off(nspawn_pid: int, timeout: float = 20) -> None:
-    """Ask the container's systemd to power off; kill nspawn if it takes longer than timeout."""
-    if not is_running(nspawn_pid):
-        reap(nspawn_pid)
-        return
-    init_pid = container_init_pid(nspawn_pid)
-    if init_pid:
-        try:
-            os.kill(init_pid, POWER_OFF_SIGNAL)
-        except ProcessLookupError:
-            pass
+def _signal(pid: int | None, number: int) -> None:
+    if pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, number)
+
+
+def _wait_then_kill(nspawn_pid: int, init_pid: int | None, timeout: float) -> None:
+    """Wait until nspawn has exited; after timeout, SIGKILL the container's systemd and nspawn."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         reap(nspawn_pid)
@@ -85,32 +83,27 @@ def power_off(nspawn_pid: int, timeout: float = 20) -> None:
             return
         time.sleep(0.2)
     for pid in (init_pid, nspawn_pid):
-        if pid:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _signal(pid, signal.SIGKILL)
     time.sleep(0.5)
     reap(nspawn_pid)
 
 
-def power_cut(nspawn_pid: int) -> None:
-    """SIGKILL the container's systemd: the kernel ends every process of its PID namespace at once, with no
-    shutdown, as when a server loses power."""
-    init_pid = container_init_pid(nspawn_pid)
-    if init_pid:
-        try:
-            os.kill(init_pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 20
-    while is_running(nspawn_pid) and time.monotonic() < deadline:
+def power_off(nspawn_pid: int, timeout: float = 20) -> None:
+    """Ask the container's systemd to power off; kill nspawn if it takes longer than timeout."""
+    if not is_running(nspawn_pid):
         reap(nspawn_pid)
-        time.sleep(0.2)
-    if is_running(nspawn_pid):
-        os.kill(nspawn_pid, signal.SIGKILL)
-        time.sleep(0.5)
-    reap(nspawn_pid)
+        return
+    init_pid = container_init_pid(nspawn_pid)
+    _signal(init_pid, POWER_OFF_SIGNAL)
+    _wait_then_kill(nspawn_pid, init_pid, timeout)
+
+
+def power_cut(nspawn_pid: int) -> None:
+    """SIGKILL the container's systemd: the kernel kills every process of its PID namespace at once, with no
+    shutdown (its files, a directory of this machine, keep what was written)."""
+    init_pid = container_init_pid(nspawn_pid)
+    _signal(init_pid, signal.SIGKILL)
+    _wait_then_kill(nspawn_pid, init_pid, 20)
 
 
 def nspawn_pids_for(machine_prefix: str) -> list[int]:

@@ -1,9 +1,11 @@
-"""The clustered database of an ha testbed as Patroni reports it: who leads, who replicates, and a switchover
-that puts the first db host in the lead."""
+"""The clustered database of an ha testbed: who leads as Patroni reports it, who streams as the leader's
+PostgreSQL sees it, and a switchover that puts the first db host in the lead."""
 
 from __future__ import annotations
 
 import json
+import shlex
+from typing import Any
 
 from postyard.appliance_client import TestbedAppliance
 from postyard.ssh import SshError
@@ -14,10 +16,11 @@ from tests.testbed.fault_support import Host, wait_until
 __all__ = ["PATRONI_UNIT", "Cluster"]
 
 PATRONI_UNIT = "patroni.service"
+STREAMING = "SELECT application_name, sync_state FROM pg_stat_replication WHERE state = 'streaming'"
 
 
 class Cluster:
-    """The clustered database as Patroni reports it, asked of whichever member answers."""
+    """The clustered database, asked of whichever member answers."""
 
     def __init__(self, bed: TestbedAppliance) -> None:
         self.bed = bed
@@ -26,47 +29,55 @@ class Cluster:
     def host(self, record: HostRecord) -> Host:
         return Host(self.bed, record)
 
-    def listing(self, among: list[HostRecord] | None = None) -> list[dict]:
+    def _on_any(self, command: str, among: list[HostRecord] | None = None, timeout: float = 10) -> str | None:
         for record in among or self.members:
             try:
-                return json.loads(self.host(record).run(f"patronictl -c {PATRONI_CONFIG} list -f json", timeout=10))
-            except (SshError, ValueError):
+                return self.host(record).run(command, timeout=timeout)
+            except SshError:
                 continue
-        return []
+        return None
+
+    def listing(self, among: list[HostRecord] | None = None) -> list[dict[str, Any]]:
+        """Patroni's list of members, as etcd holds it: a member lost within the last time to live still shows."""
+        found = self._on_any(f"patronictl -c {PATRONI_CONFIG} list -f json", among)
+        try:
+            return json.loads(found) if found else []
+        except ValueError:
+            return []
+
+    def patronictl(self, arguments: str) -> str:
+        found = self._on_any(f"patronictl -c {PATRONI_CONFIG} {arguments}", timeout=120)
+        assert found is not None, f"no member answered patronictl {arguments}"
+        return found
 
     def leader(self, among: list[HostRecord] | None = None) -> HostRecord | None:
         names = [m["Member"] for m in self.listing(among) if m["Role"] == "Leader" and m["State"] == "running"]
         return next((h for h in self.members if h.fqdn in names), None)
-
-    @staticmethod
-    def _replicating(member: dict, timeline: int | None) -> bool:
-        # Patroni 3.0 reports a streaming replica as "running"; later releases say "streaming".
-        return (member["Role"] in ("Replica", "Sync Standby") and member["State"] in ("running", "streaming")
-                and member.get("TL") == timeline and isinstance(member.get("Lag in MB"), int))
-
-    def _timeline(self, members: list[dict]) -> int | None:
-        return next((m.get("TL") for m in members if m["Role"] == "Leader" and m["State"] == "running"), None)
-
-    def streams(self, record: HostRecord) -> bool:
-        members = self.listing()
-        return any(m["Member"] == record.fqdn and self._replicating(m, self._timeline(members)) for m in members)
-
-    def healthy(self) -> bool:
-        """One leader, the other members replicating on its timeline, one of them synchronously."""
-        members = self.listing()
-        timeline = self._timeline(members)
-        replicas = [m for m in members if self._replicating(m, timeline)]
-        return (len(members) == len(self.members) and timeline is not None
-                and len(replicas) == len(members) - 1 and any(m["Role"] == "Sync Standby" for m in replicas))
 
     def primary(self) -> HostRecord:
         found = self.leader()
         assert found is not None, f"no leader: {self.listing()}"
         return found
 
+    def streaming(self) -> dict[str, str]:
+        """{member: sync state} of the members streaming from the leader, as its PostgreSQL sees them."""
+        leader = self.leader()
+        if leader is None:
+            return {}
+        try:
+            rows = self.host(leader).run(f"runuser -u postgres -- psql -XAtF' ' -c {shlex.quote(STREAMING)}",
+                                         timeout=10)
+        except SshError:
+            return {}
+        return dict(line.split(" ", 1) for line in rows.splitlines() if " " in line)
 
-    def patronictl(self, arguments: str) -> str:
-        return self.host(self.members[0]).run(f"patronictl -c {PATRONI_CONFIG} {arguments}", timeout=120)
+    def streams(self, record: HostRecord) -> bool:
+        return record.fqdn in self.streaming()
+
+    def healthy(self) -> bool:
+        """A leader, every other member streaming from it, one of them synchronously."""
+        streaming = self.streaming()
+        return len(streaming) == len(self.members) - 1 and "sync" in streaming.values()
 
     def lead_from_first_member(self) -> None:
         """The first db host made the primary unless it is: the suites that reach "the db host" by name reach
@@ -78,8 +89,8 @@ class Cluster:
             return
         self.patronictl("edit-config --force --set synchronous_mode=false")
         try:
-            wait_until(lambda: not any(m["Role"] == "Sync Standby" for m in self.listing()), 60,
-                       "synchronous replication off", interval=1)
+            wait_until(lambda: (members := self.listing()) and not any(m["Role"] == "Sync Standby" for m in members),
+                       60, "synchronous replication off", interval=1)
             self.patronictl(f"switchover --candidate {first.fqdn} --force")
             wait_until(lambda: self.leader() == first, 120, f"{first.fqdn} leading", interval=1)
         finally:

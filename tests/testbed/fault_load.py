@@ -33,6 +33,7 @@ class Attempt:
     message_id: str | None = None  # as it arrives at the remote MX, when known
     email_id: str | None = None
     count: int = 1
+    sent: float | None = None  # wall-clock time it was sent, when known
 
 
 @dataclass
@@ -76,14 +77,16 @@ class ApiLoad:
         """One batch of `count` emails (also from another thread: httpx's client is thread-safe)."""
         emails = [{"from": self.sender, "to": [RECIPIENT], "subject": f"fault load {uuid.uuid4().hex[:8]}",
                    "text": "A message sent while things break."} for _ in range(count)]
+        sent = time.time()
         try:
             response = self.client.post("/emails/batch", json=emails)
         except httpx.TransportError:
-            self.ledger.attempts.append(Attempt("api", NO_ANSWER, time.time(), count=len(emails)))
+            self.ledger.attempts.append(Attempt("api", NO_ANSWER, time.time(), count=len(emails), sent=sent))
             return
         self.statuses.add(response.status_code)
         if response.status_code != 200:
-            self.ledger.attempts.append(Attempt("api", str(response.status_code), time.time(), count=len(emails)))
+            self.ledger.attempts.append(Attempt("api", str(response.status_code), time.time(), count=len(emails),
+                                                sent=sent))
             return
         now = time.time()
         for item in response.json()["data"]:

@@ -117,5 +117,3 @@ def check_outcomes(run: FaultRun, ledger: Ledger, arrived: dict[str, list[float]
     print(f"[faults] {len(stored_unaccepted)} emails stored without an accepting answer, "
           f"{unanswered} left unanswered", flush=True)
     assert len(stored_unaccepted) <= unanswered
-
-

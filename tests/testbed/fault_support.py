@@ -16,8 +16,9 @@ from postyard.testbed import internet
 from postyard.testbed.state import HostRecord
 from tests.testbed.fault_load import ACCEPTED, Attempt, Ledger
 
-__all__ = ["Fault", "Host", "arrivals", "client_downtime", "drop_database_packets", "email_rows", "fault_table",
-           "release_database", "spool_fill", "spool_free", "spool_on_tmpfs", "spool_restore", "wait_until"]
+__all__ = ["Fault", "Host", "arrivals", "client_downtime", "drop_database_packets", "drop_packets", "email_rows",
+           "fault_table", "release_database", "release_packets", "spool_fill", "spool_free", "spool_on_tmpfs",
+           "spool_restore", "wait_until"]
 
 POSTFIX_UNIT = "postfix@-.service"
 SPOOL = "/var/spool/postfix"
@@ -154,15 +155,25 @@ def _unmount(path: str, attempts: int = 20) -> str:
 # -- packets to the database dropped --------------------------------------------------------------------
 
 
+def drop_packets(host: Host, hook: str, match: str) -> None:
+    """Every packet matching `match` dropped at the host's `hook` (input or output), so that the other end hears
+    nothing (no refusal), until `release_packets`."""
+    host.run(f"nft add table {NFT_TABLE}; "
+             f"nft 'add chain {NFT_TABLE} {hook} {{ type filter hook {hook} priority -50; policy accept; }}'; "
+             f"nft 'add rule {NFT_TABLE} {hook} {match} drop'")
+
+
+def release_packets(host: Host) -> None:
+    host.run(f"nft delete table {NFT_TABLE} 2>/dev/null || true")
+
+
 def drop_database_packets(db_host: Host) -> None:
     """Every packet to PostgreSQL's port dropped on the db host, so clients hear nothing (no refusal)."""
-    db_host.run(f"nft add table {NFT_TABLE}; "
-                f"nft 'add chain {NFT_TABLE} input {{ type filter hook input priority -50; policy accept; }}'; "
-                f"nft add rule {NFT_TABLE} input tcp dport 5432 drop")
+    drop_packets(db_host, "input", "tcp dport 5432")
 
 
 def release_database(db_host: Host) -> None:
-    db_host.run(f"nft delete table {NFT_TABLE} 2>/dev/null || true")
+    release_packets(db_host)
 
 
 # -- what arrived, what the database holds --------------------------------------------------------------
@@ -211,14 +222,15 @@ def _flow_back(fault: Fault, accepted: dict[str, Attempt], arrived: dict[str, li
 
 
 def client_downtime(ledger: Ledger, channel: str, start: float, until: float) -> float:
-    """The longest time the channel's clients went unserved between start and until: from an answer that was not
-    an acceptance to the next acceptance (or to the last answer before `until`)."""
-    answers = sorted((a.at, a.answer == ACCEPTED) for a in list(ledger.attempts)
+    """The longest time the channel's clients went unserved between start and until: from the sending of a
+    request that was not accepted to the next acceptance (or to the last answer before `until`)."""
+    answers = sorted((a.at, a.sent or a.at, a.answer == ACCEPTED) for a in list(ledger.attempts)
                      if a.channel == channel and start <= a.at < until)
-    longest, failing_since = 0.0, None
-    for at, accepted in answers:
+    longest = 0.0
+    failing_since: float | None = None
+    for at, sent, accepted in answers:
         if not accepted and failing_since is None:
-            failing_since = at
+            failing_since = sent
         elif accepted and failing_since is not None:
             longest, failing_since = max(longest, at - failing_since), None
     if failing_since is not None:
