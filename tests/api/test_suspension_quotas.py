@@ -23,8 +23,10 @@ from test_smtp_intake import _message, _submit, running_intake
 from app.cli import create_team
 from app.domain.emails.admission import resets_at
 from app.domain.operators.services import Actor, resume_team, suspend_team
+from app.lib.lookups import _LIVE as LIVE_LOOKUPS
 
 REASON = "Complaints about unsolicited mail; write to abuse@operator.example"
+NOTIFIED_WITHIN = 5.0  # seconds from a change of a team's row until the API has dropped its cached policy
 
 
 @pytest.fixture
@@ -46,8 +48,14 @@ async def _resume(engine, team: TeamKey) -> None:
         await resume_team(session, Actor(), team.team_id)
 
 
-def _set(postgres, team: TeamKey, assignments: str) -> None:
+async def _set(postgres, team: TeamKey, assignments: str) -> None:
+    """Change the team's row as an operator's SQL would, and wait until the API has heard of it: its cached
+    policy goes on the notification (app/lib/lookups.py), which may reach it a moment after the commit."""
     db(postgres, f"UPDATE teams SET {assignments} WHERE id = '{team.team_id}'")
+    deadline = time.monotonic() + NOTIFIED_WITHIN
+    while any(lookups.teams.get(team.team_id) is not None for lookups in list(LIVE_LOOKUPS)):
+        assert time.monotonic() < deadline, f"the API kept the team's policy {NOTIFIED_WITHIN} s after the change"
+        await asyncio.sleep(0.01)
 
 
 def _stored(postgres, team: TeamKey) -> int:
@@ -95,7 +103,7 @@ async def test_a_suspension_reason_cannot_break_the_smtp_reply_into_lines(intake
 
 
 async def test_a_team_awaiting_approval_can_send_on_neither_path(client, intake, team, sender, postgres):
-    _set(postgres, team, "approved_at = NULL")
+    await _set(postgres, team, "approved_at = NULL")
     response = await client.post("/emails", json=message(sender), headers=team.headers)
     code, reply = await _smtp(intake, sender)
     assert response.status_code == 403 and response.json()["name"] == "team_awaiting_approval"
@@ -177,7 +185,7 @@ async def test_resuming_a_team_wakes_a_waiting_worker_rather_than_its_poll(
 async def test_exactly_the_quota_is_accepted_out_of_concurrent_api_and_smtp_submissions(
         server, client, intake, team, postgres):
     sender = (await verified_domain(client, team, postgres))["name"]
-    _set(postgres, team, "daily_quota = 5")
+    await _set(postgres, team, "daily_quota = 5")
     async with httpx.AsyncClient(base_url=server, headers=team.headers, timeout=30) as http:
         api = [http.post("/emails", json=message(sender)) for _ in range(8)]
         smtp = [_smtp(intake, sender) for _ in range(8)]
@@ -196,7 +204,7 @@ async def test_exactly_the_quota_is_accepted_out_of_concurrent_api_and_smtp_subm
 
 
 async def test_over_the_monthly_quota_retry_after_points_at_the_next_month(client, intake, team, sender, postgres):
-    _set(postgres, team, "daily_quota = 100, monthly_quota = 1")
+    await _set(postgres, team, "daily_quota = 100, monthly_quota = 1")
     first = await client.post("/emails", json=message(sender), headers=team.headers)
     second = await client.post("/emails", json=message(sender), headers=team.headers)
     code, reply = await _smtp(intake, sender)
@@ -209,7 +217,7 @@ async def test_over_the_monthly_quota_retry_after_points_at_the_next_month(clien
 
 async def test_a_batch_counts_one_per_email_whatever_its_recipients_and_is_refused_whole_over_quota(
         client, team, sender, postgres):
-    _set(postgres, team, "daily_quota = 5")
+    await _set(postgres, team, "daily_quota = 5")
     three = [message(sender, to=["a@example.org", "b@example.org"], cc=["c@example.org"]) for _ in range(3)]
     assert (await client.post("/emails/batch", json=three, headers=team.headers)).status_code == 200
     over = await client.post("/emails/batch", json=three, headers=team.headers)
@@ -220,7 +228,7 @@ async def test_a_batch_counts_one_per_email_whatever_its_recipients_and_is_refus
 
 
 async def test_counts_start_again_each_utc_day_and_month(client, team, sender, postgres):
-    _set(postgres, team, "daily_quota = 2, monthly_quota = 10")
+    await _set(postgres, team, "daily_quota = 2, monthly_quota = 10")
     yesterday = "(now() AT TIME ZONE 'UTC')::date - 1"
     last_month = "date_trunc('month', now() AT TIME ZONE 'UTC')::date - interval '1 month'"
     db(postgres, f"INSERT INTO team_send_counters VALUES ('{team.team_id}', 'day', {yesterday}, 2), "
@@ -235,7 +243,7 @@ async def test_counts_start_again_each_utc_day_and_month(client, team, sender, p
 
 
 async def test_a_send_that_fails_after_counting_gives_its_count_back(client, intake, team, sender, postgres):
-    _set(postgres, team, "daily_quota = 2")
+    await _set(postgres, team, "daily_quota = 2")
     function = f"fail_{team.team_id.hex}"
     db(postgres, f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                  f"RAISE EXCEPTION 'disk full' USING ERRCODE = 'disk_full'; END $$; "
@@ -255,7 +263,7 @@ async def test_a_send_that_fails_after_counting_gives_its_count_back(client, int
 async def test_test_keys_count_nothing_against_a_quota(client, settings, postgres):
     team = TeamKey(*await create_team(settings, "test-mode-quota", mode="test"))
     domain = (await verified_domain(client, team, postgres))["name"]
-    _set(postgres, team, "daily_quota = 0, monthly_quota = 0")
+    await _set(postgres, team, "daily_quota = 0, monthly_quota = 0")
     response = await client.post("/emails/batch", json=[message(domain), message(domain)], headers=team.headers)
     assert response.status_code == 200 and _counted(postgres, team) == "0"
 
