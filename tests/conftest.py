@@ -22,7 +22,7 @@ from postyard.testbed.suites import SESSION_TESTBEDS
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("postyard")
     group.addoption("--testbed", action="store_true",
-                    help="boot two testbeds (one host; the ha topology), deploy to them, run the "
+                    help="boot two testbeds (one host; the split topology), deploy to them, run the "
                          "host suites against them, remove them")
     group.addoption("--keep-testbed", action="store_true", help="leave the testbed running afterwards")
     group.addoption("--inventory", default=None, help="pyinfra inventory for tests/infra")
@@ -35,7 +35,7 @@ def log(line: str) -> None:
 
 # Suites that need no host run first, while the session's testbeds are deployed.
 HOSTLESS_SUITES = ("tests/unit/", "tests/hetzner/")
-DEPLOY_TIMEOUT = 1800  # seconds; a fresh deploy of both testbeds takes about 330
+DEPLOY_TIMEOUT = 1800  # seconds; a fresh deploy of both testbeds takes about 290 (with ha for split, 450)
 
 _deploying: subprocess.Popen[str] | None = None
 _deploy_output: IO[str] | None = None  # a file, not a pipe: nobody reads it until the deploy ends
