@@ -17,7 +17,7 @@ from postyard.testbed.state import HostRecord
 from tests.testbed.fault_load import ACCEPTED, Attempt, Ledger
 
 __all__ = ["Fault", "Host", "arrivals", "client_downtime", "drop_database_packets", "drop_packets", "email_rows",
-           "fault_table", "release_database", "release_packets", "spool_fill", "spool_free", "spool_on_tmpfs",
+           "fault_table", "release_packets", "spool_fill", "spool_free", "spool_on_tmpfs",
            "spool_restore", "wait_until"]
 
 POSTFIX_UNIT = "postfix@-.service"
@@ -170,10 +170,6 @@ def release_packets(host: Host) -> None:
 def drop_database_packets(db_host: Host) -> None:
     """Every packet to PostgreSQL's port dropped on the db host, so clients hear nothing (no refusal)."""
     drop_packets(db_host, "input", "tcp dport 5432")
-
-
-def release_database(db_host: Host) -> None:
-    release_packets(db_host)
 
 
 # -- what arrived, what the database holds --------------------------------------------------------------

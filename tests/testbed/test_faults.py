@@ -51,7 +51,7 @@ from tests.testbed.fault_support import (
     Host,
     drop_database_packets,
     fault_table,
-    release_database,
+    release_packets,
     spool_fill,
     spool_free,
     spool_on_tmpfs,
@@ -296,7 +296,7 @@ def test_every_accepted_email_arrives_exactly_once_when_the_database_drops_packe
         try:
             time.sleep(PACKET_DROP)
         finally:
-            release_database(db)
+            release_packets(db)
         fault.released = fault.unit_back = time.time()
 
     started = time.monotonic()
@@ -307,7 +307,7 @@ def test_every_accepted_email_arrives_exactly_once_when_the_database_drops_packe
         time.sleep(10)
     finally:
         ledger.stop.set()
-        release_database(db)
+        release_packets(db)
     arrived, unsettled = settle(run, ledger, threads)
     client.close()
     table, lost, duplicated = fault_table(run.faults, ledger, arrived)
