@@ -12,6 +12,8 @@ PY := $(VENV)/bin/python
 TARGET ?= testbed
 TOPOLOGY ?= single
 TESTBED ?= main
+# pytest-xdist: one worker per session testbed; a testbed's tests all run on one worker, in order.
+PARALLEL ?= -n 2 --dist loadgroup --no-loadscope-reorder
 SYSTEM_PACKAGES := debootstrap systemd-container nftables nmap iproute2 openssh-client \
 	python3 python3-venv ca-certificates tar util-linux age postgresql-client redis-tools cryptsetup \
 	postgresql-15 redis-server testssl.sh rsync chromium chromium-driver
@@ -57,7 +59,7 @@ admin: deps
 
 test: deps
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest --testbed -v --durations=60
+	$(PY) -m pytest --testbed $(PARALLEL) -v --durations=60
 
 test-fast: deps
 	$(VENV)/bin/ruff check .

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from typing import IO
+from pathlib import Path
 
 import pytest
 
 from postyard.deployer import REPO
 from postyard.testbed import bed
+from postyard.testbed.hosts import TESTBED_INVENTORY
+from postyard.testbed.session_deploy import read_outcome, wait_for_outcome
 from postyard.testbed.state import testbed_dir as bed_directory
-from postyard.testbed.suites import SESSION_TESTBEDS
+from postyard.testbed.suites import CLUSTER_TOPOLOGIES, SESSION_TESTBEDS, used_testbed
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("postyard")
     group.addoption("--testbed", action="store_true",
-                    help="boot two testbeds (one host; the split topology), deploy to them, run the "
+                    help="boot two testbeds (one host; the ha topology), deploy to them, run the "
                          "host suites against them, remove them")
     group.addoption("--keep-testbed", action="store_true", help="leave the testbed running afterwards")
     group.addoption("--inventory", default=None, help="pyinfra inventory for tests/infra")
@@ -34,23 +34,34 @@ def log(line: str) -> None:
 
 
 # Suites that need no host run first, while the session's testbeds are deployed.
-HOSTLESS_SUITES = ("tests/unit/", "tests/hetzner/")
-DEPLOY_TIMEOUT = 1800  # seconds; a fresh deploy of both testbeds takes about 290 (with ha for split, 450)
+HOSTLESS_SUITES = ("tests/api/", "tests/hetzner/", "tests/unit/")
+# Run last on their testbed: they leave it after failovers and power cuts, not as a deploy left it.
+FAULT_SUITES = ("tests/testbed/test_faults",)
+DEPLOY_TIMEOUT = 1800  # seconds; a fresh deploy of the one-host and ha testbeds takes about 450
+DEPLOY_HANDOFF = "POSTYARD_SESSION_DEPLOY"  # "pid:result file" of the session deploy, for every test process
 
-_deploying: subprocess.Popen[str] | None = None
-_deploy_output: IO[str] | None = None  # a file, not a pipe: nobody reads it until the deploy ends
+_deploying: subprocess.Popen[bytes] | None = None
+_deploy_result: Path | None = None
+_deploy_checked = False
 
 
 def is_hostless(item: pytest.Item) -> bool:
     return item.nodeid.startswith(HOSTLESS_SUITES)
 
 
+def is_worker(config: pytest.Config) -> bool:
+    """A pytest-xdist worker: the main process boots and deploys, its workers run the tests."""
+    return hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    global _deploying, _deploy_output
+    global _deploying, _deploy_result
     if not config.getoption("--testbed"):
         return
+    config.option.inventory = str(TESTBED_INVENTORY)
+    if is_worker(config):
+        return  # the main process has booted the testbeds and set the environment before starting workers
     names = ",".join(SESSION_TESTBEDS)
-    inventory = REPO / "inventory" / "testbed.py"
     started = time.monotonic()
     try:
         for name, topology in SESSION_TESTBEDS.items():
@@ -60,40 +71,51 @@ def pytest_configure(config: pytest.Config) -> None:
         raise
     log(f"hosts up in {time.monotonic() - started:.1f} s; deploying while the suites that need no host run")
     os.environ["POSTYARD_TESTBED"] = names
-    config.option.inventory = str(inventory)
-    log_path = bed_directory(next(iter(SESSION_TESTBEDS))) / "deploy.log"
+    directory = bed_directory(next(iter(SESSION_TESTBEDS)))
+    _deploy_result = directory / "deploy.result"
+    _deploy_result.unlink(missing_ok=True)
     # A process of its own, started with the environment as it is now: the host-less suites patch theirs.
-    _deploy_output = tempfile.TemporaryFile(mode="w+")
     _deploying = subprocess.Popen(
-        [sys.executable, "-m", "postyard.testbed.session_deploy", str(inventory), names, str(log_path)],
-        cwd=REPO, env=dict(os.environ), stdout=_deploy_output, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "postyard.testbed.session_deploy", str(TESTBED_INVENTORY), names,
+         str(directory / "deploy.log"), str(_deploy_result)],
+        cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)  # its own process group: stopped with pyinfra and everything it started
+    os.environ[DEPLOY_HANDOFF] = f"{_deploying.pid}:{_deploy_result}"
 
 
+def testbed_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    try:
+        return used_testbed(callspec.params if callspec else {}, item.fixturenames)
+    except ValueError as error:
+        raise pytest.UsageError(f"{item.nodeid}: {error}") from None
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--testbed"):
-        items.sort(key=lambda item: not is_hostless(item))  # stable: each group keeps its order
+    if not config.getoption("--testbed"):
+        return
+    groups = {item.nodeid: testbed_of(item) for item in items}
+    # Host-less suites first; then the clustered testbed's, the longest, so that a worker starts it first.
+    clustered = {name for name, topology in SESSION_TESTBEDS.items() if topology in CLUSTER_TOPOLOGIES}
+    items.sort(key=lambda item: (not is_hostless(item), groups[item.nodeid] not in clustered,
+                                 item.nodeid.startswith(FAULT_SUITES)))  # stable: each group keeps its order
+    for item in items:
+        group = groups[item.nodeid]
+        # One worker runs all of a testbed's tests, in order: no two tests disturb one testbed at once.
+        item.add_marker(pytest.mark.xdist_group(group or ("hostless-" + item.nodeid.split("/")[1])))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    global _deploying
-    if _deploying is None or is_hostless(item):
+    global _deploy_checked
+    handoff = os.environ.get(DEPLOY_HANDOFF)
+    if _deploy_checked or handoff is None or is_hostless(item) or not item.config.getoption("--testbed"):
         return
-    deploying, _deploying = _deploying, None
-    try:
-        deploying.wait(timeout=DEPLOY_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(deploying.pid, signal.SIGKILL)
-        pytest.exit(f"deploying the session testbeds took more than {DEPLOY_TIMEOUT} s", returncode=1)
-    assert _deploy_output is not None
-    _deploy_output.seek(0)
-    output = _deploy_output.read().strip()
-    if deploying.returncode != 0:
-        pytest.exit(f"deploying the session testbeds failed: {output[-3000:]}", returncode=1)
-    result = json.loads(output.splitlines()[-1])
-    with item.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
-        log(f"deployed: {result['changed']} of {result['operations']} operations changed "
-            f"in {result['seconds']:.1f} s")
+    _deploy_checked = True
+    pid, result = handoff.split(":", 1)
+    outcome = wait_for_outcome(Path(result), int(pid), DEPLOY_TIMEOUT)
+    if not outcome.ok:
+        pytest.exit(f"deploying the session testbeds failed: {outcome.summary[-3000:]}", returncode=1)
 
 
 def take_down(config: pytest.Config) -> None:
@@ -103,16 +125,22 @@ def take_down(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if not config.getoption("--testbed"):
+    if not config.getoption("--testbed") or is_worker(config):
         return
     if _deploying is not None and _deploying.poll() is None:
-        log("the session ended before any test needed a host: the deploy is stopped unfinished")
+        log("the session ended before the deploy did: it is stopped unfinished")
         os.killpg(_deploying.pid, signal.SIGTERM)
         try:
             _deploying.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(_deploying.pid, signal.SIGKILL)
     take_down(config)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    outcome = read_outcome(_deploy_result) if _deploy_result else None
+    if outcome is not None:
+        terminalreporter.write_line(f"[testbed] deploy {'done' if outcome.ok else 'failed'}: {outcome.summary}")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

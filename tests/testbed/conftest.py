@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from postyard.appliance_client import TestbedAppliance
-from postyard.deployer import REPO
-from postyard.inventory_hosts import InfraHost, load_hosts
+from postyard.inventory_hosts import InfraHost
 from postyard.testbed import state as testbed_state
-from postyard.testbed.suites import SESSION_TESTBEDS
+from postyard.testbed.hosts import testbed_hosts
+from postyard.testbed.suites import CLUSTER_TOPOLOGIES, TESTBED_FIXTURES, session_testbed_name
 from tests.testbed.cluster_support import Cluster
-
-INVENTORY = REPO / "inventory" / "testbed.py"
 
 
 def _session_testbed(request: pytest.FixtureRequest, *topologies: str) -> testbed_state.TestbedState:
     if not request.config.getoption("--testbed"):
         pytest.skip("needs --testbed")
-    name = next((name for name, kind in SESSION_TESTBEDS.items() if kind in topologies), None)
+    name = session_testbed_name(topologies)
     if name is None:
         pytest.skip(f"no {' or '.join(topologies)} testbed in this session (POSTYARD_SESSION_TESTBEDS)")
     found = testbed_state.load(name)
@@ -31,7 +28,7 @@ def _session_testbed(request: pytest.FixtureRequest, *topologies: str) -> testbe
 @pytest.fixture(scope="session")
 def single_testbed(request: pytest.FixtureRequest) -> testbed_state.TestbedState:
     """The session's one-host testbed (every group on node1)."""
-    return _session_testbed(request, "single")
+    return _session_testbed(request, *TESTBED_FIXTURES["single_testbed"])
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +36,7 @@ def split_testbed(request: pytest.FixtureRequest) -> testbed_state.TestbedState:
     """The session's testbed with every group on hosts of its own, on a private network: split (db1, cache1,
     mail1, api1, api2, lb1), or ha, which adds db2, db3 and mail2 and clusters the database: then db1 leads, so
     that the suites reaching the db host by name reach the primary."""
-    found = _session_testbed(request, "split", "ha")
+    found = _session_testbed(request, *CLUSTER_TOPOLOGIES)
     if found.topology == "ha":
         Cluster(TestbedAppliance(found)).lead_from_first_member()
     return found
@@ -48,7 +45,7 @@ def split_testbed(request: pytest.FixtureRequest) -> testbed_state.TestbedState:
 @pytest.fixture(scope="session")
 def ha_testbed(request: pytest.FixtureRequest) -> testbed_state.TestbedState:
     """The session's ha testbed: db1-db3 under Patroni, cache1, mail1, mail2, api1, api2, lb1."""
-    return _session_testbed(request, "ha")
+    return _session_testbed(request, *TESTBED_FIXTURES["ha_testbed"])
 
 
 @pytest.fixture(scope="module", params=["single", "split"])
@@ -58,9 +55,15 @@ def each_testbed(request: pytest.FixtureRequest) -> testbed_state.TestbedState:
 
 
 @pytest.fixture(scope="session")
-def session_hosts(single_testbed, split_testbed) -> dict[str, InfraHost]:
-    """Every host of the session's testbeds, by short name, as the verification suite sees them."""
-    return {host.name.split(".")[0]: host for host in load_hosts(Path(INVENTORY))}
+def single_hosts(single_testbed) -> dict[str, InfraHost]:
+    """The one-host testbed's hosts (node1), by short name."""
+    return testbed_hosts(single_testbed.name)
+
+
+@pytest.fixture(scope="session")
+def split_hosts(split_testbed) -> dict[str, InfraHost]:
+    """The split (or ha) testbed's hosts, by short name."""
+    return testbed_hosts(split_testbed.name)
 
 
 @pytest.fixture

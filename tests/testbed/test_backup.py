@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from postyard.appliance_client import TestbedAppliance
 from postyard.backup import backup_public_key, list_backups, restore_backup
-from postyard.deployer import REPO, run_deploy
+from postyard.deployer import run_deploy
 from postyard.ssh import ssh_run
+from postyard.testbed.hosts import TESTBED_INVENTORY
 from roles.pgbackrest import DEFAULTS as PITR_DEFAULTS
 from roles.pgbackrest import MIRROR_UNIT, STANZA
-
-INVENTORY = REPO / "inventory" / "testbed.py"
 
 ROWS = 1234
 REPOSITORY = PITR_DEFAULTS["pitr_repository"]
@@ -24,8 +21,8 @@ def psql(host, query: str, database: str = "postyard") -> str:
 
 
 @pytest.fixture
-def node(session_hosts):
-    host = session_hosts["node1"]
+def node(single_hosts):
+    host = single_hosts["node1"]
     psql(host, f"CREATE TABLE backup_probe AS SELECT n, 'marker-' || n AS label FROM generate_series(1, {ROWS}) n")
     yield host
     psql(host, "DROP TABLE IF EXISTS backup_probe")
@@ -55,10 +52,10 @@ def test_the_host_holds_no_key_that_decrypts_backups(node):
 
 
 @pytest.fixture
-def remote_box(session_hosts, single_testbed):
+def remote_box(single_hosts, single_testbed):
     """The one-host testbed's internet host stands in for a Storage Box: an SSH server with rsync that node1, its
     db host, copies backups to."""
-    box, db = TestbedAppliance(single_testbed).target(single_testbed.internet_host), session_hosts["node1"]
+    box, db = TestbedAppliance(single_testbed).target(single_testbed.internet_host), single_hosts["node1"]
     ssh_run(box, ["mkdir", "-p", "/var/backups/remote"])
     host_key = next(line for line in single_testbed.known_hosts.read_text().splitlines()
                     if line.startswith(f"{box.address} "))
@@ -67,13 +64,13 @@ def remote_box(session_hosts, single_testbed):
         "backup_remote_port": "22",
         "backup_remote_host_key": host_key,
     }
-    env = {"POSTYARD_TESTBED": os.environ["POSTYARD_TESTBED"]}
-    run_deploy(INVENTORY, env=env, echo=False, data=overrides)
+    env = {"POSTYARD_TESTBED": single_testbed.name}  # the other testbed's suites run meanwhile: leave it be
+    run_deploy(TESTBED_INVENTORY, env=env, echo=False, data=overrides)
     authorised = backup_public_key(db.secrets())
     ssh_run(box, ["sh", "-c", f"echo '{authorised}' >> /root/.ssh/authorized_keys"])
     yield box, db
     ssh_run(box, ["sh", "-c", "sed -i '/postyard-backup$/d' /root/.ssh/authorized_keys; rm -rf /var/backups/remote"])
-    run_deploy(INVENTORY, env=env, echo=False)
+    run_deploy(TESTBED_INVENTORY, env=env, echo=False)
 
 
 def test_backup_is_copied_off_the_host_encrypted(remote_box):

@@ -34,8 +34,8 @@ def resolve(host, name: str) -> str:
     return ssh_run(host, ["sh", "-c", f"getent hosts {name} | cut -d' ' -f1"]).strip()
 
 
-def test_platform_hosts_resolve_each_other_through_the_testbed_dns(session_hosts):
-    assert resolve(session_hosts["api1"], "db1.postyard.test") == session_hosts["db1"].address
+def test_platform_hosts_resolve_each_other_through_the_testbed_dns(split_hosts):
+    assert resolve(split_hosts["api1"], "db1.postyard.test") == split_hosts["db1"].address
 
 
 def test_remote_test_has_an_mx_on_the_internet_host(dns_server):
@@ -44,12 +44,12 @@ def test_remote_test_has_an_mx_on_the_internet_host(dns_server):
     assert [str(r.exchange) for rrset in answer.answer for r in rrset] == ["mx.remote.test."]
 
 
-def test_a_signed_update_is_visible_to_the_platform_hosts(dns_server, session_hosts):
+def test_a_signed_update_is_visible_to_the_platform_hosts(dns_server, split_hosts):
     address, secret = dns_server
     name = f"probe-{secrets.token_hex(4)}.example"
     internet.update(address, secret, name, "A", ["198.51.100.77"])
     try:
-        assert resolve(session_hosts["mail1"], f"{name}.test") == "198.51.100.77"
+        assert resolve(split_hosts["mail1"], f"{name}.test") == "198.51.100.77"
     finally:
         internet.update(address, secret, name, "A", [])
 

@@ -45,13 +45,13 @@ def redis(netns, cache, ca: str, user: str | None, password: str, *command: str,
 
 
 @pytest.fixture(scope="session")
-def db(session_hosts):
-    return session_hosts["db1"]
+def db(split_hosts):
+    return split_hosts["db1"]
 
 
 @pytest.fixture(scope="session")
-def cache(session_hosts):
-    return session_hosts["cache1"]
+def cache(split_hosts):
+    return split_hosts["cache1"]
 
 
 @pytest.fixture(scope="session")

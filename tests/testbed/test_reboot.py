@@ -16,8 +16,8 @@ PROBE_PORT = 8999
 
 
 @pytest.fixture(scope="module")
-def rebooted(single_testbed, session_hosts):
-    node = session_hosts["node1"]
+def rebooted(single_testbed, single_hosts):
+    node = single_hosts["node1"]
     bed.reboot(single_testbed.name, "node1", log=lambda _: None)
     ssh_run(node, ["sh", "-c", "systemctl is-system-running --wait || true"])
     return node

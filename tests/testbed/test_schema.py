@@ -21,8 +21,8 @@ MAIL_VIEWS = ("mail_sender_logins", "mail_dkim_keys", "mail_domain_tls_policy", 
 
 
 @pytest.fixture(scope="module")
-def db(session_hosts):
-    return session_hosts["db1"]
+def db(split_hosts):
+    return split_hosts["db1"]
 
 
 @pytest.fixture(scope="module")
@@ -155,10 +155,10 @@ def test_a_service_role_cannot_read_secrets_or_change_the_schema(migrated, split
 
 
 @pytest.mark.parametrize("role", sorted(SERVICE_UNITS))
-def test_each_mail_service_connects_as_its_own_role(split_testbed, session_hosts, db, role):
+def test_each_mail_service_connects_as_its_own_role(split_testbed, split_hosts, db, role):
     unit, application = SERVICE_UNITS[role]
     env_file = f"/etc/postyard/{unit}.env"
-    mail = session_hosts["mail1"]
+    mail = split_hosts["mail1"]
     assert ssh_run(mail, f"stat -c '%U %a' {env_file}").split() == ["root", "600"]
     assert f"://{role}:" in ssh_run(mail, f"cat {env_file}")
     assert env_file in ssh_run(mail, f"systemctl show -P EnvironmentFiles {unit}")
@@ -168,8 +168,8 @@ def test_each_mail_service_connects_as_its_own_role(split_testbed, session_hosts
     assert seen in ([role], []) if role == roles.INTAKE else seen == [role]
 
 
-def test_the_bounce_pipe_reads_its_role_and_nothing_of_the_owner_from_the_shared_settings(session_hosts):
-    shared = ssh_run(session_hosts["mail1"], "cat /etc/postyard/app.env")
+def test_the_bounce_pipe_reads_its_role_and_nothing_of_the_owner_from_the_shared_settings(split_hosts):
+    shared = ssh_run(split_hosts["mail1"], "cat /etc/postyard/app.env")
     assert "POSTYARD_BOUNCE_DATABASE_URL=postgresql+asyncpg://postyard_bounce:" in shared
     assert "postyard_owner" not in shared
 
@@ -180,11 +180,11 @@ def test_the_owner_cannot_log_in_from_an_api_host(split_testbed, db, tls_env):
 
 
 @pytest.mark.parametrize("api_host", ["api1", "api2"])
-def test_no_api_host_holds_the_owner_credential(split_testbed, session_hosts, db, api_host):
+def test_no_api_host_holds_the_owner_credential(split_testbed, split_hosts, db, api_host):
     password = db.secrets().get("postgresql-postyard_owner")
     found = ssh_run(
-        session_hosts[api_host],
+        split_hosts[api_host],
         f"grep -rlsF -e {shlex.quote(password)} /etc /opt /var/lib /root /home /proc/[0-9]*/environ || true")
     assert found.strip() == ""
     # the check can see it: the schema host has it, in a file only root reads
-    assert ssh_run(session_hosts["mail1"], f"grep -lsF -e {shlex.quote(password)} /etc/postyard/migrate.env").strip()
+    assert ssh_run(split_hosts["mail1"], f"grep -lsF -e {shlex.quote(password)} /etc/postyard/migrate.env").strip()
