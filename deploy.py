@@ -23,6 +23,8 @@ from roles import (
     packages,
     patroni,
     pgbackrest,
+    pgbackrest_member,
+    pgbackrest_repository,
     postfix,
     postgresql,
     postgresql_backup,
@@ -56,6 +58,11 @@ if "postgresql_backup" in wanted:
     postgresql_backup.deploy_postgresql_backup()
 if "pgbackrest" in wanted:
     pgbackrest.deploy_pgbackrest()
+if "pgbackrest_member" in wanted:
+    pgbackrest_member.deploy_pgbackrest_member()
+# After every member's TLS server is up and the primary archives: it creates the stanza and takes a backup.
+if "pgbackrest_repository" in wanted:
+    pgbackrest_repository.deploy_pgbackrest_repository()
 if "redis" in wanted:
     redis.deploy_redis()
 # Before any api host asks ACME for the API's name, which ACME checks through the load balancer.

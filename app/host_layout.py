@@ -14,7 +14,8 @@ __all__ = [
     "INTAKE_RUNTIME_DIRECTORY",
     "INTAKE_SERVICE", "INTAKE_SOCKET", "INTERNAL_LISTENER", "INTERNAL_SMTP_HOST", "INTERNAL_SMTP_PORT",
     "MILTER_COMMAND_TIMEOUT", "MILTER_CONNECT_TIMEOUT", "MILTER_CONTENT_TIMEOUT",
-    "OPENDKIM_PID_FILE", "POLICY_RUNTIME_DIRECTORY", "POLICY_SERVICE", "POLICY_SOCKET", "POSTFIX_EVENTS_SERVICE",
+    "OPENDKIM_PID_FILE", "PGBACKREST_PORT", "POLICY_RUNTIME_DIRECTORY", "POLICY_SERVICE", "POLICY_SOCKET",
+    "POSTFIX_EVENTS_SERVICE",
     "POSTFIX_JOURNAL_CURSOR", "POSTFIX_MAPS_DIR", "STATE_DIR", "WEBHOOKS_SERVICE", "WORKER_SERVICE",
     "mail_host_name", "postfix_milter_wait",
 ]
@@ -82,6 +83,8 @@ API_PROXY_HEALTH_PATH = "/alive"
 # certbot's own listener on an api host behind a load balancer, which every api host's proxy relays ACME's
 # HTTP-01 requests to (port 80 is the proxy's there).
 ACME_STANDALONE_PORT = 8402
+# pgBackRest's TLS server where the database is clustered: on each member, and on the repository host.
+PGBACKREST_PORT = 8432
 INTAKE_SERVICE = "postyard-smtp-intake"
 WORKER_SERVICE = "postyard-worker"
 WEBHOOKS_SERVICE = "postyard-webhooks"

@@ -177,16 +177,19 @@ def last_run(unit: str) -> dict[str, str]:
             "ended": fields.get("ExecMainExitTimestamp", "")}
 
 
-def point_in_time(archive_status: str, units: list[str]) -> dict[str, Any]:
-    """The WAL segments PostgreSQL has not yet archived (the oldest's age), and the last run of each pgBackRest
-    unit (backups, the off-host mirror)."""
+def point_in_time(archive_status: str | None, units: list[str]) -> dict[str, Any]:
+    """The WAL segments PostgreSQL has not yet archived (the oldest's age), where it runs here, and the last run
+    of each pgBackRest unit (backups, the off-host mirror)."""
+    report: dict[str, Any] = {"runs": {unit: last_run(unit) for unit in units}}
+    if archive_status is None:
+        return report
     waiting = []
     for path in glob.glob(os.path.join(archive_status, "*.ready")):
         try:
             waiting.append(os.stat(path).st_mtime)
         except OSError:
             continue
-    report: dict[str, Any] = {"waiting": len(waiting), "runs": {unit: last_run(unit) for unit in units}}
+    report["waiting"] = len(waiting)
     if waiting:
         report["oldest_waiting"] = datetime.fromtimestamp(min(waiting), UTC).isoformat()
     return report

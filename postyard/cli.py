@@ -14,6 +14,7 @@ from postyard.deployer import REPO, DeployError, run_deploy
 from postyard.exposure import EXPOSURE
 from postyard.inventory_hosts import load_hosts
 from postyard.pitr import parse_target_time, restore_to
+from postyard.pitr_cluster import restore_cluster_to
 from postyard.ssh import SshError, ssh_run
 from postyard.targets import Target, TargetError, make_target
 from postyard.testbed.commands import CommandError
@@ -117,9 +118,12 @@ def cmd_backups(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     target = _target(args)
-    if args.to and is_clustered(len(_db_hosts(target))):
-        raise TargetError("point-in-time recovery does not cover a clustered database yet; restore a nightly "
-                          "dump into a new database with --database (docs/operators.md)")
+    members = _db_hosts(target)
+    if args.to and is_clustered(len(members)):
+        asides = restore_cluster_to(members, parse_target_time(args.to), say)
+        say("restored; once it is checked, remove the data directories it replaced: "
+            + ", ".join(f"rm -r {aside} (on {name})" for name, aside in asides.items()))
+        return 0
     host = _db_host(target, args.host)
     if args.to:
         aside = restore_to(host, parse_target_time(args.to), say)

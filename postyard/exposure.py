@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from app.host_layout import ACME_STANDALONE_PORT, API_PROXY_HEALTH_PORT, API_PROXY_PORT
+from app.host_layout import ACME_STANDALONE_PORT, API_PROXY_HEALTH_PORT, API_PROXY_PORT, PGBACKREST_PORT
 from postyard.topology import INVENTORY_GROUPS, LB_GROUP
 
 __all__ = ["Exposure", "EXPOSURE", "exposures_for_host", "public_ports_open_on", "ALL_GROUPS"]
@@ -77,6 +77,13 @@ EXPOSURE: tuple[Exposure, ...] = (
              summary="etcd for Patroni's leader lock, TLS with client certificates"),
     Exposure(2380, "tcp", "etcd-peer", "etcd", ("db",), False, clients=("db",),
              summary="etcd's members among themselves, TLS with client certificates"),
+    Exposure(PGBACKREST_PORT, "tcp", "pgbackrest", "pgbackrest_member", ("db",), False, clients=("cache",),
+             summary="clustered database: pgBackRest's TLS server on each member, for the repository host's "
+                     "backups; client certificates of the internal CA, the repository host's only"),
+    Exposure(PGBACKREST_PORT, "tcp", "pgbackrest-repository", "pgbackrest_repository", ("cache",), False,
+             clients=("db",),
+             summary="clustered database: the pgBackRest repository's TLS server, for the members' WAL and "
+                     "restores; client certificates of the internal CA, the members' only"),
     Exposure(6379, "tcp", "redis", "redis", ("cache",), False, clients=("api",),
              summary="Redis, ACL auth, TLS where it crosses hosts"),
 )

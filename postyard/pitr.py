@@ -16,7 +16,8 @@ from postyard.ssh import SshError, ssh_run
 from roles.pgbackrest import STANZA
 from roles.postgresql import DATA_DIR, UNIT
 
-__all__ = ["RestoreError", "parse_target_time", "restore_to", "restorable_since"]
+__all__ = ["RECOVERY_WITHIN", "RESTORE_UNIT", "RestoreError", "check_target", "parse_target_time", "restore_target",
+           "restore_to", "restorable_since"]
 
 # Seconds the restored cluster may replay WAL before the restore counts as failed (and is undone).
 RECOVERY_WITHIN = 3000
@@ -83,8 +84,8 @@ def restorable_since(host: InfraHost) -> datetime | None:
     return datetime.fromtimestamp(min(stops), UTC) if stops else None
 
 
-def restore_to(host: InfraHost, when: datetime, log: Callable[[str], None]) -> str:
-    """Restore the host's cluster to its state at `when`; return where the replaced data directory is kept."""
+def check_target(host: InfraHost, when: datetime) -> datetime:
+    """Refuse a time the repository cannot reach (before its oldest backup, or to come); return the host's clock."""
     since = restorable_since(host)
     if since is None:
         raise RestoreError(f"{host.name}'s repository holds no backup yet")
@@ -93,7 +94,18 @@ def restore_to(host: InfraHost, when: datetime, log: Callable[[str], None]) -> s
     now = datetime.fromtimestamp(int(ssh_run(host, ["date", "+%s"])), UTC)
     if when >= now:
         raise RestoreError(f"{when.isoformat()} is not in the past ({host.name}'s clock reads {now.isoformat()})")
-    target = when.strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    return now
+
+
+def restore_target(when: datetime) -> str:
+    """The time as pgBackRest's --target takes it."""
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f+00")
+
+
+def restore_to(host: InfraHost, when: datetime, log: Callable[[str], None]) -> str:
+    """Restore the host's cluster to its state at `when`; return where the replaced data directory is kept."""
+    now = check_target(host, when)
+    target = restore_target(when)
     aside = f"{DATA_DIR}.before-restore-{now.strftime('%Y%m%dT%H%M%SZ')}"
     log(f"restoring {host.name}'s cluster to {target}; the current one is kept at {aside}")
     command = ["systemd-run", f"--unit={RESTORE_UNIT}", "--pipe", "--wait", "--collect", "--quiet",

@@ -42,13 +42,16 @@ SCHEMA_GROUP = "mail"
 
 
 # Where the database is clustered (several db hosts), Patroni runs PostgreSQL with etcd on the db hosts, and
-# every host reaches the primary through its own HAProxy (postgresql_router). Point-in-time recovery needs one
-# repository the members share, which the clustered database does not have yet.
+# every host reaches the primary through its own HAProxy (postgresql_router). The members share one pgBackRest
+# repository, on the cache host, off every db host.
 CLUSTERED_SUBSTITUTES: dict[str, tuple[str, ...]] = {
     "packages": ("packages", "postgresql_router"),
     "postgresql": ("etcd", "patroni"),
-    "pgbackrest": (),
+    "pgbackrest": ("pgbackrest_member",),
+    "redis": ("pgbackrest_repository", "redis"),
 }
+# Never on a db host: the repository is there to outlive the loss of one.
+OFF_DB_HOSTS: tuple[str, ...] = ("pgbackrest_repository",)
 
 
 def is_clustered(db_hosts: int) -> bool:
@@ -75,6 +78,8 @@ def roles_for_groups(groups: tuple[str, ...] | list[str], clustered: bool = Fals
             for role in wanted:
                 substitutes = CLUSTERED_SUBSTITUTES.get(role, (role,)) if clustered and group in GROUPS else (role,)
                 for chosen in substitutes:
+                    if chosen in OFF_DB_HOSTS and "db" in groups:
+                        continue
                     if chosen not in ordered:
                         ordered.append(chosen)
     final = FINAL_ROLES if set(groups) & set(GROUPS) else ()

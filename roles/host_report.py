@@ -64,10 +64,22 @@ def report_settings() -> dict[str, Any]:
     if "db" in groups:
         settings["backups"] = {"directory": backup_dir, "unit": BACKUP_UNIT,
                                "remote": _remote_without_user(host.data.get("backup_remote"))}
-    if "pgbackrest" in host_roles():
-        settings["point_in_time"] = {"archive_status": f"{postgresql.DATA_DIR}/pg_wal/archive_status",
-                                     "units": pgbackrest.unit_names(bool(host.data.get("backup_remote")))}
+    settings.update(_point_in_time_settings(host_roles()))
     return settings
+
+
+def _point_in_time_settings(roles: tuple[str, ...]) -> dict[str, Any]:
+    """What the report shows of point-in-time recovery: the WAL archive where PostgreSQL runs, the backup units
+    where the repository is."""
+    archive_status = f"{postgresql.DATA_DIR}/pg_wal/archive_status"
+    if "pgbackrest" in roles:
+        units = pgbackrest.unit_names(bool(host.data.get("backup_remote")))
+        return {"point_in_time": {"archive_status": archive_status, "units": units}}
+    if "pgbackrest_member" in roles:
+        return {"point_in_time": {"archive_status": archive_status, "units": []}}
+    if "pgbackrest_repository" in roles:
+        return {"point_in_time": {"archive_status": None, "units": pgbackrest.unit_names(False)}}
+    return {}
 
 
 def unit_context() -> dict[str, str]:

@@ -35,6 +35,8 @@ from roles import (
     opendkim,
     patroni,
     pgbackrest,
+    pgbackrest_member,
+    pgbackrest_repository,
     postfix,
     postgresql,
     postgresql_backup,
@@ -57,6 +59,8 @@ POLICY_MARKER = "# Written by postyard for one apt transaction."
 ROLE_PACKAGES: dict[str, Callable[[Any], tuple[str, ...]]] = {
     "postgresql": postgresql.packages,
     "pgbackrest": pgbackrest.packages,
+    "pgbackrest_member": pgbackrest_member.packages,
+    "pgbackrest_repository": pgbackrest_repository.packages,
     "etcd": etcd.packages,
     "patroni": patroni.packages,
     "postgresql_router": postgresql_router.packages,

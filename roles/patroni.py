@@ -23,8 +23,9 @@ from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
 from app.db import roles as db_roles
-from roles import postgresql
+from roles import pgbackrest, postgresql
 from roles.etcd import client_endpoints
+from roles.pgbackrest_member import archive_parameters
 from roles.support.database_client import POSTGRESQL_PORT
 from roles.support.inventory_secrets import (
     INTERNAL_CA_PATH,
@@ -41,7 +42,7 @@ from roles.support.systemd_units import enabled_and_running
 __all__ = ["DEFAULTS", "MIN_MEMBERS", "REST_PORT", "SCOPE", "TIMINGS", "after_install", "deploy_patroni", "packages",
            "patroni_config", "setup_command", "setup_sql", "verifiers"]
 
-DEFAULTS: dict[str, Any] = postgresql.DEFAULTS
+DEFAULTS: dict[str, Any] = {**postgresql.DEFAULTS, **pgbackrest.DEFAULTS}
 SCOPE = "postyard"
 CONFIG = "/etc/patroni/config.yml"
 REST_PORT = 8008
@@ -193,8 +194,9 @@ def deploy_patroni() -> None:
     tls = install_internal_tls("postgresql", owner="postgres")
     address = host.data.private_address
     max_connections = host.data.postgresql_max_connections
-    settings = postgresql.server_settings(
-        max_connections, postgresql.memory_settings(postgresql.host_memory_mb(), max_connections))
+    settings = {**postgresql.server_settings(
+        max_connections, postgresql.memory_settings(postgresql.host_memory_mb(), max_connections)),
+        **archive_parameters(host.data)}
     addresses = [peer for _, peer in members]
     hba = postgresql.hba_lines(postgresql.platform_hba_rules(host.data.postgresql_database, addresses), addresses)
     # str(): the YAML writer takes plain strings only

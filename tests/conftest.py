@@ -17,6 +17,7 @@ from postyard.testbed.hosts import TESTBED_INVENTORY
 from postyard.testbed.session_deploy import read_outcome, wait_for_outcome
 from postyard.testbed.state import testbed_dir as bed_directory
 from postyard.testbed.suites import CLUSTER_TOPOLOGIES, SESSION_TESTBEDS, used_testbed
+from tests.xdist_testbeds import TestbedScheduling, write_groups
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,7 +92,6 @@ def testbed_of(item: pytest.Item) -> str | None:
         raise pytest.UsageError(f"{item.nodeid}: {error}") from None
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("--testbed"):
         return
@@ -100,10 +100,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     clustered = {name for name, topology in SESSION_TESTBEDS.items() if topology in CLUSTER_TOPOLOGIES}
     items.sort(key=lambda item: (not is_hostless(item), groups[item.nodeid] not in clustered,
                                  item.nodeid.startswith(FAULT_SUITES)))  # stable: each group keeps its order
-    for item in items:
-        group = groups[item.nodeid]
-        # One worker runs all of a testbed's tests, in order: no two tests disturb one testbed at once.
-        item.add_marker(pytest.mark.xdist_group(group or ("hostless-" + item.nodeid.split("/")[1])))
+    write_groups(groups_path(), {nodeid: group or "hostless-" + nodeid.split("/")[1]
+                                 for nodeid, group in groups.items()})
+
+
+def groups_path() -> Path:
+    return bed_directory(next(iter(SESSION_TESTBEDS))) / "xdist-groups.json"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> TestbedScheduling | None:
+    """With --testbed, one worker runs all of a testbed's tests, in order (tests/xdist_testbeds.py)."""
+    return TestbedScheduling(config, log, groups_path()) if config.getoption("--testbed") else None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

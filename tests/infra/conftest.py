@@ -34,6 +34,8 @@ HOST_FIXTURES: dict[str, str | None] = {
 }
 # fixture name -> the role whose hosts it runs on (a role can serve several groups)
 ROLE_FIXTURES: dict[str, str] = {"tls_host": "tls", "pitr_host": "pgbackrest", "patroni_host": "patroni",
+                                 "pitr_member_host": "pgbackrest_member",
+                                 "pitr_repository_host": "pgbackrest_repository",
                                  "router_host": "postgresql_router", "balancer_host": "load_balancer",
                                  "proxy_host": "api_proxy"}
 
@@ -103,6 +105,7 @@ def _connection_fixture(name: str, host_fixture: str):
 CONNECTIONS: dict[str, str] = {
     "host": "infra_host", "db": "db_host", "cache": "cache_host", "mail": "mail_host", "api": "api_host",
     "tls": "tls_host", "pitr": "pitr_host", "patroni": "patroni_host", "router": "router_host",
+    "pitr_member": "pitr_member_host", "pitr_repository": "pitr_repository_host",
     "balancer": "balancer_host", "proxy": "proxy_host",
 }
 globals().update({name: _connection_fixture(name, chosen) for name, chosen in CONNECTIONS.items()})

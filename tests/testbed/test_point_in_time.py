@@ -10,7 +10,6 @@ import time
 import uuid
 from datetime import datetime
 
-import httpx
 import pytest
 
 from postyard.appliance_client import ApiAccess, name_resolver
@@ -18,15 +17,13 @@ from postyard.inventory_hosts import InfraHost, load_hosts
 from postyard.pitr import RestoreError, restore_to
 from postyard.ssh import SshError, ssh_run
 from postyard.testbed import state as testbed_state
+from postyard.testbed.hosts import TESTBED_INVENTORY
 from roles.pgbackrest import DEFAULTS as PITR_DEFAULTS
 from roles.pgbackrest import STANZA
-from tests.testbed.conftest import INVENTORY
 from tests.testbed.mail_support import MailTestbed
+from tests.testbed.pitr_support import BATCH, host_time, send_batch, status_once_back
 
-BATCH = 3
 REPOSITORY = PITR_DEFAULTS["pitr_repository"]
-# From the restore's end until the API reads the restored cluster (its pools reconnect).
-API_BACK_WITHIN = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -34,31 +31,9 @@ def drill(single_testbed: testbed_state.TestbedState,
           monkeypatch_module) -> tuple[InfraHost, MailTestbed, ApiAccess, str]:
     mail_bed = MailTestbed(single_testbed)
     monkeypatch_module.setattr(socket, "getaddrinfo", name_resolver(mail_bed.host_names()))
-    host = next(h for h in load_hosts(INVENTORY) if h.fqdn == mail_bed.db.fqdn)
+    host = next(h for h in load_hosts(TESTBED_INVENTORY) if h.fqdn == mail_bed.db.fqdn)
     _, api = mail_bed.open_team(f"pitr-{uuid.uuid4().hex[:6]}")
     return host, mail_bed, api, mail_bed.verified_domain(api, prefix="pitr")
-
-
-def send_batch(client: httpx.Client, domain: str, label: str) -> list[str]:
-    emails = [{"from": f"drill@{domain}", "to": [f"inbox{n}@{domain}"], "subject": f"{label} {n}", "text": label}
-              for n in range(BATCH)]
-    return [item["id"] for item in client.post("/emails/batch", json=emails).raise_for_status().json()["data"]]
-
-
-def host_time(host: InfraHost) -> datetime:
-    return datetime.fromisoformat(ssh_run(host, ["date", "-u", "+%Y-%m-%dT%H:%M:%S.%6NZ"]).strip())
-
-
-def status_once_back(client: httpx.Client, email_id: str) -> int:
-    deadline = time.monotonic() + API_BACK_WITHIN
-    while True:
-        try:
-            status = client.get(f"/emails/{email_id}").status_code
-        except httpx.TransportError:
-            status = 0
-        if status in (200, 404) or time.monotonic() > deadline:
-            return status
-        time.sleep(0.5)
 
 
 def test_a_restore_between_two_batches_keeps_the_first_and_not_the_second(drill):

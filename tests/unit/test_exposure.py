@@ -15,7 +15,7 @@ from roles.firewall import DEFAULTS as FIREWALL_DEFAULTS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 PLANNED_ROLES = {"base", "firewall", "luks", "tls", "postfix", "dovecot", "postgresql", "redis", "api", "patroni",
-                 "etcd", "load_balancer", "api_proxy"}
+                 "etcd", "load_balancer", "api_proxy", "pgbackrest_member", "pgbackrest_repository"}
 
 
 @pytest.mark.parametrize("balanced", [False, True])

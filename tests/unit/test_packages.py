@@ -56,6 +56,7 @@ def test_only_the_roles_before_the_packages_role_run_apt_themselves():
 
 def test_every_role_that_names_packages_is_in_the_packages_table():
     every_role = {*roles_for_groups(GROUPS), *roles_for_groups(GROUPS, clustered=True, balanced=True),
+                  *roles_for_groups(("cache",), clustered=True),
                   *roles_for_groups((LB_GROUP,))}
     named = {role for role in every_role
              if callable(getattr(importlib.import_module(f"roles.{role}"), "packages", None))}

@@ -10,7 +10,6 @@ import pytest
 
 from postyard import cli
 from postyard.pitr import RestoreError, parse_target_time
-from postyard.targets import TargetError
 
 
 @pytest.mark.parametrize("text", ["2026-12-01T14:03:00Z", "2026-12-01 15:03:00+01:00", "2026-12-01T14:03:00+00:00"])
@@ -28,11 +27,14 @@ def test_other_times_are_refused_with_the_reason(text, reason):
         parse_target_time(text)
 
 
-def test_a_point_in_time_restore_of_a_clustered_database_is_refused_before_any_host_is_asked(monkeypatch):
+def test_a_point_in_time_restore_of_a_clustered_database_restores_every_member(monkeypatch):
     members = [SimpleNamespace(name=f"db{n}", fqdn=f"db{n}.example.net", groups=("db",)) for n in (1, 2, 3)]
     monkeypatch.setattr(cli, "_target", lambda args: SimpleNamespace(inventory=lambda: "inventory"))
     monkeypatch.setattr(cli, "load_hosts", lambda inventory: members)
-    monkeypatch.setattr(cli, "restore_to", lambda *args: pytest.fail("a host was asked"))
+    monkeypatch.setattr(cli, "restore_to", lambda *args: pytest.fail("one member was restored alone"))
+    asked = []
+    monkeypatch.setattr(cli, "restore_cluster_to",
+                        lambda hosts, when, log: asked.append((hosts, when)) or {h.name: "/aside" for h in hosts})
     arguments = argparse.Namespace(to="2026-12-01T14:03:00Z", host="db1", database=None, backup="latest")
-    with pytest.raises(TargetError, match="clustered database .* --database"):
-        cli.cmd_restore(arguments)
+    assert cli.cmd_restore(arguments) == 0
+    assert asked == [(members, parse_target_time("2026-12-01T14:03:00Z"))]

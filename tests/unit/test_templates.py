@@ -89,6 +89,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "pgbackrest/archiving.conf.j2": pgbackrest.archiving_context(PITR_DATA),
     "pgbackrest/backup.service.j2": pgbackrest.unit_context(PITR_DATA, "diff"),
     "pgbackrest/backup.timer.j2": pgbackrest.unit_context(PITR_DATA, "full"),
+    "pgbackrest/server.service.j2": pgbackrest.server_context("the members' WAL", "/var/lib/pgbackrest"),
     "pgbackrest/mirror.service.j2": pgbackrest.mirror_context(
         SimpleNamespace(**pgbackrest.DEFAULTS, **{**postgresql_backup.DEFAULTS, "backup_remote": "u1@box.example:p"})),
     "pgbackrest/mirror.timer.j2": pgbackrest.mirror_context(

@@ -129,19 +129,23 @@ _PITR_RUNS = {"postyard-pitr-full.service": "full backup", "postyard-pitr-diff.s
 
 
 def _point_in_time(pitr: Mapping[str, Any], now: datetime) -> list[Check]:
-    name = "Point-in-time recovery: WAL archive"
-    waiting = pitr.get("waiting", 0)
-    if not waiting:
-        archive = Check(name, OK, "every finished WAL segment is archived")
-    else:
-        oldest = datetime.fromisoformat(pitr["oldest_waiting"])
-        late = now - oldest > ARCHIVE_STALE
-        archive = Check(name, ERROR if late else OK,
-                        f"{waiting} WAL segments wait for the archive, the oldest since {oldest:%Y-%m-%d %H:%M} UTC"
-                        + ("; archiving fails (PostgreSQL's log says why) and they fill the disk" if late else ""))
-    runs = [_last_run(f"Point-in-time recovery: {_PITR_RUNS.get(unit, unit)}", last_run)
-            for unit, last_run in sorted(pitr.get("runs", {}).items())]
-    return [archive, *runs]
+    """The WAL archive, where the host runs PostgreSQL, and the last run of each of its pgBackRest units."""
+    checks = []
+    if "waiting" in pitr:
+        name = "Point-in-time recovery: WAL archive"
+        waiting = pitr["waiting"]
+        if not waiting:
+            checks.append(Check(name, OK, "every finished WAL segment is archived"))
+        else:
+            oldest = datetime.fromisoformat(pitr["oldest_waiting"])
+            late = now - oldest > ARCHIVE_STALE
+            checks.append(Check(
+                name, ERROR if late else OK,
+                f"{waiting} WAL segments wait for the archive, the oldest since {oldest:%Y-%m-%d %H:%M} UTC"
+                + ("; archiving fails (PostgreSQL's log says why) and they fill the disk" if late else "")))
+    checks += [_last_run(f"Point-in-time recovery: {_PITR_RUNS.get(unit, unit)}", last_run)
+               for unit, last_run in sorted(pitr.get("runs", {}).items())]
+    return checks
 
 
 def host_status(name: str, address: str, report: Mapping[str, Any], reported_at: datetime, now: datetime,

@@ -1,0 +1,79 @@
+"""Point-in-time recovery of a clustered database: the members archive WAL to the repository host, which takes the
+backups through their TLS servers, holds the only passphrase, and keeps the repository encrypted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from roles.pgbackrest import BACKUP_KINDS, CONFIG, DEFAULTS, SERVER_UNIT, STANZA
+
+REPOSITORY = DEFAULTS["pitr_repository"]
+ENCRYPTED_HEADER = "Salted__"
+
+
+def pgbackrest(host, *arguments: str) -> str:
+    return host.check_output("runuser -u postgres -- pgbackrest --stanza=%s " + " ".join(["%s"] * len(arguments)),
+                             STANZA, *arguments)
+
+
+def settings(host) -> list[tuple[str, str]]:
+    lines = host.check_output(f"cat {CONFIG}").splitlines()
+    return [tuple(line.split("=", 1)) for line in lines if "=" in line and not line.startswith("#")]
+
+
+def test_the_repository_host_checks_that_the_primarys_wal_reaches_it(pitr_repository):
+    pgbackrest(pitr_repository, "check")  # fails unless a WAL switch on the primary reaches the repository
+
+
+def test_every_member_archives_when_it_is_the_primary(pitr_member):
+    assert pitr_member.check_output("runuser -u postgres -- psql -XAtc 'SHOW archive_mode'") == "on"
+    command = pitr_member.check_output("runuser -u postgres -- psql -XAtc 'SHOW archive_command'")
+    assert command == f"pgbackrest --stanza={STANZA} archive-push %p"
+
+
+def test_the_repository_holds_a_full_backup_of_the_cluster(pitr_repository):
+    info = json.loads(pgbackrest(pitr_repository, "--output=json", "info"))
+    assert info[0]["status"]["code"] == 0, info[0]["status"]
+    assert "full" in {backup["type"] for backup in info[0]["backup"]}
+
+
+def test_a_member_reads_the_repository_through_the_repository_hosts_server(pitr_member):
+    info = json.loads(pgbackrest(pitr_member, "--output=json", "info"))
+    assert info[0]["status"]["code"] == 0, info[0]["status"]
+
+
+@pytest.mark.parametrize("kind", BACKUP_KINDS)
+def test_backups_are_scheduled_on_the_repository_host(pitr_repository, kind):
+    timer = pitr_repository.service(f"postyard-pitr-{kind}.timer")
+    assert timer.is_enabled and timer.is_running
+
+
+def test_the_repository_is_encrypted(pitr_repository):
+    heads = pitr_repository.check_output(
+        f"find {REPOSITORY}/archive {REPOSITORY}/backup -type f -exec head -c {len(ENCRYPTED_HEADER)} {{}} \\; "
+        "-exec echo \\;").splitlines()
+    assert heads and set(heads) == {ENCRYPTED_HEADER}
+
+
+def test_only_the_repository_host_holds_the_passphrase(pitr_repository, pitr_member):
+    assert "repo1-cipher-pass" in dict(settings(pitr_repository))
+    assert "repo1-cipher-pass" not in dict(settings(pitr_member))
+    config = pitr_repository.file(CONFIG)
+    assert (config.user, config.mode) == ("postgres", 0o600)
+    repository = pitr_repository.file(REPOSITORY)
+    assert repository.user == "postgres" and repository.mode & 0o007 == 0
+
+
+def test_each_tls_server_takes_only_the_other_side(pitr_repository, pitr_member, pitr_repository_host,
+                                                    pitr_member_host, all_hosts):
+    members = {h.fqdn for h in all_hosts if "pgbackrest_member" in h.roles
+               and h.environment == pitr_member_host.environment}
+    repository_clients = {value.split("=")[0] for key, value in settings(pitr_repository) if key == "tls-server-auth"}
+    member_clients = {value.split("=")[0] for key, value in settings(pitr_member) if key == "tls-server-auth"}
+    if pitr_member_host.environment == pitr_repository_host.environment:
+        assert repository_clients == members
+        assert member_clients == {pitr_repository_host.fqdn}
+    assert pitr_repository.service(f"{SERVER_UNIT}.service").is_running
+    assert pitr_member.service(f"{SERVER_UNIT}.service").is_running
