@@ -151,6 +151,7 @@ def mirror_context(data: Any) -> dict[str, Any]:
 
 
 def has_stanza(repository: str) -> bool:
+    """Whether the repository holds the stanza (made by its first stanza-create)."""
     check = f"test -e {repository}/backup/{STANZA}/backup.info && echo yes || echo no"
     return host.get_fact(Command, command=check).strip() == "yes"
 
@@ -182,7 +183,7 @@ def install_backup_timers(data: Any, remote: bool = False) -> None:
 
 def create_stanza_once(repository: str) -> None:
     """The stanza, checked (a WAL segment reaches the repository), and the first full backup, where the
-    repository holds none yet."""
+    repository holds none yet: on a db host that holds its own repository."""
     if not has_stanza(repository):
         server.shell(name="Create the repository", _su_user="postgres",
                      commands=[f"pgbackrest --stanza={STANZA} stanza-create", f"pgbackrest --stanza={STANZA} check"])

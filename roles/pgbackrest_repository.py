@@ -9,15 +9,18 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.operations import files, server
 
 from roles.pgbackrest import (
     CIPHER_SECRET,
     DEFAULTS,
+    SERVER_UNIT,
     SOCKET_DIR,
     SPOOL,
+    STANZA,
     common_settings,
     config_text,
-    create_stanza_once,
+    has_stanza,
     install_backup_timers,
     install_server,
     install_tls,
@@ -31,8 +34,15 @@ from roles.pgbackrest import (
 from roles.postgresql import DATA_DIR
 from roles.support.inventory_secrets import secret
 from roles.support.peers import environment_members
+from roles.support.staging import jinja_options
+from roles.support.systemd_units import UNIT_DIR, reload_units
 
-__all__ = ["deploy_pgbackrest_repository", "packages", "repository_config"]
+__all__ = ["STANZA_UNIT", "deploy_pgbackrest_repository", "packages", "repository_config", "stanza_context"]
+
+# Creates the stanza and takes the first full backup, trying again every RETRY_SECONDS: the deploy reaches this
+# host in no set order with the members, whose servers and primary it needs.
+STANZA_UNIT = "postyard-pitr-stanza"
+RETRY_SECONDS = 10
 
 
 def packages(data: Any) -> tuple[str, ...]:
@@ -61,4 +71,16 @@ def deploy_pgbackrest_repository() -> None:
                                              environment_members("db")))
     install_server(config, tls, "the members' WAL and restores", f"{repository} {SPOOL}")
     install_backup_timers(host.data, remote=True)
-    create_stanza_once(repository)
+    stanza = files.template(
+        name=f"Install {STANZA_UNIT}.service", src="templates/pgbackrest/stanza.service.j2",
+        dest=f"{UNIT_DIR}/{STANZA_UNIT}.service", mode="644", create_remote_dir=False,
+        jinja_env_kwargs=jinja_options(), **stanza_context(repository))
+    reload_units(stanza)
+    if not has_stanza(repository):
+        server.shell(name="Create the stanza and take the first full backup, once the members answer",
+                     commands=[f"systemctl start --no-block {STANZA_UNIT}.service"])
+
+
+def stanza_context(repository: str) -> dict[str, Any]:
+    return {"stanza": STANZA, "server_unit": SERVER_UNIT, "retry_seconds": RETRY_SECONDS,
+            "read_write_paths": f"{repository} {SPOOL}"}

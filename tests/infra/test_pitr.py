@@ -6,16 +6,8 @@ import json
 
 import pytest
 
-from roles.pgbackrest import BACKUP_KINDS, CONFIG, DEFAULTS, STANZA
-
-REPOSITORY = DEFAULTS["pitr_repository"]
-# pgBackRest's aes-256-cbc files carry OpenSSL's header.
-ENCRYPTED_HEADER = "Salted__"
-
-
-def pgbackrest(pitr, *arguments: str) -> str:
-    return pitr.check_output("runuser -u postgres -- pgbackrest --stanza=%s " + " ".join(["%s"] * len(arguments)),
-                           STANZA, *arguments)
+from roles.pgbackrest import BACKUP_KINDS, CONFIG
+from tests.infra.pitr_checks import ENCRYPTED_HEADER, REPOSITORY, pgbackrest, repository_heads
 
 
 def test_wal_is_archived_to_pgbackrest(pitr):
@@ -38,10 +30,7 @@ def test_backups_are_scheduled(pitr, kind):
 
 
 def test_the_repository_is_encrypted(pitr):
-    heads = pitr.check_output(
-        f"find {REPOSITORY}/archive {REPOSITORY}/backup -type f -exec head -c {len(ENCRYPTED_HEADER)} {{}} \\; "
-        "-exec echo \\;").splitlines()
-    assert heads and set(heads) == {ENCRYPTED_HEADER}
+    assert repository_heads(pitr) == {ENCRYPTED_HEADER}
 
 
 def test_only_postgres_reads_the_repository_and_its_passphrase(pitr):

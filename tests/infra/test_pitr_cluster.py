@@ -4,18 +4,29 @@ backups through their TLS servers, holds the only passphrase, and keeps the repo
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
-from roles.pgbackrest import BACKUP_KINDS, CONFIG, DEFAULTS, SERVER_UNIT, STANZA
+from roles.pgbackrest import BACKUP_KINDS, CONFIG, SERVER_UNIT, STANZA
+from tests.infra.pitr_checks import ENCRYPTED_HEADER, REPOSITORY, pgbackrest, repository_heads
 
-REPOSITORY = DEFAULTS["pitr_repository"]
-ENCRYPTED_HEADER = "Salted__"
+# The repository host creates the stanza and takes the first full backup once the members answer, trying again
+# every 10 s (roles/pgbackrest_repository.py): after a fresh deploy that can take a minute or two.
+FIRST_BACKUP_WITHIN = 300
 
 
-def pgbackrest(host, *arguments: str) -> str:
-    return host.check_output("runuser -u postgres -- pgbackrest --stanza=%s " + " ".join(["%s"] * len(arguments)),
-                             STANZA, *arguments)
+@pytest.fixture
+def repository(pitr_repository):
+    """The repository host, once its first full backup is done."""
+    deadline = time.monotonic() + FIRST_BACKUP_WITHIN
+    while True:
+        found = pitr_repository.run(f"runuser -u postgres -- pgbackrest --stanza={STANZA} --output=json info")
+        info = json.loads(found.stdout) if found.rc == 0 else []
+        if info and "full" in {backup["type"] for backup in info[0].get("backup", [])}:
+            return pitr_repository
+        assert time.monotonic() < deadline, f"no full backup after {FIRST_BACKUP_WITHIN} s: {found.stdout}"
+        time.sleep(5)
 
 
 def settings(host) -> list[tuple[str, str]]:
@@ -23,8 +34,8 @@ def settings(host) -> list[tuple[str, str]]:
     return [tuple(line.split("=", 1)) for line in lines if "=" in line and not line.startswith("#")]
 
 
-def test_the_repository_host_checks_that_the_primarys_wal_reaches_it(pitr_repository):
-    pgbackrest(pitr_repository, "check")  # fails unless a WAL switch on the primary reaches the repository
+def test_the_repository_host_checks_that_the_primarys_wal_reaches_it(repository):
+    pgbackrest(repository, "check")  # fails unless a WAL switch on the primary reaches the repository
 
 
 def test_every_member_archives_when_it_is_the_primary(pitr_member):
@@ -33,13 +44,13 @@ def test_every_member_archives_when_it_is_the_primary(pitr_member):
     assert command == f"pgbackrest --stanza={STANZA} archive-push %p"
 
 
-def test_the_repository_holds_a_full_backup_of_the_cluster(pitr_repository):
-    info = json.loads(pgbackrest(pitr_repository, "--output=json", "info"))
+def test_the_repository_holds_a_full_backup_of_the_cluster(repository):
+    info = json.loads(pgbackrest(repository, "--output=json", "info"))
     assert info[0]["status"]["code"] == 0, info[0]["status"]
     assert "full" in {backup["type"] for backup in info[0]["backup"]}
 
 
-def test_a_member_reads_the_repository_through_the_repository_hosts_server(pitr_member):
+def test_a_member_reads_the_repository_through_the_repository_hosts_server(repository, pitr_member):
     info = json.loads(pgbackrest(pitr_member, "--output=json", "info"))
     assert info[0]["status"]["code"] == 0, info[0]["status"]
 
@@ -50,11 +61,8 @@ def test_backups_are_scheduled_on_the_repository_host(pitr_repository, kind):
     assert timer.is_enabled and timer.is_running
 
 
-def test_the_repository_is_encrypted(pitr_repository):
-    heads = pitr_repository.check_output(
-        f"find {REPOSITORY}/archive {REPOSITORY}/backup -type f -exec head -c {len(ENCRYPTED_HEADER)} {{}} \\; "
-        "-exec echo \\;").splitlines()
-    assert heads and set(heads) == {ENCRYPTED_HEADER}
+def test_the_repository_is_encrypted(repository):
+    assert repository_heads(repository) == {ENCRYPTED_HEADER}
 
 
 def test_only_the_repository_host_holds_the_passphrase(pitr_repository, pitr_member):

@@ -21,7 +21,7 @@ from postyard.testbed.hosts import TESTBED_INVENTORY
 from roles.pgbackrest import DEFAULTS as PITR_DEFAULTS
 from roles.pgbackrest import STANZA
 from tests.testbed.mail_support import MailTestbed
-from tests.testbed.pitr_support import BATCH, host_time, send_batch, status_once_back
+from tests.testbed.pitr_support import host_time, restore_between_two_batches
 
 REPOSITORY = PITR_DEFAULTS["pitr_repository"]
 
@@ -42,25 +42,12 @@ def test_a_restore_between_two_batches_keeps_the_first_and_not_the_second(drill)
     ssh_run(host, ["systemctl", "start", "postyard-pitr-diff.service"])
     backed_up = time.monotonic()
     with api.client() as client:
-        first = send_batch(client, domain, "first")
-        time.sleep(1)
-        between = host_time(host)
-        time.sleep(1)
-        second = send_batch(client, domain, "second")
-
-        aside = restore_to(host, between, print)
-        restored = time.monotonic()
-        try:
-            assert [status_once_back(client, email_id) for email_id in first] == [200] * BATCH
-            assert [client.get(f"/emails/{email_id}").status_code for email_id in second] == [404] * BATCH
-            back = time.monotonic()
-            # the appliance takes new mail on the restored cluster
-            assert len(send_batch(client, domain, "after")) == BATCH
-        finally:
-            ssh_run(host, ["rm", "-rf", "--", aside])
+        restore, back = restore_between_two_batches(
+            client, domain, host, lambda when: restore_to(host, when, print),
+            lambda aside: ssh_run(host, ["rm", "-rf", "--", aside]))
     ssh_run(host, ["runuser", "-u", "postgres", "--", "pgbackrest", f"--stanza={STANZA}", "check"])
-    print(f"\ndiff backup {backed_up - started:.1f} s, restore {restored - backed_up:.1f} s, "
-          f"API reading the restored cluster {back - restored:.1f} s later")
+    print(f"\ndiff backup {backed_up - started:.1f} s, restore {restore:.1f} s, "
+          f"API reading the restored cluster {back:.1f} s later")
 
 
 def test_a_restore_to_a_time_to_come_is_refused_and_changes_nothing(drill):

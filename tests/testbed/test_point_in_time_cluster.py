@@ -21,7 +21,7 @@ from postyard.testbed import state as testbed_state
 from postyard.testbed.hosts import testbed_hosts
 from roles.pgbackrest import STANZA
 from tests.testbed.mail_support import MailTestbed
-from tests.testbed.pitr_support import BATCH, host_time, send_batch, status_once_back
+from tests.testbed.pitr_support import restore_between_two_batches
 
 
 @pytest.fixture(scope="module")
@@ -45,28 +45,23 @@ def test_a_restore_of_the_cluster_between_two_batches_keeps_the_first_and_not_th
     started = time.monotonic()
     ssh_run(repository, ["systemctl", "start", "postyard-pitr-diff.service"], timeout=600)
     backed_up = time.monotonic()
-    with api.client() as client:
-        first = send_batch(client, domain, "first")
-        time.sleep(1)
-        between = host_time(members[0])
-        time.sleep(1)
-        second = send_batch(client, domain, "second")
+    restored: dict[str, str] = {}
 
-        asides = restore_cluster_to(members, between, print)
-        restored = time.monotonic()
-        try:
-            assert [status_once_back(client, email_id) for email_id in first] == [200] * BATCH
-            assert [client.get(f"/emails/{email_id}").status_code for email_id in second] == [404] * BATCH
-            back = time.monotonic()
-            # the appliance takes new mail on the restored cluster
-            assert len(send_batch(client, domain, "after")) == BATCH
-        finally:
-            for host in members:
+    def restore(when: datetime) -> dict[str, str]:
+        restored.update(restore_cluster_to(members, when, print))
+        return restored
+
+    def remove_asides(asides: dict[str, str]) -> None:
+        for host in members:
+            if host.name in asides:
                 ssh_run(host, ["rm", "-rf", "--", asides[host.name]])
-    assert set(asides) == {host.name for host in members}
+
+    with api.client() as client:
+        restore_seconds, back = restore_between_two_batches(client, domain, members[0], restore, remove_asides)
+    assert set(restored) == {host.name for host in members}
     pgbackrest(repository, "check")  # the restored primary archives to the repository again
-    print(f"\ndiff backup {backed_up - started:.1f} s, restore of {len(members)} members "
-          f"{restored - backed_up:.1f} s, API reading the restored cluster {back - restored:.1f} s later")
+    print(f"\ndiff backup {backed_up - started:.1f} s, restore of {len(members)} members {restore_seconds:.1f} s, "
+          f"API reading the restored cluster {back:.1f} s later")
 
 
 def test_a_cluster_restore_to_a_time_to_come_is_refused_and_stops_nothing(drill):

@@ -33,6 +33,7 @@ from roles import (
     mail_services,
     opendkim,
     pgbackrest,
+    pgbackrest_repository,
     postfix,
     postgresql,
     postgresql_backup,
@@ -89,6 +90,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "pgbackrest/archiving.conf.j2": pgbackrest.archiving_context(PITR_DATA),
     "pgbackrest/backup.service.j2": pgbackrest.unit_context(PITR_DATA, "diff"),
     "pgbackrest/backup.timer.j2": pgbackrest.unit_context(PITR_DATA, "full"),
+    "pgbackrest/stanza.service.j2": pgbackrest_repository.stanza_context("/var/lib/pgbackrest"),
     "pgbackrest/server.service.j2": pgbackrest.server_context("the members' WAL", "/var/lib/pgbackrest"),
     "pgbackrest/mirror.service.j2": pgbackrest.mirror_context(
         SimpleNamespace(**pgbackrest.DEFAULTS, **{**postgresql_backup.DEFAULTS, "backup_remote": "u1@box.example:p"})),
