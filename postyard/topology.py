@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["API_NAME_LABEL", "GROUPS", "GROUP_ROLES", "INVENTORY_GROUPS", "LB_GROUP", "SCHEMA_GROUP", "TOPOLOGIES",
-           "HostPlan", "host_groups", "is_balanced", "is_clustered", "roles_for_groups"]
+__all__ = ["API_NAME_LABEL", "GROUPS", "GROUP_ROLES", "INVENTORY_GROUPS", "LB_GROUP", "PITR_REPOSITORY_GROUP",
+           "SCHEMA_GROUP", "TOPOLOGIES", "HostPlan", "host_groups", "is_balanced", "is_clustered",
+           "roles_for_groups"]
 
 # The platform's groups: a single host is in all of them.
 GROUPS: tuple[str, ...] = ("mail", "db", "cache", "api")
@@ -52,6 +53,8 @@ CLUSTERED_SUBSTITUTES: dict[str, tuple[str, ...]] = {
 }
 # Never on a db host: the repository is there to outlive the loss of one.
 OFF_DB_HOSTS: tuple[str, ...] = ("pgbackrest_repository",)
+# The group whose first host keeps a clustered database's pgBackRest repository (the substitutes above).
+PITR_REPOSITORY_GROUP = "cache"
 
 
 def is_clustered(db_hosts: int) -> bool:

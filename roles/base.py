@@ -12,6 +12,7 @@ from pyinfra.facts.apt import SimulateOperationWillChange, noninteractive_apt
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
+from roles.support.peers import private_name_peers
 from roles.support.staging import install_validated_template, jinja_options
 from roles.support.systemd_units import enabled_and_running
 
@@ -43,8 +44,9 @@ PACKAGE_LISTS_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 BASE_PACKAGES = ["openssh-server", "systemd-timesyncd", "unattended-upgrades", "ca-certificates", "adduser"]
 
 
-def hosts_context(fqdn: str) -> dict[str, Any]:
-    return {"fqdn": fqdn, "short_name": fqdn.split(".")[0]}
+def hosts_context(fqdn: str, private_peers: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """private_peers: (name, private address) of the hosts this one reaches by name on the private network."""
+    return {"fqdn": fqdn, "short_name": fqdn.split(".")[0], "private_peers": private_peers or []}
 
 
 def sshd_context(data: Any) -> dict[str, Any]:
@@ -90,7 +92,7 @@ def deploy_base() -> None:
     server.hostname(name="Set the host name", hostname=fqdn)
     files.template(
         name="Upload /etc/hosts", src="templates/base/hosts.j2", dest="/etc/hosts", mode="644",
-        jinja_env_kwargs=jinja_options(), **hosts_context(fqdn),
+        jinja_env_kwargs=jinja_options(), **hosts_context(fqdn, private_name_peers()),
     )
 
     refresh = apt.update(name="Refresh package lists", cache_time=PACKAGE_LISTS_MAX_AGE)

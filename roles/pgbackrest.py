@@ -109,10 +109,10 @@ def tls_server_settings(address: str, clients: list[str]) -> list[str]:
     ]
 
 
-def tls_client_settings(option: str, address: str) -> list[str]:
+def tls_client_settings(option: str, name: str) -> list[str]:
     """A connection to another host's TLS server: option is `repo1` (the repository host) or `pgN` (a member)."""
     return [
-        f"{option}-host={address}",
+        f"{option}-host={name}",
         f"{option}-host-type=tls",
         f"{option}-host-port={SERVER_PORT}",
         f"{option}-host-ca-file={INTERNAL_CA_PATH}",

@@ -14,6 +14,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
+from postyard.topology import PITR_REPOSITORY_GROUP
 from roles.pgbackrest import (
     ARCHIVE_COMMAND,
     DEFAULTS,
@@ -31,11 +32,9 @@ from roles.pgbackrest import (
 from roles.postgresql import DATA_DIR
 from roles.support.peers import environment_members
 
-__all__ = ["REPOSITORY_GROUP", "archive_parameters", "deploy_pgbackrest_member", "member_config", "packages",
+__all__ = ["archive_parameters", "deploy_pgbackrest_member", "member_config", "packages",
            "repository_host"]
 
-# The repository lives on the cache host: off every db host, so the loss of one loses no backup and no WAL.
-REPOSITORY_GROUP = "cache"
 
 
 def packages(data: Any) -> tuple[str, ...]:
@@ -49,17 +48,19 @@ def archive_parameters(data: Any) -> dict[str, str | int]:
 
 def repository_host() -> tuple[str, str]:
     """(name, private address) of the environment's repository host."""
-    found = environment_members(REPOSITORY_GROUP)
+    found = environment_members(PITR_REPOSITORY_GROUP)
     if not found:
-        raise DeployError(f"a clustered database keeps its pgBackRest repository on a {REPOSITORY_GROUP} host; "
+        raise DeployError(f"a clustered database keeps its pgBackRest repository on a {PITR_REPOSITORY_GROUP} host; "
                           f"this environment has none")
     return found[0]
 
 
 def member_config(address: str, repository: tuple[str, str]) -> str:
-    name, repository_address = repository
+    """The member's settings: the repository host by name (pgBackRest checks its certificate against a name, never
+    an address: /etc/hosts maps it to the private address, roles/base.py), and its own server for that host."""
+    name, _ = repository
     return config_text("pgbackrest_member",
-                       [*tls_client_settings("repo1", repository_address), *common_settings(),
+                       [*tls_client_settings("repo1", name), *common_settings(),
                         *tls_server_settings(address, [name])],
                        [f"pg1-path={DATA_DIR}", f"pg1-socket-path={SOCKET_DIR}"])
 

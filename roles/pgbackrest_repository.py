@@ -50,10 +50,11 @@ def packages(data: Any) -> tuple[str, ...]:
 
 
 def repository_config(data: Any, cipher: str, address: str, members: list[tuple[str, str]]) -> str:
-    """The repository's settings, its TLS server for the members, and each member as pgN."""
+    """The repository's settings, its TLS server for the members, and each member as pgN, by name (/etc/hosts
+    maps it to its private address, roles/base.py)."""
     stanza: list[str] = []
-    for number, (_, member_address) in enumerate(members, start=1):
-        stanza += [*tls_client_settings(f"pg{number}", member_address), f"pg{number}-path={DATA_DIR}",
+    for number, (name, _) in enumerate(members, start=1):
+        stanza += [*tls_client_settings(f"pg{number}", name), f"pg{number}-path={DATA_DIR}",
                    f"pg{number}-socket-path={SOCKET_DIR}"]
     return config_text("pgbackrest_repository",
                        [*repository_settings(data, cipher), *common_settings(),

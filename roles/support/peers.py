@@ -5,11 +5,11 @@ from __future__ import annotations
 from pyinfra import host, inventory
 from pyinfra.api.host import Host
 
-from postyard.topology import LB_GROUP, host_groups, is_balanced, is_clustered, roles_for_groups
+from postyard.topology import LB_GROUP, PITR_REPOSITORY_GROUP, host_groups, is_balanced, is_clustered, roles_for_groups
 
 __all__ = ["behind_load_balancer", "database_is_clustered", "environment_hosts", "environment_members",
            "first_address_in_environment", "first_in_environment", "host_roles",
-           "peers_by_group"]
+           "peers_by_group", "private_name_peers"]
 
 
 def peers_by_group() -> dict[str, list[str]]:
@@ -67,6 +67,18 @@ def environment_members(group: str) -> list[tuple[str, str]]:
     by name."""
     return sorted((other.data.get("hostname") or other.name, other.data.get("private_address") or "")
                   for other in environment_hosts(group))
+
+
+def private_name_peers() -> list[tuple[str, str]]:
+    """(host name, private address) of the hosts this one reaches by name over the private network, for
+    /etc/hosts: pgBackRest checks its peer's certificate against a host name, never an address. Where the
+    database is clustered the members reach the repository host, and the repository host every member."""
+    roles = host_roles()
+    if "pgbackrest_member" in roles:
+        return environment_members(PITR_REPOSITORY_GROUP)
+    if "pgbackrest_repository" in roles:
+        return environment_members("db")
+    return []
 
 
 def database_is_clustered() -> bool:

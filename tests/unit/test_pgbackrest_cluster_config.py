@@ -17,7 +17,7 @@ def settings(text: str) -> list[tuple[str, str]]:
 
 def test_a_member_pushes_to_the_repository_host_and_serves_it_alone():
     found = settings(member_config("10.0.1.2", REPOSITORY))
-    assert ("repo1-host", "10.0.1.9") in found and ("repo1-host-type", "tls") in found
+    assert ("repo1-host", "cache1.example.net") in found and ("repo1-host-type", "tls") in found
     assert ("tls-server-address", "10.0.1.2") in found
     assert [value for key, value in found if key == "tls-server-auth"] == ["cache1.example.net=postyard"]
     assert not [key for key, _ in found if key.startswith("repo1-cipher") or key == "repo1-path"]
@@ -26,7 +26,7 @@ def test_a_member_pushes_to_the_repository_host_and_serves_it_alone():
 def test_the_repository_holds_the_passphrase_reaches_every_member_and_serves_them_alone():
     found = settings(repository_config(DATA, "secret-passphrase", "10.0.1.9", MEMBERS))
     assert ("repo1-cipher-pass", "secret-passphrase") in found and ("repo1-cipher-type", "aes-256-cbc") in found
-    assert [value for key, value in found if key.endswith("-host")] == ["10.0.1.2", "10.0.1.3", "10.0.1.4"]
+    assert [value for key, value in found if key.endswith("-host")] == [name for name, _ in MEMBERS]
     assert {value for key, value in found if key.endswith("-host-type")} == {"tls"}
     assert [value for key, value in found if key == "tls-server-auth"] == [f"{name}=postyard" for name, _ in MEMBERS]
 

@@ -56,7 +56,7 @@ CERTIFICATE = ("/etc/letsencrypt/live/postyard/fullchain.pem", "/etc/letsencrypt
 NO_COMMENTS = {"redis/users.acl.j2"}
 
 CONTEXTS: dict[str, dict[str, Any]] = {
-    "base/hosts.j2": base.hosts_context("node1.example.net"),
+    "base/hosts.j2": base.hosts_context("db1.example.net", [("cache1.example.net", "10.0.1.9")]),
     "base/sshd_config.j2": base.sshd_context(BASE_DATA),
     "base/journald.conf.j2": base.journald_context(BASE_DATA),
     "base/timesyncd.conf.j2": {"servers": BASE_DATA.time_servers},
