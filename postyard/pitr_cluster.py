@@ -47,6 +47,8 @@ as_postgres {BIN_DIR}/pg_ctl -D {DATA_DIR} -l /var/log/postgresql/postyard-resto
 for _ in $(seq {RECOVERY_WITHIN}); do
     if [ "$(as_postgres psql -XAtc 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; then
         as_postgres {BIN_DIR}/pg_ctl -D {DATA_DIR} -m fast -w stop
+        # the target is reached: Patroni must not start the member towards it again
+        sed -i '/^recovery_target/d' {DATA_DIR}/postgresql.auto.conf
         echo "replayed to $target and promoted"
         exit 0
     fi
@@ -124,7 +126,8 @@ def restore_cluster_to(members: list[InfraHost], when: datetime, log: Callable[[
     for host in [*(m for m in members if m is not leader), leader]:
         ssh_run(host, ["systemctl", "stop", PATRONI_UNIT], timeout=120)
     log("Patroni stopped on every member")
-    _patronictl(first, f"remove {SCOPE}", input=f"{SCOPE}\nYes I am aware\n")
+    # the leader's name answers patronictl's third question, asked only while etcd still names a leader
+    _patronictl(first, f"remove {SCOPE}", input=f"{SCOPE}\nYes I am aware\n{leader.fqdn}\n")
     moved: dict[str, str] = {}
     try:
         command = ["systemd-run", f"--unit={RESTORE_UNIT}", "--pipe", "--wait", "--collect", "--quiet",

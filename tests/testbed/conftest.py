@@ -9,7 +9,7 @@ import pytest
 from postyard.appliance_client import TestbedAppliance
 from postyard.inventory_hosts import InfraHost
 from postyard.testbed import state as testbed_state
-from postyard.testbed.hosts import testbed_hosts
+from postyard.testbed.hosts import hosts_of_testbed
 from postyard.testbed.suites import CLUSTER_TOPOLOGIES, TESTBED_FIXTURES, session_testbed_name
 from tests.testbed.cluster_support import Cluster
 
@@ -57,13 +57,13 @@ def each_testbed(request: pytest.FixtureRequest) -> testbed_state.TestbedState:
 @pytest.fixture(scope="session")
 def single_hosts(single_testbed) -> dict[str, InfraHost]:
     """The one-host testbed's hosts (node1), by short name."""
-    return testbed_hosts(single_testbed.name)
+    return hosts_of_testbed(single_testbed.name)
 
 
 @pytest.fixture(scope="session")
 def split_hosts(split_testbed) -> dict[str, InfraHost]:
     """The split (or ha) testbed's hosts, by short name."""
-    return testbed_hosts(split_testbed.name)
+    return hosts_of_testbed(split_testbed.name)
 
 
 @pytest.fixture

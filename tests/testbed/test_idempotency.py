@@ -7,7 +7,7 @@ from __future__ import annotations
 from postyard.deployer import run_deploy
 from postyard.ssh import ssh_run
 from postyard.testbed.cgroup_quirk import deploy_past_the_cgroup_quirk
-from postyard.testbed.hosts import TESTBED_INVENTORY, testbed_hosts
+from postyard.testbed.hosts import TESTBED_INVENTORY, hosts_of_testbed
 
 
 def test_second_deploy_changes_nothing(each_testbed):
@@ -19,7 +19,7 @@ def test_second_deploy_changes_nothing(each_testbed):
 
 def _deploy(testbed_name: str, data: dict[str, str] | None = None) -> None:
     deploy_past_the_cgroup_quirk(TESTBED_INVENTORY, {"POSTYARD_TESTBED": testbed_name},
-                                 testbed_hosts(testbed_name).values(), data)
+                                 hosts_of_testbed(testbed_name).values(), data)
 
 
 def main_pid(host, unit: str) -> str:

@@ -18,7 +18,7 @@ from postyard.pitr import RestoreError
 from postyard.pitr_cluster import restore_cluster_to
 from postyard.ssh import ssh_run
 from postyard.testbed import state as testbed_state
-from postyard.testbed.hosts import testbed_hosts
+from postyard.testbed.hosts import hosts_of_testbed
 from roles.pgbackrest import STANZA
 from tests.testbed.mail_support import MailTestbed
 from tests.testbed.pitr_support import restore_between_two_batches
@@ -29,7 +29,7 @@ def drill(ha_testbed: testbed_state.TestbedState,
           monkeypatch_module) -> tuple[list[InfraHost], InfraHost, ApiAccess, str]:
     mail_bed = MailTestbed(ha_testbed)
     monkeypatch_module.setattr(socket, "getaddrinfo", name_resolver(mail_bed.host_names()))
-    hosts = testbed_hosts(ha_testbed.name).values()
+    hosts = hosts_of_testbed(ha_testbed.name).values()
     members = sorted((h for h in hosts if "pgbackrest_member" in h.roles), key=lambda h: h.name)
     repository = next(h for h in hosts if "pgbackrest_repository" in h.roles)
     _, api = mail_bed.open_team(f"pitr-{uuid.uuid4().hex[:6]}")

@@ -8,14 +8,14 @@ import pytest
 
 from postyard.deployer import REPO
 from postyard.secrets import SecretStore
-from postyard.testbed.hosts import testbed_hosts
+from postyard.testbed.hosts import hosts_of_testbed
 from postyard.testbed.state import testbed_dir as bed_directory
 from postyard.testbed.suites import SESSION_TESTBEDS
 
 
 @pytest.fixture(scope="module")
 def secret_files(each_testbed):
-    files = sorted({path for host in testbed_hosts(each_testbed.name).values()
+    files = sorted({path for host in hosts_of_testbed(each_testbed.name).values()
                     for path in SecretStore(host.secrets_dir).directory.iterdir()})
     assert files
     return files
