@@ -27,7 +27,7 @@ from roles.patroni import SCOPE
 from roles.pgbackrest import STANZA
 from roles.postgresql import BIN_DIR, DATA_DIR
 
-__all__ = ["restore_cluster_to"]
+__all__ = ["PATRONI_UNIT", "restore_cluster_to"]
 
 PATRONI_UNIT = "patroni.service"
 # Seconds to wait for Patroni to lead from the restored member, and for every other member to stream from it.
@@ -97,14 +97,25 @@ def _start_patroni(host: InfraHost) -> None:
     ssh_run(host, ["systemctl", "start", PATRONI_UNIT])
 
 
-def _put_back(members: list[InfraHost], leader: InfraHost, asides: dict[str, str], log: Callable[[str], None]) -> None:
+def _put_back(members: list[InfraHost], leader: InfraHost, first: InfraHost, aside: str,
+              log: Callable[[str], None]) -> None:
+    """Undo a restore that failed on the first member: stop what it left running there, give it its own data
+    directory back (only where that was moved aside), clear the cluster's keys again, and start Patroni on the
+    former leader first."""
     log("the restore failed: every member gets its own data directory back, the former leader first")
+    ssh_run(first, ["sh", "-c", f"systemctl stop {RESTORE_UNIT} {PATRONI_UNIT}; "
+                                f"runuser -u postgres -- {BIN_DIR}/pg_ctl -D {DATA_DIR} -m immediate -w stop; true"])
+    ssh_run(first, ["sh", "-c", f"if [ -d {aside} ]; then rm -rf {DATA_DIR} && mv {aside} {DATA_DIR}; fi"])
+    _remove_cluster_keys(first, leader)
     for host in [leader, *(m for m in members if m is not leader)]:
-        if host.name in asides:
-            ssh_run(host, ["sh", "-c", f"rm -rf {DATA_DIR} && mv {asides[host.name]} {DATA_DIR}"])
         _start_patroni(host)
         if host is leader:
             _wait("the former leader leads again", LEADER_WITHIN, lambda: _running([leader], 1))
+
+
+def _remove_cluster_keys(host: InfraHost, leader: InfraHost) -> None:
+    # the leader's name answers patronictl's third question, asked only while etcd still names a leader
+    _patronictl(host, f"remove {SCOPE}", input=f"{SCOPE}\nYes I am aware\n{leader.fqdn}\n")
 
 
 def restore_cluster_to(members: list[InfraHost], when: datetime, log: Callable[[str], None]) -> dict[str, str]:
@@ -126,19 +137,16 @@ def restore_cluster_to(members: list[InfraHost], when: datetime, log: Callable[[
     for host in [*(m for m in members if m is not leader), leader]:
         ssh_run(host, ["systemctl", "stop", PATRONI_UNIT], timeout=120)
     log("Patroni stopped on every member")
-    # the leader's name answers patronictl's third question, asked only while etcd still names a leader
-    _patronictl(first, f"remove {SCOPE}", input=f"{SCOPE}\nYes I am aware\n{leader.fqdn}\n")
-    moved: dict[str, str] = {}
     try:
+        _remove_cluster_keys(first, leader)
         command = ["systemd-run", f"--unit={RESTORE_UNIT}", "--pipe", "--wait", "--collect", "--quiet",
                    "bash", "-c", FIRST_MEMBER_SCRIPT, "restore", target, asides[first.name]]
-        moved[first.name] = asides[first.name]
         for line in ssh_run(first, command, timeout=RECOVERY_WITHIN + 600).splitlines():
             log(line)
         _start_patroni(first)
         _wait(f"{first.name} leads from the restored data", LEADER_WITHIN, lambda: _running([first], 1))
-    except (SshError, RestoreError):
-        _put_back(members, leader, moved, log)
+    except BaseException:
+        _put_back(members, leader, first, asides[first.name], log)
         raise
     log(f"{first.name} leads; the other members copy it anew")
     for host in members[1:]:

@@ -9,8 +9,10 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import files, server
 
+from postyard.topology import PITR_REPOSITORY_GROUP
 from roles.pgbackrest import (
     CIPHER_SECRET,
     DEFAULTS,
@@ -33,7 +35,7 @@ from roles.pgbackrest import (
 )
 from roles.postgresql import DATA_DIR
 from roles.support.inventory_secrets import secret
-from roles.support.peers import environment_members
+from roles.support.peers import environment_members, first_in_environment
 from roles.support.staging import jinja_options
 from roles.support.systemd_units import UNIT_DIR, reload_units
 
@@ -64,6 +66,9 @@ def repository_config(data: Any, cipher: str, address: str, members: list[tuple[
 
 @deploy("Point-in-time recovery (the clustered database's repository)", data_defaults=DEFAULTS)
 def deploy_pgbackrest_repository() -> None:
+    if not first_in_environment((PITR_REPOSITORY_GROUP,)):
+        raise DeployError(f"the members archive to the first {PITR_REPOSITORY_GROUP} host, by name; {host.name} is "
+                          f"another: a clustered database's environment has one {PITR_REPOSITORY_GROUP} host")
     repository = host.data.pitr_repository
     make_repository(repository)
     make_config_directory()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -43,6 +44,7 @@ DEPLOY_HANDOFF = "POSTYARD_SESSION_DEPLOY"  # "pid:result file" of the session d
 
 _deploying: subprocess.Popen[bytes] | None = None
 _deploy_result: Path | None = None
+_deploy_output: IO[str] | None = None
 _deploy_checked = False
 
 
@@ -56,7 +58,7 @@ def is_worker(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _deploying, _deploy_result
+    global _deploying, _deploy_result, _deploy_output
     if not config.getoption("--testbed"):
         return
     config.option.inventory = str(TESTBED_INVENTORY)
@@ -75,11 +77,13 @@ def pytest_configure(config: pytest.Config) -> None:
     directory = bed_directory(next(iter(SESSION_TESTBEDS)))
     _deploy_result = directory / "deploy.result"
     _deploy_result.unlink(missing_ok=True)
+    # what the deploy process itself says, should it end without writing its result
+    _deploy_output = open(directory / "deploy.output", "w")  # noqa: SIM115 (open while the deploy runs)
     # A process of its own, started with the environment as it is now: the host-less suites patch theirs.
     _deploying = subprocess.Popen(
         [sys.executable, "-m", "postyard.testbed.session_deploy", str(TESTBED_INVENTORY), names,
          str(directory / "deploy.log"), str(_deploy_result)],
-        cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO, env=dict(os.environ), stdout=_deploy_output, stderr=subprocess.STDOUT,
         start_new_session=True)  # its own process group: stopped with pyinfra and everything it started
     os.environ[DEPLOY_HANDOFF] = f"{_deploying.pid}:{_deploy_result}"
 
@@ -100,14 +104,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     clustered = {name for name, topology in SESSION_TESTBEDS.items() if topology in CLUSTER_TOPOLOGIES}
     items.sort(key=lambda item: (not is_hostless(item), groups[item.nodeid] not in clustered,
                                  item.nodeid.startswith(FAULT_SUITES)))  # stable: each group keeps its order
-    write_groups(groups_path(), {nodeid: group or "hostless-" + nodeid.split("/")[1]
-                                 for nodeid, group in groups.items()})
+    # A test on no testbed that is not host-less (one booting a testbed of its own) runs with the first
+    # testbed's: never beside the tests of either.
+    first = next(iter(SESSION_TESTBEDS))
+    write_groups(groups_path(), {
+        item.nodeid: groups[item.nodeid] or ("hostless-" + item.nodeid.split("/")[1] if is_hostless(item) else first)
+        for item in items})
 
 
 def groups_path() -> Path:
     return bed_directory(next(iter(SESSION_TESTBEDS))) / "xdist-groups.json"
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: runs without it (-p no:xdist) need none
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> TestbedScheduling | None:
     """With --testbed, one worker runs all of a testbed's tests, in order (tests/xdist_testbeds.py)."""
     return TestbedScheduling(config, log, groups_path()) if config.getoption("--testbed") else None
@@ -118,11 +127,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     handoff = os.environ.get(DEPLOY_HANDOFF)
     if _deploy_checked or handoff is None or is_hostless(item) or not item.config.getoption("--testbed"):
         return
-    _deploy_checked = True
     pid, result = handoff.split(":", 1)
     outcome = wait_for_outcome(Path(result), int(pid), DEPLOY_TIMEOUT)
-    if not outcome.ok:
-        pytest.exit(f"deploying the session testbeds failed: {outcome.summary[-3000:]}", returncode=1)
+    if outcome.ok:
+        _deploy_checked = True
+        return
+    reason = f"deploying the session testbeds failed: {outcome.summary[-3000:]}"
+    if is_worker(item.config):
+        # pytest.exit in a pytest-xdist worker ends in an internal error that hides the reason
+        item.session.shouldstop = reason
+        pytest.fail(reason, pytrace=False)
+    pytest.exit(reason, returncode=1)
 
 
 def take_down(config: pytest.Config) -> None:

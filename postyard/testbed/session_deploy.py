@@ -63,7 +63,9 @@ def wait_for_outcome(result_path: Path, pid: int, timeout: float) -> DeployOutco
         if (outcome := read_outcome(result_path)) is not None:
             return outcome
         if not _running(pid):
-            return read_outcome(result_path) or DeployOutcome(False, "the deploy ended without a result")
+            printed = result_path.parent / "deploy.output"
+            return read_outcome(result_path) or DeployOutcome(
+                False, f"the deploy ended without a result; what it printed is in {printed}")
         if time.monotonic() > deadline:
             os.killpg(pid, signal.SIGKILL)
             return DeployOutcome(False, f"the deploy took more than {timeout:.0f} s")

@@ -42,6 +42,8 @@ LISTENERS: dict[str, Listener] = {
     "patroni": Listener(None, internal=True, private=True),
     "etcd": Listener(None, internal=True, private=True),
     "etcd-peer": Listener(None, internal=True, private=True),
+    "pgbackrest": Listener(None, internal=True, private=True),
+    "pgbackrest-repository": Listener(None, internal=True, private=True),
 }
 WITHOUT_TLS = {"ssh", "http-acme", "http-acme-relay", "api-health"}
 # Listeners that present a certificate another row's test already fetches, and cannot be asked directly.
@@ -57,6 +59,7 @@ HELD: dict[str, bool] = {
     internal_certificate_path("postgresql"): True,
     internal_certificate_path("redis"): True,
     internal_certificate_path("etcd"): True,
+    internal_certificate_path("pgbackrest"): True,
     FULLCHAIN_PATH: False,
 }
 

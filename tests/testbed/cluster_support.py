@@ -8,6 +8,7 @@ import shlex
 from typing import Any
 
 from postyard.appliance_client import TestbedAppliance
+from postyard.pitr_cluster import PATRONI_UNIT
 from postyard.ssh import SshError
 from postyard.testbed.state import HostRecord
 from roles.patroni import CONFIG as PATRONI_CONFIG
@@ -15,7 +16,6 @@ from tests.testbed.fault_support import Host, wait_until
 
 __all__ = ["PATRONI_UNIT", "Cluster"]
 
-PATRONI_UNIT = "patroni.service"
 STREAMING = "SELECT application_name, sync_state FROM pg_stat_replication WHERE state = 'streaming'"
 
 
