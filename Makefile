@@ -12,9 +12,9 @@ PY := $(VENV)/bin/python
 TARGET ?= testbed
 TOPOLOGY ?= single
 TESTBED ?= main
-# pytest-xdist: one worker per session testbed; a testbed's tests all run on one worker, in order
-# (tests/xdist_testbeds.py).
-PARALLEL ?= -n 2 --dist loadscope --no-loadscope-reorder
+# PARALLEL="-n 2 --dist loadscope --no-loadscope-reorder" runs the two session testbeds' suites side by side, one
+# pytest-xdist worker each (tests/xdist_testbeds.py); by default one process runs them in turn.
+PARALLEL ?=
 SYSTEM_PACKAGES := debootstrap systemd-container nftables nmap iproute2 openssh-client \
 	python3 python3-venv ca-certificates tar util-linux age postgresql-client redis-tools cryptsetup \
 	postgresql-15 redis-server testssl.sh rsync chromium chromium-driver

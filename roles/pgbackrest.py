@@ -222,6 +222,11 @@ def _no_mirror() -> None:
     removed = [files.file(name=f"Remove {MIRROR_UNIT}.{kind}", path=f"{UNIT_DIR}/{MIRROR_UNIT}.{kind}",
                           present=False) for kind in ("timer", "service")]
     reload_units(*removed)
+    # systemd keeps a failed unit listed after its file is gone: the host report would show it failed for good
+    failed = f"systemctl is-failed --quiet {MIRROR_UNIT}.service && echo yes || echo no"
+    if host.get_fact(Command, command=failed).strip() == "yes":
+        server.shell(name="Forget the removed mirror's last failure",
+                     commands=[f"systemctl reset-failed {MIRROR_UNIT}.service"])
 
 
 @deploy("Point-in-time recovery", data_defaults={**DEFAULTS, "backup_remote": BACKUP_DEFAULTS["backup_remote"],

@@ -24,7 +24,7 @@ from tests.xdist_testbeds import TestbedScheduling, write_groups
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("postyard")
     group.addoption("--testbed", action="store_true",
-                    help="boot two testbeds (one host; the ha topology), deploy to them, run the "
+                    help="boot two testbeds (one host; the split topology), deploy to them, run the "
                          "host suites against them, remove them")
     group.addoption("--keep-testbed", action="store_true", help="leave the testbed running afterwards")
     group.addoption("--inventory", default=None, help="pyinfra inventory for tests/infra")
@@ -37,9 +37,9 @@ def log(line: str) -> None:
 
 # Suites that need no host run first, while the session's testbeds are deployed.
 HOSTLESS_SUITES = ("tests/api/", "tests/hetzner/", "tests/unit/")
-# Run last on their testbed: they leave it after failovers and power cuts, not as a deploy left it.
+# With pytest-xdist, run last on their testbed: they leave it after failovers and power cuts, not as a deploy left it.
 FAULT_SUITES = ("tests/testbed/test_faults",)
-DEPLOY_TIMEOUT = 1800  # seconds; a fresh deploy of the one-host and ha testbeds takes about 450
+DEPLOY_TIMEOUT = 1800  # seconds; a fresh deploy of the one-host and split testbeds takes about 290 (with ha, 380-450)
 DEPLOY_HANDOFF = "POSTYARD_SESSION_DEPLOY"  # "pid:result file" of the session deploy, for every test process
 
 _deploying: subprocess.Popen[bytes] | None = None
@@ -100,16 +100,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not config.getoption("--testbed"):
         return
     groups = {item.nodeid: testbed_of(item) for item in items}
+    if not is_worker(config):
+        items.sort(key=lambda item: not is_hostless(item))  # stable: each group keeps its order
+        return
     # Host-less suites first; then the clustered testbed's, the longest, so that a worker starts it first.
     clustered = {name for name, topology in SESSION_TESTBEDS.items() if topology in CLUSTER_TOPOLOGIES}
     items.sort(key=lambda item: (not is_hostless(item), groups[item.nodeid] not in clustered,
                                  item.nodeid.startswith(FAULT_SUITES)))  # stable: each group keeps its order
-    # A test on no testbed that is not host-less (one booting a testbed of its own) runs with the first
-    # testbed's: never beside the tests of either.
     first = next(iter(SESSION_TESTBEDS))
-    write_groups(groups_path(), {
-        item.nodeid: groups[item.nodeid] or ("hostless-" + item.nodeid.split("/")[1] if is_hostless(item) else first)
-        for item in items})
+    write_groups(groups_path(), {item.nodeid: groups[item.nodeid] or hostless_group(item, first) for item in items})
+
+
+def hostless_group(item: pytest.Item, testbed: str) -> str:
+    """A host-less suite's group (the suite, whole); a test of tests/testbed that needs no session testbed runs
+    with `testbed`'s tests, never beside them."""
+    return "hostless-" + item.nodeid.split("/")[1] if is_hostless(item) else testbed
 
 
 def groups_path() -> Path:
