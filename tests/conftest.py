@@ -36,7 +36,6 @@ def log(line: str) -> None:
 
 
 # Suites that need no host run first, while the session's testbeds are deployed.
-# The API suite needs no host either, but its timing checks fail beside the deploy on two cores: it runs after.
 HOSTLESS_SUITES = ("tests/hetzner/", "tests/unit/")
 # With pytest-xdist, run last on their testbed: they leave it after failovers and power cuts, not as a deploy left it.
 FAULT_SUITES = ("tests/testbed/test_faults",)
