@@ -109,7 +109,7 @@ def patroni_config(name: str, address: str, members: list[tuple[str, str]], sett
                 "rewind": {"username": postgresql.REWIND_USER, "password": passwords["rewind"],
                            "sslmode": "verify-full", "sslrootcert": INTERNAL_CA_PATH},
             },
-            "parameters": {**local, "unix_socket_directories": "/var/run/postgresql"},
+            "parameters": {**local, "unix_socket_directories": pgbackrest.SOCKET_DIR},
             "pg_hba": hba,
         },
     }

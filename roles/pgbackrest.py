@@ -62,6 +62,7 @@ ARCHIVE_COMMAND = f"pgbackrest --stanza={STANZA} archive-push %p"
 ARCHIVE_SETTINGS = f"{CONFIG_DIR}/conf.d/pgbackrest.conf"
 BACKUP_KINDS = ("full", "diff")
 MIRROR_UNIT = "postyard-pitr-mirror"
+# PostgreSQL's socket, where pgBackRest and Patroni reach it
 SOCKET_DIR = "/var/run/postgresql"
 # Where the database is clustered, the repository host and the members reach each other through pgBackRest's
 # TLS server (roles/pgbackrest_member.py, roles/pgbackrest_repository.py).
