@@ -12,9 +12,9 @@ PY := $(VENV)/bin/python
 TARGET ?= testbed
 TOPOLOGY ?= single
 TESTBED ?= main
-# PARALLEL="-n 2 --dist loadscope --no-loadscope-reorder" runs the two session testbeds' suites side by side, one
-# pytest-xdist worker each (tests/xdist_testbeds.py); by default one process runs them in turn.
-PARALLEL ?=
+# The two session testbeds' suites run side by side, one pytest-xdist worker each (tests/xdist_testbeds.py);
+# PARALLEL= runs them in turn in one process.
+PARALLEL ?= -n 2 --dist loadscope --no-loadscope-reorder
 SYSTEM_PACKAGES := debootstrap systemd-container nftables nmap iproute2 openssh-client \
 	python3 python3-venv ca-certificates tar util-linux age postgresql-client redis-tools cryptsetup \
 	postgresql-15 redis-server testssl.sh rsync chromium chromium-driver

@@ -1,7 +1,7 @@
-"""The testbeds `pytest --testbed` boots: every group on one host (single), and every group on hosts of its own
-(split). An `ha` testbed (three db hosts under Patroni, two mail hosts, two api hosts behind a balancer) takes
-split's place when named: the suites written for split run on it as well, and those whose subject is the
-clustered topology run only on it.
+"""The testbeds `pytest --testbed` boots: every group on one host (single), and the `ha` topology (three db hosts
+under Patroni, two mail hosts, two api hosts behind a balancer). The suites written for `split` (every group on
+hosts of its own) run on `ha` as well, or on a `split` testbed when one is named; those whose subject is the
+clustered topology run only on `ha`.
 
 POSTYARD_SESSION_TESTBEDS renames them (`name:topology,...`), so a second test run on the same
 machine does not collide with the first.
@@ -30,7 +30,7 @@ TESTBED_FIXTURES: dict[str, tuple[str, ...]] = {
 def session_testbeds(spec: str | None) -> dict[str, str]:
     """Testbed names and topologies from `name:topology,...`; the defaults when unset."""
     if not spec:
-        return {"ci": "single", "cis": "split"}
+        return {"ci": "single", "cis": "ha"}
     pairs = [item.split(":", 1) for item in spec.split(",") if item.strip()]
     if any(len(pair) != 2 or pair[1] not in SESSION_TOPOLOGIES for pair in pairs):
         raise ValueError(f"POSTYARD_SESSION_TESTBEDS: expected name:{'|'.join(SESSION_TOPOLOGIES)},... not {spec!r}")

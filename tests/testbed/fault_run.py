@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import httpx
 
+from postyard.ssh import ssh_run
 from tests.testbed.fault_load import NO_ANSWER, ApiLoad, Ledger, SmtpLoad
 from tests.testbed.fault_support import Fault, arrivals, email_rows, wait_until
 from tests.testbed.mail_support import MailTestbed
@@ -96,9 +97,16 @@ def settle(run: FaultRun, ledger: Ledger, threads: list[threading.Thread]) -> tu
     try:
         wait_until(drained, DRAIN_TIMEOUT, "every accepted email at the remote MX, nothing left to send", interval=5)
     except AssertionError as unsettled:
-        return run.arrived(), f"{unsettled}: {'; '.join(waiting)}"
+        return run.arrived(), f"{unsettled}: {'; '.join(waiting)}\n{mail_queues(run.bed)}"
     print(f"[faults] drained {time.monotonic() - started:.0f} s after the load stopped", flush=True)
     return run.arrived(), ""
+
+
+def mail_queues(bed: MailTestbed) -> str:
+    """What each mail host's Postfix still holds, and why: the first lines of its queue listing."""
+    hosts = [host for host in bed.bed.platform_hosts if "mail" in host.groups]
+    return "\n".join(f"{host.fqdn}: " + ssh_run(bed.target(host), "postqueue -p | head -n 12; postqueue -p | tail -n 1",
+                                                  timeout=60) for host in hosts)
 
 
 def check_outcomes(run: FaultRun, ledger: Ledger, arrived: dict[str, list[float]]) -> None:

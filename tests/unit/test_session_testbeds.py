@@ -9,7 +9,7 @@ from postyard.testbed.suites import session_testbeds, used_testbed
 
 
 def test_the_defaults_are_one_single_and_one_split_testbed():
-    assert session_testbeds(None) == {"ci": "single", "cis": "split"}
+    assert session_testbeds(None) == {"ci": "single", "cis": "ha"}
 
 
 def test_the_override_names_testbeds_and_topologies():
