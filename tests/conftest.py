@@ -39,6 +39,9 @@ def log(line: str) -> None:
 HOSTLESS_SUITES = ("tests/hetzner/", "tests/unit/")
 # With pytest-xdist, run last on their testbed: they leave it after failovers and power cuts, not as a deploy left it.
 FAULT_SUITES = ("tests/testbed/test_faults",)
+# Suites whose printed figures (the fault tables, the restore drills' timings) the summary repeats when they pass.
+FIGURE_SUITES = (*FAULT_SUITES, "tests/testbed/test_point_in_time")
+_figures: list[tuple[str, str]] = []
 DEPLOY_TIMEOUT = 1800  # seconds; a fresh deploy of the one-host and split testbeds takes about 290 (with ha, 380-450)
 DEPLOY_HANDOFF = "POSTYARD_SESSION_DEPLOY"  # "pid:result file" of the session deploy, for every test process
 
@@ -164,7 +167,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     take_down(config)
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed and report.nodeid.startswith(FIGURE_SUITES):
+        printed = "".join(content for name, content in report.sections if name.endswith("stdout"))
+        if printed.strip():
+            _figures.append((report.nodeid, printed.strip()))
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
+    for nodeid, printed in _figures:  # a failure shows its output already; a pass, only here
+        terminalreporter.write_sep("-", f"figures: {nodeid}")
+        terminalreporter.write_line(printed)
     outcome = read_outcome(_deploy_result) if _deploy_result else None
     if outcome is not None:
         terminalreporter.write_line(f"[testbed] deploy {'done' if outcome.ok else 'failed'}: {outcome.summary}")

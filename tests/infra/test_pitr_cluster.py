@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from roles.pgbackrest import BACKUP_KINDS, CONFIG, SERVER_UNIT, STANZA
+from roles.pgbackrest import BACKUP_KINDS, CONFIG, SERVER_PORT, SERVER_UNIT, STANZA, TLS_SERVICE
+from roles.support.inventory_secrets import INTERNAL_CA_PATH, internal_certificate_path, internal_key_path
 from tests.infra.pitr_checks import ENCRYPTED_HEADER, REPOSITORY, pgbackrest, repository_heads
 
 # The repository host creates the stanza and takes the first full backup once the members answer, trying again
@@ -85,3 +86,29 @@ def test_each_tls_server_takes_only_the_other_side(pitr_repository, pitr_member,
         assert member_clients == {pitr_repository_host.fqdn}
     assert pitr_repository.service(f"{SERVER_UNIT}.service").is_running
     assert pitr_member.service(f"{SERVER_UNIT}.service").is_running
+
+
+def tls_handshake(client, server: str, certificate: str, key: str) -> str:
+    """What OpenSSL's client sees of the server's answer to this client certificate (TLS 1.3 reports a refused
+    certificate as an alert on the first read, so the client waits for the server to close)."""
+    return client.run(f"timeout 10 openssl s_client -connect {server}:{SERVER_PORT} -servername {server} "
+                      f"-CAfile {INTERNAL_CA_PATH} -verify_return_error -cert {certificate} -key {key} "
+                      "-ign_eof </dev/null 2>&1").stdout
+
+
+def test_a_members_server_refuses_a_certificate_the_internal_ca_did_not_sign(pitr_repository, pitr_member_host):
+    """The repository host may reach a member's server; with a certificate of its own name that it signed itself,
+    it gets no further than the handshake, while its own certificate passes it."""
+    directory = pitr_repository.check_output("mktemp -d")
+    try:
+        pitr_repository.check_output(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=%s "
+            f"-keyout {directory}/key.pem -out {directory}/cert.pem", pitr_repository.check_output("hostname -f"))
+        forged = tls_handshake(pitr_repository, pitr_member_host.fqdn, f"{directory}/cert.pem",
+                               f"{directory}/key.pem")
+    finally:
+        pitr_repository.run(f"rm -rf {directory}")
+    own = tls_handshake(pitr_repository, pitr_member_host.fqdn, internal_certificate_path(TLS_SERVICE),
+                        internal_key_path(TLS_SERVICE))
+    assert "Verify return code: 0 (ok)" in own and "alert" not in own, own
+    assert "alert unknown ca" in forged, forged
