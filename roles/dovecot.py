@@ -17,14 +17,13 @@ from pyinfra.operations.util import any_changed
 from app import tls_policy
 from app.db import roles as db_roles
 from roles import postfix
-from roles.support.database_client import DatabaseLogin, database_login
+from roles.support.database_client import database_login
 from roles.support.inventory_secrets import install_internal_ca
 from roles.support.mail_certificate import certificate_paths
 from roles.support.staging import install_validated_template, jinja_options
 from roles.support.systemd_units import enabled_and_running
 
-__all__ = ["DEFAULTS", "LOOKUP_CONNECTIONS", "connect_string", "dovecot_context", "packages", "jail_context",
-           "postfix_filter_context", "deploy_dovecot"]
+__all__ = ["DEFAULTS", "dovecot_context", "packages", "jail_context", "postfix_filter_context", "deploy_dovecot"]
 
 DEFAULTS: dict[str, Any] = {
     # Optional row of the exposure table (IMAPS on 993); not available yet, see above.
@@ -35,19 +34,6 @@ DEFAULTS: dict[str, Any] = {
     "fail2ban_findtime": "10m",
     "fail2ban_bantime": "1h",
 }
-
-
-# Dovecot's SQL pool tries a failed lookup once more per `host=` entry of its connect string, on a connection of
-# another entry, and keeps up to `maxconns` connections per entry. A restart of PostgreSQL (a failover, a
-# deploy) leaves every pooled connection dead, each found so by the lookup that uses it: with one connection
-# for each of these entries (all naming the one endpoint), the lookup outlasts the dead ones and runs on a
-# new connection instead of failing the login with 454.
-LOOKUP_CONNECTIONS = 3
-
-
-def connect_string(login: DatabaseLogin) -> str:
-    """Dovecot's `connect`: LOOKUP_CONNECTIONS entries for the database endpoint, one connection each."""
-    return " ".join([f"host={login.address}"] * LOOKUP_CONNECTIONS + ["maxconns=1", login.conninfo()])
 
 
 def packages(data: Any) -> tuple[str, ...]:
@@ -88,7 +74,7 @@ def deploy_dovecot() -> None:
     sql = files.template(
         name="Upload Dovecot's SQL passdb settings", src="templates/dovecot/postyard-sql.conf.ext.j2",
         dest="/etc/dovecot/postyard-sql.conf.ext", user="root", group="dovecot", mode="640",
-        jinja_env_kwargs=jinja_options(), conninfo=connect_string(database_login(db_roles.DOVECOT)),
+        jinja_env_kwargs=jinja_options(), conninfo=database_login(db_roles.DOVECOT).conninfo(),
     )
     certificate, private_key = certificate_paths()
     config = install_validated_template(

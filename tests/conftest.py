@@ -169,7 +169,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" and report.passed and report.nodeid.startswith(FIGURE_SUITES):
-        printed = "".join(content for name, content in report.sections if name.endswith("stdout"))
+        printed = "".join(content for name, content in report.sections if "stdout" in name)
         if printed.strip():
             _figures.append((report.nodeid, printed.strip()))
 

