@@ -24,7 +24,7 @@ from tests.xdist_testbeds import TestbedScheduling, write_groups
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("postyard")
     group.addoption("--testbed", action="store_true",
-                    help="boot two testbeds (one host; the split topology), deploy to them, run the "
+                    help="boot two testbeds (one host; the ha topology), deploy to them, run the "
                          "host suites against them, remove them")
     group.addoption("--keep-testbed", action="store_true", help="leave the testbed running afterwards")
     group.addoption("--inventory", default=None, help="pyinfra inventory for tests/infra")
@@ -42,7 +42,7 @@ FAULT_SUITES = ("tests/testbed/test_faults",)
 # Suites whose printed figures (the fault tables, the restore drills' timings) the summary repeats when they pass.
 FIGURE_SUITES = (*FAULT_SUITES, "tests/testbed/test_point_in_time")
 _figures: list[tuple[str, str]] = []
-DEPLOY_TIMEOUT = 1800  # seconds; a fresh deploy of the one-host and split testbeds takes about 290 (with ha, 380-450)
+DEPLOY_TIMEOUT = 1800  # seconds; a fresh deploy of the one-host and ha testbeds takes 380-510
 DEPLOY_HANDOFF = "POSTYARD_SESSION_DEPLOY"  # "pid:result file" of the session deploy, for every test process
 
 _deploying: subprocess.Popen[bytes] | None = None

@@ -8,7 +8,7 @@ from postyard.testbed.inventory import ENVIRONMENT_PREFIX
 from postyard.testbed.suites import session_testbeds, used_testbed
 
 
-def test_the_defaults_are_one_single_and_one_split_testbed():
+def test_the_defaults_are_one_single_and_one_ha_testbed():
     assert session_testbeds(None) == {"ci": "single", "cis": "ha"}
 
 
