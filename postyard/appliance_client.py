@@ -129,7 +129,11 @@ class TestbedAppliance:
         self.dns = self.internet.public_address
 
     def _first(self, group: str) -> HostRecord:
-        return next(h for h in self.bed.platform_hosts if group in h.groups)
+        return self.hosts_in(group)[0]
+
+    def hosts_in(self, group: str) -> list[HostRecord]:
+        """The testbed's hosts of one group (mail, db, api...), in inventory order."""
+        return [h for h in self.bed.platform_hosts if group in h.groups]
 
     def target(self, host: HostRecord) -> SshTarget:
         return SshTarget(host.fqdn, host.public_address, "root", str(self.bed.ssh_key), str(self.bed.known_hosts))
@@ -186,7 +190,7 @@ class TestbedAppliance:
         """Wait until the DKIM sync has put the domain in OpenDKIM's signing table on every mail host: any of them
         may send its mail."""
         deadline = time.monotonic() + timeout
-        for mail in (h for h in self.bed.platform_hosts if "mail" in h.groups):
+        for mail in self.hosts_in("mail"):
             while domain not in ssh_run(self.target(mail), f"cat {DKIM_DIR}/current/SigningTable*"):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the DKIM key of {domain} did not reach {mail.fqdn} within {timeout:.0f} s")

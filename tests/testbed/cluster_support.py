@@ -106,7 +106,7 @@ class Cluster:
         """Until Dovecot on every mail host looks a login up again: the first lookups after a switchover fail
         on its pooled connections to the old primary (docs/sending.md, "SMTP logins after a database
         restart"). Asked with doveadm on the host, so no failed login counts against the test's address."""
-        for record in (h for h in self.bed.bed.platform_hosts if "mail" in h.groups):
+        for record in self.bed.hosts_in("mail"):
             host = self.host(record)
             wait_until(lambda h=host: h.run(f"doveadm auth lookup {LOOKUP_PROBE} >/dev/null 2>&1; echo $?").strip()
                        in LOOKUP_ANSWERED, 60, f"a login lookup answered on {record.fqdn}", interval=1)

@@ -54,7 +54,7 @@ class MailTestbed(TestbedAppliance):
             "POSTYARD_DNS_NAMESERVER": self.dns,
             "POSTYARD_MAIL_HOSTNAME": self.mail.fqdn,
             # as the deploy writes it: the records then name every mail host, as the deployed API's do
-            "POSTYARD_MAIL_HOSTNAMES": ",".join(sorted(h.fqdn for h in self.bed.platform_hosts if "mail" in h.groups)),
+            "POSTYARD_MAIL_HOSTNAMES": ",".join(sorted(h.fqdn for h in self.hosts_in("mail"))),
             "POSTYARD_LOG_LEVEL": "WARNING",
             "TESTBED_TSIG": internet.tsig_secret(self.store),
         }
