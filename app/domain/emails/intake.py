@@ -209,7 +209,7 @@ async def store_submission(conn: AsyncConnection, parsed: ParsedSubmission) -> u
     summary = EmailSummary(id=email_id, team_id=domain.team_id, from_address=parsed.from_address,
                            to_addresses=parsed.to, subject=parsed.subject, created_at=now)
     events = [Event(summary, "queued", detail={"via": "smtp"})]
-    events += [Event(summary, "suppressed", recipient=r, detail={"reason": "on the suppression list"})
+    events += [Event(summary, "suppressed", recipient=r, detail={"reason": suppressed[r.lower()]})
                for r in envelope if r.lower() in suppressed]
     from_address = f"{parsed.from_name} <{parsed.from_address}>" if parsed.from_name else parsed.from_address
     email = NewEmail(

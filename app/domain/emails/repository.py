@@ -76,7 +76,7 @@ _DOMAINS_AND_SUPPRESSED = text("""
 SELECT 'domain' AS kind, id, name, return_path FROM domains
 WHERE team_id = :team_id AND status = 'verified' AND name = ANY(:domain_names)
 UNION ALL
-SELECT 'suppressed', NULL, email, NULL FROM suppressions WHERE team_id = :team_id AND email = ANY(:addresses)
+SELECT 'suppressed', NULL, email, reason FROM suppressions WHERE team_id = :team_id AND email = ANY(:addresses)
 """)
 _EVENTS = text("SELECT type, created_at, recipient, detail FROM email_events "
                "WHERE email_id = :email_id AND team_id = :team_id ORDER BY seq")
@@ -216,11 +216,12 @@ WHERE e.id = old.id AND e.state IN ('sent', 'failed', 'canceled', 'suppressed') 
 
 async def sending_domains_and_suppressed(
     db: Executor, team_id: uuid.UUID, domain_names: Sequence[str], addresses: Sequence[str]
-) -> tuple[list[Row[Any]], set[str]]:
-    """The team's verified domains among `domain_names` (id, name, return_path), and which addresses it suppresses."""
+) -> tuple[list[Row[Any]], dict[str, str]]:
+    """The team's verified domains among `domain_names` (id, name, return_path), and which addresses it suppresses
+    (with each entry's reason)."""
     rows = (await db.execute(_DOMAINS_AND_SUPPRESSED, {
         "team_id": team_id, "domain_names": list(domain_names), "addresses": list(addresses)})).all()
-    return [r for r in rows if r.kind == "domain"], {r.name for r in rows if r.kind == "suppressed"}
+    return [r for r in rows if r.kind == "domain"], {r.name: r.return_path for r in rows if r.kind == "suppressed"}
 
 
 async def insert_emails(db: Executor, emails: Sequence[NewEmail]) -> None:

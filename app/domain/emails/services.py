@@ -25,7 +25,7 @@ __all__ = ["accept", "cancel", "get_email", "list_emails", "reschedule", "to_out
 
 async def _domains_and_suppressed(
     db: AsyncSession, principal: Principal, drafts: Sequence[Draft]
-) -> tuple[dict[str, Any], set[str]]:
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The verified sending domains the drafts use, and which of their recipients are suppressed (one query)."""
     names = sorted({d.from_domain for d in drafts})
     domains, suppressed = await repository.sending_domains_and_suppressed(
@@ -60,7 +60,7 @@ async def accept(
                                to_addresses=draft.to, subject=draft.subject, created_at=now, tags=draft.tags)
         first = "scheduled" if draft.scheduled_at and recipients else "queued"
         events.append(Event(summary, first, detail={"test": True} if principal.mode == "test" else {}))
-        events += [Event(summary, "suppressed", recipient=a, detail={"reason": "on the suppression list"})
+        events += [Event(summary, "suppressed", recipient=a, detail={"reason": suppressed[a.lower()]})
                    for a in blocked]
         rows.append(NewEmail(
             email_id=email_id, team_id=principal.team_id, api_key_id=principal.api_key_id, mode=principal.mode,

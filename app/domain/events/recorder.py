@@ -11,6 +11,7 @@ from typing import Any
 
 from app.db.executor import Executor
 from app.domain.events import repository
+from app.domain.events.webhook_payload import webhook_payload
 
 __all__ = ["EVENT_TYPES", "EmailSummary", "Event", "record_events"]
 
@@ -40,22 +41,6 @@ class Event:
     recipient: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     unique: bool = False
-
-
-def _payload(event: Event, at: datetime) -> str:
-    email = event.email
-    data: dict[str, Any] = {
-        "email_id": str(email.id), "from": email.from_address, "to": email.to_addresses, "subject": email.subject,
-        "created_at": email.created_at.isoformat(), "tags": {t["name"]: t.get("value", "") for t in email.tags},
-    }
-    if event.recipient:
-        data["recipient"] = event.recipient
-    if event.type == "bounced":
-        data["bounce"] = {k: v for k, v in event.detail.items() if k in ("type", "status", "diagnostic", "message")}
-    elif event.detail:
-        data["detail"] = event.detail
-    return json.dumps({"type": f"email.{event.type}", "created_at": at.isoformat(), "data": data},
-                      separators=(",", ":"))
 
 
 async def _not_yet_recorded(db: Executor, events: Sequence[Event]) -> list[Event]:
@@ -90,6 +75,6 @@ async def record_events(db: Executor, events: Sequence[Event], *, set_last_event
     await repository.insert_events(
         db, team_ids=[e.email.team_id for e in events], email_ids=[e.email.id for e in events],
         types=[e.type for e in events], recipients=[e.recipient for e in events],
-        details=[json.dumps(e.detail) for e in events], payloads=[_payload(e, now) for e in events],
+        details=[json.dumps(e.detail) for e in events], payloads=[webhook_payload(e, now) for e in events],
         last_event_email_ids=list(last), last_event_types=list(last.values()), first_step=before)
     return len(events)

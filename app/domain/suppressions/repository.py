@@ -23,7 +23,7 @@ ON CONFLICT (team_id, email) DO UPDATE SET email = EXCLUDED.email RETURNING id, 
 _BY_ID = text("SELECT * FROM suppressions WHERE team_id = :team_id AND id = :suppression_id")
 _BY_EMAIL = text("SELECT * FROM suppressions WHERE team_id = :team_id AND email = :email")
 _DELETE = text("DELETE FROM suppressions WHERE id = :suppression_id")
-_SUPPRESSED_AMONG = text("SELECT email FROM suppressions WHERE team_id = :team_id AND email = ANY(:addresses)")
+_SUPPRESSED_AMONG = text("SELECT email, reason FROM suppressions WHERE team_id = :team_id AND email = ANY(:addresses)")
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,10 @@ async def delete_suppression(db: Executor, suppression_id: uuid.UUID) -> None:
     await db.execute(_DELETE, {"suppression_id": suppression_id})
 
 
-async def suppressed_among(db: Executor, team_id: uuid.UUID, addresses: Sequence[str]) -> set[str]:
-    """Which of the (lowercase) addresses the team suppresses."""
+async def suppressed_among(db: Executor, team_id: uuid.UUID, addresses: Sequence[str]) -> dict[str, str]:
+    """Which of the (lowercase) addresses the team suppresses, with each entry's reason."""
     rows = await db.execute(_SUPPRESSED_AMONG, {"team_id": team_id, "addresses": list(addresses)})
-    return {r.email for r in rows}
+    return {r.email: r.reason for r in rows}
 
 
 async def suppression_page(db: Executor, team_id: uuid.UUID, reasons: Sequence[str], limit: int,

@@ -1,4 +1,5 @@
-"""Standard Webhooks signing: `whsec_` secrets, `v1,` HMAC-SHA256 signatures, several during a rotation."""
+"""Standard Webhooks signing, also under Svix's header names: `whsec_` secrets, `v1,` HMAC-SHA256 signatures,
+several during a rotation."""
 
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ def associated_data(webhook_id: uuid.UUID) -> bytes:
 
 
 def signed_headers(secrets: Sequence[str], message_id: str, timestamp: datetime, body: str) -> dict[str, str]:
-    """The `webhook-id`, `webhook-timestamp` and `webhook-signature` headers (one signature per secret)."""
-    return {
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": " ".join(Webhook(s).sign(message_id, timestamp, body) for s in secrets),
-        "content-type": "application/json",
-        "user-agent": "Postyard-Webhooks/1",
+    """The `webhook-id`, `webhook-timestamp` and `webhook-signature` headers (one signature per secret), and the
+    same values under the `svix-` names that Resend's receivers read."""
+    signature = {
+        "id": message_id,
+        "timestamp": str(int(timestamp.timestamp())),
+        "signature": " ".join(Webhook(s).sign(message_id, timestamp, body) for s in secrets),
     }
+    headers = {f"{prefix}-{name}": value for prefix in ("webhook", "svix") for name, value in signature.items()}
+    return headers | {"content-type": "application/json", "user-agent": "Postyard-Webhooks/1"}
