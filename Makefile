@@ -21,7 +21,9 @@ SYSTEM_PACKAGES := debootstrap systemd-container nftables nmap iproute2 openssh-
 
 .PHONY: deps system-deps up down deploy verify status admin test test-fast
 
-deps: system-deps $(VENV)/.installed $(SSLYZE_VENV)/.installed
+NODE_SDK := tests/node
+
+deps: system-deps $(VENV)/.installed $(SSLYZE_VENV)/.installed $(NODE_SDK)/node_modules/.installed
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -34,6 +36,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+# Resend's Node SDK for the tests, exactly as package-lock.json pins it (with its integrity hashes); Debian's
+# nodejs and npm when the machine has no node.
+$(NODE_SDK)/node_modules/.installed: $(NODE_SDK)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends nodejs npm; }
+	npm ci --prefix $(NODE_SDK) --no-audit --no-fund
 	touch $@
 
 $(SSLYZE_VENV)/.installed: constraints-sslyze.txt

@@ -26,12 +26,14 @@ from app.domain.api_keys.controllers import ApiKeyController
 from app.domain.audit.controllers import AuditLogController
 from app.domain.domains.controllers import DomainController
 from app.domain.emails.accept_groups import AcceptGroups
+from app.domain.emails.attachment_controllers import EmailAttachmentController
 from app.domain.emails.controllers import EmailController
 from app.domain.operators.controllers import OperatorController
 from app.domain.smtp.controllers import SmtpCredentialController
 from app.domain.suppressions.controllers import SuppressionController
 from app.domain.system.controllers import SystemController
 from app.domain.teams.controllers import InviteController, TeamController
+from app.domain.templates.controllers import TemplateController
 from app.domain.webhooks.controllers import WebhookController
 from app.lib.crypto import Keyring
 from app.lib.errors import exception_handlers
@@ -96,9 +98,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[SystemController, AuthController, TeamController, ApiKeyController, DomainController,
-                        SmtpCredentialController, AuditLogController, EmailController,
-                        SuppressionController, WebhookController, InviteController, OperatorController,
-                        console_router()],
+                        SmtpCredentialController, AuditLogController, EmailController, EmailAttachmentController,
+                        SuppressionController, WebhookController, TemplateController, InviteController,
+                        OperatorController, console_router()],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         middleware=[metrics_middleware],
         before_send=[security_headers_hook(settings)],

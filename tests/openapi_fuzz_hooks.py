@@ -13,7 +13,9 @@ from typing import Any
 
 import schemathesis
 
-from app.domain.emails.validation import FORBIDDEN_HEADERS
+from app.domain.emails.validation import FORBIDDEN_HEADERS, parse_schedule
+from app.domain.templates.rendering import used_keys
+from app.lib.api_error import ApiError
 from tests.openapi_fuzz import ENDPOINT_VARIABLE, OWN_TEAM
 
 __all__ = ["ENDPOINT", "RULES", "filter_case", "map_case"]
@@ -61,15 +63,17 @@ def _addresses(value: Any) -> list[Any]:
 
 
 def _sendable(message: Any) -> bool:
-    """An email has html or text; at most 50 recipients in To, Cc and Bcc together; a send time at most 30
-    days ahead; attachments with a file name and content (not a path); custom headers the platform does not
-    write itself, each once whatever its case."""
+    """An email has a sender, a subject, and html or text (a template needs one the team published); at most
+    50 recipients in To, Cc and Bcc together; a send time at most 30 days ahead; attachments with a file name
+    and content (not a path); custom headers the platform does not write itself, each once whatever its case."""
     if not isinstance(message, dict):
         return True
     recipients = sum(len(_addresses(message.get(field))) for field in ("to", "cc", "bcc"))
     attachments = message.get("attachments") if isinstance(message.get("attachments"), list) else []
     headers = message.get("headers") if isinstance(message.get("headers"), dict) else {}
-    return (message.get("html") is not None or message.get("text") is not None) and 1 <= recipients <= 50 \
+    return message.get("from") is not None and message.get("subject") is not None \
+        and message.get("template") is None \
+        and (message.get("html") is not None or message.get("text") is not None) and 1 <= recipients <= 50 \
         and _within_30_days(message.get("scheduled_at")) \
         and all(isinstance(a, dict) and a.get("filename") and a.get("content") is not None and not a.get("path")
                 for a in attachments) \
@@ -79,13 +83,31 @@ def _sendable(message: Any) -> bool:
 
 
 def _within_30_days(value: Any) -> bool:
+    """A send time the API reads (ISO 8601 or its English forms), at most 29 days ahead (a margin for the run)."""
     if not isinstance(value, str) or not value.strip():
         return True
     try:
-        when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return True
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)) - datetime.now(UTC) < timedelta(days=29)
+        when = parse_schedule(value)
+    except ApiError:
+        return False
+    return when is None or when - datetime.now(UTC) < timedelta(days=29)
+
+
+def _same_id(field: str, parameter: str) -> Callable[[Any], bool]:
+    """An update body that repeats the path's id (as Resend's SDKs do) repeats that one."""
+    def rule(case: Any) -> bool:
+        body = case.body if isinstance(case.body, dict) else {}
+        return body.get(field) is None or body.get(field) == (case.path_parameters or {}).get(parameter)
+    return rule
+
+
+def _declared_variables(case: Any) -> bool:
+    """A template declares each variable once, and every variable its texts use."""
+    body = case.body if isinstance(case.body, dict) else {}
+    variables = body.get("variables") if isinstance(body.get("variables"), list) else []
+    keys = [v.get("key") for v in variables if isinstance(v, dict)]
+    texts = [body.get(f) for f in ("subject", "html", "text") if isinstance(body.get(f), str)]
+    return len(keys) == len(set(keys)) and used_keys(*texts) <= set(keys)
 
 
 def _each_sendable(case: Any) -> bool:
@@ -127,14 +149,19 @@ def _negative_only(case: Any) -> bool:
 
 
 RULES: dict[str, Callable[[Any], bool]] = {
-    "GET /emails": _not_both_cursors,
+    **{f"GET {path}": _not_both_cursors for path in ("/emails", "/domains", "/api-keys", "/webhooks", "/templates",
+                                                      "/emails/{email_id}/attachments")},
+    "PATCH /domains/{domain_id}": _same_id("id", "domain_id"),
+    "PATCH /webhooks/{webhook_id}": _same_id("webhook_id", "webhook_id"),
+    "POST /templates": _declared_variables,
+    "PATCH /templates/{template_id}": _declared_variables,
     "POST /suppressions/batch/remove": _emails_or_ids,
     "POST /api-keys": lambda case: _own_domain_or_none(case) and _expiry_ahead(case) and _networks_or_none(case),
     "POST /smtp-credentials": _own_domain_or_none,
     "POST /emails": _each_sendable,
     "POST /emails/batch": _batchable,
-    "PATCH /emails/{email_id}": lambda case: _within_30_days((case.body or {}).get("scheduled_at")
-                                                             if isinstance(case.body, dict) else None),
+    "PATCH /emails/{email_id}": lambda case: _same_id("id", "email_id")(case) and _within_30_days(
+        (case.body or {}).get("scheduled_at") if isinstance(case.body, dict) else None),
     "POST /operator/teams/{team_id}/suspend": _printable_reason,
     "POST /auth/2fa/enable": _negative_only,
     "POST /auth/password-reset/confirm": _negative_only,  # nor a reset link's token

@@ -119,7 +119,8 @@ async def _message(db: AsyncSession, principal: Principal, email_id: uuid.UUID) 
                     "detail": _detail(e.detail)} for e in email.events or []],
         "header_fields": email_source.headers(mime) if mime is not None else [],
         "purged": content.purged_at is not None, "purged_at": _shown(content.purged_at),
-        "has_html": content.html is not None, "text": email.text, "source": source, "source_cut": cut,
+        "has_html": content.html is not None, "text": email.text if isinstance(email.text, str) else None,
+        "source": source, "source_cut": cut,
         "source_limit_kb": email_source.SOURCE_LIMIT // 1024,
     }
 

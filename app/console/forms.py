@@ -14,7 +14,7 @@ from app.lib.api_error import ApiError
 
 __all__ = ["day_bounds", "form_data", "form_list", "parse_days", "parse_form", "safe_next"]
 
-T = TypeVar("T")
+T = TypeVar("T", bound=msgspec.Struct)
 _AT = re.compile(r"^(?P<message>.*) - at `\$\.(?P<field>[^`\[]+)[^`]*`$")
 HOME = "/console/"
 
@@ -39,7 +39,8 @@ def _message(exc: msgspec.ValidationError) -> str:
 
 def parse_form(data: dict[str, str], schema: type[T]) -> T:
     """The fields as the API's request struct `schema` (an empty field counts as absent); 422 like the API."""
-    present = {key: value for key, value in data.items() if value != ""}
+    known = {f.encode_name for f in msgspec.structs.fields(schema)}  # not the form's own, e.g. its CSRF token
+    present = {key: value for key, value in data.items() if value != "" and key in known}
     try:
         return msgspec.convert(present, schema, strict=False)
     except msgspec.ValidationError as exc:

@@ -94,3 +94,58 @@ def test_the_sdk_schedules_reschedules_and_cancels_an_email(sdk, postgres):
     moved = sdk.Emails.update({"id": sent["id"], "scheduled_at": (later + timedelta(hours=1)).isoformat()})
     canceled = sdk.Emails.cancel(sent["id"])
     assert moved["id"] == canceled["id"] == sent["id"] and sdk.Emails.get(sent["id"])["last_event"] == "canceled"
+
+
+def _verified(sdk, postgres) -> dict:
+    domain = sdk.Domains.create({"name": unique_domain()})
+    postgres.psql(f"UPDATE domains SET status = 'verified' WHERE id = '{domain['id']}'",
+                  user="postyard_owner", database="postyard")
+    return domain
+
+
+def test_the_sdk_renames_a_key_pages_lists_and_updates_a_webhook(sdk):
+    key = sdk.ApiKeys.create({"name": "before"})
+    renamed = sdk.ApiKeys.update({"id": key["id"], "name": "after"})
+    names = {k["id"]: k["name"] for k in sdk.ApiKeys.list()["data"]}
+    first = sdk.ApiKeys.list({"limit": 1})
+    rest = sdk.ApiKeys.list({"limit": 100, "after": first["data"][0]["id"]})
+    hook = sdk.Webhooks.create({"endpoint": "http://127.0.0.1:9/hook", "events": ["email.delivered"]})
+    updated = sdk.Webhooks.update({"webhook_id": hook["id"], "events": ["email.bounced"]})
+    assert renamed["id"] == key["id"] and names[key["id"]] == "after"
+    assert first["has_more"] is True and len(first["data"]) + len(rest["data"]) == len(names)
+    assert updated["id"] == hook["id"] and sdk.Webhooks.get(hook["id"])["events"] == ["email.bounced"]
+
+
+def test_the_sdk_lists_and_reads_a_sent_emails_attachments(sdk, postgres):
+    domain = _verified(sdk, postgres)
+    sent = sdk.Emails.send({"from": f"hello@{domain['name']}", "to": ["bob@example.org"], "subject": "Files",
+                            "text": "see attached", "attachments": [{"filename": "a.txt", "content": list(b"hello")}]})
+    listed = sdk.Emails.Attachments.list(sent["id"])
+    one = sdk.Emails.Attachments.get(sent["id"], listed["data"][0]["id"])
+    assert one["filename"] == "a.txt" and one["size"] == 5 and one["download_url"].startswith("https://")
+
+
+def test_the_sdk_manages_templates_and_sends_with_one(sdk, postgres):
+    domain = _verified(sdk, postgres)
+    created = sdk.Templates.create({
+        "name": "welcome", "alias": f"welcome-{domain['id'][:8]}", "from": f"hello@{domain['name']}",
+        "subject": "Welcome {{{NAME}}}", "html": "<p>Hello {{{NAME}}}</p>",
+        "variables": [{"key": "NAME", "type": "string", "fallback_value": "friend"}]})
+    updated = sdk.Templates.update({"id": created["id"], "text": "Hello {{{NAME}}}"})
+    published = sdk.Templates.publish(created["id"])
+    copy = sdk.Templates.duplicate(created["id"])
+    listed = sdk.Templates.list()
+    fetched = sdk.Templates.get(created["id"])
+    sent = sdk.Emails.send({"to": ["bob@example.org"], "template": {"id": created["id"],
+                                                                    "variables": {"NAME": "Bob"}}})
+    removed = sdk.Templates.remove(copy["id"])
+    assert updated["id"] == published["id"] == created["id"] and fetched["status"] == "published"
+    assert {t["id"] for t in listed["data"]} >= {created["id"], copy["id"]} and removed["deleted"] is True
+    assert sdk.Emails.get(sent["id"])["subject"] == "Welcome Bob"
+
+
+def test_the_sdk_schedules_in_natural_language(sdk, postgres):
+    domain = _verified(sdk, postgres)
+    sent = sdk.Emails.send({"from": f"hello@{domain['name']}", "to": ["bob@example.org"], "subject": "Soon",
+                            "text": "Soon", "scheduled_at": "in 1 hour"})
+    assert sdk.Emails.get(sent["id"])["last_event"] == "scheduled"

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import msgspec
 
+from app.lib.request_body import RequestBody
+
 __all__ = ["BackupCodes", "Login", "PasswordChange", "PasswordReset", "PasswordResetAccepted", "PasswordResetRequest",
            "Register", "SessionInfo", "TotpCode", "TotpDisable", "TotpSetup"]
 
@@ -15,7 +17,7 @@ AnyPassword = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Code = Annotated[str, msgspec.Meta(min_length=6, max_length=32)]
 
 
-class Register(msgspec.Struct, kw_only=True):
+class Register(RequestBody):
     """Sign-up: an account (or, with its password, an existing one), and an invite to join a team or to start
     one (`team_name` names it). On an open instance, no invite: the new team waits for an operator's approval."""
 
@@ -25,33 +27,33 @@ class Register(msgspec.Struct, kw_only=True):
     invite: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
 
 
-class Login(msgspec.Struct, kw_only=True):
+class Login(RequestBody):
     """Email and password."""
 
     email: Email
     password: AnyPassword
 
 
-class TotpCode(msgspec.Struct, kw_only=True):
+class TotpCode(RequestBody):
     """A TOTP code or a one-time backup code."""
 
     code: Code
 
 
-class TotpDisable(msgspec.Struct, kw_only=True):
+class TotpDisable(RequestBody):
     """Turning 2FA off needs the password."""
 
     password: AnyPassword
 
 
-class PasswordChange(msgspec.Struct, kw_only=True):
+class PasswordChange(RequestBody):
     """The current password and the new one."""
 
     current_password: AnyPassword
     new_password: Password
 
 
-class PasswordResetRequest(msgspec.Struct, kw_only=True):
+class PasswordResetRequest(RequestBody):
     """The address of the account whose password is forgotten."""
 
     email: Email
@@ -64,7 +66,7 @@ class PasswordResetAccepted(msgspec.Struct):
     object: str = "password_reset"
 
 
-class PasswordReset(msgspec.Struct, kw_only=True):
+class PasswordReset(RequestBody):
     """A reset link's token and the new password (the rules of a password change)."""
 
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]

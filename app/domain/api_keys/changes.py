@@ -13,7 +13,7 @@ from app.domain.api_keys.schemas import ApiKeyCreate
 from app.lib.audit import record_by
 from app.lib.auth import Principal
 
-__all__ = ["issue_key", "withdraw_key"]
+__all__ = ["issue_key", "rename_key", "withdraw_key"]
 
 
 async def issue_key(db: AsyncSession, principal: Principal, data: ApiKeyCreate) -> tuple[ApiKey, str]:
@@ -30,4 +30,15 @@ async def withdraw_key(db: AsyncSession, principal: Principal, key_id: uuid.UUID
     principal.require_write()
     key = await services.revoke_key(db, principal.team_id, key_id)
     await record_by(db, principal, "api_key.revoked", "api_key", key.id)
+    return key
+
+
+async def rename_key(db: AsyncSession, principal: Principal, key_id: uuid.UUID, name: str) -> ApiKey:
+    """Give a key a new name; its token and rights stay as they are."""
+    principal.require_write()
+    key = await services.get_key(db, principal.team_id, key_id)
+    old = key.name
+    key.name = name
+    await db.flush()
+    await record_by(db, principal, "api_key.renamed", "api_key", key.id, {"from": old, "to": name})
     return key

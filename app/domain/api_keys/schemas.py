@@ -7,13 +7,15 @@ from typing import Annotated, Literal
 
 import msgspec
 
-__all__ = ["ApiKeyCreate", "ApiKeyCreated", "ApiKeyDeleted", "ApiKeyItem", "ApiKeyList"]
+from app.lib.request_body import RequestBody
+
+__all__ = ["ApiKeyCreate", "ApiKeyCreated", "ApiKeyDeleted", "ApiKeyItem", "ApiKeyList", "ApiKeyRef", "ApiKeyUpdate"]
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Cidr = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
-class ApiKeyCreate(msgspec.Struct, kw_only=True):
+class ApiKeyCreate(RequestBody):
     """A new key: name, permission, optional domain, IP allowlist, expiry and mode (live or test)."""
 
     name: Name
@@ -22,6 +24,19 @@ class ApiKeyCreate(msgspec.Struct, kw_only=True):
     allowed_ips: Annotated[list[Cidr], msgspec.Meta(max_length=50)] | None = None
     expires_at: Annotated[datetime, msgspec.Meta(extra_json_schema={"format": "date-time"})] | None = None
     mode: Literal["live", "test"] = "live"
+
+
+class ApiKeyUpdate(RequestBody):
+    """A key's new name."""
+
+    name: Name
+
+
+class ApiKeyRef(msgspec.Struct):
+    """Acknowledges an update."""
+
+    id: str
+    object: str = "api_key"
 
 
 class ApiKeyCreated(msgspec.Struct):

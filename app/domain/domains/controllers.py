@@ -22,6 +22,8 @@ from app.lib.auth import Principal, provide_principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
+from app.lib.pagination import Limit, page_of
+from app.lib.request_body import check_echoed_id
 from app.lib.timefmt import iso
 
 __all__ = ["DomainController"]
@@ -48,13 +50,14 @@ class DomainController(Controller):
         return services.to_out(domain, keys, svc.settings)
 
     @get("/", operation_id="domains/list")
-    async def list_domains(self, principal: NamedDependency[Principal], db_session: DbSession) -> DomainList:
-        """List the team's domains."""
-        domains = await services.list_domains(db_session, principal.team_id)
+    async def list_domains(self, principal: NamedDependency[Principal], db_session: DbSession, limit: Limit = 20,
+                           after: FromQuery[str | None] = None, before: FromQuery[str | None] = None) -> DomainList:
+        """List the team's domains, newest first (`after`/`before` a domain id)."""
+        domains, has_more = page_of(await services.list_domains(db_session, principal.team_id), limit, after, before)
         return DomainList(data=[
             DomainListItem(id=str(d.id), name=d.name, status=d.status, created_at=iso(d.created_at) or "",
                            region=d.region) for d in domains
-        ])
+        ], has_more=has_more)
 
     @get("/{domain_id:str}", operation_id="domains/get")
     async def get_one(
@@ -71,6 +74,7 @@ class DomainController(Controller):
         db_session: DbSession,
     ) -> DomainRef:
         """Change the domain's TLS mode (opportunistic or enforced)."""
+        check_echoed_id(data.id, domain_id, "id")
         domain = await changes.set_tls_mode(db_session, principal, parse_id(domain_id, "Domain"), data.tls)
         return DomainRef(id=str(domain.id))
 

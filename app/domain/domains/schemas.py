@@ -6,6 +6,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.lib.request_body import RequestBody
+from app.lib.response_body import ABSENT, Absent
+
 __all__ = ["DomainCreate", "DomainDeleted", "DomainList", "DomainListItem", "DomainOut", "DomainRef",
            "DomainUpdate", "RecordOut"]
 
@@ -14,7 +17,7 @@ DomainName = Annotated[str, msgspec.Meta(min_length=3, max_length=253, extra_jso
 Label = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 
 
-class DomainCreate(msgspec.Struct, kw_only=True):
+class DomainCreate(RequestBody):
     """A new sending domain."""
 
     name: DomainName
@@ -24,10 +27,11 @@ class DomainCreate(msgspec.Struct, kw_only=True):
     dkim_algorithm: Literal["rsa", "ed25519"] = "rsa"
 
 
-class DomainUpdate(msgspec.Struct, kw_only=True):
+class DomainUpdate(RequestBody):
     """Changeable settings of a domain."""
 
     tls: Literal["opportunistic", "enforced"] | None = None
+    id: str | None = None  # the path's id, as the Python SDK repeats it
 
 
 class RecordOut(msgspec.Struct):
@@ -39,7 +43,7 @@ class RecordOut(msgspec.Struct):
     ttl: str
     status: str
     value: str
-    priority: int | None = None
+    priority: int | Absent = ABSENT
 
 
 class DomainOut(msgspec.Struct):

@@ -33,6 +33,7 @@ from app.domain.domains.dns import (
 from app.domain.domains.schemas import DomainCreate, DomainOut, RecordOut
 from app.lib.api_error import ApiError
 from app.lib.crypto import Keyring, dkim_associated_data
+from app.lib.response_body import unless_none
 from app.lib.timefmt import iso
 
 __all__ = ["create_domain", "delete_domain", "expected_records", "get_domain", "list_domains",
@@ -235,8 +236,8 @@ def to_out(domain: Domain, keys: list[DkimKey], settings: Settings) -> DomainOut
         id=str(domain.id), name=domain.name, status=domain.status, created_at=iso(domain.created_at) or "",
         region=domain.region, tls=domain.tls_mode,
         records=[
-            RecordOut(record=r.record, name=r.name, type=r.type, ttl=r.ttl, value=r.value, priority=r.priority,
-                      status=statuses.get(r.key, "not_started"))
+            RecordOut(record=r.record, name=r.name, type=r.type, ttl=r.ttl, value=r.value,
+                      priority=unless_none(r.priority), status=statuses.get(r.key, "not_started"))
             for r in expected_records(domain, keys, settings)
         ],
     )

@@ -8,18 +8,21 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.emails import idempotency, services
 from app.domain.emails.accept_groups import AcceptGroups
 from app.domain.emails.schemas import BatchSent, EmailList, EmailOut, EmailRef, EmailSent, EmailUpdate, SendEmail
 from app.domain.emails.validation import Draft, draft_from_request
+from app.domain.templates.sending import with_template
 from app.lib.api_error import ApiError
 from app.lib.auth import Principal, provide_principal, provide_sending_principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
+from app.lib.pagination import Limit
+from app.lib.request_body import check_echoed_id
 
 __all__ = ["EmailController", "EMAIL_REQUEST_MAX_BYTES"]
 
@@ -72,6 +75,7 @@ class EmailController(Controller):
         db_session: DbSession, idempotency_key: IdempotencyKey = None,
     ) -> EmailSent:
         """Accept one email; it is stored before this answers, and sent by the outbox worker."""
+        data = await with_template(db_session, principal.team_id, data)
         draft = draft_from_request(data, app_services(request).settings.max_recipients)
         body = await self._send(request, principal, db_session, [draft], idempotency_key, {"id": str(uuid.uuid4())})
         return EmailSent(id=body["id"])
@@ -90,7 +94,7 @@ class EmailController(Controller):
         drafts = []
         for index, item in enumerate(data):
             try:
-                drafts.append(draft_from_request(item, limit))
+                drafts.append(draft_from_request(await with_template(db_session, principal.team_id, item), limit))
             except ApiError as error:
                 raise ApiError(error.status_code, error.name, f"emails[{index}]: {error.detail}") from None
         if any(d.attachments or d.scheduled_at for d in drafts):
@@ -102,7 +106,7 @@ class EmailController(Controller):
     @get("/", operation_id="emails/list")
     async def list_emails(
         self, principal: NamedDependency[Principal], db_session: DbSession,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20, after: FromQuery[str | None] = None,
+        limit: Limit = 20, after: FromQuery[str | None] = None,
         before: FromQuery[str | None] = None,
     ) -> EmailList:
         """The team's emails, newest first, with cursor pagination (`after`/`before` an email id)."""
@@ -123,6 +127,7 @@ class EmailController(Controller):
     async def update(self, email_id: FromPath[str], data: JSONBody[EmailUpdate], principal: NamedDependency[Principal],
                      db_session: DbSession) -> EmailRef:
         """Change when a scheduled email is sent."""
+        check_echoed_id(data.id, email_id, "id")
         principal.require_write()
         await services.reschedule(db_session, principal.team_id, parse_id(email_id, "Email"), data.scheduled_at)
         return EmailRef(id=email_id)

@@ -20,7 +20,7 @@ __all__ = [
     "mark_sent", "message_id_taken", "mark_outcome_unknown", "purge_expired_bodies", "recover_expired", "renew_leases",
     "reschedule",
     "resolve_unknown_outcomes", "retry_later",
-    "sending_domains_and_suppressed", "stored_idempotent_response",
+    "email_mime", "sending_domains_and_suppressed", "stored_idempotent_response",
 ]
 
 
@@ -83,6 +83,7 @@ _EVENTS = text("SELECT type, created_at, recipient, detail FROM email_events "
 _RESCHEDULE = text("UPDATE emails SET scheduled_at = :scheduled_at, next_attempt_at = :scheduled_at, "
                    "updated_at = now() WHERE id = :email_id")
 _CANCEL = text("UPDATE emails SET state = 'canceled', updated_at = now() WHERE id = :email_id")
+_MIME = text("SELECT mime FROM emails WHERE team_id = :team_id AND id = :email_id")
 _MESSAGE_ID_TAKEN = text("SELECT 1 FROM emails WHERE message_id = :message_id")
 
 # Both periods in one statement: a row per period that has a quota; a period whose count would pass its
@@ -234,6 +235,12 @@ async def find_email(db: Executor, team_id: uuid.UUID, email_id: uuid.UUID, *, l
     statement = f"SELECT {_COLUMNS} FROM emails WHERE team_id = :team_id AND id = :email_id"
     return (await db.execute(text(statement + (" FOR UPDATE" if lock else "")),
                              {"team_id": team_id, "email_id": email_id})).first()
+
+
+async def email_mime(db: Executor, team_id: uuid.UUID, email_id: uuid.UUID) -> tuple[bool, bytes | None]:
+    """Whether the team has the email, and its stored message (None once the body is purged)."""
+    row = (await db.execute(_MIME, {"team_id": team_id, "email_id": email_id})).first()
+    return (row is not None, bytes(row.mime) if row is not None and row.mime is not None else None)
 
 
 async def email_events(db: Executor, team_id: uuid.UUID, email_id: uuid.UUID) -> list[Row[Any]]:

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
-__all__ = ["Attachment", "BatchSent", "EmailEventOut", "EmailList", "EmailOut", "EmailRef", "EmailSent",
-           "EmailUpdate", "SendEmail", "Tag"]
+from app.lib.request_body import RequestBody
+from app.lib.response_body import ABSENT, Absent
+
+__all__ = ["Attachment", "AttachmentList", "AttachmentOut", "BatchSent", "EmailEventOut", "EmailList", "EmailOut",
+           "EmailRef", "EmailSent", "EmailUpdate", "NATURAL_TIME", "NodeBuffer", "SendEmail", "Tag", "TemplateInput"]
 
 # What the OpenAPI document states of these fields (checked in validation.py and rules.py, which word the
-# refusals): an ISO 8601 date and time, or blank for none; an address, or a name and an address ("Acme
-# <billing@acme.example>"); text without control characters (TAB aside) or line and paragraph separators.
-When = Annotated[str, msgspec.Meta(extra_json_schema={"anyOf": [{"format": "date-time"}, {"pattern": r"^\s*$"}]})]
+# refusals): an ISO 8601 date and time, a time in English ("in 1 min"), or blank for none; an address, or a
+# name and an address ("Acme <billing@acme.example>"); text without control characters (TAB aside) or line and
+# paragraph separators.
+# The English times read (app/domain/emails/validation.py): "in <n> <unit>", and "tomorrow" with an optional time.
+NATURAL_TIME = (r"^(in [0-9]{1,4} (seconds?|minutes?|mins?|hours?|days?|weeks?)"
+                r"|tomorrow( at [0-9]{1,2}(:[0-9]{2})? ?(am|pm)?)?)$")
+When = Annotated[str, msgspec.Meta(max_length=100, extra_json_schema={
+    "anyOf": [{"format": "date-time"}, {"pattern": r"^\s*$"}, {"pattern": NATURAL_TIME}],
+    "examples": ["2026-08-05T11:52:01Z", "in 1 min", "tomorrow at 9am"]})]
 Address = Annotated[str, msgspec.Meta(extra_json_schema={"format": "email"})]
 Addresses = Address | list[Address]
 # To names at least one address (validation.py words the refusal of an empty list).
@@ -23,12 +32,22 @@ HeaderValue = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": NO_CONTR
 BASE64 = r"^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 
-class Attachment(msgspec.Struct, kw_only=True):
-    """A file: base64 content (or a list of byte values, as the SDK may send), a name, a type."""
+Byte = Annotated[int, msgspec.Meta(extra_json_schema={"minimum": 0, "maximum": 255})]
+
+
+class NodeBuffer(RequestBody):
+    """A Node.js Buffer as JSON.stringify writes it, which is how Resend's Node SDK sends a Buffer's content."""
+
+    type: Literal["Buffer"]
+    data: list[Byte]
+
+
+class Attachment(RequestBody):
+    """A file: base64 content (or its bytes, as the Python and Node SDKs may send them), a name, a type."""
 
     filename: Annotated[str, msgspec.Meta(max_length=255, extra_json_schema={"pattern": NO_CONTROLS})] | None = None
-    content: Annotated[str, msgspec.Meta(extra_json_schema={"pattern": BASE64})] | list[
-        Annotated[int, msgspec.Meta(extra_json_schema={"minimum": 0, "maximum": 255})]] | None = None
+    content: Annotated[str, msgspec.Meta(extra_json_schema={"pattern": BASE64})] | list[Byte] | NodeBuffer | \
+        None = None
     path: str | None = None
     content_type: Annotated[str, msgspec.Meta(max_length=255, extra_json_schema={
         "pattern": r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$"})] | None = None
@@ -36,19 +55,26 @@ class Attachment(msgspec.Struct, kw_only=True):
         "pattern": r"^[^<> \x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]*$"})] | None = None
 
 
-class Tag(msgspec.Struct, kw_only=True):
+class Tag(RequestBody):
     """A name/value pair kept with the email and passed to webhooks."""
 
     name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,256}$")]
     value: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{0,256}$")] = ""
 
 
-class SendEmail(msgspec.Struct, kw_only=True):
-    """One message to send (Resend's SendEmailRequest)."""
+class TemplateInput(RequestBody):
+    """A published template to render the message from, and its variables' values."""
 
-    from_: Address = msgspec.field(name="from")
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    variables: dict[Annotated[str, msgspec.Meta(max_length=100)], str | int | float] | None = None
+
+
+class SendEmail(RequestBody):
+    """One message to send (Resend's SendEmailRequest); `from` and `subject` may come from a template."""
+
     to: Recipients
-    subject: Annotated[str, msgspec.Meta(max_length=998, extra_json_schema={"pattern": NO_CONTROLS})]
+    from_: Address | None = msgspec.field(name="from", default=None)
+    subject: Annotated[str, msgspec.Meta(max_length=998, extra_json_schema={"pattern": NO_CONTROLS})] | None = None
     cc: Addresses | None = None
     bcc: Addresses | None = None
     reply_to: Addresses | None = None
@@ -58,6 +84,7 @@ class SendEmail(msgspec.Struct, kw_only=True):
     attachments: list[Attachment] | None = None
     tags: list[Tag] | None = None
     scheduled_at: When | None = None
+    template: TemplateInput | None = None
 
 
 class EmailSent(msgspec.Struct):
@@ -72,10 +99,11 @@ class BatchSent(msgspec.Struct):
     data: list[EmailSent]
 
 
-class EmailUpdate(msgspec.Struct, kw_only=True):
+class EmailUpdate(RequestBody):
     """A new send time for a scheduled email."""
 
     scheduled_at: When
+    id: str | None = None  # the path's id, as the Python SDK repeats it
 
 
 class EmailRef(msgspec.Struct):
@@ -106,13 +134,35 @@ class EmailOut(msgspec.Struct):
     subject: str
     last_event: str
     message_id: str
-    html: str | None = None
-    text: str | None = None
+    html: str | Absent = ABSENT
+    text: str | Absent = ABSENT
     scheduled_at: str | None = None
     tags: list[Tag] = msgspec.field(default_factory=list)
     events: list[EmailEventOut] | None = None
     from_: str = msgspec.field(name="from", default="")
     object: str = "email"
+
+
+class AttachmentOut(msgspec.Struct):
+    """One attachment of a sent email, with a signed link that downloads it until `expires_at`."""
+
+    id: str
+    filename: str | None
+    content_type: str
+    content_disposition: str
+    download_url: str
+    expires_at: str
+    size: int
+    content_id: str | Absent = ABSENT
+    object: str = "attachment"
+
+
+class AttachmentList(msgspec.Struct):
+    """A page of an email's attachments, in the message's order."""
+
+    data: list[AttachmentOut]
+    has_more: bool = False
+    object: str = "list"
 
 
 class EmailList(msgspec.Struct):

@@ -18,6 +18,7 @@ from app.domain.emails.validation import Draft, parse_schedule
 from app.domain.events.recorder import EmailSummary, Event, record_events
 from app.lib.api_error import ApiError
 from app.lib.auth import Principal
+from app.lib.response_body import unless_none
 from app.lib.timefmt import iso
 
 __all__ = ["accept", "cancel", "get_email", "list_emails", "reschedule", "to_out"]
@@ -86,7 +87,7 @@ def to_out(row: Any, events: list[EmailEventOut] | None = None) -> EmailOut:
     return EmailOut(
         id=str(row.id), from_=row.from_address, to=list(row.to_addresses), cc=list(row.cc_addresses),
         bcc=list(row.bcc_addresses), reply_to=list(row.reply_to), created_at=iso(row.created_at) or "",
-        subject=row.subject, html=row.html, text=row.text_body, last_event=row.last_event,
+        subject=row.subject, html=unless_none(row.html), text=unless_none(row.text_body), last_event=row.last_event,
         message_id=row.message_id, scheduled_at=iso(row.scheduled_at),
         tags=[Tag(name=t["name"], value=t.get("value", "")) for t in row.tags or []], events=events,
     )

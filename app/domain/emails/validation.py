@@ -9,10 +9,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import dateparser
 from email_validator import EmailNotValidError, validate_email
 
 from app.domain.emails.rules import RESERVED_FIELDS, check_field, check_recipient_count, check_text
-from app.domain.emails.schemas import SendEmail
+from app.domain.emails.schemas import NATURAL_TIME, NodeBuffer, SendEmail
 from app.lib.api_error import ApiError
 
 __all__ = ["FORBIDDEN_HEADERS", "AttachmentData", "Draft", "check_address", "draft_from_request",
@@ -26,6 +27,7 @@ FORBIDDEN_HEADERS = RESERVED_FIELDS | frozenset({
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*", re.ASCII)
 _NAME_ADDR = re.compile(r"^\s*(?:\"?(?P<name>[^\"<>]*?)\"?\s*)?<(?P<addr>[^<>]+)>\s*$")
 _MAX_SCHEDULE = timedelta(days=30)
+_NATURAL_TIME = re.compile(NATURAL_TIME)
 
 
 @dataclass(frozen=True)
@@ -100,16 +102,27 @@ def _addresses(value: str | list[str] | None, what: str, required: bool = False)
     return [_name_and_address(item, what)[1] for item in items]
 
 
+def _natural_time(value: str, now: datetime) -> datetime | None:
+    """Resend's natural-language times ("in 1 min", "tomorrow at 9am"), read in English and UTC."""
+    return dateparser.parse(value, languages=["en"], settings={
+        "RELATIVE_BASE": now.replace(tzinfo=None), "TIMEZONE": "UTC", "TO_TIMEZONE": "UTC",
+        "RETURN_AS_TIMEZONE_AWARE": True, "PREFER_DATES_FROM": "future"})
+
+
 def parse_schedule(value: str | None, now: datetime | None = None) -> datetime | None:
-    """An ISO 8601 time (UTC when no offset), at most 30 days ahead; None or a past time means now."""
+    """An ISO 8601 time (UTC when no offset) or a natural-language one, at most 30 days ahead; None or a past
+    time means now."""
     if value is None or not value.strip():
         return None
-    try:
-        when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise _refuse("scheduled_at must be an ISO 8601 date and time") from None
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
     now = now or datetime.now(UTC)
+    try:
+        when: datetime | None = datetime.fromisoformat(value.strip())
+    except ValueError:
+        when = _natural_time(value.strip(), now) if _NATURAL_TIME.match(value.strip()) else None
+    if when is None:
+        raise _refuse("scheduled_at must be an ISO 8601 date and time, or a time in English: 'in <number> "
+                      "<minutes, hours, days...>' or 'tomorrow', optionally 'at 9am'")
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
     if when - now > _MAX_SCHEDULE:
         raise _refuse("scheduled_at must be within 30 days")
     return when if when > now else None
@@ -138,10 +151,11 @@ def _attachment(item: object, index: int) -> AttachmentData:
         raise _refuse(f"{what}: attachments by path are not supported; send the content base64-encoded")
     if item.content is None or not item.filename:
         raise _refuse(f"{what}: filename and content are required")
-    if isinstance(item.content, list):
-        if any(not 0 <= b <= 255 for b in item.content):
+    if isinstance(item.content, NodeBuffer | list):
+        values = item.content.data if isinstance(item.content, NodeBuffer) else item.content
+        if any(not 0 <= b <= 255 for b in values):
             raise _refuse(f"{what}: content bytes must be 0..255")
-        content = bytes(item.content)
+        content = bytes(values)
     else:
         try:
             content = base64.b64decode(item.content, validate=True)
@@ -158,7 +172,11 @@ def _attachment(item: object, index: int) -> AttachmentData:
 
 
 def draft_from_request(data: SendEmail, max_recipients: int) -> Draft:
-    """Validate one request; raises a 422 ApiError naming the first problem."""
+    """Validate one request (its template already rendered in); raises a 422 ApiError naming the first problem."""
+    if data.from_ is None:
+        raise _refuse("from is required")
+    if data.subject is None:
+        raise _refuse("subject is required")
     from_name, from_address = _name_and_address(data.from_, "from")
     to = _addresses(data.to, "to", required=True)
     cc, bcc = _addresses(data.cc, "cc"), _addresses(data.bcc, "bcc")

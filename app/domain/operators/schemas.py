@@ -11,6 +11,7 @@ from app.db.models import User
 from app.domain.operators.services import TeamSummary
 from app.domain.operators.status_checks import Check, HostStatus, summary
 from app.domain.operators.system_status import SystemStatus
+from app.lib.request_body import RequestBody
 
 __all__ = [
     "CheckOut", "HostStatusOut", "OperatorList", "OperatorOut", "Quotas", "Suspension", "SystemStatusOut",
@@ -58,20 +59,20 @@ class TeamList(msgspec.Struct):
     object: str = "list"
 
 
-class Suspension(msgspec.Struct, kw_only=True):
+class Suspension(RequestBody):
     """Why the team is suspended (the team sees this reason when its sends are refused)."""
 
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
-class Quotas(msgspec.Struct, kw_only=True):
+class Quotas(RequestBody):
     """Messages per UTC day and per UTC month: a number, null for unlimited, or absent to leave it."""
 
     daily: Quota | None | msgspec.UnsetType = msgspec.UNSET
     monthly: Quota | None | msgspec.UnsetType = msgspec.UNSET
 
 
-class TeamInviteCreate(msgspec.Struct, kw_only=True):
+class TeamInviteCreate(RequestBody):
     """An invite to start a new team (its user becomes the owner); with an email, only that address can use it."""
 
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=320,

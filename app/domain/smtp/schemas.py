@@ -6,11 +6,13 @@ from typing import Annotated
 
 import msgspec
 
+from app.lib.request_body import RequestBody
+
 __all__ = ["SmtpCredentialCreate", "SmtpCredentialCreated", "SmtpCredentialDeleted", "SmtpCredentialItem",
            "SmtpCredentialList"]
 
 
-class SmtpCredentialCreate(msgspec.Struct, kw_only=True):
+class SmtpCredentialCreate(RequestBody):
     """A new login, optionally limited to one domain of the team."""
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]

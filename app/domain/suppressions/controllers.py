@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
 from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.domain.suppressions import services
 from app.domain.suppressions.schemas import (
@@ -24,6 +24,7 @@ from app.domain.suppressions.schemas import (
 from app.lib.api_error import ApiError
 from app.lib.auth import Principal, provide_principal
 from app.lib.dependencies import DbSession
+from app.lib.pagination import Limit
 
 __all__ = ["SuppressionController"]
 
@@ -48,7 +49,7 @@ class SuppressionController(Controller):
     async def list_suppressions(
         self, principal: NamedDependency[Principal], db_session: DbSession,
         origin: FromQuery[Literal["bounce", "complaint", "manual"] | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20, after: FromQuery[str | None] = None,
+        limit: Limit = 20, after: FromQuery[str | None] = None,
     ) -> SuppressionList:
         """The team's suppressions, newest first."""
         try:

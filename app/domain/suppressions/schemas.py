@@ -6,6 +6,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.lib.request_body import RequestBody
+from app.lib.response_body import Absent
+
 __all__ = ["BatchAdd", "BatchRemove", "Reason", "SuppressionCreate", "SuppressionList", "SuppressionOut",
            "SuppressionRef", "SuppressionRefs", "SuppressionRemoved", "SuppressionsRemoved"]
 
@@ -13,21 +16,21 @@ Reason = Literal["hard_bounce", "complaint", "unsubscribe", "manual"]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, extra_json_schema={"format": "email"})]
 
 
-class SuppressionCreate(msgspec.Struct, kw_only=True):
+class SuppressionCreate(RequestBody):
     """An address to stop sending to."""
 
     email: Email
     reason: Reason = "manual"
 
 
-class BatchAdd(msgspec.Struct, kw_only=True):
+class BatchAdd(RequestBody):
     """Up to 100 addresses to suppress."""
 
     emails: Annotated[list[Email], msgspec.Meta(min_length=1, max_length=100)]
     reason: Reason = "manual"
 
 
-class BatchRemove(msgspec.Struct, kw_only=True):
+class BatchRemove(RequestBody):
     """Up to 100 addresses or suppression ids to remove (one of the two)."""
 
     emails: Annotated[list[Email], msgspec.Meta(min_length=1, max_length=100)] | None = None
@@ -41,7 +44,7 @@ class SuppressionOut(msgspec.Struct):
     email: str
     origin: str
     reason: str
-    source_id: str | None
+    source_id: str | Absent
     created_at: str
     object: str = "suppression"
 

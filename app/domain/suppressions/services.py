@@ -10,6 +10,7 @@ from app.domain.emails.validation import check_address
 from app.domain.suppressions import repository
 from app.domain.suppressions.schemas import SuppressionOut
 from app.lib.api_error import ApiError
+from app.lib.response_body import unless_none
 from app.lib.timefmt import iso
 
 __all__ = ["ORIGINS", "add", "find", "page", "remove", "to_out"]
@@ -20,7 +21,8 @@ ORIGINS = {"hard_bounce": "bounce", "complaint": "complaint", "unsubscribe": "ma
 def to_out(row: Any) -> SuppressionOut:
     """The API shape of a suppression row."""
     return SuppressionOut(id=str(row.id), email=row.email, origin=ORIGINS[row.reason], reason=row.reason,
-                          source_id=str(row.source_id) if row.source_id else None, created_at=iso(row.created_at) or "")
+                          source_id=unless_none(str(row.source_id) if row.source_id else None),
+                          created_at=iso(row.created_at) or "")
 
 
 async def add(db: Executor, team_id: uuid.UUID, emails: list[str], reason: str,

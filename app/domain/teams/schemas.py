@@ -8,6 +8,7 @@ import msgspec
 
 from app.db.models import Invite, Team
 from app.domain.teams.invites import invite_status
+from app.lib.request_body import RequestBody
 
 __all__ = ["InviteAccept", "InviteCreate", "InviteCreated", "InviteList", "InviteOut", "MemberList", "MemberOut",
            "MemberRole", "TeamOut", "TeamUpdate"]
@@ -41,7 +42,7 @@ class TeamOut(msgspec.Struct):
                    monthly_quota=team.monthly_quota)
 
 
-class TeamUpdate(msgspec.Struct, kw_only=True):
+class TeamUpdate(RequestBody):
     """New name, rate limits (requests per window) or retention of message bodies (days) for the team."""
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
@@ -66,7 +67,7 @@ class MemberList(msgspec.Struct):
     object: str = "list"
 
 
-class InviteCreate(msgspec.Struct, kw_only=True):
+class InviteCreate(RequestBody):
     """An invite to join the team with a role; with an email, only that address can use it."""
 
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=320,
@@ -119,14 +120,14 @@ class InviteList(msgspec.Struct):
     object: str = "list"
 
 
-class InviteAccept(msgspec.Struct, kw_only=True):
+class InviteAccept(RequestBody):
     """An invite token; `team_name` names the team an operator's invite starts."""
 
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     team_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
 
-class MemberRole(msgspec.Struct, kw_only=True):
+class MemberRole(RequestBody):
     """A member's new role."""
 
     role: Role

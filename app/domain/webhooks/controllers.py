@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.domain.webhooks import changes, services
 from app.domain.webhooks.schemas import (
@@ -25,6 +25,8 @@ from app.lib.auth import Principal, provide_principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
+from app.lib.pagination import Limit, page_of
+from app.lib.request_body import check_echoed_id
 from app.lib.timefmt import iso
 
 __all__ = ["WebhookController"]
@@ -49,11 +51,13 @@ class WebhookController(Controller):
         return WebhookCreated(id=str(webhook_id), signing_secret=secret)
 
     @get("/", operation_id="webhooks/list")
-    async def list_webhooks(self, principal: NamedDependency[Principal], db_session: DbSession) -> WebhookList:
-        """The team's endpoints."""
-        rows = await services.list_all(db_session, principal.team_id)
+    async def list_webhooks(self, principal: NamedDependency[Principal], db_session: DbSession, limit: Limit = 20,
+                            after: FromQuery[str | None] = None, before: FromQuery[str | None] = None) -> WebhookList:
+        """The team's endpoints, newest first (`after`/`before` an endpoint id)."""
+        rows, has_more = page_of(await services.list_all(db_session, principal.team_id), limit, after, before)
         return WebhookList(data=[WebhookListItem(id=str(r.id), endpoint=r.endpoint, events=list(r.events),
-                                                 status=r.status, created_at=iso(r.created_at) or "") for r in rows])
+                                                 status=r.status, created_at=iso(r.created_at) or "") for r in rows],
+                           has_more=has_more)
 
     @get("/{webhook_id:str}", operation_id="webhooks/get")
     async def get_one(
@@ -68,6 +72,7 @@ class WebhookController(Controller):
     async def update(self, request: Request[Any, Any, Any], webhook_id: FromPath[str], data: JSONBody[WebhookUpdate],
                      principal: NamedDependency[Principal], db_session: DbSession) -> WebhookRef:
         """Change the URL, the events, or enable/disable the endpoint."""
+        check_echoed_id(data.webhook_id, webhook_id, "webhook_id")
         wid = parse_id(webhook_id, "Webhook")
         await changes.change(db_session, principal, wid, data.endpoint, list(data.events) if data.events else None,
                                 data.status, app_services(request).settings)
@@ -96,7 +101,7 @@ class WebhookController(Controller):
 
     @get("/{webhook_id:str}/deliveries", operation_id="webhooks/deliveries")
     async def deliveries(self, webhook_id: FromPath[str], principal: NamedDependency[Principal], db_session: DbSession,
-                         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50) -> DeliveryList:
+                         limit: Limit = 50) -> DeliveryList:
         """The endpoint's delivery log, newest first."""
         return DeliveryList(data=await services.deliveries(db_session, principal.team_id,
                                                            parse_id(webhook_id, "Webhook"), limit))

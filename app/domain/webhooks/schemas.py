@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.lib.request_body import RequestBody
+
 __all__ = ["DeliveryList", "DeliveryOut", "WebhookCreate", "WebhookCreated", "WebhookDeleted", "WebhookList",
            "WebhookListItem", "WebhookOut", "WebhookRef", "WebhookUpdate"]
 
@@ -17,19 +19,20 @@ Endpoint = Annotated[str, msgspec.Meta(min_length=8, max_length=2048,
                                        extra_json_schema={"format": "uri", "pattern": "^https?://[^@/?#]+([/?#].*)?$"})]
 
 
-class WebhookCreate(msgspec.Struct, kw_only=True):
+class WebhookCreate(RequestBody):
     """A new endpoint and the events it receives."""
 
     endpoint: Endpoint
     events: Events
 
 
-class WebhookUpdate(msgspec.Struct, kw_only=True):
+class WebhookUpdate(RequestBody):
     """Changes to an endpoint."""
 
     endpoint: Endpoint | None = None
     events: Events | None = None
     status: Literal["enabled", "disabled"] | None = None
+    webhook_id: str | None = None  # the path's id, as the Python SDK repeats it
 
 
 class WebhookCreated(msgspec.Struct):

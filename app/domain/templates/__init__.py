@@ -1,0 +1,1 @@
+"""Templates: stored drafts and published versions that emails are rendered from."""

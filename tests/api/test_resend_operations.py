@@ -1,0 +1,151 @@
+"""The smaller operations of Resend's transactional groups: unknown fields refused, pagination, renaming a key,
+natural-language schedules, and the path's id repeated in a body."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import unique_domain
+from test_emails import message
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/domains", {"name": "unknown-field.example", "open_trackin": True}),
+    ("/api-keys", {"name": "k", "scope": "everything"}),
+    ("/webhooks", {"endpoint": "http://127.0.0.1:9/hook", "events": ["email.sent"], "secret": "mine"}),
+    ("/suppressions", {"email": "a@example.org", "why": "because"}),
+])
+async def test_a_write_request_with_an_unknown_field_is_refused_naming_it(client, team, path, body):
+    response = await client.post(path, json=body, headers=team.headers)
+    unknown = next(k for k in body if k not in ("name", "email", "endpoint", "events"))
+    assert response.status_code == 422 and response.json()["name"] == "validation_error"
+    assert unknown in response.json()["message"]
+
+
+async def test_an_email_with_an_unknown_field_is_refused_not_sent_without_it(client, team, sender):
+    response = await client.post("/emails", json=message(sender, template_data={"name": "Ann"}), headers=team.headers)
+    listed = (await client.get("/emails", headers=team.headers)).json()["data"]
+    assert response.status_code == 422 and "template_data" in response.json()["message"] and listed == []
+
+
+async def test_an_update_that_repeats_another_id_than_the_paths_is_refused(client, team):
+    domain = (await client.post("/domains", json={"name": unique_domain()}, headers=team.headers)).json()
+    other = (await client.post("/domains", json={"name": unique_domain()}, headers=team.headers)).json()
+    same = await client.patch(f"/domains/{domain['id']}", json={"id": domain["id"], "tls": "enforced"},
+                              headers=team.headers)
+    crossed = await client.patch(f"/domains/{domain['id']}", json={"id": other["id"], "tls": "enforced"},
+                                 headers=team.headers)
+    assert same.status_code == 200 and crossed.status_code == 422 and other["id"] in crossed.json()["message"]
+
+
+async def test_an_api_key_is_renamed_and_the_rename_is_audited(client, team):
+    created = (await client.post("/api-keys", json={"name": "before"}, headers=team.headers)).json()
+    renamed = await client.patch(f"/api-keys/{created['id']}", json={"name": "after"}, headers=team.headers)
+    listed = (await client.get("/api-keys", headers=team.headers)).json()["data"]
+    audit = (await client.get("/audit-logs", headers=team.headers)).json()["data"]
+    assert renamed.status_code == 200 and renamed.json() == {"id": created["id"], "object": "api_key"}
+    assert {k["id"]: k["name"] for k in listed}[created["id"]] == "after"
+    assert any(e["action"] == "api_key.renamed" for e in audit)
+
+
+async def test_renaming_another_teams_key_is_not_found(client, team, settings):
+    from app.cli import create_team
+
+    _, other_key = await create_team(settings, "rename-other")
+    theirs = (await client.post("/api-keys", json={"name": "theirs"},
+                                headers={"Authorization": f"Bearer {other_key}"})).json()
+    response = await client.patch(f"/api-keys/{theirs['id']}", json={"name": "mine now"}, headers=team.headers)
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/domains", "/webhooks", "/api-keys"])
+async def test_lists_page_forwards_and_backwards_with_has_more(client, team, path):
+    bodies = {"/domains": lambda i: {"name": unique_domain()},
+              "/webhooks": lambda i: {"endpoint": f"http://127.0.0.1:9/hook{i}", "events": ["email.sent"]},
+              "/api-keys": lambda i: {"name": f"key {i}"}}
+    for i in range(5):
+        assert (await client.post(path, json=bodies[path](i), headers=team.headers)).status_code == 201
+    whole = [item["id"] for item in (await client.get(path, headers=team.headers)).json()["data"]]
+    first = (await client.get(f"{path}?limit=2", headers=team.headers)).json()
+    second = (await client.get(f"{path}?limit=2&after={first['data'][-1]['id']}", headers=team.headers)).json()
+    back = (await client.get(f"{path}?limit=2&before={second['data'][0]['id']}", headers=team.headers)).json()
+    last = (await client.get(f"{path}?limit=10&after={whole[-3]}", headers=team.headers)).json()
+    assert [i["id"] for i in first["data"] + second["data"]] == whole[:4] and first["has_more"] is True
+    assert [i["id"] for i in back["data"]] == whole[:2] and back["has_more"] is False
+    assert [i["id"] for i in last["data"]] == whole[-2:] and last["has_more"] is False
+
+
+async def test_a_cursor_of_no_item_gives_an_empty_page_and_both_cursors_are_refused(client, team):
+    await client.post("/domains", json={"name": unique_domain()}, headers=team.headers)
+    response = await client.get("/domains?after=00000000-0000-0000-0000-000000000000", headers=team.headers)
+    both = await client.get("/webhooks?after=a&before=b", headers=team.headers)
+    assert response.status_code == 200 and response.json()["data"] == [] and response.json()["has_more"] is False
+    assert both.status_code == 422 and "not both" in both.json()["message"]
+
+
+@pytest.mark.parametrize(("words", "ahead"), [("in 1 min", timedelta(minutes=1)), ("in 2 hours", timedelta(hours=2)),
+                                              ("in 3 days", timedelta(days=3))])
+async def test_a_natural_language_schedule_is_read_as_resend_documents_it(client, team, sender, words, ahead):
+    before = datetime.now(UTC)
+    sent = (await client.post("/emails", json=message(sender, scheduled_at=words), headers=team.headers)).json()
+    fetched = (await client.get(f"/emails/{sent['id']}", headers=team.headers)).json()
+    when = datetime.fromisoformat(fetched["scheduled_at"])
+    assert fetched["last_event"] == "scheduled"
+    assert before + ahead - timedelta(seconds=5) <= when <= datetime.now(UTC) + ahead + timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("words", ["whenever you like", "in 40 days", "next tuesday", "tomorrow at 99am"])
+async def test_a_schedule_that_is_no_time_or_too_far_is_refused(client, team, sender, words):
+    response = await client.post("/emails", json=message(sender, scheduled_at=words), headers=team.headers)
+    assert response.status_code == 422 and "scheduled_at" in response.json()["message"]
+
+
+async def _with_attachments(client, team, sender) -> str:
+    files = [{"filename": "report.csv", "content": base64.b64encode(b"a,b\n1,2\n").decode()},
+             {"filename": "logo.png", "content": base64.b64encode(b"\x89PNG fake").decode(), "content_id": "logo"}]
+    sent = await client.post("/emails", json=message(sender, attachments=files), headers=team.headers)
+    return sent.json()["id"]
+
+
+def _path_and_query(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+async def test_an_emails_attachments_are_listed_read_and_downloaded_through_a_signed_link(client, team, sender):
+    email_id = await _with_attachments(client, team, sender)
+    listed = (await client.get(f"/emails/{email_id}/attachments", headers=team.headers)).json()
+    csv, png = listed["data"]
+    one = (await client.get(f"/emails/{email_id}/attachments/{png['id']}", headers=team.headers)).json()
+    download = await client.get(_path_and_query(csv["download_url"]))  # no API key: the link is the authority
+    assert (csv["filename"], csv["content_type"], csv["size"], csv["content_disposition"]) == (
+        "report.csv", "text/csv", 8, "attachment")
+    assert (one["id"], one["content_id"], one["content_disposition"]) == (png["id"], "logo", "inline")
+    assert download.status_code == 200 and download.content == b"a,b\n1,2\n"
+    assert download.headers["content-disposition"] == 'attachment; filename="report.csv"'
+    assert download.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_tampered_swapped_or_expired_download_link_is_refused(client, team, sender, monkeypatch):
+    email_id = await _with_attachments(client, team, sender)
+    csv, png = (await client.get(f"/emails/{email_id}/attachments", headers=team.headers)).json()["data"]
+    link = _path_and_query(csv["download_url"])
+    tampered = await client.get(link[:-3] + ("aaa" if not link.endswith("aaa") else "bbb"))
+    swapped = await client.get(link.replace(csv["id"], png["id"]))
+    bare = await client.get(f"/emails/{email_id}/attachments/{csv['id']}/content")
+    monkeypatch.setattr("app.domain.emails.attachments.DOWNLOAD_LINK_SECONDS", -1)
+    expired = await client.get(link)
+    assert [r.status_code for r in (tampered, swapped, bare, expired)] == [403, 403, 403, 403]
+    assert expired.json()["name"] == "invalid_link"
+
+
+async def test_another_teams_email_attachments_are_not_found(client, team, sender, settings):
+    from app.cli import create_team
+
+    email_id = await _with_attachments(client, team, sender)
+    _, other_key = await create_team(settings, "attachments-other")
+    response = await client.get(f"/emails/{email_id}/attachments", headers={"Authorization": f"Bearer {other_key}"})
+    assert response.status_code == 404

@@ -1,0 +1,103 @@
+"""Resend parity on the deployed API (granian on 443, the ACME certificate): every served operation of Resend's
+transactional groups matches Resend's OpenAPI description; Resend's Node SDK runs its flows unchanged; and a
+real bounce's webhook, sent by the deployed dispatcher to a host outside, is Resend's shape and verifies with
+both official SDKs' `webhooks.verify`, reading the svix-* headers."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import resend
+
+from postyard.deployer import REPO
+from postyard.testbed import internet
+from tests.node_sdk import NODE_DIR, run_node_sdk
+from tests.resend_coverage import CoverageRun
+from tests.resend_spec import webhook_event_validator
+from tests.testbed.appliance_support import Appliance, open_appliance, verified_domain
+
+WEBHOOK_PORT = 8097
+
+
+@pytest.fixture(scope="module")
+def opened(single_testbed, tmp_path_factory, monkeypatch_module) -> Appliance:
+    return open_appliance(single_testbed, tmp_path_factory.mktemp("ca"), monkeypatch_module)
+
+
+@pytest.fixture(scope="module")
+def domain(opened) -> str:
+    return verified_domain(opened)
+
+
+def _node_env(opened: Appliance) -> dict[str, str]:
+    """Node resolves the testbed's names through tests/node/hosts.cjs and trusts the ACME test CA."""
+    return {"NODE_OPTIONS": f"--require {NODE_DIR / 'hosts.cjs'}", "NODE_EXTRA_CA_CERTS": str(opened.ca_bundle),
+            "POSTYARD_NODE_HOSTS": json.dumps(opened.mail.host_names())}
+
+
+def test_every_served_resend_operation_matches_resends_description_on_the_deployed_api(opened, domain,
+                                                                                      single_testbed):
+    trust = ssl.create_default_context(cafile=opened.ca_bundle)
+    with httpx.Client(base_url=opened.url, verify=trust, timeout=30,
+                      headers={"Authorization": f"Bearer {opened.api_key}"}) as client:
+        run = CoverageRun(client, domain)
+        run.run(webhook_endpoint=f"http://{single_testbed.outside_address}:9/hook")
+    counts, problems = run.report()
+    print("\n".join(f"{group}: {ok} of {total}" for group, (ok, total) in counts.items()))
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_node_sdk_runs_every_flow_it_has_against_the_deployed_api(opened, domain, single_testbed):
+    seen = run_node_sdk(opened.url, opened.api_key, "flows", domain,
+                        f"http://{single_testbed.outside_address}:9/hook", extra_env=_node_env(opened))
+    assert seen["email"] == "From Node" and seen["attachment"] == len(b"hello from node")
+    assert seen["canceled"] == "canceled" and seen["rendered"] == "<p>Welcome Bob</p>"
+
+
+@pytest.fixture(scope="module")
+def webhook_log(single_testbed, tmp_path_factory):
+    path = tmp_path_factory.mktemp("hooks") / "deliveries.jsonl"
+    path.touch()
+    receiver = subprocess.Popen(
+        ["ip", "netns", "exec", single_testbed.outside_netns, sys.executable, "-m", "tests.testbed.webhook_receiver",
+         single_testbed.outside_address, str(WEBHOOK_PORT), str(path)], cwd=REPO)
+    yield path
+    receiver.terminate()
+    receiver.wait(10)
+
+
+def _delivery(webhook_log: Path, email_id: str, event_type: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in webhook_log.read_text().splitlines():
+            delivery = json.loads(line)
+            body = json.loads(delivery["body"])
+            if body["type"] == event_type and body["data"]["email_id"] == email_id:
+                return {"payload": delivery["body"], "headers": {k.lower(): v for k, v in delivery["headers"].items()}}
+        time.sleep(1)
+    raise AssertionError(f"no {event_type} webhook for {email_id} within {timeout:g} s")
+
+
+def test_a_real_bounce_webhook_is_resends_shape_and_verifies_with_both_sdks(opened, domain, webhook_log,
+                                                                           single_testbed):
+    hook = resend.Webhooks.create({"endpoint": f"http://{single_testbed.outside_address}:{WEBHOOK_PORT}/hook",
+                                   "events": ["email.bounced"]})
+    bounced = resend.Emails.send({"from": f"hello@{domain}", "to": [internet.REJECTED_RECIPIENT],
+                                  "subject": "to nobody", "text": "This one bounces."})
+    delivery = _delivery(webhook_log, bounced["id"], "email.bounced")
+    headers = delivery["headers"]
+    svix = {"id": headers["svix-id"], "timestamp": headers["svix-timestamp"], "signature": headers["svix-signature"]}
+    by_python = resend.Webhooks.verify({"payload": delivery["payload"], "headers": svix,
+                                        "webhook_secret": hook["signing_secret"]})
+    by_node = run_node_sdk(opened.url, opened.api_key, "verify", extra_env=_node_env(opened),
+                           stdin={**delivery, "secret": hook["signing_secret"]})
+    errors = [e.message for e in webhook_event_validator("email.bounced").iter_errors(by_python)]
+    assert by_python == by_node and errors == []
+    assert by_python["data"]["bounce"]["type"] == "Permanent" and by_python["data"]["bounce"]["diagnosticCode"]
