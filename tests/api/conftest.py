@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -19,6 +19,7 @@ from api_support import ROLES, DnsServer, Postgres, Zone, free_port, granian_app
 from litestar.testing import AsyncTestClient
 from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncSession
+from webhook_support import Receiver
 
 from app.asgi import create_app
 from app.cli import create_team
@@ -26,6 +27,8 @@ from app.config import Settings
 from app.db import migrate
 from app.db.roles import APP
 from app.domain.operators.cli import in_owner_transaction
+from app.domain.webhooks.dispatcher import Dispatcher
+from app.lib.crypto import Keyring
 from postyard.local_stack.smtp_sink import Sink, SinkServer
 
 T = TypeVar("T")
@@ -284,3 +287,21 @@ def failing_commit(postgres: Postgres) -> Iterator[None]:
 def failing_insert(postgres: Postgres) -> Iterator[None]:
     """The insert of an email whose subject is FAIL_AT_INSERT fails with an error no rule foresaw."""
     yield from _failing_trigger(postgres, FAIL_AT_INSERT, deferred=False)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook endpoint on loopback that records what it is sent."""
+    r = Receiver()
+    server = r.serve()
+    yield r
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+async def dispatcher(settings: Settings, owner_engine: Any) -> AsyncIterator[Dispatcher]:
+    """The webhook dispatcher, delivering on the test's call (`webhook_support.deliver_all`)."""
+    d = Dispatcher(settings, owner_engine, Keyring(settings.data_keys, settings.active_data_key_id))
+    yield d
+    await d.close()

@@ -8,7 +8,8 @@ import json
 import pytest
 from conftest import unique_domain
 from test_emails import message
-from test_webhooks import _hook, deliver_all, dispatcher, receiver  # noqa: F401 - fixtures
+from test_webhooks import _hook
+from webhook_support import deliver_all
 
 from tests.node_sdk import run_node_sdk
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from test_ingestion import LOG, QID, _bounce_pipe, _sample
 from test_outbox import db, drain
 from test_smtp_intake import _message, _submit, running_intake
-from test_webhooks import deliver_all, receiver  # noqa: F401 - a fixture
+from webhook_support import deliver_all
 
 from app.db import roles
 from app.domain.emails.outbox import Outbox

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import uuid
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import msgspec
 import pytest
 import resend
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from test_emails import message
+from webhook_support import deliver_all
 
 from app.config import Settings
 from app.domain.domains.dns import make_resolver
@@ -21,55 +18,6 @@ from app.domain.webhooks.dispatcher import Dispatcher
 from app.domain.webhooks.ssrf import UnsafeUrl, check_url, vet_url
 from app.lib.crypto import Keyring
 from tests.resend_spec import webhook_event_validator
-
-
-@dataclass
-class Receiver:
-    """An HTTP endpoint on loopback that records requests and answers with the next queued status."""
-
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-
-    def serve(self) -> ThreadingHTTPServer:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    server = r.serve()
-    r.url = f"http://127.0.0.1:{server.server_address[1]}/hook"  # type: ignore[attr-defined]
-    yield r
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-async def dispatcher(settings, owner_engine):
-    d = Dispatcher(settings, owner_engine, Keyring(settings.data_keys, settings.active_data_key_id))
-    yield d
-    await d.close()
-
-
-async def deliver_all(dispatcher: Dispatcher, rounds: int = 1) -> None:
-    for _ in range(rounds):
-        while await dispatcher.deliver_once():
-            pass
-        await asyncio.sleep(0.15)
 
 
 async def _hook(client, team, receiver, events=("email.queued",)) -> dict:
