@@ -106,6 +106,8 @@ def _declared_variables(case: Any) -> bool:
     body = case.body if isinstance(case.body, dict) else {}
     variables = body.get("variables") if isinstance(body.get("variables"), list) else []
     keys = [v.get("key") for v in variables if isinstance(v, dict)]
+    if not all(isinstance(k, str) for k in keys):
+        return True  # a malformed declaration: the schema refuses it
     texts = [body.get(f) for f in ("subject", "html", "text") if isinstance(body.get(f), str)]
     return len(keys) == len(set(keys)) and used_keys(*texts) <= set(keys)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, TypeVar
 
@@ -24,6 +25,13 @@ def page_of(items: Sequence[T], limit: int, after: str | None, before: str | Non
     if after is not None and before is not None:
         raise ApiError(422, "validation_error", "use after or before, not both")
     cursor = after if after is not None else before
+    if cursor is not None:
+        try:
+            cursor = str(uuid.UUID(cursor))
+        except ValueError:
+            raise ApiError(422, "validation_error",
+                           f"{'after' if after is not None else 'before'} must be an id") from None
+        after, before = (cursor, None) if after is not None else (None, cursor)
     ids = [id_of(item) for item in items]
     if cursor is not None and cursor not in ids:
         return [], False

@@ -82,8 +82,10 @@ async def test_a_cursor_of_no_item_gives_an_empty_page_and_both_cursors_are_refu
     await client.post("/domains", json={"name": unique_domain()}, headers=team.headers)
     response = await client.get("/domains?after=00000000-0000-0000-0000-000000000000", headers=team.headers)
     both = await client.get("/webhooks?after=a&before=b", headers=team.headers)
+    not_an_id = await client.get("/templates?after=a", headers=team.headers)
     assert response.status_code == 200 and response.json()["data"] == [] and response.json()["has_more"] is False
     assert both.status_code == 422 and "not both" in both.json()["message"]
+    assert not_an_id.status_code == 422 and "after must be an id" in not_an_id.json()["message"]
 
 
 @pytest.mark.parametrize(("words", "ahead"), [("in 1 min", timedelta(minutes=1)), ("in 2 hours", timedelta(hours=2)),

@@ -18,7 +18,7 @@ __all__ = ["Attachment", "AttachmentList", "AttachmentOut", "BatchSent", "EmailE
 # paragraph separators.
 # The English times read (app/domain/emails/validation.py): "in <n> <unit>", and "tomorrow" with an optional time.
 NATURAL_TIME = (r"^(in [0-9]{1,4} (seconds?|minutes?|mins?|hours?|days?|weeks?)"
-                r"|tomorrow( at [0-9]{1,2}(:[0-9]{2})? ?(am|pm)?)?)$")
+                r"|tomorrow( at ([01]?[0-9]|2[0-3])(:[0-5][0-9])? ?(am|pm)?)?)$")
 When = Annotated[str, msgspec.Meta(max_length=100, extra_json_schema={
     "anyOf": [{"format": "date-time"}, {"pattern": r"^\s*$"}, {"pattern": NATURAL_TIME}],
     "examples": ["2026-08-05T11:52:01Z", "in 1 min", "tomorrow at 9am"]})]
