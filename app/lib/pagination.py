@@ -10,11 +10,21 @@ from litestar.params import QueryParameter
 
 from app.lib.api_error import ApiError
 
-__all__ = ["Limit", "page_of"]
+__all__ = ["Limit", "cursor_id", "page_of"]
 
 T = TypeVar("T")
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="How many items to return (1 to 100).")]
+
+
+def cursor_id(value: str | None, name: str) -> uuid.UUID | None:
+    """A cursor (`after` or `before`) as the id it must be; 422 otherwise."""
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(422, "validation_error", f"{name} must be an id") from None
 
 
 def page_of(items: Sequence[T], limit: int, after: str | None, before: str | None,
@@ -24,14 +34,9 @@ def page_of(items: Sequence[T], limit: int, after: str | None, before: str | Non
     team's domains, keys, endpoints, templates) are short, so they are read whole."""
     if after is not None and before is not None:
         raise ApiError(422, "validation_error", "use after or before, not both")
+    after_id, before_id = cursor_id(after, "after"), cursor_id(before, "before")
+    after, before = (str(after_id) if after_id else None), (str(before_id) if before_id else None)
     cursor = after if after is not None else before
-    if cursor is not None:
-        try:
-            cursor = str(uuid.UUID(cursor))
-        except ValueError:
-            raise ApiError(422, "validation_error",
-                           f"{'after' if after is not None else 'before'} must be an id") from None
-        after, before = (cursor, None) if after is not None else (None, cursor)
     ids = [id_of(item) for item in items]
     if cursor is not None and cursor not in ids:
         return [], False

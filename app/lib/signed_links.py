@@ -8,10 +8,11 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from litestar import Request
 
 from app.lib.crypto import Keyring
 
-__all__ = ["BadLink", "LinkSigner"]
+__all__ = ["BadLink", "LinkSigner", "absolute_link"]
 
 
 class BadLink(Exception):
@@ -43,3 +44,8 @@ class LinkSigner:
             return self._serializer.loads(token, max_age=max_age_seconds)
         except BadSignature as error:  # SignatureExpired is one
             raise BadLink(str(error)) from None
+
+
+def absolute_link(request: Request[Any, Any, Any], path_and_query: str) -> str:
+    """An https link on the host the request was made to (the API's public name)."""
+    return f"https://{request.headers.get('host') or request.url.netloc}{path_and_query}"

@@ -4,6 +4,7 @@ natural-language schedules, and the path's id repeated in a body."""
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -127,7 +128,7 @@ async def test_an_emails_attachments_are_listed_read_and_downloaded_through_a_si
         "report.csv", "text/csv", 8, "attachment")
     assert (one["id"], one["content_id"], one["content_disposition"]) == (png["id"], "logo", "inline")
     assert download.status_code == 200 and download.content == b"a,b\n1,2\n"
-    assert download.headers["content-disposition"] == 'attachment; filename="report.csv"'
+    assert download.headers["content-disposition"] == 'attachment; filename="report.csv"; filename*=UTF-8\'\'report.csv'
     assert download.headers["x-content-type-options"] == "nosniff"
 
 
@@ -151,3 +152,61 @@ async def test_another_teams_email_attachments_are_not_found(client, team, sende
     _, other_key = await create_team(settings, "attachments-other")
     response = await client.get(f"/emails/{email_id}/attachments", headers={"Authorization": f"Bearer {other_key}"})
     assert response.status_code == 404
+
+
+async def _shared_link(client, team, sender, **body) -> tuple[str, str]:
+    html_body = '<p>Hi</p><script>alert(1)</script><img src="https://tracker.example/p.gif">'
+    sent = await client.post("/emails", json=message(sender, subject="<b>Invoice</b>", html=html_body),
+                             headers=team.headers)
+    shared = await client.post(f"/emails/{sent.json()['id']}/share", json=body, headers=team.headers)
+    assert shared.status_code == 200, shared.text
+    return sent.json()["id"], _path_and_query(shared.json()["url"])
+
+
+async def test_a_shared_link_opens_the_email_without_a_key_and_its_html_only_sandboxed(client, team, sender):
+    email_id, link = await _shared_link(client, team, sender, expires_in="2 hours")
+    page = await client.get(link)
+    frame = await client.get(link.replace("/shared?", "/shared/html?"))
+    assert page.status_code == 200 and "&lt;b&gt;Invoice&lt;/b&gt;" in page.text and "<b>Invoice" not in page.text
+    assert "<script" not in page.text and "<iframe sandbox " in page.text
+    assert "script-src" not in page.headers["content-security-policy"]
+    assert frame.status_code == 200 and "sandbox" in frame.headers["content-security-policy"]
+    assert "img-src data:" in frame.headers["content-security-policy"] and frame.headers["x-frame-options"] == \
+        "SAMEORIGIN"
+
+
+async def test_a_tampered_or_expired_shared_link_and_a_too_long_life_are_refused(client, team, sender, settings):
+    from app.domain.emails.sharing import SHARE_PURPOSE, share_token
+    from app.lib.crypto import Keyring
+    from app.lib.signed_links import LinkSigner
+
+    email_id, link = await _shared_link(client, team, sender)
+    tampered = await client.get(link[:-2] + ("AA" if not link.endswith("AA") else "BB"))
+    signer = LinkSigner(Keyring(settings.data_keys, settings.active_data_key_id), SHARE_PURPOSE)
+    old = share_token(signer, team.team_id, uuid.UUID(email_id), datetime.now(UTC) - timedelta(seconds=1))
+    expired = await client.get(f"/shared?token={old}")
+    too_long = await client.post(f"/emails/{email_id}/share", json={"expires_in": "3 days"}, headers=team.headers)
+    nonsense = await client.post(f"/emails/{email_id}/share", json={"expires_in": "forever"}, headers=team.headers)
+    assert [r.status_code for r in (tampered, expired)] == [403, 403]
+    assert too_long.status_code == 422 and nonsense.status_code == 422
+
+
+async def test_another_teams_email_cannot_be_shared(client, team, sender, settings):
+    from app.cli import create_team
+
+    email_id, _ = await _shared_link(client, team, sender)
+    _, other_key = await create_team(settings, "share-other")
+    response = await client.post(f"/emails/{email_id}/share", json={},
+                                 headers={"Authorization": f"Bearer {other_key}"})
+    assert response.status_code == 404
+
+
+async def test_a_download_of_a_file_with_a_non_ascii_quoted_name_is_served_with_both_names(client, team, sender):
+    name = '文件 "final".pdf'
+    sent = await client.post("/emails", json=message(sender, attachments=[
+        {"filename": name, "content": base64.b64encode(b"%PDF").decode()}]), headers=team.headers)
+    item = (await client.get(f"/emails/{sent.json()['id']}/attachments", headers=team.headers)).json()["data"][0]
+    download = await client.get(_path_and_query(item["download_url"]))
+    disposition = download.headers["content-disposition"]
+    assert download.status_code == 200 and download.content == b"%PDF" and item["filename"] == name
+    assert disposition == "attachment; filename=\" final.pdf\"; filename*=UTF-8''%E6%96%87%E4%BB%B6%20%22final%22.pdf"

@@ -149,3 +149,11 @@ def test_the_sdk_schedules_in_natural_language(sdk, postgres):
     sent = sdk.Emails.send({"from": f"hello@{domain['name']}", "to": ["bob@example.org"], "subject": "Soon",
                             "text": "Soon", "scheduled_at": "in 1 hour"})
     assert sdk.Emails.get(sent["id"])["last_event"] == "scheduled"
+
+
+def test_the_sdk_shares_an_email(sdk, postgres):
+    domain = _verified(sdk, postgres)
+    sent = sdk.Emails.send({"from": f"hello@{domain['name']}", "to": ["bob@example.org"], "subject": "Shared",
+                            "text": "Shared"})
+    shared = sdk.Emails.share(sent["id"], {"expires_in": "10m"})
+    assert shared["id"] == sent["id"] and "/shared?token=" in shared["url"]

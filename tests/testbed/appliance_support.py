@@ -4,7 +4,11 @@ their addresses, the ACME test CA trusted, and a team with an API key and an SMT
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +16,11 @@ import pytest
 import resend
 
 from postyard.appliance_client import ApiAccess, name_resolver
+from postyard.deployer import REPO
 from postyard.testbed.state import TestbedState
 from tests.testbed.mail_support import MailTestbed
 
-__all__ = ["Appliance", "open_appliance", "verified_domain"]
+__all__ = ["Appliance", "open_appliance", "outside_webhook_receiver", "verified_domain"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +60,19 @@ def verified_domain(opened: Appliance) -> str:
 
     The key sync has it there within seconds; a real customer's DNS takes longer."""
     return opened.mail.verified_domain(opened.access, prefix="e", key_timeout=10)
+
+
+@contextmanager
+def outside_webhook_receiver(bed: TestbedState, directory: Path, port: int) -> Iterator[Path]:
+    """A webhook endpoint on the outside host's address and `port`, keeping each delivery as a JSON line in the
+    file it yields, until the block ends."""
+    path = directory / "deliveries.jsonl"
+    path.touch()
+    receiver = subprocess.Popen(
+        ["ip", "netns", "exec", bed.outside_netns, sys.executable, "-m", "tests.testbed.webhook_receiver",
+         bed.outside_address, str(port), str(path)], cwd=REPO)
+    try:
+        yield path
+    finally:
+        receiver.terminate()
+        receiver.wait(10)

@@ -5,8 +5,6 @@ DKIM-signed to the remote MX, its events as signed webhooks, and a bounce suppre
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,9 +13,8 @@ import pytest
 import resend
 from standardwebhooks import Webhook
 
-from postyard.deployer import REPO
 from postyard.testbed import internet
-from tests.testbed.appliance_support import Appliance, open_appliance, verified_domain
+from tests.testbed.appliance_support import Appliance, open_appliance, outside_webhook_receiver, verified_domain
 from tests.testbed.mail_support import MailTestbed, Sender, make_message
 
 WEBHOOK_PORT = 8099
@@ -40,14 +37,8 @@ def appliance(opened) -> MailTestbed:
 
 @pytest.fixture(scope="module")
 def webhook_log(bed, tmp_path_factory):
-    path = tmp_path_factory.mktemp("hooks") / "deliveries.jsonl"
-    path.touch()
-    receiver = subprocess.Popen(
-        ["ip", "netns", "exec", bed.outside_netns, sys.executable, "-m", "tests.testbed.webhook_receiver",
-         bed.outside_address, str(WEBHOOK_PORT), str(path)], cwd=REPO)
-    yield path
-    receiver.terminate()
-    receiver.wait(10)
+    with outside_webhook_receiver(bed, tmp_path_factory.mktemp("hooks"), WEBHOOK_PORT) as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

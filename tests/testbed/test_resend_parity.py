@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,12 +14,11 @@ import httpx
 import pytest
 import resend
 
-from postyard.deployer import REPO
 from postyard.testbed import internet
 from tests.node_sdk import NODE_DIR, run_node_sdk
 from tests.resend_coverage import CoverageRun
 from tests.resend_spec import webhook_event_validator
-from tests.testbed.appliance_support import Appliance, open_appliance, verified_domain
+from tests.testbed.appliance_support import Appliance, open_appliance, outside_webhook_receiver, verified_domain
 
 WEBHOOK_PORT = 8097
 
@@ -63,14 +60,8 @@ def test_the_node_sdk_runs_every_flow_it_has_against_the_deployed_api(opened, do
 
 @pytest.fixture(scope="module")
 def webhook_log(single_testbed, tmp_path_factory):
-    path = tmp_path_factory.mktemp("hooks") / "deliveries.jsonl"
-    path.touch()
-    receiver = subprocess.Popen(
-        ["ip", "netns", "exec", single_testbed.outside_netns, sys.executable, "-m", "tests.testbed.webhook_receiver",
-         single_testbed.outside_address, str(WEBHOOK_PORT), str(path)], cwd=REPO)
-    yield path
-    receiver.terminate()
-    receiver.wait(10)
+    with outside_webhook_receiver(single_testbed, tmp_path_factory.mktemp("hooks"), WEBHOOK_PORT) as path:
+        yield path
 
 
 def _delivery(webhook_log: Path, email_id: str, event_type: str, timeout: float = 120) -> dict:

@@ -58,7 +58,7 @@ async def create_key(db: AsyncSession, team_id: uuid.UUID, data: ApiKeyCreate) -
 async def list_keys(db: AsyncSession, team_id: uuid.UUID) -> list[ApiKey]:
     """The team's keys that are not revoked, newest first."""
     query = (select(ApiKey).where(ApiKey.team_id == team_id, ApiKey.revoked_at.is_(None))
-             .order_by(ApiKey.created_at.desc()))
+             .order_by(ApiKey.created_at.desc(), ApiKey.id.desc()))
     return list((await db.execute(query)).scalars())
 
 

@@ -92,7 +92,7 @@ async def create_domain(
 
 async def list_domains(db: AsyncSession, team_id: uuid.UUID) -> list[Domain]:
     """The team's domains, newest first."""
-    query = select(Domain).where(Domain.team_id == team_id).order_by(Domain.created_at.desc())
+    query = select(Domain).where(Domain.team_id == team_id).order_by(Domain.created_at.desc(), Domain.id.desc())
     return list((await db.execute(query)).scalars())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
@@ -26,7 +27,7 @@ from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
 from app.lib.pagination import Limit, page_of
 from app.lib.response_body import unless_none
-from app.lib.signed_links import BadLink, LinkSigner
+from app.lib.signed_links import BadLink, LinkSigner, absolute_link
 from app.lib.timefmt import iso
 
 __all__ = ["EmailAttachmentController"]
@@ -43,12 +44,18 @@ def _signer(request: Request[Any, Any, Any]) -> LinkSigner:
 def _out(request: Request[Any, Any, Any], principal: Principal, email_id: uuid.UUID,
          item: StoredAttachment) -> AttachmentOut:
     token, expires = download_token(_signer(request), principal.team_id, email_id, item.id)
-    host = request.headers.get("host", "")
     return AttachmentOut(
         id=str(item.id), filename=item.filename, content_type=item.content_type,
         content_id=unless_none(item.content_id), content_disposition=item.disposition, size=len(item.content),
         expires_at=iso(expires) or "",
-        download_url=f"https://{host}/emails/{email_id}/attachments/{item.id}/content?token={token}")
+        download_url=absolute_link(request, f"/emails/{email_id}/attachments/{item.id}/content?token={token}"))
+
+
+def _disposition(filename: str) -> str:
+    """`attachment` with the name (RFC 6266): an ASCII fallback without quotes or control characters, and the
+    name itself percent-encoded as UTF-8."""
+    fallback = "".join(c for c in filename if " " <= c <= "~" and c not in '"\\') or "attachment"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _one(items: list[StoredAttachment], attachment_id: str) -> StoredAttachment:
@@ -101,6 +108,5 @@ class EmailAttachmentController(Controller):
             raise ApiError(403, "invalid_link", "This download link is not valid or has expired") from None
         await scope_to_team(db_session, team_id)
         item = _one(await email_attachments(db_session, team_id, eid), attachment_id)
-        name = (item.filename or f"attachment-{item.id}").replace('"', "")
         return Response(item.content, media_type=item.content_type, headers={
-            **_DOWNLOAD_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
+            **_DOWNLOAD_HEADERS, "Content-Disposition": _disposition(item.filename or f"attachment-{item.id}")})

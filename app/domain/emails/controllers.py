@@ -21,7 +21,7 @@ from app.lib.auth import Principal, provide_principal, provide_sending_principal
 from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
-from app.lib.pagination import Limit
+from app.lib.pagination import Limit, cursor_id
 from app.lib.request_body import check_echoed_id
 
 __all__ = ["EmailController", "EMAIL_REQUEST_MAX_BYTES"]
@@ -30,15 +30,6 @@ EMAIL_REQUEST_MAX_BYTES = 40 * 1024 * 1024
 MAX_BATCH = 100
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False, min_length=1,
                                                              max_length=256)]
-
-
-def _cursor(value: str | None, name: str) -> uuid.UUID | None:
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ApiError(422, "validation_error", f"{name} must be an email id") from None
 
 
 class EmailController(Controller):
@@ -113,7 +104,7 @@ class EmailController(Controller):
         if after is not None and before is not None:
             raise ApiError(422, "validation_error", "use after or before, not both")
         data, has_more = await services.list_emails(db_session, principal.team_id, limit,
-                                                    _cursor(after, "after"), _cursor(before, "before"))
+                                                    cursor_id(after, "after"), cursor_id(before, "before"))
         return EmailList(data=data, has_more=has_more)
 
     @get("/{email_id:str}", operation_id="emails/get")

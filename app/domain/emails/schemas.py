@@ -10,7 +10,8 @@ from app.lib.request_body import RequestBody
 from app.lib.response_body import ABSENT, Absent
 
 __all__ = ["Attachment", "AttachmentList", "AttachmentOut", "BatchSent", "EmailEventOut", "EmailList", "EmailOut",
-           "EmailRef", "EmailSent", "EmailUpdate", "NATURAL_TIME", "NodeBuffer", "SendEmail", "Tag", "TemplateInput"]
+           "EmailRef", "EmailSent", "EmailShare", "EmailShared", "EmailUpdate", "NATURAL_TIME", "NodeBuffer",
+           "SendEmail", "Tag", "TemplateInput"]
 
 # What the OpenAPI document states of these fields (checked in validation.py and rules.py, which word the
 # refusals): an ISO 8601 date and time, a time in English ("in 1 min"), or blank for none; an address, or a
@@ -18,10 +19,9 @@ __all__ = ["Attachment", "AttachmentList", "AttachmentOut", "BatchSent", "EmailE
 # paragraph separators.
 # The English times read (app/domain/emails/validation.py): "in <n> <unit>", and "tomorrow" with an optional time.
 NATURAL_TIME = (r"^(in [0-9]{1,4} (seconds?|minutes?|mins?|hours?|days?|weeks?)"
-                r"|tomorrow( at ([01]?[0-9]|2[0-3])(:[0-5][0-9])? ?(am|pm)?)?)$")
+                r"|tomorrow( at ((1[0-2]|[1-9])(:[0-5][0-9])? ?(am|pm)|([01]?[0-9]|2[0-3]):[0-5][0-9]))?)$")
 When = Annotated[str, msgspec.Meta(max_length=100, extra_json_schema={
-    "anyOf": [{"format": "date-time"}, {"pattern": r"^\s*$"}, {"pattern": NATURAL_TIME}],
-    "examples": ["2026-08-05T11:52:01Z", "in 1 min", "tomorrow at 9am"]})]
+    "anyOf": [{"format": "date-time"}, {"pattern": r"^\s*$"}, {"pattern": NATURAL_TIME}]})]
 Address = Annotated[str, msgspec.Meta(extra_json_schema={"format": "email"})]
 Addresses = Address | list[Address]
 # To names at least one address (validation.py words the refusal of an empty list).
@@ -104,6 +104,21 @@ class EmailUpdate(RequestBody):
 
     scheduled_at: When
     id: str | None = None  # the path's id, as the Python SDK repeats it
+
+
+class EmailShare(RequestBody):
+    """How long a shared link lives: a duration such as `10m`, `2 hours` or `1 day` (48 hours at most)."""
+
+    expires_in: Annotated[str, msgspec.Meta(max_length=20)] | None = None
+
+
+class EmailShared(msgspec.Struct):
+    """A shared link to an email, valid until `expires_at`."""
+
+    id: str
+    url: str
+    expires_at: str
+    object: str = "email"
 
 
 class EmailRef(msgspec.Struct):

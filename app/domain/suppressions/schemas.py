@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.lib.request_body import RequestBody
-from app.lib.response_body import Absent
+from app.lib.response_body import ABSENT, Absent
 
 __all__ = ["BatchAdd", "BatchRemove", "Reason", "SuppressionCreate", "SuppressionList", "SuppressionOut",
            "SuppressionRef", "SuppressionRefs", "SuppressionRemoved", "SuppressionsRemoved"]
@@ -44,8 +44,8 @@ class SuppressionOut(msgspec.Struct):
     email: str
     origin: str
     reason: str
-    source_id: str | Absent
     created_at: str
+    source_id: str | Absent = ABSENT
     object: str = "suppression"
 
 

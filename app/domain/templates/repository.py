@@ -15,7 +15,9 @@ __all__ = ["delete_template", "find_template", "insert_template", "publish_templ
 
 _COLUMNS = ("id, team_id, name, alias, draft, draft_version_id, published, published_version_id, published_at, "
             "created_at, updated_at")
-_FIND = text(f"SELECT {_COLUMNS} FROM templates WHERE team_id = :team_id AND (id::text = :ref OR alias = :ref)")
+# An alias may look like another template's id: the id wins.
+_FIND = text(f"SELECT {_COLUMNS} FROM templates WHERE team_id = :team_id AND (id::text = :ref OR alias = :ref) "
+             "ORDER BY (id::text = :ref) DESC LIMIT 1")
 _LIST = text(f"SELECT {_COLUMNS} FROM templates WHERE team_id = :team_id ORDER BY created_at DESC, id DESC")
 _INSERT = text("""
 INSERT INTO templates (id, team_id, name, alias, draft, draft_version_id)

@@ -67,11 +67,8 @@ class TemplateOut(msgspec.Struct):
 
     id: str
     name: str
-    alias: str | Absent
-    subject: str | Absent
     reply_to: list[str] | None
     html: str
-    text: str | Absent
     variables: list[TemplateVariableOut]
     status: str
     current_version_id: str
@@ -79,6 +76,9 @@ class TemplateOut(msgspec.Struct):
     updated_at: str
     published_at: str | None
     has_unpublished_versions: bool
+    alias: str | Absent = ABSENT
+    subject: str | Absent = ABSENT
+    text: str | Absent = ABSENT
     from_: str | Absent = msgspec.field(name="from", default=ABSENT)
     object: str = "template"
 
@@ -88,11 +88,11 @@ class TemplateListItem(msgspec.Struct):
 
     id: str
     name: str
-    alias: str | Absent
     status: str
     published_at: str | None
     created_at: str
     updated_at: str
+    alias: str | Absent = ABSENT
 
 
 class TemplateList(msgspec.Struct):

@@ -29,6 +29,10 @@ __all__ = ["create", "delete", "duplicate", "get", "list_items", "publish", "pub
 
 def _variables(items: list[TemplateVariableIn] | None) -> list[dict[str, Any]]:
     variables = [{"key": v.key, "type": v.type, "fallback_value": v.fallback_value} for v in items or []]
+    for v in variables:
+        fallback = v["fallback_value"]
+        if v["type"] == "number" and fallback is not None and not isinstance(fallback, int | float):
+            raise ApiError(422, "validation_error", f"variables: the fallback of {v['key']} must be a number")
     keys = [v["key"] for v in variables]
     if len(keys) != len(set(keys)):
         raise ApiError(422, "validation_error", "variables: each key may be declared once")
@@ -43,6 +47,15 @@ def _checked(draft: dict[str, Any]) -> dict[str, Any]:
     if isinstance(draft["reply_to"], str):
         draft["reply_to"] = [draft["reply_to"]]
     return draft
+
+
+async def _status(row: Any) -> str:
+    return "published" if row.published is not None else "draft"
+
+
+def _draft_fields(data: TemplateCreate | TemplateUpdate) -> dict[str, Any]:
+    return {"from": data.from_, "subject": data.subject, "reply_to": data.reply_to, "html": data.html,
+            "text": data.text}
 
 
 async def get(db: AsyncSession, team_id: uuid.UUID, ref: str, *, lock: bool = False) -> Any:
@@ -61,7 +74,7 @@ def to_out(row: Any) -> TemplateOut:
         subject=unless_none(draft["subject"]), reply_to=draft["reply_to"], html=draft["html"],
         text=unless_none(draft["text"]),
         variables=[TemplateVariableOut(**v) for v in draft["variables"]],
-        status="published" if row.published is not None else "draft", current_version_id=str(row.draft_version_id),
+        status=_status(row), current_version_id=str(row.draft_version_id),
         created_at=iso(row.created_at) or "", updated_at=iso(row.updated_at) or "", published_at=iso(row.published_at),
         has_unpublished_versions=row.published_version_id != row.draft_version_id)
 
@@ -69,7 +82,7 @@ def to_out(row: Any) -> TemplateOut:
 async def list_items(db: AsyncSession, team_id: uuid.UUID) -> list[TemplateListItem]:
     """The team's templates as listed, newest first."""
     return [TemplateListItem(id=str(r.id), name=r.name, alias=unless_none(r.alias), created_at=iso(r.created_at) or "",
-                             status="published" if r.published is not None else "draft",
+                             status=_status(r),
                              published_at=iso(r.published_at), updated_at=iso(r.updated_at) or "")
             for r in await repository.team_templates(db, team_id)]
 
@@ -77,8 +90,7 @@ async def list_items(db: AsyncSession, team_id: uuid.UUID) -> list[TemplateListI
 async def create(db: AsyncSession, principal: Principal, data: TemplateCreate) -> uuid.UUID:
     """Store a new draft template."""
     principal.require_write()
-    draft = _checked({"from": data.from_, "subject": data.subject, "reply_to": data.reply_to, "html": data.html,
-                      "text": data.text, "variables": _variables(data.variables)})
+    draft = _checked({**_draft_fields(data), "variables": _variables(data.variables)})
     template_id = uuid.uuid4()
     await repository.insert_template(db, template_id, principal.team_id, data.name, data.alias, draft)
     await record_by(db, principal, "template.created", "template", template_id, {"name": data.name})
@@ -90,9 +102,7 @@ async def update(db: AsyncSession, principal: Principal, ref: str, data: Templat
     principal.require_write()
     row = await get(db, principal.team_id, ref, lock=True)
     draft = dict(row.draft)
-    given = {"from": data.from_, "subject": data.subject, "reply_to": data.reply_to, "html": data.html,
-             "text": data.text}
-    draft.update({k: v for k, v in given.items() if v is not None})
+    draft.update({k: v for k, v in _draft_fields(data).items() if v is not None})
     if data.variables is not None:
         draft["variables"] = _variables(data.variables)
     await repository.update_template(db, row.id, data.name or row.name,
