@@ -112,3 +112,14 @@ async def test_another_teams_template_is_neither_readable_nor_usable(client, tea
         "id": template["id"], "variables": {"ORDER": 1}}}, headers=other)
     assert read.status_code == 404 and by_alias.status_code == 404
     assert used.status_code == 422 and "no template" in used.json()["message"]
+
+
+async def test_an_update_leaves_out_what_it_does_not_name_and_clears_what_it_sets_to_null(client, team, sender):
+    template = await _published(client, team, sender)
+    cleared = await client.patch(f"/templates/{template['id']}", json={"text": None, "alias": None},
+                                 headers=team.headers)
+    fetched = (await client.get(f"/templates/{template['id']}", headers=team.headers)).json()
+    no_html = await client.patch(f"/templates/{template['id']}", json={"html": None}, headers=team.headers)
+    assert cleared.status_code == 200 and "text" not in fetched and "alias" not in fetched
+    assert fetched["subject"] == ORDER["subject"] and fetched["html"] == ORDER["html"]
+    assert no_html.status_code == 422

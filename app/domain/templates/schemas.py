@@ -42,16 +42,17 @@ class TemplateCreate(RequestBody):
 
 
 class TemplateUpdate(RequestBody):
-    """Changes to a template's draft (its published version stays until the next publish)."""
+    """Changes to a template's draft (its published version stays until the next publish): a field left out
+    stays as it is, and `null` clears one that may be empty."""
 
-    name: Name | None = None
-    html: str | None = None
-    alias: Alias | None = None
-    from_: str | None = msgspec.field(name="from", default=None)
-    subject: str | None = None
-    reply_to: Addresses | None = None
-    text: str | None = None
-    variables: Annotated[list[TemplateVariableIn], msgspec.Meta(max_length=MAX_VARIABLES)] | None = None
+    name: Name | Absent = ABSENT
+    html: str | Absent = ABSENT
+    alias: Alias | None | Absent = ABSENT
+    from_: str | None | Absent = msgspec.field(name="from", default=ABSENT)
+    subject: str | None | Absent = ABSENT
+    reply_to: Addresses | None | Absent = ABSENT
+    text: str | None | Absent = ABSENT
+    variables: Annotated[list[TemplateVariableIn], msgspec.Meta(max_length=MAX_VARIABLES)] | Absent = ABSENT
 
 
 class TemplateVariableOut(msgspec.Struct):

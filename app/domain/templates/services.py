@@ -21,7 +21,7 @@ from app.domain.templates.schemas import (
 from app.lib.api_error import ApiError
 from app.lib.audit import record_by
 from app.lib.auth import Principal
-from app.lib.response_body import unless_none
+from app.lib.response_body import ABSENT, Absent, unless_none
 from app.lib.timefmt import iso
 
 __all__ = ["create", "delete", "duplicate", "get", "list_items", "publish", "published_version", "to_out", "update"]
@@ -49,11 +49,12 @@ def _checked(draft: dict[str, Any]) -> dict[str, Any]:
     return draft
 
 
-async def _status(row: Any) -> str:
+def _status(row: Any) -> str:
     return "published" if row.published is not None else "draft"
 
 
 def _draft_fields(data: TemplateCreate | TemplateUpdate) -> dict[str, Any]:
+    """The draft's fields in the request (ABSENT where an update leaves one out)."""
     return {"from": data.from_, "subject": data.subject, "reply_to": data.reply_to, "html": data.html,
             "text": data.text}
 
@@ -102,11 +103,11 @@ async def update(db: AsyncSession, principal: Principal, ref: str, data: Templat
     principal.require_write()
     row = await get(db, principal.team_id, ref, lock=True)
     draft = dict(row.draft)
-    draft.update({k: v for k, v in _draft_fields(data).items() if v is not None})
-    if data.variables is not None:
+    draft.update({k: v for k, v in _draft_fields(data).items() if v is not ABSENT})
+    if not isinstance(data.variables, Absent):
         draft["variables"] = _variables(data.variables)
-    await repository.update_template(db, row.id, data.name or row.name,
-                                     data.alias if data.alias is not None else row.alias, _checked(draft))
+    await repository.update_template(db, row.id, row.name if isinstance(data.name, Absent) else data.name,
+                                     row.alias if isinstance(data.alias, Absent) else data.alias, _checked(draft))
     await record_by(db, principal, "template.updated", "template", row.id)
     return row.id  # type: ignore[no-any-return]
 
