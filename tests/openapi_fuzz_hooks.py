@@ -102,14 +102,19 @@ def _same_id(field: str, parameter: str) -> Callable[[Any], bool]:
 
 
 def _declared_variables(case: Any) -> bool:
-    """A template declares each variable once, and every variable its texts use."""
+    """A template declares each variable once, every variable its texts use, and a number's fallback is a
+    number."""
     body = case.body if isinstance(case.body, dict) else {}
     variables = body.get("variables") if isinstance(body.get("variables"), list) else []
     keys = [v.get("key") for v in variables if isinstance(v, dict)]
     if not all(isinstance(k, str) for k in keys):
         return True  # a malformed declaration: the schema refuses it
     texts = [body.get(f) for f in ("subject", "html", "text") if isinstance(body.get(f), str)]
-    return len(keys) == len(set(keys)) and used_keys(*texts) <= set(keys)
+    numbers_fall_back_to_numbers = all(
+        not isinstance(v, dict) or v.get("type") != "number" or v.get("fallback_value") is None
+        or (isinstance(v.get("fallback_value"), int | float) and not isinstance(v.get("fallback_value"), bool))
+        for v in variables)
+    return len(keys) == len(set(keys)) and used_keys(*texts) <= set(keys) and numbers_fall_back_to_numbers
 
 
 def _each_sendable(case: Any) -> bool:

@@ -31,7 +31,8 @@ def _variables(items: list[TemplateVariableIn] | None) -> list[dict[str, Any]]:
     variables = [{"key": v.key, "type": v.type, "fallback_value": v.fallback_value} for v in items or []]
     for v in variables:
         fallback = v["fallback_value"]
-        if v["type"] == "number" and fallback is not None and not isinstance(fallback, int | float):
+        if v["type"] == "number" and fallback is not None and (isinstance(fallback, bool)
+                                                               or not isinstance(fallback, int | float)):
             raise ApiError(422, "validation_error", f"variables: the fallback of {v['key']} must be a number")
     keys = [v["key"] for v in variables]
     if len(keys) != len(set(keys)):
