@@ -150,6 +150,12 @@ def _printable_reason(case: Any) -> bool:
     return not isinstance(reason, str) or (reason.strip() != "" and reason.strip().isprintable())
 
 
+def _names_a_team(case: Any) -> bool:
+    """Accepting an operator's invite starts a team, which needs a name (a member's invite ignores it)."""
+    body = case.body if isinstance(case.body, dict) else {}
+    return isinstance(body.get("team_name"), str) and body["team_name"] != ""
+
+
 def _negative_only(case: Any) -> bool:
     """The right second-factor code cannot be generated: only malformed requests are tried."""
     return case.meta is None or not case.meta.generation.mode.is_positive
@@ -170,6 +176,7 @@ RULES: dict[str, Callable[[Any], bool]] = {
     "PATCH /emails/{email_id}": lambda case: _same_id("id", "email_id")(case) and _within_30_days(
         (case.body or {}).get("scheduled_at") if isinstance(case.body, dict) else None),
     "POST /operator/teams/{team_id}/suspend": _printable_reason,
+    "POST /invites/accept": _names_a_team,
     "POST /auth/2fa/enable": _negative_only,
     "POST /auth/password-reset/confirm": _negative_only,  # nor a reset link's token
 }
