@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.emails import idempotency, services
 from app.domain.emails.accept_groups import AcceptGroups
+from app.domain.emails.from_template import with_template
 from app.domain.emails.schemas import BatchSent, EmailList, EmailOut, EmailRef, EmailSent, EmailUpdate, SendEmail
 from app.domain.emails.validation import Draft, draft_from_request
-from app.domain.templates.sending import with_template
 from app.lib.api_error import ApiError
 from app.lib.auth import Principal, provide_principal, provide_sending_principal
 from app.lib.auth import services as app_services

@@ -3,44 +3,16 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from app.db.executor import Executor
 from app.domain.events import repository
+from app.domain.events.event import EVENT_TYPES, EmailSummary, Event
 from app.domain.events.webhook_payload import webhook_payload
 
 __all__ = ["EVENT_TYPES", "EmailSummary", "Event", "record_events"]
-
-EVENT_TYPES = ("queued", "sent", "delivered", "delivery_delayed", "bounced", "complained", "failed", "suppressed",
-               "scheduled", "canceled")
-
-
-@dataclass(frozen=True)
-class EmailSummary:
-    """What a webhook payload says about the email an event belongs to."""
-
-    id: uuid.UUID
-    team_id: uuid.UUID
-    from_address: str
-    to_addresses: list[str]
-    subject: str
-    created_at: datetime
-    tags: list[dict[str, str]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One event on one email; `unique` events are recorded once per (email, type, recipient)."""
-
-    email: EmailSummary
-    type: str
-    recipient: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-    unique: bool = False
 
 
 async def _not_yet_recorded(db: Executor, events: Sequence[Event]) -> list[Event]:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from app.domain.events.recorder import Event
+from app.domain.events.event import Event
 
 __all__ = ["EXTENSION_EVENT_TYPES", "SUPPRESSION_REASONS", "webhook_payload"]
 
