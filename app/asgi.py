@@ -28,6 +28,7 @@ from app.domain.domains.controllers import DomainController
 from app.domain.emails.accept_groups import AcceptGroups
 from app.domain.emails.attachment_controllers import EmailAttachmentController
 from app.domain.emails.controllers import EmailController
+from app.domain.emails.metrics_controllers import EmailMetricsController
 from app.domain.emails.share_controllers import SharedEmailController, ShareEmailController
 from app.domain.operators.controllers import OperatorController
 from app.domain.smtp.controllers import SmtpCredentialController
@@ -100,7 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[SystemController, AuthController, TeamController, ApiKeyController, DomainController,
                         SmtpCredentialController, AuditLogController, EmailController, EmailAttachmentController,
-                        ShareEmailController, SharedEmailController,
+                        ShareEmailController, SharedEmailController, EmailMetricsController,
                         SuppressionController, WebhookController, TemplateController, InviteController,
                         OperatorController, console_router()],
         plugins=[SQLAlchemyPlugin(config=db_config)],

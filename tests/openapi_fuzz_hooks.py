@@ -13,6 +13,7 @@ from typing import Any
 
 import schemathesis
 
+from app.domain.emails.metrics import parse_query
 from app.domain.emails.validation import FORBIDDEN_HEADERS, parse_schedule
 from app.domain.templates.rendering import used_keys
 from app.lib.api_error import ApiError
@@ -156,6 +157,22 @@ def _names_a_team(case: Any) -> bool:
     return isinstance(body.get("team_name"), str) and body["team_name"] != ""
 
 
+def _answerable_metrics(case: Any) -> bool:
+    """Metrics for a range of real dates in a real time zone, of what is tracked (the app's own check)."""
+    query = case.query or {}
+    try:
+        parse_query(query.get("start_date"), query.get("end_date"), query.get("timezone", "UTC"),
+                    query.get("granularity", "daily"), *(_as_list(query.get(name)) for name in (
+                        "metrics", "dimensions", "domain_id", "email_id")))
+    except (ApiError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _as_list(value: Any) -> list[str] | None:
+    return None if value is None else [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
 def _negative_only(case: Any) -> bool:
     """The right second-factor code cannot be generated: only malformed requests are tried."""
     return case.meta is None or not case.meta.generation.mode.is_positive
@@ -177,6 +194,7 @@ RULES: dict[str, Callable[[Any], bool]] = {
         (case.body or {}).get("scheduled_at") if isinstance(case.body, dict) else None),
     "POST /operator/teams/{team_id}/suspend": _printable_reason,
     "POST /invites/accept": _names_a_team,
+    "GET /emails/metrics": _answerable_metrics,
     "POST /auth/2fa/enable": _negative_only,
     "POST /auth/password-reset/confirm": _negative_only,  # nor a reset link's token
 }

@@ -157,3 +157,8 @@ def test_the_sdk_shares_an_email(sdk, postgres):
                             "text": "Shared"})
     shared = sdk.Emails.share(sent["id"], {"expires_in": "10m"})
     assert shared["id"] == sent["id"] and "/shared?token=" in shared["url"]
+
+
+def test_the_sdk_reads_sending_metrics(sdk):
+    answer = sdk.Emails.metrics({"dimensions": ["period"], "metrics": ["sent", "delivered"]})
+    assert answer["object"] == "metrics" and set(answer["totals"]) == {"sent", "delivered"}

@@ -10,8 +10,8 @@ from app.lib.request_body import RequestBody
 from app.lib.response_body import ABSENT, Absent
 
 __all__ = ["Attachment", "AttachmentList", "AttachmentOut", "BatchSent", "EmailEventOut", "EmailList", "EmailOut",
-           "EmailRef", "EmailSent", "EmailShare", "EmailShared", "EmailUpdate", "NATURAL_TIME", "NodeBuffer",
-           "SendEmail", "Tag", "TemplateInput"]
+           "EmailRef", "EmailSent", "EmailShare", "EmailShared", "EmailUpdate", "MetricsOut", "NATURAL_TIME",
+           "NodeBuffer", "SendEmail", "Tag", "TemplateInput"]
 
 # What the OpenAPI document states of these fields (checked in validation.py and rules.py, which word the
 # refusals): an ISO 8601 date and time, a time in English ("in 1 min"), or blank for none; an address, or a
@@ -178,6 +178,19 @@ class AttachmentList(msgspec.Struct):
     data: list[AttachmentOut]
     has_more: bool = False
     object: str = "list"
+
+
+class MetricsOut(msgspec.Struct):
+    """Counts of the team's email events over a date range, in total and per combination of the dimensions."""
+
+    start_date: str
+    end_date: str
+    metrics: list[str]
+    dimensions: list[str]
+    granularity: str
+    totals: dict[str, float]
+    data: list[dict[str, str | float]] | Absent = ABSENT
+    object: str = "metrics"
 
 
 class EmailList(msgspec.Struct):
