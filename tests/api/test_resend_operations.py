@@ -186,9 +186,10 @@ async def test_a_tampered_or_expired_shared_link_and_a_too_long_life_are_refused
     old = share_token(signer, team.team_id, uuid.UUID(email_id), datetime.now(UTC) - timedelta(seconds=1))
     expired = await client.get(f"/shared?token={old}")
     too_long = await client.post(f"/emails/{email_id}/share", json={"expires_in": "3 days"}, headers=team.headers)
+    without_body = await client.post(f"/emails/{email_id}/share", headers=team.headers)
     nonsense = await client.post(f"/emails/{email_id}/share", json={"expires_in": "forever"}, headers=team.headers)
     assert [r.status_code for r in (tampered, expired)] == [403, 403]
-    assert too_long.status_code == 422 and nonsense.status_code == 422
+    assert too_long.status_code == 422 and nonsense.status_code == 422 and without_body.status_code == 200
 
 
 async def test_another_teams_email_cannot_be_shared(client, team, sender, settings):

@@ -65,15 +65,21 @@ def _listed(values: Sequence[str] | None) -> list[str]:
     return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
 
 
-def _when(value: str | None, name: str, zone: ZoneInfo, default: datetime) -> datetime:
+def _when(value: str | None, name: str, zone: ZoneInfo, default: datetime, *, day_end: bool = False) -> datetime:
+    """A date or a date and time (in `zone` when it names no offset); a date alone is its first instant, or
+    with `day_end` the first instant of the next day (the range's end is exclusive)."""
     if value is None:
         return default
     try:
-        parsed = datetime.fromisoformat(value) if "T" in value or " " in value else \
-            datetime.combine(date.fromisoformat(value), time())
-    except ValueError:
+        if "T" in value or " " in value:
+            parsed = datetime.fromisoformat(value)
+        else:
+            parsed = datetime.combine(date.fromisoformat(value) + timedelta(days=1 if day_end else 0), time())
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+        parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise _refuse(f"{name} must be an ISO 8601 date or date and time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+    return parsed
 
 
 def _ids(values: Sequence[str] | None, name: str) -> list[uuid.UUID]:
@@ -90,7 +96,7 @@ def parse_query(start_date: str | None, end_date: str | None, timezone: str, gra
                 metrics: Sequence[str] | None, dimensions: Sequence[str] | None, domain_ids: Sequence[str] | None,
                 email_ids: Sequence[str] | None, now: datetime | None = None) -> MetricsQuery:
     """The request's parameters checked, with Resend's defaults (the 6 days before now, UTC, daily, every
-    metric tracked, no dimension); 422 naming the first problem."""
+    metric tracked, no dimension); 422 naming the first problem. The range's end is exclusive."""
     try:
         zone = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -98,8 +104,11 @@ def parse_query(start_date: str | None, end_date: str | None, timezone: str, gra
     if granularity not in GRANULARITIES:
         raise _refuse(f"granularity must be one of {', '.join(GRANULARITIES)}")
     now = now or datetime.now(UTC)
-    end = min(_when(end_date, "end_date", zone, now), now)
-    start = _when(start_date, "start_date", zone, end - timedelta(days=6))
+    end = min(_when(end_date, "end_date", zone, now, day_end=True), now)
+    try:
+        start = _when(start_date, "start_date", zone, end - timedelta(days=6))
+    except OverflowError:
+        raise _refuse("end_date is too early") from None
     if start > end:
         raise _refuse("start_date must be on or before end_date")
     wanted = _listed(metrics) or [*COUNTED, *RATES]
@@ -119,14 +128,18 @@ def parse_query(start_date: str | None, end_date: str | None, timezone: str, gra
                         domain_ids=_ids(domain_ids, "domain_id"), email_ids=_ids(email_ids, "email_id"))
 
 
+# Each metric counts the emails that had such an event in the range (an email to three recipients that all
+# bounce is one bounced email), so that the rates are shares of the emails sent.
+_FILTERS = {metric: f"e.type = '{event_type}'" + (f" AND e.detail->>'type' = '{kind}'" if kind else "")
+            for metric, (event_type, kind) in COUNTED.items()}
 _COUNTS = """
-SELECT {keys} e.type, coalesce(e.detail->>'type', '') AS kind, count(*) AS n
+SELECT {keys}{counts}
 FROM email_events e LEFT JOIN emails m ON m.id = e.email_id LEFT JOIN domains d ON d.id = m.domain_id
-WHERE e.team_id = :team_id AND e.created_at >= :start AND e.created_at <= :end
+WHERE e.team_id = :team_id AND e.created_at >= :start AND e.created_at < :end
   AND e.type = ANY(CAST(:types AS text[]))
   AND (cardinality(CAST(:domain_ids AS uuid[])) = 0 OR m.domain_id = ANY(CAST(:domain_ids AS uuid[])))
   AND (cardinality(CAST(:email_ids AS uuid[])) = 0 OR e.email_id = ANY(CAST(:email_ids AS uuid[])))
-GROUP BY {groups} e.type, kind
+{group_by}
 """
 _KEYS = {"period": "date_trunc(CAST(:unit AS text), e.created_at, CAST(:zone AS text)) AS period",
          "domain": "m.domain_id AS domain_id, d.name AS domain_name", "email": "e.email_id AS email_id"}
@@ -137,49 +150,47 @@ def _values(counts: dict[str, int], metrics: list[str]) -> dict[str, float]:
     values: dict[str, float] = {}
     for metric in metrics:
         if metric in COUNTED:
-            values[metric] = counts.get(metric, 0)
+            values[metric] = counts[metric]
         else:
             numerator, denominator = RATES[metric]
-            total = counts.get(denominator, 0)
-            values[metric] = round(counts.get(numerator, 0) / total, 4) if total else 0
+            total = counts[denominator]
+            values[metric] = round(counts[numerator] / total, 4) if total else 0
     return values
 
 
-def _add(counts: dict[str, int], event_type: str, kind: str, n: int) -> None:
-    for metric, (counted_type, counted_kind) in COUNTED.items():
-        if counted_type == event_type and counted_kind in (None, kind):
-            counts[metric] = counts.get(metric, 0) + n
-
-
-def _row_key(row: Any, dimensions: list[str], zone: ZoneInfo) -> tuple[tuple[str, Any], ...]:
-    key: list[tuple[str, Any]] = []
+def _row_key(row: Any, dimensions: list[str]) -> dict[str, Any]:
+    key: dict[str, Any] = {}
     for dimension in dimensions:
         if dimension == "period":
-            key.append(("period", row.period.astimezone(zone).isoformat()))
-        elif dimension == "domain":
-            key += [("domain_id", str(row.domain_id) if row.domain_id else None), ("domain_name", row.domain_name)]
-        else:
-            key.append(("email_id", str(row.email_id)))
-    return tuple(key)
+            key["period"] = row.period
+        elif dimension == "domain" and row.domain_id is not None:
+            key |= {"domain_id": str(row.domain_id), "domain_name": row.domain_name}
+        elif dimension == "email":
+            key["email_id"] = str(row.email_id)
+    return key
+
+
+async def _count(db: AsyncSession, team_id: uuid.UUID, query: MetricsQuery, dimensions: list[str]) -> list[Any]:
+    statement = _COUNTS.format(
+        keys="".join(f"{_KEYS[d]}, " for d in dimensions),
+        counts=", ".join(f"count(DISTINCT e.email_id) FILTER (WHERE {f}) AS {m}" for m, f in _FILTERS.items()),
+        group_by=f"GROUP BY {', '.join(_GROUPS[d] for d in dimensions)}" if dimensions else "")
+    return list((await db.execute(text(statement), {
+        "team_id": team_id, "start": query.start, "end": query.end, "unit": GRANULARITIES[query.granularity],
+        "zone": query.zone, "types": sorted({t for t, _ in COUNTED.values()}),
+        "domain_ids": query.domain_ids, "email_ids": query.email_ids})).all())
 
 
 async def count_metrics(db: AsyncSession, team_id: uuid.UUID, query: MetricsQuery) -> MetricsOut:
-    """Resend's metrics answer for the team: totals, and one row per combination of the dimensions."""
-    statement = _COUNTS.format(keys="".join(f"{_KEYS[d]}, " for d in query.dimensions),
-                               groups="".join(f"{_GROUPS[d]}, " for d in query.dimensions))
-    rows = (await db.execute(text(statement), {
-        "team_id": team_id, "start": query.start, "end": query.end, "unit": GRANULARITIES[query.granularity],
-        "zone": query.zone, "types": sorted({t for t, _ in COUNTED.values()}),
-        "domain_ids": query.domain_ids, "email_ids": query.email_ids})).all()
+    """Resend's metrics answer for the team: totals, and one row per combination of the dimensions, in order."""
+    [totals] = await _count(db, team_id, query, [])
+    rows = await _count(db, team_id, query, query.dimensions) if query.dimensions else []
     zone = ZoneInfo(query.zone)
-    totals: dict[str, int] = {}
-    groups: dict[tuple[tuple[str, Any], ...], dict[str, int]] = {}
-    for row in rows:
-        _add(totals, row.type, row.kind, row.n)
-        if query.dimensions:
-            _add(groups.setdefault(_row_key(row, query.dimensions, zone), {}), row.type, row.kind, row.n)
-    data = [{k: v for k, v in key if v is not None} | _values(counts, query.metrics)
-            for key, counts in sorted(groups.items(), key=lambda item: str(item[0]))]
+    ordered = sorted(((_row_key(row, query.dimensions), row) for row in rows),
+                     key=lambda pair: tuple(str(v) for v in pair[0].values()) if "period" not in pair[0]
+                     else (pair[0]["period"], *(str(v) for v in pair[0].values())))
+    data = [{k: v.astimezone(zone).isoformat() if k == "period" else v for k, v in key.items()}
+            | _values(row._mapping, query.metrics) for key, row in ordered]
     return MetricsOut(start_date=query.start.isoformat(), end_date=query.end.isoformat(), metrics=query.metrics,
                       dimensions=query.dimensions, granularity=query.granularity,
-                      totals=_values(totals, query.metrics), data=data if query.dimensions else ABSENT)
+                      totals=_values(totals._mapping, query.metrics), data=data if query.dimensions else ABSENT)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
@@ -44,14 +45,15 @@ class ShareEmailController(Controller):
     dependencies = {"principal": Provide(provide_principal)}
 
     @post("/", status_code=200, operation_id="emails/share")
-    async def share(self, request: Request[Any, Any, Any], email_id: FromPath[str], data: JSONBody[EmailShare],
-                    principal: NamedDependency[Principal], db_session: DbSession) -> EmailShared:
+    async def share(self, request: Request[Any, Any, Any], email_id: FromPath[str],
+                    principal: NamedDependency[Principal], db_session: DbSession,
+                    data: JSONBody[EmailShare | None] = None) -> EmailShared:
         """A link anyone can open until it expires (`expires_in`, at most and by default 48 hours)."""
         principal.require_write()
         eid = parse_id(email_id, "Email")
         if await repository.find_email(db_session, principal.team_id, eid) is None:
             raise ApiError(404, "not_found", "Email not found")
-        expires_at = datetime.now(UTC) + parse_expires_in(data.expires_in)
+        expires_at = datetime.now(UTC) + parse_expires_in(data.expires_in if data else None)
         token = share_token(_signer(request), principal.team_id, eid, expires_at)
         return EmailShared(id=str(eid), url=absolute_link(request, f"/shared?token={token}"),
                            expires_at=iso(expires_at) or "")
@@ -74,7 +76,7 @@ def _page(row: Any, token: str) -> str:
     fields = [("From", row.from_address), ("To", ", ".join(row.to_addresses)), ("Subject", row.subject),
               ("Date", iso(row.created_at) or "")]
     listed = "".join(f"<dt>{name}</dt><dd>{html.escape(value)}</dd>" for name, value in fields)
-    frame = (f'<iframe sandbox title="HTML body" src="/shared/html?token={html.escape(token)}" width="100%" '
+    frame = (f'<iframe sandbox title="HTML body" src="/shared/html?token={quote(token, safe="")}" width="100%" '
              'height="600"></iframe>') if row.html is not None else ""
     text = f"<pre>{html.escape(row.text_body)}</pre>" if row.text_body is not None else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(row.subject)}'
