@@ -18,7 +18,7 @@ async def test_bodies_older_than_the_retention_period_are_purged_and_metadata_ke
     purged = (await client.get(f"/emails/{old}", headers=team.headers)).json()
     kept = (await client.get(f"/emails/{recent}", headers=team.headers)).json()
     mime = db(postgres, f"SELECT mime IS NULL FROM emails WHERE id = '{old}'")
-    assert purged["html"] is None and purged["text"] is None and mime == "t"
+    assert "html" not in purged and "text" not in purged and mime == "t"
     assert purged["subject"] == "Hi" and [e["type"] for e in purged["events"]] == ["queued", "sent"]
     assert kept["html"] == "<p>rich</p>"
 
