@@ -13,11 +13,13 @@ import socketserver
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import msgspec
 import pytest
@@ -27,6 +29,7 @@ from test_emails import message
 from app.domain.webhooks.dispatcher import Dispatcher
 from app.lib.crypto import Keyring
 
+_LOGS: dict[int, IO[bytes]] = {}
 HUGE_BYTES = 100 * 1024 * 1024
 _MEGABYTE = memoryview(bytes(1024 * 1024))
 _DRIPPED = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -226,14 +229,29 @@ async def test_of_a_100_mb_answer_only_the_cap_is_read_and_its_status_counts(cli
 
 
 def _start(env: dict[str, str], command: str, **extra: str) -> subprocess.Popen:
-    """`postyard-api <command>` in a process of its own, as its systemd unit runs it."""
-    return subprocess.Popen([sys.executable, "-m", "app.cli", command], env={**os.environ, **env, **extra},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """`postyard-api <command>` in a process of its own, as its systemd unit runs it; its log goes to a file that
+    `_running` shows if the process has ended."""
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", command], env={**os.environ, **env, **extra},
+                               stdout=log, stderr=subprocess.STDOUT)
+    _LOGS[process.pid] = log
+    return process
 
 
 def _stop(process: subprocess.Popen) -> None:
     process.terminate()
     process.wait(DEADLINE + 10)
+    _LOGS.pop(process.pid).close()
+
+
+def _running(*processes: subprocess.Popen) -> None:
+    """Fail, with the end of its log, if one of `processes` has ended."""
+    for process in processes:
+        if process.poll() is not None:
+            log = _LOGS[process.pid]
+            log.seek(0)
+            tail = log.read().decode(errors="replace")[-3000:]
+            pytest.fail(f"{process.args[-1]} ended with {process.returncode}:\n{tail}")
 
 
 def _memory_kb(process: subprocess.Popen, field: str) -> int:
@@ -242,10 +260,12 @@ def _memory_kb(process: subprocess.Popen, field: str) -> int:
     return int(re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
 
 
-async def _until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+async def _until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "the condition",
+                 processes: tuple[subprocess.Popen, ...] = ()) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "timed out"
+        _running(*processes)
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
         await asyncio.sleep(0.01)
 
 
@@ -301,10 +321,12 @@ async def test_another_teams_webhooks_arrive_on_time_while_hostile_endpoints_hol
         hooks = [await _subscribe(client, team, endpoint) for endpoint in hostile.values()]
         for _ in range(10):
             await client.post("/emails", json=message(sender), headers=team.headers)
-        await _until(lambda: hostile["hangs"].open > 0 and hostile["drips"].open > 0)
+        await _until(lambda: hostile["hangs"].open > 0 and hostile["drips"].open > 0,
+                     what="the hostile endpoints to be held", processes=(process,))
         beside = await _latencies(client, other_team, other_sender, good, 8)
         still_held = hostile["hangs"].open + hostile["drips"].open
-        await _until(lambda: hostile["floods"].connections >= 3, timeout=60)
+        await _until(lambda: hostile["floods"].connections >= 3, timeout=60, what="three floods",
+                     processes=(process,))
         peak_rss = await sampler.stop()
     finally:
         _stop(process)
@@ -348,7 +370,8 @@ async def _drain_time(env: dict[str, str], smtp_sink, waiting: set[str]) -> floa
                 last = time.monotonic()
                 first = first or last
                 waiting.difference_update(m.message_id for m in arrived)
-            assert time.monotonic() < deadline, "timed out"
+            _running(worker)
+            assert time.monotonic() < deadline, f"{len(waiting)} emails still unsent after 120 s"
             await asyncio.sleep(0.005)
     finally:
         _stop(worker)
@@ -377,11 +400,13 @@ async def test_the_worker_sends_mail_at_the_same_pace_while_hostile_endpoints_ar
         # Rounds alternate, so that whatever else loads the machine weighs on both alike.
         for _ in range(rounds):
             await _set_status(client, team, hooks, "disabled")
-            await _until(lambda: hostile[0].open == 0 and hostile[1].open == 0)
+            await _until(lambda: hostile[0].open == 0 and hostile[1].open == 0,
+                         what="the disabled endpoints' connections to close", timeout=60, processes=(webhooks,))
             alone.append(await _drain_time(env, smtp_sink, await _queue(client, team, sender, count)))
             await _set_status(client, team, hooks, "enabled")
             waiting = await _queue(client, team, sender, count)
-            await _until(lambda: hostile[0].open > 0 and hostile[1].open > 0)
+            await _until(lambda: hostile[0].open > 0 and hostile[1].open > 0,
+                         what="the enabled endpoints to be held", timeout=60, processes=(webhooks,))
             beside.append(await _drain_time(env, smtp_sink, waiting))
             held.append(hostile[0].open + hostile[1].open)
     finally:
