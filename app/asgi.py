@@ -31,6 +31,7 @@ from app.domain.emails.controllers import EmailController
 from app.domain.emails.metrics_controllers import EmailMetricsController
 from app.domain.emails.share_controllers import SharedEmailController, ShareEmailController
 from app.domain.operators.controllers import OperatorController
+from app.domain.receiving.controllers import ReceivedEmailController
 from app.domain.smtp.controllers import SmtpCredentialController
 from app.domain.suppressions.controllers import SuppressionController
 from app.domain.system.controllers import SystemController
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[SystemController, AuthController, TeamController, ApiKeyController, DomainController,
                         SmtpCredentialController, AuditLogController, EmailController, EmailAttachmentController,
-                        ShareEmailController, SharedEmailController, EmailMetricsController,
+                        ShareEmailController, SharedEmailController, EmailMetricsController, ReceivedEmailController,
                         SuppressionController, WebhookController, TemplateController, InviteController,
                         OperatorController, console_router()],
         plugins=[SQLAlchemyPlugin(config=db_config)],

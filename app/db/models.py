@@ -130,6 +130,7 @@ class Domain(UUIDAuditBase):
     record_status: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     tls_mode_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    receiving: Mapped[bool] = mapped_column(Boolean, default=False)  # port 25 takes its mail once verified
 
 
 class DkimKey(UUIDAuditBase):

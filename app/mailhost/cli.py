@@ -16,7 +16,8 @@ from app.lib.logs import configure_logging
 
 __all__ = ["COMMANDS", "add_mailhost_commands", "main", "run_mailhost"]
 
-COMMANDS = ("worker", "webhooks", "follow-postfix-log", "bounce", "smtp-intake", "rate-policy", "dkim-sync")
+COMMANDS = ("worker", "webhooks", "follow-postfix-log", "bounce", "receive", "smtp-intake", "rate-policy",
+            "dkim-sync")
 
 
 def add_mailhost_commands(sub: Any) -> None:
@@ -27,6 +28,11 @@ def add_mailhost_commands(sub: Any) -> None:
     follow.add_argument("--journal", action="store_true", help="run journalctl -f -u postfix@- itself")
     bounce = sub.add_parser("bounce", help="read one DSN or ARF message on stdin (Postfix pipe transport)")
     bounce.add_argument("recipient", nargs="?", default=None, help="the envelope recipient (${recipient})")
+    receive = sub.add_parser("receive", help="store one message for a receiving domain from stdin (Postfix pipe)")
+    receive.add_argument("--client", required=True, help="the SMTP client's address (${client_address})")
+    receive.add_argument("--helo", default="", help="the client's HELO name (${client_helo})")
+    receive.add_argument("--sender", default="", help="the envelope sender (${sender}; empty for a bounce)")
+    receive.add_argument("recipients", nargs="+", help="the envelope recipients (${recipient})")
     sub.add_parser("smtp-intake", help="store mail submitted on 465/587 (Postfix's before-queue proxy filter)")
     sub.add_parser("rate-policy", help="limit messages per minute per SMTP login (Postfix policy service)")
     sync = sub.add_parser("dkim-sync", help="write OpenDKIM's keys and Postfix's maps from the database on each change")
@@ -53,6 +59,12 @@ def run_mailhost(args: argparse.Namespace, settings: Settings) -> int:
         from app.mailhost import bounce_pipe
 
         return bounce_pipe.bounce_pipe(settings, sys.stdin.buffer, args.recipient)
+    elif args.command == "receive":
+        from app.domain.receiving.intake import Envelope
+        from app.mailhost import receive_pipe
+
+        envelope = Envelope(args.client, args.helo, args.sender, args.recipients)
+        return receive_pipe.receive_pipe(settings, sys.stdin.buffer, envelope)
     elif args.command == "smtp-intake":
         from app.mailhost import smtp_intake
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import asyncpg
 
 __all__ = ["BOUNCE_DOMAINS", "BOUNCE_TRANSPORT", "DIRECTORY_MODE", "MAP_MODE", "MAP_NAMES", "MAP_PARAMETERS",
-           "NOTIFY_CHANNEL",
+           "NOTIFY_CHANNEL", "RECEIVE_TRANSPORT_NEXTHOP",
            "RELOADED_FOR", "SENDER_LOGINS", "SOURCE_MODE", "SWAP_STAMP",
            "SENDER_TLS_TRANSPORT", "STALE_PENDING_SECONDS", "BounceDomain", "MapDirectory", "SenderLogin",
            "postmap_cdb", "remove_stale_pending", "render_maps", "write_maps"]
@@ -41,8 +41,11 @@ log = logging.getLogger("postyard.postfix_maps")
 NOTIFY_CHANNEL = "mail_routes_changed"
 
 # Map names (file names in the map directory; Postfix opens `cdb:<directory>/<name>`).
-BOUNCE_DOMAINS = "bounce_domains"  # relay_domains: the return-path domains accepted on port 25
-BOUNCE_TRANSPORT = "bounce_transport"  # transport_maps: mail to them goes to the app's bounce pipe
+# relay_domains: the return-path domains, and the verified domains that receive mail, accepted on port 25
+BOUNCE_DOMAINS = "bounce_domains"
+# transport_maps: mail to a return-path domain goes to the app's bounce pipe, to a receiving domain to its
+# receive pipe
+BOUNCE_TRANSPORT = "bounce_transport"
 SENDER_LOGINS = "sender_logins"  # smtpd_sender_login_maps: the SMTP logins that may use a sender domain
 SENDER_TLS_TRANSPORT = "sender_tls_transport"  # sender_dependent_default_transport_maps: enforced TLS
 # The Postfix parameter each map is named in (roles/postfix.py renders them into main.cf).
@@ -55,6 +58,7 @@ MAP_PARAMETERS: dict[str, str] = {
 MAP_NAMES = tuple(MAP_PARAMETERS.values())
 
 BOUNCE_TRANSPORT_NEXTHOP = "postyard-bounce:"
+RECEIVE_TRANSPORT_NEXTHOP = "postyard-receive:"
 ENFORCED_TLS_TRANSPORT = "postyard-enforced:"
 # Postfix's daemons open their tables as root, before they drop privileges; the maps hold the teams' SMTP
 # login names and domains, so no other user reads them.
@@ -70,6 +74,7 @@ RELOADED_FOR = (BOUNCE_DOMAINS, BOUNCE_TRANSPORT, SENDER_TLS_TRANSPORT)
 
 BOUNCE_QUERY = "SELECT bounce_domain, domain, tls_mode FROM mail_bounce_domains"
 LOGIN_QUERY = "SELECT sender_domain, username FROM mail_sender_logins"
+RECEIVING_QUERY = "SELECT domain FROM mail_receiving_domains"
 
 
 @dataclass(frozen=True)
@@ -92,17 +97,21 @@ def _table(entries: dict[str, str]) -> str:
     return "".join(f"{key} {value}\n" for key, value in sorted(entries.items()))
 
 
-def render_maps(bounce_domains: Iterable[BounceDomain], sender_logins: Iterable[SenderLogin]) -> dict[str, str]:
+def render_maps(bounce_domains: Iterable[BounceDomain], sender_logins: Iterable[SenderLogin],
+                receiving_domains: Iterable[str] = ()) -> dict[str, str]:
     """Every map's source text, by map name."""
     domains = list(bounce_domains)
+    receiving = {name.lower() for name in receiving_domains}
     logins: dict[str, set[str]] = {}
     for login in sender_logins:
         logins.setdefault(f"@{login.sender_domain.lower()}", set()).add(login.username)
     enforced = {f"@{name.lower()}": ENFORCED_TLS_TRANSPORT
                 for d in domains if d.tls_mode == "enforced" for name in (d.domain, d.bounce_domain)}
     return {
-        BOUNCE_DOMAINS: _table({d.bounce_domain.lower(): d.domain.lower() for d in domains}),
-        BOUNCE_TRANSPORT: _table({d.bounce_domain.lower(): BOUNCE_TRANSPORT_NEXTHOP for d in domains}),
+        BOUNCE_DOMAINS: _table({**{name: name for name in receiving},
+                                **{d.bounce_domain.lower(): d.domain.lower() for d in domains}}),
+        BOUNCE_TRANSPORT: _table({**{name: RECEIVE_TRANSPORT_NEXTHOP for name in receiving},
+                                  **{d.bounce_domain.lower(): BOUNCE_TRANSPORT_NEXTHOP for d in domains}}),
         SENDER_LOGINS: _table({key: ",".join(sorted(names)) for key, names in logins.items()}),
         SENDER_TLS_TRANSPORT: _table(enforced),
     }
@@ -187,7 +196,8 @@ class MapDirectory:
         domains = [BounceDomain(r["bounce_domain"], r["domain"], r["tls_mode"])
                    for r in await connection.fetch(BOUNCE_QUERY)]
         logins = [SenderLogin(r["sender_domain"], r["username"]) for r in await connection.fetch(LOGIN_QUERY)]
-        maps = render_maps(domains, logins)
+        receiving = [r["domain"] for r in await connection.fetch(RECEIVING_QUERY)]
+        maps = render_maps(domains, logins, receiving)
         try:
             written = await asyncio.to_thread(write_maps, maps, self.path, self.index)
         except (OSError, subprocess.SubprocessError) as error:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -27,6 +27,7 @@ __all__ = ["OutsideHttp", "extra_address", "fresh_sources"]
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
+T = TypeVar("T")
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -92,6 +93,11 @@ class OutsideHttp:
 
     def delete(self, path: str, **options: Any) -> httpx.Response:
         return self.request("DELETE", path, **options)
+
+    def run(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` on one of the pool's threads, so the sockets it opens are the namespace's (for a request
+        httpx will not send, such as a URL over its 64 kB)."""
+        return self._pool.submit(call, *args).result()
 
     def at_once(self, calls: list[tuple[str, str, dict[str, Any]]]) -> list[httpx.Response]:
         """The calls `(method, path, options)` sent together: each waits for all to be ready, then goes."""

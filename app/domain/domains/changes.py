@@ -16,7 +16,7 @@ from app.lib.audit import record
 from app.lib.auth import Principal
 from app.lib.crypto import Keyring
 
-__all__ = ["add_domain", "check_domain", "remove_domain", "rotate_domain_dkim", "set_tls_mode"]
+__all__ = ["add_domain", "check_domain", "remove_domain", "rotate_domain_dkim", "set_receiving", "set_tls_mode"]
 
 
 async def _audit(db: AsyncSession, principal: Principal, action: str, domain_id: uuid.UUID,
@@ -61,6 +61,18 @@ async def set_tls_mode(db: AsyncSession, principal: Principal, domain_id: uuid.U
         await _audit(db, principal, "domain.updated", domain.id, {"tls": tls, "was": domain.tls_mode})
         domain.tls_mode = tls
         domain.tls_mode_changed_at = datetime.now(UTC)  # its mail waits for Postfix's maps
+    return domain
+
+
+async def set_receiving(db: AsyncSession, principal: Principal, domain_id: uuid.UUID,
+                        receiving: bool | None) -> Domain:
+    """Turn receiving on or off; recorded only when it changes. Port 25 takes the domain's mail only while it is
+    also verified, so a team cannot take in mail for a name it has not proven it holds."""
+    principal.require_write()
+    domain, _ = await services.get_domain(db, principal.team_id, domain_id)
+    if receiving is not None and receiving != domain.receiving:
+        await _audit(db, principal, "domain.updated", domain.id, {"receiving": receiving, "was": domain.receiving})
+        domain.receiving = receiving
     return domain
 
 

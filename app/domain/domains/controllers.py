@@ -56,7 +56,7 @@ class DomainController(Controller):
         domains, has_more = page_of(await services.list_domains(db_session, principal.team_id), limit, after, before)
         return DomainList(data=[
             DomainListItem(id=str(d.id), name=d.name, status=d.status, created_at=iso(d.created_at) or "",
-                           region=d.region) for d in domains
+                           region=d.region, capabilities=services.capabilities_of(d)) for d in domains
         ], has_more=has_more)
 
     @get("/{domain_id:str}", operation_id="domains/get")
@@ -73,9 +73,11 @@ class DomainController(Controller):
         self, domain_id: FromPath[str], data: JSONBody[DomainUpdate], principal: NamedDependency[Principal],
         db_session: DbSession,
     ) -> DomainRef:
-        """Change the domain's TLS mode (opportunistic or enforced)."""
+        """Change the domain's TLS mode (opportunistic or enforced) or turn receiving on or off."""
         check_echoed_id(data.id, domain_id, "id")
         domain = await changes.set_tls_mode(db_session, principal, parse_id(domain_id, "Domain"), data.tls)
+        if data.capabilities is not None and data.capabilities.receiving is not None:
+            await changes.set_receiving(db_session, principal, domain.id, data.capabilities.receiving == "enabled")
         return DomainRef(id=str(domain.id))
 
     @delete("/{domain_id:str}", status_code=200, operation_id="domains/remove")

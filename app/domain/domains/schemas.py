@@ -9,12 +9,36 @@ import msgspec
 from app.lib.request_body import RequestBody
 from app.lib.response_body import ABSENT, Absent
 
-__all__ = ["DomainCreate", "DomainDeleted", "DomainList", "DomainListItem", "DomainOut", "DomainRef",
-           "DomainUpdate", "RecordOut"]
+__all__ = ["Capabilities", "CapabilitiesChange", "CapabilitiesOut", "DomainCreate", "DomainDeleted", "DomainList",
+           "DomainListItem", "DomainOut", "DomainRef", "DomainUpdate", "RecordOut"]
 
 DomainName = Annotated[str, msgspec.Meta(min_length=3, max_length=253, extra_json_schema={
     "pattern": r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$"})]
 Label = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+
+
+Capability = Literal["enabled", "disabled"]
+
+
+class Capabilities(RequestBody):
+    """What the domain does: it always sends; it receives on port 25 once verified, if enabled."""
+
+    sending: Literal["enabled"] = "enabled"
+    receiving: Capability = "disabled"
+
+
+class CapabilitiesChange(RequestBody):
+    """A change of what the domain does; what is left out stays as it is."""
+
+    sending: Literal["enabled"] | None = None
+    receiving: Capability | None = None
+
+
+class CapabilitiesOut(msgspec.Struct):
+    """What the domain does."""
+
+    sending: str
+    receiving: str
 
 
 class DomainCreate(RequestBody):
@@ -25,12 +49,14 @@ class DomainCreate(RequestBody):
     custom_return_path: Label = "send"
     tls: Literal["opportunistic", "enforced"] = "opportunistic"
     dkim_algorithm: Literal["rsa", "ed25519"] = "rsa"
+    capabilities: Capabilities = msgspec.field(default_factory=Capabilities)
 
 
 class DomainUpdate(RequestBody):
     """Changeable settings of a domain."""
 
     tls: Literal["opportunistic", "enforced"] | None = None
+    capabilities: CapabilitiesChange | None = None
     id: str | None = None  # the path's id, as the Python SDK repeats it
 
 
@@ -55,6 +81,7 @@ class DomainOut(msgspec.Struct):
     created_at: str
     region: str
     tls: str
+    capabilities: CapabilitiesOut
     records: list[RecordOut]
     object: str = "domain"
 
@@ -67,6 +94,7 @@ class DomainListItem(msgspec.Struct):
     status: str
     created_at: str
     region: str
+    capabilities: CapabilitiesOut
 
 
 class DomainList(msgspec.Struct):

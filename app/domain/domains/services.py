@@ -30,13 +30,13 @@ from app.domain.domains.dns import (
     ownership_name,
     published_tokens,
 )
-from app.domain.domains.schemas import DomainCreate, DomainOut, RecordOut
+from app.domain.domains.schemas import CapabilitiesOut, DomainCreate, DomainOut, RecordOut
 from app.lib.api_error import ApiError
 from app.lib.crypto import Keyring, dkim_associated_data
 from app.lib.response_body import unless_none
 from app.lib.timefmt import iso
 
-__all__ = ["create_domain", "delete_domain", "expected_records", "get_domain", "list_domains",
+__all__ = ["capabilities_of", "create_domain", "delete_domain", "expected_records", "get_domain", "list_domains",
            "normalise_domain", "rotate_dkim", "to_out", "verify_domain"]
 
 OWNERSHIP_KEY = "ownership"  # the ownership record in record_status (also set by postyard_claim_domain)
@@ -81,6 +81,7 @@ async def create_domain(
     domain = Domain(
         id=uuid.uuid4(), team_id=team_id, name=name, status="not_started", verification_token=secrets.token_hex(16),
         region=data.region, tls_mode=data.tls, return_path=data.custom_return_path, record_status={},
+        receiving=data.capabilities.receiving == "enabled",
     )
     key = await _new_key(domain, data.dkim_algorithm, keyring, active=True)
     db.add(domain)
@@ -110,7 +111,7 @@ async def get_domain(db: AsyncSession, team_id: uuid.UUID, domain_id: uuid.UUID)
 
 def expected_records(domain: Domain, keys: list[DkimKey], settings: Settings) -> list[ExpectedRecord]:
     """Ownership, DKIM (one per current key), SPF and an MX per mail host of the return path, DMARC, MTA-STS
-    and TLS-RPT.
+    and TLS-RPT, and for a domain that receives an MX per mail host of its own.
 
     With one mail host the MX record's key and the SPF value are those of a single-host deployment, so the
     statuses stored for them stay theirs; with several, each MX record is keyed by its host.
@@ -138,6 +139,9 @@ def expected_records(domain: Domain, keys: list[DkimKey], settings: Settings) ->
         ExpectedRecord("tls_rpt", "TLS-RPT", f"_smtp._tls.{domain.name}", "TXT",
                        f"v=TLSRPTv1; rua=mailto:tls-reports@{domain.name}", required=False),
     ]
+    if domain.receiving:  # the domain's own MX: not needed to send, so it does not hold up verification
+        records += [ExpectedRecord("receiving_mx" if len(hosts) == 1 else f"receiving_mx:{mx}", "Receiving",
+                                   domain.name, "MX", mx, priority=10, required=False) for mx in hosts]
     return records
 
 
@@ -229,12 +233,17 @@ async def delete_domain(db: AsyncSession, team_id: uuid.UUID, domain_id: uuid.UU
     return domain
 
 
+def capabilities_of(domain: Domain) -> CapabilitiesOut:
+    """What the domain does, as Resend shows it."""
+    return CapabilitiesOut(sending="enabled", receiving="enabled" if domain.receiving else "disabled")
+
+
 def to_out(domain: Domain, keys: list[DkimKey], settings: Settings) -> DomainOut:
     """The response form of a domain, with each record's last known status."""
     statuses = domain.record_status or {}
     return DomainOut(
         id=str(domain.id), name=domain.name, status=domain.status, created_at=iso(domain.created_at) or "",
-        region=domain.region, tls=domain.tls_mode,
+        region=domain.region, tls=domain.tls_mode, capabilities=capabilities_of(domain),
         records=[
             RecordOut(record=r.record, name=r.name, type=r.type, ttl=r.ttl, value=r.value,
                       priority=unless_none(r.priority), status=statuses.get(r.key, "not_started"))

@@ -4,66 +4,33 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 
 from app.db.tenancy import scope_to_team
-from app.domain.emails.attachments import (
-    DOWNLOAD_PURPOSE,
-    StoredAttachment,
-    download_token,
-    email_attachments,
-    read_download_token,
-)
+from app.domain.emails.attachment_links import attachment_out, download_response, link_signer, one_attachment
+from app.domain.emails.attachments import DOWNLOAD_PURPOSE, StoredAttachment, email_attachments, read_download_token
 from app.domain.emails.schemas import AttachmentList, AttachmentOut
 from app.lib.anonymous_limits import limit_per_ip
 from app.lib.api_error import ApiError
 from app.lib.auth import Principal, provide_principal
-from app.lib.auth import services as app_services
 from app.lib.dependencies import DbSession
 from app.lib.ids import parse_id
 from app.lib.pagination import Limit, page_of
-from app.lib.response_body import unless_none
-from app.lib.signed_links import BadLink, LinkSigner, absolute_link
-from app.lib.timefmt import iso
+from app.lib.signed_links import BadLink, LinkSigner
 
 __all__ = ["EmailAttachmentController"]
 
-# A downloaded file is never rendered on the API's origin, whatever type its sender gave it.
-_DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'",
-                     "Cache-Control": "private, no-store"}
-
 
 def _signer(request: Request[Any, Any, Any]) -> LinkSigner:
-    return LinkSigner(app_services(request).keyring, DOWNLOAD_PURPOSE)
+    return link_signer(request, DOWNLOAD_PURPOSE)
 
 
 def _out(request: Request[Any, Any, Any], principal: Principal, email_id: uuid.UUID,
          item: StoredAttachment) -> AttachmentOut:
-    token, expires = download_token(_signer(request), principal.team_id, email_id, item.id)
-    return AttachmentOut(
-        id=str(item.id), filename=item.filename, content_type=item.content_type,
-        content_id=unless_none(item.content_id), content_disposition=item.disposition, size=len(item.content),
-        expires_at=iso(expires) or "",
-        download_url=absolute_link(request, f"/emails/{email_id}/attachments/{item.id}/content?token={token}"))
-
-
-def _disposition(filename: str) -> str:
-    """`attachment` with the name (RFC 6266): an ASCII fallback without quotes or control characters, and the
-    name itself percent-encoded as UTF-8."""
-    fallback = "".join(c for c in filename if " " <= c <= "~" and c not in '"\\') or "attachment"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
-def _one(items: list[StoredAttachment], attachment_id: str) -> StoredAttachment:
-    wanted = parse_id(attachment_id, "Attachment")
-    found = next((a for a in items if a.id == wanted), None)
-    if found is None:
-        raise ApiError(404, "not_found", "Attachment not found")
-    return found
+    return attachment_out(request, _signer(request), principal.team_id, email_id, item, f"/emails/{email_id}")
 
 
 class EmailAttachmentController(Controller):
@@ -91,7 +58,7 @@ class EmailAttachmentController(Controller):
     ) -> AttachmentOut:
         """One attachment, with a download link valid for an hour."""
         eid = parse_id(email_id, "Email")
-        item = _one(await email_attachments(db_session, principal.team_id, eid), attachment_id)
+        item = one_attachment(await email_attachments(db_session, principal.team_id, eid), attachment_id)
         return _out(request, principal, eid, item)
 
     @get("/{attachment_id:str}/content", operation_id="emails/attachments/download", include_in_schema=False)
@@ -107,6 +74,5 @@ class EmailAttachmentController(Controller):
         except (BadLink, ValueError, TypeError):
             raise ApiError(403, "invalid_link", "This download link is not valid or has expired") from None
         await scope_to_team(db_session, team_id)
-        item = _one(await email_attachments(db_session, team_id, eid), attachment_id)
-        return Response(item.content, media_type=item.content_type, headers={
-            **_DOWNLOAD_HEADERS, "Content-Disposition": _disposition(item.filename or f"attachment-{item.id}")})
+        item = one_attachment(await email_attachments(db_session, team_id, eid), attachment_id)
+        return download_response(item)

@@ -1,0 +1,233 @@
+"""Receiving (Resend's receiving API): a verified domain that receives takes mail through the receive pipe, which
+Postfix runs for it on port 25. The message is stored with its SPF, DKIM and DMARC verdicts, read through
+/emails/receiving with its attachments, and announced by an `email.received` webhook. Mail for a domain that
+is not verified or does not receive is returned to its sender, and no other team reads what came in."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import uuid
+from email.message import EmailMessage
+
+import dkim
+import pytest
+from conftest import verified_domain
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy.ext.asyncio import create_async_engine
+from webhook_support import deliver_all
+
+from app.db import roles
+from app.domain.receiving.retention import purge_expired_received
+from app.mailhost.postfix_maps import BOUNCE_DOMAINS, BOUNCE_TRANSPORT, RECEIVE_TRANSPORT_NEXTHOP, render_maps
+
+SENDING_ADDRESS = "192.0.2.10"
+ATTACHMENT = b"%PDF-1.4 an invoice\n"
+EX_NOUSER = 67
+
+
+def _pipe(env: dict[str, str], postgres, raw: bytes, recipients: list[str], client: str = SENDING_ADDRESS,
+          sender: str = "") -> int:
+    """`postyard-api receive` as Postfix's pipe runs it, connected as the port-25 role."""
+    arguments = [f"--client={client}", "--helo=mx.sender.test", f"--sender={sender}", *recipients]
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))", "receive",
+         *arguments], input=raw, env={**os.environ, **env, "POSTYARD_BOUNCE_DATABASE_URL": postgres.url(roles.BOUNCE)},
+        capture_output=True, timeout=60).returncode
+
+
+class Sender:
+    """A sending domain outside, published in the test DNS with SPF, a DKIM key and a DMARC policy."""
+
+    def __init__(self, dns_zone) -> None:
+        self.domain = f"s{uuid.uuid4().hex[:10]}.example.test"
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
+        public = base64.b64encode(key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+        dns_zone.publish({"name": f"sel._domainkey.{self.domain}", "type": "TXT", "value": f"v=DKIM1; k=rsa; p={public}"})
+        dns_zone.add(self.domain, "TXT", f'"v=spf1 ip4:{SENDING_ADDRESS} -all"')
+        dns_zone.add(f"_dmarc.{self.domain}", "TXT", '"v=DMARC1; p=reject"')
+
+    def message(self, to: str, subject: str = "Invoice 42") -> bytes:
+        """A signed message with a text and an HTML body and a PDF attached."""
+        message = EmailMessage()
+        message["From"] = f"Alice <alice@{self.domain}>"
+        message["To"] = to
+        message["Cc"] = f"carol@{self.domain}"
+        message["Subject"] = subject
+        message["Message-ID"] = f"<{uuid.uuid4().hex}@{self.domain}>"
+        message.set_content("Your invoice is attached.")
+        message.add_alternative("<p>Your invoice is <b>attached</b>.</p>", subtype="html")
+        message.add_attachment(ATTACHMENT, maintype="application", subtype="pdf", filename="invoice.pdf")
+        raw = message.as_bytes().replace(b"\n", b"\r\n")
+        signature = dkim.sign(raw, b"sel", self.domain.encode(), self.key,
+                              include_headers=[b"From", b"To", b"Subject", b"Message-ID"])
+        return signature + raw
+
+
+@pytest.fixture
+def outside(dns_zone) -> Sender:
+    return Sender(dns_zone)
+
+
+async def _receiving_domain(client, team, postgres) -> str:
+    domain = await verified_domain(client, team, postgres)
+    changed = await client.patch(f"/domains/{domain['id']}", json={"capabilities": {"receiving": "enabled"}},
+                                 headers=team.headers)
+    assert changed.status_code == 200, changed.text
+    return domain["name"]
+
+
+async def test_a_domain_that_receives_shows_it_and_asks_for_its_own_mx(client, team, postgres, settings):
+    created = await client.post("/domains", json={"name": f"r{uuid.uuid4().hex[:8]}.example.test",
+                                                  "capabilities": {"receiving": "enabled"}}, headers=team.headers)
+    assert created.status_code == 201, created.text
+    domain = created.json()
+    assert domain["capabilities"] == {"sending": "enabled", "receiving": "enabled"}
+    receiving = [r for r in domain["records"] if r["record"] == "Receiving"]
+    assert [(r["name"], r["type"], r["value"], r["priority"]) for r in receiving] == [
+        (domain["name"], "MX", settings.mail_hostname, 10)]
+    off = await client.patch(f"/domains/{domain['id']}", json={"capabilities": {"receiving": "disabled"}},
+                             headers=team.headers)
+    assert off.status_code == 200
+    read = (await client.get(f"/domains/{domain['id']}", headers=team.headers)).json()
+    assert read["capabilities"]["receiving"] == "disabled"
+    assert not [r for r in read["records"] if r["record"] == "Receiving"]
+    listed = (await client.get("/domains", headers=team.headers)).json()["data"]
+    assert next(d for d in listed if d["id"] == domain["id"])["capabilities"]["receiving"] == "disabled"
+    audit = (await client.get("/audit-logs", headers=team.headers)).json()["data"]
+    assert any(e["action"] == "domain.updated" and e.get("details", {}).get("receiving") is False for e in audit)
+
+
+async def test_sending_cannot_be_turned_off_and_unknown_capabilities_are_refused(client, team):
+    for capabilities in ({"sending": "disabled"}, {"receiving": "maybe"}, {"forwarding": "enabled"}):
+        response = await client.post("/domains", json={"name": f"c{uuid.uuid4().hex[:8]}.example.test",
+                                                       "capabilities": capabilities}, headers=team.headers)
+        assert response.status_code in (400, 422), response.text
+        assert response.json()["message"]
+
+
+async def test_a_received_message_is_stored_with_its_verdicts_and_attachment_and_announced(
+        client, team, postgres, env, outside, receiver, dispatcher):
+    name = await _receiving_domain(client, team, postgres)
+    hooked = await client.post("/webhooks", json={"endpoint": receiver.url, "events": ["email.received"]},
+                               headers=team.headers)
+    assert hooked.status_code == 201
+    raw = outside.message(f"Support <support@{name}>")
+    assert _pipe(env, postgres, raw, [f"support@{name}"], sender=f"alice@{outside.domain}") == 0
+
+    listed = (await client.get("/emails/receiving", headers=team.headers)).json()
+    assert len(listed["data"]) == 1
+    item = listed["data"][0]
+    assert (item["from"], item["to"], item["cc"], item["subject"]) == (
+        f"alice@{outside.domain}", [f"support@{name}"], [f"carol@{outside.domain}"], "Invoice 42")
+    assert item["authentication"] | {"results": ""} == {"spf": "pass", "dkim": "pass", "dmarc": "pass",
+                                                        "results": ""}
+    assert [(a["filename"], a["content_type"], a["size"]) for a in item["attachments"]] == [
+        ("invoice.pdf", "application/pdf", len(ATTACHMENT))]
+
+    one = (await client.get(f"/emails/receiving/{item['id']}", headers=team.headers)).json()
+    assert one["text"].strip() == "Your invoice is attached."
+    assert one["html"].strip() == "<p>Your invoice is <b>attached</b>.</p>"
+    assert one["headers"]["Subject"] == "Invoice 42"
+    assert (one["envelope_from"], one["envelope_to"]) == (f"alice@{outside.domain}", [f"support@{name}"])
+    assert "spf=pass" in one["authentication"]["results"] and "dmarc=pass" in one["authentication"]["results"]
+
+    attachments = (await client.get(f"/emails/receiving/{item['id']}/attachments", headers=team.headers)).json()
+    attachment = (await client.get(f"/emails/receiving/{item['id']}/attachments/{attachments['data'][0]['id']}",
+                                   headers=team.headers)).json()
+    download = await client.get(attachment["download_url"])
+    assert (download.status_code, download.content) == (200, ATTACHMENT)
+    assert download.headers["content-disposition"].startswith("attachment")
+    assert download.headers["x-content-type-options"] == "nosniff"
+
+    await deliver_all(dispatcher)
+    bodies = [json.loads(body) for _, body in receiver.requests]
+    assert [b["type"] for b in bodies] == ["email.received"]
+    data = bodies[0]["data"]
+    assert (data["email_id"], data["from"], data["to"], data["subject"]) == (
+        item["id"], f"alice@{outside.domain}", [f"support@{name}"], "Invoice 42")
+    assert [a["filename"] for a in data["attachments"]] == ["invoice.pdf"]
+
+
+async def test_a_forged_message_is_stored_with_failing_verdicts(client, team, postgres, env, outside):
+    name = await _receiving_domain(client, team, postgres)
+    raw = outside.message(f"support@{name}").replace(b"Your invoice is attached.", b"Pay to account 666 instead.")
+    assert _pipe(env, postgres, raw, [f"support@{name}"], client="198.51.100.7",
+                 sender=f"alice@{outside.domain}") == 0
+    item = (await client.get("/emails/receiving", headers=team.headers)).json()["data"][0]
+    assert (item["authentication"]["spf"], item["authentication"]["dkim"], item["authentication"]["dmarc"]) == (
+        "fail", "fail", "fail")
+
+
+async def test_mail_for_a_domain_that_is_unverified_or_does_not_receive_is_returned_and_not_stored(
+        client, team, postgres, env, outside):
+    unverified = (await client.post("/domains", json={"name": f"u{uuid.uuid4().hex[:8]}.example.test",
+                                                      "capabilities": {"receiving": "enabled"}},
+                                    headers=team.headers)).json()["name"]
+    not_receiving = (await verified_domain(client, team, postgres))["name"]
+    for name in (unverified, not_receiving, "gmail.com"):
+        assert _pipe(env, postgres, outside.message(f"x@{name}"), [f"x@{name}"]) == EX_NOUSER
+    assert (await client.get("/emails/receiving", headers=team.headers)).json()["data"] == []
+    view = postgres.psql("SELECT domain FROM mail_receiving_domains", user="postyard_owner", database="postyard")
+    assert unverified not in view and not_receiving not in view
+
+
+async def test_another_team_reads_nothing_of_what_came_in(client, team, other_team, postgres, env, outside):
+    name = await _receiving_domain(client, team, postgres)
+    assert _pipe(env, postgres, outside.message(f"support@{name}"), [f"support@{name}"]) == 0
+    email_id = (await client.get("/emails/receiving", headers=team.headers)).json()["data"][0]["id"]
+    attachments = (await client.get(f"/emails/receiving/{email_id}/attachments", headers=team.headers)).json()
+    attachment_id = attachments["data"][0]["id"]
+    assert (await client.get("/emails/receiving", headers=other_team.headers)).json()["data"] == []
+    for path in (f"/emails/receiving/{email_id}", f"/emails/receiving/{email_id}/attachments",
+                 f"/emails/receiving/{email_id}/attachments/{attachment_id}"):
+        response = await client.get(path, headers=other_team.headers)
+        assert response.status_code == 404, path
+    assert (await client.get(f"/emails/receiving/{email_id}")).status_code == 401
+
+
+async def test_a_download_link_opens_only_its_own_attachment_and_only_unaltered(client, team, postgres, env,
+                                                                               outside):
+    name = await _receiving_domain(client, team, postgres)
+    for _ in range(2):
+        assert _pipe(env, postgres, outside.message(f"support@{name}"), [f"support@{name}"]) == 0
+    first, second = [e["id"] for e in (await client.get("/emails/receiving", headers=team.headers)).json()["data"]]
+    link = (await client.get(f"/emails/receiving/{first}/attachments", headers=team.headers)).json()["data"][0]
+    url = link["download_url"]
+    token = url.split("token=", 1)[1]
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for refused in (url.replace(token, tampered), url.replace(first, second), url.split("?")[0],
+                    url.replace(f"/emails/receiving/{first}", f"/emails/{first}")):
+        response = await client.get(refused)
+        assert response.status_code in (403, 404), refused
+        assert ATTACHMENT not in response.content
+    assert (await client.get(url)).content == ATTACHMENT
+
+
+async def test_received_mail_goes_when_its_teams_retention_ends(client, team, postgres, env, outside):
+    name = await _receiving_domain(client, team, postgres)
+    assert _pipe(env, postgres, outside.message(f"support@{name}"), [f"support@{name}"]) == 0
+    email_id = (await client.get("/emails/receiving", headers=team.headers)).json()["data"][0]["id"]
+    postgres.psql(f"UPDATE received_emails SET created_at = now() - interval '31 days' WHERE id = '{email_id}'",
+                  user="postyard_owner", database="postyard")
+    worker = create_async_engine(postgres.url(roles.WORKER))
+    try:
+        assert await purge_expired_received(worker) >= 1
+    finally:
+        await worker.dispose()
+    assert (await client.get(f"/emails/receiving/{email_id}", headers=team.headers)).status_code == 404
+
+
+def test_postfix_routes_receiving_domains_to_the_receive_pipe_and_bounce_domains_to_the_bounce_pipe():
+    from app.mailhost.postfix_maps import BounceDomain
+
+    maps = render_maps([BounceDomain("send.a.test", "a.test", "opportunistic")], [], ["B.test"])
+    assert maps[BOUNCE_DOMAINS] == "b.test b.test\nsend.a.test a.test\n"
+    assert maps[BOUNCE_TRANSPORT] == f"b.test {RECEIVE_TRANSPORT_NEXTHOP}\nsend.a.test postyard-bounce:\n"
