@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import uuid
-from email.message import EmailMessage
 
 import dkim
 import pytest
@@ -24,13 +23,13 @@ from webhook_support import deliver_all
 from app.db import roles
 from app.domain.receiving.retention import purge_expired_received
 from app.mailhost.postfix_maps import BOUNCE_DOMAINS, BOUNCE_TRANSPORT, RECEIVE_TRANSPORT_NEXTHOP, render_maps
+from tests.inbound_mail import ATTACHMENT, inbound_message
 
 SENDING_ADDRESS = "192.0.2.10"
-ATTACHMENT = b"%PDF-1.4 an invoice\n"
 EX_NOUSER = 67
 
 
-def _pipe(env: dict[str, str], postgres, raw: bytes, recipients: list[str], client: str = SENDING_ADDRESS,
+def pipe_in(env: dict[str, str], postgres, raw: bytes, recipients: list[str], client: str = SENDING_ADDRESS,
           sender: str = "") -> int:
     """`postyard-api receive` as Postfix's pipe runs it, connected as the port-25 role."""
     arguments = [f"--client={client}", "--helo=mx.sender.test", f"--sender={sender}", *recipients]
@@ -50,22 +49,14 @@ class Sender:
                                      serialization.NoEncryption())
         public = base64.b64encode(key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
-        dns_zone.publish({"name": f"sel._domainkey.{self.domain}", "type": "TXT", "value": f"v=DKIM1; k=rsa; p={public}"})
+        dns_zone.publish({"name": f"sel._domainkey.{self.domain}", "type": "TXT",
+                          "value": f"v=DKIM1; k=rsa; p={public}"})
         dns_zone.add(self.domain, "TXT", f'"v=spf1 ip4:{SENDING_ADDRESS} -all"')
         dns_zone.add(f"_dmarc.{self.domain}", "TXT", '"v=DMARC1; p=reject"')
 
-    def message(self, to: str, subject: str = "Invoice 42") -> bytes:
-        """A signed message with a text and an HTML body and a PDF attached."""
-        message = EmailMessage()
-        message["From"] = f"Alice <alice@{self.domain}>"
-        message["To"] = to
-        message["Cc"] = f"carol@{self.domain}"
-        message["Subject"] = subject
-        message["Message-ID"] = f"<{uuid.uuid4().hex}@{self.domain}>"
-        message.set_content("Your invoice is attached.")
-        message.add_alternative("<p>Your invoice is <b>attached</b>.</p>", subtype="html")
-        message.add_attachment(ATTACHMENT, maintype="application", subtype="pdf", filename="invoice.pdf")
-        raw = message.as_bytes().replace(b"\n", b"\r\n")
+    def message(self, to: str) -> bytes:
+        """A message from alice@ the domain, signed with its key."""
+        raw = inbound_message(f"alice@{self.domain}", to)
         signature = dkim.sign(raw, b"sel", self.domain.encode(), self.key,
                               include_headers=[b"From", b"To", b"Subject", b"Message-ID"])
         return signature + raw
@@ -120,7 +111,7 @@ async def test_a_received_message_is_stored_with_its_verdicts_and_attachment_and
                                headers=team.headers)
     assert hooked.status_code == 201
     raw = outside.message(f"Support <support@{name}>")
-    assert _pipe(env, postgres, raw, [f"support@{name}"], sender=f"alice@{outside.domain}") == 0
+    assert pipe_in(env, postgres, raw, [f"support@{name}"], sender=f"alice@{outside.domain}") == 0
 
     listed = (await client.get("/emails/receiving", headers=team.headers)).json()
     assert len(listed["data"]) == 1
@@ -159,7 +150,7 @@ async def test_a_received_message_is_stored_with_its_verdicts_and_attachment_and
 async def test_a_forged_message_is_stored_with_failing_verdicts(client, team, postgres, env, outside):
     name = await _receiving_domain(client, team, postgres)
     raw = outside.message(f"support@{name}").replace(b"Your invoice is attached.", b"Pay to account 666 instead.")
-    assert _pipe(env, postgres, raw, [f"support@{name}"], client="198.51.100.7",
+    assert pipe_in(env, postgres, raw, [f"support@{name}"], client="198.51.100.7",
                  sender=f"alice@{outside.domain}") == 0
     item = (await client.get("/emails/receiving", headers=team.headers)).json()["data"][0]
     assert (item["authentication"]["spf"], item["authentication"]["dkim"], item["authentication"]["dmarc"]) == (
@@ -173,7 +164,7 @@ async def test_mail_for_a_domain_that_is_unverified_or_does_not_receive_is_retur
                                     headers=team.headers)).json()["name"]
     not_receiving = (await verified_domain(client, team, postgres))["name"]
     for name in (unverified, not_receiving, "gmail.com"):
-        assert _pipe(env, postgres, outside.message(f"x@{name}"), [f"x@{name}"]) == EX_NOUSER
+        assert pipe_in(env, postgres, outside.message(f"x@{name}"), [f"x@{name}"]) == EX_NOUSER
     assert (await client.get("/emails/receiving", headers=team.headers)).json()["data"] == []
     view = postgres.psql("SELECT domain FROM mail_receiving_domains", user="postyard_owner", database="postyard")
     assert unverified not in view and not_receiving not in view
@@ -181,7 +172,7 @@ async def test_mail_for_a_domain_that_is_unverified_or_does_not_receive_is_retur
 
 async def test_another_team_reads_nothing_of_what_came_in(client, team, other_team, postgres, env, outside):
     name = await _receiving_domain(client, team, postgres)
-    assert _pipe(env, postgres, outside.message(f"support@{name}"), [f"support@{name}"]) == 0
+    assert pipe_in(env, postgres, outside.message(f"support@{name}"), [f"support@{name}"]) == 0
     email_id = (await client.get("/emails/receiving", headers=team.headers)).json()["data"][0]["id"]
     attachments = (await client.get(f"/emails/receiving/{email_id}/attachments", headers=team.headers)).json()
     attachment_id = attachments["data"][0]["id"]
@@ -197,7 +188,7 @@ async def test_a_download_link_opens_only_its_own_attachment_and_only_unaltered(
                                                                                outside):
     name = await _receiving_domain(client, team, postgres)
     for _ in range(2):
-        assert _pipe(env, postgres, outside.message(f"support@{name}"), [f"support@{name}"]) == 0
+        assert pipe_in(env, postgres, outside.message(f"support@{name}"), [f"support@{name}"]) == 0
     first, second = [e["id"] for e in (await client.get("/emails/receiving", headers=team.headers)).json()["data"]]
     link = (await client.get(f"/emails/receiving/{first}/attachments", headers=team.headers)).json()["data"][0]
     url = link["download_url"]
@@ -213,7 +204,7 @@ async def test_a_download_link_opens_only_its_own_attachment_and_only_unaltered(
 
 async def test_received_mail_goes_when_its_teams_retention_ends(client, team, postgres, env, outside):
     name = await _receiving_domain(client, team, postgres)
-    assert _pipe(env, postgres, outside.message(f"support@{name}"), [f"support@{name}"]) == 0
+    assert pipe_in(env, postgres, outside.message(f"support@{name}"), [f"support@{name}"]) == 0
     email_id = (await client.get("/emails/receiving", headers=team.headers)).json()["data"][0]["id"]
     postgres.psql(f"UPDATE received_emails SET created_at = now() - interval '31 days' WHERE id = '{email_id}'",
                   user="postyard_owner", database="postyard")
