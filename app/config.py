@@ -158,6 +158,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     security_contact: str = ""
     security_txt_days: Annotated[int, msgspec.Meta(ge=1, le=364)] = 180
     metrics_token: str = ""
+    # The API's public base URL for the links it hands out (attachment downloads, shared emails), e.g.
+    # https://api.example.com; empty: https on the host name the request was made to.
+    public_url: str = ""
 
     @property
     def system_database_url(self) -> str:

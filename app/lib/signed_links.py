@@ -47,5 +47,7 @@ class LinkSigner:
 
 
 def absolute_link(request: Request[Any, Any, Any], path_and_query: str) -> str:
-    """An https link on the host the request was made to (the API's public name)."""
-    return f"https://{request.headers.get('host') or request.url.netloc}{path_and_query}"
+    """A link under the API's configured public URL, else an https link on the host the request was made to."""
+    public_url = request.app.state.services.settings.public_url
+    base = public_url.rstrip("/") or f"https://{request.headers.get('host') or request.url.netloc}"
+    return f"{base}{path_and_query}"

@@ -8,9 +8,11 @@ import json
 import pytest
 from conftest import unique_domain
 from test_emails import message
+from test_receiving import pipe_in
 from test_webhooks import _hook
 from webhook_support import deliver_all
 
+from tests.inbound_mail import ATTACHMENT, ATTACHMENT_NAME, inbound_message
 from tests.node_sdk import run_node_sdk
 
 
@@ -43,3 +45,19 @@ async def test_the_node_sdks_verify_accepts_a_delivery_and_refuses_a_forged_one(
     with pytest.raises(AssertionError, match="No matching signature"):
         run_node_sdk("http://unused", "re_unused", "verify", stdin=forged)
     assert json.loads(body)["data"]["email_id"] == sent["id"]
+
+
+def test_the_node_sdk_reads_what_a_receiving_domain_took_in(server, server_team, postgres, env):
+    import httpx
+
+    headers = {"Authorization": f"Bearer {server_team.key}"}
+    created = httpx.post(f"{server}/domains", json={"name": unique_domain(), "capabilities": {"receiving": "enabled"}},
+                         headers=headers).json()
+    postgres.psql(f"UPDATE domains SET status = 'verified' WHERE id = '{created['id']}'",
+                  user="postyard_owner", database="postyard")
+    address = f"support@{created['name']}"
+    assert pipe_in(env, postgres, inbound_message("alice@sender.example.test", address), [address]) == 0
+    email_id = httpx.get(f"{server}/emails/receiving", headers=headers).json()["data"][0]["id"]
+    seen = run_node_sdk(server, server_team.key, "receiving", email_id)
+    assert seen == {"listed": True, "subject": "Invoice 42", "from": "alice@sender.example.test",
+                    "attachment": ATTACHMENT_NAME, "downloaded": len(ATTACHMENT)}

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 import resend
 from conftest import unique_domain
+from test_receiving import pipe_in
+
+from tests.inbound_mail import ATTACHMENT, ATTACHMENT_NAME, inbound_message
 
 
 @pytest.fixture
@@ -162,3 +166,21 @@ def test_the_sdk_shares_an_email(sdk, postgres):
 def test_the_sdk_reads_sending_metrics(sdk):
     answer = sdk.Emails.metrics({"dimensions": ["period"], "metrics": ["sent", "delivered"]})
     assert answer["object"] == "metrics" and set(answer["totals"]) == {"sent", "delivered"}
+
+
+def test_the_sdk_reads_what_a_receiving_domain_took_in(sdk, server_team, postgres, env):
+    domain = sdk.Domains.create({"name": unique_domain()})
+    postgres.psql(f"UPDATE domains SET status = 'verified' WHERE id = '{domain['id']}'",
+                  user="postyard_owner", database="postyard")
+    sdk.Domains.update({"id": domain["id"], "capabilities": {"receiving": "enabled"}})
+    address = f"support@{domain['name']}"
+    assert pipe_in(env, postgres, inbound_message("alice@sender.example.test", address), [address]) == 0
+    listed = sdk.Emails.Receiving.list()
+    assert [e["to"] for e in listed["data"]] == [[address]]
+    email = sdk.Emails.Receiving.get(listed["data"][0]["id"])
+    assert (email["from"], email["subject"], email["text"].strip()) == (
+        "alice@sender.example.test", "Invoice 42", "Your invoice is attached.")
+    attachments = sdk.Emails.Receiving.Attachments.list(email["id"])
+    one = sdk.Emails.Receiving.Attachments.get(email["id"], attachments["data"][0]["id"])
+    assert (one["filename"], one["size"]) == (ATTACHMENT_NAME, len(ATTACHMENT))
+    assert httpx.get(one["download_url"]).content == ATTACHMENT

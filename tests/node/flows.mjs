@@ -1,5 +1,6 @@
 // Resend's official Node SDK, unchanged, against a Postyard API (RESEND_BASE_URL, RESEND_API_KEY).
 //   node flows.mjs flows <verified domain> <webhook endpoint>   every flow the SDK has; prints what it saw as JSON
+//   node flows.mjs receiving <email id>                          reads a received email and its attachment
 //   node flows.mjs verify                                        reads {payload, headers, secret} on stdin and
 //                                                                prints the event resend.webhooks.verify returns
 // Any error the SDK reports ends the run with exit status 1 and names the step.
@@ -70,6 +71,22 @@ async function flows(domain, endpoint) {
   console.log(JSON.stringify(seen));
 }
 
+async function receiving(emailId) {
+  const seen = {};
+  const listed = await step("emails.receiving.list", resend.emails.receiving.list({ limit: 100 }));
+  seen.listed = listed.data.map((e) => e.id).includes(emailId);
+  const email = await step("emails.receiving.get", resend.emails.receiving.get(emailId));
+  seen.subject = email.subject;
+  seen.from = email.from;
+  const attachments = await step("emails.receiving.attachments.list",
+    resend.emails.receiving.attachments.list({ emailId }));
+  const attachment = await step("emails.receiving.attachments.get",
+    resend.emails.receiving.attachments.get({ emailId, id: attachments.data[0].id }));
+  seen.attachment = attachment.filename;
+  seen.downloaded = (await fetch(attachment.download_url).then((r) => r.arrayBuffer())).byteLength;
+  console.log(JSON.stringify(seen));
+}
+
 async function verify() {
   const chunks = [];
   for await (const chunk of process.stdin) chunks.push(chunk);
@@ -84,5 +101,6 @@ async function verify() {
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === "flows") await flows(...args);
+else if (mode === "receiving") await receiving(...args);
 else if (mode === "verify") await verify();
-else { console.error("usage: node flows.mjs flows <domain> <endpoint> | verify"); process.exit(2); }
+else { console.error("usage: node flows.mjs flows <domain> <endpoint> | receiving <email id> | verify"); process.exit(2); }
