@@ -11,16 +11,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import resend
 
+from app.mailhost.postfix_maps import BOUNCE_TRANSPORT, RECEIVE_TRANSPORT_NEXTHOP
 from postyard.appliance_client import ApiAccess, name_resolver
 from postyard.deployer import REPO
+from postyard.probe import Vantage
 from postyard.testbed.state import TestbedState
 from tests.testbed.mail_support import MailTestbed
 
-__all__ = ["Appliance", "open_appliance", "outside_webhook_receiver", "verified_domain"]
+__all__ = ["Appliance", "open_appliance", "outside_webhook_receiver", "receive_on", "send_from_internet",
+           "verified_domain"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +80,24 @@ def outside_webhook_receiver(bed: TestbedState, directory: Path, port: int) -> I
     finally:
         receiver.terminate()
         receiver.wait(10)
+
+
+def receive_on(opened: Appliance, domain: str) -> None:
+    """Turn receiving on for one of the team's verified domains, publish its MX as the API lists it, and wait
+    until the mail host's Postfix routes the name to the receive pipe."""
+    with opened.access.client() as client:
+        found = next(d for d in client.get("/domains?limit=100").raise_for_status().json()["data"]
+                     if d["name"] == domain)
+        client.patch(f"/domains/{found['id']}", json={"capabilities": {"receiving": "enabled"}}).raise_for_status()
+        records = client.get(f"/domains/{found['id']}").raise_for_status().json()["records"]
+    opened.mail.publish([r for r in records if r["record"] == "Receiving"])
+    opened.mail.wait_for_map_entry(BOUNCE_TRANSPORT, domain, lambda found: found == RECEIVE_TRANSPORT_NEXTHOP)
+
+
+def send_from_internet(opened: Appliance, mail_from: str, rcpt_to: str, message: bytes) -> dict[str, Any]:
+    """One SMTP session from the remote MX's host to the mail host's port 25 with STARTTLS, as another MTA delivers
+    there: every reply."""
+    internet_host = opened.mail.internet
+    assert internet_host is not None
+    return Vantage(internet_host.netns).smtp(host=opened.mail.mail.public_address, port=25, tls="starttls",
+                                             mail_from=mail_from, rcpt_to=rcpt_to, message=message.decode())

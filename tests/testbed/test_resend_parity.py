@@ -1,13 +1,15 @@
 """Resend parity on the deployed API (granian on 443, the ACME certificate): every served operation of Resend's
-transactional groups matches Resend's OpenAPI description; Resend's Node SDK runs its flows unchanged; and a
-real bounce's webhook, sent by the deployed dispatcher to a host outside, is Resend's shape and verifies with
-both official SDKs' `webhooks.verify`, reading the svix-* headers."""
+transactional groups matches Resend's OpenAPI description; Resend's Node SDK runs its flows unchanged; a real
+bounce's webhook, sent by the deployed dispatcher to a host outside, is Resend's shape and verifies with both
+official SDKs' `webhooks.verify`, reading the svix-* headers; and mail from the remote MX's host to a domain that
+receives is stored with its verdicts, read with both SDKs and announced by a webhook that verifies."""
 
 from __future__ import annotations
 
 import json
 import ssl
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -15,10 +17,18 @@ import pytest
 import resend
 
 from postyard.testbed import internet
+from tests.inbound_mail import ATTACHMENT, ATTACHMENT_NAME, inbound_message
 from tests.node_sdk import NODE_DIR, run_node_sdk
 from tests.resend_coverage import CoverageRun
 from tests.resend_spec import webhook_event_validator
-from tests.testbed.appliance_support import Appliance, open_appliance, outside_webhook_receiver, verified_domain
+from tests.testbed.appliance_support import (
+    Appliance,
+    open_appliance,
+    outside_webhook_receiver,
+    receive_on,
+    send_from_internet,
+    verified_domain,
+)
 
 WEBHOOK_PORT = 8097
 
@@ -33,6 +43,12 @@ def domain(opened) -> str:
     return verified_domain(opened)
 
 
+def _sent_from_internet(opened: Appliance, domain: str, address: str, mail_from: str = "alice@remote.test") -> None:
+    receive_on(opened, domain)
+    replies = send_from_internet(opened, mail_from, address, inbound_message(mail_from, address))
+    assert replies.get("data", [0])[0] == 250, replies
+
+
 def _node_env(opened: Appliance) -> dict[str, str]:
     """Node resolves the testbed's names through tests/node/hosts.cjs and trusts the ACME test CA."""
     return {"NODE_OPTIONS": f"--require {NODE_DIR / 'hosts.cjs'}", "NODE_EXTRA_CA_CERTS": str(opened.ca_bundle),
@@ -45,7 +61,8 @@ def test_every_served_resend_operation_matches_resends_description_on_the_deploy
     with httpx.Client(base_url=opened.url, verify=trust, timeout=30,
                       headers={"Authorization": f"Bearer {opened.api_key}"}) as client:
         run = CoverageRun(client, domain)
-        run.run(webhook_endpoint=f"http://{single_testbed.outside_address}:9/hook")
+        run.run(webhook_endpoint=f"http://{single_testbed.outside_address}:9/hook",
+                deliver_inbound=lambda address: _sent_from_internet(opened, domain, address))
     counts, problems = run.report()
     print("\n".join(f"{group}: {ok} of {total}" for group, (ok, total) in counts.items()))
     assert problems == [], "\n".join(problems)
@@ -92,3 +109,59 @@ def test_a_real_bounce_webhook_is_resends_shape_and_verifies_with_both_sdks(open
     errors = [e.message for e in webhook_event_validator("email.bounced").iter_errors(by_python)]
     assert by_python == by_node and errors == []
     assert by_python["data"]["bounce"]["type"] == "Permanent" and by_python["data"]["bounce"]["diagnosticCode"]
+
+
+def _received(email_to: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [e for e in resend.Emails.Receiving.list({"limit": 100})["data"] if email_to in e["to"]]
+        if found:
+            return found[0]
+        time.sleep(1)
+    raise AssertionError(f"nothing received for {email_to} within {timeout:g} s")
+
+
+def test_mail_from_the_internet_to_a_receiving_domain_is_stored_with_verdicts_and_announced(
+        opened, domain, webhook_log, single_testbed):
+    hook = resend.Webhooks.create({"endpoint": f"http://{single_testbed.outside_address}:{WEBHOOK_PORT}/hook",
+                                   "events": ["email.received"]})
+    sender_domain = f"i{uuid.uuid4().hex[:10]}.test"
+    internet_host = opened.mail.internet
+    opened.mail.publish([
+        {"name": sender_domain, "type": "TXT", "value": f"v=spf1 ip4:{internet_host.public_address} -all"},
+        {"name": f"_dmarc.{sender_domain}", "type": "TXT", "value": "v=DMARC1; p=reject"}])
+    address = f"support@{domain}"
+    _sent_from_internet(opened, domain, address, mail_from=f"alice@{sender_domain}")
+
+    listed = _received(address)
+    assert (listed["from"], listed["subject"]) == (f"alice@{sender_domain}", "Invoice 42")
+    assert (listed["authentication"]["spf"], listed["authentication"]["dkim"], listed["authentication"]["dmarc"]) \
+        == ("pass", "none", "pass")
+    email = resend.Emails.Receiving.get(listed["id"])
+    assert email["text"].strip() == "Your invoice is attached." and "Received" in email["headers"]
+    attachments = resend.Emails.Receiving.Attachments.list(listed["id"])
+    attachment = resend.Emails.Receiving.Attachments.get(listed["id"], attachments["data"][0]["id"])
+    trust = ssl.create_default_context(cafile=opened.ca_bundle)
+    assert httpx.get(attachment["download_url"], verify=trust).content == ATTACHMENT
+    seen = run_node_sdk(opened.url, opened.api_key, "receiving", listed["id"], extra_env=_node_env(opened))
+    assert seen == {"listed": True, "subject": "Invoice 42", "from": f"alice@{sender_domain}",
+                    "attachment": ATTACHMENT_NAME, "downloaded": len(ATTACHMENT)}
+
+    delivery = _delivery(webhook_log, listed["id"], "email.received")
+    headers = delivery["headers"]
+    svix = {"id": headers["svix-id"], "timestamp": headers["svix-timestamp"], "signature": headers["svix-signature"]}
+    by_python = resend.Webhooks.verify({"payload": delivery["payload"], "headers": svix,
+                                        "webhook_secret": hook["signing_secret"]})
+    by_node = run_node_sdk(opened.url, opened.api_key, "verify", extra_env=_node_env(opened),
+                           stdin={**delivery, "secret": hook["signing_secret"]})
+    errors = [e.message for e in webhook_event_validator("email.received").iter_errors(by_python)]
+    assert by_python == by_node and errors == []
+    assert [a["filename"] for a in by_python["data"]["attachments"]] == [ATTACHMENT_NAME]
+
+
+def test_port_25_takes_no_mail_for_a_domain_that_does_not_receive(opened, single_testbed):
+    other = verified_domain(opened)
+    address = f"support@{other}"
+    replies = send_from_internet(opened, "alice@remote.test", address, inbound_message("alice@remote.test", address))
+    assert replies["rcpt"][0] == 554 and "5.7.1" in replies["rcpt"][1], replies
+    assert "data" not in replies

@@ -10,6 +10,8 @@ import pytest
 
 from app.domain.events.recorder import EVENT_TYPES, EmailSummary, Event
 from app.domain.events.webhook_payload import EXTENSION_EVENT_TYPES, webhook_payload
+from app.domain.receiving.intake import received_payload
+from tests.inbound_mail import inbound_message
 from tests.resend_spec import resend_spec, webhook_event_validator
 
 SUMMARY = EmailSummary(id=uuid.uuid4(), team_id=uuid.uuid4(), from_address="Acme <hi@acme.example>",
@@ -57,3 +59,13 @@ def test_a_suppression_and_a_failure_carry_resends_reasons():
     failed = _body("failed", DETAILS["failed"])["data"]
     assert complaint["suppressed"]["reason"] == "previous_complaint" and "detail" not in complaint
     assert failed["failed"] == {"reason": "554 5.7.1 rejected"} and "detail" not in failed
+
+
+def test_the_received_event_validates_against_resends_schema():
+    email_id = uuid.uuid4()
+    raw = inbound_message("alice@sender.example", "support@acme.example")
+    body = json.loads(received_payload(email_id, raw, datetime.now(UTC)))
+    errors = [e.message for e in webhook_event_validator("email.received").iter_errors(body)]
+    assert errors == [] and body["data"]["email_id"] == str(email_id)
+    assert (body["data"]["to"], body["data"]["cc"]) == (["support@acme.example"], ["carol@sender.example"])
+    assert [a["filename"] for a in body["data"]["attachments"]] == ["invoice.pdf"]
