@@ -43,18 +43,20 @@ FIRST_SOURCE_OFFSET = -100
 ROUTES = ["download", "page", "html"]
 SHARED_PATHS = {"page": "/shared", "html": "/shared/html"}
 TOKEN_PARTS = ["payload", "timestamp", "signature"]
-# Raw query strings that carry no token the app made.
+# Raw query strings that carry no token the app made, and the app's answer: 403 `invalid_link`, but 422 for a NUL,
+# which its guard on every route refuses before any handler runs (app/lib/storable_text.py).
 BAD_QUERIES = {
-    "no token": "",
-    "an empty token": "token=",
-    "a word": "token=garbage",
-    "dots alone": "token=..",
-    "a token's shape, signed by no one": "token=.eJyLVkpUitVRSlKKBQAK9AKT.aUT0nQ.q1dY2S7Mh2Jm3bQeYKxj4Dd9b3c",
-    "a NUL byte": "token=%00",
-    "bytes that are not UTF-8": "token=%FF%FE",
-    "a JSON list": "token=%5B%22a%22%2C%22b%22%5D",
-    "the parameter as an array": "token%5B%5D=garbage",
+    "no token": ("", 403),
+    "an empty token": ("token=", 403),
+    "a word": ("token=garbage", 403),
+    "dots alone": ("token=..", 403),
+    "a token's shape, signed by no one": ("token=.eJyLVkpUitVRSlKKBQAK9AKT.aUT0nQ.q1dY2S7Mh2Jm3bQeYKxj4Dd9b3c", 403),
+    "bytes that are not UTF-8": ("token=%FF%FE", 403),
+    "a JSON list": ("token=%5B%22a%22%2C%22b%22%5D", 403),
+    "the parameter as an array": ("token%5B%5D=garbage", 403),
+    "a NUL byte": ("token=%00", 422),
 }
+REFUSALS = {403: "invalid_link", 422: "validation_error"}
 # An overlong token: below the server's limit on a request's target (the app reads it), above it, and above the
 # limit on a request's head.
 OVERLONG = [60_000, 100_000, 1_000_000]
@@ -210,11 +212,11 @@ def no_server_error(answer: httpx.Response) -> None:
     assert b"Traceback" not in answer.content and b'File "/' not in answer.content, answer.text[:2000]
 
 
-def refused(answer: httpx.Response, *kept_from_it: SentEmail) -> None:
-    """The app's refusal of a link (403 `invalid_link`), with nothing of these emails in it."""
+def refused(answer: httpx.Response, *kept_from_it: SentEmail, status: int = 403) -> None:
+    """The app's refusal of a link (403 `invalid_link` unless told), with nothing of these emails in it."""
     no_server_error(answer)
-    assert answer.status_code == 403, (answer.request.url.path, answer.status_code, answer.text[:500])
-    assert answer.json()["name"] == "invalid_link", answer.text
+    assert answer.status_code == status, (answer.request.url.path, answer.status_code, answer.text[:500])
+    assert answer.json()["name"] == REFUSALS[status], answer.text
     assert "content-disposition" not in answer.headers
     for sent in kept_from_it:
         assert sent.marker.encode() not in answer.content, answer.text[:500]
@@ -315,13 +317,14 @@ def test_a_token_with_one_character_changed_is_refused_without_the_email(ours, o
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_no_token_an_empty_or_a_garbage_one_is_refused_with_403(ours, outside, route):
+def test_no_token_an_empty_or_a_garbage_one_is_refused(ours, outside, route):
     stranger = outside()
     path = route_path(ours, route)
-    answers = {name: stranger.get(f"{path}?{query}" if query else path) for name, query in BAD_QUERIES.items()}
-    assert {name: a.status_code for name, a in answers.items()} == dict.fromkeys(BAD_QUERIES, 403)
-    for answer in answers.values():
-        refused(answer, ours)
+    answers = {name: stranger.get(f"{path}?{query}" if query else path) for name, (query, _) in BAD_QUERIES.items()}
+    assert {name: a.status_code for name, a in answers.items()} == {
+        name: status for name, (_, status) in BAD_QUERIES.items()}
+    for name, answer in answers.items():
+        refused(answer, ours, status=BAD_QUERIES[name][1])
 
 
 # -- genuine tokens, somewhere else ------------------------------------------------------------------
