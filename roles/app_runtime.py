@@ -57,6 +57,8 @@ HOST_PYTHON = "3.11.2"
 HOST_PYTHON_EXTRAS = "async-timeout==5.0.1\n"
 # Dependencies of the deploy tooling, not of the app the hosts run.
 CONTROL_ONLY = frozenset({"pyinfra", "jinja2", "hcloud"})
+# Pure-Python dependencies published only as source: built into wheels here, so hosts still install wheels only.
+SOURCE_ONLY = ("authheaders", "authres", "dkimpy", "pyspf")
 
 APP_ENV = "/etc/postyard/app.env"
 # The database owner's URL, on the schema host only (roles/schema.py), readable by root alone.
@@ -114,9 +116,16 @@ def wheelhouse() -> tuple[Path, str]:
     if not (directory / ".complete").exists():
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "requirements.txt").write_text(requirements)
+        built = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(directory),
+             "--constraint", str(REPO / "constraints.txt"), *SOURCE_ONLY],
+            capture_output=True, text=True, check=False,
+        )
+        if built.returncode != 0:
+            raise DeployError(f"building the app's source-only wheels failed: {built.stderr.strip()[-2000:]}")
         completed = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", HOST_PYTHON,
-             "--dest", str(directory), "--constraint", str(REPO / "constraints.txt"),
+             "--dest", str(directory), "--find-links", str(directory), "--constraint", str(REPO / "constraints.txt"),
              "--requirement", str(directory / "requirements.txt")],
             capture_output=True, text=True, check=False,
         )
