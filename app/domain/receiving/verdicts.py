@@ -3,6 +3,7 @@ header (RFC 8601), and each method's result read back from it."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,10 @@ def use_configured_resolver(settings: Settings) -> None:
 
 
 def _spf(client_address: str, envelope_from: str, helo: str, timeout: float) -> Any:
+    try:
+        ipaddress.ip_address(client_address)
+    except ValueError:  # mail Postfix took from this host itself (its pickup) has no client to check
+        return SPFAuthenticationResult(result="none", reason="no SMTP client address")
     result, reason = spf.check2(client_address, envelope_from, helo, querytime=timeout)
     return SPFAuthenticationResult(result=result or "none", reason=reason[:200] or None,
                                    smtp_mailfrom=envelope_from or None, smtp_helo=helo or None)
