@@ -19,6 +19,8 @@ async function step(name, promise) {
 
 async function flows(domain, endpoint) {
   const from = `Acme <hello@${domain}>`;
+  // A recipient of this run alone: an earlier run's mail to it may have bounced and suppressed it.
+  const bob = `bob-${Date.now()}@example.org`;
   const seen = {};
   const key = await step("apiKeys.create", resend.apiKeys.create({ name: "from node" }));
   seen.keys = (await step("apiKeys.list", resend.apiKeys.list())).data.map((k) => k.id).includes(key.id);
@@ -32,7 +34,7 @@ async function flows(domain, endpoint) {
   await step("domains.remove", resend.domains.remove(created.id));
 
   const sent = await step("emails.send", resend.emails.send({
-    from, to: ["bob@example.org"], subject: "From Node", html: "<p>Hi</p>", text: "Hi",
+    from, to: [bob], subject: "From Node", html: "<p>Hi</p>", text: "Hi",
     tags: [{ name: "kind", value: "node" }],
     attachments: [{ filename: "hello.txt", content: Buffer.from("hello from node") }],
   }, { idempotencyKey: `node-${Date.now()}` }));
@@ -45,7 +47,7 @@ async function flows(domain, endpoint) {
     { from, to: ["a@example.org"], subject: "1", text: "1" },
     { from, to: ["b@example.org"], subject: "2", text: "2" }]))).data.length;
   const later = await step("emails.send scheduled", resend.emails.send({
-    from, to: ["bob@example.org"], subject: "Later", text: "Later", scheduledAt: "in 1 hour" }));
+    from, to: [bob], subject: "Later", text: "Later", scheduledAt: "in 1 hour" }));
   await step("emails.update", resend.emails.update({ id: later.id, scheduledAt: "tomorrow at 9am" }));
   await step("emails.cancel", resend.emails.cancel(later.id));
   seen.canceled = (await step("emails.get canceled", resend.emails.get(later.id))).last_event;
@@ -65,7 +67,7 @@ async function flows(domain, endpoint) {
   seen.templates = (await step("templates.list", resend.templates.list())).data.length;
   seen.template = (await step("templates.get", resend.templates.get(template.id))).status;
   const rendered = await step("emails.send with a template", resend.emails.send({
-    from, to: ["bob@example.org"], subject: "Welcome", template: { id: template.id, variables: { NAME: "Bob" } } }));
+    from, to: [bob], subject: "Welcome", template: { id: template.id, variables: { NAME: "Bob" } } }));
   seen.rendered = (await step("emails.get rendered", resend.emails.get(rendered.id))).html;
   await step("templates.remove", resend.templates.remove(copy.id));
   console.log(JSON.stringify(seen));
