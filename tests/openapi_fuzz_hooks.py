@@ -180,7 +180,8 @@ def _negative_only(case: Any) -> bool:
 
 RULES: dict[str, Callable[[Any], bool]] = {
     **{f"GET {path}": _not_both_cursors for path in ("/emails", "/domains", "/api-keys", "/webhooks", "/templates",
-                                                      "/emails/{email_id}/attachments")},
+                                                      "/emails/{email_id}/attachments", "/emails/receiving",
+                                                      "/emails/receiving/{email_id}/attachments")},
     "PATCH /domains/{domain_id}": _same_id("id", "domain_id"),
     "PATCH /webhooks/{webhook_id}": _same_id("webhook_id", "webhook_id"),
     "POST /templates": _declared_variables,
