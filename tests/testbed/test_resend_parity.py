@@ -93,21 +93,27 @@ def _delivery(webhook_log: Path, email_id: str, event_type: str, timeout: float 
     raise AssertionError(f"no {event_type} webhook for {email_id} within {timeout:g} s")
 
 
+def _verified_by_both_sdks(opened: Appliance, delivery: dict, secret: str, event_type: str) -> dict:
+    """The event each official SDK's `webhooks.verify` reads from the delivery (its svix-* headers, as Resend's
+    docs read them), once both agree and it matches Resend's schema of the event type."""
+    headers = delivery["headers"]
+    svix = {"id": headers["svix-id"], "timestamp": headers["svix-timestamp"], "signature": headers["svix-signature"]}
+    by_python = resend.Webhooks.verify({"payload": delivery["payload"], "headers": svix, "webhook_secret": secret})
+    by_node = run_node_sdk(opened.url, opened.api_key, "verify", extra_env=_node_env(opened),
+                           stdin={**delivery, "secret": secret})
+    errors = [e.message for e in webhook_event_validator(event_type).iter_errors(by_python)]
+    assert by_python == by_node and errors == []
+    return by_python
+
+
 def test_a_real_bounce_webhook_is_resends_shape_and_verifies_with_both_sdks(opened, domain, webhook_log,
                                                                            single_testbed):
     hook = resend.Webhooks.create({"endpoint": f"http://{single_testbed.outside_address}:{WEBHOOK_PORT}/hook",
                                    "events": ["email.bounced"]})
     bounced = resend.Emails.send({"from": f"hello@{domain}", "to": [internet.REJECTED_RECIPIENT],
                                   "subject": "to nobody", "text": "This one bounces."})
-    delivery = _delivery(webhook_log, bounced["id"], "email.bounced")
-    headers = delivery["headers"]
-    svix = {"id": headers["svix-id"], "timestamp": headers["svix-timestamp"], "signature": headers["svix-signature"]}
-    by_python = resend.Webhooks.verify({"payload": delivery["payload"], "headers": svix,
-                                        "webhook_secret": hook["signing_secret"]})
-    by_node = run_node_sdk(opened.url, opened.api_key, "verify", extra_env=_node_env(opened),
-                           stdin={**delivery, "secret": hook["signing_secret"]})
-    errors = [e.message for e in webhook_event_validator("email.bounced").iter_errors(by_python)]
-    assert by_python == by_node and errors == []
+    by_python = _verified_by_both_sdks(opened, _delivery(webhook_log, bounced["id"], "email.bounced"),
+                                       hook["signing_secret"], "email.bounced")
     assert by_python["data"]["bounce"]["type"] == "Permanent" and by_python["data"]["bounce"]["diagnosticCode"]
 
 
@@ -147,15 +153,8 @@ def test_mail_from_the_internet_to_a_receiving_domain_is_stored_with_verdicts_an
     assert seen == {"listed": True, "subject": "Invoice 42", "from": f"alice@{sender_domain}",
                     "attachment": ATTACHMENT_NAME, "downloaded": len(ATTACHMENT)}
 
-    delivery = _delivery(webhook_log, listed["id"], "email.received")
-    headers = delivery["headers"]
-    svix = {"id": headers["svix-id"], "timestamp": headers["svix-timestamp"], "signature": headers["svix-signature"]}
-    by_python = resend.Webhooks.verify({"payload": delivery["payload"], "headers": svix,
-                                        "webhook_secret": hook["signing_secret"]})
-    by_node = run_node_sdk(opened.url, opened.api_key, "verify", extra_env=_node_env(opened),
-                           stdin={**delivery, "secret": hook["signing_secret"]})
-    errors = [e.message for e in webhook_event_validator("email.received").iter_errors(by_python)]
-    assert by_python == by_node and errors == []
+    by_python = _verified_by_both_sdks(opened, _delivery(webhook_log, listed["id"], "email.received"),
+                                       hook["signing_secret"], "email.received")
     assert [a["filename"] for a in by_python["data"]["attachments"]] == [ATTACHMENT_NAME]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Row, text
 
 from app.db.executor import Executor
+from app.db.keyset_page import newest_first_page
 from app.domain.events.repository import AFTER_SENT
 
 __all__ = [
@@ -69,7 +70,6 @@ VALUES (:email_id, :team_id, :api_key_id, :mode, :domain_id, :from_address, :to_
 _INSERT_EMAIL = text(INSERT_EMAIL)
 _COLUMNS = ("id, from_address, to_addresses, cc_addresses, bcc_addresses, reply_to, subject, html, text_body, tags, "
             "message_id, last_event, scheduled_at, created_at, state")
-_AT_CURSOR = "(SELECT created_at, id FROM emails WHERE id = :cursor)"
 
 # The send path's one look-up: the team's verified domains among the names, and its suppressed addresses.
 _DOMAINS_AND_SUPPRESSED = text("""
@@ -249,18 +249,9 @@ async def email_events(db: Executor, team_id: uuid.UUID, email_id: uuid.UUID) ->
 
 
 async def email_page(db: Executor, team_id: uuid.UUID, limit: int, after: uuid.UUID | None,
-                     before: uuid.UUID | None) -> list[Row[Any]]:
-    """Up to `limit` of the team's emails walking away from an id: older than `after` (newest first), or newer
-    than `before` (oldest first); from the newest when neither is given."""
-    parameters: dict[str, Any] = {"team_id": team_id, "limit": limit}
-    where, order = "", "DESC"
-    if after is not None:
-        where, parameters["cursor"] = f" AND (created_at, id) < {_AT_CURSOR}", after
-    elif before is not None:
-        where, order, parameters["cursor"] = f" AND (created_at, id) > {_AT_CURSOR}", "ASC", before
-    return list((await db.execute(text(
-        f"SELECT {_COLUMNS} FROM emails WHERE team_id = :team_id{where} "
-        f"ORDER BY created_at {order}, id {order} LIMIT :limit"), parameters)).all())
+                     before: uuid.UUID | None) -> tuple[list[Row[Any]], bool]:
+    """Up to `limit` of the team's emails, newest first, after or before an email's id; and whether more remain."""
+    return await newest_first_page(db, "emails", _COLUMNS, team_id, limit, after, before)
 
 
 async def reschedule(db: Executor, email_id: uuid.UUID, scheduled_at: datetime) -> None:

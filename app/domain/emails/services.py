@@ -114,11 +114,7 @@ async def list_emails(
     db: AsyncSession, team_id: uuid.UUID, limit: int, after: uuid.UUID | None, before: uuid.UUID | None
 ) -> tuple[list[EmailOut], bool]:
     """A page of the team's emails, newest first; `after`/`before` are ids of the previous page's ends."""
-    rows = await repository.email_page(db, team_id, limit + 1, after, before)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if before is not None:
-        rows.reverse()
+    rows, has_more = await repository.email_page(db, team_id, limit, after, before)
     return [to_out(r) for r in rows], has_more
 
 

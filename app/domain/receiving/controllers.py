@@ -82,12 +82,9 @@ class ReceivedEmailController(Controller):
         """A page of received emails: `after` walks to older ones, `before` to newer ones."""
         if after is not None and before is not None:
             raise ApiError(422, "validation_error", "use after or before, not both")
-        rows = await repository.received_page(db_session, principal.team_id, limit + 1, cursor_id(after, "after"),
-                                              cursor_id(before, "before"))
-        page = rows[:limit]
-        if before is not None:
-            page.reverse()
-        return ReceivedEmailList(data=[_list_item(r) for r in page], has_more=len(rows) > limit)
+        rows, has_more = await repository.received_page(db_session, principal.team_id, limit,
+                                                        cursor_id(after, "after"), cursor_id(before, "before"))
+        return ReceivedEmailList(data=[_list_item(r) for r in rows], has_more=has_more)
 
     @get("/{email_id:str}", operation_id="emails/receiving/get")
     async def get_received(

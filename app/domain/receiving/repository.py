@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Row, text
 
 from app.db.executor import Executor
+from app.db.keyset_page import newest_first_page
 
 __all__ = ["RECEIVED_EVENT", "NewReceivedEmail", "delete_expired", "insert_received", "receiving_domains",
            "received_email", "received_page"]
@@ -38,7 +39,6 @@ FROM webhooks w WHERE w.team_id = :team_id AND w.status = 'enabled' AND :event_t
 _COLUMNS = ("id, from_address, to_addresses, cc_addresses, bcc_addresses, reply_to, subject, message_id, "
             "envelope_from, envelope_recipients, spf, dkim, dmarc, authentication_results, size, created_at")
 _ONE = text(f"SELECT {_COLUMNS}, mime FROM received_emails WHERE team_id = :team_id AND id = :email_id")
-_AT_CURSOR = "(SELECT created_at, id FROM received_emails WHERE id = :cursor)"
 _DELETE_EXPIRED = text("""
 DELETE FROM received_emails r USING teams t
 WHERE r.team_id = t.id AND r.created_at < now() - make_interval(days => t.retention_days)
@@ -88,18 +88,10 @@ async def received_email(db: Executor, team_id: uuid.UUID, email_id: uuid.UUID) 
 
 
 async def received_page(db: Executor, team_id: uuid.UUID, limit: int, after: uuid.UUID | None,
-                        before: uuid.UUID | None) -> list[Row[Any]]:
-    """Up to `limit` received emails walking away from an id: older than `after` (newest first), or newer than
-    `before` (oldest first); from the newest when neither is given."""
-    parameters: dict[str, Any] = {"team_id": team_id, "limit": limit}
-    where, order = "", "DESC"
-    if after is not None:
-        where, parameters["cursor"] = f" AND (created_at, id) < {_AT_CURSOR}", after
-    elif before is not None:
-        where, order, parameters["cursor"] = f" AND (created_at, id) > {_AT_CURSOR}", "ASC", before
-    return list((await db.execute(text(
-        f"SELECT {_COLUMNS}, mime FROM received_emails WHERE team_id = :team_id{where} "
-        f"ORDER BY created_at {order}, id {order} LIMIT :limit"), parameters)).all())
+                        before: uuid.UUID | None) -> tuple[list[Row[Any]], bool]:
+    """Up to `limit` of the team's received emails (with their messages), newest first, after or before one's id;
+    and whether more remain."""
+    return await newest_first_page(db, "received_emails", f"{_COLUMNS}, mime", team_id, limit, after, before)
 
 
 async def delete_expired(db: Executor) -> int:

@@ -30,7 +30,7 @@ class Authentication(msgspec.Struct):
     results: str
 
 
-class ReceivedEmailListItem(msgspec.Struct):
+class ReceivedEmailListItem(msgspec.Struct, kw_only=True):
     """A received email as listed."""
 
     id: str
@@ -46,25 +46,14 @@ class ReceivedEmailListItem(msgspec.Struct):
     from_: str = msgspec.field(name="from", default="")
 
 
-class ReceivedEmailOut(msgspec.Struct):
-    """A received email with its bodies, headers and attachments."""
+class ReceivedEmailOut(ReceivedEmailListItem, kw_only=True):
+    """A received email with its bodies, headers and envelope."""
 
-    id: str
-    to: list[str]
-    cc: list[str]
-    bcc: list[str]
-    reply_to: list[str]
-    subject: str
-    message_id: str
-    created_at: str
     html: str | None
     text: str | None
     headers: dict[str, str | list[str]]
-    attachments: list[ReceivedAttachment]
-    authentication: Authentication
     envelope_from: str
     envelope_to: list[str]
-    from_: str = msgspec.field(name="from", default="")
     object: str = "email"
 
 
