@@ -222,3 +222,11 @@ def test_postfix_routes_receiving_domains_to_the_receive_pipe_and_bounce_domains
     maps = render_maps([BounceDomain("send.a.test", "a.test", "opportunistic")], [], ["B.test"])
     assert maps[BOUNCE_DOMAINS] == "b.test b.test\nsend.a.test a.test\n"
     assert maps[BOUNCE_TRANSPORT] == f"b.test {RECEIVE_TRANSPORT_NEXTHOP}\nsend.a.test postyard-bounce:\n"
+
+
+async def test_a_message_whose_headers_hold_nul_bytes_is_stored_without_them(client, team, postgres, env, outside):
+    name = await _receiving_domain(client, team, postgres)
+    raw = outside.message(f"support@{name}").replace(b"Subject: Invoice 42", b"Subject: Invoice\x00 42", 1)
+    assert pipe_in(env, postgres, raw, [f"support@{name}"]) == 0
+    item = (await client.get("/emails/receiving", headers=team.headers)).json()["data"][0]
+    assert item["subject"] == "Invoice 42"

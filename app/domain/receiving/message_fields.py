@@ -10,6 +10,8 @@ from email.utils import getaddresses
 
 __all__ = ["Addresses", "addresses_of", "bodies_of", "headers_of"]
 
+_UNSTORABLE = str.maketrans("", "", "\r\n\x00")
+
 
 @dataclass(frozen=True)
 class Addresses:
@@ -35,7 +37,8 @@ def _header(message: EmailMessage, name: str) -> str:
         value = message.get(name)
     except Exception:  # noqa: BLE001 - the parser's defects on hostile headers vary; show nothing rather than fail
         return ""
-    return "" if value is None else str(value).replace("\r", "").replace("\n", "")[:998]
+    # PostgreSQL's text holds no NUL, and a header that cannot be stored must not keep the message queued
+    return "" if value is None else str(value).translate(_UNSTORABLE)[:998]
 
 
 def _list(message: EmailMessage, name: str) -> list[str]:

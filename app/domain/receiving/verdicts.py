@@ -80,4 +80,5 @@ def authenticate(raw: bytes, authserv_id: str, client_address: str, helo: str, e
     results = [_spf(client_address, envelope_from, helo, dns_timeout), _dkim(raw)]
     results.append(_dmarc(raw, *results))
     header = str(authres.AuthenticationResultsHeader(authserv_id=authserv_id, results=results))
-    return Verdicts(*(str(r.result or "none") for r in results), header=header.split(":", 1)[1].strip())
+    value = header.split(":", 1)[1].strip().replace("\x00", "")  # a reason may quote the message's own text
+    return Verdicts(*(str(r.result or "none") for r in results), header=value)
