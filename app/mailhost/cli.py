@@ -29,6 +29,7 @@ def add_mailhost_commands(sub: Any) -> None:
     bounce = sub.add_parser("bounce", help="read one DSN or ARF message on stdin (Postfix pipe transport)")
     bounce.add_argument("recipient", nargs="?", default=None, help="the envelope recipient (${recipient})")
     receive = sub.add_parser("receive", help="store one message for a receiving domain from stdin (Postfix pipe)")
+    receive.add_argument("--queue-id", required=True, help="Postfix's queue id of the message (${queue_id})")
     receive.add_argument("--client", required=True, help="the SMTP client's address (${client_address})")
     receive.add_argument("--helo", default="", help="the client's HELO name (${client_helo})")
     receive.add_argument("--sender", default="", help="the envelope sender (${sender}; empty for a bounce)")
@@ -37,6 +38,12 @@ def add_mailhost_commands(sub: Any) -> None:
     sub.add_parser("rate-policy", help="limit messages per minute per SMTP login (Postfix policy service)")
     sync = sub.add_parser("dkim-sync", help="write OpenDKIM's keys and Postfix's maps from the database on each change")
     sync.add_argument("--once", action="store_true", help="one round, then exit (nonzero if a write failed)")
+
+
+def _storable(argument: str) -> str:
+    """An argument as text PostgreSQL stores: bytes that were not UTF-8 (Python keeps them as surrogates) become
+    U+FFFD."""
+    return argument.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def run_mailhost(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,7 +70,8 @@ def run_mailhost(args: argparse.Namespace, settings: Settings) -> int:
         from app.domain.receiving.intake import Envelope
         from app.mailhost import receive_pipe
 
-        envelope = Envelope(args.client, args.helo, args.sender, args.recipients)
+        envelope = Envelope(*map(_storable, (args.queue_id, args.client, args.helo, args.sender)),
+                            [_storable(r) for r in args.recipients])
         return receive_pipe.receive_pipe(settings, sys.stdin.buffer, envelope)
     elif args.command == "smtp-intake":
         from app.mailhost import smtp_intake

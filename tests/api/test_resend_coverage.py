@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import httpx
 from conftest import unique_domain
-from test_receiving import pipe_in
+from test_receiving import mark_receiving, pipe_in
 
 from tests.inbound_mail import inbound_message
 from tests.resend_coverage import EXCLUDED, NOT_SERVED, CoverageRun
 
 
-def _piped_in(env, postgres, address: str) -> None:
+def _piped_in(env, postgres, domain_id: str, address: str) -> None:
+    mark_receiving(postgres, domain_id)
     assert pipe_in(env, postgres, inbound_message("alice@sender.example.test", address), [address]) == 0
 
 
@@ -23,7 +24,7 @@ def test_every_served_resend_operation_matches_resends_description(server, serve
                       user="postyard_owner", database="postyard")
         run = CoverageRun(client, domain)
         run.run(webhook_endpoint="http://127.0.0.1:9/hook", deliver_inbound=lambda address: _piped_in(
-            env, postgres, address))
+            env, postgres, created["id"], address))
     counts, problems = run.report()
     print("\n".join(f"{group}: {ok} of {total}" for group, (ok, total) in counts.items()))
     print(f"excluded: {len(EXCLUDED)}; not served yet: {len(NOT_SERVED)}")

@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import unique_domain
 from test_emails import message
-from test_receiving import pipe_in
+from test_receiving import mark_receiving, pipe_in
 from test_webhooks import _hook
 from webhook_support import deliver_all
 
@@ -53,8 +53,7 @@ def test_the_node_sdk_reads_what_a_receiving_domain_took_in(server, server_team,
     headers = {"Authorization": f"Bearer {server_team.key}"}
     created = httpx.post(f"{server}/domains", json={"name": unique_domain(), "capabilities": {"receiving": "enabled"}},
                          headers=headers).json()
-    postgres.psql(f"UPDATE domains SET status = 'verified' WHERE id = '{created['id']}'",
-                  user="postyard_owner", database="postyard")
+    mark_receiving(postgres, created["id"])
     address = f"support@{created['name']}"
     assert pipe_in(env, postgres, inbound_message("alice@sender.example.test", address), [address]) == 0
     email_id = httpx.get(f"{server}/emails/receiving", headers=headers).json()["data"][0]["id"]

@@ -6,7 +6,7 @@ import httpx
 import pytest
 import resend
 from conftest import unique_domain
-from test_receiving import pipe_in
+from test_receiving import mark_receiving, pipe_in
 
 from tests.inbound_mail import ATTACHMENT, ATTACHMENT_NAME, inbound_message
 
@@ -120,13 +120,14 @@ def test_the_sdk_renames_a_key_pages_lists_and_updates_a_webhook(sdk):
     assert updated["id"] == hook["id"] and sdk.Webhooks.get(hook["id"])["events"] == ["email.bounced"]
 
 
-def test_the_sdk_lists_and_reads_a_sent_emails_attachments(sdk, postgres):
+def test_the_sdk_lists_and_reads_a_sent_emails_attachments(sdk, postgres, server):
     domain = _verified(sdk, postgres)
     sent = sdk.Emails.send({"from": f"hello@{domain['name']}", "to": ["bob@example.org"], "subject": "Files",
                             "text": "see attached", "attachments": [{"filename": "a.txt", "content": list(b"hello")}]})
     listed = sdk.Emails.Attachments.list(sent["id"])
     one = sdk.Emails.Attachments.get(sent["id"], listed["data"][0]["id"])
-    assert one["filename"] == "a.txt" and one["size"] == 5 and one["download_url"].startswith("https://")
+    assert one["filename"] == "a.txt" and one["size"] == 5 and one["download_url"].startswith(f"{server}/emails/")
+    assert httpx.get(one["download_url"]).content == b"hello"  # under POSTYARD_PUBLIC_URL, as the server is set
 
 
 def test_the_sdk_manages_templates_and_sends_with_one(sdk, postgres):
@@ -170,9 +171,8 @@ def test_the_sdk_reads_sending_metrics(sdk):
 
 def test_the_sdk_reads_what_a_receiving_domain_took_in(sdk, server_team, postgres, env):
     domain = sdk.Domains.create({"name": unique_domain()})
-    postgres.psql(f"UPDATE domains SET status = 'verified' WHERE id = '{domain['id']}'",
-                  user="postyard_owner", database="postyard")
     sdk.Domains.update({"id": domain["id"], "capabilities": {"receiving": "enabled"}})
+    mark_receiving(postgres, domain["id"])
     address = f"support@{domain['name']}"
     assert pipe_in(env, postgres, inbound_message("alice@sender.example.test", address), [address]) == 0
     listed = sdk.Emails.Receiving.list()

@@ -75,7 +75,7 @@ async def test_the_mail_views_have_exactly_the_contracted_columns(postgres):
         "mail_dkim_keys.domain:text", "mail_dkim_keys.selector:text", "mail_dkim_keys.algorithm:text",
         "mail_dkim_keys.key_id:text", "mail_dkim_keys.private_key_ciphertext:bytea", "mail_dkim_keys.active:boolean",
         "mail_domain_tls_policy.domain:text", "mail_domain_tls_policy.tls_mode:text",
-        "mail_receiving_domains.domain:text",
+        "mail_receiving_domains.domain:text", "mail_receiving_domains.id:uuid", "mail_receiving_domains.team_id:uuid",
         "mail_sender_logins.sender_domain:text", "mail_sender_logins.username:text",
         "mail_smtp_credentials.username:text", "mail_smtp_credentials.password_hash:text",
     ]

@@ -83,14 +83,17 @@ def outside_webhook_receiver(bed: TestbedState, directory: Path, port: int) -> I
 
 
 def receive_on(opened: Appliance, domain: str) -> None:
-    """Turn receiving on for one of the team's verified domains, publish its MX as the API lists it, and wait
-    until the mail host's Postfix routes the name to the receive pipe."""
+    """Turn receiving on for one of the team's verified domains, publish its MX as the API lists it, verify it,
+    and wait until the mail host's Postfix routes the name to the receive pipe."""
     with opened.access.client() as client:
         found = next(d for d in client.get("/domains?limit=100").raise_for_status().json()["data"]
                      if d["name"] == domain)
         client.patch(f"/domains/{found['id']}", json={"capabilities": {"receiving": "enabled"}}).raise_for_status()
         records = client.get(f"/domains/{found['id']}").raise_for_status().json()["records"]
     opened.mail.publish([r for r in records if r["record"] == "Receiving"])
+    with opened.access.client() as client:  # port 25 takes the domain's mail once its MX is found to point here
+        verified = client.post(f"/domains/{found['id']}/verify").raise_for_status().json()
+    assert {r["status"] for r in verified["records"] if r["record"] == "Receiving"} == {"verified"}, verified
     opened.mail.wait_for_map_entry(BOUNCE_TRANSPORT, domain, lambda found: found == RECEIVE_TRANSPORT_NEXTHOP)
 
 

@@ -17,7 +17,8 @@ from postyard.deployer import REPO
 from postyard.ssh import ssh_run
 
 MIGRATE = "import sys; from app.db.migrate import upgrade; upgrade(sys.argv[1])"
-MAIL_VIEWS = ("mail_sender_logins", "mail_dkim_keys", "mail_domain_tls_policy", "mail_bounce_domains")
+MAIL_VIEWS = ("mail_sender_logins", "mail_dkim_keys", "mail_domain_tls_policy", "mail_bounce_domains",
+              "mail_receiving_domains")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ SERVICE_GRANTS: dict[str, dict[str, set[str]]] = {
         "emails": {"SELECT", "UPDATE", "DELETE"}, "email_events": {"SELECT", "INSERT"}, "webhooks": {"SELECT"},
         "webhook_deliveries": {"SELECT", "INSERT", "DELETE"}, "teams": {"SELECT"}, "domains": {"SELECT"},
         "postfix_log_positions": {"SELECT"}, "ignored_reports": {"SELECT", "DELETE"},
-        "sessions": {"SELECT", "DELETE"},
+        "sessions": {"SELECT", "DELETE"}, "received_emails": {"SELECT", "DELETE"},
     },
     "postyard_log_follower": {
         "emails": {"SELECT", "UPDATE(last_event,mta_accepted,queue_id,updated_at)"},
@@ -97,6 +98,7 @@ SERVICE_GRANTS: dict[str, dict[str, set[str]]] = {
         "emails": {"SELECT", "UPDATE(last_event,updated_at)"}, "email_events": {"SELECT", "INSERT"},
         "webhooks": {"SELECT"}, "webhook_deliveries": {"INSERT"}, "suppressions": {"SELECT", "INSERT", "UPDATE(email)"},
         "ignored_reports": {"INSERT"}, "ignored_report_totals": {"SELECT", "INSERT", "UPDATE(count)"},
+        "received_emails": {"INSERT", "SELECT(id,queue_id,team_id)"}, "mail_receiving_domains": {"SELECT"},
     },
     "postyard_intake": {
         "emails": {"SELECT(id,last_event,message_id)", "INSERT", "UPDATE(last_event,updated_at)"},

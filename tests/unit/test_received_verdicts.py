@@ -8,14 +8,14 @@ from app.domain.receiving.verdicts import authenticate
 
 
 def test_a_message_from_no_smtp_client_with_no_signature_and_no_readable_from_is_recorded_as_such():
-    verdicts = authenticate(b"\x00\xff not a message", "mx.postyard.test", "unknown", "", "", 0.5)
+    verdicts = authenticate(b"\x00\xff not a message", "mx.postyard.test", "unknown", "", "")
     assert (verdicts.spf, verdicts.dkim, verdicts.dmarc) == ("none", "none", "permerror")
     assert verdicts.header.startswith("mx.postyard.test; spf=none")
 
 
 def test_a_signature_that_cannot_be_read_fails():
     raw = b"DKIM-Signature: v=1; nonsense\r\nFrom: nobody\r\n\r\nbody\r\n"
-    verdicts = authenticate(raw, "mx.postyard.test", "", "", "", 0.5)
+    verdicts = authenticate(raw, "mx.postyard.test", "", "", "")
     assert verdicts.dkim in ("fail", "permerror") and verdicts.dmarc == "permerror"
 
 

@@ -35,29 +35,28 @@ from app.lib.timefmt import iso
 
 __all__ = ["ReceivedEmailController"]
 
-DOWNLOAD_PURPOSE = "received-attachment-download"
+DOWNLOAD_PURPOSE = "received-attachment-download"  # its own key: a sent email's link opens no received one
 
 
 def _attachments(row: Any) -> list[StoredAttachment]:
     return attachments_of(row.id, bytes(row.mime))
 
 
-def _listed(item: StoredAttachment) -> ReceivedAttachment:
-    return ReceivedAttachment(id=str(item.id), filename=item.filename, content_type=item.content_type,
-                              content_disposition=item.disposition, size=len(item.content),
-                              content_id=unless_none(item.content_id))
+def _listed(summary: dict[str, Any]) -> ReceivedAttachment:
+    """An attachment as summarised when the message came in (app/domain/receiving/intake.py)."""
+    return ReceivedAttachment(id=summary["id"], filename=summary["filename"], content_type=summary["content_type"],
+                              content_disposition=summary["content_disposition"], size=summary["size"],
+                              content_id=unless_none(summary.get("content_id")))
 
 
-def _authentication(row: Any) -> Authentication:
-    return Authentication(spf=row.spf, dkim=row.dkim, dmarc=row.dmarc, results=row.authentication_results)
-
-
-def _list_item(row: Any) -> ReceivedEmailListItem:
-    return ReceivedEmailListItem(
-        id=str(row.id), from_=row.from_address, to=list(row.to_addresses), cc=list(row.cc_addresses),
-        bcc=list(row.bcc_addresses), reply_to=list(row.reply_to), subject=row.subject, message_id=row.message_id,
-        created_at=iso(row.created_at) or "", attachments=[_listed(a) for a in _attachments(row)],
-        authentication=_authentication(row))
+def _shown(row: Any) -> dict[str, Any]:
+    """What a received email shows, listed or read alone, without reading its message."""
+    return {"id": str(row.id), "from_": row.from_address, "to": list(row.to_addresses), "cc": list(row.cc_addresses),
+            "bcc": list(row.bcc_addresses), "reply_to": list(row.reply_to), "subject": row.subject,
+            "message_id": row.message_id, "created_at": iso(row.created_at) or "",
+            "attachments": [_listed(a) for a in row.attachments],
+            "authentication": Authentication(spf=row.spf, dkim=row.dkim, dmarc=row.dmarc,
+                                             results=row.authentication_results)}
 
 
 async def _one(db: DbSession, team_id: uuid.UUID, email_id: str) -> Any:
@@ -84,7 +83,7 @@ class ReceivedEmailController(Controller):
             raise ApiError(422, "validation_error", "use after or before, not both")
         rows, has_more = await repository.received_page(db_session, principal.team_id, limit,
                                                         cursor_id(after, "after"), cursor_id(before, "before"))
-        return ReceivedEmailList(data=[_list_item(r) for r in rows], has_more=has_more)
+        return ReceivedEmailList(data=[ReceivedEmailListItem(**_shown(r)) for r in rows], has_more=has_more)
 
     @get("/{email_id:str}", operation_id="emails/receiving/get")
     async def get_received(
@@ -94,13 +93,8 @@ class ReceivedEmailController(Controller):
         row = await _one(db_session, principal.team_id, email_id)
         raw = bytes(row.mime)
         html, text = bodies_of(raw)
-        return ReceivedEmailOut(
-            id=str(row.id), from_=row.from_address, to=list(row.to_addresses), cc=list(row.cc_addresses),
-            bcc=list(row.bcc_addresses), reply_to=list(row.reply_to), subject=row.subject,
-            message_id=row.message_id, created_at=iso(row.created_at) or "", html=html, text=text,
-            headers=headers_of(raw), attachments=[_listed(a) for a in _attachments(row)],
-            authentication=_authentication(row), envelope_from=row.envelope_from,
-            envelope_to=list(row.envelope_recipients))
+        return ReceivedEmailOut(**_shown(row), html=html, text=text, headers=headers_of(raw),
+                                envelope_from=row.envelope_from, envelope_to=list(row.envelope_recipients))
 
     @get("/{email_id:str}/attachments", operation_id="emails/receiving/attachments/list")
     async def list_attachments(

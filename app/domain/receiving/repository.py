@@ -19,25 +19,30 @@ __all__ = ["RECEIVED_EVENT", "NewReceivedEmail", "delete_expired", "insert_recei
 
 RECEIVED_EVENT = "email.received"
 
-# The verified domains that receive, among the names, with their team (at most one team holds a name verified).
-_RECEIVING_DOMAINS = text("SELECT id, team_id, lower(name) AS name FROM domains "
-                          "WHERE receiving AND status = 'verified' AND lower(name) = ANY(:names)")
+# The domains that receive (migration 0018 says which) among the names, with their team (at most one team holds a
+# name verified).
+_RECEIVING_DOMAINS = text("SELECT id, team_id, domain AS name FROM mail_receiving_domains WHERE domain = ANY(:names)")
 _INSERT = text("""
 WITH stored AS (
-    INSERT INTO received_emails (id, team_id, domain_id, envelope_from, envelope_recipients, client_address, helo,
-                                 from_address, to_addresses, cc_addresses, bcc_addresses, reply_to, subject,
-                                 message_id, spf, dkim, dmarc, authentication_results, mime, size, created_at)
-    VALUES (:id, :team_id, :domain_id, :envelope_from, :envelope_recipients, :client_address, :helo,
+    INSERT INTO received_emails (id, team_id, domain_id, queue_id, envelope_from, envelope_recipients, client_address,
+                                 helo, from_address, to_addresses, cc_addresses, bcc_addresses, reply_to, subject,
+                                 message_id, spf, dkim, dmarc, authentication_results, attachments, mime, size,
+                                 created_at)
+    VALUES (:id, :team_id, :domain_id, :queue_id, :envelope_from, :envelope_recipients, :client_address, :helo,
             :from_address, :to_addresses, :cc_addresses, :bcc_addresses, :reply_to, :subject,
-            :message_id, :spf, :dkim, :dmarc, :authentication_results, :mime, :size, :created_at)
+            :message_id, :spf, :dkim, :dmarc, :authentication_results, CAST(:attachments AS jsonb), :mime, :size,
+            :created_at)
+    ON CONFLICT (team_id, queue_id) DO NOTHING  -- Postfix delivered it again: stored already
+    RETURNING id
 )
 INSERT INTO webhook_deliveries (id, team_id, webhook_id, message_id, event_type, payload)
 SELECT gen_random_uuid(), w.team_id, w.id, 'msg_' || replace(CAST(gen_random_uuid() AS text), '-', ''),
        :event_type, :payload
-FROM webhooks w WHERE w.team_id = :team_id AND w.status = 'enabled' AND :event_type = ANY(w.events)
+FROM webhooks w, stored WHERE w.team_id = :team_id AND w.status = 'enabled' AND :event_type = ANY(w.events)
 """)
 _COLUMNS = ("id, from_address, to_addresses, cc_addresses, bcc_addresses, reply_to, subject, message_id, "
-            "envelope_from, envelope_recipients, spf, dkim, dmarc, authentication_results, size, created_at")
+            "envelope_from, envelope_recipients, spf, dkim, dmarc, authentication_results, attachments, size, "
+            "created_at")
 _ONE = text(f"SELECT {_COLUMNS}, mime FROM received_emails WHERE team_id = :team_id AND id = :email_id")
 _DELETE_EXPIRED = text("""
 DELETE FROM received_emails r USING teams t
@@ -52,6 +57,7 @@ class NewReceivedEmail:
     id: uuid.UUID
     team_id: uuid.UUID
     domain_id: uuid.UUID
+    queue_id: str
     envelope_from: str
     envelope_recipients: list[str]
     client_address: str
@@ -67,6 +73,7 @@ class NewReceivedEmail:
     dkim: str
     dmarc: str
     authentication_results: str
+    attachments: str  # JSON: each attachment's id, filename, content_type, content_disposition, content_id, size
     mime: bytes
     created_at: datetime
     payload: str
@@ -89,9 +96,9 @@ async def received_email(db: Executor, team_id: uuid.UUID, email_id: uuid.UUID) 
 
 async def received_page(db: Executor, team_id: uuid.UUID, limit: int, after: uuid.UUID | None,
                         before: uuid.UUID | None) -> tuple[list[Row[Any]], bool]:
-    """Up to `limit` of the team's received emails (with their messages), newest first, after or before one's id;
-    and whether more remain."""
-    return await newest_first_page(db, "received_emails", f"{_COLUMNS}, mime", team_id, limit, after, before)
+    """Up to `limit` of the team's received emails (without their messages), newest first, after or before one's
+    id; and whether more remain."""
+    return await newest_first_page(db, "received_emails", _COLUMNS, team_id, limit, after, before)
 
 
 async def delete_expired(db: Executor) -> int:

@@ -63,5 +63,3 @@ class ReceivedEmailList(msgspec.Struct):
     data: list[ReceivedEmailListItem]
     has_more: bool = False
     object: str = "list"
-
-
