@@ -28,7 +28,7 @@ def _exec_start(unit: str) -> str:
 
 
 def _started_commands() -> list[list[str]]:
-    """The arguments each mail-host unit and Postfix's bounce pipe give the app's CLI."""
+    """The arguments each mail-host unit and Postfix's pipes (bounce, receive) give the app's CLI."""
     lines = [unit.exec_start for unit in mail_services.mail_units()]
     lines.append(_exec_start(render("postfix/postyard-rate-policy.service.j2")))
     lines.append(_exec_start(render("opendkim/postyard-dkim-sync.service.j2")))
@@ -37,11 +37,10 @@ def _started_commands() -> list[list[str]]:
         words = shlex.split(line)
         assert words[:3] == [PYTHON, "-m", "app.mailhost"], line
         started.append(words[3:])
-    pipe = re.search(r"argv=(.*)$", render("postfix/master.cf.j2", postfix.master_context(MAIL_DATA)),
-                     re.MULTILINE).group(1)  # type: ignore[union-attr]
-    words = shlex.split(pipe)
-    assert words[0] == LAUNCHER
-    return [*started, words[1:]]
+    pipes = [shlex.split(argv) for argv in re.findall(r"argv=(.*)$", render(
+        "postfix/master.cf.j2", postfix.master_context(MAIL_DATA)), re.MULTILINE)]
+    assert pipes and all(words[0] == LAUNCHER for words in pipes), pipes
+    return [*started, *(words[1:] for words in pipes)]
 
 
 def test_the_launcher_hands_each_mail_host_command_to_the_mail_host_entry():
@@ -70,7 +69,7 @@ def test_the_database_services_of_the_mail_host_load_neither_the_web_framework_n
     """They use SQLAlchemy's engine, but not Litestar, advanced-alchemy, pydantic nor the ORM models (about
     25 MiB a process)."""
     for module in ("app.mailhost.worker", "app.mailhost.log_follower", "app.mailhost.webhooks",
-                   "app.mailhost.smtp_intake", "app.mailhost.bounce_pipe"):
+                   "app.mailhost.smtp_intake", "app.mailhost.bounce_pipe", "app.mailhost.receive_pipe"):
         loaded = _loaded_by(module)
         assert "sqlalchemy" in loaded, module
         assert not {"litestar", "advanced_alchemy", "pydantic", "jinja2"} & loaded, (module, loaded)

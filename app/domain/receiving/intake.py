@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.domain.emails.attachments import attachments_of
+from app.domain.emails.message_attachments import attachments_of
 from app.domain.receiving import repository
 from app.domain.receiving.message_fields import addresses_of
 from app.domain.receiving.repository import RECEIVED_EVENT, NewReceivedEmail
