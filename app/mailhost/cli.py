@@ -40,12 +40,6 @@ def add_mailhost_commands(sub: Any) -> None:
     sync.add_argument("--once", action="store_true", help="one round, then exit (nonzero if a write failed)")
 
 
-def _storable(argument: str) -> str:
-    """An argument as text PostgreSQL stores: bytes that were not UTF-8 (Python keeps them as surrogates) become
-    U+FFFD."""
-    return argument.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
 def run_mailhost(args: argparse.Namespace, settings: Settings) -> int:
     """Run the process `args.command` names (one of COMMANDS) until it ends or is stopped; its exit status."""
     configure_logging(settings.log_level)
@@ -68,10 +62,11 @@ def run_mailhost(args: argparse.Namespace, settings: Settings) -> int:
         return bounce_pipe.bounce_pipe(settings, sys.stdin.buffer, args.recipient)
     elif args.command == "receive":
         from app.domain.receiving.intake import Envelope
+        from app.domain.receiving.message_fields import storable
         from app.mailhost import receive_pipe
 
-        envelope = Envelope(*map(_storable, (args.queue_id, args.client, args.helo, args.sender)),
-                            [_storable(r) for r in args.recipients])
+        envelope = Envelope(*map(storable, (args.queue_id, args.client, args.helo, args.sender)),
+                            [storable(r) for r in args.recipients])
         return receive_pipe.receive_pipe(settings, sys.stdin.buffer, envelope)
     elif args.command == "smtp-intake":
         from app.mailhost import smtp_intake

@@ -253,6 +253,15 @@ async def test_a_message_whose_headers_hold_nul_bytes_is_stored_without_them(cli
     assert item["subject"] == "Invoice 42"
 
 
+async def test_a_message_with_8bit_headers_is_stored_and_read(client, team, env, postgres, outside, dns_zone):
+    name = await _receiving_domain(client, team, dns_zone)
+    raw = outside.message(f"support@{name}").replace(b"Subject: Invoice 42", b"Subject: Invoice \xe9\xff", 1)
+    assert pipe_in(env, postgres, raw, [f"support@{name}"]) == 0
+    item = (await client.get("/emails/receiving", headers=team.headers)).json()["data"][0]
+    one = await client.get(f"/emails/receiving/{item['id']}", headers=team.headers)
+    assert one.status_code == 200 and one.json()["headers"]["Subject"] == "Invoice \ufffd\ufffd"
+
+
 async def test_a_message_postfix_delivers_twice_is_stored_and_announced_once(client, team, env, postgres, outside,
                                                                            dns_zone, receiver, dispatcher):
     name = await _receiving_domain(client, team, dns_zone)

@@ -3,6 +3,8 @@ API suite and the testbed check pass and fail against published records)."""
 
 from __future__ import annotations
 
+import msgspec
+
 from app.domain.receiving.message_fields import addresses_of, bodies_of, headers_of
 from app.domain.receiving.verdicts import authenticate
 
@@ -25,4 +27,5 @@ def test_hostile_headers_are_shown_as_sent_or_left_out_never_an_error():
     fields = addresses_of(raw)
     assert isinstance(fields.subject, str) and isinstance(fields.to, list)
     assert headers_of(raw)["Received"] == ["one", "two"]
+    assert msgspec.json.encode([fields.subject, headers_of(raw)])  # 8-bit bytes shown as U+FFFD, never an error
     assert bodies_of(raw)[1] is not None

@@ -8,9 +8,19 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses
 
-__all__ = ["Addresses", "addresses_of", "bodies_of", "headers_of"]
+__all__ = ["Addresses", "addresses_of", "bodies_of", "headers_of", "storable"]
 
-_UNSTORABLE = str.maketrans("", "", "\r\n\x00")
+_LINE_BREAKS = str.maketrans("", "", "\r\n")
+
+
+def storable(text: str) -> str:
+    """Text PostgreSQL stores and JSON carries (app/lib/storable_text.py refuses the rest at the API; mail is taken
+    as it comes): no NUL, and bytes that were not UTF-8, which Python keeps as surrogates, as U+FFFD."""
+    try:
+        data = text.encode("utf-8", "surrogateescape")  # the bytes as they came
+    except UnicodeEncodeError:  # a surrogate no undecodable byte made
+        data = text.encode("utf-8", "surrogatepass")
+    return data.decode("utf-8", "replace").replace("\x00", "")
 
 
 @dataclass(frozen=True)
@@ -37,8 +47,8 @@ def _header(message: EmailMessage, name: str) -> str:
         value = message.get(name)
     except Exception:  # noqa: BLE001 - the parser's defects on hostile headers vary; show nothing rather than fail
         return ""
-    # PostgreSQL's text holds no NUL, and a header that cannot be stored must not keep the message queued
-    return "" if value is None else str(value).translate(_UNSTORABLE)[:998]
+    # a header that cannot be stored must not keep the message queued
+    return "" if value is None else storable(str(value)).translate(_LINE_BREAKS)[:998]
 
 
 def _list(message: EmailMessage, name: str) -> list[str]:
@@ -72,6 +82,6 @@ def headers_of(raw: bytes) -> dict[str, str | list[str]]:
     """The message's header fields as sent, by name; a name that repeats (Received) gives the list of its values."""
     headers: dict[str, list[str]] = {}
     for name, value in message_from_bytes(raw, policy=policy.compat32).raw_items():
-        unfolded = " ".join(str(value).split())
+        unfolded = " ".join(storable(str(value)).split())
         headers.setdefault(name, []).append(unfolded)
     return {name: values[0] if len(values) == 1 else values for name, values in headers.items()}
