@@ -116,7 +116,7 @@ def env(postgres: Postgres, redis_port: int, dns_zone: Zone, smtp_server: SinkSe
         "POSTYARD_DATA_KEYS": f"{DATA_KEY_ID}:{base64.b64encode(DATA_KEY).decode()}",
         "POSTYARD_DNS_NAMESERVER": "127.0.0.1",
         "POSTYARD_DNS_PORT": str(dns_zone.port),  # type: ignore[attr-defined]
-        "POSTYARD_DNS_TIMEOUT": "1",
+        "POSTYARD_DNS_TIMEOUT": "5",
         "POSTYARD_LOGIN_MAX_FAILURES_IP": "12",
         "POSTYARD_ANONYMOUS_RATE_LIMIT": "100000",
         "POSTYARD_LOG_LEVEL": "WARNING",

@@ -4,6 +4,7 @@ MX (tests/testbed/test_faults.py, tests/testbed/test_faults_ha.py)."""
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -98,7 +99,9 @@ def settle(run: FaultRun, ledger: Ledger, threads: list[threading.Thread]) -> tu
     try:
         wait_until(drained, DRAIN_TIMEOUT, "every accepted email at the remote MX, nothing left to send", interval=5)
     except AssertionError as unsettled:
-        return run.arrived(), f"{unsettled}: {'; '.join(waiting)}\n{mail_queues(run.bed)}"
+        stuck = [line.split()[0] for line in waiting[2:]]
+        return run.arrived(), (f"{unsettled}: {'; '.join(waiting)}\n{mail_queues(run.bed)}\n"
+                               f"{trace_emails(run.bed, stuck)}")
     print(f"[faults] drained {time.monotonic() - started:.0f} s after the load stopped", flush=True)
     return run.arrived(), ""
 
@@ -106,6 +109,28 @@ def settle(run: FaultRun, ledger: Ledger, threads: list[threading.Thread]) -> tu
 def mail_queues(bed: MailTestbed) -> str:
     """What each mail host's Postfix still holds, and why: the first lines of its queue listing."""
     return "\n".join(f"{host.fqdn}: {queue_listing(bed, host)}" for host in bed.hosts_in("mail"))
+
+
+def trace_emails(bed: MailTestbed, email_ids: list[str]) -> str:
+    """Where each email went: its mail host, queue id and events in the database, and its queue id's lines in
+    that host's journal (what the log follower had to read)."""
+    traces = []
+    for email_id in email_ids:
+        query = (f"SELECT coalesce(submitted_on, '-'), coalesce(queue_id, '-'), (SELECT string_agg(type || '@' || "
+                 f"created_at::time::text, ' ' ORDER BY seq) FROM email_events WHERE email_id = e.id) "
+                 f"FROM emails e WHERE id = '{email_id}'")
+        try:
+            psql = f"runuser -u postgres -- psql -d postyard -AtF' ' -c {shlex.quote(query)}"
+            row = ssh_run(bed.target(bed.db), psql, timeout=60).split(maxsplit=2)
+            submitted_on, queue_id = row[0], row[1]
+            host = next((h for h in bed.hosts_in("mail") if h.fqdn == submitted_on), None)
+            journal = "" if host is None or queue_id == "-" else ssh_run(
+                bed.target(host), f"journalctl -o short-iso --no-pager --grep={shlex.quote(queue_id)} || true",
+                timeout=60)
+            traces.append(f"{email_id}: {' '.join(row)}\n{journal}")
+        except (SshError, IndexError) as error:
+            traces.append(f"{email_id}: not traced ({error})")
+    return "\n".join(traces)
 
 
 def queue_listing(bed: MailTestbed, host: HostRecord) -> str:
