@@ -37,6 +37,7 @@ from app.domain.suppressions.controllers import SuppressionController
 from app.domain.system.controllers import SystemController
 from app.domain.teams.controllers import InviteController, TeamController
 from app.domain.templates.controllers import TemplateController
+from app.domain.tracking.controllers import TrackingController
 from app.domain.webhooks.controllers import WebhookController
 from app.lib.crypto import Keyring
 from app.lib.errors import exception_handlers
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         SmtpCredentialController, AuditLogController, EmailController, EmailAttachmentController,
                         ShareEmailController, SharedEmailController, EmailMetricsController, ReceivedEmailController,
                         SuppressionController, WebhookController, TemplateController, InviteController,
-                        OperatorController, console_router()],
+                        OperatorController, TrackingController, console_router()],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         middleware=[metrics_middleware],
         before_send=[security_headers_hook(settings)],

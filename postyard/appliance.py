@@ -11,6 +11,7 @@ from postyard.appliance_client import create_team
 from postyard.inventory_hosts import InfraHost
 from postyard.ssh import SshError, ssh_run
 from postyard.topology import LB_GROUP, SCHEMA_GROUP
+from roles.tls import public_name
 
 __all__ = ["FIRST_OPERATOR_STAMP", "FIRST_TEAM_STAMP", "access_summary", "operator_email"]
 
@@ -23,8 +24,8 @@ def _first(hosts: list[InfraHost], group: str) -> InfraHost | None:
 
 
 def api_name(api: InfraHost) -> str:
-    """The name clients reach the API by: behind a load balancer, the name its certificate adds to the host's."""
-    return next((name for name in api.tls_names if name != api.fqdn), api.fqdn)
+    """The name clients reach the API by (roles/tls.py)."""
+    return public_name(api.tls_names, api.fqdn)
 
 
 def _first_team(mail: InfraHost, project: str) -> list[str]:

@@ -17,7 +17,7 @@ from app.host_layout import API_CERTIFICATE, API_KEY_FILE, API_PORT, API_SERVICE
 from roles import app_runtime
 from roles.support.app_units import AppUnit, install_app_units
 from roles.support.inventory_secrets import secret
-from roles.tls import FULLCHAIN_PATH, PRIVKEY_PATH, tls_names
+from roles.tls import FULLCHAIN_PATH, PRIVKEY_PATH, public_name, tls_names
 
 __all__ = ["API_ENV", "DEFAULTS", "METRICS_TOKEN_SECRET", "api_settings", "api_units", "deploy_api",
            "security_contact"]
@@ -85,6 +85,8 @@ def api_settings() -> dict[str, str]:
         "POSTYARD_SYSTEM_SENDER": str(host.data.system_sender or ""),
         # A password-reset link names the request's host: only the names of the API's certificate.
         "POSTYARD_CONSOLE_HOSTS": ",".join(tls_names(host.data, host.name)),
+        # The base of links the API hands out: attachments' downloads, and the tracking pixel and redirects.
+        "POSTYARD_PUBLIC_URL": f"https://{public_name(tls_names(host.data, host.name), host.name)}",
     }
 
 

@@ -24,7 +24,7 @@ from roles.support.systemd_units import enabled_and_running, reload_units
 
 __all__ = [
     "DEFAULTS", "LETS_ENCRYPT", "CERT_NAME", "CERT_DIR", "FULLCHAIN_PATH", "PRIVKEY_PATH", "HOOK_PATH",
-    "CA_DROP_IN_PATH", "RELOADED_UNITS", "reloaded_units", "tls_names", "check_settings",
+    "CA_DROP_IN_PATH", "RELOADED_UNITS", "reloaded_units", "tls_names", "public_name", "check_settings",
     "certbot_command", "http01_port", "relay_wait_command",
     "request_record", "hook_context", "ca_drop_in_context", "deploy_tls",
     "packages",
@@ -78,6 +78,11 @@ def tls_names(data: Any, fallback: str) -> list[str]:
     """The names the host's public certificate covers; read with get(), since roles other than this one (the API's)
     ask too, outside this role's data defaults."""
     return list(data.get("tls_names") or [data.get("hostname") or fallback])
+
+
+def public_name(names: list[str] | tuple[str, ...], own: str) -> str:
+    """The name clients reach the API by: behind a load balancer, the name its certificate adds to the host's own."""
+    return next((name for name in names if name != own), own)
 
 
 def _is_lets_encrypt(directory: str) -> bool:

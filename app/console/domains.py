@@ -78,8 +78,9 @@ async def create_domain(request: Request[Any, Any, Any], console_user: CurrentUs
     data = await form_data(request)
 
     async def add() -> Done:
-        domain, _ = await changes.add_domain(db_session, principal, parse_form(data, DomainCreate),
-                                             app_services(request).keyring)
+        svc = app_services(request)
+        domain, _ = await changes.add_domain(db_session, principal, parse_form(data, DomainCreate), svc.keyring,
+                                             svc.settings)
         return Done(_page(domain.id), f"Domain {domain.name} added. Publish its records, then check them.")
 
     return await run_change(request, console_user, db_session, add,

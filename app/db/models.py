@@ -131,6 +131,8 @@ class Domain(UUIDAuditBase):
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     tls_mode_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     receiving: Mapped[bool] = mapped_column(Boolean, default=False)  # port 25 takes its mail once verified
+    open_tracking: Mapped[bool] = mapped_column(Boolean, default=False)
+    click_tracking: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class DkimKey(UUIDAuditBase):

@@ -22,6 +22,7 @@ from app.domain.emails.retention import purge_expired_bodies, purge_old_emails
 from app.domain.emails.submission import Submitter
 from app.domain.events.ignored import purge_ignored_reports
 from app.domain.receiving.retention import purge_expired_received
+from app.domain.tracking.retention import forget_readers
 from app.lib.signals import first_of, run_until_stopped
 from app.mailhost.drains import Drains
 
@@ -82,10 +83,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 
 
 async def _purge(settings: Settings, engine: object) -> int:
-    """The hourly housekeeping: expired bodies and received mail, old emails (when a retention period is set),
-    old ignored reports and audit entries, dead sessions."""
+    """The hourly housekeeping: expired bodies, received mail and readers' details, old emails (when a retention
+    period is set), old ignored reports and audit entries, dead sessions."""
     await purge_expired_bodies(engine)  # type: ignore[arg-type]
     await purge_expired_received(engine)  # type: ignore[arg-type]
+    await forget_readers(engine)  # type: ignore[arg-type]
     await purge_old_emails(engine, settings.email_retention_days)  # type: ignore[arg-type]
     await purge_ignored_reports(engine)  # type: ignore[arg-type]
     await purge_old_entries(engine, settings.audit_retention_days)  # type: ignore[arg-type]

@@ -91,7 +91,7 @@ class DnsServer:
 def granian_app(env: dict[str, str]) -> Iterator[str]:
     """The app served by granian on a loopback port, as in production; yields its base URL once healthy."""
     port = free_port()
-    env = {"POSTYARD_PUBLIC_URL": f"http://127.0.0.1:{port}", **env}
+    env = {**env, "POSTYARD_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port",
          str(port), "--workers", "1", "--no-ws", "app.asgi:create_app"],

@@ -34,6 +34,7 @@ from postyard.local_stack.smtp_sink import Sink, SinkServer
 T = TypeVar("T")
 DATA_KEY = os.urandom(32)
 DATA_KEY_ID = "k2026"
+PUBLIC_URL = "https://testserver.local"  # where the in-process client reaches the app, and the links it hands out
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +118,7 @@ def env(postgres: Postgres, redis_port: int, dns_zone: Zone, smtp_server: SinkSe
         "POSTYARD_DNS_NAMESERVER": "127.0.0.1",
         "POSTYARD_DNS_PORT": str(dns_zone.port),  # type: ignore[attr-defined]
         "POSTYARD_DNS_TIMEOUT": "5",
+        "POSTYARD_PUBLIC_URL": PUBLIC_URL,
         "POSTYARD_LOGIN_MAX_FAILURES_IP": "12",
         "POSTYARD_ANONYMOUS_RATE_LIMIT": "100000",
         "POSTYARD_LOG_LEVEL": "WARNING",
@@ -137,7 +139,7 @@ def settings(env: dict[str, str]) -> Settings:
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
     """The app behind Litestar's AsyncTestClient, over https so Secure cookies flow."""
-    async with AsyncTestClient(app=create_app(settings), base_url="https://testserver.local") as c:
+    async with AsyncTestClient(app=create_app(settings), base_url=PUBLIC_URL) as c:
         yield c
 
 

@@ -81,7 +81,7 @@ async def test_a_private_address_gets_the_apis_message_and_changes_nothing(clien
 
 @pytest.mark.parametrize("fields", [
     {"endpoint": MOVED},
-    {"endpoint": MOVED, "events": ["email.opened"]},
+    {"endpoint": MOVED, "events": ["email.viewed"]},
     {"endpoint": "ftp://127.0.0.1/x", "events": ["email.sent"]},
     {"endpoint": "http://" + "a" * 2050, "events": ["email.sent"]},
     {"endpoint": "http://user:pw@127.0.0.1/x", "events": ["email.sent"]},

@@ -130,7 +130,9 @@ def power_cut(host: Host) -> Callable[[Fault], None]:
     """A host loses its power for POWER_CUT seconds, then boots."""
 
     def action(fault: Fault) -> None:
+        fault.cut_host, cut_from = host.record.fqdn, time.time()
         with powered_off(host):
+            fault.cut_between = (cut_from, time.time())
             time.sleep(POWER_CUT)
         host.run("systemctl is-system-running --wait || true", timeout=300)
         fault.released = fault.unit_back = time.time()
@@ -191,7 +193,7 @@ def test_every_accepted_email_arrives_exactly_once_through_the_loss_of_any_host(
     arrived, unsettled = settle(run, ledger, threads)
     client.close()
 
-    table, lost, duplicated = fault_table(run.faults, ledger, arrived)
+    table, lost, duplicated = fault_table(run.faults, ledger, arrived, run.caught(arrived))
     print(f"[faults] {sum(ledger.summary().values())} emails sent in {time.monotonic() - started:.0f} s: "
           f"{ledger.summary()}\n{table}\n[faults] failover {measured.get('failover', 0):.1f} s, the old primary "
           f"streaming {measured.get('rejoin', 0):.1f} s after its boot", flush=True)

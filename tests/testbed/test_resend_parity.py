@@ -1,8 +1,10 @@
 """Resend parity on the deployed API (granian on 443, the ACME certificate): every served operation of Resend's
 transactional groups matches Resend's OpenAPI description; Resend's Node SDK runs its flows unchanged; a real
 bounce's webhook, sent by the deployed dispatcher to a host outside, is Resend's shape and verifies with both
-official SDKs' `webhooks.verify`, reading the svix-* headers; and mail from the remote MX's host to a domain that
-receives is stored with its verdicts, read with both SDKs and announced by a webhook that verifies."""
+official SDKs' `webhooks.verify`, reading the svix-* headers; mail from the remote MX's host to a domain that
+receives is stored with its verdicts, read with both SDKs and announced by a webhook that verifies; and a tracked
+email that arrived at the remote MX, opened and clicked from outside, gives events and webhooks that verify, while
+a changed redirect token is refused."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from tests.testbed.appliance_support import (
     send_from_internet,
     verified_domain,
 )
+from tests.testbed.outside_http import OutsideHttp
 
 WEBHOOK_PORT = 8097
 
@@ -164,3 +167,68 @@ def test_port_25_takes_no_mail_for_a_domain_that_does_not_receive(opened, single
     replies = send_from_internet(opened, "alice@remote.test", address, inbound_message("alice@remote.test", address))
     assert replies["rcpt"][0] == 554 and "5.7.1" in replies["rcpt"][1], replies
     assert "data" not in replies
+
+
+# Run on the remote MX's host: the HTML part of the message whose Message-ID is argv[2], once it has arrived.
+READ_HTML = r"""
+import email, pathlib, sys
+for folder in ("new", "cur"):
+    directory = pathlib.Path(sys.argv[1], folder)
+    for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+        raw = path.read_bytes()
+        if sys.argv[2].encode() in raw[:16384]:
+            message = email.message_from_bytes(raw)
+            part = next(p for p in message.walk() if p.get_content_type() == "text/html")
+            print(part.get_payload(decode=True).decode())
+            sys.exit(0)
+"""
+TRACKED_LINK = "https://shop.example/offer?id=7&ref=mail"
+
+
+def _arrived_html(opened: Appliance, message_id: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = opened.mail.on_internet_host(["python3", "-c", READ_HTML, internet.MAILDIR, message_id], timeout=60)
+        if found.strip():
+            return found
+        time.sleep(1)
+    raise AssertionError(f"{message_id} not at the remote MX within {timeout:g} s")
+
+
+def test_a_tracked_email_opened_and_clicked_from_outside_gives_events_and_webhooks_that_verify(
+        opened, domain, webhook_log, single_testbed):
+    domain_id = next(d["id"] for d in resend.Domains.list()["data"] if d["name"] == domain)
+    resend.Domains.update({"id": domain_id, "open_tracking": True, "click_tracking": True})
+    hook = resend.Webhooks.create({"endpoint": f"http://{single_testbed.outside_address}:{WEBHOOK_PORT}/hook",
+                                   "events": ["email.opened", "email.clicked"]})
+    sent = resend.Emails.send({"from": f"news@{domain}", "to": [f"reader@{internet.MX_DOMAIN}"], "subject": "Offer",
+                               "html": f'<p>See <a href="{TRACKED_LINK.replace("&", "&amp;")}">the offer</a></p>'})
+    html = _arrived_html(opened, f"<{sent['id']}@{domain}>")
+    click = html.split('href="', 1)[1].split('"', 1)[0]
+    pixel = html.split('<img src="', 1)[1].split('"', 1)[0]
+    assert click.startswith(f"{opened.url}/t/c/") and pixel.startswith(f"{opened.url}/t/o/"), html
+
+    reader = OutsideHttp(single_testbed.outside_netns, opened.url, opened.ca_bundle,
+                         headers={"User-Agent": "Reader/1.0"})
+    try:
+        seen = reader.get(pixel.removeprefix(opened.url))
+        followed = reader.get(click.removeprefix(opened.url), follow_redirects=False)
+        token = click.rsplit("/", 1)[1]
+        changed = reader.get(f"/t/c/{token[:-4]}{'AAAA' if not token.endswith('AAAA') else 'BBBB'}",
+                             follow_redirects=False)
+    finally:
+        reader.close()
+    assert seen.status_code == 200 and seen.headers["content-type"] == "image/gif"
+    assert (followed.status_code, followed.headers["location"]) == (302, TRACKED_LINK)
+    assert changed.status_code == 404 and "location" not in changed.headers
+
+    events = httpx.get(f"{opened.url}/emails/{sent['id']}", headers={"Authorization": f"Bearer {opened.api_key}"},
+                       verify=ssl.create_default_context(cafile=opened.ca_bundle)).json()["events"]
+    tracked = [e for e in events if e["type"] in ("opened", "clicked")]
+    assert [e["type"] for e in tracked] == ["opened", "clicked"]
+    assert {e["detail"]["ip"] for e in tracked} == {single_testbed.outside_address}
+    for kind in ("email.opened", "email.clicked"):
+        by_python = _verified_by_both_sdks(opened, _delivery(webhook_log, sent["id"], kind),
+                                           hook["signing_secret"], kind)
+    assert by_python["data"]["click"]["link"] == TRACKED_LINK
+    assert by_python["data"]["click"]["ipAddress"] == single_testbed.outside_address

@@ -83,8 +83,9 @@ def test_the_app_role_owns_nothing_so_row_level_security_binds_it(migrated, spli
 # auditor reads. A grant more or less than this fails the test.
 SERVICE_GRANTS: dict[str, dict[str, set[str]]] = {
     "postyard_worker": {
-        "emails": {"SELECT", "UPDATE", "DELETE"}, "email_events": {"SELECT", "INSERT"}, "webhooks": {"SELECT"},
-        "webhook_deliveries": {"SELECT", "INSERT", "DELETE"}, "teams": {"SELECT"}, "domains": {"SELECT"},
+        "emails": {"SELECT", "UPDATE", "DELETE"}, "email_events": {"SELECT", "INSERT", "UPDATE(detail)"},
+        "webhooks": {"SELECT"}, "webhook_deliveries": {"SELECT", "INSERT", "DELETE", "UPDATE(payload)"},
+        "teams": {"SELECT"}, "domains": {"SELECT"},
         "postfix_log_positions": {"SELECT"}, "ignored_reports": {"SELECT", "DELETE"},
         "sessions": {"SELECT", "DELETE"}, "received_emails": {"SELECT", "DELETE"},
     },

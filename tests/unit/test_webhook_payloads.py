@@ -26,6 +26,8 @@ DETAILS = {
     "failed": {"reply": "554 5.7.1 rejected"},
     "suppressed": {"reason": "hard_bounce"},
     "scheduled": {"scheduled_at": "2026-12-24T10:00:00+00:00"},
+    "opened": {"ip": "198.51.100.7", "user_agent": "Mail/1.0"},
+    "clicked": {"ip": "198.51.100.7", "user_agent": "Mail/1.0", "link": "https://acme.example/offer?a=1"},
 }
 
 
@@ -69,3 +71,11 @@ def test_the_received_event_validates_against_resends_schema():
     assert errors == [] and body["data"]["email_id"] == str(email_id)
     assert (body["data"]["to"], body["data"]["cc"]) == (["support@acme.example"], ["carol@sender.example"])
     assert [a["filename"] for a in body["data"]["attachments"]] == ["invoice.pdf"]
+
+
+def test_a_click_carries_resends_click_object_and_an_open_no_reader_details():
+    clicked = _body("clicked", DETAILS["clicked"])["data"]
+    opened = _body("opened", DETAILS["opened"])["data"]
+    assert {k: v for k, v in clicked["click"].items() if k != "timestamp"} == {
+        "ipAddress": "198.51.100.7", "link": "https://acme.example/offer?a=1", "userAgent": "Mail/1.0"}
+    assert "detail" not in clicked and "detail" not in opened

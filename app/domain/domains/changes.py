@@ -12,11 +12,13 @@ from app.config import Settings
 from app.db.models import DkimKey, Domain
 from app.domain.domains import services
 from app.domain.domains.schemas import DomainCreate
+from app.lib.api_error import ApiError
 from app.lib.audit import record
 from app.lib.auth import Principal
 from app.lib.crypto import Keyring
 
-__all__ = ["add_domain", "check_domain", "remove_domain", "rotate_domain_dkim", "set_receiving", "set_tls_mode"]
+__all__ = ["add_domain", "check_domain", "remove_domain", "rotate_domain_dkim", "set_receiving", "set_tls_mode",
+           "set_tracking"]
 
 
 async def _audit(db: AsyncSession, principal: Principal, action: str, domain_id: uuid.UUID,
@@ -25,10 +27,18 @@ async def _audit(db: AsyncSession, principal: Principal, action: str, domain_id:
                  resource_id=domain_id, ip=principal.ip, details=details)
 
 
-async def add_domain(db: AsyncSession, principal: Principal, data: DomainCreate,
-                     keyring: Keyring) -> tuple[Domain, list[DkimKey]]:
+def _trackable(settings: Settings, turned_on: bool) -> None:
+    """Tracking links point at the API's public URL: refuse to turn tracking on where the operator set none."""
+    if turned_on and not settings.public_url:
+        raise ApiError(422, "validation_error", "Open and click tracking need the API's public URL, which the "
+                                                "operator has not set (POSTYARD_PUBLIC_URL)")
+
+
+async def add_domain(db: AsyncSession, principal: Principal, data: DomainCreate, keyring: Keyring,
+                     settings: Settings) -> tuple[Domain, list[DkimKey]]:
     """Create a domain entry with its DKIM key and ownership token."""
     principal.require_write()
+    _trackable(settings, data.open_tracking or data.click_tracking)
     domain, keys = await services.create_domain(db, principal.team_id, data, keyring)
     await _audit(db, principal, "domain.created", domain.id, {"name": domain.name})
     return domain, keys
@@ -73,6 +83,23 @@ async def set_receiving(db: AsyncSession, principal: Principal, domain_id: uuid.
     if receiving is not None and receiving != domain.receiving:
         await _audit(db, principal, "domain.updated", domain.id, {"receiving": receiving, "was": domain.receiving})
         domain.receiving = receiving
+    return domain
+
+
+async def set_tracking(db: AsyncSession, principal: Principal, domain_id: uuid.UUID, opens: bool | None,
+                       clicks: bool | None, settings: Settings) -> Domain:
+    """Turn open or click tracking on or off (None: as it is); recorded only when it changes. It applies to the
+    HTML of emails accepted from then on."""
+    principal.require_write()
+    _trackable(settings, bool(opens) or bool(clicks))
+    domain, _ = await services.get_domain(db, principal.team_id, domain_id)
+    changed = {name: value for name, value, was in (("open_tracking", opens, domain.open_tracking),
+                                                     ("click_tracking", clicks, domain.click_tracking))
+               if value is not None and value != was}
+    if changed:
+        await _audit(db, principal, "domain.updated", domain.id, changed)
+        for name, value in changed.items():
+            setattr(domain, name, value)
     return domain
 
 

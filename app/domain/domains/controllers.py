@@ -46,7 +46,7 @@ class DomainController(Controller):
         Other teams may have entries of the same name; 409 when this team already has one.
         """
         svc = app_services(request)
-        domain, keys = await changes.add_domain(db_session, principal, data, svc.keyring)
+        domain, keys = await changes.add_domain(db_session, principal, data, svc.keyring, svc.settings)
         return services.to_out(domain, keys, svc.settings)
 
     @get("/", operation_id="domains/list")
@@ -56,7 +56,8 @@ class DomainController(Controller):
         domains, has_more = page_of(await services.list_domains(db_session, principal.team_id), limit, after, before)
         return DomainList(data=[
             DomainListItem(id=str(d.id), name=d.name, status=d.status, created_at=iso(d.created_at) or "",
-                           region=d.region, capabilities=services.capabilities_of(d)) for d in domains
+                           region=d.region, capabilities=services.capabilities_of(d), open_tracking=d.open_tracking,
+                           click_tracking=d.click_tracking) for d in domains
         ], has_more=has_more)
 
     @get("/{domain_id:str}", operation_id="domains/get")
@@ -70,14 +71,18 @@ class DomainController(Controller):
 
     @patch("/{domain_id:str}", operation_id="domains/update")
     async def update(
-        self, domain_id: FromPath[str], data: JSONBody[DomainUpdate], principal: NamedDependency[Principal],
-        db_session: DbSession,
+        self, request: Request[Any, Any, Any], domain_id: FromPath[str], data: JSONBody[DomainUpdate],
+        principal: NamedDependency[Principal], db_session: DbSession,
     ) -> DomainRef:
-        """Change the domain's TLS mode (opportunistic or enforced) or turn receiving on or off."""
+        """Change the domain's TLS mode (opportunistic or enforced), turn receiving on or off, or open and click
+        tracking (off unless turned on)."""
         check_echoed_id(data.id, domain_id, "id")
         domain = await changes.set_tls_mode(db_session, principal, parse_id(domain_id, "Domain"), data.tls)
         if data.capabilities is not None and data.capabilities.receiving is not None:
             await changes.set_receiving(db_session, principal, domain.id, data.capabilities.receiving == "enabled")
+        if data.open_tracking is not None or data.click_tracking is not None:
+            await changes.set_tracking(db_session, principal, domain.id, data.open_tracking, data.click_tracking,
+                                       app_services(request).settings)
         return DomainRef(id=str(domain.id))
 
     @delete("/{domain_id:str}", status_code=200, operation_id="domains/remove")

@@ -50,6 +50,8 @@ class DomainCreate(RequestBody):
     tls: Literal["opportunistic", "enforced"] = "opportunistic"
     dkim_algorithm: Literal["rsa", "ed25519"] = "rsa"
     capabilities: Capabilities = msgspec.field(default_factory=Capabilities)
+    open_tracking: bool = False
+    click_tracking: bool = False
 
 
 class DomainUpdate(RequestBody):
@@ -57,6 +59,8 @@ class DomainUpdate(RequestBody):
 
     tls: Literal["opportunistic", "enforced"] | None = None
     capabilities: CapabilitiesChange | None = None
+    open_tracking: bool | None = None
+    click_tracking: bool | None = None
     id: str | None = None  # the path's id, as the Python SDK repeats it
 
 
@@ -82,6 +86,8 @@ class DomainOut(msgspec.Struct):
     region: str
     tls: str
     capabilities: CapabilitiesOut
+    open_tracking: bool
+    click_tracking: bool
     records: list[RecordOut]
     object: str = "domain"
 
@@ -95,6 +101,8 @@ class DomainListItem(msgspec.Struct):
     created_at: str
     region: str
     capabilities: CapabilitiesOut
+    open_tracking: bool
+    click_tracking: bool
 
 
 class DomainList(msgspec.Struct):

@@ -81,7 +81,8 @@ async def create_domain(
     domain = Domain(
         id=uuid.uuid4(), team_id=team_id, name=name, status="not_started", verification_token=secrets.token_hex(16),
         region=data.region, tls_mode=data.tls, return_path=data.custom_return_path, record_status={},
-        receiving=data.capabilities.receiving == "enabled",
+        receiving=data.capabilities.receiving == "enabled", open_tracking=data.open_tracking,
+        click_tracking=data.click_tracking,
     )
     key = await _new_key(domain, data.dkim_algorithm, keyring, active=True)
     db.add(domain)
@@ -244,6 +245,7 @@ def to_out(domain: Domain, keys: list[DkimKey], settings: Settings) -> DomainOut
     return DomainOut(
         id=str(domain.id), name=domain.name, status=domain.status, created_at=iso(domain.created_at) or "",
         region=domain.region, tls=domain.tls_mode, capabilities=capabilities_of(domain),
+        open_tracking=domain.open_tracking, click_tracking=domain.click_tracking,
         records=[
             RecordOut(record=r.record, name=r.name, type=r.type, ttl=r.ttl, value=r.value,
                       priority=unless_none(r.priority), status=statuses.get(r.key, "not_started"))

@@ -62,7 +62,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.domain.emails import repository
 from app.domain.emails.submission import Outcome, Submitter
-from app.domain.events.recorder import EmailSummary, Event, record_events
+from app.domain.events.recorder import Event, record_events, summary_of
 from app.host_layout import mail_host_name
 
 __all__ = ["Outbox", "backoff_seconds"]
@@ -72,12 +72,6 @@ logger = logging.getLogger("postyard.outbox")
 def backoff_seconds(attempt: int) -> int:
     """Delay before retry number `attempt` (1-based): 30 s doubling, at most one hour."""
     return min(30 * 2 ** max(attempt - 1, 0), 3600)
-
-
-def _summary(row: Any) -> EmailSummary:
-    return EmailSummary(id=row.id, team_id=row.team_id, from_address=row.from_address,
-                        to_addresses=list(row.to_addresses), subject=row.subject, created_at=row.created_at,
-                        tags=list(row.tags or []))
 
 
 @dataclass
@@ -109,7 +103,7 @@ class Outbox:
         accepted: list[repository.Accepted] = []
         async with self.engine.begin() as conn:
             for row, outcome in done:
-                summary = _summary(row)
+                summary = summary_of(row)
                 if outcome.accepted:
                     detail: dict[str, Any] = {"queue_id": outcome.queue_id} if outcome.queue_id else {}
                     if row.mode == "test":
@@ -167,7 +161,7 @@ class Outbox:
             resolved = await repository.resolve_unknown_outcomes(conn, self.settings.worker_outcome_grace_seconds)
             # An email whose lease ended long ago may be settled by both statements: its last row is its state.
             settled = {r.id: r for r in [*expired, *resolved]}
-            sent = [Event(_summary(r), "sent", detail={"queue_id": r.queue_id, "recovered": True})
+            sent = [Event(summary_of(r), "sent", detail={"queue_id": r.queue_id, "recovered": True})
                     for r in settled.values() if r.state == "sent"]
             await record_events(conn, sent)
         return len(settled)

@@ -73,10 +73,11 @@ _COLUMNS = ("id, from_address, to_addresses, cc_addresses, bcc_addresses, reply_
 
 # The send path's one look-up: the team's verified domains among the names, and its suppressed addresses.
 _DOMAINS_AND_SUPPRESSED = text("""
-SELECT 'domain' AS kind, id, name, return_path FROM domains
+SELECT 'domain' AS kind, id, name, return_path, open_tracking, click_tracking FROM domains
 WHERE team_id = :team_id AND status = 'verified' AND name = ANY(:domain_names)
 UNION ALL
-SELECT 'suppressed', NULL, email, reason FROM suppressions WHERE team_id = :team_id AND email = ANY(:addresses)
+SELECT 'suppressed', NULL, email, reason, false, false FROM suppressions
+WHERE team_id = :team_id AND email = ANY(:addresses)
 """)
 _EVENTS = text("SELECT type, created_at, recipient, detail FROM email_events "
                "WHERE email_id = :email_id AND team_id = :team_id ORDER BY seq")
@@ -218,7 +219,8 @@ WHERE e.id = old.id AND e.state IN ('sent', 'failed', 'canceled', 'suppressed') 
 async def sending_domains_and_suppressed(
     db: Executor, team_id: uuid.UUID, domain_names: Sequence[str], addresses: Sequence[str]
 ) -> tuple[list[Row[Any]], dict[str, str]]:
-    """The team's verified domains among `domain_names` (id, name, return_path), and which addresses it suppresses
+    """The team's verified domains among `domain_names` (id, name, return_path and whether opens and clicks are
+    tracked), and which addresses it suppresses
     (with each entry's reason)."""
     rows = (await db.execute(_DOMAINS_AND_SUPPRESSED, {
         "team_id": team_id, "domain_names": list(domain_names), "addresses": list(addresses)})).all()

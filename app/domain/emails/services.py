@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,8 @@ from app.domain.emails.mime import message_id_for, render, verp_address
 from app.domain.emails.repository import NewEmail
 from app.domain.emails.schemas import EmailEventOut, EmailOut, Tag
 from app.domain.emails.validation import Draft, parse_schedule
-from app.domain.events.recorder import EmailSummary, Event, record_events
+from app.domain.events.recorder import EmailSummary, Event, record_events, summary_of
+from app.domain.tracking.links import Tracker
 from app.lib.api_error import ApiError
 from app.lib.auth import Principal
 from app.lib.response_body import unless_none
@@ -39,18 +41,29 @@ async def _domains_and_suppressed(
     return found, suppressed
 
 
+def _tracked(draft: Draft, tracker: Tracker | None, domain: Any, team_id: uuid.UUID, email_id: uuid.UUID) -> Draft:
+    """The draft as sent: its HTML with the domain's open pixel and click redirects (the email keeps the HTML
+    its sender wrote)."""
+    if tracker is None or draft.html is None or not (domain.open_tracking or domain.click_tracking):
+        return draft
+    return replace(draft, html=tracker.html(draft.html, team_id, email_id, domain.open_tracking,
+                                            domain.click_tracking))
+
+
 async def accept(
     db: AsyncSession, principal: Principal, drafts: Sequence[Draft], ids: Sequence[uuid.UUID], settings: Settings
 ) -> None:
     """Render and store the drafts as emails with their first events, in the caller's transaction."""
     quotas = await admission.check(db, principal.team_id, principal.policy)
     domains, suppressed = await _domains_and_suppressed(db, principal, drafts)
+    tracking = any(d.open_tracking or d.click_tracking for d in domains.values())
+    tracker = Tracker.for_settings(settings) if tracking else None
     now = datetime.now(UTC)
     rows, events = [], []
     for email_id, draft in zip(ids, drafts, strict=True):
         domain = domains[draft.from_domain]
         message_id = message_id_for(email_id, domain.name)
-        mime = render(draft, message_id, now)
+        mime = render(_tracked(draft, tracker, domain, principal.team_id, email_id), message_id, now)
         if len(mime) > settings.max_message_bytes:
             raise ApiError(413, "payload_too_large",
                            f"The message is {len(mime)} bytes; the limit is {settings.max_message_bytes}")
@@ -118,11 +131,6 @@ async def list_emails(
     return [to_out(r) for r in rows], has_more
 
 
-def _summary(row: Any, team_id: uuid.UUID) -> EmailSummary:
-    return EmailSummary(id=row.id, team_id=team_id, from_address=row.from_address, to_addresses=list(row.to_addresses),
-                        subject=row.subject, created_at=row.created_at, tags=list(row.tags or []))
-
-
 async def _scheduled(db: AsyncSession, team_id: uuid.UUID, email_id: uuid.UUID) -> Any:
     row = await _row(db, team_id, email_id, lock=True)
     if row.state != "queued" or row.scheduled_at is None or row.scheduled_at <= datetime.now(UTC):
@@ -135,11 +143,11 @@ async def reschedule(db: AsyncSession, team_id: uuid.UUID, email_id: uuid.UUID, 
     row = await _scheduled(db, team_id, email_id)
     when = parse_schedule(scheduled_at) or datetime.now(UTC)
     await repository.reschedule(db, row.id, when)
-    await record_events(db, [Event(_summary(row, team_id), "scheduled", detail={"scheduled_at": when.isoformat()})])
+    await record_events(db, [Event(summary_of(row, team_id), "scheduled", detail={"scheduled_at": when.isoformat()})])
 
 
 async def cancel(db: AsyncSession, team_id: uuid.UUID, email_id: uuid.UUID) -> None:
     """Cancel a scheduled email: it will never be sent."""
     row = await _scheduled(db, team_id, email_id)
     await repository.cancel(db, row.id)
-    await record_events(db, [Event(_summary(row, team_id), "canceled")])
+    await record_events(db, [Event(summary_of(row, team_id), "canceled")])

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["EVENT_TYPES", "EmailSummary", "Event"]
+__all__ = ["EVENT_TYPES", "EmailSummary", "Event", "summary_of"]
 
 EVENT_TYPES = ("queued", "sent", "delivered", "delivery_delayed", "bounced", "complained", "failed", "suppressed",
-               "scheduled", "canceled")
+               "scheduled", "canceled", "opened", "clicked")
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,13 @@ class EmailSummary:
     subject: str
     created_at: datetime
     tags: list[dict[str, str]] = field(default_factory=list)
+
+
+def summary_of(row: Any, team_id: uuid.UUID | None = None) -> EmailSummary:
+    """The summary of an email row (its own `team_id` unless given)."""
+    return EmailSummary(id=row.id, team_id=team_id or row.team_id, from_address=row.from_address,
+                        to_addresses=list(row.to_addresses), subject=row.subject, created_at=row.created_at,
+                        tags=list(row.tags or []))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from app.domain.events.integrity import (
     reported_addresses,
 )
 from app.domain.events.postfix_log import Accepted, Delivery, MessageIdSeen, logged_at, parse_line
-from app.domain.events.recorder import EmailSummary, Event, record_events
+from app.domain.events.recorder import EmailSummary, Event, record_events, summary_of
 from app.domain.events.reports import RecipientStatus, Report, parse_report
 from app.domain.suppressions import repository as suppression_list
 from app.domain.suppressions import services as suppressions
@@ -48,17 +48,11 @@ _END = object()
 logger = logging.getLogger("postyard.ingest")
 
 
-def _summary(row: Any) -> EmailSummary:
-    return EmailSummary(id=row.id, team_id=row.team_id, from_address=row.from_address,
-                        to_addresses=list(row.to_addresses), subject=row.subject, created_at=row.created_at,
-                        tags=list(row.tags or []))
-
-
 def _delivery_event(row: Any, record: Delivery) -> Event:
     detail = {"dsn": record.dsn, "relay": record.relay, "reply": record.reply, "status": record.dsn}
     if record.event == "bounced":
         detail |= {"type": "hard" if record.hard_bounce else "soft", "diagnostic": record.reply}
-    return Event(_summary(row), record.event, recipient=record.recipient, detail=detail,
+    return Event(summary_of(row), record.event, recipient=record.recipient, detail=detail,
                  unique=record.event != "delivery_delayed")
 
 
@@ -261,7 +255,7 @@ async def apply_report(engine: AsyncEngine, raw: bytes, envelope_recipient: str 
         if row is None:
             return await _ignore(conn, report, UNKNOWN_EMAIL, reported_addresses(report))
         verdict = check(report, SentEmail(row.id, row.envelope_from, row.message_id, tuple(row.recipients)))
-        await _apply_statuses(conn, _summary(row), report, verdict.statuses)
+        await _apply_statuses(conn, summary_of(row), report, verdict.statuses)
         if verdict.ignored is not None:
             await _ignore(conn, report, verdict.ignored, verdict.ignored_addresses, row)
         return ReportOutcome(report, row.id, [s.address for s in verdict.statuses], verdict.ignored)

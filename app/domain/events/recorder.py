@@ -9,10 +9,10 @@ from typing import Any
 
 from app.db.executor import Executor
 from app.domain.events import repository
-from app.domain.events.event import EVENT_TYPES, EmailSummary, Event
+from app.domain.events.event import EVENT_TYPES, EmailSummary, Event, summary_of
 from app.domain.events.webhook_payload import webhook_payload
 
-__all__ = ["EVENT_TYPES", "EmailSummary", "Event", "record_events"]
+__all__ = ["EVENT_TYPES", "EmailSummary", "Event", "record_events", "summary_of"]
 
 
 async def _not_yet_recorded(db: Executor, events: Sequence[Event]) -> list[Event]:

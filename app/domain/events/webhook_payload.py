@@ -1,9 +1,9 @@
 """The webhook body of an event, shaped as Resend's (the `webhooks` section of its OpenAPI description).
 
-`data` carries the email's summary; a bounce, a failure and a suppression add Resend's `bounce`, `failed`
-and `suppressed` objects. What Resend has no field for stays in `detail` (e.g. the Postfix queue id), and
-the event types Resend does not have (`email.queued`, `email.canceled`) are Postyard's extensions, sent only
-to endpoints that subscribe to them by name.
+`data` carries the email's summary; a bounce, a failure, a suppression and a click add Resend's `bounce`,
+`failed`, `suppressed` and `click` objects. What Resend has no field for stays in `detail` (e.g. the Postfix
+queue id), and the event types Resend does not have (`email.queued`, `email.canceled`) are Postyard's
+extensions, sent only to endpoints that subscribe to them by name.
 """
 
 from __future__ import annotations
@@ -60,6 +60,12 @@ def webhook_payload(event: Event, at: datetime) -> str:
         data["bounce"] = _bounce(detail)
     elif event.type == "failed":
         data["failed"] = {"reason": str(detail.pop("reply", None) or detail.pop("reason", None) or "failed")}
+    elif event.type == "clicked":
+        data["click"] = {"ipAddress": str(detail.pop("ip", "")), "link": str(detail.pop("link", "")),
+                         "timestamp": at.isoformat(), "userAgent": str(detail.pop("user_agent", ""))}
+    elif event.type == "opened":  # Resend's open carries no reader details: they stay on the event only
+        detail.pop("ip", None)
+        detail.pop("user_agent", None)
     elif event.type == "suppressed":
         data["suppressed"] = _suppressed(detail)
         if detail.get("reason") in ("hard_bounce", "complaint"):

@@ -13,8 +13,8 @@ __all__ = ["DeliveryList", "DeliveryOut", "WebhookCreate", "WebhookCreated", "We
 
 EventName = Literal["email.queued", "email.sent", "email.delivered", "email.delivery_delayed", "email.bounced",
                     "email.complained", "email.failed", "email.suppressed", "email.scheduled", "email.canceled",
-                    "email.received"]
-Events = Annotated[list[EventName], msgspec.Meta(min_length=1, max_length=11)]
+                    "email.received", "email.opened", "email.clicked"]
+Events = Annotated[list[EventName], msgspec.Meta(min_length=1, max_length=13)]
 # An http(s) URL without credentials whose host resolves to public addresses only (checked when stored).
 Endpoint = Annotated[str, msgspec.Meta(min_length=8, max_length=2048,
                                        extra_json_schema={"format": "uri", "pattern": "^https?://[^@/?#]+([/?#].*)?$"})]
