@@ -24,9 +24,11 @@ class ApiError(Exception):
 
 
 # SQLSTATE classes of a database that is unreachable for now: connection exceptions (08), insufficient
-# resources (53, e.g. too many connections), operator intervention (57P: shutting down, starting up) and
-# a statement cancelled by POSTYARD_DATABASE_STATEMENT_TIMEOUT (57014: the database is overloaded).
-_UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "57014")
+# resources (53, e.g. too many connections), operator intervention (57P: shutting down, starting up), a
+# statement cancelled by POSTYARD_DATABASE_STATEMENT_TIMEOUT (57014: the database is overloaded), and a write
+# refused as read-only (25006): a clustered member that Patroni starts read-only after a crash, before it
+# promotes it again, or a primary being demoted, while the router still sends connections to it.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "57014", "25006")
 
 
 def database_unavailable(exc: Exception) -> bool:

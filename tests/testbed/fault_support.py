@@ -36,7 +36,7 @@ NFT_TABLE = "inet postyard_fault"
 # trace of it: Postfix's smtp client had the 250 but not yet the queue file marked (the message goes again after
 # the boot), or Postfix removed the file but its log line was still on its way to the journal (the email stays
 # `sent`). SMTP gives a sender no way to learn which (docs/sending.md, "A mail host's power cut").
-CUT_MARGIN = 5.0
+CUT_MARGIN = 3.0
 
 # Runs on the internet host: [Message-ID, arrival time] of every message in the Maildir on the given domains.
 READ_ARRIVALS = r"""

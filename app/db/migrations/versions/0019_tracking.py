@@ -20,23 +20,11 @@ ALTER TABLE email_events DROP CONSTRAINT email_events_type_check;
 ALTER TABLE email_events ADD CONSTRAINT email_events_type_check CHECK (type IN (
     'queued', 'sent', 'delivered', 'delivery_delayed', 'bounced', 'complained', 'failed', 'suppressed', 'scheduled',
     'canceled', 'opened', 'clicked'));
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'postyard_worker') THEN
-        GRANT UPDATE (detail) ON email_events TO postyard_worker;
-        GRANT UPDATE (payload) ON webhook_deliveries TO postyard_worker;
-    END IF;
-END $$;
+{worker}
 """
 
 DOWNGRADE = """
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'postyard_worker') THEN
-        REVOKE UPDATE (detail) ON email_events FROM postyard_worker;
-        REVOKE UPDATE (payload) ON webhook_deliveries FROM postyard_worker;
-    END IF;
-END $$;
+{worker}
 DELETE FROM email_events WHERE type IN ('opened', 'clicked');
 ALTER TABLE email_events DROP CONSTRAINT email_events_type_check;
 ALTER TABLE email_events ADD CONSTRAINT email_events_type_check CHECK (type IN (
@@ -46,9 +34,22 @@ ALTER TABLE domains DROP COLUMN open_tracking, DROP COLUMN click_tracking;
 """
 
 
+# What the worker may change, to forget readers' details: (table, column).
+WORKER_UPDATES = (("email_events", "detail"), ("webhook_deliveries", "payload"))
+
+
+def _worker(verb: str, direction: str) -> str:
+    statements = " ".join(f"{verb} UPDATE ({column}) ON {table} {direction} postyard_worker;"
+                          for table, column in WORKER_UPDATES)
+    return (f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'postyard_worker') THEN {statements} "
+            "END IF; END $$;")
+
+
 def upgrade() -> None:
-    await_only(op.get_bind().connection.driver_connection.execute(UPGRADE))
+    sql = UPGRADE.replace("{worker}", _worker("GRANT", "TO"))
+    await_only(op.get_bind().connection.driver_connection.execute(sql))
 
 
 def downgrade() -> None:
-    await_only(op.get_bind().connection.driver_connection.execute(DOWNGRADE))
+    sql = DOWNGRADE.replace("{worker}", _worker("REVOKE", "FROM"))
+    await_only(op.get_bind().connection.driver_connection.execute(sql))
