@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import msgspec
 
 from app.lib.api_error import ApiError
 
-__all__ = ["RequestBody", "check_echoed_id"]
+__all__ = ["RequestBody", "StrictBool", "check_echoed_id"]
+
+# A JSON true or false, nothing else: Litestar converts bodies laxly, which would take 0, 1 or "true" for a bool.
+StrictBool = Annotated[Literal[True, False], msgspec.Meta(extra_json_schema={"type": "boolean"})]
 
 
 class RequestBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

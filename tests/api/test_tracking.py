@@ -169,3 +169,13 @@ async def test_tracking_cannot_be_turned_on_where_the_operator_set_no_public_url
         assert "POSTYARD_PUBLIC_URL" in refused.json()["message"]
         shown = (await bare.get(f"/domains/{domain['id']}", headers=team.headers)).json()
         assert shown["click_tracking"] is False
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", []])
+async def test_a_tracking_switch_is_a_json_boolean_or_refused(client, team, postgres, value):
+    domain = await verified_domain(client, team, postgres)
+    refused = await client.patch(f"/domains/{domain['id']}", json={"open_tracking": value}, headers=team.headers)
+    created = await client.post("/domains", json={"name": f"y{domain['name']}", "click_tracking": value},
+                                headers=team.headers)
+    assert refused.status_code == created.status_code == 422, (refused.text, created.text)
+    assert (await client.get(f"/domains/{domain['id']}", headers=team.headers)).json()["open_tracking"] is False

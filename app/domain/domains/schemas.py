@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from app.lib.request_body import RequestBody
+from app.lib.request_body import RequestBody, StrictBool
 from app.lib.response_body import ABSENT, Absent
 
 __all__ = ["Capabilities", "CapabilitiesChange", "CapabilitiesOut", "DomainCreate", "DomainDeleted", "DomainList",
@@ -50,8 +50,8 @@ class DomainCreate(RequestBody):
     tls: Literal["opportunistic", "enforced"] = "opportunistic"
     dkim_algorithm: Literal["rsa", "ed25519"] = "rsa"
     capabilities: Capabilities = msgspec.field(default_factory=Capabilities)
-    open_tracking: bool = False
-    click_tracking: bool = False
+    open_tracking: StrictBool = False
+    click_tracking: StrictBool = False
 
 
 class DomainUpdate(RequestBody):
@@ -59,8 +59,8 @@ class DomainUpdate(RequestBody):
 
     tls: Literal["opportunistic", "enforced"] | None = None
     capabilities: CapabilitiesChange | None = None
-    open_tracking: bool | None = None
-    click_tracking: bool | None = None
+    open_tracking: StrictBool | None = None
+    click_tracking: StrictBool | None = None
     id: str | None = None  # the path's id, as the Python SDK repeats it
 
 
