@@ -76,6 +76,7 @@ def security_contact() -> str:
 
 def api_settings() -> dict[str, str]:
     """The API's own settings (POSTYARD_* variables, see app/config.py)."""
+    own_name = host.data.get("hostname") or host.name
     return {
         "POSTYARD_METRICS_TOKEN": secret(METRICS_TOKEN_SECRET),
         "POSTYARD_HSTS_PRELOAD": "true" if host.data.hsts_preload else "false",
@@ -86,7 +87,7 @@ def api_settings() -> dict[str, str]:
         # A password-reset link names the request's host: only the names of the API's certificate.
         "POSTYARD_CONSOLE_HOSTS": ",".join(tls_names(host.data, host.name)),
         # The base of links the API hands out: attachments' downloads, and the tracking pixel and redirects.
-        "POSTYARD_PUBLIC_URL": f"https://{public_name(tls_names(host.data, host.name), host.name)}",
+        "POSTYARD_PUBLIC_URL": f"https://{public_name(tls_names(host.data, host.name), own_name)}",
     }
 
 

@@ -87,11 +87,11 @@ async def _purge(settings: Settings, engine: object) -> int:
     period is set), old ignored reports and audit entries, dead sessions."""
     await purge_expired_bodies(engine)  # type: ignore[arg-type]
     await purge_expired_received(engine)  # type: ignore[arg-type]
-    await forget_readers(engine)  # type: ignore[arg-type]
     await purge_old_emails(engine, settings.email_retention_days)  # type: ignore[arg-type]
     await purge_ignored_reports(engine)  # type: ignore[arg-type]
     await purge_old_entries(engine, settings.audit_retention_days)  # type: ignore[arg-type]
     await purge_dead_sessions(engine)  # type: ignore[arg-type]
+    await forget_readers(engine)  # type: ignore[arg-type]
     return 0
 
 

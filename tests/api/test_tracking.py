@@ -144,7 +144,8 @@ async def test_readers_details_go_when_the_teams_retention_ends(client, team, po
     await client.get(click, headers={"User-Agent": BROWSER}, follow_redirects=False)
     _db(postgres, f"UPDATE email_events SET created_at = now() - interval '31 days' WHERE email_id = '{email_id}' "
                   "AND type IN ('opened', 'clicked')")
-    _db(postgres, f"UPDATE webhook_deliveries SET created_at = now() - interval '31 days' "
+    _db(postgres, "UPDATE webhook_deliveries SET payload = jsonb_set(CAST(payload AS jsonb), '{data,click,timestamp}', "
+                  "to_jsonb(now() - interval '31 days'))::text "
                   f"WHERE webhook_id = '{hook['id']}'")
     worker = create_async_engine(postgres.url(roles.WORKER))
     try:

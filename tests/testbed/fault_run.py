@@ -98,8 +98,8 @@ def settle(run: FaultRun, ledger: Ledger, threads: list[threading.Thread]) -> tu
         # delivery a power cut caught may have lost its log line, and stays `sent`.
         unsettled = [f"{email_id} {state}/{event}{' (arrived)' if message_id in arrived else ''}"
                      for message_id, (email_id, state, event) in email_rows(run.bed, run.domains).items()
-                     if state in ("queued", "sending") or (event == "delivered") != (message_id in arrived)
-                     and not (message_id in caught and event == "sent")]
+                     if state in ("queued", "sending") or ((event == "delivered") != (message_id in arrived)
+                                                           and not (message_id in caught and event == "sent"))]
         waiting[:] = [f"{len(accepted - set(arrived))} accepted emails not arrived", f"{len(unsettled)} unsettled",
                       *unsettled[:5]]
         return accepted <= set(arrived) and not unsettled

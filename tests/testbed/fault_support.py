@@ -252,13 +252,15 @@ def submitted_on(bed: TestbedAppliance, domains: Iterable[str]) -> dict[str, str
 
 def caught_by_cuts(faults: list[Fault], arrived: dict[str, list[float]], submitted: dict[str, str]) -> set[str]:
     """The messages a power-cut mail host was handing over as its power went: submitted to that host, their first
-    copy at the remote MX within CUT_MARGIN before the cut."""
+    copy at the remote MX within CUT_MARGIN before the cut, and a second one, if any, after its processes were
+    gone (sent again from the queue after the boot)."""
     caught = set()
     for fault in faults:
         if fault.cut_host:
             start, end = fault.cut_between
             caught |= {m for m, times in arrived.items()
-                       if submitted.get(m) == fault.cut_host and start - CUT_MARGIN <= min(times) <= end}
+                       if submitted.get(m) == fault.cut_host and start - CUT_MARGIN <= min(times) <= end
+                       and all(t >= end for t in sorted(times)[1:])}
     return caught
 
 

@@ -43,7 +43,8 @@ async def _record(request: Request[Any, Any, Any], db: AsyncSession, opened: Ope
     happens: nothing is recorded when the address is over its budget, the email is gone, or the database or the
     limiter fails (logged)."""
     try:
-        await limit_per_ip(request, "tracking")
+        # per address and email: a mail provider's image proxy fetches for many readers from few addresses
+        await limit_per_ip(request, f"tracking:{opened.email_id}")
     except ApiError:
         return
     except Exception:

@@ -17,14 +17,16 @@ FROM teams t
 WHERE t.id = v.team_id AND v.type IN ('opened', 'clicked') AND v.detail ?| ARRAY['ip', 'user_agent']
   AND v.created_at < now() - make_interval(days => t.retention_days)
 """)
-# Resend's click object requires both fields: they stay, empty.
+# Resend's click object requires both fields: they stay, empty. The age is the click's own time, which a
+# replayed delivery (a new row, the same body) keeps.
 _DELIVERIES = text("""
 UPDATE webhook_deliveries d
 SET payload = jsonb_set(CAST(d.payload AS jsonb), '{data,click}',
                         (CAST(d.payload AS jsonb) #> '{data,click}') || '{"ipAddress": "", "userAgent": ""}')::text
 FROM teams t
 WHERE t.id = d.team_id AND d.event_type = 'email.clicked'
-  AND d.created_at < now() - make_interval(days => t.retention_days)
+  AND CAST(CAST(d.payload AS jsonb) #>> '{data,click,timestamp}' AS timestamptz)
+      < now() - make_interval(days => t.retention_days)
   AND (CAST(d.payload AS jsonb) #>> '{data,click,ipAddress}' <> '' OR
        CAST(d.payload AS jsonb) #>> '{data,click,userAgent}' <> '')
 """)
