@@ -27,7 +27,7 @@ async def _audit(db: AsyncSession, principal: Principal, action: str, domain_id:
                  resource_id=domain_id, ip=principal.ip, details=details)
 
 
-def _trackable(settings: Settings, turned_on: bool) -> None:
+def _require_public_url(settings: Settings, turned_on: bool) -> None:
     """Tracking links point at the API's public URL: refuse to turn tracking on where the operator set none."""
     if turned_on and not settings.public_url:
         raise ApiError(422, "validation_error", "Open and click tracking need the API's public URL, which the "
@@ -38,7 +38,7 @@ async def add_domain(db: AsyncSession, principal: Principal, data: DomainCreate,
                      settings: Settings) -> tuple[Domain, list[DkimKey]]:
     """Create a domain entry with its DKIM key and ownership token."""
     principal.require_write()
-    _trackable(settings, data.open_tracking or data.click_tracking)
+    _require_public_url(settings, data.open_tracking or data.click_tracking)
     domain, keys = await services.create_domain(db, principal.team_id, data, keyring)
     await _audit(db, principal, "domain.created", domain.id, {"name": domain.name})
     return domain, keys
@@ -91,7 +91,7 @@ async def set_tracking(db: AsyncSession, principal: Principal, domain_id: uuid.U
     """Turn open or click tracking on or off (None: as it is); recorded only when it changes. It applies to the
     HTML of emails accepted from then on."""
     principal.require_write()
-    _trackable(settings, bool(opens) or bool(clicks))
+    _require_public_url(settings, bool(opens) or bool(clicks))
     domain, _ = await services.get_domain(db, principal.team_id, domain_id)
     changed = {name: value for name, value, was in (("open_tracking", opens, domain.open_tracking),
                                                      ("click_tracking", clicks, domain.click_tracking))
